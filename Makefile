@@ -1,0 +1,61 @@
+# One entry point for a newcomer: `make demo` to watch it run, `make test` to check it.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+GEN := gen/python
+PROTOS := $(shell find proto -name '*.proto')
+STAMP := .local/stamps
+
+.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench clean
+
+setup: $(STAMP)/venv $(STAMP)/kafka $(GEN)/.stamp
+
+$(STAMP)/venv: pyproject.toml
+	@mkdir -p $(STAMP)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@# generated code and the repo root on the venv's path, so every process imports `cc.*` and `services.*`
+	echo "$(CURDIR)/$(GEN)" > $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/cc-generated.pth
+	@touch $@
+
+$(STAMP)/kafka: deploy/local/pom.xml
+	@mkdir -p $(STAMP)
+	deploy/local/kafka.sh fetch
+	@touch $@
+
+# The only producer of generated protobuf/gRPC code; never edit or copy its output.
+proto: $(GEN)/.stamp
+$(GEN)/.stamp: $(PROTOS) $(STAMP)/venv
+	rm -rf $(GEN) && mkdir -p $(GEN)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m grpc_tools.protoc -Iproto --python_out=$(GEN) --grpc_python_out=$(GEN) \
+	  --mypy_out=$(GEN) --mypy_grpc_out=$(GEN) $(PROTOS)
+	find $(GEN)/cc -type d -exec touch {}/__init__.py \;
+	@touch $@
+
+up: setup
+	$(PY) -m services.platform up
+
+down:
+	@if [ -x $(PY) ]; then $(PY) -m services.platform down; else deploy/local/kafka.sh stop; fi
+
+demo: setup
+	$(PY) -m services.demo
+
+test: setup
+	$(PY) -m pytest -q tests/unit
+	$(PY) -m pytest -q -x tests/integration tests/e2e
+
+test-unit: setup
+	$(PY) -m pytest -q tests/unit
+
+lint: setup
+	$(VENV)/bin/ruff check services tests bench
+	$(VENV)/bin/ruff format --check services tests bench
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(PY) -m bench.routing_latency
+
+clean: down
+	rm -rf $(GEN) .local
