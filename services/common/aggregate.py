@@ -1,0 +1,56 @@
+"""What the event store needs to know about one aggregate type. Domain modules provide the pure
+functions; the infrastructure in this package never looks inside states or payloads."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+from google.protobuf.message import Message
+
+from cc.common.v1 import event_pb2, types_pb2
+from services.common.topics import AggregateTopics
+
+S = TypeVar("S")
+C = TypeVar("C", bound="AggregateCommand")
+
+
+class AggregateCommand(Protocol):
+    """A generated `<Aggregate>Command` message: CommandMeta plus a oneof of command payloads."""
+
+    @property
+    def meta(self) -> types_pb2.CommandMeta: ...
+
+    def SerializeToString(self, *, deterministic: bool = ...) -> bytes: ...  # noqa: N802 (protobuf API)
+
+    def ParseFromString(self, serialized: bytes, /) -> int: ...  # noqa: N802 (protobuf API)
+
+
+@dataclass(frozen=True)
+class AggregateSpec(Generic[S, C]):
+    topics: AggregateTopics
+    command_type: Callable[[], C]
+    # decide(state or None, command, now) -> event payloads; raises PlatformError to refuse.
+    decide: Callable[[S | None, C, datetime], Sequence[Message]]
+    # evolve(state or None, event) -> state; never refuses.
+    evolve: Callable[[S | None, event_pb2.Event], S]
+    # The customer the aggregate's events belong to, for the envelope and the journey.
+    customer_of: Callable[[S | None, C], str]
+
+    @property
+    def context(self) -> str:
+        return self.topics.context
+
+    @property
+    def aggregate_type(self) -> str:
+        return self.topics.aggregate
+
+
+@dataclass
+class Versioned(Generic[S]):
+    """An aggregate's state and the version of the last event applied to it."""
+
+    state: S
+    version: int
+    tenant_id: str
+    aggregate_id: str

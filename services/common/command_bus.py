@@ -1,0 +1,126 @@
+"""Any instance accepts an RPC, sends the command to its aggregate's commands topic and answers when
+the owner's reply arrives on the replies topic (matched by command_id, addressed by reply_to)."""
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from cc.common.v1 import types_pb2
+from services.common import kafka
+from services.common.aggregate import AggregateCommand
+from services.common.envelope import aggregate_key, derived_id, new_id, timestamp
+from services.common.errors import PlatformError, Unavailable
+from services.common.topics import AggregateTopics
+
+log = logging.getLogger(__name__)
+
+
+class CommandBus:
+    def __init__(
+        self, bootstrap_servers: str, producer: AIOKafkaProducer, instance_id: str, timeout_seconds: float
+    ) -> None:
+        self._bootstrap = bootstrap_servers
+        self._producer = producer
+        self.instance_id = instance_id
+        self._timeout = timeout_seconds
+        self._waiting: dict[str, asyncio.Future[types_pb2.CommandReply]] = {}
+        self.listening = asyncio.Event()
+
+    async def listen(self, replies_topics: list[str]) -> None:
+        """Tail the replies topics from their end; only replies addressed to this instance matter."""
+        consumer = kafka.reader(self._bootstrap)
+        await consumer.start()
+        try:
+            partitions = await kafka.partitions_of(consumer, replies_topics)
+            consumer.assign(partitions)
+            await consumer.seek_to_end(*partitions)
+            for tp in partitions:
+                await consumer.position(tp)  # resolve the end offset now, before any command is sent
+            self.listening.set()
+            while True:
+                batches = await consumer.getmany(timeout_ms=200)
+                for records in batches.values():
+                    for record in records:
+                        if record.key != self.instance_id.encode():
+                            continue
+                        reply = types_pb2.CommandReply()
+                        reply.ParseFromString(record.value)
+                        future = self._waiting.pop(reply.command_id, None)
+                        if future is not None and not future.done():
+                            future.set_result(reply)
+        finally:
+            await consumer.stop()
+
+    async def send(self, topics: AggregateTopics, command: AggregateCommand) -> types_pb2.CommandReply:
+        """Send and wait for the outcome; a refusal is raised as the PlatformError it carries."""
+        meta = command.meta
+        if not meta.command_id:
+            meta.command_id = new_id()
+        meta.reply_to = self.instance_id
+        meta.issued_at.CopyFrom(timestamp(datetime.now(UTC)))
+        future: asyncio.Future[types_pb2.CommandReply] = asyncio.get_running_loop().create_future()
+        self._waiting[meta.command_id] = future
+        try:
+            await self._producer.send_and_wait(
+                topics.commands, value=command.SerializeToString(),
+                key=aggregate_key(meta.tenant_id, meta.aggregate_id), headers=kafka.trace_headers(),
+            )
+            reply = await asyncio.wait_for(future, self._timeout)
+        except KafkaError as error:
+            raise Unavailable("event-store-unavailable", f"could not send the command: {error}") from error
+        except TimeoutError as error:
+            raise Unavailable(
+                "command-outcome-unknown",
+                f"no outcome for command {meta.command_id} within {self._timeout}s; retrying with the same "
+                "request_id is safe",
+            ) from error
+        finally:
+            self._waiting.pop(meta.command_id, None)
+        if reply.HasField("error"):
+            raise PlatformError.from_proto(reply.error)
+        return reply
+
+    async def post(self, topics: AggregateTopics, command: AggregateCommand) -> None:
+        """Send without waiting for the outcome: for policies reacting to events, whose deterministic
+        command ids make a resend harmless."""
+        meta = command.meta
+        meta.issued_at.CopyFrom(timestamp(datetime.now(UTC)))
+        await self._producer.send_and_wait(
+            topics.commands, value=command.SerializeToString(),
+            key=aggregate_key(meta.tenant_id, meta.aggregate_id), headers=kafka.trace_headers(),
+        )
+
+
+def command_meta(
+    *,
+    tenant_id: str,
+    aggregate_id: str,
+    aggregate_type: str,
+    request_id: str = "",
+    expected_version: int | None = None,
+    actor: types_pb2.Actor | None = None,
+    correlation_id: str = "",
+    causation_id: str = "",
+) -> types_pb2.CommandMeta:
+    """Metadata of a command from an API call; a client's request_id makes the command id stable,
+    so a retried request is answered with the first outcome instead of acting twice."""
+    command_id = derived_id("command", tenant_id, aggregate_type, request_id) if request_id else new_id()
+    meta = types_pb2.CommandMeta(
+        command_id=command_id, tenant_id=tenant_id, aggregate_id=aggregate_id, correlation_id=correlation_id,
+        causation_id=causation_id,
+        actor=actor or types_pb2.Actor(type=types_pb2.ACTOR_TYPE_INTEGRATION),
+    )
+    if expected_version is not None:
+        meta.expected_version = expected_version
+    return meta
+
+
+def caused_by(event_id: str, action: str, tenant_id: str, aggregate_id: str, correlation_id: str) -> types_pb2.CommandMeta:
+    """Metadata of a command a policy or timer sends because of an event: its id derives from the event."""
+    return types_pb2.CommandMeta(
+        command_id=derived_id("command", event_id, action), tenant_id=tenant_id, aggregate_id=aggregate_id,
+        correlation_id=correlation_id, causation_id=event_id, actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_SYSTEM),
+    )

@@ -1,0 +1,135 @@
+"""gRPC server bootstrap shared by every service: health (NOT_SERVING until the service has rebuilt its
+state), reflection (so grpcurl works), one interceptor that resolves the tenant from the API key and maps
+PlatformError to a status with details, and graceful shutdown on SIGTERM."""
+
+import asyncio
+import contextvars
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+
+from services.common.errors import PlatformError, Unauthenticated
+
+log = logging.getLogger(__name__)
+API_KEY_HEADER = "x-api-key"
+ERROR_DOMAIN = "cc.platform"
+_tenant: contextvars.ContextVar[str] = contextvars.ContextVar("tenant_id")
+_OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def current_tenant() -> str:
+    """The tenant of the RPC being served, as resolved by the interceptor from its credential."""
+    return _tenant.get()
+
+
+def status_of(error: PlatformError) -> status_pb2.Status:
+    info = any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(reason=error.error_id, domain=ERROR_DOMAIN))
+    details = [info]
+    if error.field_violations:
+        bad_request = any_pb2.Any()
+        bad_request.Pack(error_details_pb2.BadRequest(field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            for v in error.field_violations
+        ]))
+        details.append(bad_request)
+    return status_pb2.Status(code=error.grpc_code.value[0], message=error.message, details=details)
+
+
+class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, api_keys: dict[str, str]) -> None:
+        self._api_keys = api_keys
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        if handler is None or handler.unary_unary is None or method.startswith(_OPEN_SERVICES):
+            return handler
+        inner = handler.unary_unary
+        metadata = dict(handler_call_details.invocation_metadata or ())  # type: ignore[attr-defined]
+        api_key = metadata.get(API_KEY_HEADER, "")
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                tenant = self._api_keys.get(str(api_key))
+                if tenant is None:
+                    raise Unauthenticated("invalid-api-key", f"a valid {API_KEY_HEADER} metadata entry is required")
+                _tenant.set(tenant)
+                return await inner(request, context)
+            except PlatformError as error:
+                await context.abort_with_status(rpc_status.to_status(status_of(error)))
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        )
+
+
+Registration = tuple[Callable[[Any, grpc.aio.Server], None], Any, str]
+
+
+async def serve(
+    *,
+    address: str,
+    api_keys: dict[str, str],
+    registrations: Sequence[Registration],
+    background: Sequence[Awaitable[None]],
+    ready: Callable[[], Awaitable[None]],
+) -> None:
+    """Run the server and its background loops until SIGTERM/SIGINT or until a loop fails."""
+    server = grpc.aio.server(interceptors=[TenantAndErrorsInterceptor(api_keys)])
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [name for _, _, name in registrations]
+    for add, servicer, _ in registrations:
+        add(servicer, server)
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    server.add_insecure_port(address)
+    await server.start()
+    log.info("gRPC listening on %s (NOT_SERVING until state is rebuilt)", address)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.ensure_future(work) for work in background]
+
+    async def become_ready() -> None:
+        await ready()
+        for name in ["", *names]:
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("SERVING %s", ", ".join(names))
+
+    readiness = asyncio.ensure_future(become_ready())
+    stopper = asyncio.ensure_future(stop.wait())
+    # Background loops run forever: one that returns or raises ends the process rather than leave it half-alive.
+    done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    failed = [t for t in done if t is not stopper]
+    tasks.extend([readiness, stopper])
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(grace=3)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if failed:
+        raise RuntimeError("a background loop stopped") from failed[0].exception()
+
+
+def grpc_code_of(code: int) -> grpc.StatusCode:
+    return next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
+
+
+__all__ = ["code_pb2", "current_tenant", "serve"]

@@ -1,0 +1,34 @@
+"""Helpers the thin servicers share to answer from a read model."""
+
+from google.protobuf.message import Message
+
+from services.common.aggregate import AggregateCommand, C, S, Versioned
+from services.common.command_bus import CommandBus
+from services.common.errors import NotFound
+from services.common.projection import Projection
+
+
+async def execute(bus: CommandBus, projection: Projection[S, C], command: AggregateCommand) -> Versioned[S]:
+    """Send the command and return the aggregate as of the version the command produced."""
+    reply = await bus.send(projection.spec.topics, command)
+    entry = await projection.wait_for(command.meta.tenant_id, reply.aggregate_id, reply.aggregate_version)
+    if entry is None:
+        raise NotFound(f"{projection.spec.aggregate_type}-not-found", f"{reply.aggregate_id} does not exist")
+    return entry
+
+
+async def lookup(projection: Projection[S, C], tenant_id: str, aggregate_id: str, min_version: int = 0) -> Versioned[S]:
+    entry = (
+        await projection.wait_for(tenant_id, aggregate_id, min_version)
+        if min_version
+        else projection.get(tenant_id, aggregate_id)
+    )
+    if entry is None:
+        kind = projection.spec.aggregate_type
+        raise NotFound(f"{kind}-not-found", f"{kind} {aggregate_id} does not exist")
+    return entry
+
+
+def expected_version(request: Message) -> int | None:
+    """The optional `expected_version` of a write request: None when the client did not set it."""
+    return int(getattr(request, "expected_version")) if request.HasField("expected_version") else None

@@ -1,0 +1,52 @@
+"""Process plumbing every composition root shares: logging, the producer, the command bus."""
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+
+from services.common import telemetry
+from services.common.command_bus import CommandBus
+from services.common.envelope import new_id
+from services.common.kafka import idempotent_producer
+from services.common.settings import PlatformSettings
+from services.common.topics import ensure_topics
+
+
+def configure_logging(service: str) -> None:
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    telemetry.configure(service)
+
+
+@dataclass
+class Runtime:
+    settings: PlatformSettings
+    producer: AIOKafkaProducer
+    bus: CommandBus
+
+
+@asynccontextmanager
+async def runtime(settings: PlatformSettings, service: str) -> AsyncIterator[Runtime]:
+    """Topics exist, the idempotent producer is started, and a command bus is ready to send."""
+    await ensure_topics(settings.kafka_bootstrap_servers, settings.cc_partitions)
+    producer = idempotent_producer(settings.kafka_bootstrap_servers)
+    await producer.start()
+    instance = settings.cc_instance_id or f"{service}-{new_id()}"
+    bus = CommandBus(settings.kafka_bootstrap_servers, producer, instance, settings.cc_command_timeout_seconds)
+    try:
+        yield Runtime(settings, producer, bus)
+    finally:
+        await producer.stop()
+
+
+async def all_set(*events: asyncio.Event) -> None:
+    for event in events:
+        await event.wait()

@@ -1,0 +1,46 @@
+"""Platform settings, read once from the environment (12-factor) by every composition root."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class PlatformSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Partitions of every commands/events topic; a topic pair must share it so a key lands on the same index.
+    cc_partitions: int = 6
+    # Development API keys: "key:tenant,key:tenant". The tenant comes from the credential only (ORG-1).
+    cc_api_keys: str = "dev-key-acme:acme,dev-key-globex:globex"
+    clickhouse_dsn: str = f"chdb://{REPO_ROOT / '.local' / 'analytics'}"
+    cc_instance_id: str = Field(default="", description="Unique per process; generated when empty.")
+
+    telephony_port: int = 50051
+    routing_port: int = 50052
+    ticketing_port: int = 50053
+    analytics_port: int = 50054
+    gateway_port: int = 8080
+    grpc_host: str = "127.0.0.1"
+
+    # How long an agent's phone rings before RONA (RT-1), and how long wrap-up lasts.
+    cc_ring_timeout_seconds: int = 15
+    cc_wrap_up_seconds: int = 10
+    # How long an RPC waits for its command's outcome before answering UNAVAILABLE.
+    cc_command_timeout_seconds: float = 10.0
+
+    def api_keys(self) -> dict[str, str]:
+        pairs = (item.split(":", 1) for item in self.cc_api_keys.split(",") if ":" in item)
+        return {key.strip(): tenant.strip() for key, tenant in pairs}
+
+    def address(self, port: int) -> str:
+        return f"{self.grpc_host}:{port}"
+
+
+@lru_cache
+def get_settings() -> PlatformSettings:
+    return PlatformSettings()

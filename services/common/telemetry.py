@@ -1,0 +1,34 @@
+"""OpenTelemetry: one tracer provider per process, trace context carried in Kafka headers so a trace
+follows a contact from the RPC that started it through every consumer that reacts to it."""
+
+import os
+from collections.abc import Iterable
+
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+
+def configure(service_name: str) -> None:
+    """Install the SDK provider; OTEL_TRACES_EXPORTER=console prints spans (an OTLP exporter can be added)."""
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    if os.environ.get("OTEL_TRACES_EXPORTER") == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    trace.set_tracer_provider(provider)
+
+
+def tracer(name: str) -> trace.Tracer:
+    return trace.get_tracer(name)
+
+
+def inject_headers() -> list[tuple[str, bytes]]:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return [(key, value.encode()) for key, value in carrier.items()]
+
+
+def extract_context(headers: Iterable[tuple[str, bytes]] | None) -> Context:
+    carrier = {key: value.decode(errors="replace") for key, value in (headers or ())}
+    return propagate.extract(carrier)

@@ -1,0 +1,5 @@
+import asyncio
+
+from services.telephony.app import main
+
+asyncio.run(main())

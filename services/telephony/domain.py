@@ -1,0 +1,225 @@
+"""The call aggregate (TEL-1): decide and evolve, pure. A call is offered, walks the IVR, waits in a
+queue, rings an agent (again after a ring-no-answer), is answered and ends; a caller who hangs up
+after joining a queue and before an answer has abandoned."""
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from google.protobuf.message import Message
+
+from cc.common.v1 import event_pb2
+from cc.telephony.v1 import commands_pb2, events_pb2
+from cc.telephony.v1.telephony_pb2 import CallStatus
+from services.common.envelope import derived_id, timestamp, to_datetime
+from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, NotFound, require
+from services.telephony import ivr
+
+Party = events_pb2.Party
+EndReason = events_pb2.EndReason
+_DIGITS = re.compile(r"^[0-9*#]{1,16}$")
+
+
+@dataclass(frozen=True)
+class TelephonyRules:
+    menu: ivr.IvrMenu = ivr.MAIN_MENU
+    ring_timeout_seconds: int = 15
+
+
+@dataclass(frozen=True)
+class CallState:
+    call_id: str
+    ani: str
+    dnis: str
+    customer_id: str
+    offered_at: datetime
+    status: "CallStatus.ValueType" = CallStatus.CALL_STATUS_IN_IVR
+    menu_id: str = ""
+    ivr_attempt: int = 0
+    ivr_digits: tuple[str, ...] = ()
+    queue_id: str = ""
+    required_skill: str = ""
+    priority: int = 0
+    enqueued_at: datetime | None = None
+    ringing_agent_id: str = ""
+    ring_deadline: datetime | None = None
+    agent_id: str = ""
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    ended_by: "events_pb2.Party.ValueType" = Party.PARTY_UNSPECIFIED
+    end_reason: "events_pb2.EndReason.ValueType" = EndReason.END_REASON_UNSPECIFIED
+
+
+def customer_for_ani(tenant_id: str, ani: str) -> str:
+    """One customer identity per caller number within a tenant (CH-2), until a CRM tells us better."""
+    return derived_id("customer", tenant_id, "tel", ani)
+
+
+def customer_of(state: CallState | None, command: commands_pb2.CallCommand) -> str:
+    if state is not None:
+        return state.customer_id
+    offer = command.offer_call
+    return offer.customer_id or customer_for_ani(command.meta.tenant_id, offer.ani)
+
+
+def _existing(state: CallState | None, call_id: str) -> CallState:
+    if state is None:
+        raise NotFound("call-not-found", f"call {call_id} does not exist")
+    if state.status == CallStatus.CALL_STATUS_ENDED:
+        raise IllegalTransition("call-already-ended", f"call {call_id} has already ended")
+    return state
+
+
+def _illegal(state: CallState, error_id: str, wanted: str) -> IllegalTransition:
+    status = CallStatus.Name(state.status).removeprefix("CALL_STATUS_").lower()
+    return IllegalTransition(error_id, f"call {state.call_id} is {status}, not {wanted}")
+
+
+def decide(
+    state: CallState | None, command: commands_pb2.CallCommand, now: datetime, rules: TelephonyRules
+) -> list[Message]:
+    call_id = command.meta.aggregate_id
+    match command.WhichOneof("command"):
+        case "offer_call":
+            return _offer(state, command.offer_call, rules)
+        case "send_digits":
+            return _digits(_existing(state, call_id), command.send_digits.digits, now, rules)
+        case "ring_agent":
+            call = _existing(state, call_id)
+            if call.status != CallStatus.CALL_STATUS_QUEUED:
+                raise _illegal(call, "call-not-queued", "queued")
+            agent_id = require(command.ring_agent.agent_id, "agent_id", "the agent to ring")
+            return [events_pb2.CallRinging(
+                agent_id=agent_id, decision_id=command.ring_agent.decision_id,
+                ring_timeout_seconds=rules.ring_timeout_seconds, queue_id=call.queue_id,
+            )]
+        case "expire_ring":
+            call = _ringing(_existing(state, call_id), command.expire_ring.agent_id)
+            return [
+                events_pb2.CallRingNoAnswer(agent_id=call.ringing_agent_id, queue_id=call.queue_id),
+                _queued(call.queue_id, call.required_skill, call.priority, call.enqueued_at or now, "ring-no-answer"),
+            ]
+        case "answer_call":
+            agent_id = require(command.answer_call.agent_id, "agent_id", "the answering agent")
+            call = _ringing(_existing(state, call_id), agent_id)
+            return [events_pb2.CallAnswered(
+                agent_id=agent_id, queue_id=call.queue_id, enqueued_at=timestamp(call.enqueued_at or now)
+            )]
+        case "hang_up_call":
+            return [_hang_up(_existing(state, call_id), command.hang_up_call.party)]
+        case _:
+            raise InvalidArgument("unknown-command", "the call command names no known action")
+
+
+def _offer(state: CallState | None, offer: commands_pb2.OfferCall, rules: TelephonyRules) -> list[Message]:
+    if state is not None:
+        raise IllegalTransition("call-already-offered", f"call {state.call_id} was already offered")
+    violations = [
+        FieldViolation(name, f"{what} is required")
+        for name, value, what in (("ani", offer.ani, "the caller's number (ANI)"),
+                                  ("dnis", offer.dnis, "the dialled service number (DNIS)"))
+        if not value.strip()
+    ]
+    if violations:
+        raise InvalidArgument("invalid-argument", "ani and dnis are required", violations)
+    return [
+        events_pb2.CallOffered(ani=offer.ani, dnis=offer.dnis),
+        events_pb2.IvrMenuEntered(menu_id=rules.menu.menu_id, prompt=rules.menu.prompt, attempt=1),
+    ]
+
+
+def _digits(call: CallState, digits: str, now: datetime, rules: TelephonyRules) -> list[Message]:
+    if call.status != CallStatus.CALL_STATUS_IN_IVR:
+        raise _illegal(call, "call-not-in-ivr", "in the IVR")
+    if not _DIGITS.match(digits):
+        raise InvalidArgument(
+            "invalid-argument", "digits must be 1 to 16 of 0-9, * and #",
+            [FieldViolation("digits", "1 to 16 of 0-9, * and #")],
+        )
+    outcome = ivr.outcome_of(rules.menu, digits, call.ivr_attempt)
+    option = rules.menu.option(digits)
+    received = events_pb2.IvrDigitsReceived(
+        menu_id=call.menu_id, digits=digits, recognised=option is not None, option_label=option.label if option else ""
+    )
+    match outcome:
+        case ivr.ReplayMenu(attempt):
+            return [received, events_pb2.IvrMenuEntered(menu_id=call.menu_id, prompt=rules.menu.prompt,
+                                                         attempt=attempt)]
+        case ivr.PlayAnnouncement(text):
+            return [
+                received,
+                events_pb2.IvrAnnouncementPlayed(menu_id=call.menu_id, announcement=text),
+                events_pb2.CallEnded(ended_by=Party.PARTY_SYSTEM, reason=EndReason.END_REASON_ANNOUNCEMENT_COMPLETED),
+            ]
+        case ivr.JoinQueue(queue_id, skill, reason):
+            return [received, _queued(queue_id, skill, 0, now, reason)]
+    raise AssertionError(f"unhandled IVR outcome {outcome}")
+
+
+def _queued(queue_id: str, skill: str, priority: int, enqueued_at: datetime, reason: str) -> events_pb2.CallQueued:
+    return events_pb2.CallQueued(
+        queue_id=queue_id, required_skill=skill, priority=priority, enqueued_at=timestamp(enqueued_at), reason=reason
+    )
+
+
+def _ringing(call: CallState, agent_id: str) -> CallState:
+    if call.status != CallStatus.CALL_STATUS_RINGING or call.ringing_agent_id != agent_id:
+        raise _illegal(call, "call-not-ringing-agent", f"ringing agent {agent_id}")
+    return call
+
+
+def _hang_up(call: CallState, party: "events_pb2.Party.ValueType") -> events_pb2.CallEnded:
+    if party not in (Party.PARTY_CALLER, Party.PARTY_AGENT):
+        raise InvalidArgument(
+            "invalid-argument", "party must be caller or agent", [FieldViolation("party", "caller or agent")]
+        )
+    ended = events_pb2.CallEnded(ended_by=party, queue_id=call.queue_id)
+    if call.status == CallStatus.CALL_STATUS_CONNECTED:
+        ended.reason = EndReason.END_REASON_NORMAL_CLEARING
+        ended.agent_id = call.agent_id
+        return ended
+    if party == Party.PARTY_AGENT:
+        raise _illegal(call, "call-not-connected", "connected to an agent")
+    if call.status == CallStatus.CALL_STATUS_IN_IVR:
+        ended.reason = EndReason.END_REASON_CALLER_LEFT_IVR
+        return ended
+    ended.reason = EndReason.END_REASON_ABANDONED_IN_QUEUE
+    ended.abandoned = True
+    ended.agent_id = call.ringing_agent_id
+    return ended
+
+
+def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
+    at = to_datetime(event.occurred_at)
+    match event.WhichOneof("payload"):
+        case "call_offered":
+            return CallState(event.aggregate_id, event.call_offered.ani, event.call_offered.dnis,
+                             event.customer_id, offered_at=at)
+    assert state is not None, f"{event.event_type} before call_offered"
+    match event.WhichOneof("payload"):
+        case "ivr_menu_entered":
+            entered = event.ivr_menu_entered
+            return replace(state, menu_id=entered.menu_id, ivr_attempt=entered.attempt)
+        case "ivr_digits_received":
+            return replace(state, ivr_digits=(*state.ivr_digits, event.ivr_digits_received.digits))
+        case "call_queued":
+            queued = event.call_queued
+            return replace(
+                state, status=CallStatus.CALL_STATUS_QUEUED, queue_id=queued.queue_id,
+                required_skill=queued.required_skill, priority=queued.priority,
+                enqueued_at=to_datetime(queued.enqueued_at), ringing_agent_id="", ring_deadline=None,
+            )
+        case "call_ringing":
+            ringing = event.call_ringing
+            return replace(state, status=CallStatus.CALL_STATUS_RINGING, ringing_agent_id=ringing.agent_id,
+                           ring_deadline=at + timedelta(seconds=ringing.ring_timeout_seconds))
+        case "call_ring_no_answer":
+            return replace(state, ringing_agent_id="", ring_deadline=None)
+        case "call_answered":
+            return replace(state, status=CallStatus.CALL_STATUS_CONNECTED, agent_id=event.call_answered.agent_id,
+                           ringing_agent_id="", ring_deadline=None, answered_at=at)
+        case "call_ended":
+            ended = event.call_ended
+            return replace(state, status=CallStatus.CALL_STATUS_ENDED, ended_at=at, ended_by=ended.ended_by,
+                           end_reason=ended.reason, ringing_agent_id="", ring_deadline=None)
+    return state  # events of later versions that this code does not know change nothing
