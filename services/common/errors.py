@@ -86,3 +86,11 @@ def require(value: str, field: str, what: str) -> str:
     if not value.strip():
         raise InvalidArgument("invalid-argument", f"{field} is required", [FieldViolation(field, f"{what} is required")])
     return value
+
+
+def http_status_for(code: grpc.StatusCode) -> int:
+    """The HTTP status the gateway answers for a service's gRPC status."""
+    cls = _BY_CODE.get(code.value[0])
+    if cls is not None:
+        return cls.http_status
+    return 504 if code == grpc.StatusCode.DEADLINE_EXCEEDED else 502

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Generic
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from google.protobuf.message import DecodeError
 
 from cc.common.v1 import event_pb2
@@ -73,9 +74,7 @@ class Projection(Generic[S, C]):
                         for record in records:
                             self._apply(record.value, record.offset)
                     self._changed.notify_all()
-                if not self.caught_up.is_set() and all(
-                    await consumer.position(tp) >= end for tp, end in ends.items()
-                ):
+                if not self.caught_up.is_set() and await _reached(consumer, ends):
                     log.info("%s read model caught up: %d aggregates", self.spec.aggregate_type, len(self.entries))
                     self.caught_up.set()
         finally:
@@ -99,3 +98,10 @@ class Projection(Generic[S, C]):
         self.entries[key] = entry
         for observer in self._observers:
             observer(event, entry)
+
+
+async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True

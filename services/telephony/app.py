@@ -3,6 +3,8 @@
 from datetime import datetime
 from functools import partial
 
+from google.protobuf.message import Message
+
 from cc.telephony.v1 import commands_pb2, telephony_pb2_grpc
 from services.common.aggregate import AggregateSpec
 from services.common.command_processor import CommandProcessor
@@ -19,9 +21,9 @@ from services.telephony.servicer import TelephonyServicer
 
 
 def call_spec(rules: domain.TelephonyRules) -> AggregateSpec[domain.CallState, commands_pb2.CallCommand]:
-    decide: "partial[list]" = partial(domain.decide, rules=rules)
+    decide = partial(domain.decide, rules=rules)
 
-    def decide_call(state: domain.CallState | None, command: commands_pb2.CallCommand, now: datetime) -> list:
+    def decide_call(state: domain.CallState | None, command: commands_pb2.CallCommand, now: datetime) -> list[Message]:
         return decide(state, command, now)
 
     return AggregateSpec(CALLS, commands_pb2.CallCommand, decide_call, domain.evolve, domain.customer_of)

@@ -1,0 +1,57 @@
+"""Typed dependencies: settings, the caller's credential, the service clients."""
+
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from services.common.errors import Unauthenticated
+from services.common.grpc_server import API_KEY_HEADER
+from services.common.settings import PlatformSettings, get_settings
+from services.gateway.clients import ServiceClients
+from services.gateway.live_metrics import LiveQueueMetrics
+
+
+@lru_cache
+def settings_dependency() -> PlatformSettings:
+    return get_settings()
+
+
+Settings = Annotated[PlatformSettings, Depends(settings_dependency)]
+
+
+class Caller:
+    """The authenticated caller: its API key travels on to the services, which resolve the same tenant."""
+
+    def __init__(self, api_key: str, tenant_id: str) -> None:
+        self.api_key = api_key
+        self.tenant_id = tenant_id
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return ((API_KEY_HEADER, self.api_key),)
+
+
+def caller(settings: Settings, x_api_key: Annotated[str, Header(description="Development API key.")] = "") -> Caller:
+    tenant = settings.api_keys().get(x_api_key)
+    if tenant is None:
+        raise Unauthenticated("invalid-api-key", "a valid X-API-Key header is required")
+    return Caller(x_api_key, tenant)
+
+
+def clients(request: Request) -> ServiceClients:
+    services: ServiceClients = request.app.state.clients
+    return services
+
+
+def live_metrics(request: Request) -> LiveQueueMetrics:
+    metrics: LiveQueueMetrics = request.app.state.live_metrics
+    return metrics
+
+
+AuthenticatedCaller = Annotated[Caller, Depends(caller)]
+Clients = Annotated[ServiceClients, Depends(clients)]
+LiveMetrics = Annotated[LiveQueueMetrics, Depends(live_metrics)]
+IdempotencyKey = Annotated[
+    str, Header(max_length=200, description="Retrying a write with the same key returns the first outcome.")
+]

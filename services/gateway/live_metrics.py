@@ -1,0 +1,48 @@
+"""The latest live metrics of every queue, tailed from routing.queue-metrics.v1 (RTM-1, RTM-5)."""
+
+import asyncio
+import logging
+
+from google.protobuf.message import DecodeError
+
+from cc.routing.v1 import events_pb2
+from services.common import kafka
+from services.common.topics import QUEUE_METRICS
+
+log = logging.getLogger(__name__)
+
+
+class LiveQueueMetrics:
+    def __init__(self, bootstrap_servers: str) -> None:
+        self._bootstrap = bootstrap_servers
+        self._latest: dict[tuple[str, str], events_pb2.QueueMetrics] = {}
+        self.updated = asyncio.Event()
+
+    def get(self, tenant_id: str, queue_id: str) -> events_pb2.QueueMetrics | None:
+        return self._latest.get((tenant_id, queue_id))
+
+    async def run(self) -> None:
+        consumer = kafka.reader(self._bootstrap)
+        await consumer.start()
+        try:
+            partitions = await kafka.partitions_of(consumer, [QUEUE_METRICS])
+            consumer.assign(partitions)
+            # Only the current picture matters: start a few seconds back, not at the beginning of history.
+            ends = await consumer.end_offsets(partitions)
+            for tp, end in ends.items():
+                consumer.seek(tp, max(0, end - 200))
+            while True:
+                batches = await consumer.getmany(timeout_ms=500)
+                for records in batches.values():
+                    for record in records:
+                        try:
+                            metrics = events_pb2.QueueMetrics.FromString(record.value)
+                        except DecodeError:
+                            log.error("unreadable queue metrics at offset %s", record.offset)
+                            continue
+                        self._latest[(metrics.tenant_id, metrics.queue_id)] = metrics
+                if batches:
+                    self.updated.set()
+                    self.updated = asyncio.Event()
+        finally:
+            await consumer.stop()

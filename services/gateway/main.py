@@ -1,0 +1,49 @@
+"""The REST gateway for integrators: FastAPI app factory with a lifespan that opens the gRPC channels and
+tails the live metrics topic."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.common.settings import PlatformSettings, get_settings
+from services.gateway import errors
+from services.gateway.clients import ServiceClients
+from services.gateway.live_metrics import LiveQueueMetrics
+from services.gateway.routers import agents, calls, insights, tickets
+
+
+def create_app(settings: PlatformSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.clients = ServiceClients.connect(settings)
+        app.state.live_metrics = LiveQueueMetrics(settings.kafka_bootstrap_servers)
+        tail = asyncio.create_task(app.state.live_metrics.run())
+        try:
+            yield
+        finally:
+            tail.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tail
+            await app.state.clients.close()
+
+    app = FastAPI(
+        title="Contact centre platform API",
+        version="1.0.0",
+        description="Calls, agents, tickets, customer journeys and live queue metrics. "
+        "Every request carries an `X-API-Key` that decides the tenant.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for router in (calls.router, agents.router, tickets.router, insights.router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness of the gateway process")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

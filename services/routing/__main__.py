@@ -1,0 +1,5 @@
+import asyncio
+
+from services.routing.app import main
+
+asyncio.run(main())

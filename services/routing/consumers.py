@@ -1,0 +1,53 @@
+"""Agent states that follow contacts: answered -> on contact, ended -> wrap-up, ring-no-answer -> not
+ready (RT-1); and the wrap-up timer that makes the agent ready again."""
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from cc.common.v1 import event_pb2
+from cc.routing.v1 import commands_pb2
+from services.common.aggregate import AggregateCommand, Versioned
+from services.common.command_bus import caused_by
+from services.common.deadlines import Deadline, Deadlines
+from services.common.envelope import to_datetime
+from services.common.topics import AGENTS, AggregateTopics
+from services.routing.domain import WRAP_UP, AgentStatus
+
+
+def agent_commands_for_call(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, AggregateCommand]]:
+    """telephony.call.events.v1 -> the agent command it implies, if any."""
+    payload = event.WhichOneof("payload")
+    if payload == "call_answered":
+        agent_id, action = event.call_answered.agent_id, "start_contact"
+        body: dict[str, object] = {"start_contact": commands_pb2.StartContact(contact_id=event.aggregate_id)}
+    elif payload == "call_ended" and event.call_ended.agent_id and not event.call_ended.abandoned:
+        agent_id, action = event.call_ended.agent_id, "start_wrap_up"
+        body = {"start_wrap_up": commands_pb2.StartWrapUp(contact_id=event.aggregate_id)}
+    elif payload == "call_ring_no_answer":
+        agent_id, action = event.call_ring_no_answer.agent_id, "mark_ring_no_answer"
+        body = {"mark_ring_no_answer": commands_pb2.MarkRingNoAnswer(contact_id=event.aggregate_id)}
+    else:
+        return []
+    meta = caused_by(event.event_id, action, event.tenant_id, agent_id, event.correlation_id)
+    return [(AGENTS, commands_pb2.AgentCommand(meta=meta, **body))]  # type: ignore[arg-type]
+
+
+class WrapUpTimer:
+    """Observes the agents read model: entering wrap-up sets a deadline, any other event clears it."""
+
+    def __init__(self, deadlines: Deadlines) -> None:
+        self._deadlines = deadlines
+
+    def __call__(self, event: event_pb2.Event, entry: Versioned[AgentStatus]) -> None:
+        key = (event.tenant_id, event.aggregate_id)
+        changed = event.agent_state_changed
+        if event.WhichOneof("payload") != "agent_state_changed" or changed.state != WRAP_UP:
+            self._deadlines.cancel(key)
+            return
+
+        def end_wrap_up() -> commands_pb2.AgentCommand:
+            meta = caused_by(event.event_id, "end-wrap-up", event.tenant_id, event.aggregate_id, event.correlation_id)
+            return commands_pb2.AgentCommand(meta=meta, end_wrap_up=commands_pb2.EndWrapUp(contact_id=changed.contact_id))
+
+        due = to_datetime(event.occurred_at) + timedelta(seconds=changed.wrap_up_seconds)
+        self._deadlines.set(key, Deadline(due, AGENTS, end_wrap_up))

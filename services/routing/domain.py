@@ -1,0 +1,154 @@
+"""The agent aggregate (RT-1, RT-2): decide and evolve, pure. Agents log in with a site and skills,
+set themselves ready or not ready with a reason, are put on a contact when they answer, wrap up for a
+configurable time after it, and go not ready on ring-no-answer."""
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from google.protobuf.message import Message
+
+from cc.common.v1 import event_pb2
+from cc.routing.v1 import commands_pb2, events_pb2
+from services.common.envelope import to_datetime
+from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, NotFound, require
+
+AgentState = events_pb2.AgentState
+READY = AgentState.AGENT_STATE_READY
+NOT_READY = AgentState.AGENT_STATE_NOT_READY
+ON_CONTACT = AgentState.AGENT_STATE_ON_CONTACT
+WRAP_UP = AgentState.AGENT_STATE_WRAP_UP
+LOGGED_OUT = AgentState.AGENT_STATE_LOGGED_OUT
+DEFAULT_PROFICIENCY = 5
+RING_NO_ANSWER = "ring-no-answer"
+
+
+@dataclass(frozen=True)
+class AgentRules:
+    # The seed product's settings: state after login (수신대기 = ready) and after a call (후처리 = wrap-up).
+    state_after_login: "events_pb2.AgentState.ValueType" = READY
+    wrap_up_seconds: int = 10
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    agent_id: str
+    display_name: str
+    site_id: str
+    skills: tuple[tuple[str, int], ...]
+    state: "events_pb2.AgentState.ValueType"
+    state_since: datetime
+    reason: str = ""
+    contact_id: str = ""
+
+
+def state_name(state: "events_pb2.AgentState.ValueType") -> str:
+    return AgentState.Name(state).removeprefix("AGENT_STATE_").lower().replace("_", "-")
+
+
+def customer_of(state: AgentStatus | None, command: commands_pb2.AgentCommand) -> str:
+    return ""  # agent events belong to no customer's journey
+
+
+def decide(
+    state: AgentStatus | None, command: commands_pb2.AgentCommand, now: datetime, rules: AgentRules
+) -> list[Message]:
+    agent_id = command.meta.aggregate_id
+    action = command.WhichOneof("command")
+    if action == "log_in":
+        if state is not None and state.state != LOGGED_OUT:
+            raise IllegalTransition("agent-already-logged-in", f"agent {agent_id} is already logged in")
+        return [_log_in(command.log_in, rules)]
+    if state is None:
+        raise NotFound("agent-not-found", f"agent {agent_id} has never logged in")
+    if state.state == LOGGED_OUT:
+        raise IllegalTransition("agent-logged-out", f"agent {agent_id} is logged out")
+    match action:
+        case "set_state":
+            return [_set_state(state, command.set_state)]
+        case "log_out":
+            if state.state == ON_CONTACT:
+                raise IllegalTransition("agent-on-contact", f"agent {agent_id} is on contact {state.contact_id}")
+            return [events_pb2.AgentLoggedOut(previous_state=state.state)]
+        case "start_contact":
+            contact = command.start_contact.contact_id
+            return [_changed(state, ON_CONTACT, contact_id=contact)]
+        case "start_wrap_up":
+            contact = command.start_wrap_up.contact_id
+            _expect(state, ON_CONTACT, contact)
+            return [_changed(state, WRAP_UP, contact_id=contact, wrap_up_seconds=rules.wrap_up_seconds)]
+        case "end_wrap_up":
+            contact = command.end_wrap_up.contact_id
+            _expect(state, WRAP_UP, contact)
+            return [_changed(state, READY, contact_id=contact)]
+        case "mark_ring_no_answer":
+            if state.state != READY:
+                raise IllegalTransition("agent-not-ready", f"agent {agent_id} is {state_name(state.state)}")
+            return [_changed(state, NOT_READY, reason=RING_NO_ANSWER, contact_id=command.mark_ring_no_answer.contact_id)]
+    raise InvalidArgument("unknown-command", "the agent command names no known action")
+
+
+def _log_in(log_in: commands_pb2.LogInAgent, rules: AgentRules) -> events_pb2.AgentLoggedIn:
+    require(log_in.site_id, "site_id", "the agent's site")
+    violations = [FieldViolation("skills", "at least one skill is required")] if not log_in.skills else []
+    for index, skill in enumerate(log_in.skills):
+        if not skill.name.strip():
+            violations.append(FieldViolation(f"skills[{index}].name", "a skill needs a name"))
+        if not 0 <= skill.proficiency <= 10:
+            violations.append(FieldViolation(f"skills[{index}].proficiency", "proficiency is 1 to 10"))
+    if violations:
+        raise InvalidArgument("invalid-argument", "the agent's skills are not valid", violations)
+    skills = [events_pb2.Skill(name=s.name, proficiency=s.proficiency or DEFAULT_PROFICIENCY) for s in log_in.skills]
+    return events_pb2.AgentLoggedIn(
+        site_id=log_in.site_id, skills=skills, display_name=log_in.display_name, initial_state=rules.state_after_login
+    )
+
+
+def _set_state(state: AgentStatus, wanted: commands_pb2.SetAgentState) -> events_pb2.AgentStateChanged:
+    if wanted.state not in (READY, NOT_READY):
+        raise InvalidArgument(
+            "invalid-argument", "an agent can set itself ready or not ready only",
+            [FieldViolation("state", "ready or not-ready")],
+        )
+    if state.state == ON_CONTACT:
+        raise IllegalTransition("agent-on-contact", f"agent {state.agent_id} is on contact {state.contact_id}")
+    if state.state == wanted.state and state.reason == wanted.reason:
+        raise IllegalTransition("agent-already-in-state", f"agent {state.agent_id} is {state_name(state.state)} already")
+    contact = state.contact_id if state.state == WRAP_UP else ""  # leaving wrap-up early ends that contact's work
+    return _changed(state, wanted.state, reason=wanted.reason if wanted.state == NOT_READY else "", contact_id=contact)
+
+
+def _expect(state: AgentStatus, wanted: "events_pb2.AgentState.ValueType", contact_id: str) -> None:
+    if state.state != wanted or state.contact_id != contact_id:
+        raise IllegalTransition(
+            f"agent-not-{state_name(wanted)}", f"agent {state.agent_id} is not {state_name(wanted)} on {contact_id}"
+        )
+
+
+def _changed(
+    state: AgentStatus, new: "events_pb2.AgentState.ValueType", *, reason: str = "", contact_id: str = "",
+    wrap_up_seconds: int = 0,
+) -> events_pb2.AgentStateChanged:
+    return events_pb2.AgentStateChanged(
+        state=new, previous_state=state.state, reason=reason, contact_id=contact_id, wrap_up_seconds=wrap_up_seconds
+    )
+
+
+def evolve(state: AgentStatus | None, event: event_pb2.Event) -> AgentStatus:
+    at = to_datetime(event.occurred_at)
+    match event.WhichOneof("payload"):
+        case "agent_logged_in":
+            logged_in = event.agent_logged_in
+            return AgentStatus(
+                agent_id=event.aggregate_id, display_name=logged_in.display_name, site_id=logged_in.site_id,
+                skills=tuple((s.name, s.proficiency) for s in logged_in.skills), state=logged_in.initial_state,
+                state_since=at,
+            )
+    assert state is not None, f"{event.event_type} before agent_logged_in"
+    match event.WhichOneof("payload"):
+        case "agent_state_changed":
+            changed = event.agent_state_changed
+            return replace(state, state=changed.state, state_since=at, reason=changed.reason,
+                           contact_id=changed.contact_id if changed.state in (ON_CONTACT, WRAP_UP) else "")
+        case "agent_logged_out":
+            return replace(state, state=LOGGED_OUT, state_since=at, reason="", contact_id="")
+    return state

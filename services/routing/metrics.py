@@ -1,0 +1,62 @@
+"""Live queue metrics (RTM-1) with Amazon Connect's definitions:
+
+- contacts in queue / oldest: contacts waiting for an agent now, and the longest current wait;
+- contacts queued (offered): contacts that entered the queue (a ring-no-answer re-queue is not a new one);
+- contacts handled (answered): contacts an agent answered from the queue;
+- contacts abandoned: contacts the customer disconnected while in queue (including while an agent's phone rang);
+- service level X: percentage of contacts removed from the queue between 0 and X seconds after joining it,
+  where "removed" means answered by an agent or abandoned;
+- average queue answer time (ASA): mean time in queue of the contacts answered;
+- average handle time (AHT): mean of talk time plus after-contact work (wrap-up) of contacts whose work ended;
+- abandonment rate: contacts abandoned / contacts queued, as a percentage.
+Agents are counted for a queue when they have its skill: staffed = logged in; on contact includes an
+agent whose phone is ringing for a contact.
+"""
+
+from cc.routing.v1 import events_pb2
+from services.routing.board import NOT_READY, ON_CONTACT, READY, WRAP_UP, Board
+
+
+def ratio_percent(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 2) if whole else None
+
+
+def mean(total: float, count: int) -> float | None:
+    return round(total / count, 3) if count else None
+
+
+def queue_metrics(board: Board, queue_id: str, now: float) -> events_pb2.QueueMetrics:
+    skill = board.queues.get(queue_id, queue_id)
+    tally = board.tally(queue_id)
+    waits = [now - c.enqueued_at for c in board.waiting.values() if c.queue_id == queue_id]
+    seats = [s for s in board.agents.values() if skill in s.skills]
+    metrics = events_pb2.QueueMetrics(
+        tenant_id=board.tenant_id,
+        queue_id=queue_id,
+        contacts_waiting=len(waits),
+        oldest_wait_seconds=round(max(waits, default=0.0), 3),
+        agents_staffed=len(seats),
+        agents_ready=sum(1 for s in seats if s.state == READY and not s.reserved_for),
+        agents_on_contact=sum(1 for s in seats if s.state == ON_CONTACT or s.reserved_for),
+        agents_not_ready=sum(1 for s in seats if s.state == NOT_READY and not s.reserved_for),
+        agents_wrap_up=sum(1 for s in seats if s.state == WRAP_UP and not s.reserved_for),
+        offered=tally.offered,
+        answered=tally.answered,
+        abandoned=tally.abandoned,
+        service_level_threshold_seconds=board.service_level_threshold_seconds,
+    )
+    metrics.as_of.FromNanoseconds(int(now * 1e9))
+    optional = {
+        "service_level_percent": ratio_percent(tally.removed_within_threshold, tally.removed),
+        "average_speed_of_answer_seconds": mean(tally.answer_wait_total, tally.answered),
+        "average_handle_time_seconds": mean(tally.handle_time_total, tally.handled),
+        "abandonment_rate_percent": ratio_percent(tally.abandoned, tally.offered),
+    }
+    for name, value in optional.items():
+        if value is not None:
+            setattr(metrics, name, value)
+    return metrics
+
+
+def all_queue_metrics(board: Board, now: float) -> list[events_pb2.QueueMetrics]:
+    return [queue_metrics(board, queue_id, now) for queue_id in sorted(board.queues)]

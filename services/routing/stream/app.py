@@ -1,0 +1,45 @@
+"""The routing stream processor's Faust app: topics and the boards table. Only builds; the agents
+that use them live in `agents.py`.
+
+Call events are keyed by call and agent events by agent, but one tenant's routing needs both on one
+board, so `repartition` re-keys both streams by tenant into `board_input`; the boards table is
+co-partitioned with it and backed by a changelog topic, so a restarted worker recovers its boards.
+"""
+
+import faust
+
+from services.common.settings import PlatformSettings
+from services.common.topics import AGENTS, CALLS, QUEUE_METRICS, ROUTING_DECISIONS
+
+APP_ID = "routing-stream"
+
+
+def create_app(settings: PlatformSettings) -> faust.App:
+    return faust.App(
+        APP_ID,
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        store="memory://",
+        topic_partitions=settings.cc_partitions,
+        topic_replication_factor=1,
+        topic_allow_declare=True,
+        web_enabled=False,
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        producer_linger=0.0,
+        stream_wait_empty=False,
+        broker_commit_every=100,
+        broker_commit_interval=1.0,
+    )
+
+
+class Topics:
+    """Raw-bytes topics: values are cc.common.v1.Event / QueueMetrics protobufs, not Faust records."""
+
+    def __init__(self, app: faust.App, partitions: int) -> None:
+        raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+        self.sources = app.topic(CALLS.events, AGENTS.events, **raw)
+        self.board_input = app.topic(f"{APP_ID}-board-input", partitions=partitions, internal=True, **raw)
+        self.decisions = app.topic(ROUTING_DECISIONS, **raw)
+        self.queue_metrics = app.topic(QUEUE_METRICS, **raw)
+        self.boards = app.Table("boards", default=None, key_type=str, value_type=None,
+                                partitions=partitions)

@@ -1,0 +1,5 @@
+import asyncio
+
+from services.ticketing.app import main
+
+asyncio.run(main())

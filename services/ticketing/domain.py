@@ -1,0 +1,129 @@
+"""The ticket aggregate (TKT-1, TKT-2, TKT-5): decide and evolve, pure.
+
+Lifecycle: open -> pending -> solved -> closed. Pending goes back to open or on to solved; a solved
+ticket can be reopened or closed; closed is final. Notes are internal agent notes; a closed ticket
+takes no more notes.
+"""
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from google.protobuf.message import Message
+
+from cc.common.v1 import event_pb2, types_pb2
+from cc.ticketing.v1 import commands_pb2, events_pb2
+from services.common.envelope import derived_id, to_datetime
+from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, NotFound, require
+
+Status = events_pb2.TicketStatus
+OPEN = Status.TICKET_STATUS_OPEN
+PENDING = Status.TICKET_STATUS_PENDING
+SOLVED = Status.TICKET_STATUS_SOLVED
+CLOSED = Status.TICKET_STATUS_CLOSED
+TRANSITIONS: dict[int, frozenset[int]] = {
+    OPEN: frozenset({PENDING, SOLVED}),
+    PENDING: frozenset({OPEN, SOLVED}),
+    SOLVED: frozenset({OPEN, CLOSED}),
+    CLOSED: frozenset(),
+}
+MAX_NOTE_LENGTH = 10_000
+
+
+@dataclass(frozen=True)
+class Note:
+    note_id: str
+    body: str
+    author: types_pb2.Actor
+    added_at: datetime
+
+
+@dataclass(frozen=True)
+class TicketState:
+    ticket_id: str
+    subject: str
+    channel: "types_pb2.Channel.ValueType"
+    customer_id: str
+    queue_id: str
+    assignee_agent_id: str
+    call_id: str
+    status: "events_pb2.TicketStatus.ValueType"
+    opened_at: datetime
+    updated_at: datetime
+    notes: tuple[Note, ...] = ()
+
+
+def status_name(status: int) -> str:
+    return Status.Name(status).removeprefix("TICKET_STATUS_").lower()  # type: ignore[arg-type]
+
+
+def ticket_for_call(tenant_id: str, call_id: str) -> str:
+    """One ticket per answered call, with an id derived from the call so a replay opens no second one."""
+    return derived_id("ticket", tenant_id, "call", call_id)
+
+
+def customer_of(state: TicketState | None, command: commands_pb2.TicketCommand) -> str:
+    return state.customer_id if state is not None else command.open_ticket.customer_id
+
+
+def decide(state: TicketState | None, command: commands_pb2.TicketCommand, now: datetime) -> list[Message]:
+    ticket_id = command.meta.aggregate_id
+    action = command.WhichOneof("command")
+    if action == "open_ticket":
+        if state is not None:
+            raise IllegalTransition("ticket-already-open", f"ticket {ticket_id} already exists")
+        opening = command.open_ticket
+        require(opening.customer_id, "customer_id", "the requester")
+        return [events_pb2.TicketOpened(
+            subject=opening.subject, channel=opening.channel, customer_id=opening.customer_id,
+            queue_id=opening.queue_id, assignee_agent_id=opening.assignee_agent_id, call_id=opening.call_id,
+            status=OPEN,
+        )]
+    if state is None:
+        raise NotFound("ticket-not-found", f"ticket {ticket_id} does not exist")
+    match action:
+        case "change_status":
+            wanted = command.change_status.to_status
+            if wanted not in TRANSITIONS:
+                raise InvalidArgument(
+                    "invalid-argument", "to_status must be open, pending, solved or closed",
+                    [FieldViolation("to_status", "open, pending, solved or closed")],
+                )
+            if wanted not in TRANSITIONS[state.status]:
+                raise IllegalTransition(
+                    "illegal-ticket-transition",
+                    f"ticket {ticket_id} cannot go from {status_name(state.status)} to {status_name(wanted)}",
+                )
+            return [events_pb2.TicketStatusChanged(
+                from_status=state.status, to_status=wanted, reason=command.change_status.reason
+            )]
+        case "add_note":
+            body = require(command.add_note.body, "body", "the note's text")
+            if len(body) > MAX_NOTE_LENGTH:
+                raise InvalidArgument("invalid-argument", "the note is too long",
+                                      [FieldViolation("body", f"at most {MAX_NOTE_LENGTH} characters")])
+            if state.status == CLOSED:
+                raise IllegalTransition("ticket-closed", f"ticket {ticket_id} is closed")
+            return [events_pb2.TicketNoteAdded(note_id=derived_id("note", command.meta.command_id), body=body)]
+    raise InvalidArgument("unknown-command", "the ticket command names no known action")
+
+
+def evolve(state: TicketState | None, event: event_pb2.Event) -> TicketState:
+    at = to_datetime(event.occurred_at)
+    match event.WhichOneof("payload"):
+        case "ticket_opened":
+            opened = event.ticket_opened
+            return TicketState(
+                ticket_id=event.aggregate_id, subject=opened.subject, channel=opened.channel,
+                customer_id=opened.customer_id, queue_id=opened.queue_id,
+                assignee_agent_id=opened.assignee_agent_id, call_id=opened.call_id, status=opened.status,
+                opened_at=at, updated_at=at,
+            )
+    assert state is not None, f"{event.event_type} before ticket_opened"
+    match event.WhichOneof("payload"):
+        case "ticket_status_changed":
+            return replace(state, status=event.ticket_status_changed.to_status, updated_at=at)
+        case "ticket_note_added":
+            added = event.ticket_note_added
+            note = Note(added.note_id, added.body, event.actor, at)
+            return replace(state, notes=(*state.notes, note), updated_at=at)
+    return state

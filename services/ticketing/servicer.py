@@ -1,0 +1,71 @@
+"""TicketingService: transitions and notes as ticket commands; reads from the tickets read model."""
+
+import grpc
+
+from cc.common.v1 import types_pb2
+from cc.ticketing.v1 import commands_pb2, ticketing_pb2, ticketing_pb2_grpc
+from services.common.aggregate import Versioned
+from services.common.command_bus import CommandBus, command_meta
+from services.common.envelope import timestamp
+from services.common.errors import require
+from services.common.grpc_server import current_tenant
+from services.common.projection import Projection
+from services.common.queries import execute, expected_version, lookup
+from services.ticketing.domain import TicketState
+
+
+def ticket_view(entry: Versioned[TicketState]) -> ticketing_pb2.Ticket:
+    ticket = entry.state
+    return ticketing_pb2.Ticket(
+        ticket_id=ticket.ticket_id, subject=ticket.subject, channel=ticket.channel, customer_id=ticket.customer_id,
+        queue_id=ticket.queue_id, assignee_agent_id=ticket.assignee_agent_id, call_id=ticket.call_id,
+        status=ticket.status, opened_at=timestamp(ticket.opened_at), updated_at=timestamp(ticket.updated_at),
+        version=entry.version,
+        notes=[ticketing_pb2.TicketNote(note_id=n.note_id, body=n.body, author=n.author, added_at=timestamp(n.added_at))
+               for n in ticket.notes],
+    )
+
+
+class TicketingServicer(ticketing_pb2_grpc.TicketingServiceServicer):
+    def __init__(self, bus: CommandBus, tickets: Projection[TicketState, commands_pb2.TicketCommand]) -> None:
+        self._bus = bus
+        self._tickets = tickets
+
+    def _meta(self, ticket_id: str, request_id: str, expected: int | None) -> types_pb2.CommandMeta:
+        return command_meta(
+            tenant_id=current_tenant(), aggregate_id=require(ticket_id, "ticket_id", "the ticket"),
+            aggregate_type="ticket", request_id=request_id, expected_version=expected,
+            actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_AGENT),
+        )
+
+    async def GetTicket(  # noqa: N802 (gRPC method names)
+        self, request: ticketing_pb2.GetTicketRequest, context: grpc.aio.ServicerContext
+    ) -> ticketing_pb2.Ticket:
+        ticket_id = require(request.ticket_id, "ticket_id", "the ticket")
+        return ticket_view(await lookup(self._tickets, current_tenant(), ticket_id, request.min_version))
+
+    async def ListTickets(  # noqa: N802
+        self, request: ticketing_pb2.ListTicketsRequest, context: grpc.aio.ServicerContext
+    ) -> ticketing_pb2.ListTicketsResponse:
+        customer_id = require(request.customer_id, "customer_id", "the customer")
+        entries = [e for e in self._tickets.of_tenant(current_tenant()) if e.state.customer_id == customer_id]
+        entries.sort(key=lambda e: e.state.opened_at)
+        return ticketing_pb2.ListTicketsResponse(tickets=[ticket_view(e) for e in entries])
+
+    async def TransitionTicket(  # noqa: N802
+        self, request: ticketing_pb2.TransitionTicketRequest, context: grpc.aio.ServicerContext
+    ) -> ticketing_pb2.Ticket:
+        command = commands_pb2.TicketCommand(
+            meta=self._meta(request.ticket_id, request.request_id, expected_version(request)),
+            change_status=commands_pb2.ChangeTicketStatus(to_status=request.to_status, reason=request.reason),
+        )
+        return ticket_view(await execute(self._bus, self._tickets, command))
+
+    async def AddTicketNote(  # noqa: N802
+        self, request: ticketing_pb2.AddTicketNoteRequest, context: grpc.aio.ServicerContext
+    ) -> ticketing_pb2.Ticket:
+        command = commands_pb2.TicketCommand(
+            meta=self._meta(request.ticket_id, request.request_id, expected_version(request)),
+            add_note=commands_pb2.AddTicketNote(body=request.body),
+        )
+        return ticket_view(await execute(self._bus, self._tickets, command))
