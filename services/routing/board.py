@@ -107,7 +107,7 @@ def apply(board: Board, event: event_pb2.Event) -> bool:
     board.applied[key] = event.aggregate_version
     at = to_datetime(event.occurred_at)
     day = at.astimezone(UTC).date().isoformat()
-    if day != board.day:
+    if day > board.day:  # a late event stamped before midnight must not wipe the new day
         board.day, board.tallies = day, {}
     _FOLD.get(event.WhichOneof("payload") or "", _ignore)(board, event, at.timestamp())
     return True

@@ -71,6 +71,8 @@ def decide(
             return [events_pb2.AgentLoggedOut(previous_state=state.state)]
         case "start_contact":
             contact = command.start_contact.contact_id
+            if state.state == ON_CONTACT:
+                raise IllegalTransition("agent-on-contact", f"agent {agent_id} is on contact {state.contact_id}")
             return [_changed(state, ON_CONTACT, contact_id=contact)]
         case "start_wrap_up":
             contact = command.start_wrap_up.contact_id
@@ -111,10 +113,11 @@ def _set_state(state: AgentStatus, wanted: commands_pb2.SetAgentState) -> events
         )
     if state.state == ON_CONTACT:
         raise IllegalTransition("agent-on-contact", f"agent {state.agent_id} is on contact {state.contact_id}")
-    if state.state == wanted.state and state.reason == wanted.reason:
+    reason = wanted.reason if wanted.state == NOT_READY else ""  # only not-ready has a reason
+    if state.state == wanted.state and state.reason == reason:
         raise IllegalTransition("agent-already-in-state", f"agent {state.agent_id} is {state_name(state.state)} already")
     contact = state.contact_id if state.state == WRAP_UP else ""  # leaving wrap-up early ends that contact's work
-    return _changed(state, wanted.state, reason=wanted.reason if wanted.state == NOT_READY else "", contact_id=contact)
+    return _changed(state, wanted.state, reason=reason, contact_id=contact)
 
 
 def _expect(state: AgentStatus, wanted: "events_pb2.AgentState.ValueType", contact_id: str) -> None:

@@ -1,6 +1,7 @@
 """Live queue metrics (RTM-1) with Amazon Connect's definitions:
 
-- contacts in queue / oldest: contacts waiting for an agent now, and the longest current wait;
+- contacts in queue / oldest: contacts waiting for an agent now (including those whose chosen agent's
+  phone is ringing), and the longest current wait;
 - contacts queued (offered): contacts that entered the queue (a ring-no-answer re-queue is not a new one);
 - contacts handled (answered): contacts an agent answered from the queue;
 - contacts abandoned: contacts the customer disconnected while in queue (including while an agent's phone rang);
@@ -28,7 +29,9 @@ def mean(total: float, count: int) -> float | None:
 def queue_metrics(board: Board, queue_id: str, now: float) -> events_pb2.QueueMetrics:
     skill = board.queues.get(queue_id, queue_id)
     tally = board.tally(queue_id)
-    waits = [now - c.enqueued_at for c in board.waiting.values() if c.queue_id == queue_id]
+    # A contact is in the queue until an agent is connected, including while an agent's phone rings.
+    in_queue = [*board.waiting.values(), *board.routed.values()]
+    waits = [now - c.enqueued_at for c in in_queue if c.queue_id == queue_id]
     seats = [s for s in board.agents.values() if skill in s.skills]
     metrics = events_pb2.QueueMetrics(
         tenant_id=board.tenant_id,

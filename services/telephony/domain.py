@@ -17,7 +17,7 @@ from services.telephony import ivr
 
 Party = events_pb2.Party
 EndReason = events_pb2.EndReason
-_DIGITS = re.compile(r"^[0-9*#]{1,16}$")
+_DIGITS = re.compile(r"[0-9*#]{1,16}")
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def _offer(state: CallState | None, offer: commands_pb2.OfferCall, rules: Teleph
 def _digits(call: CallState, digits: str, now: datetime, rules: TelephonyRules) -> list[Message]:
     if call.status != CallStatus.CALL_STATUS_IN_IVR:
         raise _illegal(call, "call-not-in-ivr", "in the IVR")
-    if not _DIGITS.match(digits):
+    if not _DIGITS.fullmatch(digits):
         raise InvalidArgument(
             "invalid-argument", "digits must be 1 to 16 of 0-9, * and #",
             [FieldViolation("digits", "1 to 16 of 0-9, * and #")],

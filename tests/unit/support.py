@@ -1,0 +1,189 @@
+"""Builders shared by the unit tests: envelopes around payloads, command metadata, an aggregate
+history that folds `decide` output through `evolve`, and a feed of events into a routing board.
+
+Every timestamp is T0 plus a number of seconds, so durations in assertions are exact."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cc.common.v1 import event_pb2, types_pb2
+from cc.routing.v1 import events_pb2 as routing_events
+from cc.telephony.v1 import events_pb2 as call_events
+from google.protobuf.message import Message
+
+from services.common.envelope import build_event, payload_of, timestamp
+from services.routing.board import Board, apply
+
+T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+TENANT = "tenant-a"
+SYSTEM = types_pb2.Actor(type=types_pb2.ACTOR_TYPE_SYSTEM, id="unit-test")
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def ts(seconds: float) -> float:
+    """The board's clock reading (epoch seconds) `seconds` after T0."""
+    return at(seconds).timestamp()
+
+
+def meta(aggregate_id: str, tenant_id: str = TENANT) -> types_pb2.CommandMeta:
+    return types_pb2.CommandMeta(
+        command_id=f"cmd-{aggregate_id}",
+        tenant_id=tenant_id,
+        aggregate_id=aggregate_id,
+        correlation_id=aggregate_id,
+        actor=SYSTEM,
+    )
+
+
+def envelope(
+    payload: Message,
+    *,
+    context: str,
+    aggregate_type: str,
+    aggregate_id: str,
+    version: int,
+    when: datetime,
+    tenant_id: str = TENANT,
+    customer_id: str = "",
+) -> event_pb2.Event:
+    return build_event(
+        payload,
+        context=context,
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        aggregate_version=version,
+        tenant_id=tenant_id,
+        occurred_at=when,
+        correlation_id=aggregate_id,
+        causation_id="unit-test",
+        customer_id=customer_id,
+        actor=SYSTEM,
+    )
+
+
+@dataclass
+class History:
+    """One aggregate's event stream: decide a command, wrap each payload in an envelope with the next
+    version, and evolve it into the state, as the command processor does."""
+
+    decide: Callable[..., list[Message]]
+    evolve: Callable[[Any, event_pb2.Event], Any]
+    customer_of: Callable[[Any, Any], str]
+    rules: Any
+    context: str
+    aggregate_type: str
+    aggregate_id: str
+    tenant_id: str = TENANT
+    state: Any = None
+    version: int = 0
+    events: list[event_pb2.Event] = field(default_factory=list)
+
+    def handle(self, command: Any, now: datetime) -> list[Message]:
+        """Run one command; return the payloads it produced (already evolved into `state`)."""
+        payloads = self.decide(self.state, command, now, self.rules)
+        customer = self.customer_of(self.state, command)
+        produced = []
+        for payload in payloads:
+            self.version += 1
+            event = envelope(
+                payload,
+                context=self.context,
+                aggregate_type=self.aggregate_type,
+                aggregate_id=self.aggregate_id,
+                version=self.version,
+                when=now,
+                tenant_id=self.tenant_id,
+                customer_id=customer,
+            )
+            self.state = self.evolve(self.state, event)
+            self.events.append(event)
+            produced.append(payload_of(event))
+        return produced
+
+
+# ---- routing board feed ------------------------------------------------------------------------
+
+
+def skills(**proficiencies: int) -> list[routing_events.Skill]:
+    return [routing_events.Skill(name=name, proficiency=level) for name, level in proficiencies.items()]
+
+
+def logged_in(
+    site: str = "seoul", initial: int = routing_events.AGENT_STATE_READY, **proficiencies: int
+) -> routing_events.AgentLoggedIn:
+    return routing_events.AgentLoggedIn(site_id=site, skills=skills(**proficiencies), initial_state=initial)
+
+
+def changed(
+    state: int, previous: int, contact_id: str = "", reason: str = ""
+) -> routing_events.AgentStateChanged:
+    return routing_events.AgentStateChanged(
+        state=state,
+        previous_state=previous,
+        contact_id=contact_id,
+        reason=reason,  # type: ignore[arg-type]
+    )
+
+
+def queued(
+    queue_id: str, enqueued: float, *, skill: str = "", priority: int = 0, reason: str = "menu-choice"
+) -> call_events.CallQueued:
+    return call_events.CallQueued(
+        queue_id=queue_id,
+        required_skill=skill or queue_id,
+        priority=priority,
+        enqueued_at=timestamp(at(enqueued)),
+        reason=reason,
+    )
+
+
+def answered(agent_id: str, queue_id: str, enqueued: float) -> call_events.CallAnswered:
+    return call_events.CallAnswered(agent_id=agent_id, queue_id=queue_id, enqueued_at=timestamp(at(enqueued)))
+
+
+def ended(queue_id: str = "", agent_id: str = "", *, abandoned: bool = False) -> call_events.CallEnded:
+    """A CallEnded as telephony emits it: abandoned in queue, or normal clearing after an answer."""
+    reason = call_events.END_REASON_NORMAL_CLEARING
+    if abandoned:
+        reason = call_events.END_REASON_ABANDONED_IN_QUEUE
+    return call_events.CallEnded(
+        ended_by=call_events.PARTY_CALLER,
+        reason=reason,
+        abandoned=abandoned,
+        queue_id=queue_id,
+        agent_id=agent_id,
+    )
+
+
+@dataclass
+class Feed:
+    """Appends events to a board in log order, keeping one version counter per aggregate."""
+
+    board: Board
+    versions: dict[str, int] = field(default_factory=dict)
+
+    def event(self, aggregate_type: str, aggregate_id: str, payload: Message, t: float) -> event_pb2.Event:
+        key = f"{aggregate_type}/{aggregate_id}"
+        self.versions[key] = self.versions.get(key, 0) + 1
+        context = "telephony" if aggregate_type == "call" else "routing"
+        return envelope(
+            payload,
+            context=context,
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            version=self.versions[key],
+            when=at(t),
+            tenant_id=self.board.tenant_id,
+            customer_id=f"customer-of-{aggregate_id}" if aggregate_type == "call" else "",
+        )
+
+    def call(self, call_id: str, payload: Message, t: float) -> bool:
+        return apply(self.board, self.event("call", call_id, payload, t))
+
+    def agent(self, agent_id: str, payload: Message, t: float) -> bool:
+        return apply(self.board, self.event("agent", agent_id, payload, t))

@@ -1,0 +1,765 @@
+"""The call aggregate (TEL-1): every legal and illegal transition of decide, folded through evolve."""
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from cc.routing.v1 import events_pb2 as routing_events
+from cc.telephony.v1 import commands_pb2, events_pb2
+from cc.telephony.v1.telephony_pb2 import CallStatus
+from google.protobuf.message import Message
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.common.envelope import derived_id, timestamp
+from services.common.errors import IllegalTransition, InvalidArgument, NotFound, PlatformError
+from services.telephony import domain, ivr
+from tests.unit.support import TENANT, History, at, envelope, meta
+
+Party = events_pb2.Party
+EndReason = events_pb2.EndReason
+MENU = ivr.MAIN_MENU
+ANI, DNIS = "+821012345678", "15880000"
+CALL_ID = "call-1"
+
+
+class Call:
+    """A call's history with one method per command; each returns the payloads the command produced."""
+
+    def __init__(self, call_id: str = CALL_ID, rules: domain.TelephonyRules | None = None) -> None:
+        self.history = History(
+            domain.decide,
+            domain.evolve,
+            domain.customer_of,
+            rules or domain.TelephonyRules(),
+            "telephony",
+            "call",
+            call_id,
+        )
+
+    @property
+    def state(self) -> domain.CallState:
+        assert self.history.state is not None
+        return self.history.state
+
+    @property
+    def version(self) -> int:
+        return self.history.version
+
+    def send(self, t: float, **body: Message) -> list[Message]:
+        command = commands_pb2.CallCommand(meta=meta(self.history.aggregate_id), **body)  # type: ignore[arg-type]
+        return self.history.handle(command, at(t))
+
+    def offer(self, t: float = 0, ani: str = ANI, dnis: str = DNIS, customer_id: str = "") -> list[Message]:
+        return self.send(t, offer_call=commands_pb2.OfferCall(ani=ani, dnis=dnis, customer_id=customer_id))
+
+    def digits(self, digits: str, t: float = 3) -> list[Message]:
+        return self.send(t, send_digits=commands_pb2.SendDigits(digits=digits))
+
+    def ring(self, agent_id: str = "agent-1", t: float = 10, decision_id: str = "d-1") -> list[Message]:
+        ring = commands_pb2.RingAgent(agent_id=agent_id, decision_id=decision_id)
+        return self.send(t, ring_agent=ring)
+
+    def expire(self, agent_id: str = "agent-1", t: float = 25) -> list[Message]:
+        return self.send(t, expire_ring=commands_pb2.ExpireRing(agent_id=agent_id))
+
+    def answer(self, agent_id: str = "agent-1", t: float = 14) -> list[Message]:
+        return self.send(t, answer_call=commands_pb2.AnswerCall(agent_id=agent_id))
+
+    def hang_up(self, party: "events_pb2.Party.ValueType", t: float = 60) -> list[Message]:
+        return self.send(t, hang_up_call=commands_pb2.HangUpCall(party=party))
+
+
+# ---- reaching each status --------------------------------------------------------------------------
+
+
+def in_ivr() -> Call:
+    call = Call()
+    call.offer()
+    return call
+
+
+def queued() -> Call:
+    call = in_ivr()
+    call.digits("1", t=5)  # member enquiries, enqueued at T0+5
+    return call
+
+
+def ringing() -> Call:
+    call = queued()
+    call.ring("agent-1", t=10)
+    return call
+
+
+def connected() -> Call:
+    call = ringing()
+    call.answer("agent-1", t=14)
+    return call
+
+
+def ended() -> Call:
+    call = connected()
+    call.hang_up(Party.PARTY_CALLER, t=60)
+    return call
+
+
+def ended_by_announcement() -> Call:
+    call = in_ivr()
+    call.digits("3")
+    return call
+
+
+STATUSES: dict[str, Callable[[], Call]] = {
+    "in-ivr": in_ivr,
+    "queued": queued,
+    "ringing": ringing,
+    "connected": connected,
+}
+
+# Every command other than offer, with arguments that are valid in at least one status.
+COMMANDS: dict[str, Callable[[Call], list[Message]]] = {
+    "send_digits": lambda call: call.digits("1"),
+    "ring_agent": lambda call: call.ring("agent-2"),
+    "expire_ring": lambda call: call.expire("agent-1"),
+    "answer_call": lambda call: call.answer("agent-1"),
+    "hang_up_caller": lambda call: call.hang_up(Party.PARTY_CALLER),
+    "hang_up_agent": lambda call: call.hang_up(Party.PARTY_AGENT),
+}
+
+
+def refused(action: Callable[[], object], kind: type[PlatformError], error_id: str) -> PlatformError:
+    with pytest.raises(kind) as caught:
+        action()
+    assert type(caught.value) is kind
+    assert caught.value.error_id == error_id
+    return caught.value
+
+
+def violated_fields(error: PlatformError) -> list[str]:
+    return [violation.field for violation in error.field_violations]
+
+
+# ---- offer ---------------------------------------------------------------------------------------
+
+
+def test_offer_emits_offered_and_enters_the_main_menu_on_first_play() -> None:
+    call = Call()
+
+    payloads = call.offer(t=0)
+
+    assert payloads == [
+        events_pb2.CallOffered(ani=ANI, dnis=DNIS),
+        events_pb2.IvrMenuEntered(menu_id="main", prompt=MENU.prompt, attempt=1),
+    ]
+    state = call.state
+    assert (state.call_id, state.ani, state.dnis) == (CALL_ID, ANI, DNIS)
+    assert state.status == CallStatus.CALL_STATUS_IN_IVR
+    assert (state.menu_id, state.ivr_attempt, state.ivr_digits) == ("main", 1, ())
+    assert state.offered_at == at(0)
+    assert state.customer_id == domain.customer_for_ani(TENANT, ANI)
+    assert call.version == 2
+
+
+def test_offer_uses_the_menu_of_the_rules() -> None:
+    option = ivr.MenuOption("5", "sales", ivr.Action.QUEUE, "sales", "sales")
+    menu = ivr.IvrMenu("sales", "hi", "press 5", (option,), default_queue_id="sales", default_skill="sales")
+    call = Call(rules=domain.TelephonyRules(menu=menu))
+
+    payloads = call.offer()
+
+    assert payloads[1] == events_pb2.IvrMenuEntered(menu_id="sales", prompt="press 5", attempt=1)
+    assert call.state.menu_id == "sales"
+
+
+@pytest.mark.parametrize(
+    ("ani", "dnis", "fields"),
+    [
+        ("", DNIS, ["ani"]),
+        (ANI, "", ["dnis"]),
+        ("", "", ["ani", "dnis"]),
+        ("   ", "\t", ["ani", "dnis"]),
+    ],
+)
+def test_offer_without_ani_or_dnis_is_invalid_and_names_them(ani: str, dnis: str, fields: list[str]) -> None:
+    call = Call()
+
+    error = refused(lambda: call.offer(ani=ani, dnis=dnis), InvalidArgument, "invalid-argument")
+
+    assert violated_fields(error) == fields
+    assert call.history.state is None
+    assert call.version == 0
+
+
+@pytest.mark.parametrize("reach", [in_ivr, queued, ringing, connected, ended, ended_by_announcement])
+def test_offering_an_existing_call_again_is_refused(reach: Callable[[], Call]) -> None:
+    call = reach()
+
+    refused(lambda: call.offer(), IllegalTransition, "call-already-offered")
+
+
+def test_a_command_naming_no_action_is_invalid() -> None:
+    call = in_ivr()
+    command = commands_pb2.CallCommand(meta=meta(CALL_ID))
+
+    refused(
+        lambda: domain.decide(call.state, command, at(1), domain.TelephonyRules()),
+        InvalidArgument,
+        "unknown-command",
+    )
+
+
+# ---- commands on a call that does not exist ------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_on_a_call_that_does_not_exist_is_not_found(command: str) -> None:
+    call = Call()
+
+    error = refused(lambda: COMMANDS[command](call), NotFound, "call-not-found")
+
+    assert CALL_ID in error.message
+
+
+# ---- IVR -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("digit", "queue", "label"),
+    [("1", "member", "member enquiries"), ("2", "payment", "payment enquiries"), ("9", "general", "agent")],
+)
+def test_a_queue_option_queues_the_call_with_the_option_skill(digit: str, queue: str, label: str) -> None:
+    call = in_ivr()
+
+    payloads = call.digits(digit, t=7)
+
+    assert payloads == [
+        events_pb2.IvrDigitsReceived(menu_id="main", digits=digit, recognised=True, option_label=label),
+        events_pb2.CallQueued(
+            queue_id=queue,
+            required_skill=queue,
+            priority=0,
+            enqueued_at=timestamp(at(7)),
+            reason="menu-choice",
+        ),
+    ]
+    state = call.state
+    assert state.status == CallStatus.CALL_STATUS_QUEUED
+    assert (state.queue_id, state.required_skill, state.priority) == (queue, queue, 0)
+    assert state.enqueued_at == at(7)
+    assert state.ivr_digits == (digit,)
+
+
+def test_the_announcement_option_plays_it_and_the_system_ends_the_call() -> None:
+    call = in_ivr()
+
+    payloads = call.digits("3", t=6)
+
+    option = MENU.option("3")
+    assert option is not None
+    assert payloads == [
+        events_pb2.IvrDigitsReceived(menu_id="main", digits="3", recognised=True, option_label=option.label),
+        events_pb2.IvrAnnouncementPlayed(menu_id="main", announcement=option.announcement),
+        events_pb2.CallEnded(ended_by=Party.PARTY_SYSTEM, reason=EndReason.END_REASON_ANNOUNCEMENT_COMPLETED),
+    ]
+    state = call.state
+    assert state.status == CallStatus.CALL_STATUS_ENDED
+    assert (state.ended_by, state.end_reason, state.ended_at) == (
+        Party.PARTY_SYSTEM,
+        EndReason.END_REASON_ANNOUNCEMENT_COMPLETED,
+        at(6),
+    )
+    assert not payloads[2].abandoned  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("digits", ["0", "4", "*", "#", "11", "19", "1234567890123456"])
+def test_an_unknown_entry_replays_the_menu_with_the_next_attempt(digits: str) -> None:
+    call = in_ivr()
+
+    payloads = call.digits(digits)
+
+    assert payloads == [
+        events_pb2.IvrDigitsReceived(menu_id="main", digits=digits, recognised=False, option_label=""),
+        events_pb2.IvrMenuEntered(menu_id="main", prompt=MENU.prompt, attempt=2),
+    ]
+    assert call.state.status == CallStatus.CALL_STATUS_IN_IVR
+    assert call.state.ivr_attempt == 2
+
+
+def test_after_three_replays_the_next_unknown_entry_queues_to_the_default_queue() -> None:
+    call = in_ivr()
+    attempts = []
+    for t in (1, 2, 3):
+        *_, entered = call.digits("7", t=t)
+        attempts.append(entered.attempt)  # type: ignore[attr-defined]
+    assert attempts == [2, 3, 4]
+    assert call.state.status == CallStatus.CALL_STATUS_IN_IVR
+
+    payloads = call.digits("8", t=4)
+
+    assert payloads == [
+        events_pb2.IvrDigitsReceived(menu_id="main", digits="8", recognised=False, option_label=""),
+        events_pb2.CallQueued(
+            queue_id="general",
+            required_skill="general",
+            priority=0,
+            enqueued_at=timestamp(at(4)),
+            reason="ivr-retries-exhausted",
+        ),
+    ]
+    assert call.state.status == CallStatus.CALL_STATUS_QUEUED
+    assert call.state.ivr_digits == ("7", "7", "7", "8")
+
+
+def test_a_valid_choice_on_the_last_play_still_goes_to_its_queue() -> None:
+    call = in_ivr()
+    for _ in range(3):
+        call.digits("0")
+
+    payloads = call.digits("2")
+
+    assert payloads[-1].queue_id == "payment"  # type: ignore[attr-defined]
+    assert payloads[-1].reason == "menu-choice"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("digits", ["", "12345678901234567", "a", "1a", "1 ", "+1"])
+def test_invalid_digit_strings_are_refused(digits: str) -> None:
+    call = in_ivr()
+
+    error = refused(lambda: call.digits(digits), InvalidArgument, "invalid-argument")
+
+    assert violated_fields(error) == ["digits"]
+    assert call.version == 2
+
+
+def test_digits_with_a_trailing_newline_are_refused() -> None:
+    call = in_ivr()
+
+    refused(lambda: call.digits("1\n"), InvalidArgument, "invalid-argument")
+
+
+@pytest.mark.parametrize("reach", [queued, ringing, connected])
+def test_digits_when_not_in_the_ivr_are_refused(reach: Callable[[], Call]) -> None:
+    call = reach()
+
+    error = refused(lambda: call.digits("1"), IllegalTransition, "call-not-in-ivr")
+
+    assert "not in the IVR" in error.message
+
+
+def test_digits_state_check_comes_before_format_check() -> None:
+    call = queued()
+
+    refused(lambda: call.digits("x"), IllegalTransition, "call-not-in-ivr")
+
+
+# ---- ringing, answering, ring-no-answer ----------------------------------------------------------
+
+
+def test_ring_a_queued_call_rings_the_agent_with_the_ring_timeout() -> None:
+    call = Call(rules=domain.TelephonyRules(ring_timeout_seconds=20))
+    call.offer()
+    call.digits("2", t=5)
+
+    payloads = call.ring("agent-7", t=9, decision_id="decision-x")
+
+    assert payloads == [
+        events_pb2.CallRinging(
+            agent_id="agent-7", decision_id="decision-x", ring_timeout_seconds=20, queue_id="payment"
+        )
+    ]
+    state = call.state
+    assert state.status == CallStatus.CALL_STATUS_RINGING
+    assert state.ringing_agent_id == "agent-7"
+    assert state.ring_deadline == at(9) + timedelta(seconds=20)
+
+
+def test_ring_without_an_agent_is_invalid() -> None:
+    call = queued()
+
+    error = refused(lambda: call.ring(""), InvalidArgument, "invalid-argument")
+
+    assert violated_fields(error) == ["agent_id"]
+
+
+@pytest.mark.parametrize("reach", [in_ivr, ringing, connected])
+def test_ring_when_not_queued_is_refused(reach: Callable[[], Call]) -> None:
+    call = reach()
+
+    refused(lambda: call.ring("agent-2"), IllegalTransition, "call-not-queued")
+
+
+def test_answer_by_the_ringing_agent_connects_the_call() -> None:
+    call = ringing()
+
+    payloads = call.answer("agent-1", t=14)
+
+    assert payloads == [
+        events_pb2.CallAnswered(agent_id="agent-1", queue_id="member", enqueued_at=timestamp(at(5)))
+    ]
+    state = call.state
+    assert state.status == CallStatus.CALL_STATUS_CONNECTED
+    assert (state.agent_id, state.answered_at) == ("agent-1", at(14))
+    assert (state.ringing_agent_id, state.ring_deadline) == ("", None)
+
+
+def test_answer_by_another_agent_is_refused() -> None:
+    call = ringing()
+
+    refused(lambda: call.answer("agent-2"), IllegalTransition, "call-not-ringing-agent")
+
+
+def test_answer_without_an_agent_is_invalid() -> None:
+    call = ringing()
+
+    error = refused(lambda: call.answer(""), InvalidArgument, "invalid-argument")
+
+    assert violated_fields(error) == ["agent_id"]
+
+
+@pytest.mark.parametrize("reach", [in_ivr, queued, connected])
+def test_answer_when_not_ringing_is_refused(reach: Callable[[], Call]) -> None:
+    call = reach()
+
+    refused(lambda: call.answer("agent-1"), IllegalTransition, "call-not-ringing-agent")
+
+
+def test_expire_ring_requeues_the_call_keeping_the_original_enqueued_at() -> None:
+    call = ringing()  # enqueued at T0+5, ringing agent-1 since T0+10
+
+    payloads = call.expire("agent-1", t=25)
+
+    assert payloads == [
+        events_pb2.CallRingNoAnswer(agent_id="agent-1", queue_id="member"),
+        events_pb2.CallQueued(
+            queue_id="member",
+            required_skill="member",
+            priority=0,
+            enqueued_at=timestamp(at(5)),
+            reason="ring-no-answer",
+        ),
+    ]
+    state = call.state
+    assert state.status == CallStatus.CALL_STATUS_QUEUED
+    assert state.enqueued_at == at(5)
+    assert (state.ringing_agent_id, state.ring_deadline) == ("", None)
+
+
+def test_after_ring_no_answer_the_call_can_ring_another_agent_but_not_be_answered_by_the_first() -> None:
+    call = ringing()
+    call.expire("agent-1", t=25)
+
+    refused(lambda: call.answer("agent-1", t=26), IllegalTransition, "call-not-ringing-agent")
+    call.ring("agent-2", t=27, decision_id="decision-2")
+    payloads = call.answer("agent-2", t=30)
+
+    assert payloads[0].enqueued_at == timestamp(at(5))  # type: ignore[attr-defined]
+    assert call.state.agent_id == "agent-2"
+
+
+@pytest.mark.parametrize(
+    ("reach", "agent"),
+    [(ringing, "agent-2"), (queued, "agent-1"), (in_ivr, "agent-1"), (connected, "agent-1")],
+)
+def test_expire_ring_when_not_ringing_that_agent_is_refused(reach: Callable[[], Call], agent: str) -> None:
+    call = reach()
+
+    refused(lambda: call.expire(agent), IllegalTransition, "call-not-ringing-agent")
+
+
+# ---- hang-up -------------------------------------------------------------------------------------
+
+
+def test_caller_hanging_up_in_the_ivr_left_the_ivr_and_did_not_abandon() -> None:
+    call = in_ivr()
+
+    payloads = call.hang_up(Party.PARTY_CALLER, t=4)
+
+    assert payloads == [
+        events_pb2.CallEnded(ended_by=Party.PARTY_CALLER, reason=EndReason.END_REASON_CALLER_LEFT_IVR)
+    ]
+    assert payloads[0].abandoned is False  # type: ignore[attr-defined]
+    assert call.state.status == CallStatus.CALL_STATUS_ENDED
+    assert call.state.end_reason == EndReason.END_REASON_CALLER_LEFT_IVR
+
+
+def test_caller_hanging_up_while_queued_abandoned() -> None:
+    call = queued()
+
+    payloads = call.hang_up(Party.PARTY_CALLER, t=8)
+
+    assert payloads == [
+        events_pb2.CallEnded(
+            ended_by=Party.PARTY_CALLER,
+            reason=EndReason.END_REASON_ABANDONED_IN_QUEUE,
+            abandoned=True,
+            queue_id="member",
+        )
+    ]
+    assert call.state.status == CallStatus.CALL_STATUS_ENDED
+    assert call.state.ended_at == at(8)
+
+
+def test_caller_hanging_up_while_an_agent_rings_abandoned_and_names_that_agent() -> None:
+    call = ringing()
+
+    payloads = call.hang_up(Party.PARTY_CALLER, t=12)
+
+    assert payloads == [
+        events_pb2.CallEnded(
+            ended_by=Party.PARTY_CALLER,
+            reason=EndReason.END_REASON_ABANDONED_IN_QUEUE,
+            abandoned=True,
+            queue_id="member",
+            agent_id="agent-1",
+        )
+    ]
+    assert (call.state.ringing_agent_id, call.state.ring_deadline) == ("", None)
+
+
+@pytest.mark.parametrize("party", [Party.PARTY_CALLER, Party.PARTY_AGENT])
+def test_hang_up_when_connected_is_normal_clearing_with_the_agent(party: int) -> None:
+    call = connected()
+
+    payloads = call.hang_up(party, t=60)  # type: ignore[arg-type]
+
+    assert payloads == [
+        events_pb2.CallEnded(
+            ended_by=party,
+            reason=EndReason.END_REASON_NORMAL_CLEARING,  # type: ignore[arg-type]
+            queue_id="member",
+            agent_id="agent-1",
+        )
+    ]
+    state = call.state
+    assert state.status == CallStatus.CALL_STATUS_ENDED
+    assert (state.ended_by, state.end_reason) == (party, EndReason.END_REASON_NORMAL_CLEARING)
+    assert state.ended_at == at(60)
+    assert state.agent_id == "agent-1"
+
+
+@pytest.mark.parametrize("reach", [in_ivr, queued, ringing])
+def test_agent_hang_up_when_not_connected_is_refused(reach: Callable[[], Call]) -> None:
+    call = reach()
+
+    refused(lambda: call.hang_up(Party.PARTY_AGENT), IllegalTransition, "call-not-connected")
+
+
+@pytest.mark.parametrize("party", [Party.PARTY_UNSPECIFIED, Party.PARTY_SYSTEM, 42])
+@pytest.mark.parametrize("status", sorted(STATUSES))
+def test_hang_up_by_a_party_other_than_caller_or_agent_is_invalid(party: int, status: str) -> None:
+    call = STATUSES[status]()
+
+    error = refused(lambda: call.hang_up(party), InvalidArgument, "invalid-argument")  # type: ignore[arg-type]
+
+    assert violated_fields(error) == ["party"]
+
+
+# ---- after the end -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("reach", [ended, ended_by_announcement])
+def test_every_command_after_the_call_ended_is_refused(reach: Callable[[], Call], command: str) -> None:
+    call = reach()
+    version = call.version
+
+    refused(lambda: COMMANDS[command](call), IllegalTransition, "call-already-ended")
+
+    assert call.version == version
+
+
+# ---- the full matrix of status x command ---------------------------------------------------------
+
+# (status, command) -> the error id, or None when the command is legal in that status.
+MATRIX: dict[tuple[str, str], str | None] = {
+    ("in-ivr", "send_digits"): None,
+    ("in-ivr", "ring_agent"): "call-not-queued",
+    ("in-ivr", "expire_ring"): "call-not-ringing-agent",
+    ("in-ivr", "answer_call"): "call-not-ringing-agent",
+    ("in-ivr", "hang_up_caller"): None,
+    ("in-ivr", "hang_up_agent"): "call-not-connected",
+    ("queued", "send_digits"): "call-not-in-ivr",
+    ("queued", "ring_agent"): None,
+    ("queued", "expire_ring"): "call-not-ringing-agent",
+    ("queued", "answer_call"): "call-not-ringing-agent",
+    ("queued", "hang_up_caller"): None,
+    ("queued", "hang_up_agent"): "call-not-connected",
+    ("ringing", "send_digits"): "call-not-in-ivr",
+    ("ringing", "ring_agent"): "call-not-queued",
+    ("ringing", "expire_ring"): None,
+    ("ringing", "answer_call"): None,
+    ("ringing", "hang_up_caller"): None,
+    ("ringing", "hang_up_agent"): "call-not-connected",
+    ("connected", "send_digits"): "call-not-in-ivr",
+    ("connected", "ring_agent"): "call-not-queued",
+    ("connected", "expire_ring"): "call-not-ringing-agent",
+    ("connected", "answer_call"): "call-not-ringing-agent",
+    ("connected", "hang_up_caller"): None,
+    ("connected", "hang_up_agent"): None,
+}
+
+# Status after each legal command.
+AFTER: dict[tuple[str, str], int] = {
+    ("in-ivr", "send_digits"): CallStatus.CALL_STATUS_QUEUED,
+    ("in-ivr", "hang_up_caller"): CallStatus.CALL_STATUS_ENDED,
+    ("queued", "ring_agent"): CallStatus.CALL_STATUS_RINGING,
+    ("queued", "hang_up_caller"): CallStatus.CALL_STATUS_ENDED,
+    ("ringing", "expire_ring"): CallStatus.CALL_STATUS_QUEUED,
+    ("ringing", "answer_call"): CallStatus.CALL_STATUS_CONNECTED,
+    ("ringing", "hang_up_caller"): CallStatus.CALL_STATUS_ENDED,
+    ("connected", "hang_up_caller"): CallStatus.CALL_STATUS_ENDED,
+    ("connected", "hang_up_agent"): CallStatus.CALL_STATUS_ENDED,
+}
+
+
+def test_the_matrix_covers_every_status_and_command() -> None:
+    assert set(MATRIX) == {(status, command) for status in STATUSES for command in COMMANDS}
+    assert set(AFTER) == {key for key, error in MATRIX.items() if error is None}
+
+
+@pytest.mark.parametrize(("status", "command"), sorted(MATRIX))
+def test_status_command_matrix(status: str, command: str) -> None:
+    call = STATUSES[status]()
+    version = call.version
+    error_id = MATRIX[(status, command)]
+
+    if error_id is None:
+        payloads = COMMANDS[command](call)
+        assert payloads
+        assert call.state.status == AFTER[(status, command)]
+        assert call.version == version + len(payloads)
+    else:
+        error = refused(lambda: COMMANDS[command](call), IllegalTransition, error_id)
+        assert error.grpc_code.name == "FAILED_PRECONDITION"
+        assert call.version == version
+
+
+# ---- customer identity ---------------------------------------------------------------------------
+
+
+def offer_command(
+    tenant_id: str, ani: str, customer_id: str = "", call_id: str = CALL_ID
+) -> commands_pb2.CallCommand:
+    offer = commands_pb2.OfferCall(ani=ani, dnis=DNIS, customer_id=customer_id)
+    return commands_pb2.CallCommand(meta=meta(call_id, tenant_id), offer_call=offer)
+
+
+def test_customer_of_a_new_call_is_derived_from_tenant_and_ani() -> None:
+    customer = domain.customer_of(None, offer_command("tenant-a", ANI))
+
+    assert customer == derived_id("customer", "tenant-a", "tel", ANI)
+    assert customer == domain.customer_for_ani("tenant-a", ANI)
+    # stable: the same caller on another call of the same tenant is the same customer
+    assert domain.customer_of(None, offer_command("tenant-a", ANI, call_id="call-2")) == customer
+    # distinct per tenant and per number
+    assert domain.customer_of(None, offer_command("tenant-b", ANI)) != customer
+    assert domain.customer_of(None, offer_command("tenant-a", "+821099999999")) != customer
+
+
+def test_customer_of_honours_an_explicit_customer_id() -> None:
+    assert domain.customer_of(None, offer_command("tenant-a", ANI, customer_id="crm-42")) == "crm-42"
+
+    call = Call()
+    call.offer(customer_id="crm-42")
+    assert call.state.customer_id == "crm-42"
+    assert {event.customer_id for event in call.history.events} == {"crm-42"}
+
+
+def test_customer_of_an_existing_call_is_the_call_customer() -> None:
+    call = in_ivr()
+    command = commands_pb2.CallCommand(meta=meta(CALL_ID), send_digits=commands_pb2.SendDigits(digits="1"))
+
+    assert domain.customer_of(call.state, command) == domain.customer_for_ani(TENANT, ANI)
+
+
+# ---- evolve --------------------------------------------------------------------------------------
+
+
+def test_evolve_ignores_payloads_it_does_not_know() -> None:
+    call = queued()
+    foreign = envelope(
+        routing_events.AgentLoggedOut(),
+        context="routing",
+        aggregate_type="call",
+        aggregate_id=CALL_ID,
+        version=99,
+        when=at(100),
+    )
+
+    assert domain.evolve(call.state, foreign) == call.state
+
+
+def test_evolve_needs_the_offer_first() -> None:
+    entered = envelope(
+        events_pb2.IvrMenuEntered(menu_id="main", attempt=1),
+        context="telephony",
+        aggregate_type="call",
+        aggregate_id=CALL_ID,
+        version=1,
+        when=at(0),
+    )
+
+    with pytest.raises(AssertionError):
+        domain.evolve(None, entered)
+
+
+def test_replaying_the_history_rebuilds_the_same_state() -> None:
+    call = connected()
+    call.hang_up(Party.PARTY_AGENT, t=90)
+
+    state = None
+    for event in call.history.events:
+        state = domain.evolve(state, event)
+
+    assert state == call.state
+    assert [e.aggregate_version for e in call.history.events] == list(range(1, call.version + 1))
+    assert [e.event_type for e in call.history.events] == [
+        "telephony.call.offered",
+        "telephony.call.ivr_menu_entered",
+        "telephony.call.ivr_digits_received",
+        "telephony.call.queued",
+        "telephony.call.ringing",
+        "telephony.call.answered",
+        "telephony.call.ended",
+    ]
+
+
+# ---- property: the IVR always lets the caller out ------------------------------------------------
+
+ENTRY = st.one_of(
+    st.sampled_from([option.digit for option in MENU.options]),
+    st.text(alphabet="0123456789*#", min_size=1, max_size=16),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(entries=st.lists(ENTRY, min_size=1, max_size=8))
+def test_any_digit_sequence_leaves_the_ivr_within_max_replays_plus_one_entries(entries: list[str]) -> None:
+    call = in_ivr()
+    used = 0
+    for entry in entries:
+        if call.state.status != CallStatus.CALL_STATUS_IN_IVR:
+            break
+        call.digits(entry, t=used + 1)
+        used += 1
+
+    limit = MENU.max_replays + 1
+    assert used <= limit
+    first_known = next((i for i, entry in enumerate(entries[:limit]) if MENU.option(entry)), None)
+    if first_known is None and len(entries) < limit:
+        assert call.state.status == CallStatus.CALL_STATUS_IN_IVR
+        assert call.state.ivr_attempt == len(entries) + 1
+        return
+    assert call.state.status in (CallStatus.CALL_STATUS_QUEUED, CallStatus.CALL_STATUS_ENDED)
+    if first_known is None:
+        assert used == limit
+        assert (call.state.queue_id, call.state.required_skill) == (MENU.default_queue_id, MENU.default_skill)
+        assert call.history.events[-1].call_queued.reason == "ivr-retries-exhausted"
+    else:
+        assert used == first_known + 1
+        option = MENU.option(entries[first_known])
+        assert option is not None
+        if option.action is ivr.Action.QUEUE:
+            assert call.state.queue_id == option.queue_id
+        else:
+            assert call.state.end_reason == EndReason.END_REASON_ANNOUNCEMENT_COMPLETED

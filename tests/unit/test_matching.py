@@ -1,0 +1,468 @@
+"""Routing choice (RT-2, RT-3, RT-8): the board folded from real envelopes, and dispatch over it."""
+
+from dataclasses import dataclass
+
+import pytest
+from cc.routing.v1 import events_pb2 as routing_events
+from cc.telephony.v1 import events_pb2 as call_events
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.common.envelope import derived_id
+from services.routing.board import NOT_READY, ON_CONTACT, READY, WRAP_UP, Board, apply
+from services.routing.matching import STRATEGY, Decision, candidates_for, dispatch
+from tests.unit.support import TENANT, Feed, answered, changed, ended, logged_in, queued, ts
+
+
+def new_feed(tenant_id: str = TENANT) -> Feed:
+    return Feed(Board(tenant_id=tenant_id))
+
+
+def ready_agent(feed: Feed, agent_id: str, t: float, site: str = "seoul", **proficiencies: int) -> None:
+    assert feed.agent(agent_id, logged_in(site, **proficiencies), t)
+
+
+def not_ready_agent(feed: Feed, agent_id: str, t: float, **proficiencies: int) -> None:
+    assert feed.agent(agent_id, logged_in(initial=NOT_READY, **proficiencies), t)
+
+
+def only(decisions: list[Decision]) -> Decision:
+    assert len(decisions) == 1, [d.routed.agent_id for d in decisions]
+    return decisions[0]
+
+
+def rows(decision: Decision) -> dict[str, tuple[bool, str, int]]:
+    return {c.agent_id: (c.eligible, c.skipped_reason, c.rank) for c in decision.routed.candidates}
+
+
+# ---- the choice ----------------------------------------------------------------------------------
+
+
+def test_the_longest_idle_ready_agent_with_the_skill_is_chosen() -> None:
+    feed = new_feed()
+    ready_agent(feed, "a-recent", 20, member=9)
+    ready_agent(feed, "a-longest", 5, member=1)
+    ready_agent(feed, "a-middle", 10, member=5)
+    feed.call("call-1", queued("member", 30), 30)
+
+    decision = only(dispatch(feed.board, ts(40)))
+
+    routed = decision.routed
+    assert (routed.contact_id, routed.agent_id, routed.queue_id, routed.required_skill) == (
+        "call-1",
+        "a-longest",
+        "member",
+        "member",
+    )
+    assert routed.strategy == STRATEGY == "longest-idle"
+    assert [(c.agent_id, c.rank, c.idle_seconds) for c in routed.candidates] == [
+        ("a-longest", 1, 35.0),
+        ("a-middle", 2, 30.0),
+        ("a-recent", 3, 20.0),
+    ]
+    assert routed.waited_seconds == 10.0
+    assert routed.enqueued_at.ToDatetime().timestamp() == pytest.approx(ts(30))
+    assert "a-longest" in routed.explanation
+    assert "3 ready agent(s) with skill 'member'; 0 skipped" in routed.explanation
+
+
+def test_every_ineligible_agent_is_listed_with_why_and_rank_zero() -> None:
+    feed = new_feed()
+    ready_agent(feed, "a-reserved", 1, member=5)  # longest idle: taken by the first contact
+    ready_agent(feed, "a-missing", 0, payment=10)
+    not_ready_agent(feed, "a-not-ready", 2, member=5)
+    ready_agent(feed, "a-on-contact", 3, member=5)
+    feed.agent("a-on-contact", changed(ON_CONTACT, READY, contact_id="call-x"), 4)
+    ready_agent(feed, "a-wrap-up", 3, member=5)
+    feed.agent("a-wrap-up", changed(ON_CONTACT, READY, contact_id="call-y"), 4)
+    feed.agent("a-wrap-up", changed(WRAP_UP, ON_CONTACT, contact_id="call-y"), 5)
+    ready_agent(feed, "a-ready", 6, site="busan", member=5)
+    ready_agent(feed, "a-ready-later", 8, member=5)
+    feed.call("call-0", queued("member", 9), 9)
+    assert only(dispatch(feed.board, ts(9))).routed.agent_id == "a-reserved"
+    feed.call("call-1", queued("member", 10), 10)
+
+    decision = only(dispatch(feed.board, ts(16)))
+
+    assert decision.routed.agent_id == "a-ready"
+    assert rows(decision) == {
+        "a-ready": (True, "", 1),
+        "a-ready-later": (True, "", 2),
+        "a-reserved": (False, "reserved", 0),
+        "a-missing": (False, "missing-skill", 0),
+        "a-not-ready": (False, "not-ready", 0),
+        "a-on-contact": (False, "on-contact", 0),
+        "a-wrap-up": (False, "wrap-up", 0),
+    }
+    candidates = decision.routed.candidates
+    assert [c.agent_id for c in candidates[:2]] == ["a-ready", "a-ready-later"]  # eligible first
+    assert all(c.idle_seconds == 0.0 for c in candidates if not c.eligible)
+    assert {c.agent_id: c.proficiency for c in candidates}["a-missing"] == 0
+    assert candidates[0].site_id == "busan"
+    assert "2 ready agent(s)" in decision.routed.explanation
+    assert "5 skipped" in decision.routed.explanation
+    assert "site busan" in decision.routed.explanation
+
+
+def test_missing_skill_is_reported_before_the_agent_state() -> None:
+    feed = new_feed()
+    not_ready_agent(feed, "a-1", 0, payment=5)
+    ready_agent(feed, "a-2", 0, member=5)
+    feed.call("call-1", queued("member", 1), 1)
+
+    assert rows(only(dispatch(feed.board, ts(2))))["a-1"] == (False, "missing-skill", 0)
+
+
+def test_ties_on_idle_time_go_to_higher_proficiency_then_agent_id() -> None:
+    feed = new_feed()
+    ready_agent(feed, "b", 0, member=7)
+    ready_agent(feed, "a", 0, member=7)
+    ready_agent(feed, "c", 0, member=9)
+    ready_agent(feed, "d", 0, member=2)
+    feed.call("call-1", queued("member", 1), 1)
+
+    decision = only(dispatch(feed.board, ts(5)))
+
+    assert decision.routed.agent_id == "c"
+    ranks = [(c.agent_id, c.rank) for c in decision.routed.candidates]
+    assert ranks == [("c", 1), ("a", 2), ("b", 3), ("d", 4)]
+
+
+def test_no_ready_agent_means_no_decision_and_the_contact_keeps_waiting() -> None:
+    feed = new_feed()
+    not_ready_agent(feed, "a-1", 0, member=5)
+    ready_agent(feed, "a-2", 0, payment=5)
+    feed.call("call-1", queued("member", 1), 1)
+
+    assert dispatch(feed.board, ts(30)) == []
+    assert list(feed.board.waiting) == ["call-1"]
+    assert feed.board.routed == {}
+    assert all(not seat.reserved_for for seat in feed.board.agents.values())
+
+
+def test_no_agent_at_all_means_no_decision() -> None:
+    feed = new_feed()
+    feed.call("call-1", queued("member", 1), 1)
+
+    assert dispatch(feed.board, ts(2)) == []
+    assert candidates_for(feed.board, feed.board.waiting["call-1"], ts(2)) == []
+
+
+# ---- who goes first ------------------------------------------------------------------------------
+
+
+def test_when_an_agent_becomes_ready_the_longest_waiting_contact_of_its_queues_goes_first() -> None:
+    feed = new_feed()
+    not_ready_agent(feed, "a-1", 0, member=5)
+    feed.call("call-payment", queued("payment", 1), 1)  # waiting longest, but a-1 lacks the skill
+    feed.call("call-member-2", queued("member", 3), 3)
+    feed.call("call-member-1", queued("member", 2), 4)  # appended later, enqueued earlier
+    assert dispatch(feed.board, ts(5)) == []
+
+    feed.agent("a-1", changed(READY, NOT_READY), 10)
+    decision = only(dispatch(feed.board, ts(10)))
+
+    assert (decision.routed.contact_id, decision.routed.agent_id) == ("call-member-1", "a-1")
+    assert decision.routed.waited_seconds == 8.0
+    assert set(feed.board.waiting) == {"call-payment", "call-member-2"}
+    assert set(feed.board.routed) == {"call-member-1"}
+
+
+def test_priority_goes_before_waiting_time() -> None:
+    feed = new_feed()
+    not_ready_agent(feed, "a-1", 0, member=5)
+    feed.call("call-old", queued("member", 1), 1)
+    feed.call("call-vip", queued("member", 5, priority=3), 5)
+    feed.agent("a-1", changed(READY, NOT_READY), 10)
+
+    assert only(dispatch(feed.board, ts(10))).routed.contact_id == "call-vip"
+
+
+def test_a_contact_whose_skill_the_agent_lacks_is_skipped_and_others_still_route() -> None:
+    feed = new_feed()
+    ready_agent(feed, "a-member", 0, member=5)
+    ready_agent(feed, "a-general", 1, general=5)
+    feed.call("call-payment", queued("payment", 2), 2)
+    feed.call("call-member", queued("member", 3), 3)
+    feed.call("call-general", queued("general", 4), 4)
+
+    decisions = dispatch(feed.board, ts(5))
+
+    assert [(d.routed.contact_id, d.routed.agent_id) for d in decisions] == [
+        ("call-member", "a-member"),
+        ("call-general", "a-general"),
+    ]
+    assert list(feed.board.waiting) == ["call-payment"]
+
+
+def test_one_dispatch_routes_several_contacts_to_several_agents_in_order() -> None:
+    feed = new_feed()
+    ready_agent(feed, "a-1", 0, member=5)
+    ready_agent(feed, "a-2", 1, member=5)
+    ready_agent(feed, "a-3", 2, member=5)
+    feed.call("call-1", queued("member", 3), 3)
+    feed.call("call-2", queued("member", 4), 4)
+
+    decisions = dispatch(feed.board, ts(5))
+
+    pairs = [(d.routed.contact_id, d.routed.agent_id) for d in decisions]
+    assert pairs == [("call-1", "a-1"), ("call-2", "a-2")]
+    assert rows(decisions[1])["a-1"] == (False, "reserved", 0)
+
+
+# ---- reservation ---------------------------------------------------------------------------------
+
+
+def test_dispatch_reserves_the_agent_so_a_second_contact_is_not_routed_to_it() -> None:
+    feed = new_feed()
+    ready_agent(feed, "a-1", 0, member=5)
+    feed.call("call-1", queued("member", 1), 1)
+    feed.call("call-2", queued("member", 2), 2)
+
+    decision = only(dispatch(feed.board, ts(3)))
+
+    assert decision.routed.contact_id == "call-1"
+    assert feed.board.agents["a-1"].reserved_for == "call-1"
+    assert feed.board.routed["call-1"].routings == 1
+    assert list(feed.board.waiting) == ["call-2"]
+    assert dispatch(feed.board, ts(4)) == []
+    candidate = candidates_for(feed.board, feed.board.waiting["call-2"], ts(4))
+    assert [(c.agent_id, c.skipped_reason) for c in candidate] == [("a-1", "reserved")]
+
+
+def test_the_agent_gets_the_next_contact_only_after_the_whole_contact_cycle() -> None:
+    feed = new_feed()
+    ready_agent(feed, "a-1", 0, member=5)
+    feed.call("call-1", queued("member", 1), 1)
+    feed.call("call-2", queued("member", 2), 2)
+    only(dispatch(feed.board, ts(3)))
+
+    feed.call("call-1", answered("a-1", "member", 1), 5)
+    seat = feed.board.agents["a-1"]
+    assert (seat.state, seat.reserved_for, seat.contact_id) == (ON_CONTACT, "", "call-1")
+    assert seat.ready_since is None
+    assert dispatch(feed.board, ts(6)) == []
+    feed.agent("a-1", changed(ON_CONTACT, READY, contact_id="call-1"), 6)
+    feed.call("call-1", ended("member", "a-1"), 30)
+    assert dispatch(feed.board, ts(30)) == []
+    feed.agent("a-1", changed(WRAP_UP, ON_CONTACT, contact_id="call-1"), 30)
+    assert dispatch(feed.board, ts(35)) == []
+    feed.agent("a-1", changed(READY, WRAP_UP, contact_id="call-1"), 40)
+
+    decision = only(dispatch(feed.board, ts(41)))
+
+    assert (decision.routed.contact_id, decision.routed.agent_id) == ("call-2", "a-1")
+    assert decision.routed.candidates[0].idle_seconds == 1.0
+
+
+def test_ring_no_answer_frees_the_reservation_and_the_requeued_contact_goes_to_another_agent() -> None:
+    feed = new_feed()
+    ready_agent(feed, "a-1", 0, member=5)
+    ready_agent(feed, "a-2", 5, member=5)
+    feed.call("call-1", queued("member", 10), 10)
+    first = only(dispatch(feed.board, ts(10)))
+    assert first.routed.agent_id == "a-1"
+
+    feed.call("call-1", call_events.CallRingNoAnswer(agent_id="a-1", queue_id="member"), 25)
+    seat = feed.board.agents["a-1"]
+    assert (seat.state, seat.reserved_for, seat.ready_since) == (NOT_READY, "", None)
+    feed.call("call-1", queued("member", 10, reason="ring-no-answer"), 25)
+
+    contact = feed.board.waiting["call-1"]
+    assert (contact.enqueued_at, contact.routings) == (ts(10), 1)
+    second = only(dispatch(feed.board, ts(25)))
+    assert second.routed.agent_id == "a-2"
+    assert rows(second)["a-1"] == (False, "not-ready", 0)
+    assert second.routed.waited_seconds == 15.0
+    assert second.routed.decision_id == derived_id("decision", TENANT, "call-1", "2")
+    assert second.routed.decision_id != first.routed.decision_id
+
+
+def test_ring_no_answer_of_another_contact_leaves_the_reservation_alone() -> None:
+    feed = new_feed()
+    ready_agent(feed, "a-1", 0, member=5)
+    feed.call("call-1", queued("member", 1), 1)
+    only(dispatch(feed.board, ts(1)))
+
+    feed.call("call-other", call_events.CallRingNoAnswer(agent_id="a-1", queue_id="member"), 2)
+
+    seat = feed.board.agents["a-1"]
+    assert (seat.state, seat.reserved_for) == (READY, "call-1")
+
+
+def test_a_caller_hanging_up_while_ringing_frees_the_agent_for_the_next_contact() -> None:
+    feed = new_feed()
+    ready_agent(feed, "a-1", 0, member=5)
+    feed.call("call-1", queued("member", 1), 1)
+    feed.call("call-2", queued("member", 2), 2)
+    only(dispatch(feed.board, ts(3)))
+
+    feed.call("call-1", ended("member", "a-1", abandoned=True), 6)
+
+    assert feed.board.agents["a-1"].reserved_for == ""
+    assert "call-1" not in feed.board.routed
+    decision = only(dispatch(feed.board, ts(7)))
+    assert (decision.routed.contact_id, decision.routed.agent_id) == ("call-2", "a-1")
+    assert decision.routed.candidates[0].idle_seconds == 7.0  # keeps the idle time from before the ring
+
+
+def test_a_caller_hanging_up_while_waiting_leaves_the_queue() -> None:
+    feed = new_feed()
+    feed.call("call-1", queued("member", 1), 1)
+
+    feed.call("call-1", ended("member", abandoned=True), 4)
+    ready_agent(feed, "a-1", 5, member=5)
+
+    assert feed.board.waiting == {}
+    assert dispatch(feed.board, ts(6)) == []
+
+
+def test_logging_out_removes_the_agent_from_the_candidates() -> None:
+    feed = new_feed()
+    ready_agent(feed, "a-1", 0, member=5)
+    ready_agent(feed, "a-2", 3, member=5)
+    feed.agent("a-1", routing_events.AgentLoggedOut(previous_state=READY), 4)
+    feed.call("call-1", queued("member", 5), 5)
+
+    decision = only(dispatch(feed.board, ts(6)))
+
+    assert decision.routed.agent_id == "a-2"
+    assert [c.agent_id for c in decision.routed.candidates] == ["a-2"]
+
+
+# ---- determinism and idempotency -----------------------------------------------------------------
+
+
+def scenario(tenant_id: str) -> list[Decision]:
+    feed = new_feed(tenant_id)
+    ready_agent(feed, "a-1", 0, member=5)
+    ready_agent(feed, "a-2", 1, member=5)
+    feed.call("call-1", queued("member", 2), 2)
+    feed.call("call-2", queued("member", 3), 3)
+    return dispatch(feed.board, ts(4))
+
+
+def test_decision_ids_are_deterministic() -> None:
+    first, again = scenario(TENANT), scenario(TENANT)
+
+    assert [d.routed.decision_id for d in first] == [d.routed.decision_id for d in again]
+    assert [d.routed.decision_id for d in first] == [
+        derived_id("decision", TENANT, "call-1", "1"),
+        derived_id("decision", TENANT, "call-2", "1"),
+    ]
+    assert [d.routed for d in first] == [d.routed for d in again]
+    other_tenant = scenario("tenant-b")
+    assert {d.routed.decision_id for d in other_tenant}.isdisjoint(d.routed.decision_id for d in first)
+
+
+def test_apply_skips_an_event_version_already_applied() -> None:
+    feed = new_feed()
+    event = feed.event("call", "call-1", queued("member", 1), 1)
+
+    assert apply(feed.board, event) is True
+    assert apply(feed.board, event) is False
+
+    redelivered = feed.event("call", "call-1", queued("member", 1), 1)
+    redelivered.aggregate_version = 1  # same version, another event id: still a duplicate
+    assert apply(feed.board, redelivered) is False
+    assert feed.board.tally("member").offered == 1
+    assert feed.board.applied == {"call/call-1": 1}
+
+
+def test_apply_skips_an_older_version_and_keeps_the_newer_state() -> None:
+    feed = new_feed()
+    old = feed.event("call", "call-1", queued("member", 1), 1)
+    end = feed.event("call", "call-1", ended("member", abandoned=True), 2)
+    assert apply(feed.board, old)
+    assert apply(feed.board, end)
+
+    assert apply(feed.board, old) is False
+    assert feed.board.waiting == {}
+
+
+def test_versions_are_tracked_per_aggregate_type_and_id() -> None:
+    feed = new_feed()
+
+    assert feed.agent("same-id", logged_in(member=5), 0) is True
+    assert feed.call("same-id", queued("member", 1), 1) is True
+    assert feed.board.applied == {"agent/same-id": 1, "call/same-id": 1}
+
+
+def test_an_event_the_board_does_not_fold_is_recorded_as_applied_and_changes_nothing() -> None:
+    feed = new_feed()
+    before = feed.board.to_json()
+
+    assert feed.call("call-1", call_events.CallOffered(ani="+82", dnis="1588"), 0) is True
+
+    after = feed.board.to_json()
+    assert after.pop("applied") == {"call/call-1": 1}
+    before.pop("applied")
+    assert {k: v for k, v in after.items() if k != "day"} == {k: v for k, v in before.items() if k != "day"}
+
+
+def test_the_board_survives_a_json_round_trip() -> None:
+    feed = new_feed()
+    ready_agent(feed, "a-1", 0, member=5)
+    feed.call("call-1", queued("member", 1), 1)
+    feed.call("call-2", queued("member", 2), 2)
+    only(dispatch(feed.board, ts(3)))
+
+    restored = Board.from_json(feed.board.to_json())
+
+    assert restored == feed.board
+    assert dispatch(restored, ts(4)) == []
+
+
+# ---- property: the chosen agent has the skill and has been idle longest --------------------------
+
+
+@dataclass(frozen=True)
+class Seat:
+    agent_id: str
+    skills: dict[str, int]
+    state: int
+    ready_at: int
+
+
+SEATS = st.lists(
+    st.builds(
+        Seat,
+        agent_id=st.sampled_from([f"agent-{n}" for n in range(8)]),
+        skills=st.dictionaries(st.sampled_from(["member", "payment"]), st.integers(1, 10), min_size=1),
+        state=st.sampled_from([READY, NOT_READY, ON_CONTACT, WRAP_UP]),
+        ready_at=st.integers(0, 50),
+    ),
+    max_size=8,
+    unique_by=lambda seat: seat.agent_id,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(seats=SEATS)
+def test_the_chosen_agent_has_the_skill_and_is_the_longest_idle(seats: list[Seat]) -> None:
+    feed = new_feed()
+    for seat in seats:
+        feed.agent(seat.agent_id, logged_in(**seat.skills), seat.ready_at)
+        if seat.state != READY:
+            contact = "" if seat.state == NOT_READY else "call-0"
+            feed.agent(seat.agent_id, changed(seat.state, READY, contact_id=contact), seat.ready_at)
+    feed.call("call-1", queued("member", 60), 60)
+
+    decisions = dispatch(feed.board, ts(100))
+
+    eligible = [s for s in seats if s.state == READY and "member" in s.skills]
+    if not eligible:
+        assert decisions == []
+        assert list(feed.board.waiting) == ["call-1"]
+        return
+    routed = only(decisions).routed
+    best = min(eligible, key=lambda s: (s.ready_at, -s.skills["member"], s.agent_id))
+    assert routed.agent_id == best.agent_id
+    assert feed.board.agents[routed.agent_id].reserved_for == "call-1"
+    assert len(routed.candidates) == len(seats)
+    ranked = sorted((c for c in routed.candidates if c.rank), key=lambda c: c.rank)
+    assert [c.rank for c in ranked] == list(range(1, len(eligible) + 1))
+    assert all(c.eligible for c in ranked)
+    assert [c.idle_seconds for c in ranked] == sorted((c.idle_seconds for c in ranked), reverse=True)
+    assert ranked[0].idle_seconds == 100 - best.ready_at
+    assert all(c.rank == 0 and c.skipped_reason for c in routed.candidates if not c.eligible)
