@@ -40,7 +40,7 @@ down:
 	@if [ -x $(PY) ]; then $(PY) -m services.platform down; else deploy/local/kafka.sh stop; fi
 
 demo: setup
-	$(PY) -m services.demo
+	$(PY) -m demo
 
 test: setup
 	$(PY) -m pytest -q tests/unit
@@ -50,8 +50,8 @@ test-unit: setup
 	$(PY) -m pytest -q tests/unit
 
 lint: setup
-	$(VENV)/bin/ruff check services tests bench
-	$(VENV)/bin/ruff format --check services tests bench
+	$(VENV)/bin/ruff check services tests bench demo
+	$(VENV)/bin/ruff format --check services tests bench demo
 	$(VENV)/bin/mypy
 
 bench: setup

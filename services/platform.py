@@ -38,10 +38,13 @@ class Platform:
 
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     state_dir: Path = REPO_ROOT / ".local"
+    # Children this object started: polled, so one that died is seen as dead rather than as a live zombie.
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
     def settings(self) -> PlatformSettings:
-        return PlatformSettings(**{k.lower(): v for k, v in self.env.items() if k.lower() in PlatformSettings.model_fields})
+        fields = {k.lower(): v for k, v in self.env.items() if k.lower() in PlatformSettings.model_fields}
+        return PlatformSettings.model_validate(fields)
 
     @property
     def logs(self) -> Path:
@@ -53,7 +56,7 @@ class Platform:
 
     @property
     def owns_broker(self) -> bool:
-        """Without KAFKA_BOOTSTRAP_SERVERS the platform runs its own local broker; with it, it uses that cluster."""
+        """Without KAFKA_BOOTSTRAP_SERVERS the platform runs its own local broker; with it, that cluster."""
         return "KAFKA_BOOTSTRAP_SERVERS" not in self.env
 
     def kafka(self, action: str) -> None:
@@ -66,10 +69,15 @@ class Platform:
         self.pids.mkdir(parents=True, exist_ok=True)
         log = (self.logs / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", module], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", module],
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         (self.pids / f"{name}.pid").write_text(str(process.pid))
+        self.children[name] = process
 
     def up(self, timeout: float = 120.0) -> None:
         if self.owns_broker:
@@ -89,22 +97,27 @@ class Platform:
                 if not self.running(name):
                     raise RuntimeError(f"{name} exited; see {self.logs / (name + '.log')}")
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{name} not ready after {timeout}s; see {self.logs / (name + '.log')}")
+                    raise TimeoutError(
+                        f"{name} not ready after {timeout}s; see {self.logs / (name + '.log')}"
+                    )
                 await asyncio.sleep(0.5)
 
     async def _ready(self, name: str, port_field: str | None, settings: PlatformSettings) -> bool:
         if port_field is not None:
             async with grpc.aio.insecure_channel(settings.address(getattr(settings, port_field))) as channel:
                 try:
-                    response = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),
-                                                                               timeout=1)
+                    response = await health_pb2_grpc.HealthStub(channel).Check(
+                        health_pb2.HealthCheckRequest(), timeout=1
+                    )
                 except grpc.aio.AioRpcError:
                     return False
                 return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
         if name == "gateway":
             try:
                 async with httpx.AsyncClient() as client:
-                    response = await client.get(f"http://{settings.grpc_host}:{settings.gateway_port}/healthz")
+                    response = await client.get(
+                        f"http://{settings.grpc_host}:{settings.gateway_port}/healthz"
+                    )
                 return response.status_code == 200
             except httpx.HTTPError:
                 return False
@@ -116,6 +129,8 @@ class Platform:
         return int(path.read_text()) if path.exists() else None
 
     def running(self, name: str) -> bool:
+        if name in self.children:
+            return self.children[name].poll() is None
         pid = self.pid(name)
         if pid is None:
             return False
@@ -135,6 +150,7 @@ class Platform:
             if self.running(name):
                 os.killpg(pid, signal.SIGKILL)
         (self.pids / f"{name}.pid").unlink(missing_ok=True)
+        self.children.pop(name, None)
 
     def down(self) -> None:
         for name, _, _ in reversed(SERVICES):
@@ -149,7 +165,9 @@ def main(argv: list[str]) -> int:
     if command == "up":
         print("starting Kafka and the services...", flush=True)
         platform.up()
-        print(f"platform up: REST on http://127.0.0.1:{platform.settings.gateway_port}, logs in {platform.logs}")
+        print(
+            f"platform up: REST on http://127.0.0.1:{platform.settings.gateway_port}, logs in {platform.logs}"
+        )
     elif command == "down":
         platform.down()
         print("platform down")

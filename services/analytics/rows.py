@@ -4,12 +4,11 @@ payload fields the statistics group and join on, flattened into their own column
 from datetime import datetime
 from typing import NamedTuple
 
+from cc.common.v1 import event_pb2, types_pb2
 from google.protobuf import json_format
-from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from cc.common.v1 import event_pb2, types_pb2
 from services.common.envelope import to_datetime
 
 # Flattened text columns: filled from a payload field of the same name (string or enum), else "".
@@ -48,8 +47,9 @@ class EventRow(NamedTuple):
 
 
 def actor_type_name(actor_type: int) -> str:
-    """ACTOR_TYPE_AGENT -> "agent": short enough to read in a journey."""
-    return types_pb2.ActorType.Name(actor_type).removeprefix("ACTOR_TYPE_").lower()  # type: ignore[arg-type]
+    """ACTOR_TYPE_AGENT -> "agent": short enough to read in a journey (a number when it is newer than us)."""
+    known = types_pb2.ActorType.DESCRIPTOR.values_by_number.get(actor_type)
+    return known.name.removeprefix("ACTOR_TYPE_").lower() if known is not None else str(actor_type)
 
 
 def _payload(event: event_pb2.Event) -> Message | None:
@@ -61,7 +61,7 @@ def _payload(event: event_pb2.Event) -> Message | None:
 
 def _text(payload: Message, name: str) -> str:
     field = payload.DESCRIPTOR.fields_by_name.get(name)
-    if field is None or field.label == FieldDescriptor.LABEL_REPEATED:
+    if field is None or field.is_repeated:
         return ""
     value = getattr(payload, name)
     if field.enum_type is not None:

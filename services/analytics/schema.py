@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
 )
 ENGINE = ReplacingMergeTree
 -- occurred_at never changes for an event_id, so the copies of an event always share a partition
--- (ReplacingMergeTree collapses rows only within one partition).
+-- (ReplacingMergeTree collapses rows only within one partition, and FINAL reads rely on it).
 PARTITION BY toYYYYMM(occurred_at)
 ORDER BY (tenant_id, event_id)
 """,

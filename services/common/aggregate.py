@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
+from cc.common.v1 import event_pb2, types_pb2
 from google.protobuf.message import Message
 
-from cc.common.v1 import event_pb2, types_pb2
 from services.common.topics import AggregateTopics
 
 S = TypeVar("S")
@@ -21,9 +21,9 @@ class AggregateCommand(Protocol):
     @property
     def meta(self) -> types_pb2.CommandMeta: ...
 
-    def SerializeToString(self, *, deterministic: bool = ...) -> bytes: ...  # noqa: N802 (protobuf API)
+    def SerializeToString(self, *, deterministic: bool = ...) -> bytes: ...
 
-    def ParseFromString(self, serialized: bytes, /) -> int: ...  # noqa: N802 (protobuf API)
+    def ParseFromString(self, serialized: bytes, /) -> int: ...
 
 
 @dataclass(frozen=True)

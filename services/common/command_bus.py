@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-
 from cc.common.v1 import types_pb2
+
 from services.common import kafka
 from services.common.aggregate import AggregateCommand
 from services.common.envelope import aggregate_key, derived_id, new_id, timestamp
@@ -65,8 +65,10 @@ class CommandBus:
         self._waiting[meta.command_id] = future
         try:
             await self._producer.send_and_wait(
-                topics.commands, value=command.SerializeToString(),
-                key=aggregate_key(meta.tenant_id, meta.aggregate_id), headers=kafka.trace_headers(),
+                topics.commands,
+                value=command.SerializeToString(),
+                key=aggregate_key(meta.tenant_id, meta.aggregate_id),
+                headers=kafka.trace_headers(),
             )
             reply = await asyncio.wait_for(future, self._timeout)
         except KafkaError as error:
@@ -89,8 +91,10 @@ class CommandBus:
         meta = command.meta
         meta.issued_at.CopyFrom(timestamp(datetime.now(UTC)))
         await self._producer.send_and_wait(
-            topics.commands, value=command.SerializeToString(),
-            key=aggregate_key(meta.tenant_id, meta.aggregate_id), headers=kafka.trace_headers(),
+            topics.commands,
+            value=command.SerializeToString(),
+            key=aggregate_key(meta.tenant_id, meta.aggregate_id),
+            headers=kafka.trace_headers(),
         )
 
 
@@ -109,7 +113,10 @@ def command_meta(
     so a retried request is answered with the first outcome instead of acting twice."""
     command_id = derived_id("command", tenant_id, aggregate_type, request_id) if request_id else new_id()
     meta = types_pb2.CommandMeta(
-        command_id=command_id, tenant_id=tenant_id, aggregate_id=aggregate_id, correlation_id=correlation_id,
+        command_id=command_id,
+        tenant_id=tenant_id,
+        aggregate_id=aggregate_id,
+        correlation_id=correlation_id,
         causation_id=causation_id,
         actor=actor or types_pb2.Actor(type=types_pb2.ACTOR_TYPE_INTEGRATION),
     )
@@ -118,9 +125,15 @@ def command_meta(
     return meta
 
 
-def caused_by(event_id: str, action: str, tenant_id: str, aggregate_id: str, correlation_id: str) -> types_pb2.CommandMeta:
+def caused_by(
+    event_id: str, action: str, tenant_id: str, aggregate_id: str, correlation_id: str
+) -> types_pb2.CommandMeta:
     """Metadata of a command a policy or timer sends because of an event: its id derives from the event."""
     return types_pb2.CommandMeta(
-        command_id=derived_id("command", event_id, action), tenant_id=tenant_id, aggregate_id=aggregate_id,
-        correlation_id=correlation_id, causation_id=event_id, actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_SYSTEM),
+        command_id=derived_id("command", event_id, action),
+        tenant_id=tenant_id,
+        aggregate_id=aggregate_id,
+        correlation_id=correlation_id,
+        causation_id=event_id,
+        actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_SYSTEM),
     )

@@ -13,10 +13,16 @@ import logging
 from datetime import UTC, datetime
 from typing import Any, Generic
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
+from cc.common.v1 import event_pb2, types_pb2
 from google.protobuf.message import DecodeError
 
-from cc.common.v1 import event_pb2, types_pb2
 from services.common import kafka, telemetry
 from services.common.aggregate import AggregateSpec, C, S, Versioned
 from services.common.envelope import aggregate_key, build_event
@@ -75,12 +81,15 @@ class CommandProcessor(ConsumerRebalanceListener, Generic[S, C]):
             event = event_pb2.Event()
             try:
                 event.ParseFromString(record.value)
-            except DecodeError:
-                log.error("unreadable event at %s/%s/%s during replay", record.topic, record.partition, record.offset)
-                continue
-            self._apply(event, record.partition)
-        log.info("%s: replayed %d events for partitions %s", self.spec.topics.events, len(records),
-                 sorted(tp.partition for tp in assigned))
+                self._apply(event, record.partition)
+            except Exception:  # one bad record in the log must not stop the owner from serving the rest
+                log.exception("cannot replay %s/%s/%s", record.topic, record.partition, record.offset)
+        log.info(
+            "%s: replayed %d events for partitions %s",
+            self.spec.topics.events,
+            len(records),
+            sorted(tp.partition for tp in assigned),
+        )
         self.assigned.set()
 
     # -- state -------------------------------------------------------------------------------------
@@ -93,7 +102,8 @@ class CommandProcessor(ConsumerRebalanceListener, Generic[S, C]):
         self._states[key] = Versioned(state, event.aggregate_version, event.tenant_id, event.aggregate_id)
         self._partitions_of[key] = partition
         outcome = self._outcomes.setdefault(
-            event.causation_id, types_pb2.CommandReply(command_id=event.causation_id, aggregate_id=event.aggregate_id)
+            event.causation_id,
+            types_pb2.CommandReply(command_id=event.causation_id, aggregate_id=event.aggregate_id),
         )
         outcome.aggregate_version = event.aggregate_version
         outcome.event_ids.append(event.event_id)
@@ -114,7 +124,9 @@ class CommandProcessor(ConsumerRebalanceListener, Generic[S, C]):
         if command.meta.reply_to:
             reply.reply_to = command.meta.reply_to
             await self._producer.send_and_wait(
-                self.spec.topics.replies, value=reply.SerializeToString(), key=command.meta.reply_to.encode(),
+                self.spec.topics.replies,
+                value=reply.SerializeToString(),
+                key=command.meta.reply_to.encode(),
                 headers=kafka.trace_headers(),
             )
 
@@ -159,7 +171,9 @@ class CommandProcessor(ConsumerRebalanceListener, Generic[S, C]):
             ]
         except PlatformError as error:
             return types_pb2.CommandReply(
-                command_id=meta.command_id, aggregate_id=meta.aggregate_id, aggregate_version=version,
+                command_id=meta.command_id,
+                aggregate_id=meta.aggregate_id,
+                aggregate_version=version,
                 error=error.to_proto(),
             )
         await self._append(events, partition)

@@ -8,13 +8,16 @@ import re
 import uuid
 from datetime import UTC, datetime
 
+from cc.common.v1 import event_pb2, types_pb2
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from uuid6 import uuid7
 
-from cc.common.v1 import event_pb2, types_pb2
-
-_PAYLOAD_FIELDS = {f.message_type.full_name: f.name for f in event_pb2.Event.DESCRIPTOR.oneofs_by_name["payload"].fields}
+_PAYLOAD_FIELDS = {
+    f.message_type.full_name: f.name
+    for f in event_pb2.Event.DESCRIPTOR.oneofs_by_name["payload"].fields
+    if f.message_type is not None
+}
 # Namespace for ids derived from other ids (commands caused by events, tickets opened for calls).
 DERIVED_ID_NAMESPACE = uuid.UUID("6f1c1a3e-7d0a-4d7e-9d1e-2f0c5b8a9e41")
 EVENT_VERSION = 1

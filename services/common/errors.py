@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import grpc
-
 from cc.common.v1 import types_pb2
 
 
@@ -32,7 +31,8 @@ class PlatformError(Exception):
             message=self.message,
             grpc_code=self.grpc_code.value[0],
             field_violations=[
-                types_pb2.FieldViolation(field=v.field, description=v.description) for v in self.field_violations
+                types_pb2.FieldViolation(field=v.field, description=v.description)
+                for v in self.field_violations
             ],
         )
 
@@ -84,7 +84,9 @@ _BY_CODE: dict[int, type[PlatformError]] = {
 def require(value: str, field: str, what: str) -> str:
     """Validate a required string field; the message names the field so clients can fix the request."""
     if not value.strip():
-        raise InvalidArgument("invalid-argument", f"{field} is required", [FieldViolation(field, f"{what} is required")])
+        raise InvalidArgument(
+            "invalid-argument", f"{field} is required", [FieldViolation(field, f"{what} is required")]
+        )
     return value
 
 

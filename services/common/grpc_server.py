@@ -36,10 +36,14 @@ def status_of(error: PlatformError) -> status_pb2.Status:
     details = [info]
     if error.field_violations:
         bad_request = any_pb2.Any()
-        bad_request.Pack(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-            for v in error.field_violations
-        ]))
+        bad_request.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                    for v in error.field_violations
+                ]
+            )
+        )
         details.append(bad_request)
     return status_pb2.Status(code=error.grpc_code.value[0], message=error.message, details=details)
 
@@ -54,25 +58,29 @@ class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         if handler is None or handler.unary_unary is None or method.startswith(_OPEN_SERVICES):
             return handler
         inner = handler.unary_unary
-        metadata = dict(handler_call_details.invocation_metadata or ())  # type: ignore[attr-defined]
+        metadata = dict(handler_call_details.invocation_metadata or ())
         api_key = metadata.get(API_KEY_HEADER, "")
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
                 tenant = self._api_keys.get(str(api_key))
                 if tenant is None:
-                    raise Unauthenticated("invalid-api-key", f"a valid {API_KEY_HEADER} metadata entry is required")
+                    raise Unauthenticated(
+                        "invalid-api-key", f"a valid {API_KEY_HEADER} metadata entry is required"
+                    )
                 _tenant.set(tenant)
                 return await inner(request, context)
             except PlatformError as error:
                 await context.abort_with_status(rpc_status.to_status(status_of(error)))
 
         return grpc.unary_unary_rpc_method_handler(
-            guarded, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
         )
 
 
@@ -105,7 +113,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.ensure_future(work) for work in background]
+    tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(work) for work in background]
 
     async def become_ready() -> None:
         await ready()
@@ -115,7 +123,7 @@ async def serve(
 
     readiness = asyncio.ensure_future(become_ready())
     stopper = asyncio.ensure_future(stop.wait())
-    # Background loops run forever: one that returns or raises ends the process rather than leave it half-alive.
+    # Background loops run forever: one that returns or raises ends the process, never left half-alive.
     done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
     failed = [t for t in done if t is not stopper]
     tasks.extend([readiness, stopper])

@@ -67,7 +67,7 @@ async def replay(consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition
     pending = {tp for tp in partitions if ends[tp] > 0}
     while pending:
         batches = await consumer.getmany(*pending, timeout_ms=500)
-        for tp, batch in batches.items():
+        for _tp, batch in batches.items():
             records.extend(batch)
         pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
     return records
@@ -75,8 +75,11 @@ async def replay(consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition
 
 async def send_to_dlq(producer: AIOKafkaProducer, record: ConsumerRecord, reason: str) -> None:
     """Park an unreadable record with why it failed; the consumer goes on with the next one."""
-    headers = [*(record.headers or ()), ("dlq-reason", reason.encode()[:1000]),
-               ("dlq-source", f"{record.topic}/{record.partition}/{record.offset}".encode())]
+    headers = [
+        *(record.headers or ()),
+        ("dlq-reason", reason.encode()[:1000]),
+        ("dlq-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+    ]
     try:
         await producer.send_and_wait(dlq(record.topic), value=record.value, key=record.key, headers=headers)
     except KafkaError:

@@ -6,9 +6,9 @@ import logging
 from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaProducer
+from cc.common.v1 import event_pb2
 from google.protobuf.message import DecodeError
 
-from cc.common.v1 import event_pb2
 from services.common import kafka
 from services.common.aggregate import AggregateCommand
 from services.common.command_bus import CommandBus

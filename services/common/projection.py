@@ -6,14 +6,15 @@ during replay and live alike, so state they derive (timers, indexes) is rebuilt 
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any, Generic
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from cc.common.v1 import event_pb2
 from google.protobuf.message import DecodeError
 
-from cc.common.v1 import event_pb2
 from services.common import kafka
 from services.common.aggregate import AggregateSpec, C, S, Versioned
 
@@ -51,10 +52,8 @@ class Projection(Generic[S, C]):
             return entry is not None and entry.version >= version
 
         async with self._changed:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait_for(reached), timeout)
-            except TimeoutError:
-                pass
         return self.get(tenant_id, aggregate_id)
 
     async def run(self) -> None:
@@ -75,7 +74,9 @@ class Projection(Generic[S, C]):
                             self._apply(record.value, record.offset)
                     self._changed.notify_all()
                 if not self.caught_up.is_set() and await _reached(consumer, ends):
-                    log.info("%s read model caught up: %d aggregates", self.spec.aggregate_type, len(self.entries))
+                    log.info(
+                        "%s read model caught up: %d aggregates", self.spec.aggregate_type, len(self.entries)
+                    )
                     self.caught_up.set()
         finally:
             await consumer.stop()
@@ -93,7 +94,12 @@ class Projection(Generic[S, C]):
         current = self.entries.get(key)
         if current is not None and event.aggregate_version <= current.version:
             return
-        state = self.spec.evolve(current.state if current else None, event)
+        try:
+            state = self.spec.evolve(current.state if current else None, event)
+        except Exception:  # an event this aggregate cannot follow (e.g. no creation event): skip, never crash
+            self.unreadable += 1
+            log.exception("cannot apply %s %s at offset %s", event.event_type, event.event_id, offset)
+            return
         entry = Versioned(state, event.aggregate_version, event.tenant_id, event.aggregate_id)
         self.entries[key] = entry
         for observer in self._observers:

@@ -17,7 +17,9 @@ async def execute(bus: CommandBus, projection: Projection[S, C], command: Aggreg
     return entry
 
 
-async def lookup(projection: Projection[S, C], tenant_id: str, aggregate_id: str, min_version: int = 0) -> Versioned[S]:
+async def lookup(
+    projection: Projection[S, C], tenant_id: str, aggregate_id: str, min_version: int = 0
+) -> Versioned[S]:
     entry = (
         await projection.wait_for(tenant_id, aggregate_id, min_version)
         if min_version
@@ -31,4 +33,4 @@ async def lookup(projection: Projection[S, C], tenant_id: str, aggregate_id: str
 
 def expected_version(request: Message) -> int | None:
     """The optional `expected_version` of a write request: None when the client did not set it."""
-    return int(getattr(request, "expected_version")) if request.HasField("expected_version") else None
+    return int(request.expected_version) if request.HasField("expected_version") else None  # type: ignore[attr-defined]

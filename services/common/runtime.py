@@ -40,7 +40,9 @@ async def runtime(settings: PlatformSettings, service: str) -> AsyncIterator[Run
     producer = idempotent_producer(settings.kafka_bootstrap_servers)
     await producer.start()
     instance = settings.cc_instance_id or f"{service}-{new_id()}"
-    bus = CommandBus(settings.kafka_bootstrap_servers, producer, instance, settings.cc_command_timeout_seconds)
+    bus = CommandBus(
+        settings.kafka_bootstrap_servers, producer, instance, settings.cc_command_timeout_seconds
+    )
     try:
         yield Runtime(settings, producer, bus)
     finally:

@@ -2,6 +2,7 @@
 never auto-creates one. `python -m services.common.topics` creates them all."""
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -63,23 +64,21 @@ def catalogue(partitions: int) -> dict[str, int]:
     return topics
 
 
-async def ensure_topics(bootstrap_servers: str, partitions: int) -> None:
-    """Create every missing topic; existing ones are left as they are."""
+async def ensure_topics(bootstrap_servers: str, partitions: int, extra: dict[str, int] | None = None) -> None:
+    """Create every missing topic (the catalogue plus `extra`); existing ones are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = catalogue(partitions)
+        wanted = {**catalogue(partitions), **(extra or {})}
         missing = [
             NewTopic(name=name, num_partitions=count, replication_factor=1)
             for name, count in wanted.items()
             if name not in existing
         ]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another process created them first
             log.info("created topics: %s", ", ".join(t.name for t in missing))
     finally:
         await admin.close()

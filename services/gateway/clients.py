@@ -3,11 +3,11 @@
 from dataclasses import dataclass
 
 import grpc
-
 from cc.analytics.v1 import analytics_pb2_grpc
 from cc.routing.v1 import routing_pb2_grpc
 from cc.telephony.v1 import telephony_pb2_grpc
 from cc.ticketing.v1 import ticketing_pb2_grpc
+
 from services.common.settings import PlatformSettings
 
 
@@ -21,7 +21,12 @@ class ServiceClients:
 
     @staticmethod
     def connect(settings: PlatformSettings) -> "ServiceClients":
-        ports = (settings.telephony_port, settings.routing_port, settings.ticketing_port, settings.analytics_port)
+        ports = (
+            settings.telephony_port,
+            settings.routing_port,
+            settings.ticketing_port,
+            settings.analytics_port,
+        )
         channels = [grpc.aio.insecure_channel(settings.address(port)) for port in ports]
         return ServiceClients(
             channels=channels,

@@ -32,7 +32,9 @@ class Caller:
         return ((API_KEY_HEADER, self.api_key),)
 
 
-def caller(settings: Settings, x_api_key: Annotated[str, Header(description="Development API key.")] = "") -> Caller:
+def caller(
+    settings: Settings, x_api_key: Annotated[str, Header(description="Development API key.")] = ""
+) -> Caller:
     tenant = settings.api_keys().get(x_api_key)
     if tenant is None:
         raise Unauthenticated("invalid-api-key", "a valid X-API-Key header is required")

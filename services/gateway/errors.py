@@ -33,7 +33,7 @@ def _body(error_id: str, message: str, violations: list[FieldViolationBody]) -> 
 
 def from_rpc_error(error: grpc.aio.AioRpcError) -> JSONResponse:
     error_id, violations = error.code().name.lower().replace("_", "-"), []
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     for detail in status.details if status else []:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
@@ -42,9 +42,12 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> JSONResponse:
         elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
-            violations = [FieldViolationBody(field=v.field, description=v.description) for v in bad.field_violations]
-    return JSONResponse(status_code=http_status_for(error.code()),
-                        content=_body(error_id, error.details() or "", violations))
+            violations = [
+                FieldViolationBody(field=v.field, description=v.description) for v in bad.field_violations
+            ]
+    return JSONResponse(
+        status_code=http_status_for(error.code()), content=_body(error_id, error.details() or "", violations)
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -54,8 +57,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(PlatformError)
     async def refused(request: Request, error: PlatformError) -> JSONResponse:
-        violations = [FieldViolationBody(field=v.field, description=v.description) for v in error.field_violations]
-        return JSONResponse(status_code=error.http_status, content=_body(error.error_id, error.message, violations))
+        violations = [
+            FieldViolationBody(field=v.field, description=v.description) for v in error.field_violations
+        ]
+        return JSONResponse(
+            status_code=error.http_status, content=_body(error.error_id, error.message, violations)
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -63,4 +70,6 @@ def install(app: FastAPI) -> None:
             FieldViolationBody(field=".".join(str(p) for p in e["loc"] if p != "body"), description=e["msg"])
             for e in error.errors()
         ]
-        return JSONResponse(status_code=422, content=_body("invalid-argument", "the request is not valid", violations))
+        return JSONResponse(
+            status_code=422, content=_body("invalid-argument", "the request is not valid", violations)
+        )

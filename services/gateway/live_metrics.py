@@ -3,9 +3,9 @@
 import asyncio
 import logging
 
+from cc.routing.v1 import events_pb2
 from google.protobuf.message import DecodeError
 
-from cc.routing.v1 import events_pb2
 from services.common import kafka
 from services.common.topics import QUEUE_METRICS
 

@@ -4,15 +4,14 @@ Enum values are lower-case words (`queued`, `not-ready`) rather than protobuf co
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import BaseModel, Field
-
 from cc.analytics.v1 import analytics_pb2
 from cc.routing.v1 import events_pb2 as routing_events
 from cc.routing.v1 import routing_pb2
 from cc.telephony.v1 import telephony_pb2
 from cc.ticketing.v1 import ticketing_pb2
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import BaseModel, Field
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -20,7 +19,12 @@ Text = Annotated[str, Field(min_length=1, max_length=200)]
 def enum_word(message: Message, field: str, prefix: str) -> str:
     descriptor = message.DESCRIPTOR.fields_by_name[field].enum_type
     assert descriptor is not None
-    return descriptor.values_by_number[getattr(message, field)].name.removeprefix(prefix).lower().replace("_", "-")
+    return (
+        descriptor.values_by_number[getattr(message, field)]
+        .name.removeprefix(prefix)
+        .lower()
+        .replace("_", "-")
+    )
 
 
 def moment(message: Message, field: str) -> datetime | None:
@@ -31,7 +35,7 @@ def moment(message: Message, field: str) -> datetime | None:
 
 
 class WriteOptions(BaseModel):
-    """Optimistic concurrency: the write is refused (409, version-conflict) unless the resource is at this version."""
+    """Optimistic concurrency: refused (409, version-conflict) unless the resource is at this version."""
 
     expected_version: int | None = Field(default=None, ge=0)
 
@@ -40,7 +44,9 @@ class WriteOptions(BaseModel):
 class OfferCallBody(BaseModel):
     ani: Text = Field(description="The caller's number (ANI).", examples=["+821012345678"])
     dnis: Text = Field(description="The dialled service number (DNIS).", examples=["1588-1234"])
-    customer_id: str = Field(default="", max_length=200, description="Known customer id; derived from ANI if empty.")
+    customer_id: str = Field(
+        default="", max_length=200, description="Known customer id; derived from ANI if empty."
+    )
 
 
 class DigitsBody(WriteOptions):
@@ -75,12 +81,21 @@ class Call(BaseModel):
     @staticmethod
     def of(call: telephony_pb2.Call) -> "Call":
         return Call(
-            call_id=call.call_id, ani=call.ani, dnis=call.dnis, customer_id=call.customer_id,
-            status=enum_word(call, "status", "CALL_STATUS_"), queue_id=call.queue_id, agent_id=call.agent_id,
-            ivr_digits=list(call.ivr_digits), ended_by=enum_word(call, "ended_by", "PARTY_"),
-            end_reason=enum_word(call, "end_reason", "END_REASON_"), offered_at=moment(call, "offered_at"),
-            enqueued_at=moment(call, "enqueued_at"), answered_at=moment(call, "answered_at"),
-            ended_at=moment(call, "ended_at"), version=call.version,
+            call_id=call.call_id,
+            ani=call.ani,
+            dnis=call.dnis,
+            customer_id=call.customer_id,
+            status=enum_word(call, "status", "CALL_STATUS_"),
+            queue_id=call.queue_id,
+            agent_id=call.agent_id,
+            ivr_digits=list(call.ivr_digits),
+            ended_by=enum_word(call, "ended_by", "PARTY_"),
+            end_reason=enum_word(call, "end_reason", "END_REASON_"),
+            offered_at=moment(call, "offered_at"),
+            enqueued_at=moment(call, "enqueued_at"),
+            answered_at=moment(call, "answered_at"),
+            ended_at=moment(call, "ended_at"),
+            version=call.version,
         )
 
 
@@ -98,7 +113,9 @@ class LogInBody(WriteOptions):
 
 class AgentStateBody(WriteOptions):
     state: Literal["ready", "not-ready"]
-    reason: str = Field(default="", max_length=200, description="Not-ready reason (break, lunch, training...).")
+    reason: str = Field(
+        default="", max_length=200, description="Not-ready reason (break, lunch, training...)."
+    )
 
 
 AGENT_STATES = {"ready": routing_events.AGENT_STATE_READY, "not-ready": routing_events.AGENT_STATE_NOT_READY}
@@ -118,10 +135,15 @@ class Agent(BaseModel):
     @staticmethod
     def of(agent: routing_pb2.Agent) -> "Agent":
         return Agent(
-            agent_id=agent.agent_id, display_name=agent.display_name, site_id=agent.site_id,
+            agent_id=agent.agent_id,
+            display_name=agent.display_name,
+            site_id=agent.site_id,
             skills=[Skill(name=s.name, proficiency=s.proficiency) for s in agent.skills],
-            state=enum_word(agent, "state", "AGENT_STATE_"), reason=agent.reason, contact_id=agent.contact_id,
-            state_since=moment(agent, "state_since"), version=agent.version,
+            state=enum_word(agent, "state", "AGENT_STATE_"),
+            reason=agent.reason,
+            contact_id=agent.contact_id,
+            state_since=moment(agent, "state_since"),
+            version=agent.version,
         )
 
 
@@ -160,12 +182,27 @@ class Ticket(BaseModel):
     @staticmethod
     def of(ticket: ticketing_pb2.Ticket) -> "Ticket":
         return Ticket(
-            ticket_id=ticket.ticket_id, subject=ticket.subject, channel=enum_word(ticket, "channel", "CHANNEL_"),
-            customer_id=ticket.customer_id, queue_id=ticket.queue_id, assignee_agent_id=ticket.assignee_agent_id,
-            call_id=ticket.call_id, status=enum_word(ticket, "status", "TICKET_STATUS_"),
-            notes=[Note(note_id=n.note_id, body=n.body, author_type=enum_word(n.author, "type", "ACTOR_TYPE_"),
-                        author_id=n.author.id, added_at=moment(n, "added_at")) for n in ticket.notes],
-            opened_at=moment(ticket, "opened_at"), updated_at=moment(ticket, "updated_at"), version=ticket.version,
+            ticket_id=ticket.ticket_id,
+            subject=ticket.subject,
+            channel=enum_word(ticket, "channel", "CHANNEL_"),
+            customer_id=ticket.customer_id,
+            queue_id=ticket.queue_id,
+            assignee_agent_id=ticket.assignee_agent_id,
+            call_id=ticket.call_id,
+            status=enum_word(ticket, "status", "TICKET_STATUS_"),
+            notes=[
+                Note(
+                    note_id=n.note_id,
+                    body=n.body,
+                    author_type=enum_word(n.author, "type", "ACTOR_TYPE_"),
+                    author_id=n.author.id,
+                    added_at=moment(n, "added_at"),
+                )
+                for n in ticket.notes
+            ],
+            opened_at=moment(ticket, "opened_at"),
+            updated_at=moment(ticket, "updated_at"),
+            version=ticket.version,
         )
 
 
@@ -192,13 +229,23 @@ class Journey(BaseModel):
 
     @staticmethod
     def of(journey: analytics_pb2.CustomerJourney) -> "Journey":
-        return Journey(customer_id=journey.customer_id, events=[
-            JourneyEvent(
-                event_id=e.event_id, event_type=e.event_type, occurred_at=moment(e, "occurred_at"),
-                aggregate_type=e.aggregate_type, aggregate_id=e.aggregate_id, aggregate_version=e.aggregate_version,
-                correlation_id=e.correlation_id, actor=e.actor, payload=e.payload_json,
-            ) for e in journey.events
-        ])
+        return Journey(
+            customer_id=journey.customer_id,
+            events=[
+                JourneyEvent(
+                    event_id=e.event_id,
+                    event_type=e.event_type,
+                    occurred_at=moment(e, "occurred_at"),
+                    aggregate_type=e.aggregate_type,
+                    aggregate_id=e.aggregate_id,
+                    aggregate_version=e.aggregate_version,
+                    correlation_id=e.correlation_id,
+                    actor=e.actor,
+                    payload=e.payload_json,
+                )
+                for e in journey.events
+            ],
+        )
 
 
 class QueueMetrics(BaseModel):
@@ -223,13 +270,21 @@ class QueueMetrics(BaseModel):
     @staticmethod
     def of(m: routing_events.QueueMetrics) -> "QueueMetrics":
         def optional(field: str) -> float | None:
-            return float(getattr(m, field)) if m.HasField(field) else None
+            return float(getattr(m, field)) if m.HasField(field) else None  # type: ignore[arg-type]
 
         return QueueMetrics(
-            queue_id=m.queue_id, as_of=moment(m, "as_of"), contacts_waiting=m.contacts_waiting,
-            oldest_wait_seconds=m.oldest_wait_seconds, agents_staffed=m.agents_staffed, agents_ready=m.agents_ready,
-            agents_on_contact=m.agents_on_contact, agents_not_ready=m.agents_not_ready,
-            agents_wrap_up=m.agents_wrap_up, offered=m.offered, answered=m.answered, abandoned=m.abandoned,
+            queue_id=m.queue_id,
+            as_of=moment(m, "as_of"),
+            contacts_waiting=m.contacts_waiting,
+            oldest_wait_seconds=m.oldest_wait_seconds,
+            agents_staffed=m.agents_staffed,
+            agents_ready=m.agents_ready,
+            agents_on_contact=m.agents_on_contact,
+            agents_not_ready=m.agents_not_ready,
+            agents_wrap_up=m.agents_wrap_up,
+            offered=m.offered,
+            answered=m.answered,
+            abandoned=m.abandoned,
             service_level_threshold_seconds=m.service_level_threshold_seconds,
             service_level_percent=optional("service_level_percent"),
             average_speed_of_answer_seconds=optional("average_speed_of_answer_seconds"),

@@ -4,9 +4,9 @@ run in the stream worker, `python -m services.routing.stream`."""
 from datetime import datetime
 from functools import partial
 
+from cc.routing.v1 import commands_pb2, routing_pb2_grpc
 from google.protobuf.message import Message
 
-from cc.routing.v1 import commands_pb2, routing_pb2_grpc
 from services.common.aggregate import AggregateSpec
 from services.common.command_processor import CommandProcessor
 from services.common.deadlines import Deadlines
@@ -42,14 +42,30 @@ async def main(settings: PlatformSettings | None = None) -> None:
         agents = Projection(spec, bootstrap)
         deadlines = Deadlines()
         agents.observe(WrapUpTimer(deadlines))
-        follow_calls = Policy("routing.agent-follows-calls", [CALLS.events], agent_commands_for_call, rt.bus,
-                              rt.producer, bootstrap)
+        follow_calls = Policy(
+            "routing.agent-follows-calls",
+            [CALLS.events],
+            agent_commands_for_call,
+            rt.bus,
+            rt.producer,
+            bootstrap,
+        )
         await serve(
             address=settings.address(settings.routing_port),
             api_keys=settings.api_keys(),
-            registrations=[(routing_pb2_grpc.add_RoutingServiceServicer_to_server, RoutingServicer(rt.bus, agents),
-                            "cc.routing.v1.RoutingService")],
-            background=[processor.run(), agents.run(), rt.bus.listen([AGENTS.replies]), follow_calls.run(),
-                        deadlines.run(rt.bus, agents.caught_up)],
+            registrations=[
+                (
+                    routing_pb2_grpc.add_RoutingServiceServicer_to_server,
+                    RoutingServicer(rt.bus, agents),
+                    "cc.routing.v1.RoutingService",
+                )
+            ],
+            background=[
+                processor.run(),
+                agents.run(),
+                rt.bus.listen([AGENTS.replies]),
+                follow_calls.run(),
+                deadlines.run(rt.bus, agents.caught_up),
+            ],
             ready=lambda: all_set(processor.assigned, agents.caught_up, rt.bus.listening),
         )

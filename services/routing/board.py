@@ -8,6 +8,7 @@ from typing import Any
 
 from cc.common.v1 import event_pb2
 from cc.routing.v1 import events_pb2
+
 from services.common.envelope import to_datetime
 
 READY = events_pb2.AGENT_STATE_READY
@@ -122,9 +123,13 @@ def _queued(board: Board, event: event_pb2.Event, at: float) -> None:
     earlier = board.routed.pop(event.aggregate_id, None)
     board.queues.setdefault(queued.queue_id, queued.required_skill)
     board.waiting[event.aggregate_id] = WaitingContact(
-        contact_id=event.aggregate_id, queue_id=queued.queue_id, required_skill=queued.required_skill,
-        priority=queued.priority, enqueued_at=to_datetime(queued.enqueued_at).timestamp(),
-        customer_id=event.customer_id, correlation_id=event.correlation_id,
+        contact_id=event.aggregate_id,
+        queue_id=queued.queue_id,
+        required_skill=queued.required_skill,
+        priority=queued.priority,
+        enqueued_at=to_datetime(queued.enqueued_at).timestamp(),
+        customer_id=event.customer_id,
+        correlation_id=event.correlation_id,
         routings=earlier.routings if earlier else 0,
     )
     if earlier is None:  # a RONA re-queue is the same offer, not a new one
@@ -146,7 +151,11 @@ def _answered(board: Board, event: event_pb2.Event, at: float) -> None:
         seat.reserved_for, seat.state, seat.ready_since = "", ON_CONTACT, None
         seat.contact_id = event.aggregate_id
     tally = board.tally(answered.queue_id)
-    wait = max(0.0, at - to_datetime(answered.enqueued_at).timestamp()) if contact is None else at - contact.enqueued_at
+    wait = (
+        max(0.0, at - to_datetime(answered.enqueued_at).timestamp())
+        if contact is None
+        else at - contact.enqueued_at
+    )
     tally.answered += 1
     tally.removed += 1
     tally.answer_wait_total += wait
@@ -171,8 +180,10 @@ def _ended(board: Board, event: event_pb2.Event, at: float) -> None:
 def _logged_in(board: Board, event: event_pb2.Event, at: float) -> None:
     logged_in = event.agent_logged_in
     board.agents[event.aggregate_id] = AgentSeat(
-        agent_id=event.aggregate_id, site_id=logged_in.site_id,
-        skills={s.name: s.proficiency for s in logged_in.skills}, state=logged_in.initial_state,
+        agent_id=event.aggregate_id,
+        site_id=logged_in.site_id,
+        skills={s.name: s.proficiency for s in logged_in.skills},
+        state=logged_in.initial_state,
         ready_since=at if logged_in.initial_state == READY else None,
     )
 

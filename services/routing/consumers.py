@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from cc.common.v1 import event_pb2
 from cc.routing.v1 import commands_pb2
+
 from services.common.aggregate import AggregateCommand, Versioned
 from services.common.command_bus import caused_by
 from services.common.deadlines import Deadline, Deadlines
@@ -46,8 +47,12 @@ class WrapUpTimer:
             return
 
         def end_wrap_up() -> commands_pb2.AgentCommand:
-            meta = caused_by(event.event_id, "end-wrap-up", event.tenant_id, event.aggregate_id, event.correlation_id)
-            return commands_pb2.AgentCommand(meta=meta, end_wrap_up=commands_pb2.EndWrapUp(contact_id=changed.contact_id))
+            meta = caused_by(
+                event.event_id, "end-wrap-up", event.tenant_id, event.aggregate_id, event.correlation_id
+            )
+            return commands_pb2.AgentCommand(
+                meta=meta, end_wrap_up=commands_pb2.EndWrapUp(contact_id=changed.contact_id)
+            )
 
         due = to_datetime(event.occurred_at) + timedelta(seconds=changed.wrap_up_seconds)
         self._deadlines.set(key, Deadline(due, AGENTS, end_wrap_up))

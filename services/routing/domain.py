@@ -5,10 +5,10 @@ configurable time after it, and go not ready on ring-no-answer."""
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from google.protobuf.message import Message
-
 from cc.common.v1 import event_pb2
 from cc.routing.v1 import commands_pb2, events_pb2
+from google.protobuf.message import Message
+
 from services.common.envelope import to_datetime
 from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, NotFound, require
 
@@ -67,12 +67,16 @@ def decide(
             return [_set_state(state, command.set_state)]
         case "log_out":
             if state.state == ON_CONTACT:
-                raise IllegalTransition("agent-on-contact", f"agent {agent_id} is on contact {state.contact_id}")
+                raise IllegalTransition(
+                    "agent-on-contact", f"agent {agent_id} is on contact {state.contact_id}"
+                )
             return [events_pb2.AgentLoggedOut(previous_state=state.state)]
         case "start_contact":
             contact = command.start_contact.contact_id
             if state.state == ON_CONTACT:
-                raise IllegalTransition("agent-on-contact", f"agent {agent_id} is on contact {state.contact_id}")
+                raise IllegalTransition(
+                    "agent-on-contact", f"agent {agent_id} is on contact {state.contact_id}"
+                )
             return [_changed(state, ON_CONTACT, contact_id=contact)]
         case "start_wrap_up":
             contact = command.start_wrap_up.contact_id
@@ -85,7 +89,11 @@ def decide(
         case "mark_ring_no_answer":
             if state.state != READY:
                 raise IllegalTransition("agent-not-ready", f"agent {agent_id} is {state_name(state.state)}")
-            return [_changed(state, NOT_READY, reason=RING_NO_ANSWER, contact_id=command.mark_ring_no_answer.contact_id)]
+            return [
+                _changed(
+                    state, NOT_READY, reason=RING_NO_ANSWER, contact_id=command.mark_ring_no_answer.contact_id
+                )
+            ]
     raise InvalidArgument("unknown-command", "the agent command names no known action")
 
 
@@ -99,40 +107,61 @@ def _log_in(log_in: commands_pb2.LogInAgent, rules: AgentRules) -> events_pb2.Ag
             violations.append(FieldViolation(f"skills[{index}].proficiency", "proficiency is 1 to 10"))
     if violations:
         raise InvalidArgument("invalid-argument", "the agent's skills are not valid", violations)
-    skills = [events_pb2.Skill(name=s.name, proficiency=s.proficiency or DEFAULT_PROFICIENCY) for s in log_in.skills]
+    skills = [
+        events_pb2.Skill(name=s.name, proficiency=s.proficiency or DEFAULT_PROFICIENCY) for s in log_in.skills
+    ]
     return events_pb2.AgentLoggedIn(
-        site_id=log_in.site_id, skills=skills, display_name=log_in.display_name, initial_state=rules.state_after_login
+        site_id=log_in.site_id,
+        skills=skills,
+        display_name=log_in.display_name,
+        initial_state=rules.state_after_login,
     )
 
 
 def _set_state(state: AgentStatus, wanted: commands_pb2.SetAgentState) -> events_pb2.AgentStateChanged:
     if wanted.state not in (READY, NOT_READY):
         raise InvalidArgument(
-            "invalid-argument", "an agent can set itself ready or not ready only",
+            "invalid-argument",
+            "an agent can set itself ready or not ready only",
             [FieldViolation("state", "ready or not-ready")],
         )
     if state.state == ON_CONTACT:
-        raise IllegalTransition("agent-on-contact", f"agent {state.agent_id} is on contact {state.contact_id}")
+        raise IllegalTransition(
+            "agent-on-contact", f"agent {state.agent_id} is on contact {state.contact_id}"
+        )
     reason = wanted.reason if wanted.state == NOT_READY else ""  # only not-ready has a reason
     if state.state == wanted.state and state.reason == reason:
-        raise IllegalTransition("agent-already-in-state", f"agent {state.agent_id} is {state_name(state.state)} already")
-    contact = state.contact_id if state.state == WRAP_UP else ""  # leaving wrap-up early ends that contact's work
+        raise IllegalTransition(
+            "agent-already-in-state", f"agent {state.agent_id} is {state_name(state.state)} already"
+        )
+    contact = (
+        state.contact_id if state.state == WRAP_UP else ""
+    )  # leaving wrap-up early ends that contact's work
     return _changed(state, wanted.state, reason=reason, contact_id=contact)
 
 
 def _expect(state: AgentStatus, wanted: "events_pb2.AgentState.ValueType", contact_id: str) -> None:
     if state.state != wanted or state.contact_id != contact_id:
         raise IllegalTransition(
-            f"agent-not-{state_name(wanted)}", f"agent {state.agent_id} is not {state_name(wanted)} on {contact_id}"
+            f"agent-not-{state_name(wanted)}",
+            f"agent {state.agent_id} is not {state_name(wanted)} on {contact_id}",
         )
 
 
 def _changed(
-    state: AgentStatus, new: "events_pb2.AgentState.ValueType", *, reason: str = "", contact_id: str = "",
+    state: AgentStatus,
+    new: "events_pb2.AgentState.ValueType",
+    *,
+    reason: str = "",
+    contact_id: str = "",
     wrap_up_seconds: int = 0,
 ) -> events_pb2.AgentStateChanged:
     return events_pb2.AgentStateChanged(
-        state=new, previous_state=state.state, reason=reason, contact_id=contact_id, wrap_up_seconds=wrap_up_seconds
+        state=new,
+        previous_state=state.state,
+        reason=reason,
+        contact_id=contact_id,
+        wrap_up_seconds=wrap_up_seconds,
     )
 
 
@@ -142,16 +171,24 @@ def evolve(state: AgentStatus | None, event: event_pb2.Event) -> AgentStatus:
         case "agent_logged_in":
             logged_in = event.agent_logged_in
             return AgentStatus(
-                agent_id=event.aggregate_id, display_name=logged_in.display_name, site_id=logged_in.site_id,
-                skills=tuple((s.name, s.proficiency) for s in logged_in.skills), state=logged_in.initial_state,
+                agent_id=event.aggregate_id,
+                display_name=logged_in.display_name,
+                site_id=logged_in.site_id,
+                skills=tuple((s.name, s.proficiency) for s in logged_in.skills),
+                state=logged_in.initial_state,
                 state_since=at,
             )
     assert state is not None, f"{event.event_type} before agent_logged_in"
     match event.WhichOneof("payload"):
         case "agent_state_changed":
             changed = event.agent_state_changed
-            return replace(state, state=changed.state, state_since=at, reason=changed.reason,
-                           contact_id=changed.contact_id if changed.state in (ON_CONTACT, WRAP_UP) else "")
+            return replace(
+                state,
+                state=changed.state,
+                state_since=at,
+                reason=changed.reason,
+                contact_id=changed.contact_id if changed.state in (ON_CONTACT, WRAP_UP) else "",
+            )
         case "agent_logged_out":
             return replace(state, state=LOGGED_OUT, state_since=at, reason="", contact_id="")
     return state

@@ -11,10 +11,12 @@ was or was not eligible.
 from dataclasses import dataclass
 
 from cc.routing.v1 import events_pb2
+
 from services.common.envelope import derived_id
 from services.routing.board import ON_CONTACT, READY, WRAP_UP, AgentSeat, Board, WaitingContact
 
 STRATEGY = "longest-idle"
+_BUSY: dict[int, str] = {ON_CONTACT: "on-contact", WRAP_UP: "wrap-up"}
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ def _skipped_reason(seat: AgentSeat, skill: str) -> str:
         return "reserved"
     if seat.state == READY:
         return ""
-    return {ON_CONTACT: "on-contact", WRAP_UP: "wrap-up"}.get(seat.state, "not-ready")
+    return _BUSY.get(seat.state, "not-ready")
 
 
 def candidates_for(board: Board, contact: WaitingContact, now: float) -> list[events_pb2.RoutingCandidate]:
@@ -39,10 +41,16 @@ def candidates_for(board: Board, contact: WaitingContact, now: float) -> list[ev
     for seat in board.agents.values():
         reason = _skipped_reason(seat, contact.required_skill)
         idle = now - seat.ready_since if seat.ready_since is not None and not reason else 0.0
-        rows.append(events_pb2.RoutingCandidate(
-            agent_id=seat.agent_id, site_id=seat.site_id, eligible=not reason, skipped_reason=reason,
-            idle_seconds=round(idle, 3), proficiency=seat.skills.get(contact.required_skill, 0),
-        ))
+        rows.append(
+            events_pb2.RoutingCandidate(
+                agent_id=seat.agent_id,
+                site_id=seat.site_id,
+                eligible=not reason,
+                skipped_reason=reason,
+                idle_seconds=round(idle, 3),
+                proficiency=seat.skills.get(contact.required_skill, 0),
+            )
+        )
     rows.sort(key=lambda c: (not c.eligible, -c.idle_seconds, -c.proficiency, c.agent_id))
     for rank, row in enumerate((r for r in rows if r.eligible), start=1):
         row.rank = rank
@@ -69,8 +77,12 @@ def dispatch(board: Board, now: float) -> list[Decision]:
         skipped = len(candidates) - len(eligible)
         routed = events_pb2.ContactRouted(
             decision_id=derived_id("decision", board.tenant_id, contact.contact_id, str(contact.routings)),
-            contact_id=contact.contact_id, queue_id=contact.queue_id, agent_id=chosen.agent_id,
-            required_skill=contact.required_skill, strategy=STRATEGY, candidates=candidates,
+            contact_id=contact.contact_id,
+            queue_id=contact.queue_id,
+            agent_id=chosen.agent_id,
+            required_skill=contact.required_skill,
+            strategy=STRATEGY,
+            candidates=candidates,
             waited_seconds=round(now - contact.enqueued_at, 3),
             explanation=(
                 f"{chosen.agent_id} (site {chosen.site_id}) idle longest at {chosen.idle_seconds:.1f}s of "

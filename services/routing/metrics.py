@@ -4,7 +4,7 @@
   phone is ringing), and the longest current wait;
 - contacts queued (offered): contacts that entered the queue (a ring-no-answer re-queue is not a new one);
 - contacts handled (answered): contacts an agent answered from the queue;
-- contacts abandoned: contacts the customer disconnected while in queue (including while an agent's phone rang);
+- contacts abandoned: contacts the customer disconnected while in queue (also while an agent's phone rang);
 - service level X: percentage of contacts removed from the queue between 0 and X seconds after joining it,
   where "removed" means answered by an agent or abandoned;
 - average queue answer time (ASA): mean time in queue of the contacts answered;
@@ -15,6 +15,7 @@ agent whose phone is ringing for a contact.
 """
 
 from cc.routing.v1 import events_pb2
+
 from services.routing.board import NOT_READY, ON_CONTACT, READY, WRAP_UP, Board
 
 

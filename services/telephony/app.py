@@ -3,9 +3,9 @@
 from datetime import datetime
 from functools import partial
 
+from cc.telephony.v1 import commands_pb2, telephony_pb2_grpc
 from google.protobuf.message import Message
 
-from cc.telephony.v1 import commands_pb2, telephony_pb2_grpc
 from services.common.aggregate import AggregateSpec
 from services.common.command_processor import CommandProcessor
 from services.common.deadlines import Deadlines
@@ -23,7 +23,9 @@ from services.telephony.servicer import TelephonyServicer
 def call_spec(rules: domain.TelephonyRules) -> AggregateSpec[domain.CallState, commands_pb2.CallCommand]:
     decide = partial(domain.decide, rules=rules)
 
-    def decide_call(state: domain.CallState | None, command: commands_pb2.CallCommand, now: datetime) -> list[Message]:
+    def decide_call(
+        state: domain.CallState | None, command: commands_pb2.CallCommand, now: datetime
+    ) -> list[Message]:
         return decide(state, command, now)
 
     return AggregateSpec(CALLS, commands_pb2.CallCommand, decide_call, domain.evolve, domain.customer_of)
@@ -39,14 +41,25 @@ async def main(settings: PlatformSettings | None = None) -> None:
         calls = Projection(spec, bootstrap)
         deadlines = Deadlines()
         calls.observe(RingTimer(deadlines))
-        ring_policy = Policy("telephony.ring-agent", [ROUTING_DECISIONS], ring_for_decision, rt.bus, rt.producer,
-                             bootstrap)
+        ring_policy = Policy(
+            "telephony.ring-agent", [ROUTING_DECISIONS], ring_for_decision, rt.bus, rt.producer, bootstrap
+        )
         await serve(
             address=settings.address(settings.telephony_port),
             api_keys=settings.api_keys(),
-            registrations=[(telephony_pb2_grpc.add_TelephonyServiceServicer_to_server,
-                            TelephonyServicer(rt.bus, calls), "cc.telephony.v1.TelephonyService")],
-            background=[processor.run(), calls.run(), rt.bus.listen([CALLS.replies]), ring_policy.run(),
-                        deadlines.run(rt.bus, calls.caught_up)],
+            registrations=[
+                (
+                    telephony_pb2_grpc.add_TelephonyServiceServicer_to_server,
+                    TelephonyServicer(rt.bus, calls),
+                    "cc.telephony.v1.TelephonyService",
+                )
+            ],
+            background=[
+                processor.run(),
+                calls.run(),
+                rt.bus.listen([CALLS.replies]),
+                ring_policy.run(),
+                deadlines.run(rt.bus, calls.caught_up),
+            ],
             ready=lambda: all_set(processor.assigned, calls.caught_up, rt.bus.listening),
         )

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from cc.common.v1 import event_pb2
 from cc.telephony.v1 import commands_pb2
+
 from services.common.aggregate import AggregateCommand, Versioned
 from services.common.command_bus import caused_by
 from services.common.deadlines import Deadline, Deadlines
@@ -27,7 +28,7 @@ def ring_for_decision(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics,
 
 
 class RingTimer:
-    """Observes the calls read model: a CallRinging sets the RONA deadline, anything else on the call clears it."""
+    """Observes the calls read model: CallRinging sets the RONA deadline; any other call event clears it."""
 
     def __init__(self, deadlines: Deadlines) -> None:
         self._deadlines = deadlines
@@ -40,8 +41,12 @@ class RingTimer:
         ringing = event.call_ringing
 
         def expire() -> commands_pb2.CallCommand:
-            meta = caused_by(event.event_id, "expire-ring", event.tenant_id, event.aggregate_id, event.correlation_id)
-            return commands_pb2.CallCommand(meta=meta, expire_ring=commands_pb2.ExpireRing(agent_id=ringing.agent_id))
+            meta = caused_by(
+                event.event_id, "expire-ring", event.tenant_id, event.aggregate_id, event.correlation_id
+            )
+            return commands_pb2.CallCommand(
+                meta=meta, expire_ring=commands_pb2.ExpireRing(agent_id=ringing.agent_id)
+            )
 
         due = to_datetime(event.occurred_at) + timedelta(seconds=ringing.ring_timeout_seconds)
         self._deadlines.set(key, Deadline(due, CALLS, expire))

@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from google.protobuf.message import Message
-
 from cc.common.v1 import event_pb2
 from cc.telephony.v1 import commands_pb2, events_pb2
 from cc.telephony.v1.telephony_pb2 import CallStatus
+from google.protobuf.message import Message
+
 from services.common.envelope import derived_id, timestamp, to_datetime
 from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, NotFound, require
 from services.telephony import ivr
@@ -89,22 +89,34 @@ def decide(
             if call.status != CallStatus.CALL_STATUS_QUEUED:
                 raise _illegal(call, "call-not-queued", "queued")
             agent_id = require(command.ring_agent.agent_id, "agent_id", "the agent to ring")
-            return [events_pb2.CallRinging(
-                agent_id=agent_id, decision_id=command.ring_agent.decision_id,
-                ring_timeout_seconds=rules.ring_timeout_seconds, queue_id=call.queue_id,
-            )]
+            return [
+                events_pb2.CallRinging(
+                    agent_id=agent_id,
+                    decision_id=command.ring_agent.decision_id,
+                    ring_timeout_seconds=rules.ring_timeout_seconds,
+                    queue_id=call.queue_id,
+                )
+            ]
         case "expire_ring":
             call = _ringing(_existing(state, call_id), command.expire_ring.agent_id)
             return [
                 events_pb2.CallRingNoAnswer(agent_id=call.ringing_agent_id, queue_id=call.queue_id),
-                _queued(call.queue_id, call.required_skill, call.priority, call.enqueued_at or now, "ring-no-answer"),
+                _queued(
+                    call.queue_id,
+                    call.required_skill,
+                    call.priority,
+                    call.enqueued_at or now,
+                    "ring-no-answer",
+                ),
             ]
         case "answer_call":
             agent_id = require(command.answer_call.agent_id, "agent_id", "the answering agent")
             call = _ringing(_existing(state, call_id), agent_id)
-            return [events_pb2.CallAnswered(
-                agent_id=agent_id, queue_id=call.queue_id, enqueued_at=timestamp(call.enqueued_at or now)
-            )]
+            return [
+                events_pb2.CallAnswered(
+                    agent_id=agent_id, queue_id=call.queue_id, enqueued_at=timestamp(call.enqueued_at or now)
+                )
+            ]
         case "hang_up_call":
             return [_hang_up(_existing(state, call_id), command.hang_up_call.party)]
         case _:
@@ -116,8 +128,10 @@ def _offer(state: CallState | None, offer: commands_pb2.OfferCall, rules: Teleph
         raise IllegalTransition("call-already-offered", f"call {state.call_id} was already offered")
     violations = [
         FieldViolation(name, f"{what} is required")
-        for name, value, what in (("ani", offer.ani, "the caller's number (ANI)"),
-                                  ("dnis", offer.dnis, "the dialled service number (DNIS)"))
+        for name, value, what in (
+            ("ani", offer.ani, "the caller's number (ANI)"),
+            ("dnis", offer.dnis, "the dialled service number (DNIS)"),
+        )
         if not value.strip()
     ]
     if violations:
@@ -133,32 +147,46 @@ def _digits(call: CallState, digits: str, now: datetime, rules: TelephonyRules) 
         raise _illegal(call, "call-not-in-ivr", "in the IVR")
     if not _DIGITS.fullmatch(digits):
         raise InvalidArgument(
-            "invalid-argument", "digits must be 1 to 16 of 0-9, * and #",
+            "invalid-argument",
+            "digits must be 1 to 16 of 0-9, * and #",
             [FieldViolation("digits", "1 to 16 of 0-9, * and #")],
         )
     outcome = ivr.outcome_of(rules.menu, digits, call.ivr_attempt)
     option = rules.menu.option(digits)
     received = events_pb2.IvrDigitsReceived(
-        menu_id=call.menu_id, digits=digits, recognised=option is not None, option_label=option.label if option else ""
+        menu_id=call.menu_id,
+        digits=digits,
+        recognised=option is not None,
+        option_label=option.label if option else "",
     )
     match outcome:
         case ivr.ReplayMenu(attempt):
-            return [received, events_pb2.IvrMenuEntered(menu_id=call.menu_id, prompt=rules.menu.prompt,
-                                                         attempt=attempt)]
+            return [
+                received,
+                events_pb2.IvrMenuEntered(menu_id=call.menu_id, prompt=rules.menu.prompt, attempt=attempt),
+            ]
         case ivr.PlayAnnouncement(text):
             return [
                 received,
                 events_pb2.IvrAnnouncementPlayed(menu_id=call.menu_id, announcement=text),
-                events_pb2.CallEnded(ended_by=Party.PARTY_SYSTEM, reason=EndReason.END_REASON_ANNOUNCEMENT_COMPLETED),
+                events_pb2.CallEnded(
+                    ended_by=Party.PARTY_SYSTEM, reason=EndReason.END_REASON_ANNOUNCEMENT_COMPLETED
+                ),
             ]
         case ivr.JoinQueue(queue_id, skill, reason):
             return [received, _queued(queue_id, skill, 0, now, reason)]
     raise AssertionError(f"unhandled IVR outcome {outcome}")
 
 
-def _queued(queue_id: str, skill: str, priority: int, enqueued_at: datetime, reason: str) -> events_pb2.CallQueued:
+def _queued(
+    queue_id: str, skill: str, priority: int, enqueued_at: datetime, reason: str
+) -> events_pb2.CallQueued:
     return events_pb2.CallQueued(
-        queue_id=queue_id, required_skill=skill, priority=priority, enqueued_at=timestamp(enqueued_at), reason=reason
+        queue_id=queue_id,
+        required_skill=skill,
+        priority=priority,
+        enqueued_at=timestamp(enqueued_at),
+        reason=reason,
     )
 
 
@@ -193,8 +221,13 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
     at = to_datetime(event.occurred_at)
     match event.WhichOneof("payload"):
         case "call_offered":
-            return CallState(event.aggregate_id, event.call_offered.ani, event.call_offered.dnis,
-                             event.customer_id, offered_at=at)
+            return CallState(
+                event.aggregate_id,
+                event.call_offered.ani,
+                event.call_offered.dnis,
+                event.customer_id,
+                offered_at=at,
+            )
     assert state is not None, f"{event.event_type} before call_offered"
     match event.WhichOneof("payload"):
         case "ivr_menu_entered":
@@ -205,21 +238,43 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
         case "call_queued":
             queued = event.call_queued
             return replace(
-                state, status=CallStatus.CALL_STATUS_QUEUED, queue_id=queued.queue_id,
-                required_skill=queued.required_skill, priority=queued.priority,
-                enqueued_at=to_datetime(queued.enqueued_at), ringing_agent_id="", ring_deadline=None,
+                state,
+                status=CallStatus.CALL_STATUS_QUEUED,
+                queue_id=queued.queue_id,
+                required_skill=queued.required_skill,
+                priority=queued.priority,
+                enqueued_at=to_datetime(queued.enqueued_at),
+                ringing_agent_id="",
+                ring_deadline=None,
             )
         case "call_ringing":
             ringing = event.call_ringing
-            return replace(state, status=CallStatus.CALL_STATUS_RINGING, ringing_agent_id=ringing.agent_id,
-                           ring_deadline=at + timedelta(seconds=ringing.ring_timeout_seconds))
+            return replace(
+                state,
+                status=CallStatus.CALL_STATUS_RINGING,
+                ringing_agent_id=ringing.agent_id,
+                ring_deadline=at + timedelta(seconds=ringing.ring_timeout_seconds),
+            )
         case "call_ring_no_answer":
             return replace(state, ringing_agent_id="", ring_deadline=None)
         case "call_answered":
-            return replace(state, status=CallStatus.CALL_STATUS_CONNECTED, agent_id=event.call_answered.agent_id,
-                           ringing_agent_id="", ring_deadline=None, answered_at=at)
+            return replace(
+                state,
+                status=CallStatus.CALL_STATUS_CONNECTED,
+                agent_id=event.call_answered.agent_id,
+                ringing_agent_id="",
+                ring_deadline=None,
+                answered_at=at,
+            )
         case "call_ended":
             ended = event.call_ended
-            return replace(state, status=CallStatus.CALL_STATUS_ENDED, ended_at=at, ended_by=ended.ended_by,
-                           end_reason=ended.reason, ringing_agent_id="", ring_deadline=None)
+            return replace(
+                state,
+                status=CallStatus.CALL_STATUS_ENDED,
+                ended_at=at,
+                ended_by=ended.ended_by,
+                end_reason=ended.reason,
+                ringing_agent_id="",
+                ring_deadline=None,
+            )
     return state  # events of later versions that this code does not know change nothing

@@ -86,7 +86,9 @@ MAIN_MENU = IvrMenu(
         MenuOption("1", "member enquiries", Action.QUEUE, queue_id="member", required_skill="member"),
         MenuOption("2", "payment enquiries", Action.QUEUE, queue_id="payment", required_skill="payment"),
         MenuOption(
-            "3", "other enquiries", Action.ANNOUNCEMENT,
+            "3",
+            "other enquiries",
+            Action.ANNOUNCEMENT,
             announcement="기타 문의는 홈페이지 고객센터를 이용해 주시기 바랍니다. 감사합니다.",
         ),
         MenuOption("9", "agent", Action.QUEUE, queue_id="general", required_skill="general"),

@@ -1,29 +1,40 @@
 """TelephonyService: translate RPCs to call commands and answer from the calls read model."""
 
 import grpc
-
 from cc.common.v1 import types_pb2
 from cc.telephony.v1 import commands_pb2, telephony_pb2, telephony_pb2_grpc
+
 from services.common.aggregate import Versioned
 from services.common.command_bus import CommandBus, command_meta
 from services.common.envelope import derived_id, new_id, timestamp
+from services.common.errors import require
 from services.common.grpc_server import current_tenant
 from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
-from services.common.errors import require
 from services.telephony.domain import CallState
 
 
 def call_view(entry: Versioned[CallState]) -> telephony_pb2.Call:
     call = entry.state
     view = telephony_pb2.Call(
-        call_id=call.call_id, ani=call.ani, dnis=call.dnis, customer_id=call.customer_id, status=call.status,
-        queue_id=call.queue_id, agent_id=call.agent_id or call.ringing_agent_id, version=entry.version,
-        offered_at=timestamp(call.offered_at), ivr_digits=call.ivr_digits, ended_by=call.ended_by,
+        call_id=call.call_id,
+        ani=call.ani,
+        dnis=call.dnis,
+        customer_id=call.customer_id,
+        status=call.status,
+        queue_id=call.queue_id,
+        agent_id=call.agent_id or call.ringing_agent_id,
+        version=entry.version,
+        offered_at=timestamp(call.offered_at),
+        ivr_digits=call.ivr_digits,
+        ended_by=call.ended_by,
         end_reason=call.end_reason,
     )
-    for field, moment in (("enqueued_at", call.enqueued_at), ("answered_at", call.answered_at),
-                          ("ended_at", call.ended_at)):
+    for field, moment in (
+        ("enqueued_at", call.enqueued_at),
+        ("answered_at", call.answered_at),
+        ("ended_at", call.ended_at),
+    ):
         if moment is not None:
             getattr(view, field).CopyFrom(timestamp(moment))
     return view
@@ -34,52 +45,86 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
         self._bus = bus
         self._calls = calls
 
-    def _meta(self, call_id: str, request_id: str, expected_version: int | None = None) -> types_pb2.CommandMeta:
+    def _meta(
+        self, call_id: str, request_id: str, expected_version: int | None = None
+    ) -> types_pb2.CommandMeta:
         return command_meta(
-            tenant_id=current_tenant(), aggregate_id=call_id, aggregate_type="call", request_id=request_id,
-            expected_version=expected_version, correlation_id=call_id,
+            tenant_id=current_tenant(),
+            aggregate_id=call_id,
+            aggregate_type="call",
+            request_id=request_id,
+            expected_version=expected_version,
+            correlation_id=call_id,
         )
 
     async def _run(self, command: commands_pb2.CallCommand) -> telephony_pb2.Call:
         return call_view(await execute(self._bus, self._calls, command))
 
-    async def OfferCall(  # noqa: N802 (gRPC method names)
+    async def OfferCall(
         self, request: telephony_pb2.OfferCallRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.Call:
         tenant = current_tenant()
         call_id = derived_id("call", tenant, request.request_id) if request.request_id else new_id()
-        meta = command_meta(tenant_id=tenant, aggregate_id=call_id, aggregate_type="call",
-                            request_id=request.request_id, correlation_id=call_id)
-        return await self._run(commands_pb2.CallCommand(meta=meta, offer_call=commands_pb2.OfferCall(
-            ani=request.ani, dnis=request.dnis, customer_id=request.customer_id)))
+        meta = command_meta(
+            tenant_id=tenant,
+            aggregate_id=call_id,
+            aggregate_type="call",
+            request_id=request.request_id,
+            correlation_id=call_id,
+        )
+        return await self._run(
+            commands_pb2.CallCommand(
+                meta=meta,
+                offer_call=commands_pb2.OfferCall(
+                    ani=request.ani, dnis=request.dnis, customer_id=request.customer_id
+                ),
+            )
+        )
 
-    async def SendDigits(  # noqa: N802
+    async def SendDigits(
         self, request: telephony_pb2.SendDigitsRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.Call:
-        return await self._run(commands_pb2.CallCommand(
-            meta=self._meta(require(request.call_id, "call_id", "the call"), request.request_id,
-                            expected_version(request)),
-            send_digits=commands_pb2.SendDigits(digits=request.digits)))
+        return await self._run(
+            commands_pb2.CallCommand(
+                meta=self._meta(
+                    require(request.call_id, "call_id", "the call"),
+                    request.request_id,
+                    expected_version(request),
+                ),
+                send_digits=commands_pb2.SendDigits(digits=request.digits),
+            )
+        )
 
-    async def AnswerCall(  # noqa: N802
+    async def AnswerCall(
         self, request: telephony_pb2.AnswerCallRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.Call:
-        return await self._run(commands_pb2.CallCommand(
-            meta=self._meta(require(request.call_id, "call_id", "the call"), request.request_id,
-                            expected_version(request)),
-            answer_call=commands_pb2.AnswerCall(agent_id=request.agent_id)))
+        return await self._run(
+            commands_pb2.CallCommand(
+                meta=self._meta(
+                    require(request.call_id, "call_id", "the call"),
+                    request.request_id,
+                    expected_version(request),
+                ),
+                answer_call=commands_pb2.AnswerCall(agent_id=request.agent_id),
+            )
+        )
 
-    async def HangUpCall(  # noqa: N802
+    async def HangUpCall(
         self, request: telephony_pb2.HangUpCallRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.Call:
-        return await self._run(commands_pb2.CallCommand(
-            meta=self._meta(require(request.call_id, "call_id", "the call"), request.request_id,
-                            expected_version(request)),
-            hang_up_call=commands_pb2.HangUpCall(party=request.party)))
+        return await self._run(
+            commands_pb2.CallCommand(
+                meta=self._meta(
+                    require(request.call_id, "call_id", "the call"),
+                    request.request_id,
+                    expected_version(request),
+                ),
+                hang_up_call=commands_pb2.HangUpCall(party=request.party),
+            )
+        )
 
-    async def GetCall(  # noqa: N802
+    async def GetCall(
         self, request: telephony_pb2.GetCallRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.Call:
         call_id = require(request.call_id, "call_id", "the call")
         return call_view(await lookup(self._calls, current_tenant(), call_id, request.min_version))
-

@@ -8,10 +8,10 @@ takes no more notes.
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from google.protobuf.message import Message
-
 from cc.common.v1 import event_pb2, types_pb2
 from cc.ticketing.v1 import commands_pb2, events_pb2
+from google.protobuf.message import Message
+
 from services.common.envelope import derived_id, to_datetime
 from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, NotFound, require
 
@@ -73,11 +73,17 @@ def decide(state: TicketState | None, command: commands_pb2.TicketCommand, now: 
             raise IllegalTransition("ticket-already-open", f"ticket {ticket_id} already exists")
         opening = command.open_ticket
         require(opening.customer_id, "customer_id", "the requester")
-        return [events_pb2.TicketOpened(
-            subject=opening.subject, channel=opening.channel, customer_id=opening.customer_id,
-            queue_id=opening.queue_id, assignee_agent_id=opening.assignee_agent_id, call_id=opening.call_id,
-            status=OPEN,
-        )]
+        return [
+            events_pb2.TicketOpened(
+                subject=opening.subject,
+                channel=opening.channel,
+                customer_id=opening.customer_id,
+                queue_id=opening.queue_id,
+                assignee_agent_id=opening.assignee_agent_id,
+                call_id=opening.call_id,
+                status=OPEN,
+            )
+        ]
     if state is None:
         raise NotFound("ticket-not-found", f"ticket {ticket_id} does not exist")
     match action:
@@ -85,7 +91,8 @@ def decide(state: TicketState | None, command: commands_pb2.TicketCommand, now: 
             wanted = command.change_status.to_status
             if wanted not in TRANSITIONS:
                 raise InvalidArgument(
-                    "invalid-argument", "to_status must be open, pending, solved or closed",
+                    "invalid-argument",
+                    "to_status must be open, pending, solved or closed",
                     [FieldViolation("to_status", "open, pending, solved or closed")],
                 )
             if wanted not in TRANSITIONS[state.status]:
@@ -93,17 +100,24 @@ def decide(state: TicketState | None, command: commands_pb2.TicketCommand, now: 
                     "illegal-ticket-transition",
                     f"ticket {ticket_id} cannot go from {status_name(state.status)} to {status_name(wanted)}",
                 )
-            return [events_pb2.TicketStatusChanged(
-                from_status=state.status, to_status=wanted, reason=command.change_status.reason
-            )]
+            return [
+                events_pb2.TicketStatusChanged(
+                    from_status=state.status, to_status=wanted, reason=command.change_status.reason
+                )
+            ]
         case "add_note":
             body = require(command.add_note.body, "body", "the note's text")
             if len(body) > MAX_NOTE_LENGTH:
-                raise InvalidArgument("invalid-argument", "the note is too long",
-                                      [FieldViolation("body", f"at most {MAX_NOTE_LENGTH} characters")])
+                raise InvalidArgument(
+                    "invalid-argument",
+                    "the note is too long",
+                    [FieldViolation("body", f"at most {MAX_NOTE_LENGTH} characters")],
+                )
             if state.status == CLOSED:
                 raise IllegalTransition("ticket-closed", f"ticket {ticket_id} is closed")
-            return [events_pb2.TicketNoteAdded(note_id=derived_id("note", command.meta.command_id), body=body)]
+            return [
+                events_pb2.TicketNoteAdded(note_id=derived_id("note", command.meta.command_id), body=body)
+            ]
     raise InvalidArgument("unknown-command", "the ticket command names no known action")
 
 
@@ -113,10 +127,16 @@ def evolve(state: TicketState | None, event: event_pb2.Event) -> TicketState:
         case "ticket_opened":
             opened = event.ticket_opened
             return TicketState(
-                ticket_id=event.aggregate_id, subject=opened.subject, channel=opened.channel,
-                customer_id=opened.customer_id, queue_id=opened.queue_id,
-                assignee_agent_id=opened.assignee_agent_id, call_id=opened.call_id, status=opened.status,
-                opened_at=at, updated_at=at,
+                ticket_id=event.aggregate_id,
+                subject=opened.subject,
+                channel=opened.channel,
+                customer_id=opened.customer_id,
+                queue_id=opened.queue_id,
+                assignee_agent_id=opened.assignee_agent_id,
+                call_id=opened.call_id,
+                status=opened.status,
+                opened_at=at,
+                updated_at=at,
             )
     assert state is not None, f"{event.event_type} before ticket_opened"
     match event.WhichOneof("payload"):

@@ -1,9 +1,9 @@
 """TicketingService: transitions and notes as ticket commands; reads from the tickets read model."""
 
 import grpc
-
 from cc.common.v1 import types_pb2
 from cc.ticketing.v1 import commands_pb2, ticketing_pb2, ticketing_pb2_grpc
+
 from services.common.aggregate import Versioned
 from services.common.command_bus import CommandBus, command_meta
 from services.common.envelope import timestamp
@@ -17,12 +17,23 @@ from services.ticketing.domain import TicketState
 def ticket_view(entry: Versioned[TicketState]) -> ticketing_pb2.Ticket:
     ticket = entry.state
     return ticketing_pb2.Ticket(
-        ticket_id=ticket.ticket_id, subject=ticket.subject, channel=ticket.channel, customer_id=ticket.customer_id,
-        queue_id=ticket.queue_id, assignee_agent_id=ticket.assignee_agent_id, call_id=ticket.call_id,
-        status=ticket.status, opened_at=timestamp(ticket.opened_at), updated_at=timestamp(ticket.updated_at),
+        ticket_id=ticket.ticket_id,
+        subject=ticket.subject,
+        channel=ticket.channel,
+        customer_id=ticket.customer_id,
+        queue_id=ticket.queue_id,
+        assignee_agent_id=ticket.assignee_agent_id,
+        call_id=ticket.call_id,
+        status=ticket.status,
+        opened_at=timestamp(ticket.opened_at),
+        updated_at=timestamp(ticket.updated_at),
         version=entry.version,
-        notes=[ticketing_pb2.TicketNote(note_id=n.note_id, body=n.body, author=n.author, added_at=timestamp(n.added_at))
-               for n in ticket.notes],
+        notes=[
+            ticketing_pb2.TicketNote(
+                note_id=n.note_id, body=n.body, author=n.author, added_at=timestamp(n.added_at)
+            )
+            for n in ticket.notes
+        ],
     )
 
 
@@ -33,18 +44,21 @@ class TicketingServicer(ticketing_pb2_grpc.TicketingServiceServicer):
 
     def _meta(self, ticket_id: str, request_id: str, expected: int | None) -> types_pb2.CommandMeta:
         return command_meta(
-            tenant_id=current_tenant(), aggregate_id=require(ticket_id, "ticket_id", "the ticket"),
-            aggregate_type="ticket", request_id=request_id, expected_version=expected,
+            tenant_id=current_tenant(),
+            aggregate_id=require(ticket_id, "ticket_id", "the ticket"),
+            aggregate_type="ticket",
+            request_id=request_id,
+            expected_version=expected,
             actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_AGENT),
         )
 
-    async def GetTicket(  # noqa: N802 (gRPC method names)
+    async def GetTicket(
         self, request: ticketing_pb2.GetTicketRequest, context: grpc.aio.ServicerContext
     ) -> ticketing_pb2.Ticket:
         ticket_id = require(request.ticket_id, "ticket_id", "the ticket")
         return ticket_view(await lookup(self._tickets, current_tenant(), ticket_id, request.min_version))
 
-    async def ListTickets(  # noqa: N802
+    async def ListTickets(
         self, request: ticketing_pb2.ListTicketsRequest, context: grpc.aio.ServicerContext
     ) -> ticketing_pb2.ListTicketsResponse:
         customer_id = require(request.customer_id, "customer_id", "the customer")
@@ -52,7 +66,7 @@ class TicketingServicer(ticketing_pb2_grpc.TicketingServiceServicer):
         entries.sort(key=lambda e: e.state.opened_at)
         return ticketing_pb2.ListTicketsResponse(tickets=[ticket_view(e) for e in entries])
 
-    async def TransitionTicket(  # noqa: N802
+    async def TransitionTicket(
         self, request: ticketing_pb2.TransitionTicketRequest, context: grpc.aio.ServicerContext
     ) -> ticketing_pb2.Ticket:
         command = commands_pb2.TicketCommand(
@@ -61,7 +75,7 @@ class TicketingServicer(ticketing_pb2_grpc.TicketingServiceServicer):
         )
         return ticket_view(await execute(self._bus, self._tickets, command))
 
-    async def AddTicketNote(  # noqa: N802
+    async def AddTicketNote(
         self, request: ticketing_pb2.AddTicketNoteRequest, context: grpc.aio.ServicerContext
     ) -> ticketing_pb2.Ticket:
         command = commands_pb2.TicketCommand(

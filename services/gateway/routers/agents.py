@@ -1,8 +1,8 @@
 """Agents: log in with a site and skills, set ready / not ready, log out (RT-1, RT-2)."""
 
+from cc.routing.v1 import events_pb2, routing_pb2
 from fastapi import APIRouter
 
-from cc.routing.v1 import events_pb2, routing_pb2
 from services.gateway.deps import AuthenticatedCaller, Clients, IdempotencyKey
 from services.gateway.errors import ERROR_RESPONSES
 from services.gateway.models import AGENT_STATES, Agent, AgentStateBody, LogInBody, WriteOptions
@@ -10,11 +10,21 @@ from services.gateway.models import AGENT_STATES, Agent, AgentStateBody, LogInBo
 router = APIRouter(prefix="/v1/agents", tags=["agents"], responses=ERROR_RESPONSES)
 
 
-@router.post("/{agent_id}/login", summary="Log an agent in; it becomes ready (the configured state after login)")
-async def log_in(agent_id: str, body: LogInBody, who: AuthenticatedCaller, services: Clients,
-                 idempotency_key: IdempotencyKey = "") -> Agent:
+@router.post(
+    "/{agent_id}/login", summary="Log an agent in; it becomes ready (the configured state after login)"
+)
+async def log_in(
+    agent_id: str,
+    body: LogInBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Agent:
     request = routing_pb2.LogInAgentRequest(
-        agent_id=agent_id, site_id=body.site_id, display_name=body.display_name, request_id=idempotency_key,
+        agent_id=agent_id,
+        site_id=body.site_id,
+        display_name=body.display_name,
+        request_id=idempotency_key,
         skills=[events_pb2.Skill(name=s.name, proficiency=s.proficiency) for s in body.skills],
         expected_version=body.expected_version,
     )
@@ -22,28 +32,49 @@ async def log_in(agent_id: str, body: LogInBody, who: AuthenticatedCaller, servi
 
 
 @router.put("/{agent_id}/state", summary="Set an agent ready, or not ready with a reason")
-async def set_state(agent_id: str, body: AgentStateBody, who: AuthenticatedCaller, services: Clients,
-                    idempotency_key: IdempotencyKey = "") -> Agent:
-    request = routing_pb2.SetAgentStateRequest(agent_id=agent_id, state=AGENT_STATES[body.state], reason=body.reason,
-                                               request_id=idempotency_key, expected_version=body.expected_version)
+async def set_state(
+    agent_id: str,
+    body: AgentStateBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Agent:
+    request = routing_pb2.SetAgentStateRequest(
+        agent_id=agent_id,
+        state=AGENT_STATES[body.state],
+        reason=body.reason,
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
     return Agent.of(await services.routing.SetAgentState(request, metadata=who.metadata))
 
 
 @router.post("/{agent_id}/logout", summary="Log an agent out")
-async def log_out(agent_id: str, who: AuthenticatedCaller, services: Clients, body: WriteOptions | None = None,
-                  idempotency_key: IdempotencyKey = "") -> Agent:
-    request = routing_pb2.LogOutAgentRequest(agent_id=agent_id, request_id=idempotency_key,
-                                             expected_version=body.expected_version if body else None)
+async def log_out(
+    agent_id: str,
+    who: AuthenticatedCaller,
+    services: Clients,
+    body: WriteOptions | None = None,
+    idempotency_key: IdempotencyKey = "",
+) -> Agent:
+    request = routing_pb2.LogOutAgentRequest(
+        agent_id=agent_id,
+        request_id=idempotency_key,
+        expected_version=body.expected_version if body else None,
+    )
     return Agent.of(await services.routing.LogOutAgent(request, metadata=who.metadata))
 
 
 @router.get("", summary="Logged-in agents, optionally of one site")
 async def list_agents(who: AuthenticatedCaller, services: Clients, site_id: str = "") -> list[Agent]:
-    response = await services.routing.ListAgents(routing_pb2.ListAgentsRequest(site_id=site_id), metadata=who.metadata)
+    response = await services.routing.ListAgents(
+        routing_pb2.ListAgentsRequest(site_id=site_id), metadata=who.metadata
+    )
     return [Agent.of(agent) for agent in response.agents]
 
 
 @router.get("/{agent_id}", summary="One agent and its state")
 async def get_agent(agent_id: str, who: AuthenticatedCaller, services: Clients) -> Agent:
-    return Agent.of(await services.routing.GetAgent(routing_pb2.GetAgentRequest(agent_id=agent_id),
-                                                    metadata=who.metadata))
+    return Agent.of(
+        await services.routing.GetAgent(routing_pb2.GetAgentRequest(agent_id=agent_id), metadata=who.metadata)
+    )

@@ -1,8 +1,8 @@
 """Calls: an adapter offers inbound calls and relays the caller's digits; agents answer; either hangs up."""
 
+from cc.telephony.v1 import events_pb2, telephony_pb2
 from fastapi import APIRouter
 
-from cc.telephony.v1 import events_pb2, telephony_pb2
 from services.gateway.deps import AuthenticatedCaller, Clients, IdempotencyKey
 from services.gateway.errors import ERROR_RESPONSES
 from services.gateway.models import AnswerBody, Call, DigitsBody, HangUpBody, OfferCallBody
@@ -12,38 +12,68 @@ PARTIES = {"caller": events_pb2.PARTY_CALLER, "agent": events_pb2.PARTY_AGENT}
 
 
 @router.post("", status_code=201, summary="Offer an inbound call (ANI calls DNIS); it enters the IVR")
-async def offer_call(body: OfferCallBody, who: AuthenticatedCaller, services: Clients,
-                     idempotency_key: IdempotencyKey = "") -> Call:
-    request = telephony_pb2.OfferCallRequest(ani=body.ani, dnis=body.dnis, customer_id=body.customer_id,
-                                             request_id=idempotency_key)
+async def offer_call(
+    body: OfferCallBody, who: AuthenticatedCaller, services: Clients, idempotency_key: IdempotencyKey = ""
+) -> Call:
+    request = telephony_pb2.OfferCallRequest(
+        ani=body.ani, dnis=body.dnis, customer_id=body.customer_id, request_id=idempotency_key
+    )
     return Call.of(await services.telephony.OfferCall(request, metadata=who.metadata))
 
 
 @router.post("/{call_id}/digits", summary="The caller pressed keys in the IVR")
-async def send_digits(call_id: str, body: DigitsBody, who: AuthenticatedCaller, services: Clients,
-                      idempotency_key: IdempotencyKey = "") -> Call:
-    request = telephony_pb2.SendDigitsRequest(call_id=call_id, digits=body.digits, request_id=idempotency_key,
-                                              expected_version=body.expected_version)
+async def send_digits(
+    call_id: str,
+    body: DigitsBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Call:
+    request = telephony_pb2.SendDigitsRequest(
+        call_id=call_id,
+        digits=body.digits,
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
     return Call.of(await services.telephony.SendDigits(request, metadata=who.metadata))
 
 
 @router.post("/{call_id}/answer", summary="The ringing agent answers")
-async def answer_call(call_id: str, body: AnswerBody, who: AuthenticatedCaller, services: Clients,
-                      idempotency_key: IdempotencyKey = "") -> Call:
-    request = telephony_pb2.AnswerCallRequest(call_id=call_id, agent_id=body.agent_id, request_id=idempotency_key,
-                                              expected_version=body.expected_version)
+async def answer_call(
+    call_id: str,
+    body: AnswerBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Call:
+    request = telephony_pb2.AnswerCallRequest(
+        call_id=call_id,
+        agent_id=body.agent_id,
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
     return Call.of(await services.telephony.AnswerCall(request, metadata=who.metadata))
 
 
 @router.post("/{call_id}/hangup", summary="The caller or the agent hangs up")
-async def hang_up(call_id: str, body: HangUpBody, who: AuthenticatedCaller, services: Clients,
-                  idempotency_key: IdempotencyKey = "") -> Call:
-    request = telephony_pb2.HangUpCallRequest(call_id=call_id, party=PARTIES[body.party], request_id=idempotency_key,
-                                              expected_version=body.expected_version)
+async def hang_up(
+    call_id: str,
+    body: HangUpBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Call:
+    request = telephony_pb2.HangUpCallRequest(
+        call_id=call_id,
+        party=PARTIES[body.party],
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
     return Call.of(await services.telephony.HangUpCall(request, metadata=who.metadata))
 
 
 @router.get("/{call_id}", summary="A call as it is now")
 async def get_call(call_id: str, who: AuthenticatedCaller, services: Clients) -> Call:
-    return Call.of(await services.telephony.GetCall(telephony_pb2.GetCallRequest(call_id=call_id),
-                                                    metadata=who.metadata))
+    return Call.of(
+        await services.telephony.GetCall(telephony_pb2.GetCallRequest(call_id=call_id), metadata=who.metadata)
+    )

@@ -1,13 +1,13 @@
-"""Customer journeys from ClickHouse (AN-1) and live queue metrics from the stream processor (RTM-1, RTM-5)."""
+"""Customer journeys from ClickHouse (AN-1) and live queue metrics from the stream worker (RTM-1, RTM-5)."""
 
 import asyncio
 import json
 from collections.abc import AsyncIterator
 
+from cc.analytics.v1 import analytics_pb2
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from cc.analytics.v1 import analytics_pb2
 from services.common.errors import NotFound
 from services.gateway.deps import AuthenticatedCaller, Clients, LiveMetrics
 from services.gateway.errors import ERROR_RESPONSES
@@ -18,7 +18,9 @@ STREAM_INTERVAL_SECONDS = 1.0
 
 
 @router.get("/v1/customers/{customer_id}/journey", summary="Every event of one customer, in time order")
-async def journey(customer_id: str, who: AuthenticatedCaller, services: Clients, limit: int = 1000) -> Journey:
+async def journey(
+    customer_id: str, who: AuthenticatedCaller, services: Clients, limit: int = 1000
+) -> Journey:
     request = analytics_pb2.GetCustomerJourneyRequest(customer_id=customer_id, limit=limit)
     return Journey.of(await services.analytics.GetCustomerJourney(request, metadata=who.metadata))
 
@@ -31,9 +33,12 @@ async def queue_metrics(queue_id: str, who: AuthenticatedCaller, live: LiveMetri
     return QueueMetrics.of(metrics)
 
 
-@router.get("/v1/queues/{queue_id}/metrics/stream", summary="Live metrics as server-sent events, once a second")
-async def queue_metrics_stream(queue_id: str, who: AuthenticatedCaller, live: LiveMetrics,
-                               count: int = 0) -> StreamingResponse:
+@router.get(
+    "/v1/queues/{queue_id}/metrics/stream", summary="Live metrics as server-sent events, once a second"
+)
+async def queue_metrics_stream(
+    queue_id: str, who: AuthenticatedCaller, live: LiveMetrics, count: int = 0
+) -> StreamingResponse:
     """`count` > 0 ends the stream after that many updates (handy for scripts and tests)."""
 
     async def updates() -> AsyncIterator[str]:
@@ -41,7 +46,8 @@ async def queue_metrics_stream(queue_id: str, who: AuthenticatedCaller, live: Li
         while count <= 0 or sent < count:
             metrics = live.get(who.tenant_id, queue_id)
             if metrics is not None:
-                yield f"event: queue-metrics\ndata: {json.dumps(QueueMetrics.of(metrics).model_dump(mode='json'))}\n\n"
+                body = json.dumps(QueueMetrics.of(metrics).model_dump(mode="json"))
+                yield f"event: queue-metrics\ndata: {body}\n\n"
                 sent += 1
             await asyncio.sleep(STREAM_INTERVAL_SECONDS)
 

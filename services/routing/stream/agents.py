@@ -4,17 +4,18 @@
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import faust
+from cc.common.v1 import event_pb2, types_pb2
 from google.protobuf.message import DecodeError
 
-from cc.common.v1 import event_pb2, types_pb2
 from services.common.envelope import build_event
 from services.common.topics import dlq
 from services.routing.board import Board, apply
 from services.routing.matching import dispatch
 from services.routing.metrics import all_queue_metrics
-from services.routing.stream.app import Topics
+from services.routing.stream.app import Topics, raw_topic
 
 log = logging.getLogger(__name__)
 # The queues of the default contact centre and the skill each requires (the IVR's menu options).
@@ -29,7 +30,9 @@ def install(app: faust.App, topics: Topics) -> None:
         board = cache.get(tenant_id)
         if board is None:
             stored = topics.boards.get(tenant_id)
-            board = Board.from_json(stored) if stored else Board(tenant_id=tenant_id, queues=dict(DEFAULT_QUEUES))
+            board = (
+                Board.from_json(stored) if stored else Board(tenant_id=tenant_id, queues=dict(DEFAULT_QUEUES))
+            )
             cache[tenant_id] = board
         return board
 
@@ -43,8 +46,9 @@ def install(app: faust.App, topics: Topics) -> None:
                     raise ValueError("event without tenant")
             except (DecodeError, ValueError) as error:
                 source = message.message.topic
-                await app.topic(dlq(source), key_serializer="raw", value_serializer="raw").send(
-                    key=message.key, value=message.value,
+                await raw_topic(app, dlq(source)).send(
+                    key=message.key,
+                    value=message.value,
                     headers={"dlq-reason": f"routing-stream: {error}".encode()},
                 )
                 continue
@@ -61,25 +65,38 @@ def install(app: faust.App, topics: Topics) -> None:
             topics.boards[event.tenant_id] = board.to_json()
             for decision in decisions:
                 routed = build_event(
-                    decision.routed, context="routing", aggregate_type="contact",
-                    aggregate_id=decision.contact.contact_id, aggregate_version=decision.contact.routings,
-                    tenant_id=event.tenant_id, occurred_at=datetime.now(UTC),
-                    correlation_id=decision.contact.correlation_id, causation_id=event.event_id,
-                    customer_id=decision.contact.customer_id, actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_SYSTEM),
+                    decision.routed,
+                    context="routing",
+                    aggregate_type="contact",
+                    aggregate_id=decision.contact.contact_id,
+                    aggregate_version=decision.contact.routings,
+                    tenant_id=event.tenant_id,
+                    occurred_at=datetime.now(UTC),
+                    correlation_id=decision.contact.correlation_id,
+                    causation_id=event.event_id,
+                    customer_id=decision.contact.customer_id,
+                    actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_SYSTEM),
                 )
-                await topics.decisions.send(key=f"{event.tenant_id}/{decision.contact.contact_id}".encode(),
-                                            value=routed.SerializeToString())
-                log.info("routed %s to %s: %s", decision.contact.contact_id, decision.routed.agent_id,
-                         decision.routed.explanation)
+                await topics.decisions.send(
+                    key=f"{event.tenant_id}/{decision.contact.contact_id}".encode(),
+                    value=routed.SerializeToString(),
+                )
+                log.info(
+                    "routed %s to %s: %s",
+                    decision.contact.contact_id,
+                    decision.routed.agent_id,
+                    decision.routed.explanation,
+                )
 
     @app.timer(METRICS_INTERVAL_SECONDS)
     async def publish_queue_metrics() -> None:
         now = time.time()
         for tenant_id in list(topics.boards.keys()):
             for metrics in all_queue_metrics(board_of(tenant_id), now):
-                await topics.queue_metrics.send(key=f"{tenant_id}/{metrics.queue_id}".encode(),
-                                                value=metrics.SerializeToString())
+                await topics.queue_metrics.send(
+                    key=f"{tenant_id}/{metrics.queue_id}".encode(), value=metrics.SerializeToString()
+                )
 
     @app.on_partitions_revoked.connect
-    async def forget_boards(app: faust.App, revoked: object, **kwargs: object) -> None:
+    async def forget_boards(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         cache.clear()  # partitions may move: reload boards from the table once it has recovered

@@ -12,6 +12,9 @@ from services.common.settings import PlatformSettings
 from services.common.topics import AGENTS, CALLS, QUEUE_METRICS, ROUTING_DECISIONS
 
 APP_ID = "routing-stream"
+# Created by the platform before the worker starts: a topic Faust creates itself may not be in the
+# metadata yet when its consumer subscribes on a fresh cluster, and is then never consumed.
+BOARD_INPUT = f"{APP_ID}-board-input"
 
 
 def create_app(settings: PlatformSettings) -> faust.App:
@@ -32,14 +35,26 @@ def create_app(settings: PlatformSettings) -> faust.App:
     )
 
 
+def raw_topic(
+    app: faust.App, *names: str, partitions: int | None = None, internal: bool = False
+) -> faust.TopicT:
+    return app.topic(
+        *names,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+        internal=internal,
+    )
+
+
 class Topics:
     """Raw-bytes topics: values are cc.common.v1.Event / QueueMetrics protobufs, not Faust records."""
 
     def __init__(self, app: faust.App, partitions: int) -> None:
-        raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-        self.sources = app.topic(CALLS.events, AGENTS.events, **raw)
-        self.board_input = app.topic(f"{APP_ID}-board-input", partitions=partitions, internal=True, **raw)
-        self.decisions = app.topic(ROUTING_DECISIONS, **raw)
-        self.queue_metrics = app.topic(QUEUE_METRICS, **raw)
-        self.boards = app.Table("boards", default=None, key_type=str, value_type=None,
-                                partitions=partitions)
+        self.sources = raw_topic(app, CALLS.events, AGENTS.events)
+        self.board_input = raw_topic(app, BOARD_INPUT, partitions=partitions, internal=True)
+        self.decisions = raw_topic(app, ROUTING_DECISIONS)
+        self.queue_metrics = raw_topic(app, QUEUE_METRICS)
+        self.boards = app.Table("boards", default=None, key_type=str, value_type=None, partitions=partitions)

@@ -1,0 +1,174 @@
+"""Routing latency on the real stack: how long from a call joining a queue (CallQueued) to the routing
+decision (ContactRouted, from the Faust worker) and to the agent's phone ringing (CallRinging, after
+telephony consumed the decision). Compared with a raw Kafka produce -> consume hop measured in the same
+run, since every step of the path is at least one such hop.
+
+    make bench            (BENCH_CALLS=200 to change the number of calls)
+
+Prints percentiles in milliseconds. Needs the default ports free (`make down` first).
+"""
+
+import asyncio
+import os
+import shutil
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from cc.common.v1 import event_pb2
+
+from services.common.envelope import to_datetime
+from services.common.settings import REPO_ROOT
+from services.common.topics import CALLS, ROUTING_DECISIONS
+from services.platform import Platform
+
+CALLS_TOTAL = int(os.environ.get("BENCH_CALLS", "200"))
+AGENTS = 10
+API_KEY = "dev-key-acme"
+
+
+@dataclass
+class Timings:
+    queued: dict[str, float] = field(default_factory=dict)
+    routed: dict[str, float] = field(default_factory=dict)
+    ringing: dict[str, float] = field(default_factory=dict)
+    ring_events: asyncio.Queue[tuple[str, str]] = field(default_factory=asyncio.Queue)
+
+
+def percentiles(samples: list[float]) -> str:
+    if not samples:
+        return "no samples"
+    ordered = sorted(samples)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return (
+        f"n={len(ordered):4}  p50={pick(0.50):7.1f}  p95={pick(0.95):7.1f}  p99={pick(0.99):7.1f}  "
+        f"max={ordered[-1]:7.1f}  mean={statistics.fmean(ordered):7.1f}"
+    )
+
+
+async def follow(bootstrap: str, timings: Timings) -> None:
+    consumer = AIOKafkaConsumer(
+        CALLS.events,
+        ROUTING_DECISIONS,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="latest",
+        fetch_max_wait_ms=20,
+    )
+    await consumer.start()
+    try:
+        while True:
+            for records in (await consumer.getmany(timeout_ms=100)).values():
+                for record in records:
+                    event = event_pb2.Event.FromString(record.value)
+                    at = to_datetime(event.occurred_at).timestamp()
+                    match event.WhichOneof("payload"):
+                        case "call_queued":
+                            timings.queued.setdefault(event.aggregate_id, at)
+                        case "contact_routed":
+                            timings.routed.setdefault(event.aggregate_id, at)
+                        case "call_ringing":
+                            timings.ringing.setdefault(event.aggregate_id, at)
+                            timings.ring_events.put_nowait((event.aggregate_id, event.call_ringing.agent_id))
+    finally:
+        await consumer.stop()
+
+
+async def raw_kafka_hop(bootstrap: str, count: int) -> list[float]:
+    """Produce (acks=all, idempotent) -> consume on the broker, in ms: the floor of any hop in the path."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    consumer = AIOKafkaConsumer(
+        ROUTING_DECISIONS + ".dlq",
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="latest",
+        fetch_max_wait_ms=20,
+    )
+    await producer.start()
+    await consumer.start()
+    await consumer.getmany(timeout_ms=500)  # settle the assignment at the end
+    samples = []
+    try:
+        for _ in range(count):
+            sent = time.perf_counter()
+            await producer.send_and_wait(ROUTING_DECISIONS + ".dlq", b"bench")
+            while not any((await consumer.getmany(timeout_ms=1000)).values()):
+                pass
+            samples.append((time.perf_counter() - sent) * 1000)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return samples
+
+
+async def run(platform: Platform) -> None:
+    settings = platform.settings
+    timings = Timings()
+    follower = asyncio.create_task(follow(settings.kafka_bootstrap_servers, timings))
+    await asyncio.sleep(2)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{settings.gateway_port}", headers={"X-API-Key": API_KEY}, timeout=30
+    ) as rest:
+        for index in range(AGENTS):
+            (
+                await rest.post(
+                    f"/v1/agents/bench-{index}/login",
+                    json={"site_id": "seoul", "skills": [{"name": "member"}]},
+                )
+            ).raise_for_status()
+
+        async def desk() -> None:  # answer every ringing call at once, hang up after a short talk
+            while True:
+                call_id, agent_id = await timings.ring_events.get()
+                await rest.post(f"/v1/calls/{call_id}/answer", json={"agent_id": agent_id})
+                await rest.post(f"/v1/calls/{call_id}/hangup", json={"party": "agent"})
+
+        desks = [asyncio.create_task(desk()) for _ in range(4)]
+        started = time.perf_counter()
+        for _ in range(CALLS_TOTAL):
+            call = (await rest.post("/v1/calls", json={"ani": "+821000000000", "dnis": "1588"})).json()
+            await rest.post(f"/v1/calls/{call['call_id']}/digits", json={"digits": "1"})
+            await asyncio.sleep(0.1)
+        deadline = time.monotonic() + 60
+        while len(timings.ringing) < CALLS_TOTAL and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        elapsed = time.perf_counter() - started
+        for task in desks:
+            task.cancel()
+    follower.cancel()
+    hop = await raw_kafka_hop(settings.kafka_bootstrap_servers, 200)
+
+    routed = [(timings.routed[c] - q) * 1000 for c, q in timings.queued.items() if c in timings.routed]
+    ringing = [(timings.ringing[c] - q) * 1000 for c, q in timings.queued.items() if c in timings.ringing]
+    print(f"\n{CALLS_TOTAL} calls at ~10/s against {AGENTS} ready agents in {elapsed:.1f}s (ms):")
+    print(f"  CallQueued -> ContactRouted (Faust decision)  {percentiles(routed)}")
+    print(f"  CallQueued -> CallRinging   (agent rung)      {percentiles(ringing)}")
+    print(f"  raw Kafka produce -> consume (baseline)       {percentiles(hop)}")
+    if routed and hop:
+        ratio = statistics.median(routed) / statistics.median(hop)
+        print(
+            f"  decision p50 / raw hop p50 = {ratio:.1f}x "
+            "(the decision path is 2 hops: source -> repartition -> board)"
+        )
+
+
+def main() -> None:
+    state = REPO_ROOT / ".local" / "bench"
+    shutil.rmtree(state, ignore_errors=True)
+    env = {
+        **os.environ,
+        "KAFKA_DATA_DIR": str(state / "kafka"),
+        "CLICKHOUSE_DSN": f"chdb://{state / 'analytics'}",
+        "CC_WRAP_UP_SECONDS": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    platform = Platform(env=env, state_dir=state)
+    try:
+        platform.up(timeout=180)
+        asyncio.run(run(platform))
+    finally:
+        platform.down()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""`make demo`: a small multi-site contact centre on the real stack, from start to report, in a few minutes.
+
+Starts Kafka and every service on fresh data, logs in 12 agents on 2 sites, then plays ~200 inbound
+calls (Poisson arrivals, IVR choices, caller patience, exponential talk times) against the REST
+gateway. Simulated agent desktops answer when their phone rings (seen on the call events topic),
+sometimes too late (RONA). Prints progress from the live queue metrics, then per-queue statistics
+computed by ClickHouse and one customer's journey, and stops everything.
+"""
+
+import asyncio
+import contextlib
+import os
+import random
+import shutil
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+
+import grpc
+import httpx
+from aiokafka import AIOKafkaConsumer
+from cc.analytics.v1 import analytics_pb2, analytics_pb2_grpc
+from cc.common.v1 import event_pb2
+
+from demo.scenario import AGENTS, Caller, callers
+from services.common.envelope import timestamp
+from services.common.settings import REPO_ROOT
+from services.common.topics import CALLS
+from services.platform import Platform
+
+API_KEY = "dev-key-acme"
+CALLS_TOTAL = int(os.environ.get("DEMO_CALLS", "200"))
+ARRIVAL_SECONDS = float(os.environ.get("DEMO_SECONDS", "150"))
+QUEUES = ("member", "payment", "general")
+MISSED_RING_CHANCE = 0.04
+
+
+class Desk:
+    """What the simulated agent desktops and callers learn from the call events stream."""
+
+    def __init__(self) -> None:
+        self.answered: dict[str, asyncio.Event] = {}
+        self.ended: set[str] = set()
+        self.ringing: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+
+    def answered_event(self, call_id: str) -> asyncio.Event:
+        return self.answered.setdefault(call_id, asyncio.Event())
+
+    async def follow(self, bootstrap: str) -> None:
+        consumer = AIOKafkaConsumer(
+            CALLS.events, bootstrap_servers=bootstrap, auto_offset_reset="latest", fetch_max_wait_ms=50
+        )
+        await consumer.start()
+        try:
+            while True:
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    for record in records:
+                        event = event_pb2.Event.FromString(record.value)
+                        kind = event.WhichOneof("payload")
+                        if kind == "call_ringing":
+                            self.ringing.put_nowait((event.aggregate_id, event.call_ringing.agent_id))
+                        elif kind == "call_answered":
+                            self.answered_event(event.aggregate_id).set()
+                        elif kind == "call_ended":
+                            self.ended.add(event.aggregate_id)
+        finally:
+            await consumer.stop()
+
+
+async def agent_desktops(rest: httpx.AsyncClient, desk: Desk, rng: random.Random) -> None:
+    async def pick_up(call_id: str, agent_id: str) -> None:
+        if rng.random() < MISSED_RING_CHANCE:
+            return  # the agent is away from the desk: ring-no-answer
+        await asyncio.sleep(rng.uniform(0.5, 2.0))
+        await rest.post(f"/v1/calls/{call_id}/answer", json={"agent_id": agent_id})
+
+    answering: set[asyncio.Task[None]] = set()
+    while True:
+        call_id, agent_id = await desk.ringing.get()
+        task = asyncio.create_task(pick_up(call_id, agent_id))
+        answering.add(task)
+        task.add_done_callback(answering.discard)
+
+
+async def one_call(
+    rest: httpx.AsyncClient, desk: Desk, caller: Caller, started: float, journeys: Counter[str]
+) -> str:
+    await asyncio.sleep(max(0.0, started + caller.arrives_after - time.monotonic()))
+    offered = await rest.post("/v1/calls", json={"ani": caller.ani, "dnis": "1588-1234"})
+    call = offered.json()
+    journeys[call["customer_id"]] += 1
+    for digits in caller.digits:
+        await asyncio.sleep(1.0)  # listening to the menu
+        call = (await rest.post(f"/v1/calls/{call['call_id']}/digits", json={"digits": digits})).json()
+    if call["status"] == "ended":
+        return "announcement"
+    answered = desk.answered_event(call["call_id"])
+    try:
+        await asyncio.wait_for(answered.wait(), caller.patience)
+    except TimeoutError:
+        hung_up = await rest.post(f"/v1/calls/{call['call_id']}/hangup", json={"party": "caller"})
+        if hung_up.status_code == 200:
+            return "abandoned"
+        await answered.wait()  # answered just as they gave up
+    await asyncio.sleep(caller.talk_time)
+    await rest.post(f"/v1/calls/{call['call_id']}/hangup", json={"party": "agent"})
+    return "handled"
+
+
+async def progress(
+    rest: httpx.AsyncClient, started: float, outcomes: Counter[str], stop: asyncio.Event
+) -> None:
+    while not stop.is_set():
+        with_metrics = []
+        for queue in QUEUES:
+            response = await rest.get(f"/v1/queues/{queue}/metrics")
+            if response.status_code == 200:
+                m = response.json()
+                with_metrics.append(
+                    f"{queue}: waiting {m['contacts_waiting']:>2} oldest {m['oldest_wait_seconds']:>5.1f}s"
+                    f" ready {m['agents_ready']:>2}"
+                )
+        done = sum(outcomes.values())
+        print(
+            f"[{time.monotonic() - started:5.0f}s] calls done {done:>3}/{CALLS_TOTAL} | "
+            + " | ".join(with_metrics),
+            flush=True,
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 10)
+
+
+def optional(row: analytics_pb2.QueueStatisticsRow, field: str) -> float | None:
+    return float(getattr(row, field)) if row.HasField(field) else None
+
+
+def fmt(value: float | None, unit: str = "") -> str:
+    return "-" if value is None else f"{value:.1f}{unit}"
+
+
+async def report(
+    platform: Platform, rest: httpx.AsyncClient, since: float, journeys: Counter[str], expected_offered: int
+) -> None:
+    settings = platform.settings
+    request = analytics_pb2.GetQueueStatisticsRequest(
+        from_time=timestamp(datetime.fromtimestamp(since, tz=UTC)), service_level_threshold_seconds=20
+    )
+    async with grpc.aio.insecure_channel(settings.address(settings.analytics_port)) as channel:
+        analytics = analytics_pb2_grpc.AnalyticsServiceStub(channel)
+        metadata = (("x-api-key", API_KEY),)
+        deadline = time.monotonic() + 60
+        while True:  # the sink trails the log by a moment
+            stats = await analytics.GetQueueStatistics(request, metadata=metadata)
+            offered = sum(row.offered for row in stats.queues)
+            if offered >= expected_offered or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(1)
+    print("\nPer queue, from ClickHouse (service level at 20 s, Amazon Connect definitions):")
+    print(
+        f"  {'queue':10} {'offered':>8} {'answered':>9} {'abandoned':>10} {'SL 20s':>8} {'ASA':>7} {'AHT':>7}"
+    )
+    for row in stats.queues:
+        print(
+            f"  {row.queue_id:10} {row.offered:>8} {row.answered:>9} {row.abandoned:>10} "
+            f"{fmt(optional(row, 'service_level_percent'), '%'):>8} "
+            f"{fmt(optional(row, 'average_speed_of_answer_seconds'), 's'):>7} "
+            f"{fmt(optional(row, 'average_handle_time_seconds'), 's'):>7}"
+        )
+    customer_id, calls = journeys.most_common(1)[0]
+    journey = (await rest.get(f"/v1/customers/{customer_id}/journey")).json()["events"]
+    print(f"\nJourney of customer {customer_id} ({calls} calls, {len(journey)} events):")
+    for event in journey[:60]:
+        print(
+            f"  {event['occurred_at'][11:23]}  {event['event_type']:38} {event['aggregate_type']:8} "
+            f"{event['aggregate_id'][:13]}"
+        )
+
+
+async def simulate(platform: Platform) -> None:
+    settings = platform.settings
+    rng = random.Random(11)
+    desk = Desk()
+    follower = asyncio.create_task(desk.follow(settings.kafka_bootstrap_servers))
+    base = f"http://127.0.0.1:{settings.gateway_port}"
+    limits = httpx.Limits(max_connections=50)
+    async with httpx.AsyncClient(
+        base_url=base, headers={"X-API-Key": API_KEY}, timeout=30, limits=limits
+    ) as rest:
+        for agent in AGENTS:
+            response = await rest.post(
+                f"/v1/agents/{agent.agent_id}/login",
+                json={
+                    "site_id": agent.site_id,
+                    "display_name": agent.name,
+                    "skills": [{"name": n, "proficiency": p} for n, p in agent.skills],
+                },
+            )
+            response.raise_for_status()
+        print(
+            f"{len(AGENTS)} agents logged in on 2 sites; {CALLS_TOTAL} calls over ~{ARRIVAL_SECONDS:.0f}s\n",
+            flush=True,
+        )
+        since = time.time()
+        started = time.monotonic()
+        outcomes: Counter[str] = Counter()
+        journeys: Counter[str] = Counter()
+        stop = asyncio.Event()
+        desktops = asyncio.create_task(agent_desktops(rest, desk, rng))
+        ticker = asyncio.create_task(progress(rest, started, outcomes, stop))
+
+        async def counted(caller: Caller) -> None:
+            outcomes[await one_call(rest, desk, caller, started, journeys)] += 1
+
+        await asyncio.gather(*(counted(c) for c in callers(CALLS_TOTAL, ARRIVAL_SECONDS)))
+        stop.set()
+        await ticker
+        desktops.cancel()
+        print(f"\nSimulated callers: {dict(outcomes)} in {time.monotonic() - started:.0f}s")
+        queued = sum(1 for c in callers(CALLS_TOTAL, ARRIVAL_SECONDS) if c.digits[-1] != "3")
+        await report(platform, rest, since, journeys, queued)
+        for agent in AGENTS:
+            await rest.post(f"/v1/agents/{agent.agent_id}/logout")
+    follower.cancel()
+
+
+def main() -> int:
+    state = REPO_ROOT / ".local" / "demo"
+    shutil.rmtree(state, ignore_errors=True)
+    env = {
+        **os.environ,
+        "KAFKA_DATA_DIR": str(state / "kafka"),
+        "CLICKHOUSE_DSN": f"chdb://{state / 'analytics'}",
+        "CC_RING_TIMEOUT_SECONDS": "8",
+        "CC_WRAP_UP_SECONDS": "3",
+    }
+    platform = Platform(env=env, state_dir=state)
+    began = time.monotonic()
+    print("Starting Kafka and the five services (logs in .local/demo/logs)...", flush=True)
+    try:
+        platform.up(timeout=180)
+        asyncio.run(simulate(platform))
+    finally:
+        print("\nStopping everything...", flush=True)
+        platform.down()
+    print(f"Demo finished in {time.monotonic() - began:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import asyncio
+
+from services.analytics.app import main
+
+asyncio.run(main())

@@ -1,0 +1,133 @@
+"""The SQL of every analytics answer, in one place so each definition is read and reviewed once.
+
+Rules every query keeps:
+- tenant scoping (ORG-1): the tenant is a bound parameter of every query, never an optional filter;
+- exactly-once answers: cc.events is read with FINAL, which collapses the copies of an event that an
+  at-least-once replay inserted, even before ClickHouse has merged them away;
+- values are bound server-side ({name:Type}), never formatted into the SQL text.
+"""
+
+# A customer's journey (AN-1): everything that happened to them across calls, routing and tickets, in
+# the order it happened. Events of one command share occurred_at, so the aggregate version and then
+# the (time-ordered UUIDv7) event id break ties deterministically.
+JOURNEY = """
+SELECT
+    event_id, event_type, occurred_at, aggregate_type, aggregate_id, aggregate_version, correlation_id,
+    actor_type, actor_id, payload_json
+FROM cc.events FINAL
+WHERE tenant_id = {tenant_id:String} AND customer_id = {customer_id:String}
+ORDER BY occurred_at, aggregate_version, event_id
+LIMIT {limit:UInt32}
+"""
+
+# Queue statistics (AN-3) over [from_time, to_time), with Amazon Connect's definitions (the same as the
+# live metrics of services/routing/metrics.py, so historical and live numbers agree):
+# - offered: contacts that entered the queue, counted by their telephony.call.queued events; the
+#   re-queue after a ring-no-answer (RONA) is the same contact, not a new offer;
+# - answered: telephony.call.answered events (an agent took the contact from the queue);
+# - abandoned: telephony.call.ended events with abandoned set (the caller hung up while queued or while
+#   an agent's phone rang);
+# - service level X: contacts removed from the queue (answered or abandoned) within X seconds of their
+#   FIRST enqueue, as a percentage of all contacts removed; a RONA does not restart the clock;
+# - average speed of answer (ASA): mean of answered_at - first enqueue over the answered contacts;
+# - average handle time (AHT): mean of talk + after-contact work, i.e. from the answer to the end of the
+#   agent's wrap-up on that contact: the agent's routing.agent.state_changed leaving wrap-up with that
+#   contact_id (or the agent logging out during that wrap-up), minus the call's answer.
+# Each count belongs to the interval in which its event happened (the answer, the abandon, the end of
+# wrap-up); what it is measured from (the enqueue, the answer) may lie before the interval, so those
+# lookups are not limited by the range. Ratios and means are NULL when there is nothing to measure.
+QUEUE_STATISTICS = """
+WITH
+    tenant_events AS (
+        SELECT event_type, aggregate_id, occurred_at, queue_id, contact_id, reason, abandoned, enqueued_at,
+               state, previous_state
+        FROM cc.events FINAL
+        WHERE tenant_id = {tenant_id:String} AND aggregate_type IN ('call', 'agent')
+    ),
+    -- CallQueued.enqueued_at carries the first enqueue on every (re-)queue; the earliest is the first.
+    first_enqueue AS (
+        SELECT aggregate_id AS call_id, min(coalesce(enqueued_at, occurred_at)) AS enqueued_at
+        FROM tenant_events
+        WHERE event_type = 'telephony.call.queued'
+        GROUP BY aggregate_id
+    ),
+    answers AS (
+        SELECT aggregate_id AS call_id, queue_id, occurred_at AS answered_at, enqueued_at
+        FROM tenant_events
+        WHERE event_type = 'telephony.call.answered'
+    ),
+    -- The moment the agent's work on a contact ended: leaving wrap-up, or logging out during it (then the
+    -- contact is the one of the agent's latest entry into wrap-up).
+    work_ends AS (
+        SELECT contact_id, occurred_at AS ended_at
+        FROM tenant_events
+        WHERE event_type = 'routing.agent.state_changed' AND previous_state = 'AGENT_STATE_WRAP_UP'
+          AND contact_id != ''
+        UNION ALL
+        SELECT wrap_up.contact_id, logout.occurred_at
+        FROM (
+            SELECT aggregate_id AS agent_id, occurred_at
+            FROM tenant_events
+            WHERE event_type = 'routing.agent.logged_out' AND previous_state = 'AGENT_STATE_WRAP_UP'
+        ) AS logout
+        ASOF INNER JOIN (
+            SELECT aggregate_id AS agent_id, occurred_at AS began_at, contact_id
+            FROM tenant_events
+            WHERE event_type = 'routing.agent.state_changed' AND state = 'AGENT_STATE_WRAP_UP'
+        ) AS wrap_up
+        ON logout.agent_id = wrap_up.agent_id AND logout.occurred_at >= wrap_up.began_at
+    ),
+    -- One row per counted fact: its queue, its kind and the seconds it measures (wait or handle time).
+    facts AS (
+        SELECT queue_id, 'offered' AS kind, CAST(NULL, 'Nullable(Float64)') AS seconds
+        FROM tenant_events
+        WHERE event_type = 'telephony.call.queued' AND reason != 'ring-no-answer'
+          AND occurred_at >= {from_time:DateTime64(6, 'UTC')}
+          AND occurred_at < {to_time:DateTime64(6, 'UTC')}
+        UNION ALL
+        SELECT answers.queue_id, 'answered',
+               dateDiff('microsecond', coalesce(answers.enqueued_at, first_enqueue.enqueued_at),
+                        answers.answered_at) / 1e6
+        FROM answers LEFT JOIN first_enqueue ON first_enqueue.call_id = answers.call_id
+        WHERE answers.answered_at >= {from_time:DateTime64(6, 'UTC')}
+          AND answers.answered_at < {to_time:DateTime64(6, 'UTC')}
+        UNION ALL
+        SELECT ended.queue_id, 'abandoned',
+               dateDiff('microsecond', first_enqueue.enqueued_at, ended.occurred_at) / 1e6
+        FROM (
+            SELECT aggregate_id, queue_id, occurred_at
+            FROM tenant_events
+            WHERE event_type = 'telephony.call.ended' AND abandoned
+              AND occurred_at >= {from_time:DateTime64(6, 'UTC')}
+              AND occurred_at < {to_time:DateTime64(6, 'UTC')}
+        ) AS ended
+        LEFT JOIN first_enqueue ON first_enqueue.call_id = ended.aggregate_id
+        UNION ALL
+        SELECT answers.queue_id, 'handled',
+               dateDiff('microsecond', answers.answered_at, work_ends.ended_at) / 1e6
+        FROM work_ends INNER JOIN answers ON answers.call_id = work_ends.contact_id
+        WHERE work_ends.ended_at >= {from_time:DateTime64(6, 'UTC')}
+          AND work_ends.ended_at < {to_time:DateTime64(6, 'UTC')}
+    )
+SELECT
+    queue_id,
+    countIf(kind = 'offered') AS offered,
+    countIf(kind = 'answered') AS answered,
+    countIf(kind = 'abandoned') AS abandoned,
+    countIf(kind IN ('answered', 'abandoned')) AS removed,
+    countIf(kind IN ('answered', 'abandoned') AND seconds <= {threshold_seconds:UInt32}) AS removed_in_time,
+    countIf(kind = 'handled') AS handled,
+    if(removed = 0, NULL, round(100 * removed_in_time / removed, 2)) AS service_level_percent,
+    if(answered = 0, NULL, round(avgIf(seconds, kind = 'answered'), 3)) AS average_speed_of_answer_seconds,
+    if(handled = 0, NULL, round(avgIf(seconds, kind = 'handled'), 3)) AS average_handle_time_seconds
+FROM facts
+GROUP BY queue_id
+ORDER BY queue_id
+"""
+
+# Settings the queries above rely on:
+# - join_use_nulls: a LEFT JOIN without a match yields NULL (not 1970-01-01), so a contact whose enqueue
+#   is unknown is not measured as having waited for 55 years;
+# - do_not_merge_across_partitions_select_final: FINAL collapses copies partition by partition, which is
+#   enough because the copies of an event always share a partition (see schema.py) and much cheaper.
+QUERY_SETTINGS = {"join_use_nulls": 1, "do_not_merge_across_partitions_select_final": 1}

@@ -1,0 +1,83 @@
+"""AnalyticsService: the customer journey and queue statistics, answered from ClickHouse. Thin: checks
+the request, asks the store for the caller's tenant and maps rows to messages."""
+
+import grpc
+from cc.analytics.v1 import analytics_pb2, analytics_pb2_grpc
+
+from services.analytics.store import AnalyticsStore, JourneyEntry, QueueStats
+from services.common.envelope import timestamp, to_datetime
+from services.common.errors import FieldViolation, InvalidArgument, require
+from services.common.grpc_server import current_tenant
+
+DEFAULT_JOURNEY_LIMIT = 1000
+MAX_JOURNEY_LIMIT = 10_000
+DEFAULT_THRESHOLD_SECONDS = 20
+
+
+def journey_event(entry: JourneyEntry) -> analytics_pb2.JourneyEvent:
+    return analytics_pb2.JourneyEvent(
+        event_id=entry.event_id,
+        event_type=entry.event_type,
+        occurred_at=timestamp(entry.occurred_at),
+        aggregate_type=entry.aggregate_type,
+        aggregate_id=entry.aggregate_id,
+        aggregate_version=entry.aggregate_version,
+        correlation_id=entry.correlation_id,
+        actor=f"{entry.actor_type}:{entry.actor_id}" if entry.actor_id else entry.actor_type,
+        payload_json=entry.payload_json,
+    )
+
+
+def statistics_row(stats: QueueStats) -> analytics_pb2.QueueStatisticsRow:
+    row = analytics_pb2.QueueStatisticsRow(
+        queue_id=stats.queue_id, offered=stats.offered, answered=stats.answered, abandoned=stats.abandoned
+    )
+    # Optional fields stay absent when there was nothing to measure, rather than reading as 0.
+    if stats.service_level_percent is not None:
+        row.service_level_percent = stats.service_level_percent
+    if stats.average_speed_of_answer_seconds is not None:
+        row.average_speed_of_answer_seconds = stats.average_speed_of_answer_seconds
+    if stats.average_handle_time_seconds is not None:
+        row.average_handle_time_seconds = stats.average_handle_time_seconds
+    return row
+
+
+def _invalid(field: str, description: str) -> InvalidArgument:
+    violation = FieldViolation(field, description)
+    return InvalidArgument("invalid-argument", f"{field} {description}", [violation])
+
+
+def journey_limit(requested: int) -> int:
+    """0 means the default; above the maximum is lowered to it (AIP-158 page sizes); negative is an error."""
+    if requested < 0:
+        raise _invalid("limit", "must not be negative")
+    return min(requested or DEFAULT_JOURNEY_LIMIT, MAX_JOURNEY_LIMIT)
+
+
+class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
+    def __init__(self, store: AnalyticsStore) -> None:
+        self._store = store
+
+    async def GetCustomerJourney(
+        self, request: analytics_pb2.GetCustomerJourneyRequest, context: grpc.aio.ServicerContext
+    ) -> analytics_pb2.CustomerJourney:
+        customer_id = require(request.customer_id, "customer_id", "the customer")
+        entries = await self._store.journey(current_tenant(), customer_id, journey_limit(request.limit))
+        return analytics_pb2.CustomerJourney(
+            customer_id=customer_id, events=[journey_event(entry) for entry in entries]
+        )
+
+    async def GetQueueStatistics(
+        self, request: analytics_pb2.GetQueueStatisticsRequest, context: grpc.aio.ServicerContext
+    ) -> analytics_pb2.QueueStatistics:
+        threshold = request.service_level_threshold_seconds or DEFAULT_THRESHOLD_SECONDS
+        if threshold < 0:
+            raise _invalid("service_level_threshold_seconds", "must not be negative")
+        from_time = to_datetime(request.from_time) if request.HasField("from_time") else None
+        to_time = to_datetime(request.to_time) if request.HasField("to_time") else None
+        if from_time is not None and to_time is not None and from_time >= to_time:
+            raise _invalid("to_time", "must be after from_time")
+        stats = await self._store.queue_statistics(current_tenant(), from_time, to_time, threshold)
+        return analytics_pb2.QueueStatistics(
+            service_level_threshold_seconds=threshold, queues=[statistics_row(s) for s in stats]
+        )

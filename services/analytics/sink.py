@@ -1,0 +1,130 @@
+"""The analytics sink: every event topic into cc.events, at least once.
+
+A consumer group reads the event topics in batches (up to BATCH_RECORDS records or BATCH_SECONDS,
+whichever comes first), inserts each batch with one ClickHouse insert and only then commits the
+batch's offsets. A crash between the insert and the commit replays the batch into ClickHouse; the
+ReplacingMergeTree keyed by event id and the FINAL reads make the answers exactly-once anyway.
+A record that is not a readable event goes to `<topic>.dlq` and the sink goes on with the next one.
+A failed insert stops the sink (and with it the process) before the commit, so nothing is skipped: the
+restarted sink inserts the batch again.
+"""
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError
+from cc.common.v1 import event_pb2
+from google.protobuf.message import DecodeError
+
+from services.analytics.rows import EventRow, row_of
+from services.analytics.store import AnalyticsStore
+from services.common import kafka
+from services.common.topics import EVENT_TOPICS
+
+log = logging.getLogger(__name__)
+GROUP_ID = "analytics.sink"
+BATCH_RECORDS = 500
+BATCH_SECONDS = 0.2
+
+
+def decode(record: ConsumerRecord) -> event_pb2.Event:
+    """The event a record carries; ValueError/DecodeError when it is not one the store can key."""
+    event = event_pb2.Event()
+    event.ParseFromString(record.value)
+    if not event.event_id or not event.tenant_id:
+        raise ValueError("event without event_id or tenant_id")
+    return event
+
+
+class EventSink:
+    def __init__(
+        self,
+        store: AnalyticsStore,
+        producer: AIOKafkaProducer,
+        bootstrap_servers: str,
+        group_id: str = GROUP_ID,
+        topics: Sequence[str] = EVENT_TOPICS,
+    ) -> None:
+        self._store = store
+        self._producer = producer
+        self._bootstrap = bootstrap_servers
+        self._group_id = group_id
+        self._topics = list(topics)
+        # Set once everything that was on the topics when the sink started is in ClickHouse (readiness).
+        self.caught_up = asyncio.Event()
+        self.sunk = 0
+        self.dead_lettered = 0
+
+    async def run(self) -> None:
+        consumer = kafka.group_consumer(self._bootstrap, self._group_id)
+        consumer.subscribe(self._topics)
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets(await kafka.partitions_of(consumer, self._topics))
+            while True:
+                records = await self._next_batch(consumer)
+                if records:
+                    await self._sink(records)
+                    await self._commit(consumer, records)
+                if not self.caught_up.is_set() and await self._reached(consumer, ends):
+                    log.info("analytics sink caught up: %d events stored", self.sunk)
+                    self.caught_up.set()
+        finally:
+            await consumer.stop()
+
+    async def _next_batch(self, consumer: AIOKafkaConsumer) -> list[ConsumerRecord]:
+        """Gather records until the batch is full or BATCH_SECONDS have passed since the first call."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BATCH_SECONDS
+        records: list[ConsumerRecord] = []
+        while len(records) < BATCH_RECORDS:
+            remaining_ms = int((deadline - loop.time()) * 1000)
+            if remaining_ms <= 0:
+                break
+            wanted = BATCH_RECORDS - len(records)
+            batches = await consumer.getmany(timeout_ms=remaining_ms, max_records=wanted)
+            for batch in batches.values():
+                records.extend(batch)
+        return records
+
+    async def _sink(self, records: list[ConsumerRecord]) -> None:
+        rows: list[EventRow] = []
+        for record in records:
+            try:
+                event = decode(record)
+            except (DecodeError, ValueError) as error:
+                await kafka.send_to_dlq(self._producer, record, f"{self._group_id}: {error}")
+                self.dead_lettered += 1
+                continue
+            rows.append(row_of(event, record.topic, record.partition, record.offset))
+        await self._store.insert_events(rows)
+        self.sunk += len(rows)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord]) -> None:
+        """Commit past the batch, for the partitions this member still owns. A rebalance during the batch
+        moves a partition elsewhere; its new owner resumes from the last commit and re-inserts, harmlessly."""
+        assigned = consumer.assignment()
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            if tp in assigned:
+                offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except CommitFailedError as error:
+            log.warning("offsets not committed (the group rebalanced); the batch will be replayed: %s", error)
+
+    @staticmethod
+    async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+        """Every partition this member owns is read up to where it ended when the sink started."""
+        assigned = consumer.assignment()
+        if not assigned:
+            return False
+        for tp in assigned:
+            if await consumer.position(tp) < ends.get(tp, 0):
+                return False
+        return True

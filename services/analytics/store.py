@@ -1,0 +1,136 @@
+"""The analytics store: one clickhouse-connect client on cc.events, shared by the sink and the queries.
+
+The DSN picks the engine and nothing else changes: `chdb:///path` runs ClickHouse in this process
+(chDB), `http://host:8123` talks to a server. chDB offers only a synchronous client and is not safe for
+concurrent use, so every call runs in a worker thread (the event loop keeps serving) and one lock
+serialises them. The lock is taken inside the worker thread: a caller cancelled while its query runs
+cannot let the next query start before the first one has finished.
+"""
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from services.analytics import queries, schema
+from services.analytics.rows import EventRow
+from services.common.errors import Unavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# DateTime64 holds 1900..2299: an unset bound of the statistics range becomes the edge of that range.
+BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+END_OF_TIME = datetime(2299, 12, 31, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class JourneyEntry:
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    aggregate_type: str
+    aggregate_id: str
+    aggregate_version: int
+    correlation_id: str
+    actor_type: str
+    actor_id: str
+    payload_json: str
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queue_id: str
+    offered: int
+    answered: int
+    abandoned: int
+    service_level_percent: float | None
+    average_speed_of_answer_seconds: float | None
+    average_handle_time_seconds: float | None
+
+
+class AnalyticsStore:
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._client: Client | None = None
+        self._lock = threading.Lock()
+
+    async def open(self) -> None:
+        """Connect and apply the schema (idempotent), so the sink and the queries find cc.events."""
+        self._client = await asyncio.to_thread(self._connect)
+        for statement in schema.MIGRATIONS:
+            await self._command(statement)
+        log.info("analytics store open on %s", self._dsn.split("@")[-1])
+
+    def _connect(self) -> Client:
+        with self._lock:
+            # tz_mode="aware": DateTime64(6, 'UTC') columns come back as UTC-aware datetimes on both engines.
+            return clickhouse_connect.get_client(dsn=self._dsn, tz_mode="aware")
+
+    async def close(self) -> None:
+        """Release the engine: chDB keeps a path open (and refuses any other) until its client closes."""
+        client, self._client = self._client, None
+        if client is not None:
+            await asyncio.to_thread(self._locked, client.close)
+
+    def _locked(self, work: Callable[[], T]) -> T:
+        with self._lock:
+            return work()
+
+    async def _run(self, work: Callable[[Client], T]) -> T:
+        client = self._client
+        if client is None:
+            raise Unavailable("analytics-not-ready", "the analytics store is not open yet")
+        return await asyncio.to_thread(self._locked, lambda: work(client))
+
+    async def _command(self, sql: str) -> None:
+        await self._run(lambda client: client.command(sql))
+
+    async def insert_events(self, rows: Sequence[EventRow]) -> None:
+        """One insert per batch: ClickHouse wants few large inserts, not one per event."""
+        if not rows:
+            return
+        columns = EventRow._fields
+        await self._run(lambda client: client.insert(schema.EVENTS_TABLE, rows, column_names=columns))
+
+    async def journey(self, tenant_id: str, customer_id: str, limit: int) -> list[JourneyEntry]:
+        rows = await self._query(
+            queries.JOURNEY, {"tenant_id": tenant_id, "customer_id": customer_id, "limit": limit}
+        )
+        return [JourneyEntry(*row) for row in rows]
+
+    async def queue_statistics(
+        self, tenant_id: str, from_time: datetime | None, to_time: datetime | None, threshold_seconds: int
+    ) -> list[QueueStats]:
+        rows = await self._query(
+            queries.QUEUE_STATISTICS,
+            {
+                "tenant_id": tenant_id,
+                "from_time": from_time or BEGINNING,
+                "to_time": to_time or END_OF_TIME,
+                "threshold_seconds": threshold_seconds,
+            },
+        )
+        return [
+            QueueStats(
+                queue_id=queue_id,
+                offered=offered,
+                answered=answered,
+                abandoned=abandoned,
+                service_level_percent=level,
+                average_speed_of_answer_seconds=asa,
+                average_handle_time_seconds=aht,
+            )
+            for queue_id, offered, answered, abandoned, *_counts, level, asa, aht in rows
+        ]
+
+    async def _query(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
+        result = await self._run(
+            lambda client: client.query(sql, parameters=parameters, settings=queries.QUERY_SETTINGS)
+        )
+        return result.result_rows

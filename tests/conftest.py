@@ -1,0 +1,65 @@
+"""Shared fixtures. Integration and end-to-end tests run on a real Kafka broker: the one named by
+KAFKA_BOOTSTRAP_SERVERS, or else a local KRaft broker this session starts (deploy/local/kafka.sh)."""
+
+import os
+import random
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+KAFKA_SCRIPT = Path(__file__).resolve().parents[1] / "deploy" / "local" / "kafka.sh"
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def free_port_pair() -> int:
+    """A port whose successor is free too (the broker's controller listens on port + 1)."""
+    for _ in range(200):
+        port = random.randint(20_000, 40_000)
+        if _port_free(port) and _port_free(port + 1):
+            return port
+    raise RuntimeError("no free port pair on 127.0.0.1")
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct ports the OS considers free right now."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in sockets]
+    finally:
+        for probe in sockets:
+            probe.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    existing = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if existing:
+        yield existing
+        return
+    port = free_port_pair()
+    data = tmp_path_factory.mktemp("kafka")
+    env = {
+        **os.environ,
+        "KAFKA_PORT": str(port),
+        "KAFKA_DATA_DIR": str(data / "data"),
+        "KAFKA_LOG": str(data / "kafka.log"),
+    }
+    subprocess.run([str(KAFKA_SCRIPT), "start"], env=env, check=True, timeout=180)
+    bootstrap = f"127.0.0.1:{port}"
+    os.environ["KAFKA_BOOTSTRAP_SERVERS"] = (
+        bootstrap  # every later fixture and child process uses this broker
+    )
+    try:
+        yield bootstrap
+    finally:
+        subprocess.run([str(KAFKA_SCRIPT), "stop"], env=env, check=False, timeout=60)
+        os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None)

@@ -1,0 +1,522 @@
+"""The analytics sink on a real Kafka broker and a real ClickHouse engine (chDB): events from every
+event topic land in cc.events, the journey reads them back in time order, a replay after a crash
+before the offset commit changes no answer, unreadable records are dead-lettered without stopping the
+sink, and the queue statistics follow Amazon Connect's definitions.
+
+Every test uses its own tenant and consumer group, so it reads correctly on a broker that other tests
+(or earlier runs) have already written to."""
+
+import asyncio
+import contextlib
+import os
+import random
+import socket
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from cc.analytics.v1 import analytics_pb2, analytics_pb2_grpc
+from cc.common.v1 import event_pb2, types_pb2
+from cc.routing.v1 import events_pb2 as routing_events
+from cc.telephony.v1 import events_pb2 as call_events
+from cc.ticketing.v1 import events_pb2 as ticket_events
+from google.protobuf.message import Message
+
+from services.analytics.servicer import AnalyticsServicer
+from services.analytics.sink import EventSink
+from services.analytics.store import AnalyticsStore, QueueStats
+from services.common import kafka
+from services.common.envelope import aggregate_key, build_event, new_id, timestamp
+from services.common.grpc_server import API_KEY_HEADER, TenantAndErrorsInterceptor
+from services.common.settings import PlatformSettings
+from services.common.topics import AGENTS, CALLS, ROUTING_DECISIONS, TICKETS, dlq, ensure_topics
+
+pytestmark = pytest.mark.integration
+
+KAFKA_SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "local" / "kafka.sh"
+T0 = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
+SYSTEM = types_pb2.Actor(type=types_pb2.ACTOR_TYPE_SYSTEM)
+CALLER = types_pb2.Actor(type=types_pb2.ACTOR_TYPE_CUSTOMER, id="caller")
+# Every test finishes well within this; a hang fails the test instead of the whole run.
+TEST_SECONDS = 120.0
+WAIT_SECONDS = 60.0
+WRAP_UP = routing_events.AGENT_STATE_WRAP_UP
+ON_CONTACT = routing_events.AGENT_STATE_ON_CONTACT
+READY = routing_events.AGENT_STATE_READY
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+# -- fixtures ----------------------------------------------------------------------------------------
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _free_port_pair() -> int:
+    """A port whose successor is free too: the broker's controller listens on port + 1."""
+    for _ in range(200):
+        port = random.randint(20_000, 40_000)
+        if _port_free(port) and _port_free(port + 1):
+            return port
+    raise RuntimeError("no free port pair on 127.0.0.1")
+
+
+@pytest.fixture(scope="module")
+def analytics_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The broker named by KAFKA_BOOTSTRAP_SERVERS, or a local KRaft broker of this module's own."""
+    existing = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if existing:
+        yield existing
+        return
+    port = _free_port_pair()
+    data = tmp_path_factory.mktemp("analytics-kafka")
+    env = {
+        **os.environ,
+        "KAFKA_PORT": str(port),
+        "KAFKA_DATA_DIR": str(data / "data"),
+        "KAFKA_LOG": str(data / "kafka.log"),
+    }
+    subprocess.run([str(KAFKA_SCRIPT), "start"], env=env, check=True, timeout=180)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(KAFKA_SCRIPT), "stop"], env=env, check=False, timeout=60)
+
+
+@pytest.fixture(scope="module")
+async def producer(analytics_broker: str) -> AsyncIterator[AIOKafkaProducer]:
+    await ensure_topics(analytics_broker, PlatformSettings().cc_partitions)
+    client = kafka.idempotent_producer(analytics_broker)
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.stop()
+
+
+@pytest.fixture(scope="module")
+async def store(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AnalyticsStore]:
+    """chDB on a path of this module's own; closed at the end so the process can open another path."""
+    path = tmp_path_factory.mktemp("analytics-chdb") / "analytics"
+    analytics = AnalyticsStore(f"chdb://{path}")
+    await analytics.open()
+    try:
+        yield analytics
+    finally:
+        await analytics.close()
+
+
+@dataclass
+class RunningSink:
+    sink: EventSink
+    task: "asyncio.Task[None]"
+    group_id: str
+
+    async def until(self, check: Callable[[], Awaitable[bool]]) -> None:
+        """Poll `check` until it holds (for WAIT_SECONDS at most); a sink that died fails at once."""
+        async with asyncio.timeout(WAIT_SECONDS):
+            while not await check():
+                if self.task.done():
+                    self.task.result()
+                    raise AssertionError("the sink stopped")
+                await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def running_sink(
+    store: AnalyticsStore, producer: AIOKafkaProducer, bootstrap: str
+) -> AsyncIterator[RunningSink]:
+    """A sink in a consumer group of its own that has never committed: it reads every topic from the start."""
+    group_id = f"analytics.sink.test-{new_id()}"
+    sink = EventSink(store, producer, bootstrap, group_id=group_id)
+    running = RunningSink(sink, asyncio.create_task(sink.run()), group_id)
+    try:
+        yield running
+    finally:
+        running.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running.task
+
+
+# -- building and producing events ---------------------------------------------------------------------
+@dataclass
+class History:
+    """Events of one tenant as the owning services would append them: per-aggregate versions, the
+    aggregate's topic and key."""
+
+    tenant_id: str = field(default_factory=lambda: f"tenant-{new_id()}")
+    versions: dict[str, int] = field(default_factory=dict)
+    records: list[tuple[str, bytes, event_pb2.Event]] = field(default_factory=list)
+
+    def add(
+        self,
+        topic: str,
+        context: str,
+        aggregate_type: str,
+        aggregate_id: str,
+        seconds: float,
+        payload: Message,
+        customer_id: str = "",
+        actor: types_pb2.Actor = SYSTEM,
+    ) -> event_pb2.Event:
+        version = self.versions[aggregate_id] = self.versions.get(aggregate_id, 0) + 1
+        event = build_event(
+            payload,
+            context=context,
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            aggregate_version=version,
+            tenant_id=self.tenant_id,
+            occurred_at=at(seconds),
+            correlation_id=aggregate_id,
+            causation_id=new_id(),
+            customer_id=customer_id,
+            actor=actor,
+        )
+        self.records.append((topic, aggregate_key(self.tenant_id, aggregate_id), event))
+        return event
+
+    def call(self, call_id: str, seconds: float, payload: Message, customer_id: str = "") -> event_pb2.Event:
+        return self.add(CALLS.events, "telephony", "call", call_id, seconds, payload, customer_id)
+
+    def agent(self, agent_id: str, seconds: float, payload: Message) -> event_pb2.Event:
+        actor = types_pb2.Actor(type=types_pb2.ACTOR_TYPE_AGENT, id=agent_id)
+        return self.add(AGENTS.events, "routing", "agent", agent_id, seconds, payload, actor=actor)
+
+    async def produce(self, producer: AIOKafkaProducer) -> None:
+        for topic, key, event in self.records:
+            await producer.send_and_wait(topic, value=event.SerializeToString(), key=key)
+
+
+def queued(queue_id: str, first_enqueued_seconds: float, reason: str = "menu-choice") -> Message:
+    first_enqueue = timestamp(at(first_enqueued_seconds))
+    return call_events.CallQueued(queue_id=queue_id, enqueued_at=first_enqueue, reason=reason)
+
+
+def answered(queue_id: str, agent_id: str, first_enqueued_seconds: float) -> Message:
+    return call_events.CallAnswered(
+        queue_id=queue_id, agent_id=agent_id, enqueued_at=timestamp(at(first_enqueued_seconds))
+    )
+
+
+def ended(reason: "call_events.EndReason.ValueType", queue_id: str = "", abandoned: bool = False) -> Message:
+    return call_events.CallEnded(
+        queue_id=queue_id, ended_by=call_events.PARTY_CALLER, reason=reason, abandoned=abandoned
+    )
+
+
+def agent_state(
+    state: "routing_events.AgentState.ValueType",
+    previous: "routing_events.AgentState.ValueType",
+    contact_id: str,
+) -> Message:
+    return routing_events.AgentStateChanged(state=state, previous_state=previous, contact_id=contact_id)
+
+
+def statistics_scenario(history: History) -> None:
+    """q-support: A answered after 10 s (talk 60 s + wrap-up 10 s), B rang an agent who did not answer
+    (RONA at 15 s, back in the queue keeping its first enqueue) and was answered after 30 s in total
+    (talk 70 s, then the agent logged out 20 s into wrap-up), C abandoned after 5 s.
+    q-sales: D is still waiting.
+    Each aggregate's history starts with its creating event, as the owners append it: other consumers of
+    the shared topics (read models, policies) fold these events too."""
+    support = "q-support"
+    skills = [routing_events.Skill(name="support", proficiency=5)]
+    for agent_id in ("agent-1", "agent-2"):
+        history.agent(
+            agent_id, -600, routing_events.AgentLoggedIn(site_id="site-1", skills=skills, initial_state=READY)
+        )
+    for call_id in ("A", "B", "C", "D"):
+        history.call(call_id, -30, call_events.CallOffered(ani="+15550100", dnis="+15550199"))
+    for call_id in ("A", "B", "C"):
+        history.call(call_id, 0, queued(support, 0))
+    history.call("A", 10, answered(support, "agent-1", 0))
+    history.agent("agent-1", 10, agent_state(ON_CONTACT, READY, "A"))
+    history.call("A", 70, ended(call_events.END_REASON_NORMAL_CLEARING, support))
+    history.agent("agent-1", 70, agent_state(WRAP_UP, ON_CONTACT, "A"))
+    history.agent("agent-1", 80, agent_state(READY, WRAP_UP, "A"))
+    history.call("B", 15, call_events.CallRingNoAnswer(queue_id=support, agent_id="agent-9"))
+    history.call("B", 15, queued(support, 0, reason="ring-no-answer"))
+    history.call("B", 30, answered(support, "agent-2", 0))
+    history.agent("agent-2", 30, agent_state(ON_CONTACT, READY, "B"))
+    history.agent("agent-2", 100, agent_state(WRAP_UP, ON_CONTACT, "B"))
+    history.agent("agent-2", 120, routing_events.AgentLoggedOut(previous_state=WRAP_UP))
+    history.call("C", 5, ended(call_events.END_REASON_ABANDONED_IN_QUEUE, support, abandoned=True))
+    history.call("D", 3, queued("q-sales", 3))
+
+
+# offered 3 (B's re-queue is the same contact), SL = A (10 s) and C (5 s) of 3 removed within 20 s,
+# ASA = (10 + 30) / 2, AHT = ((80 - 10) + (120 - 30)) / 2.
+SUPPORT_AT_20 = QueueStats(
+    "q-support",
+    offered=3,
+    answered=2,
+    abandoned=1,
+    service_level_percent=66.67,
+    average_speed_of_answer_seconds=20.0,
+    average_handle_time_seconds=80.0,
+)
+SALES = QueueStats(
+    "q-sales",
+    offered=1,
+    answered=0,
+    abandoned=0,
+    service_level_percent=None,
+    average_speed_of_answer_seconds=None,
+    average_handle_time_seconds=None,
+)
+
+
+async def _records_with_key(bootstrap: str, topic: str, key: bytes) -> list[ConsumerRecord]:
+    """Every record of `topic` (read to its current end) whose key is `key`."""
+    consumer = kafka.reader(bootstrap)
+    await consumer.start()
+    try:
+        partitions = await kafka.partitions_of(consumer, [topic])
+        return [record for record in await kafka.replay(consumer, partitions) if record.key == key]
+    finally:
+        await consumer.stop()
+
+
+async def scenario_stored(store: AnalyticsStore, tenant_id: str) -> bool:
+    return await store.queue_statistics(tenant_id, None, None, 20) == [SALES, SUPPORT_AT_20]
+
+
+async def _is_set(event: asyncio.Event) -> bool:
+    return event.is_set()
+
+
+# -- tests ---------------------------------------------------------------------------------------------
+async def test_a_customer_journey_spans_calls_routing_and_tickets_in_time_order(
+    store: AnalyticsStore, producer: AIOKafkaProducer, analytics_broker: str
+) -> None:
+    async with asyncio.timeout(TEST_SECONDS):
+        history, customer = History(), f"customer-{new_id()}"
+        call_id, ticket_id = f"call-{new_id()}", f"ticket-{new_id()}"
+        queue = "q-support"
+        routed = routing_events.ContactRouted(
+            decision_id=new_id(), contact_id=call_id, queue_id=queue, agent_id="agent-1"
+        )
+        opened = ticket_events.TicketOpened(
+            subject="Voice call",
+            customer_id=customer,
+            queue_id=queue,
+            call_id=call_id,
+            status=ticket_events.TICKET_STATUS_OPEN,
+        )
+        solved = ticket_events.TicketStatusChanged(
+            from_status=ticket_events.TICKET_STATUS_OPEN, to_status=ticket_events.TICKET_STATUS_SOLVED
+        )
+        expected = [
+            history.call(call_id, 0, call_events.CallOffered(ani="+15550100", dnis="+15550199"), customer),
+            history.call(call_id, 4, queued(queue, 4), customer),
+            history.add(ROUTING_DECISIONS, "routing", "contact", call_id, 5, routed, customer),
+            history.call(call_id, 12, answered(queue, "agent-1", 4), customer),
+            history.add(TICKETS.events, "ticketing", "ticket", ticket_id, 13, opened, customer),
+            history.call(call_id, 90, ended(call_events.END_REASON_NORMAL_CLEARING, queue), customer),
+            history.add(TICKETS.events, "ticketing", "ticket", ticket_id, 95, solved, customer, actor=CALLER),
+        ]
+        # Someone else's events: another customer of the tenant, and the same customer id in another tenant.
+        history.call(f"call-{new_id()}", 1, call_events.CallOffered(ani="+15550111"), f"customer-{new_id()}")
+        other = History()
+        other.call(f"call-{new_id()}", 2, call_events.CallOffered(ani="+15550122"), customer)
+        # Produced out of time order and topic by topic: the journey's order comes from occurred_at.
+        history.records.sort(key=lambda record: (record[0] != TICKETS.events, record[0]))
+        await history.produce(producer)
+        await other.produce(producer)
+
+        async with running_sink(store, producer, analytics_broker) as running:
+
+            async def complete() -> bool:
+                return len(await store.journey(history.tenant_id, customer, 100)) >= len(expected) and bool(
+                    await store.journey(other.tenant_id, customer, 100)
+                )
+
+            await running.until(complete)
+
+        journey = await store.journey(history.tenant_id, customer, 100)
+        assert [entry.event_id for entry in journey] == [event.event_id for event in expected]
+        assert [entry.event_type for entry in journey] == [
+            "telephony.call.offered",
+            "telephony.call.queued",
+            "routing.contact.routed",
+            "telephony.call.answered",
+            "ticketing.ticket.opened",
+            "telephony.call.ended",
+            "ticketing.ticket.status_changed",
+        ]
+        assert [entry.occurred_at for entry in journey] == sorted(entry.occurred_at for entry in journey)
+        assert journey[1].payload_json == (
+            '{"queue_id": "q-support", "enqueued_at": "2025-06-02T09:00:04Z", "reason": "menu-choice"}'
+        )
+        assert (journey[-1].actor_type, journey[-1].actor_id) == ("customer", "caller")
+        assert len(await store.journey(other.tenant_id, customer, 100)) == 1  # tenant scoping (ORG-1)
+        assert len(await store.journey(history.tenant_id, customer, 3)) == 3
+
+
+async def test_a_replay_after_a_crash_before_the_commit_changes_no_answer(
+    store: AnalyticsStore, producer: AIOKafkaProducer, analytics_broker: str
+) -> None:
+    async with asyncio.timeout(TEST_SECONDS):
+        history = History()
+        statistics_scenario(history)
+        customer = f"customer-{new_id()}"
+        history.call("E", 200, call_events.CallOffered(ani="+15550133"), customer)
+        history.call("E", 201, ended(call_events.END_REASON_CALLER_LEFT_IVR), customer)
+        await history.produce(producer)
+
+        async def stored() -> bool:
+            return len(await store.journey(history.tenant_id, customer, 100)) == 2
+
+        async with running_sink(store, producer, analytics_broker) as first:
+            await first.until(stored)
+            await first.until(lambda: _is_set(first.sink.caught_up))
+        journey_before = await store.journey(history.tenant_id, customer, 100)
+        statistics_before = await store.queue_statistics(history.tenant_id, None, None, 20)
+        assert statistics_before == [SALES, SUPPORT_AT_20]
+
+        # A sink that inserted everything and crashed before committing: its group has no committed offset,
+        # so the next member reads every record again and inserts every event a second time.
+        async with running_sink(store, producer, analytics_broker) as replay:
+            await replay.until(lambda: _is_set(replay.sink.caught_up))
+            assert replay.sink.sunk >= len(history.records)
+
+        assert await store.journey(history.tenant_id, customer, 100) == journey_before
+        assert await store.queue_statistics(history.tenant_id, None, None, 20) == statistics_before
+
+
+async def test_an_unreadable_record_is_dead_lettered_and_the_events_after_it_are_stored(
+    store: AnalyticsStore, producer: AIOKafkaProducer, analytics_broker: str
+) -> None:
+    async with asyncio.timeout(TEST_SECONDS):
+        history, customer, call_id = History(), f"customer-{new_id()}", f"call-{new_id()}"
+        key = aggregate_key(history.tenant_id, call_id)  # one key: one partition, so "after" is well defined
+        tenantless = event_pb2.Event(
+            event_id=new_id(),
+            event_type="telephony.call.offered",
+            call_offered=call_events.CallOffered(ani="+15550144"),
+        )
+        await producer.send_and_wait(CALLS.events, value=b"not-a-protobuf", key=key)
+        await producer.send_and_wait(CALLS.events, value=tenantless.SerializeToString(), key=key)
+        history.call(call_id, 0, call_events.CallOffered(ani="+15550155"), customer)
+        history.call(call_id, 1, ended(call_events.END_REASON_CALLER_LEFT_IVR), customer)
+        await history.produce(producer)
+
+        async with running_sink(store, producer, analytics_broker) as running:
+
+            async def stored() -> bool:
+                return len(await store.journey(history.tenant_id, customer, 100)) == 2
+
+            await running.until(stored)
+            assert running.sink.dead_lettered >= 2
+
+            # Other consumers of the topic (other services' policies) may park the same records: keep ours.
+            ours: list[ConsumerRecord] = []
+
+            async def dead_lettered() -> bool:
+                parked = await _records_with_key(analytics_broker, dlq(CALLS.events), key)
+                ours[:] = [
+                    record
+                    for record in parked
+                    if dict(record.headers)["dlq-reason"].startswith(running.group_id.encode())
+                ]
+                return len(ours) >= 2
+
+            await running.until(dead_lettered)
+        assert [record.value for record in ours] == [b"not-a-protobuf", tenantless.SerializeToString()]
+        assert dict(ours[0].headers)["dlq-source"].startswith(CALLS.events.encode())
+        assert b"without event_id or tenant_id" in dict(ours[1].headers)["dlq-reason"]
+
+
+async def test_queue_statistics_follow_the_amazon_connect_definitions(
+    store: AnalyticsStore, producer: AIOKafkaProducer, analytics_broker: str
+) -> None:
+    async with asyncio.timeout(TEST_SECONDS):
+        history = History()
+        statistics_scenario(history)
+        await history.produce(producer)
+
+        async with running_sink(store, producer, analytics_broker) as running:
+            await running.until(lambda: scenario_stored(store, history.tenant_id))
+
+        # A stricter threshold: only C (abandoned after 5 s) left the queue within 5 s.
+        strict = await store.queue_statistics(history.tenant_id, None, None, 5)
+        assert [row.service_level_percent for row in strict] == [None, 33.33]
+        # From T0 + 20 s: only B's answer (30 s after its first enqueue) and both wrap-up ends fall in range.
+        later = await store.queue_statistics(history.tenant_id, at(20), None, 20)
+        assert later == [
+            QueueStats(
+                "q-support",
+                offered=0,
+                answered=1,
+                abandoned=0,
+                service_level_percent=0.0,
+                average_speed_of_answer_seconds=30.0,
+                average_handle_time_seconds=80.0,
+            )
+        ]
+        assert await store.queue_statistics(history.tenant_id, at(0), at(10), 20) == [
+            QueueStats("q-sales", 1, 0, 0, None, None, None),
+            QueueStats("q-support", 3, 0, 1, 100.0, None, None),
+        ]
+        assert await store.queue_statistics(f"tenant-{new_id()}", None, None, 20) == []
+
+
+async def test_the_grpc_service_answers_for_the_callers_tenant_only(
+    store: AnalyticsStore, producer: AIOKafkaProducer, analytics_broker: str
+) -> None:
+    async with asyncio.timeout(TEST_SECONDS):
+        history, customer = History(), f"customer-{new_id()}"
+        statistics_scenario(history)
+        history.call("E", 0.5, call_events.CallOffered(ani="+15550166"), customer)
+        await history.produce(producer)
+        async with running_sink(store, producer, analytics_broker) as running:
+            await running.until(lambda: scenario_stored(store, history.tenant_id))
+
+        server = grpc.aio.server(
+            interceptors=[TenantAndErrorsInterceptor({"key-a": history.tenant_id, "key-b": "someone-else"})]
+        )
+        analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(AnalyticsServicer(store), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = analytics_pb2_grpc.AnalyticsServiceStub(channel)
+                tenant_a = ((API_KEY_HEADER, "key-a"),)
+                journey = await stub.GetCustomerJourney(
+                    analytics_pb2.GetCustomerJourneyRequest(customer_id=customer), metadata=tenant_a
+                )
+                assert [event.event_type for event in journey.events] == ["telephony.call.offered"]
+                assert journey.events[0].occurred_at.ToDatetime(tzinfo=UTC) == at(0.5)
+                statistics = await stub.GetQueueStatistics(
+                    analytics_pb2.GetQueueStatisticsRequest(), metadata=tenant_a
+                )
+                assert statistics.service_level_threshold_seconds == 20
+                support = {row.queue_id: row for row in statistics.queues}["q-support"]
+                assert (support.offered, support.answered, support.abandoned) == (3, 2, 1)
+                assert support.service_level_percent == pytest.approx(66.67)
+                assert support.average_speed_of_answer_seconds == pytest.approx(20.0)
+                sales = {row.queue_id: row for row in statistics.queues}["q-sales"]
+                assert not sales.HasField("service_level_percent")
+                assert not sales.HasField("average_handle_time_seconds")
+
+                other = await stub.GetQueueStatistics(
+                    analytics_pb2.GetQueueStatisticsRequest(), metadata=((API_KEY_HEADER, "key-b"),)
+                )
+                assert list(other.queues) == []
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await stub.GetCustomerJourney(
+                        analytics_pb2.GetCustomerJourneyRequest(limit=5), metadata=tenant_a
+                    )
+                assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+                assert "customer_id" in (refused.value.details() or "")
+        finally:
+            await server.stop(grace=None)
