@@ -31,7 +31,7 @@ from services.platform import Platform
 
 API_KEY = "dev-key-acme"
 CALLS_TOTAL = int(os.environ.get("DEMO_CALLS", "200"))
-ARRIVAL_SECONDS = float(os.environ.get("DEMO_SECONDS", "150"))
+ARRIVAL_SECONDS = float(os.environ.get("DEMO_SECONDS", "160"))
 QUEUES = ("member", "payment", "general")
 MISSED_RING_CHANCE = 0.04
 
@@ -112,18 +112,19 @@ async def progress(
     rest: httpx.AsyncClient, started: float, outcomes: Counter[str], stop: asyncio.Event
 ) -> None:
     while not stop.is_set():
-        with_metrics = []
+        with_metrics, totals = [], Counter[str]()
         for queue in QUEUES:
             response = await rest.get(f"/v1/queues/{queue}/metrics")
             if response.status_code == 200:
                 m = response.json()
+                totals.update({k: m[k] for k in ("answered", "abandoned")})
                 with_metrics.append(
-                    f"{queue}: waiting {m['contacts_waiting']:>2} oldest {m['oldest_wait_seconds']:>5.1f}s"
-                    f" ready {m['agents_ready']:>2}"
+                    f"{queue} waiting {m['contacts_waiting']:>2} oldest {m['oldest_wait_seconds']:>4.0f}s"
                 )
         done = sum(outcomes.values())
         print(
-            f"[{time.monotonic() - started:5.0f}s] calls done {done:>3}/{CALLS_TOTAL} | "
+            f"[{time.monotonic() - started:4.0f}s] done {done:>3}/{CALLS_TOTAL} "
+            f"answered {totals['answered']:>3} abandoned {totals['abandoned']:>3} | "
             + " | ".join(with_metrics),
             flush=True,
         )
@@ -232,7 +233,7 @@ def main() -> int:
         "KAFKA_DATA_DIR": str(state / "kafka"),
         "CLICKHOUSE_DSN": f"chdb://{state / 'analytics'}",
         "CC_RING_TIMEOUT_SECONDS": "8",
-        "CC_WRAP_UP_SECONDS": "3",
+        "CC_WRAP_UP_SECONDS": "2",
     }
     platform = Platform(env=env, state_dir=state)
     began = time.monotonic()

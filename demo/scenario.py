@@ -58,7 +58,7 @@ def callers(count: int, over_seconds: float, seed: int = 7) -> list[Caller]:
                 ani=rng.choice(pool),
                 digits=digits,
                 patience=rng.expovariate(1 / 25.0) + 3.0,
-                talk_time=rng.expovariate(1 / 7.0) + 2.0,
+                talk_time=rng.expovariate(1 / 4.0) + 2.0,
             )
         )
     return result

@@ -1,5 +1,6 @@
 """Shared fixtures. Integration and end-to-end tests run on a real Kafka broker: the one named by
-KAFKA_BOOTSTRAP_SERVERS, or else a local KRaft broker this session starts (deploy/local/kafka.sh)."""
+KAFKA_BOOTSTRAP_SERVERS; else a Kafka container (testcontainers) when a Docker engine answers; else a
+local KRaft broker this session starts (deploy/local/kafka.sh), as on CI here. All three are real."""
 
 import os
 import random
@@ -11,6 +12,17 @@ from pathlib import Path
 import pytest
 
 KAFKA_SCRIPT = Path(__file__).resolve().parents[1] / "deploy" / "local" / "kafka.sh"
+# Kafka 4.0 (KRaft) for the container path.
+KAFKA_IMAGE = "confluentinc/cp-kafka:8.0.0"
+
+
+def docker_engine_answers() -> bool:
+    try:
+        import docker
+
+        return bool(docker.from_env(timeout=3).ping())
+    except Exception:  # no engine, no socket, no permission: use the local broker
+        return False
 
 
 def _port_free(port: int) -> bool:
@@ -44,6 +56,16 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     existing = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if existing:
         yield existing
+        return
+    if docker_engine_answers():
+        from testcontainers.community.kafka import KafkaContainer
+
+        with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:
+            os.environ["KAFKA_BOOTSTRAP_SERVERS"] = container.get_bootstrap_server()
+            try:
+                yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+            finally:
+                os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None)
         return
     port = free_port_pair()
     data = tmp_path_factory.mktemp("kafka")

@@ -15,7 +15,9 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
+from opentelemetry import trace
 
+from services.common import telemetry
 from services.common.errors import PlatformError, Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,7 @@ API_KEY_HEADER = "x-api-key"
 ERROR_DOMAIN = "cc.platform"
 _tenant: contextvars.ContextVar[str] = contextvars.ContextVar("tenant_id")
 _OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+_tracer = telemetry.tracer(__name__)
 
 
 def current_tenant() -> str:
@@ -66,6 +69,12 @@ class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
         api_key = metadata.get(API_KEY_HEADER, "")
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            with _tracer.start_as_current_span(
+                method, context=telemetry.extract_metadata(metadata), kind=trace.SpanKind.SERVER
+            ):
+                return await _serve(request, context)
+
+        async def _serve(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
                 tenant = self._api_keys.get(str(api_key))
                 if tenant is None:

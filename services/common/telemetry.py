@@ -32,3 +32,14 @@ def inject_headers() -> list[tuple[str, bytes]]:
 def extract_context(headers: Iterable[tuple[str, bytes]] | None) -> Context:
     carrier = {key: value.decode(errors="replace") for key, value in (headers or ())}
     return propagate.extract(carrier)
+
+
+def inject_metadata() -> list[tuple[str, str]]:
+    """The current trace context as gRPC request metadata."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return list(carrier.items())
+
+
+def extract_metadata(metadata: dict[str, str]) -> Context:
+    return propagate.extract(metadata)

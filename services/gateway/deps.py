@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from services.common import telemetry
 from services.common.errors import Unauthenticated
 from services.common.grpc_server import API_KEY_HEADER
 from services.common.settings import PlatformSettings, get_settings
@@ -29,7 +30,8 @@ class Caller:
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
-        return ((API_KEY_HEADER, self.api_key),)
+        """The credential, and the trace context so the service's span joins the request's trace."""
+        return ((API_KEY_HEADER, self.api_key), *telemetry.inject_metadata())
 
 
 def caller(

@@ -3,11 +3,13 @@ tails the live metrics topic."""
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from opentelemetry import trace
 
+from services.common import telemetry
 from services.common.settings import PlatformSettings, get_settings
 from services.gateway import errors
 from services.gateway.clients import ServiceClients
@@ -39,6 +41,16 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    tracer = telemetry.tracer(__name__)
+
+    @app.middleware("http")
+    async def trace_request(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """One server span per request; the gRPC calls it makes carry its context on."""
+        with tracer.start_as_current_span(f"{request.method} {request.url.path}", kind=trace.SpanKind.SERVER):
+            return await call_next(request)
+
     for router in (calls.router, agents.router, tickets.router, insights.router):
         app.include_router(router)
 

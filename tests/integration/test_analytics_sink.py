@@ -8,14 +8,9 @@ Every test uses its own tenant and consumer group, so it reads correctly on a br
 
 import asyncio
 import contextlib
-import os
-import random
-import socket
-import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import grpc
 import pytest
@@ -38,7 +33,6 @@ from services.common.topics import AGENTS, CALLS, ROUTING_DECISIONS, TICKETS, dl
 
 pytestmark = pytest.mark.integration
 
-KAFKA_SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "local" / "kafka.sh"
 T0 = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 SYSTEM = types_pb2.Actor(type=types_pb2.ACTOR_TYPE_SYSTEM)
 CALLER = types_pb2.Actor(type=types_pb2.ACTOR_TYPE_CUSTOMER, id="caller")
@@ -55,46 +49,10 @@ def at(seconds: float) -> datetime:
 
 
 # -- fixtures ----------------------------------------------------------------------------------------
-def _port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
-
-
-def _free_port_pair() -> int:
-    """A port whose successor is free too: the broker's controller listens on port + 1."""
-    for _ in range(200):
-        port = random.randint(20_000, 40_000)
-        if _port_free(port) and _port_free(port + 1):
-            return port
-    raise RuntimeError("no free port pair on 127.0.0.1")
-
-
 @pytest.fixture(scope="module")
-def analytics_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The broker named by KAFKA_BOOTSTRAP_SERVERS, or a local KRaft broker of this module's own."""
-    existing = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if existing:
-        yield existing
-        return
-    port = _free_port_pair()
-    data = tmp_path_factory.mktemp("analytics-kafka")
-    env = {
-        **os.environ,
-        "KAFKA_PORT": str(port),
-        "KAFKA_DATA_DIR": str(data / "data"),
-        "KAFKA_LOG": str(data / "kafka.log"),
-    }
-    subprocess.run([str(KAFKA_SCRIPT), "start"], env=env, check=True, timeout=180)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        subprocess.run([str(KAFKA_SCRIPT), "stop"], env=env, check=False, timeout=60)
-
-
-@pytest.fixture(scope="module")
-async def producer(analytics_broker: str) -> AsyncIterator[AIOKafkaProducer]:
-    await ensure_topics(analytics_broker, PlatformSettings().cc_partitions)
-    client = kafka.idempotent_producer(analytics_broker)
+async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    await ensure_topics(kafka_bootstrap, PlatformSettings().cc_partitions)
+    client = kafka.idempotent_producer(kafka_bootstrap)
     await client.start()
     try:
         yield client
@@ -296,7 +254,7 @@ async def _is_set(event: asyncio.Event) -> bool:
 
 # -- tests ---------------------------------------------------------------------------------------------
 async def test_a_customer_journey_spans_calls_routing_and_tickets_in_time_order(
-    store: AnalyticsStore, producer: AIOKafkaProducer, analytics_broker: str
+    store: AnalyticsStore, producer: AIOKafkaProducer, kafka_bootstrap: str
 ) -> None:
     async with asyncio.timeout(TEST_SECONDS):
         history, customer = History(), f"customer-{new_id()}"
@@ -333,7 +291,7 @@ async def test_a_customer_journey_spans_calls_routing_and_tickets_in_time_order(
         await history.produce(producer)
         await other.produce(producer)
 
-        async with running_sink(store, producer, analytics_broker) as running:
+        async with running_sink(store, producer, kafka_bootstrap) as running:
 
             async def complete() -> bool:
                 return len(await store.journey(history.tenant_id, customer, 100)) >= len(expected) and bool(
@@ -363,7 +321,7 @@ async def test_a_customer_journey_spans_calls_routing_and_tickets_in_time_order(
 
 
 async def test_a_replay_after_a_crash_before_the_commit_changes_no_answer(
-    store: AnalyticsStore, producer: AIOKafkaProducer, analytics_broker: str
+    store: AnalyticsStore, producer: AIOKafkaProducer, kafka_bootstrap: str
 ) -> None:
     async with asyncio.timeout(TEST_SECONDS):
         history = History()
@@ -376,7 +334,7 @@ async def test_a_replay_after_a_crash_before_the_commit_changes_no_answer(
         async def stored() -> bool:
             return len(await store.journey(history.tenant_id, customer, 100)) == 2
 
-        async with running_sink(store, producer, analytics_broker) as first:
+        async with running_sink(store, producer, kafka_bootstrap) as first:
             await first.until(stored)
             await first.until(lambda: _is_set(first.sink.caught_up))
         journey_before = await store.journey(history.tenant_id, customer, 100)
@@ -385,7 +343,7 @@ async def test_a_replay_after_a_crash_before_the_commit_changes_no_answer(
 
         # A sink that inserted everything and crashed before committing: its group has no committed offset,
         # so the next member reads every record again and inserts every event a second time.
-        async with running_sink(store, producer, analytics_broker) as replay:
+        async with running_sink(store, producer, kafka_bootstrap) as replay:
             await replay.until(lambda: _is_set(replay.sink.caught_up))
             assert replay.sink.sunk >= len(history.records)
 
@@ -394,7 +352,7 @@ async def test_a_replay_after_a_crash_before_the_commit_changes_no_answer(
 
 
 async def test_an_unreadable_record_is_dead_lettered_and_the_events_after_it_are_stored(
-    store: AnalyticsStore, producer: AIOKafkaProducer, analytics_broker: str
+    store: AnalyticsStore, producer: AIOKafkaProducer, kafka_bootstrap: str
 ) -> None:
     async with asyncio.timeout(TEST_SECONDS):
         history, customer, call_id = History(), f"customer-{new_id()}", f"call-{new_id()}"
@@ -410,7 +368,7 @@ async def test_an_unreadable_record_is_dead_lettered_and_the_events_after_it_are
         history.call(call_id, 1, ended(call_events.END_REASON_CALLER_LEFT_IVR), customer)
         await history.produce(producer)
 
-        async with running_sink(store, producer, analytics_broker) as running:
+        async with running_sink(store, producer, kafka_bootstrap) as running:
 
             async def stored() -> bool:
                 return len(await store.journey(history.tenant_id, customer, 100)) == 2
@@ -422,7 +380,7 @@ async def test_an_unreadable_record_is_dead_lettered_and_the_events_after_it_are
             ours: list[ConsumerRecord] = []
 
             async def dead_lettered() -> bool:
-                parked = await _records_with_key(analytics_broker, dlq(CALLS.events), key)
+                parked = await _records_with_key(kafka_bootstrap, dlq(CALLS.events), key)
                 ours[:] = [
                     record
                     for record in parked
@@ -437,14 +395,14 @@ async def test_an_unreadable_record_is_dead_lettered_and_the_events_after_it_are
 
 
 async def test_queue_statistics_follow_the_amazon_connect_definitions(
-    store: AnalyticsStore, producer: AIOKafkaProducer, analytics_broker: str
+    store: AnalyticsStore, producer: AIOKafkaProducer, kafka_bootstrap: str
 ) -> None:
     async with asyncio.timeout(TEST_SECONDS):
         history = History()
         statistics_scenario(history)
         await history.produce(producer)
 
-        async with running_sink(store, producer, analytics_broker) as running:
+        async with running_sink(store, producer, kafka_bootstrap) as running:
             await running.until(lambda: scenario_stored(store, history.tenant_id))
 
         # A stricter threshold: only C (abandoned after 5 s) left the queue within 5 s.
@@ -471,14 +429,14 @@ async def test_queue_statistics_follow_the_amazon_connect_definitions(
 
 
 async def test_the_grpc_service_answers_for_the_callers_tenant_only(
-    store: AnalyticsStore, producer: AIOKafkaProducer, analytics_broker: str
+    store: AnalyticsStore, producer: AIOKafkaProducer, kafka_bootstrap: str
 ) -> None:
     async with asyncio.timeout(TEST_SECONDS):
         history, customer = History(), f"customer-{new_id()}"
         statistics_scenario(history)
         history.call("E", 0.5, call_events.CallOffered(ani="+15550166"), customer)
         await history.produce(producer)
-        async with running_sink(store, producer, analytics_broker) as running:
+        async with running_sink(store, producer, kafka_bootstrap) as running:
             await running.until(lambda: scenario_stored(store, history.tenant_id))
 
         server = grpc.aio.server(

@@ -13,7 +13,9 @@ from services.routing.stream.app import BOARD_INPUT, Topics, create_app
 settings = get_settings()
 configure_logging("routing-stream")
 asyncio.run(
-    ensure_topics(settings.kafka_bootstrap_servers, settings.cc_partitions, {BOARD_INPUT: settings.cc_partitions})
+    ensure_topics(
+        settings.kafka_bootstrap_servers, settings.cc_partitions, {BOARD_INPUT: settings.cc_partitions}
+    )
 )
 app = create_app(settings)
 install(app, Topics(app, settings.cc_partitions))

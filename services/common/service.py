@@ -1,0 +1,83 @@
+"""The shape every event-sourced gRPC service shares: a command processor (the single writer), a read
+model, the command bus, policies reacting to other contexts' events, timers rebuilt from the read
+model, and the gRPC server that turns SERVING once all of them have caught up. A composition root
+declares its parts with `AggregateService` and calls `run`."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from services.common.aggregate import AggregateSpec, C, S
+from services.common.command_bus import CommandBus
+from services.common.command_processor import CommandProcessor
+from services.common.deadlines import Deadlines
+from services.common.grpc_server import serve
+from services.common.policy import Policy, Reaction
+from services.common.projection import Observer, Projection
+from services.common.runtime import all_set, configure_logging, runtime
+from services.common.settings import PlatformSettings
+
+R = TypeVar("R")
+
+
+def with_rules(
+    decide: Callable[[S | None, C, datetime, R], list[Message]], rules: R
+) -> Callable[[S | None, C, datetime], list[Message]]:
+    """Bind a context's configurable rules (ring timeout, wrap-up time...) to its pure decide function."""
+
+    def decide_with_rules(state: S | None, command: C, now: datetime) -> list[Message]:
+        return decide(state, command, now, rules)
+
+    return decide_with_rules
+
+
+@dataclass(frozen=True)
+class PolicyDefinition:
+    """A consumer group named `name` that turns events of `topics` into commands."""
+
+    name: str
+    topics: Sequence[str]
+    react: Reaction
+
+
+@dataclass(frozen=True)
+class AggregateService(Generic[S, C]):
+    name: str
+    spec: AggregateSpec[S, C]
+    port: int
+    grpc_service: str
+    add_servicer: Callable[[Any, grpc.aio.Server], None]
+    servicer: Callable[[CommandBus, Projection[S, C]], Any]
+    policies: Sequence[PolicyDefinition] = ()
+    # Each makes an observer of the read model that sets and clears deadlines (RONA, wrap-up).
+    timers: Sequence[Callable[[Deadlines], Observer]] = field(default_factory=tuple)
+
+    async def run(self, settings: PlatformSettings) -> None:
+        configure_logging(self.name)
+        bootstrap = settings.kafka_bootstrap_servers
+        async with runtime(settings, self.name) as rt:
+            processor = CommandProcessor(self.spec, bootstrap, rt.producer)
+            read_model = Projection(self.spec, bootstrap)
+            deadlines = Deadlines()
+            for timer in self.timers:
+                read_model.observe(timer(deadlines))
+            policies = [
+                Policy(p.name, p.topics, p.react, rt.bus, rt.producer, bootstrap) for p in self.policies
+            ]
+            await serve(
+                address=settings.address(self.port),
+                api_keys=settings.api_keys(),
+                registrations=[(self.add_servicer, self.servicer(rt.bus, read_model), self.grpc_service)],
+                background=[
+                    processor.run(),
+                    read_model.run(),
+                    rt.bus.listen([self.spec.topics.replies]),
+                    *(policy.run() for policy in policies),
+                    deadlines.run(rt.bus, read_model.caught_up),
+                ],
+                ready=lambda: all_set(processor.assigned, read_model.caught_up, rt.bus.listening),
+            )

@@ -1,0 +1,131 @@
+"""Pure infrastructure: event naming and envelopes, the error catalogue's mappings, trace propagation."""
+
+from datetime import UTC, datetime
+
+import grpc
+import pytest
+from cc.common.v1 import types_pb2
+from cc.routing.v1 import events_pb2 as routing_events
+from cc.telephony.v1 import events_pb2 as call_events
+from cc.ticketing.v1 import events_pb2 as ticket_events
+from opentelemetry import trace
+
+from services.common import telemetry
+from services.common.envelope import aggregate_key, build_event, derived_id, event_type_of, payload_of
+from services.common.errors import (
+    FieldViolation,
+    IllegalTransition,
+    InvalidArgument,
+    NotFound,
+    PlatformError,
+    Unavailable,
+    VersionConflict,
+    http_status_for,
+)
+
+
+@pytest.mark.parametrize(
+    ("context", "aggregate", "payload", "expected"),
+    [
+        ("telephony", "call", call_events.CallOffered(), "telephony.call.offered"),
+        ("telephony", "call", call_events.IvrMenuEntered(), "telephony.call.ivr_menu_entered"),
+        ("telephony", "call", call_events.CallRingNoAnswer(), "telephony.call.ring_no_answer"),
+        ("routing", "agent", routing_events.AgentStateChanged(), "routing.agent.state_changed"),
+        ("routing", "contact", routing_events.ContactRouted(), "routing.contact.routed"),
+        ("ticketing", "ticket", ticket_events.TicketNoteAdded(), "ticketing.ticket.note_added"),
+    ],
+)
+def test_event_types_are_context_aggregate_past_verb(
+    context: str, aggregate: str, payload: object, expected: str
+) -> None:
+    assert event_type_of(context, aggregate, payload) == expected  # type: ignore[arg-type]
+
+
+def test_build_event_fills_the_envelope_and_the_typed_payload() -> None:
+    moment = datetime(2026, 1, 2, 3, 4, 5, 600_000, tzinfo=UTC)
+    event = build_event(
+        call_events.CallQueued(queue_id="member"),
+        context="telephony",
+        aggregate_type="call",
+        aggregate_id="c1",
+        aggregate_version=4,
+        tenant_id="acme",
+        occurred_at=moment,
+        correlation_id="c1",
+        causation_id="cmd-1",
+        customer_id="cust-1",
+        actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_CUSTOMER),
+    )
+    assert (event.event_type, event.tenant_id, event.aggregate_version, event.causation_id) == (
+        "telephony.call.queued",
+        "acme",
+        4,
+        "cmd-1",
+    )
+    assert event.occurred_at.ToDatetime(tzinfo=UTC) == moment
+    assert event.event_id[14] == "7"  # UUIDv7
+    assert payload_of(event) == call_events.CallQueued(queue_id="member")
+
+
+def test_only_payloads_of_the_envelope_can_be_events() -> None:
+    with pytest.raises(TypeError, match="not an event payload"):
+        build_event(
+            types_pb2.Actor(),
+            context="x",
+            aggregate_type="y",
+            aggregate_id="z",
+            aggregate_version=1,
+            tenant_id="t",
+            occurred_at=datetime.now(UTC),
+            correlation_id="",
+            causation_id="",
+            customer_id="",
+            actor=types_pb2.Actor(),
+        )
+
+
+def test_derived_ids_are_stable_and_distinct() -> None:
+    assert derived_id("ticket", "acme", "call-1") == derived_id("ticket", "acme", "call-1")
+    assert derived_id("ticket", "acme", "call-1") != derived_id("ticket", "globex", "call-1")
+
+
+def test_the_tenant_is_part_of_every_aggregate_key() -> None:
+    assert aggregate_key("acme", "agent-1") != aggregate_key("globex", "agent-1")
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "http"),
+    [
+        (
+            InvalidArgument("invalid-argument", "bad", [FieldViolation("ani", "required")]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            422,
+        ),
+        (NotFound("call-not-found", "no call"), grpc.StatusCode.NOT_FOUND, 404),
+        (IllegalTransition("call-not-queued", "no"), grpc.StatusCode.FAILED_PRECONDITION, 409),
+        (VersionConflict("version-conflict", "moved on"), grpc.StatusCode.ABORTED, 409),
+        (Unavailable("event-store-unavailable", "down"), grpc.StatusCode.UNAVAILABLE, 503),
+    ],
+)
+def test_errors_cross_the_replies_topic_and_map_to_grpc_and_http(
+    error: PlatformError, code: grpc.StatusCode, http: int
+) -> None:
+    back = PlatformError.from_proto(error.to_proto())
+    assert type(back) is type(error)
+    assert (back.error_id, back.message, back.field_violations) == (
+        error.error_id,
+        error.message,
+        error.field_violations,
+    )
+    assert (back.grpc_code, back.http_status, http_status_for(code)) == (code, http, http)
+
+
+def test_trace_context_survives_kafka_headers_and_grpc_metadata() -> None:
+    telemetry.configure("test")
+    tracer = telemetry.tracer("test")
+    with tracer.start_as_current_span("produce") as span:
+        headers = telemetry.inject_headers()
+        metadata = dict(telemetry.inject_metadata())
+        trace_id = span.get_span_context().trace_id
+    for context in (telemetry.extract_context(headers), telemetry.extract_metadata(metadata)):
+        assert trace.get_current_span(context).get_span_context().trace_id == trace_id
