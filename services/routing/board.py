@@ -11,6 +11,10 @@ from cc.routing.v1 import events_pb2
 
 from services.common.envelope import to_datetime
 
+# At-least-once redelivery replays at most what was consumed since the last commit (about a second);
+# two minutes is far beyond it.
+FORGET_AFTER_SECONDS = 120.0
+FORGET_CHECK_SECONDS = 10.0
 READY = events_pb2.AGENT_STATE_READY
 NOT_READY = events_pb2.AGENT_STATE_NOT_READY
 ON_CONTACT = events_pb2.AGENT_STATE_ON_CONTACT
@@ -77,6 +81,9 @@ class Board:
     day: str = ""
     # aggregate -> last version applied: a redelivered event changes nothing.
     applied: dict[str, int] = field(default_factory=dict)
+    # ended call -> when it ended; its `applied` mark is forgotten FORGET_AFTER_SECONDS later.
+    finished: dict[str, float] = field(default_factory=dict)
+    forgotten_at: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +101,8 @@ class Board:
             tallies={k: QueueTally(**v) for k, v in data["tallies"].items()},
             day=data["day"],
             applied=dict(data["applied"]),
+            finished=dict(data.get("finished", {})),
+            forgotten_at=data.get("forgotten_at", 0.0),
         )
 
     def tally(self, queue_id: str) -> QueueTally:
@@ -111,7 +120,22 @@ def apply(board: Board, event: event_pb2.Event) -> bool:
     if day > board.day:  # a late event stamped before midnight must not wipe the new day
         board.day, board.tallies = day, {}
     _FOLD.get(event.WhichOneof("payload") or "", _ignore)(board, event, at.timestamp())
+    if event.WhichOneof("payload") == "call_ended":
+        board.finished[key] = at.timestamp()
+    _forget_finished(board, at.timestamp())
     return True
+
+
+def _forget_finished(board: Board, now: float) -> None:
+    """Keep the board (stored whole in the changelog on every event) from growing with every call ever
+    made: an ended call's mark is dropped once no redelivery of its events can still be in flight."""
+    if now - board.forgotten_at < FORGET_CHECK_SECONDS:
+        return
+    board.forgotten_at = now
+    for key, ended in list(board.finished.items()):
+        if ended < now - FORGET_AFTER_SECONDS:
+            del board.finished[key]
+            board.applied.pop(key, None)
 
 
 def _ignore(board: Board, event: event_pb2.Event, at: float) -> None:

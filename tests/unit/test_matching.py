@@ -9,7 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.common.envelope import derived_id
-from services.routing.board import NOT_READY, ON_CONTACT, READY, WRAP_UP, Board, apply
+from services.routing.board import (
+    FORGET_AFTER_SECONDS,
+    FORGET_CHECK_SECONDS,
+    NOT_READY,
+    ON_CONTACT,
+    READY,
+    WRAP_UP,
+    Board,
+    apply,
+)
 from services.routing.matching import STRATEGY, Decision, candidates_for, dispatch
 from tests.unit.support import TENANT, Feed, answered, changed, ended, logged_in, queued, ts
 
@@ -397,7 +406,10 @@ def test_an_event_the_board_does_not_fold_is_recorded_as_applied_and_changes_not
     after = feed.board.to_json()
     assert after.pop("applied") == {"call/call-1": 1}
     before.pop("applied")
-    assert {k: v for k, v in after.items() if k != "day"} == {k: v for k, v in before.items() if k != "day"}
+    clock = {"day", "forgotten_at"}
+    assert {k: v for k, v in after.items() if k not in clock} == {
+        k: v for k, v in before.items() if k not in clock
+    }
 
 
 def test_the_board_survives_a_json_round_trip() -> None:
@@ -466,3 +478,29 @@ def test_the_chosen_agent_has_the_skill_and_is_the_longest_idle(seats: list[Seat
     assert [c.idle_seconds for c in ranked] == sorted((c.idle_seconds for c in ranked), reverse=True)
     assert ranked[0].idle_seconds == 100 - best.ready_at
     assert all(c.rank == 0 and c.skipped_reason for c in routed.candidates if not c.eligible)
+
+
+def test_an_ended_call_is_forgotten_after_the_redelivery_window_and_not_before() -> None:
+    feed = new_feed()
+    queued_event = feed.event("call", "call-1", queued("member", 1), 1)
+    assert apply(feed.board, queued_event)
+    assert feed.call("call-1", ended("member", abandoned=True), 2)
+
+    assert feed.agent("kim", logged_in(member=5), 60) is True
+    assert apply(feed.board, queued_event) is False  # a late redelivery inside the window changes nothing
+    assert "call/call-1" in feed.board.applied
+
+    assert feed.agent("lee", logged_in(member=5), 2 + FORGET_AFTER_SECONDS + 1) is True
+    assert "call/call-1" not in feed.board.applied
+    assert feed.board.finished == {}
+    assert feed.board.tally("member").abandoned == 1
+
+
+def test_the_board_stays_small_however_many_calls_have_ended() -> None:
+    feed = new_feed()
+    for number in range(500):
+        feed.call(f"call-{number}", queued("member", number), number)
+        feed.call(f"call-{number}", ended("member", abandoned=True), number + 1)
+
+    assert len(feed.board.applied) <= FORGET_AFTER_SECONDS + FORGET_CHECK_SECONDS + 2
+    assert feed.board.tally("member").offered == 500
