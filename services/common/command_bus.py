@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from cc.common.v1 import types_pb2
 
-from services.common import kafka
+from services.common import kafka, telemetry
 from services.common.aggregate import AggregateCommand
 from services.common.envelope import aggregate_key, derived_id, new_id, timestamp
 from services.common.errors import PlatformError, Unavailable
@@ -68,7 +68,7 @@ class CommandBus:
                 topics.commands,
                 value=command.SerializeToString(),
                 key=aggregate_key(meta.tenant_id, meta.aggregate_id),
-                headers=kafka.trace_headers(),
+                headers=telemetry.inject_headers(),
             )
             reply = await asyncio.wait_for(future, self._timeout)
         except KafkaError as error:
@@ -94,7 +94,7 @@ class CommandBus:
             topics.commands,
             value=command.SerializeToString(),
             key=aggregate_key(meta.tenant_id, meta.aggregate_id),
-            headers=kafka.trace_headers(),
+            headers=telemetry.inject_headers(),
         )
 
 

@@ -127,7 +127,7 @@ class CommandProcessor(ConsumerRebalanceListener, Generic[S, C]):
                 self.spec.topics.replies,
                 value=reply.SerializeToString(),
                 key=command.meta.reply_to.encode(),
-                headers=kafka.trace_headers(),
+                headers=telemetry.inject_headers(),
             )
 
     async def _handle(self, command: C, partition: int) -> types_pb2.CommandReply:
@@ -184,7 +184,7 @@ class CommandProcessor(ConsumerRebalanceListener, Generic[S, C]):
         return reply
 
     async def _append(self, events: list[event_pb2.Event], partition: int) -> None:
-        headers = kafka.trace_headers()
+        headers = telemetry.inject_headers()
         sends: list[Any] = [
             await self._producer.send(
                 self.spec.topics.events,

@@ -37,9 +37,6 @@ class Deadlines:
         keys = [key for key, deadline in self._pending.items() if deadline.due <= now]
         return [self._pending.pop(key) for key in keys]
 
-    def __len__(self) -> int:
-        return len(self._pending)
-
     async def run(self, bus: CommandBus, ready: asyncio.Event, tick_seconds: float = 0.2) -> None:
         """Fire deadlines once the read model that sets them has caught up (so none fires on stale state)."""
         await ready.wait()

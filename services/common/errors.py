@@ -1,6 +1,7 @@
 """One error hierarchy for the platform: a stable kebab-case `error_id`, a gRPC status and an HTTP
 status, mapped here and nowhere else (in the manner of google-api-core's exceptions)."""
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -81,11 +82,28 @@ _BY_CODE: dict[int, type[PlatformError]] = {
 }
 
 
-def require(value: str, field: str, what: str) -> str:
-    """Validate a required string field; the message names the field so clients can fix the request."""
-    if not value.strip():
+# Text the platform accepts: no control characters (tab, newline and carriage return only in multi-line
+# text such as notes) and at least one visible character. The gateway's OpenAPI patterns say the same.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_VISIBLE = re.compile(r"[^\s\x00-\x1f\x7f-\x9f]")
+
+
+def text_problem(value: str, *, multiline: bool = False) -> str | None:
+    """What is wrong with `value` as text ("is required", ...), or None when nothing is."""
+    if (_CONTROL_MULTILINE if multiline else _CONTROL).search(value):
+        return "must not contain control characters"
+    if not _VISIBLE.search(value):
+        return "is required"
+    return None
+
+
+def require(value: str, field: str, what: str, *, multiline: bool = False) -> str:
+    """Validate a required text field; the message names the field so clients can fix the request."""
+    problem = text_problem(value, multiline=multiline)
+    if problem is not None:
         raise InvalidArgument(
-            "invalid-argument", f"{field} is required", [FieldViolation(field, f"{what} is required")]
+            "invalid-argument", f"{field} {problem}", [FieldViolation(field, f"{what} {problem}")]
         )
     return value
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
@@ -143,10 +143,3 @@ async def serve(
     await asyncio.gather(*tasks, return_exceptions=True)
     if failed:
         raise RuntimeError("a background loop stopped") from failed[0].exception()
-
-
-def grpc_code_of(code: int) -> grpc.StatusCode:
-    return next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
-
-
-__all__ = ["code_pb2", "current_tenant", "serve"]

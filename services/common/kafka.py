@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from services.common import telemetry
 from services.common.topics import dlq
 
 log = logging.getLogger(__name__)
@@ -86,7 +85,3 @@ async def send_to_dlq(producer: AIOKafkaProducer, record: ConsumerRecord, reason
         log.exception("could not dead-letter %s/%s/%s", record.topic, record.partition, record.offset)
         raise
     log.warning("dead-lettered %s/%s/%s: %s", record.topic, record.partition, record.offset, reason)
-
-
-def trace_headers() -> list[tuple[str, bytes]]:
-    return telemetry.inject_headers()

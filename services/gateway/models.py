@@ -9,11 +9,21 @@ from cc.routing.v1 import events_pb2 as routing_events
 from cc.routing.v1 import routing_pb2
 from cc.telephony.v1 import telephony_pb2
 from cc.ticketing.v1 import ticketing_pb2
+from fastapi import Path, Query
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, Field
 
-Text = Annotated[str, Field(min_length=1, max_length=200)]
+# The services' text rule (services.common.errors.text_problem) as OpenAPI patterns: no control
+# characters (notes may hold tabs and line breaks) and at least one visible character.
+_LINE = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+_LINES = (
+    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+)
+Text = Annotated[str, Field(min_length=1, max_length=200, pattern=_LINE)]
+MultilineText = Annotated[str, Field(min_length=1, max_length=10_000, pattern=_LINES)]
+PathId = Annotated[str, Path(min_length=1, max_length=200, pattern=_LINE)]
+QueryId = Annotated[str, Query(min_length=1, max_length=200, pattern=_LINE)]
 
 
 def enum_word(message: Message, field: str, prefix: str) -> str:
@@ -37,7 +47,8 @@ def moment(message: Message, field: str) -> datetime | None:
 class WriteOptions(BaseModel):
     """Optimistic concurrency: refused (409, version-conflict) unless the resource is at this version."""
 
-    expected_version: int | None = Field(default=None, ge=0)
+    # 2**53 is exact in a JSON number (a double); no aggregate gets near it.
+    expected_version: int | None = Field(default=None, ge=0, le=2**53)
 
 
 # --- calls --------------------------------------------------------------------------------------
@@ -154,7 +165,7 @@ class TransitionBody(WriteOptions):
 
 
 class NoteBody(WriteOptions):
-    body: Annotated[str, Field(min_length=1, max_length=10_000)]
+    body: MultilineText
 
 
 class Note(BaseModel):

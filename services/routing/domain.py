@@ -10,7 +10,14 @@ from cc.routing.v1 import commands_pb2, events_pb2
 from google.protobuf.message import Message
 
 from services.common.envelope import to_datetime
-from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, NotFound, require
+from services.common.errors import (
+    FieldViolation,
+    IllegalTransition,
+    InvalidArgument,
+    NotFound,
+    require,
+    text_problem,
+)
 
 AgentState = events_pb2.AgentState
 READY = AgentState.AGENT_STATE_READY
@@ -101,8 +108,8 @@ def _log_in(log_in: commands_pb2.LogInAgent, rules: AgentRules) -> events_pb2.Ag
     require(log_in.site_id, "site_id", "the agent's site")
     violations = [FieldViolation("skills", "at least one skill is required")] if not log_in.skills else []
     for index, skill in enumerate(log_in.skills):
-        if not skill.name.strip():
-            violations.append(FieldViolation(f"skills[{index}].name", "a skill needs a name"))
+        if (problem := text_problem(skill.name)) is not None:
+            violations.append(FieldViolation(f"skills[{index}].name", f"a skill's name {problem}"))
         if not 0 <= skill.proficiency <= 10:
             violations.append(FieldViolation(f"skills[{index}].proficiency", "proficiency is 1 to 10"))
     if violations:

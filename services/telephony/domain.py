@@ -12,7 +12,14 @@ from cc.telephony.v1.telephony_pb2 import CallStatus
 from google.protobuf.message import Message
 
 from services.common.envelope import derived_id, timestamp, to_datetime
-from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, NotFound, require
+from services.common.errors import (
+    FieldViolation,
+    IllegalTransition,
+    InvalidArgument,
+    NotFound,
+    require,
+    text_problem,
+)
 from services.telephony import ivr
 
 Party = events_pb2.Party
@@ -127,12 +134,12 @@ def _offer(state: CallState | None, offer: commands_pb2.OfferCall, rules: Teleph
     if state is not None:
         raise IllegalTransition("call-already-offered", f"call {state.call_id} was already offered")
     violations = [
-        FieldViolation(name, f"{what} is required")
+        FieldViolation(name, f"{what} {problem}")
         for name, value, what in (
             ("ani", offer.ani, "the caller's number (ANI)"),
             ("dnis", offer.dnis, "the dialled service number (DNIS)"),
         )
-        if not value.strip()
+        if (problem := text_problem(value)) is not None
     ]
     if violations:
         raise InvalidArgument("invalid-argument", "ani and dnis are required", violations)

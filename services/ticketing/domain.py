@@ -106,7 +106,7 @@ def decide(state: TicketState | None, command: commands_pb2.TicketCommand, now: 
                 )
             ]
         case "add_note":
-            body = require(command.add_note.body, "body", "the note's text")
+            body = require(command.add_note.body, "body", "the note's text", multiline=True)
             if len(body) > MAX_NOTE_LENGTH:
                 raise InvalidArgument(
                     "invalid-argument",

@@ -21,6 +21,7 @@ from services.common.errors import (
     Unavailable,
     VersionConflict,
     http_status_for,
+    text_problem,
 )
 
 
@@ -129,3 +130,37 @@ def test_trace_context_survives_kafka_headers_and_grpc_metadata() -> None:
         trace_id = span.get_span_context().trace_id
     for context in (telemetry.extract_context(headers), telemetry.extract_metadata(metadata)):
         assert trace.get_current_span(context).get_span_context().trace_id == trace_id
+
+
+@pytest.mark.parametrize(
+    ("value", "multiline", "problem"),
+    [
+        ("kim", False, None),
+        ("  kim ", False, None),
+        ("", False, "is required"),
+        ("   ", False, "is required"),
+        ("\x1c", False, "must not contain control characters"),
+        ("a\nb", False, "must not contain control characters"),
+        ("line one\n\tline two", True, None),
+        ("\n\t ", True, "is required"),
+        ("bell\x07", True, "must not contain control characters"),
+    ],
+)
+def test_one_text_rule_for_every_required_field(value: str, multiline: bool, problem: str | None) -> None:
+    assert text_problem(value, multiline=multiline) == problem
+
+
+def test_the_gateway_patterns_state_the_same_text_rule() -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from services.gateway.models import MultilineText, Text
+
+    samples = ["kim", " kim ", "\x1c", "   ", "kim\n", "\x85x", "a\nb", "\n\t", "note\r\nmore", "bell\x07"]
+    for multiline, adapter in ((False, TypeAdapter(Text)), (True, TypeAdapter(MultilineText))):
+        for value in samples:
+            try:
+                adapter.validate_python(value)
+                accepted = True
+            except ValidationError:
+                accepted = False
+            assert accepted == (text_problem(value, multiline=multiline) is None), (value, multiline)

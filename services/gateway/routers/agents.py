@@ -5,7 +5,7 @@ from fastapi import APIRouter
 
 from services.gateway.deps import AuthenticatedCaller, Clients, IdempotencyKey
 from services.gateway.errors import ERROR_RESPONSES
-from services.gateway.models import AGENT_STATES, Agent, AgentStateBody, LogInBody, WriteOptions
+from services.gateway.models import AGENT_STATES, Agent, AgentStateBody, LogInBody, PathId, WriteOptions
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"], responses=ERROR_RESPONSES)
 
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1/agents", tags=["agents"], responses=ERROR_RESPONS
     "/{agent_id}/login", summary="Log an agent in; it becomes ready (the configured state after login)"
 )
 async def log_in(
-    agent_id: str,
+    agent_id: PathId,
     body: LogInBody,
     who: AuthenticatedCaller,
     services: Clients,
@@ -33,7 +33,7 @@ async def log_in(
 
 @router.put("/{agent_id}/state", summary="Set an agent ready, or not ready with a reason")
 async def set_state(
-    agent_id: str,
+    agent_id: PathId,
     body: AgentStateBody,
     who: AuthenticatedCaller,
     services: Clients,
@@ -51,7 +51,7 @@ async def set_state(
 
 @router.post("/{agent_id}/logout", summary="Log an agent out")
 async def log_out(
-    agent_id: str,
+    agent_id: PathId,
     who: AuthenticatedCaller,
     services: Clients,
     body: WriteOptions | None = None,
@@ -74,7 +74,7 @@ async def list_agents(who: AuthenticatedCaller, services: Clients, site_id: str 
 
 
 @router.get("/{agent_id}", summary="One agent and its state")
-async def get_agent(agent_id: str, who: AuthenticatedCaller, services: Clients) -> Agent:
+async def get_agent(agent_id: PathId, who: AuthenticatedCaller, services: Clients) -> Agent:
     return Agent.of(
         await services.routing.GetAgent(routing_pb2.GetAgentRequest(agent_id=agent_id), metadata=who.metadata)
     )

@@ -5,7 +5,7 @@ from fastapi import APIRouter
 
 from services.gateway.deps import AuthenticatedCaller, Clients, IdempotencyKey
 from services.gateway.errors import ERROR_RESPONSES
-from services.gateway.models import AnswerBody, Call, DigitsBody, HangUpBody, OfferCallBody
+from services.gateway.models import AnswerBody, Call, DigitsBody, HangUpBody, OfferCallBody, PathId
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"], responses=ERROR_RESPONSES)
 PARTIES = {"caller": events_pb2.PARTY_CALLER, "agent": events_pb2.PARTY_AGENT}
@@ -23,7 +23,7 @@ async def offer_call(
 
 @router.post("/{call_id}/digits", summary="The caller pressed keys in the IVR")
 async def send_digits(
-    call_id: str,
+    call_id: PathId,
     body: DigitsBody,
     who: AuthenticatedCaller,
     services: Clients,
@@ -40,7 +40,7 @@ async def send_digits(
 
 @router.post("/{call_id}/answer", summary="The ringing agent answers")
 async def answer_call(
-    call_id: str,
+    call_id: PathId,
     body: AnswerBody,
     who: AuthenticatedCaller,
     services: Clients,
@@ -57,7 +57,7 @@ async def answer_call(
 
 @router.post("/{call_id}/hangup", summary="The caller or the agent hangs up")
 async def hang_up(
-    call_id: str,
+    call_id: PathId,
     body: HangUpBody,
     who: AuthenticatedCaller,
     services: Clients,
@@ -73,7 +73,7 @@ async def hang_up(
 
 
 @router.get("/{call_id}", summary="A call as it is now")
-async def get_call(call_id: str, who: AuthenticatedCaller, services: Clients) -> Call:
+async def get_call(call_id: PathId, who: AuthenticatedCaller, services: Clients) -> Call:
     return Call.of(
         await services.telephony.GetCall(telephony_pb2.GetCallRequest(call_id=call_id), metadata=who.metadata)
     )

@@ -3,15 +3,16 @@
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Annotated
 
 from cc.analytics.v1 import analytics_pb2
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from services.common.errors import NotFound
 from services.gateway.deps import AuthenticatedCaller, Clients, LiveMetrics
 from services.gateway.errors import ERROR_RESPONSES
-from services.gateway.models import Journey, QueueMetrics
+from services.gateway.models import Journey, PathId, QueueMetrics
 
 router = APIRouter(tags=["insights"], responses=ERROR_RESPONSES)
 STREAM_INTERVAL_SECONDS = 1.0
@@ -19,14 +20,17 @@ STREAM_INTERVAL_SECONDS = 1.0
 
 @router.get("/v1/customers/{customer_id}/journey", summary="Every event of one customer, in time order")
 async def journey(
-    customer_id: str, who: AuthenticatedCaller, services: Clients, limit: int = 1000
+    customer_id: PathId,
+    who: AuthenticatedCaller,
+    services: Clients,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Journey:
     request = analytics_pb2.GetCustomerJourneyRequest(customer_id=customer_id, limit=limit)
     return Journey.of(await services.analytics.GetCustomerJourney(request, metadata=who.metadata))
 
 
 @router.get("/v1/queues/{queue_id}/metrics", summary="Live metrics of a queue (refreshed every second)")
-async def queue_metrics(queue_id: str, who: AuthenticatedCaller, live: LiveMetrics) -> QueueMetrics:
+async def queue_metrics(queue_id: PathId, who: AuthenticatedCaller, live: LiveMetrics) -> QueueMetrics:
     metrics = live.get(who.tenant_id, queue_id)
     if metrics is None:
         raise NotFound("queue-not-found", f"no live metrics for queue {queue_id}")
@@ -37,7 +41,10 @@ async def queue_metrics(queue_id: str, who: AuthenticatedCaller, live: LiveMetri
     "/v1/queues/{queue_id}/metrics/stream", summary="Live metrics as server-sent events, once a second"
 )
 async def queue_metrics_stream(
-    queue_id: str, who: AuthenticatedCaller, live: LiveMetrics, count: int = 0
+    queue_id: PathId,
+    who: AuthenticatedCaller,
+    live: LiveMetrics,
+    count: Annotated[int, Query(ge=0, le=86_400)] = 0,
 ) -> StreamingResponse:
     """`count` > 0 ends the stream after that many updates (handy for scripts and tests)."""
 

@@ -1,13 +1,11 @@
 """Tickets: read, move through open -> pending -> solved -> closed, and add notes (TKT-2, TKT-5)."""
 
-from typing import Annotated
-
 from cc.ticketing.v1 import events_pb2, ticketing_pb2
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from services.gateway.deps import AuthenticatedCaller, Clients, IdempotencyKey
 from services.gateway.errors import ERROR_RESPONSES
-from services.gateway.models import NoteBody, Ticket, TicketList, TransitionBody
+from services.gateway.models import NoteBody, PathId, QueryId, Ticket, TicketList, TransitionBody
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"], responses=ERROR_RESPONSES)
 STATUSES = {
@@ -19,15 +17,13 @@ STATUSES = {
 
 
 @router.get("/{ticket_id}", summary="One ticket with its notes")
-async def get_ticket(ticket_id: str, who: AuthenticatedCaller, services: Clients) -> Ticket:
+async def get_ticket(ticket_id: PathId, who: AuthenticatedCaller, services: Clients) -> Ticket:
     request = ticketing_pb2.GetTicketRequest(ticket_id=ticket_id)
     return Ticket.of(await services.ticketing.GetTicket(request, metadata=who.metadata))
 
 
 @router.get("", summary="A customer's tickets, oldest first")
-async def list_tickets(
-    customer_id: Annotated[str, Query(min_length=1)], who: AuthenticatedCaller, services: Clients
-) -> TicketList:
+async def list_tickets(customer_id: QueryId, who: AuthenticatedCaller, services: Clients) -> TicketList:
     response = await services.ticketing.ListTickets(
         ticketing_pb2.ListTicketsRequest(customer_id=customer_id), metadata=who.metadata
     )
@@ -36,7 +32,7 @@ async def list_tickets(
 
 @router.post("/{ticket_id}/transitions", summary="Move a ticket to another status; illegal moves get 409")
 async def transition(
-    ticket_id: str,
+    ticket_id: PathId,
     body: TransitionBody,
     who: AuthenticatedCaller,
     services: Clients,
@@ -54,7 +50,7 @@ async def transition(
 
 @router.post("/{ticket_id}/notes", status_code=201, summary="Add an internal note")
 async def add_note(
-    ticket_id: str,
+    ticket_id: PathId,
     body: NoteBody,
     who: AuthenticatedCaller,
     services: Clients,
