@@ -13,6 +13,7 @@ API_KEYS = {
     "e2e-grpc": "tenant-grpc",
     "e2e-errors": "tenant-errors",
     "e2e-metrics": "tenant-metrics",
+    "e2e-restart": "tenant-restart",
 }
 
 
