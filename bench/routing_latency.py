@@ -10,7 +10,6 @@ Prints percentiles in milliseconds. Needs the default ports free (`make down` fi
 
 import asyncio
 import os
-import shutil
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -20,7 +19,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from cc.common.v1 import event_pb2
 
 from services.common.envelope import to_datetime
-from services.common.settings import REPO_ROOT
 from services.common.topics import CALLS, ROUTING_DECISIONS
 from services.platform import Platform
 
@@ -157,16 +155,7 @@ async def run(platform: Platform) -> None:
 
 
 def main() -> None:
-    state = REPO_ROOT / ".local" / "bench"
-    shutil.rmtree(state, ignore_errors=True)
-    env = {
-        **os.environ,
-        "KAFKA_DATA_DIR": str(state / "kafka"),
-        "CLICKHOUSE_DSN": f"chdb://{state / 'analytics'}",
-        "CC_WRAP_UP_SECONDS": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    platform = Platform(env=env, state_dir=state)
+    platform = Platform.fresh("bench", CC_WRAP_UP_SECONDS="0", LOG_LEVEL="WARNING")
     try:
         platform.up(timeout=180)
         asyncio.run(run(platform))

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import random
-import shutil
 import sys
 import time
 from collections import Counter
@@ -25,7 +24,6 @@ from cc.common.v1 import event_pb2
 
 from demo.scenario import AGENTS, Caller, callers
 from services.common.envelope import timestamp
-from services.common.settings import REPO_ROOT
 from services.common.topics import CALLS
 from services.platform import Platform
 
@@ -226,16 +224,7 @@ async def simulate(platform: Platform) -> None:
 
 
 def main() -> int:
-    state = REPO_ROOT / ".local" / "demo"
-    shutil.rmtree(state, ignore_errors=True)
-    env = {
-        **os.environ,
-        "KAFKA_DATA_DIR": str(state / "kafka"),
-        "CLICKHOUSE_DSN": f"chdb://{state / 'analytics'}",
-        "CC_RING_TIMEOUT_SECONDS": "8",
-        "CC_WRAP_UP_SECONDS": "2",
-    }
-    platform = Platform(env=env, state_dir=state)
+    platform = Platform.fresh("demo", CC_RING_TIMEOUT_SECONDS="8", CC_WRAP_UP_SECONDS="2")
     began = time.monotonic()
     print("Starting Kafka and the five services (logs in .local/demo/logs)...", flush=True)
     try:

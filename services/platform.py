@@ -7,6 +7,7 @@ the end-to-end tests.
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,6 +41,19 @@ class Platform:
     state_dir: Path = REPO_ROOT / ".local"
     # Children this object started: polled, so one that died is seen as dead rather than as a live zombie.
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @staticmethod
+    def fresh(name: str, **settings: str) -> "Platform":
+        """A platform on empty data of its own under .local/<name> (broker log, chDB, service logs)."""
+        state = REPO_ROOT / ".local" / name
+        shutil.rmtree(state, ignore_errors=True)
+        env = {
+            **os.environ,
+            "KAFKA_DATA_DIR": str(state / "kafka"),
+            "CLICKHOUSE_DSN": f"chdb://{state / 'analytics'}",
+            **settings,
+        }
+        return Platform(env=env, state_dir=state)
 
     @property
     def settings(self) -> PlatformSettings:

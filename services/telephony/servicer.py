@@ -3,6 +3,7 @@
 import grpc
 from cc.common.v1 import types_pb2
 from cc.telephony.v1 import commands_pb2, telephony_pb2, telephony_pb2_grpc
+from google.protobuf.message import Message
 
 from services.common.aggregate import Versioned
 from services.common.command_bus import CommandBus, command_meta
@@ -40,6 +41,11 @@ def call_view(entry: Versioned[CallState]) -> telephony_pb2.Call:
     return view
 
 
+CallWrite = (
+    telephony_pb2.SendDigitsRequest | telephony_pb2.AnswerCallRequest | telephony_pb2.HangUpCallRequest
+)
+
+
 class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
     def __init__(self, bus: CommandBus, calls: Projection[CallState, commands_pb2.CallCommand]) -> None:
         self._bus = bus
@@ -59,6 +65,12 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
 
     async def _run(self, command: commands_pb2.CallCommand) -> telephony_pb2.Call:
         return call_view(await execute(self._bus, self._calls, command))
+
+    async def _on_call(self, request: CallWrite, **action: Message) -> telephony_pb2.Call:
+        """One command on an existing call, with the request's idempotency key and expected version."""
+        call_id = require(request.call_id, "call_id", "the call")
+        meta = self._meta(call_id, request.request_id, expected_version(request))
+        return await self._run(commands_pb2.CallCommand(meta=meta, **action))  # type: ignore[arg-type]
 
     async def OfferCall(
         self, request: telephony_pb2.OfferCallRequest, context: grpc.aio.ServicerContext
@@ -84,44 +96,17 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
     async def SendDigits(
         self, request: telephony_pb2.SendDigitsRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.Call:
-        return await self._run(
-            commands_pb2.CallCommand(
-                meta=self._meta(
-                    require(request.call_id, "call_id", "the call"),
-                    request.request_id,
-                    expected_version(request),
-                ),
-                send_digits=commands_pb2.SendDigits(digits=request.digits),
-            )
-        )
+        return await self._on_call(request, send_digits=commands_pb2.SendDigits(digits=request.digits))
 
     async def AnswerCall(
         self, request: telephony_pb2.AnswerCallRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.Call:
-        return await self._run(
-            commands_pb2.CallCommand(
-                meta=self._meta(
-                    require(request.call_id, "call_id", "the call"),
-                    request.request_id,
-                    expected_version(request),
-                ),
-                answer_call=commands_pb2.AnswerCall(agent_id=request.agent_id),
-            )
-        )
+        return await self._on_call(request, answer_call=commands_pb2.AnswerCall(agent_id=request.agent_id))
 
     async def HangUpCall(
         self, request: telephony_pb2.HangUpCallRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.Call:
-        return await self._run(
-            commands_pb2.CallCommand(
-                meta=self._meta(
-                    require(request.call_id, "call_id", "the call"),
-                    request.request_id,
-                    expected_version(request),
-                ),
-                hang_up_call=commands_pb2.HangUpCall(party=request.party),
-            )
-        )
+        return await self._on_call(request, hang_up_call=commands_pb2.HangUpCall(party=request.party))
 
     async def GetCall(
         self, request: telephony_pb2.GetCallRequest, context: grpc.aio.ServicerContext

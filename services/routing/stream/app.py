@@ -32,7 +32,7 @@ def create_app(settings: PlatformSettings) -> faust.App:
         stream_wait_empty=False,
         broker_commit_every=100,
         broker_commit_interval=1.0,
-        # A worker that dies is noticed (and its partitions handed over) within seconds, as for the other groups.
+        # A dead worker is noticed (its partitions handed over) within seconds, as in the other groups.
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
     )
