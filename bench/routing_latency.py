@@ -53,6 +53,7 @@ async def follow(bootstrap: str, timings: Timings) -> None:
         bootstrap_servers=bootstrap,
         auto_offset_reset="latest",
         fetch_max_wait_ms=20,
+        isolation_level="read_committed",
     )
     await consumer.start()
     try:

@@ -47,7 +47,11 @@ class Desk:
 
     async def follow(self, bootstrap: str) -> None:
         consumer = AIOKafkaConsumer(
-            CALLS.events, bootstrap_servers=bootstrap, auto_offset_reset="latest", fetch_max_wait_ms=50
+            CALLS.events,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="latest",
+            fetch_max_wait_ms=50,
+            isolation_level="read_committed",
         )
         await consumer.start()
         try:

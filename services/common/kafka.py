@@ -21,6 +21,17 @@ def idempotent_producer(bootstrap_servers: str) -> AIOKafkaProducer:
     )
 
 
+def transactional_producer(bootstrap_servers: str, transactional_id: str) -> AIOKafkaProducer:
+    """Writes that commit or abort together; a second producer with the same id fences this one."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        transactional_id=transactional_id,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=0,
+    )
+
+
 def reader(bootstrap_servers: str) -> AIOKafkaConsumer:
     """A consumer outside any group, for replaying or tailing topics by explicit assignment."""
     return AIOKafkaConsumer(
@@ -28,6 +39,7 @@ def reader(bootstrap_servers: str) -> AIOKafkaConsumer:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=100,
+        isolation_level="read_committed",  # never see the events of an aborted command
     )
 
 
@@ -39,6 +51,7 @@ def group_consumer(bootstrap_servers: str, group_id: str) -> AIOKafkaConsumer:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=100,
+        isolation_level="read_committed",
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
     )

@@ -36,7 +36,11 @@ class Runtime:
 @asynccontextmanager
 async def runtime(settings: PlatformSettings, service: str) -> AsyncIterator[Runtime]:
     """Topics exist, the idempotent producer is started, and a command bus is ready to send."""
-    await ensure_topics(settings.kafka_bootstrap_servers, settings.cc_partitions)
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        settings.cc_partitions,
+        replication_factor=settings.cc_replication_factor,
+    )
     producer = idempotent_producer(settings.kafka_bootstrap_servers)
     await producer.start()
     instance = settings.cc_instance_id or f"{service}-{new_id()}"

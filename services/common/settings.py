@@ -15,6 +15,8 @@ class PlatformSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # Partitions of every commands/events topic; a topic pair must share it so a key lands on the same index.
     cc_partitions: int = 6
+    # Replication of the topics the platform creates: 1 for the local single broker, 3 on a real cluster.
+    cc_replication_factor: int = 1
     # Development API keys: "key:tenant,key:tenant". The tenant comes from the credential only (ORG-1).
     cc_api_keys: str = "dev-key-acme:acme,dev-key-globex:globex"
     clickhouse_dsn: str = f"chdb://{REPO_ROOT / '.local' / 'analytics'}"

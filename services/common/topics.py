@@ -4,7 +4,7 @@ never auto-creates one. `python -m services.common.topics` creates them all."""
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -49,22 +49,40 @@ def dlq(topic: str) -> str:
     return f"{topic}.dlq"
 
 
-def catalogue(partitions: int) -> dict[str, int]:
-    """Topic name -> partition count."""
-    topics: dict[str, int] = {}
+@dataclass(frozen=True)
+class TopicSpec:
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+# The event log is the source of truth: kept forever. Replies and live metrics only matter for moments.
+KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
+KEEP_A_DAY = {"retention.ms": str(24 * 3600 * 1000)}
+KEEP_A_MONTH = {"retention.ms": str(30 * 24 * 3600 * 1000)}
+COMPACTED = {"cleanup.policy": "compact"}
+
+
+def catalogue(partitions: int) -> dict[str, TopicSpec]:
+    """Every topic of the platform with its partition count and retention."""
+    topics: dict[str, TopicSpec] = {}
     for aggregate in AGGREGATES:
-        topics[aggregate.commands] = partitions
-        topics[aggregate.events] = partitions
-        topics[aggregate.replies] = 1
-        topics[dlq(aggregate.commands)] = 1
-    topics[ROUTING_DECISIONS] = partitions
-    topics[QUEUE_METRICS] = 1
+        topics[aggregate.commands] = TopicSpec(partitions, KEEP_A_MONTH)
+        topics[aggregate.events] = TopicSpec(partitions, KEEP_FOREVER)
+        topics[aggregate.replies] = TopicSpec(1, KEEP_A_DAY)
+        topics[dlq(aggregate.commands)] = TopicSpec(1, KEEP_A_MONTH)
+    topics[ROUTING_DECISIONS] = TopicSpec(partitions, KEEP_FOREVER)
+    topics[QUEUE_METRICS] = TopicSpec(1, KEEP_A_DAY)
     for topic in EVENT_TOPICS:
-        topics[dlq(topic)] = 1
+        topics[dlq(topic)] = TopicSpec(1, KEEP_A_MONTH)
     return topics
 
 
-async def ensure_topics(bootstrap_servers: str, partitions: int, extra: dict[str, int] | None = None) -> None:
+async def ensure_topics(
+    bootstrap_servers: str,
+    partitions: int,
+    extra: dict[str, TopicSpec] | None = None,
+    replication_factor: int = 1,
+) -> None:
     """Create every missing topic (the catalogue plus `extra`); existing ones are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
@@ -72,8 +90,13 @@ async def ensure_topics(bootstrap_servers: str, partitions: int, extra: dict[str
         existing = set(await admin.list_topics())
         wanted = {**catalogue(partitions), **(extra or {})}
         missing = [
-            NewTopic(name=name, num_partitions=count, replication_factor=1)
-            for name, count in wanted.items()
+            NewTopic(
+                name=name,
+                num_partitions=spec.partitions,
+                replication_factor=replication_factor,
+                topic_configs=spec.config,
+            )
+            for name, spec in wanted.items()
             if name not in existing
         ]
         if missing:
@@ -87,4 +110,10 @@ async def ensure_topics(bootstrap_servers: str, partitions: int, extra: dict[str
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
     settings = get_settings()
-    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, settings.cc_partitions))
+    asyncio.run(
+        ensure_topics(
+            settings.kafka_bootstrap_servers,
+            settings.cc_partitions,
+            replication_factor=settings.cc_replication_factor,
+        )
+    )

@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaProducer
 from cc.common.v1 import event_pb2, types_pb2
 from google.protobuf.message import DecodeError
 
+from services.common import kafka
 from services.common.envelope import build_event
-from services.common.topics import dlq
+from services.common.topics import QUEUE_METRICS, dlq
 from services.routing.board import Board, apply
 from services.routing.matching import dispatch
 from services.routing.metrics import all_queue_metrics
@@ -23,8 +25,10 @@ DEFAULT_QUEUES = {"member": "member", "payment": "payment", "general": "general"
 METRICS_INTERVAL_SECONDS = 1.0
 
 
-def install(app: faust.App, topics: Topics) -> None:
+def install(app: faust.App, topics: Topics, bootstrap_servers: str) -> None:
     cache: dict[str, Board] = {}
+    # Metrics are snapshots outside any stream transaction (a timer has none): a plain producer sends them.
+    metrics_producers: list[AIOKafkaProducer] = []
 
     def board_of(tenant_id: str) -> Board:
         board = cache.get(tenant_id)
@@ -88,13 +92,23 @@ def install(app: faust.App, topics: Topics) -> None:
                     decision.routed.explanation,
                 )
 
+    @app.task
+    async def start_metrics_producer() -> None:
+        producer = kafka.idempotent_producer(bootstrap_servers)
+        await producer.start()
+        metrics_producers.append(producer)
+
     @app.timer(METRICS_INTERVAL_SECONDS)
     async def publish_queue_metrics() -> None:
+        if not metrics_producers:
+            return
         now = time.time()
         for tenant_id in list(topics.boards.keys()):
             for metrics in all_queue_metrics(board_of(tenant_id), now):
-                await topics.queue_metrics.send(
-                    key=f"{tenant_id}/{metrics.queue_id}".encode(), value=metrics.SerializeToString()
+                await metrics_producers[0].send(
+                    QUEUE_METRICS,
+                    key=f"{tenant_id}/{metrics.queue_id}".encode(),
+                    value=metrics.SerializeToString(),
                 )
 
     @app.on_partitions_revoked.connect

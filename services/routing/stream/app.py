@@ -9,12 +9,13 @@ co-partitioned with it and backed by a changelog topic, so a restarted worker re
 import faust
 
 from services.common.settings import PlatformSettings
-from services.common.topics import AGENTS, CALLS, QUEUE_METRICS, ROUTING_DECISIONS
+from services.common.topics import AGENTS, CALLS, ROUTING_DECISIONS
 
 APP_ID = "routing-stream"
 # Created by the platform before the worker starts: a topic Faust creates itself may not be in the
 # metadata yet when its consumer subscribes on a fresh cluster, and is then never consumed.
 BOARD_INPUT = f"{APP_ID}-board-input"
+BOARDS_CHANGELOG = f"{APP_ID}-boards-changelog"
 
 
 def create_app(settings: PlatformSettings) -> faust.App:
@@ -23,9 +24,11 @@ def create_app(settings: PlatformSettings) -> faust.App:
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         store="memory://",
         topic_partitions=settings.cc_partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.cc_replication_factor,
         topic_allow_declare=True,
         web_enabled=False,
+        # exactly_once would commit board, decisions and offsets together, but faust-streaming 0.15.3
+        # left its repartition transactions uncommitted here (routing stalled); see the README.
         processing_guarantee="at_least_once",
         producer_acks=-1,
         producer_linger=0.0,
@@ -59,5 +62,4 @@ class Topics:
         self.sources = raw_topic(app, CALLS.events, AGENTS.events)
         self.board_input = raw_topic(app, BOARD_INPUT, partitions=partitions, internal=True)
         self.decisions = raw_topic(app, ROUTING_DECISIONS)
-        self.queue_metrics = raw_topic(app, QUEUE_METRICS)
         self.boards = app.Table("boards", default=None, key_type=str, value_type=None, partitions=partitions)
