@@ -4,10 +4,12 @@ the owner's reply arrives on the replies topic (matched by command_id, addressed
 import asyncio
 import logging
 from datetime import UTC, datetime
+from typing import cast
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from cc.common.v1 import types_pb2
+from google.protobuf.message import Message
 
 from services.common import kafka, telemetry
 from services.common.aggregate import AggregateCommand
@@ -89,6 +91,8 @@ class CommandBus:
         """Send without waiting for the outcome: for policies reacting to events, whose deterministic
         command ids make a resend harmless."""
         meta = command.meta
+        if not meta.command_id:
+            meta.command_id = new_id()
         meta.issued_at.CopyFrom(timestamp(datetime.now(UTC)))
         await self._producer.send_and_wait(
             topics.commands,
@@ -102,27 +106,33 @@ def command_meta(
     *,
     tenant_id: str,
     aggregate_id: str,
-    aggregate_type: str,
-    request_id: str = "",
     expected_version: int | None = None,
     actor: types_pb2.Actor | None = None,
     correlation_id: str = "",
-    causation_id: str = "",
 ) -> types_pb2.CommandMeta:
-    """Metadata of a command from an API call; a client's request_id makes the command id stable,
-    so a retried request is answered with the first outcome instead of acting twice."""
-    command_id = derived_id("command", tenant_id, aggregate_type, request_id) if request_id else new_id()
+    """Metadata of a command from an API call; its command_id is set when it is sent (see `idempotency`)."""
     meta = types_pb2.CommandMeta(
-        command_id=command_id,
         tenant_id=tenant_id,
         aggregate_id=aggregate_id,
         correlation_id=correlation_id,
-        causation_id=causation_id,
         actor=actor or types_pb2.Actor(type=types_pb2.ACTOR_TYPE_INTEGRATION),
     )
     if expected_version is not None:
         meta.expected_version = expected_version
     return meta
+
+
+def idempotency(command: AggregateCommand, aggregate_type: str, request_id: str) -> None:
+    """Give the command a stable id from the client's request_id (REST Idempotency-Key), scoped to the
+    tenant, the aggregate and the action, so a retry is answered with the first outcome while the same
+    key on another call or another action is a different command. Without a key the id is new."""
+    meta = command.meta
+    action = cast(Message, command).WhichOneof("command") or ""  # every <Aggregate>Command has this oneof
+    meta.command_id = (
+        derived_id("command", meta.tenant_id, aggregate_type, meta.aggregate_id, action, request_id)
+        if request_id
+        else new_id()
+    )
 
 
 def caused_by(

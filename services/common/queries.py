@@ -3,13 +3,17 @@
 from google.protobuf.message import Message
 
 from services.common.aggregate import AggregateCommand, C, S, Versioned
-from services.common.command_bus import CommandBus
+from services.common.command_bus import CommandBus, idempotency
 from services.common.errors import NotFound
 from services.common.projection import Projection
 
 
-async def execute(bus: CommandBus, projection: Projection[S, C], command: AggregateCommand) -> Versioned[S]:
-    """Send the command and return the aggregate as of the version the command produced."""
+async def execute(
+    bus: CommandBus, projection: Projection[S, C], command: AggregateCommand, request_id: str
+) -> Versioned[S]:
+    """Send the command (idempotent under the client's request_id) and return the aggregate as of the
+    version the command produced."""
+    idempotency(command, projection.spec.aggregate_type, request_id)
     reply = await bus.send(projection.spec.topics, command)
     entry = await projection.wait_for(command.meta.tenant_id, reply.aggregate_id, reply.aggregate_version)
     if entry is None:

@@ -3,6 +3,7 @@
 import grpc
 from cc.common.v1 import types_pb2
 from cc.routing.v1 import commands_pb2, events_pb2, routing_pb2, routing_pb2_grpc
+from google.protobuf.message import Message
 
 from services.common.aggregate import Versioned
 from services.common.command_bus import CommandBus, command_meta
@@ -29,55 +30,45 @@ def agent_view(entry: Versioned[AgentStatus]) -> routing_pb2.Agent:
     )
 
 
+AgentWrite = routing_pb2.LogInAgentRequest | routing_pb2.SetAgentStateRequest | routing_pb2.LogOutAgentRequest
+
+
 class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     def __init__(self, bus: CommandBus, agents: Projection[AgentStatus, commands_pb2.AgentCommand]) -> None:
         self._bus = bus
         self._agents = agents
 
-    def _meta(self, agent_id: str, request_id: str, expected: int | None) -> types_pb2.CommandMeta:
-        return command_meta(
+    async def _on_agent(self, request: AgentWrite, **action: Message) -> routing_pb2.Agent:
+        """One command on an agent, with the request's idempotency key and expected version."""
+        agent_id = require(request.agent_id, "agent_id", "the agent")
+        meta = command_meta(
             tenant_id=current_tenant(),
-            aggregate_id=require(agent_id, "agent_id", "the agent"),
-            aggregate_type="agent",
-            request_id=request_id,
-            expected_version=expected,
+            aggregate_id=agent_id,
+            expected_version=expected_version(request),
             actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_AGENT, id=agent_id),
         )
-
-    async def _run(self, command: commands_pb2.AgentCommand) -> routing_pb2.Agent:
-        return agent_view(await execute(self._bus, self._agents, command))
+        command = commands_pb2.AgentCommand(meta=meta, **action)  # type: ignore[arg-type]
+        return agent_view(await execute(self._bus, self._agents, command, request.request_id))
 
     async def LogInAgent(
         self, request: routing_pb2.LogInAgentRequest, context: grpc.aio.ServicerContext
     ) -> routing_pb2.Agent:
-        return await self._run(
-            commands_pb2.AgentCommand(
-                meta=self._meta(request.agent_id, request.request_id, expected_version(request)),
-                log_in=commands_pb2.LogInAgent(
-                    site_id=request.site_id, skills=request.skills, display_name=request.display_name
-                ),
-            )
+        log_in = commands_pb2.LogInAgent(
+            site_id=request.site_id, skills=request.skills, display_name=request.display_name
         )
+        return await self._on_agent(request, log_in=log_in)
 
     async def SetAgentState(
         self, request: routing_pb2.SetAgentStateRequest, context: grpc.aio.ServicerContext
     ) -> routing_pb2.Agent:
-        return await self._run(
-            commands_pb2.AgentCommand(
-                meta=self._meta(request.agent_id, request.request_id, expected_version(request)),
-                set_state=commands_pb2.SetAgentState(state=request.state, reason=request.reason),
-            )
+        return await self._on_agent(
+            request, set_state=commands_pb2.SetAgentState(state=request.state, reason=request.reason)
         )
 
     async def LogOutAgent(
         self, request: routing_pb2.LogOutAgentRequest, context: grpc.aio.ServicerContext
     ) -> routing_pb2.Agent:
-        return await self._run(
-            commands_pb2.AgentCommand(
-                meta=self._meta(request.agent_id, request.request_id, expected_version(request)),
-                log_out=commands_pb2.LogOutAgent(),
-            )
-        )
+        return await self._on_agent(request, log_out=commands_pb2.LogOutAgent())
 
     async def GetAgent(
         self, request: routing_pb2.GetAgentRequest, context: grpc.aio.ServicerContext

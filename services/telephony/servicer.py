@@ -51,46 +51,31 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
         self._bus = bus
         self._calls = calls
 
-    def _meta(
-        self, call_id: str, request_id: str, expected_version: int | None = None
-    ) -> types_pb2.CommandMeta:
+    def _meta(self, call_id: str, expected_version: int | None = None) -> types_pb2.CommandMeta:
         return command_meta(
             tenant_id=current_tenant(),
             aggregate_id=call_id,
-            aggregate_type="call",
-            request_id=request_id,
             expected_version=expected_version,
             correlation_id=call_id,
         )
 
-    async def _run(self, command: commands_pb2.CallCommand) -> telephony_pb2.Call:
-        return call_view(await execute(self._bus, self._calls, command))
+    async def _run(self, command: commands_pb2.CallCommand, request_id: str) -> telephony_pb2.Call:
+        return call_view(await execute(self._bus, self._calls, command, request_id))
 
     async def _on_call(self, request: CallWrite, **action: Message) -> telephony_pb2.Call:
         """One command on an existing call, with the request's idempotency key and expected version."""
         call_id = require(request.call_id, "call_id", "the call")
-        meta = self._meta(call_id, request.request_id, expected_version(request))
-        return await self._run(commands_pb2.CallCommand(meta=meta, **action))  # type: ignore[arg-type]
+        command = commands_pb2.CallCommand(meta=self._meta(call_id, expected_version(request)), **action)  # type: ignore[arg-type]
+        return await self._run(command, request.request_id)
 
     async def OfferCall(
         self, request: telephony_pb2.OfferCallRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.Call:
         tenant = current_tenant()
         call_id = derived_id("call", tenant, request.request_id) if request.request_id else new_id()
-        meta = command_meta(
-            tenant_id=tenant,
-            aggregate_id=call_id,
-            aggregate_type="call",
-            request_id=request.request_id,
-            correlation_id=call_id,
-        )
+        offer = commands_pb2.OfferCall(ani=request.ani, dnis=request.dnis, customer_id=request.customer_id)
         return await self._run(
-            commands_pb2.CallCommand(
-                meta=meta,
-                offer_call=commands_pb2.OfferCall(
-                    ani=request.ani, dnis=request.dnis, customer_id=request.customer_id
-                ),
-            )
+            commands_pb2.CallCommand(meta=self._meta(call_id), offer_call=offer), request.request_id
         )
 
     async def SendDigits(

@@ -3,6 +3,7 @@
 import grpc
 from cc.common.v1 import types_pb2
 from cc.ticketing.v1 import commands_pb2, ticketing_pb2, ticketing_pb2_grpc
+from google.protobuf.message import Message
 
 from services.common.aggregate import Versioned
 from services.common.command_bus import CommandBus, command_meta
@@ -37,20 +38,24 @@ def ticket_view(entry: Versioned[TicketState]) -> ticketing_pb2.Ticket:
     )
 
 
+TicketWrite = ticketing_pb2.TransitionTicketRequest | ticketing_pb2.AddTicketNoteRequest
+
+
 class TicketingServicer(ticketing_pb2_grpc.TicketingServiceServicer):
     def __init__(self, bus: CommandBus, tickets: Projection[TicketState, commands_pb2.TicketCommand]) -> None:
         self._bus = bus
         self._tickets = tickets
 
-    def _meta(self, ticket_id: str, request_id: str, expected: int | None) -> types_pb2.CommandMeta:
-        return command_meta(
+    async def _on_ticket(self, request: TicketWrite, **action: Message) -> ticketing_pb2.Ticket:
+        """One command on a ticket, with the request's idempotency key and expected version."""
+        meta = command_meta(
             tenant_id=current_tenant(),
-            aggregate_id=require(ticket_id, "ticket_id", "the ticket"),
-            aggregate_type="ticket",
-            request_id=request_id,
-            expected_version=expected,
+            aggregate_id=require(request.ticket_id, "ticket_id", "the ticket"),
+            expected_version=expected_version(request),
             actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_AGENT),
         )
+        command = commands_pb2.TicketCommand(meta=meta, **action)  # type: ignore[arg-type]
+        return ticket_view(await execute(self._bus, self._tickets, command, request.request_id))
 
     async def GetTicket(
         self, request: ticketing_pb2.GetTicketRequest, context: grpc.aio.ServicerContext
@@ -69,17 +74,10 @@ class TicketingServicer(ticketing_pb2_grpc.TicketingServiceServicer):
     async def TransitionTicket(
         self, request: ticketing_pb2.TransitionTicketRequest, context: grpc.aio.ServicerContext
     ) -> ticketing_pb2.Ticket:
-        command = commands_pb2.TicketCommand(
-            meta=self._meta(request.ticket_id, request.request_id, expected_version(request)),
-            change_status=commands_pb2.ChangeTicketStatus(to_status=request.to_status, reason=request.reason),
-        )
-        return ticket_view(await execute(self._bus, self._tickets, command))
+        change = commands_pb2.ChangeTicketStatus(to_status=request.to_status, reason=request.reason)
+        return await self._on_ticket(request, change_status=change)
 
     async def AddTicketNote(
         self, request: ticketing_pb2.AddTicketNoteRequest, context: grpc.aio.ServicerContext
     ) -> ticketing_pb2.Ticket:
-        command = commands_pb2.TicketCommand(
-            meta=self._meta(request.ticket_id, request.request_id, expected_version(request)),
-            add_note=commands_pb2.AddTicketNote(body=request.body),
-        )
-        return ticket_view(await execute(self._bus, self._tickets, command))
+        return await self._on_ticket(request, add_note=commands_pb2.AddTicketNote(body=request.body))

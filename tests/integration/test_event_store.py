@@ -81,7 +81,7 @@ async def store(kafka_bootstrap: str) -> AsyncIterator[Store]:
 
 
 def offer(tenant: str, call_id: str, command_id: str = "") -> commands_pb2.CallCommand:
-    meta = command_meta(tenant_id=tenant, aggregate_id=call_id, aggregate_type="call")
+    meta = command_meta(tenant_id=tenant, aggregate_id=call_id)
     if command_id:
         meta.command_id = command_id
     return commands_pb2.CallCommand(meta=meta, offer_call=commands_pb2.OfferCall(ani="+8210", dnis="1588"))
@@ -90,9 +90,7 @@ def offer(tenant: str, call_id: str, command_id: str = "") -> commands_pb2.CallC
 def digits(
     tenant: str, call_id: str, pressed: str, expected_version: int | None = None
 ) -> commands_pb2.CallCommand:
-    meta = command_meta(
-        tenant_id=tenant, aggregate_id=call_id, aggregate_type="call", expected_version=expected_version
-    )
+    meta = command_meta(tenant_id=tenant, aggregate_id=call_id, expected_version=expected_version)
     return commands_pb2.CallCommand(meta=meta, send_digits=commands_pb2.SendDigits(digits=pressed))
 
 
@@ -203,7 +201,7 @@ async def test_a_command_that_dies_between_its_events_leaves_nothing_then_writes
     store: Store, kafka_bootstrap: str
 ) -> None:
     tenant, call_id = f"t-{new_id()}", new_id()
-    command = offer(tenant, call_id)  # appends two events: CallOffered, IvrMenuEntered
+    command = offer(tenant, call_id, new_id())  # appends two events: CallOffered, IvrMenuEntered
     partition = await _partition_of(kafka_bootstrap, tenant, call_id)
     writer = store.processor._writers[partition]
     real_send = writer.send

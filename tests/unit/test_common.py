@@ -164,3 +164,25 @@ def test_the_gateway_patterns_state_the_same_text_rule() -> None:
             except ValidationError:
                 accepted = False
             assert accepted == (text_problem(value, multiline=multiline) is None), (value, multiline)
+
+
+def test_an_idempotency_key_is_scoped_to_tenant_aggregate_and_action() -> None:
+    from cc.telephony.v1 import commands_pb2
+
+    from services.common.command_bus import command_meta, idempotency
+
+    def command_id(tenant: str, call_id: str, key: str, **action: object) -> str:
+        command = commands_pb2.CallCommand(
+            meta=command_meta(tenant_id=tenant, aggregate_id=call_id), **action
+        )
+        idempotency(command, "call", key)
+        return command.meta.command_id
+
+    digits = {"send_digits": commands_pb2.SendDigits(digits="1")}
+    offer = {"offer_call": commands_pb2.OfferCall(ani="+82", dnis="1588")}
+    first = command_id("acme", "call-1", "carrier-uuid", **digits)
+    assert command_id("acme", "call-1", "carrier-uuid", **digits) == first  # a retry is the same command
+    assert command_id("acme", "call-1", "carrier-uuid", **offer) != first  # the same key on another action
+    assert command_id("acme", "call-2", "carrier-uuid", **digits) != first  # ... on another call
+    assert command_id("globex", "call-1", "carrier-uuid", **digits) != first  # ... of another tenant
+    assert command_id("acme", "call-1", "", **digits) != command_id("acme", "call-1", "", **digits)  # no key
