@@ -93,12 +93,11 @@ class EventSink:
         rows: list[EventRow] = []
         for record in records:
             try:
-                event = decode(record)
-            except (DecodeError, ValueError) as error:
+                rows.append(row_of(decode(record), record.topic, record.partition, record.offset))
+            except (DecodeError, ValueError, OverflowError) as error:
+                # e.g. not protobuf, no tenant, a timestamp no column can hold: park it, never loop on it
                 await kafka.send_to_dlq(self._producer, record, f"{self._group_id}: {error}")
                 self.dead_lettered += 1
-                continue
-            rows.append(row_of(event, record.topic, record.partition, record.offset))
         await self._store.insert_events(rows)
         self.sunk += len(rows)
 

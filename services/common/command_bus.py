@@ -78,8 +78,8 @@ class CommandBus:
         except TimeoutError as error:
             raise Unavailable(
                 "command-outcome-unknown",
-                f"no outcome for command {meta.command_id} within {self._timeout}s; retrying with the same "
-                "request_id is safe",
+                f"no outcome for command {meta.command_id} within {self._timeout}s; a retry with the same "
+                "request_id (Idempotency-Key) is safe, one without may act twice",
             ) from error
         finally:
             self._waiting.pop(meta.command_id, None)

@@ -98,6 +98,16 @@ def text_problem(value: str, *, multiline: bool = False) -> str | None:
     return None
 
 
+def optional_text(value: str, field: str, what: str) -> str:
+    """Validate optional text (a reason, a display name): empty is fine, control characters are not."""
+    if _CONTROL.search(value):
+        problem = "must not contain control characters"
+        raise InvalidArgument(
+            "invalid-argument", f"{field} {problem}", [FieldViolation(field, f"{what} {problem}")]
+        )
+    return value
+
+
 def require(value: str, field: str, what: str, *, multiline: bool = False) -> str:
     """Validate a required text field; the message names the field so clients can fix the request."""
     problem = text_problem(value, multiline=multiline)

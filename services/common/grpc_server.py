@@ -18,7 +18,7 @@ from grpc_status import rpc_status
 from opentelemetry import trace
 
 from services.common import telemetry
-from services.common.errors import PlatformError, Unauthenticated
+from services.common.errors import PlatformError, Unauthenticated, Unavailable
 
 log = logging.getLogger(__name__)
 API_KEY_HEADER = "x-api-key"
@@ -52,8 +52,9 @@ def status_of(error: PlatformError) -> status_pb2.Status:
 
 
 class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, api_keys: dict[str, str]) -> None:
+    def __init__(self, api_keys: dict[str, str], ready: asyncio.Event) -> None:
         self._api_keys = api_keys
+        self._ready = ready
 
     async def intercept_service(
         self,
@@ -82,6 +83,10 @@ class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
                         "invalid-api-key", f"a valid {API_KEY_HEADER} metadata entry is required"
                     )
                 _tenant.set(tenant)
+                if not self._ready.is_set():  # a read model still replaying would answer wrongly (404, [])
+                    raise Unavailable(
+                        "service-starting", "the service is rebuilding its state; retry shortly"
+                    )
                 return await inner(request, context)
             except PlatformError as error:
                 await context.abort_with_status(rpc_status.to_status(status_of(error)))
@@ -105,7 +110,8 @@ async def serve(
     ready: Callable[[], Awaitable[None]],
 ) -> None:
     """Run the server and its background loops until SIGTERM/SIGINT or until a loop fails."""
-    server = grpc.aio.server(interceptors=[TenantAndErrorsInterceptor(api_keys)])
+    serving = asyncio.Event()
+    server = grpc.aio.server(interceptors=[TenantAndErrorsInterceptor(api_keys, serving)])
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [name for _, _, name in registrations]
@@ -126,6 +132,7 @@ async def serve(
 
     async def become_ready() -> None:
         await ready()
+        serving.set()
         for name in ["", *names]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("SERVING %s", ", ".join(names))

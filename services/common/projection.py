@@ -86,7 +86,8 @@ class Projection(Generic[S, C]):
         try:
             event.ParseFromString(value)
         except DecodeError:
-            # The owning processor's consumer group dead-letters; a read model only skips and counts.
+            # Read models are not consumer groups (every instance reads everything): they skip and count;
+            # dead-lettering is for the groups (processors, policies, the analytics sink).
             self.unreadable += 1
             log.error("unreadable event at offset %s of %s", offset, self.spec.topics.events)
             return

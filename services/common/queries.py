@@ -4,7 +4,7 @@ from google.protobuf.message import Message
 
 from services.common.aggregate import AggregateCommand, C, S, Versioned
 from services.common.command_bus import CommandBus, idempotency
-from services.common.errors import NotFound
+from services.common.errors import NotFound, Unavailable
 from services.common.projection import Projection
 
 
@@ -15,10 +15,7 @@ async def execute(
     version the command produced."""
     idempotency(command, projection.spec.aggregate_type, request_id)
     reply = await bus.send(projection.spec.topics, command)
-    entry = await projection.wait_for(command.meta.tenant_id, reply.aggregate_id, reply.aggregate_version)
-    if entry is None:
-        raise NotFound(f"{projection.spec.aggregate_type}-not-found", f"{reply.aggregate_id} does not exist")
-    return entry
+    return await lookup(projection, command.meta.tenant_id, reply.aggregate_id, reply.aggregate_version)
 
 
 async def lookup(
@@ -29,9 +26,14 @@ async def lookup(
         if min_version
         else projection.get(tenant_id, aggregate_id)
     )
+    kind = projection.spec.aggregate_type
     if entry is None:
-        kind = projection.spec.aggregate_type
         raise NotFound(f"{kind}-not-found", f"{kind} {aggregate_id} does not exist")
+    if entry.version < min_version:
+        raise Unavailable(
+            "read-model-behind",
+            f"{kind} {aggregate_id} is at version {entry.version} here, not yet {min_version}",
+        )
     return entry
 
 

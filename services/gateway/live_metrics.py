@@ -3,6 +3,7 @@
 import asyncio
 import logging
 
+from aiokafka.errors import KafkaError
 from cc.routing.v1 import events_pb2
 from google.protobuf.message import DecodeError
 
@@ -10,18 +11,27 @@ from services.common import kafka
 from services.common.topics import QUEUE_METRICS
 
 log = logging.getLogger(__name__)
+RETRY_SECONDS = 2.0
 
 
 class LiveQueueMetrics:
     def __init__(self, bootstrap_servers: str) -> None:
         self._bootstrap = bootstrap_servers
         self._latest: dict[tuple[str, str], events_pb2.QueueMetrics] = {}
-        self.updated = asyncio.Event()
 
     def get(self, tenant_id: str, queue_id: str) -> events_pb2.QueueMetrics | None:
         return self._latest.get((tenant_id, queue_id))
 
     async def run(self) -> None:
+        """Tail for as long as the gateway runs: a broken connection is retried, never given up on."""
+        while True:
+            try:
+                await self._tail()
+            except KafkaError:
+                log.exception("live metrics tail lost Kafka; retrying in %ss", RETRY_SECONDS)
+                await asyncio.sleep(RETRY_SECONDS)
+
+    async def _tail(self) -> None:
         consumer = kafka.reader(self._bootstrap)
         await consumer.start()
         try:
@@ -41,8 +51,5 @@ class LiveQueueMetrics:
                             log.error("unreadable queue metrics at offset %s", record.offset)
                             continue
                         self._latest[(metrics.tenant_id, metrics.queue_id)] = metrics
-                if batches:
-                    self.updated.set()
-                    self.updated = asyncio.Event()
         finally:
             await consumer.stop()

@@ -22,6 +22,7 @@ _LINES = (
 )
 Text = Annotated[str, Field(min_length=1, max_length=200, pattern=_LINE)]
 MultilineText = Annotated[str, Field(min_length=1, max_length=10_000, pattern=_LINES)]
+OptionalText = Annotated[str, Field(max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$")]
 PathId = Annotated[str, Path(min_length=1, max_length=200, pattern=_LINE)]
 QueryId = Annotated[str, Query(min_length=1, max_length=200, pattern=_LINE)]
 
@@ -55,9 +56,7 @@ class WriteOptions(BaseModel):
 class OfferCallBody(BaseModel):
     ani: Text = Field(description="The caller's number (ANI).", examples=["+821012345678"])
     dnis: Text = Field(description="The dialled service number (DNIS).", examples=["1588-1234"])
-    customer_id: str = Field(
-        default="", max_length=200, description="Known customer id; derived from ANI if empty."
-    )
+    customer_id: OptionalText = Field(default="", description="Known customer id; derived from ANI if empty.")
 
 
 class DigitsBody(WriteOptions):
@@ -119,14 +118,12 @@ class Skill(BaseModel):
 class LogInBody(WriteOptions):
     site_id: Text
     skills: list[Skill] = Field(min_length=1)
-    display_name: str = Field(default="", max_length=200)
+    display_name: OptionalText = ""
 
 
 class AgentStateBody(WriteOptions):
     state: Literal["ready", "not-ready"]
-    reason: str = Field(
-        default="", max_length=200, description="Not-ready reason (break, lunch, training...)."
-    )
+    reason: OptionalText = Field(default="", description="Not-ready reason (break, lunch, training...).")
 
 
 AGENT_STATES = {"ready": routing_events.AGENT_STATE_READY, "not-ready": routing_events.AGENT_STATE_NOT_READY}
@@ -161,7 +158,7 @@ class Agent(BaseModel):
 # --- tickets ------------------------------------------------------------------------------------
 class TransitionBody(WriteOptions):
     to: Literal["open", "pending", "solved", "closed"]
-    reason: str = Field(default="", max_length=1000)
+    reason: OptionalText = ""
 
 
 class NoteBody(WriteOptions):

@@ -15,6 +15,7 @@ from services.common.errors import (
     IllegalTransition,
     InvalidArgument,
     NotFound,
+    optional_text,
     require,
     text_problem,
 )
@@ -111,7 +112,11 @@ def _log_in(log_in: commands_pb2.LogInAgent, rules: AgentRules) -> events_pb2.Ag
         if (problem := text_problem(skill.name)) is not None:
             violations.append(FieldViolation(f"skills[{index}].name", f"a skill's name {problem}"))
         if not 0 <= skill.proficiency <= 10:
-            violations.append(FieldViolation(f"skills[{index}].proficiency", "proficiency is 1 to 10"))
+            violations.append(
+                FieldViolation(
+                    f"skills[{index}].proficiency", "proficiency is 1 to 10 (0 for the default, 5)"
+                )
+            )
     if violations:
         raise InvalidArgument("invalid-argument", "the agent's skills are not valid", violations)
     skills = [
@@ -120,7 +125,7 @@ def _log_in(log_in: commands_pb2.LogInAgent, rules: AgentRules) -> events_pb2.Ag
     return events_pb2.AgentLoggedIn(
         site_id=log_in.site_id,
         skills=skills,
-        display_name=log_in.display_name,
+        display_name=optional_text(log_in.display_name, "display_name", "the agent's name"),
         initial_state=rules.state_after_login,
     )
 
@@ -136,7 +141,8 @@ def _set_state(state: AgentStatus, wanted: commands_pb2.SetAgentState) -> events
         raise IllegalTransition(
             "agent-on-contact", f"agent {state.agent_id} is on contact {state.contact_id}"
         )
-    reason = wanted.reason if wanted.state == NOT_READY else ""  # only not-ready has a reason
+    # only not-ready has a reason
+    reason = optional_text(wanted.reason, "reason", "the reason") if wanted.state == NOT_READY else ""
     if state.state == wanted.state and state.reason == reason:
         raise IllegalTransition(
             "agent-already-in-state", f"agent {state.agent_id} is {state_name(state.state)} already"

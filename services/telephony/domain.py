@@ -17,6 +17,7 @@ from services.common.errors import (
     IllegalTransition,
     InvalidArgument,
     NotFound,
+    optional_text,
     require,
     text_problem,
 )
@@ -143,6 +144,7 @@ def _offer(state: CallState | None, offer: commands_pb2.OfferCall, rules: Teleph
     ]
     if violations:
         raise InvalidArgument("invalid-argument", "ani and dnis are required", violations)
+    optional_text(offer.customer_id, "customer_id", "the customer id")
     return [
         events_pb2.CallOffered(ani=offer.ani, dnis=offer.dnis),
         events_pb2.IvrMenuEntered(menu_id=rules.menu.menu_id, prompt=rules.menu.prompt, attempt=1),

@@ -13,7 +13,14 @@ from cc.ticketing.v1 import commands_pb2, events_pb2
 from google.protobuf.message import Message
 
 from services.common.envelope import derived_id, to_datetime
-from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, NotFound, require
+from services.common.errors import (
+    FieldViolation,
+    IllegalTransition,
+    InvalidArgument,
+    NotFound,
+    optional_text,
+    require,
+)
 
 Status = events_pb2.TicketStatus
 OPEN = Status.TICKET_STATUS_OPEN
@@ -102,7 +109,9 @@ def decide(state: TicketState | None, command: commands_pb2.TicketCommand, now: 
                 )
             return [
                 events_pb2.TicketStatusChanged(
-                    from_status=state.status, to_status=wanted, reason=command.change_status.reason
+                    from_status=state.status,
+                    to_status=wanted,
+                    reason=optional_text(command.change_status.reason, "reason", "the reason"),
                 )
             ]
         case "add_note":

@@ -439,9 +439,10 @@ async def test_the_grpc_service_answers_for_the_callers_tenant_only(
         async with running_sink(store, producer, kafka_bootstrap) as running:
             await running.until(lambda: scenario_stored(store, history.tenant_id))
 
-        server = grpc.aio.server(
-            interceptors=[TenantAndErrorsInterceptor({"key-a": history.tenant_id, "key-b": "someone-else"})]
-        )
+        serving = asyncio.Event()
+        serving.set()
+        keys = {"key-a": history.tenant_id, "key-b": "someone-else"}
+        server = grpc.aio.server(interceptors=[TenantAndErrorsInterceptor(keys, serving)])
         analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(AnalyticsServicer(store), server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()

@@ -186,3 +186,21 @@ def test_an_idempotency_key_is_scoped_to_tenant_aggregate_and_action() -> None:
     assert command_id("acme", "call-2", "carrier-uuid", **digits) != first  # ... on another call
     assert command_id("globex", "call-1", "carrier-uuid", **digits) != first  # ... of another tenant
     assert command_id("acme", "call-1", "", **digits) != command_id("acme", "call-1", "", **digits)  # no key
+
+
+def test_optional_text_may_be_empty_but_never_holds_control_characters() -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from services.common.errors import optional_text
+    from services.gateway.models import OptionalText
+
+    adapter = TypeAdapter(OptionalText)
+    for value in ("", "lunch", "점심 휴식"):
+        assert optional_text(value, "reason", "the reason") == value
+        assert adapter.validate_python(value) == value
+    for value in ("lunch\n", "\x1b[31m"):
+        with pytest.raises(InvalidArgument) as refused:
+            optional_text(value, "reason", "the reason")
+        assert refused.value.field_violations[0].field == "reason"
+        with pytest.raises(ValidationError):
+            adapter.validate_python(value)

@@ -27,6 +27,8 @@ def create_app(settings: PlatformSettings) -> faust.App:
         topic_replication_factor=settings.cc_replication_factor,
         topic_allow_declare=True,
         web_enabled=False,
+        # The metrics timer publishes every board this worker holds; a standby copy would go stale.
+        table_standby_replicas=0,
         # exactly_once would commit board, decisions and offsets together, but faust-streaming 0.15.3
         # left its repartition transactions uncommitted here (routing stalled); see the README.
         processing_guarantee="at_least_once",
