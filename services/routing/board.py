@@ -45,6 +45,10 @@ class WaitingContact:
     correlation_id: str
     # How many times routing has chosen an agent for this contact (a RONA re-queue adds one).
     routings: int = 0
+    # The latest choice: which agent, when, and whether that agent's phone has rung since.
+    agent_id: str = ""
+    routed_at: float = 0.0
+    rung: bool = False
 
 
 @dataclass
@@ -160,6 +164,12 @@ def _queued(board: Board, event: event_pb2.Event, at: float) -> None:
         board.tally(queued.queue_id).offered += 1
 
 
+def _ringing(board: Board, event: event_pb2.Event, at: float) -> None:
+    contact = board.routed.get(event.aggregate_id)
+    if contact is not None:
+        contact.rung = True
+
+
 def _ring_no_answer(board: Board, event: event_pb2.Event, at: float) -> None:
     seat = board.agents.get(event.call_ring_no_answer.agent_id)
     if seat is not None and seat.reserved_for == event.aggregate_id:
@@ -239,6 +249,7 @@ def _handled(board: Board, contact_id: str, at: float) -> None:
 
 _FOLD = {
     "call_queued": _queued,
+    "call_ringing": _ringing,
     "call_ring_no_answer": _ring_no_answer,
     "call_answered": _answered,
     "call_ended": _ended,

@@ -73,23 +73,48 @@ def dispatch(board: Board, now: float) -> list[Decision]:
         board.agents[chosen.agent_id].reserved_for = contact.contact_id
         del board.waiting[contact.contact_id]
         contact.routings += 1
+        contact.agent_id, contact.routed_at, contact.rung = chosen.agent_id, now, False
         board.routed[contact.contact_id] = contact
         skipped = len(candidates) - len(eligible)
-        routed = events_pb2.ContactRouted(
-            decision_id=derived_id("decision", board.tenant_id, contact.contact_id, str(contact.routings)),
-            contact_id=contact.contact_id,
-            queue_id=contact.queue_id,
-            agent_id=chosen.agent_id,
-            required_skill=contact.required_skill,
-            strategy=STRATEGY,
-            candidates=candidates,
-            waited_seconds=round(now - contact.enqueued_at, 3),
-            explanation=(
-                f"{chosen.agent_id} (site {chosen.site_id}) idle longest at {chosen.idle_seconds:.1f}s of "
-                f"{len(eligible)} ready agent(s) with skill '{contact.required_skill}'; {skipped} skipped"
-            ),
+        explanation = (
+            f"{chosen.agent_id} (site {chosen.site_id}) idle longest at {chosen.idle_seconds:.1f}s of "
+            f"{len(eligible)} ready agent(s) with skill '{contact.required_skill}'; {skipped} skipped"
         )
-        routed.enqueued_at.FromSeconds(int(contact.enqueued_at))
-        routed.enqueued_at.nanos = int((contact.enqueued_at % 1) * 1e9)
-        decisions.append(Decision(contact, routed))
+        decisions.append(Decision(contact, _routed(board, contact, now, explanation, candidates)))
     return decisions
+
+
+def _routed(
+    board: Board,
+    contact: WaitingContact,
+    now: float,
+    explanation: str,
+    candidates: list[events_pb2.RoutingCandidate],
+) -> events_pb2.ContactRouted:
+    routed = events_pb2.ContactRouted(
+        decision_id=derived_id("decision", board.tenant_id, contact.contact_id, str(contact.routings)),
+        contact_id=contact.contact_id,
+        queue_id=contact.queue_id,
+        agent_id=contact.agent_id,
+        required_skill=contact.required_skill,
+        strategy=STRATEGY,
+        candidates=candidates,
+        waited_seconds=round(now - contact.enqueued_at, 3),
+        explanation=explanation,
+    )
+    routed.enqueued_at.FromNanoseconds(int(contact.enqueued_at * 1e9))
+    return routed
+
+
+def unrung_decisions(board: Board, now: float, after_seconds: float) -> list[Decision]:
+    """Decisions again for contacts whose chosen agent has not rung `after_seconds` after the choice.
+    A decision can be lost (the worker died after saving its board but before the decision was
+    sent); re-sending it with the same decision_id is safe, since telephony rings once per decision."""
+    return [
+        Decision(
+            contact,
+            _routed(board, contact, now, f"re-sent: no ring {after_seconds:.0f}s after the choice", []),
+        )
+        for contact in board.routed.values()
+        if not contact.rung and now - contact.routed_at >= after_seconds
+    ]

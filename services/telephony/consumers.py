@@ -10,7 +10,7 @@ from cc.telephony.v1 import commands_pb2
 from services.common.aggregate import AggregateCommand, Versioned
 from services.common.command_bus import caused_by
 from services.common.deadlines import Deadline, Deadlines
-from services.common.envelope import to_datetime
+from services.common.envelope import derived_id, to_datetime
 from services.common.topics import CALLS, AggregateTopics
 from services.telephony.domain import CallState
 
@@ -21,6 +21,8 @@ def ring_for_decision(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics,
         return []
     routed = event.contact_routed
     meta = caused_by(event.event_id, "ring-agent", event.tenant_id, routed.contact_id, event.correlation_id)
+    # One ring per decision, however often the decision is (re-)sent.
+    meta.command_id = derived_id("command", "ring-agent", routed.decision_id)
     command = commands_pb2.CallCommand(
         meta=meta, ring_agent=commands_pb2.RingAgent(agent_id=routed.agent_id, decision_id=routed.decision_id)
     )

@@ -19,7 +19,7 @@ from services.routing.board import (
     Board,
     apply,
 )
-from services.routing.matching import STRATEGY, Decision, candidates_for, dispatch
+from services.routing.matching import STRATEGY, Decision, candidates_for, dispatch, unrung_decisions
 from tests.unit.support import TENANT, Feed, answered, changed, ended, logged_in, queued, ts
 
 
@@ -504,3 +504,30 @@ def test_the_board_stays_small_however_many_calls_have_ended() -> None:
 
     assert len(feed.board.applied) <= FORGET_AFTER_SECONDS + FORGET_CHECK_SECONDS + 2
     assert feed.board.tally("member").offered == 500
+
+
+def test_a_decision_whose_agent_never_rang_is_sent_again_with_the_same_id() -> None:
+    feed = new_feed()
+    feed.agent("kim", logged_in(member=5), 0)
+    feed.call("call-1", queued("member", 1), 1)
+    [decision] = dispatch(feed.board, ts(2))
+
+    assert unrung_decisions(feed.board, ts(6.9), after_seconds=5) == []
+    [again] = unrung_decisions(feed.board, ts(7), after_seconds=5)
+    assert (again.routed.decision_id, again.routed.agent_id, again.routed.contact_id) == (
+        decision.routed.decision_id,
+        "kim",
+        "call-1",
+    )
+    assert "re-sent" in again.routed.explanation
+
+
+def test_once_the_agent_rings_the_decision_is_not_sent_again() -> None:
+    feed = new_feed()
+    feed.agent("kim", logged_in(member=5), 0)
+    feed.call("call-1", queued("member", 1), 1)
+    dispatch(feed.board, ts(2))
+
+    feed.call("call-1", call_events.CallRinging(agent_id="kim", queue_id="member"), 2.1)
+
+    assert unrung_decisions(feed.board, ts(60), after_seconds=5) == []

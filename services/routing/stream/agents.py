@@ -13,9 +13,9 @@ from google.protobuf.message import DecodeError
 
 from services.common import kafka
 from services.common.envelope import build_event
-from services.common.topics import QUEUE_METRICS, dlq
+from services.common.topics import QUEUE_METRICS, ROUTING_DECISIONS, dlq
 from services.routing.board import Board, apply
-from services.routing.matching import dispatch
+from services.routing.matching import Decision, dispatch, unrung_decisions
 from services.routing.metrics import all_queue_metrics
 from services.routing.stream.app import Topics, raw_topic
 
@@ -23,12 +23,33 @@ log = logging.getLogger(__name__)
 # The queues of the default contact centre and the skill each requires (the IVR's menu options).
 DEFAULT_QUEUES = {"member": "member", "payment": "payment", "general": "general"}
 METRICS_INTERVAL_SECONDS = 1.0
+# A decision whose agent has not rung by then is sent again (it may have been lost in a crash).
+RESEND_AFTER_SECONDS = 5.0
+
+
+def decision_record(tenant_id: str, decision: Decision, causation_id: str) -> tuple[bytes, bytes]:
+    """A routing decision as the key and value of a routing.decisions.v1 record."""
+    routed = build_event(
+        decision.routed,
+        context="routing",
+        aggregate_type="contact",
+        aggregate_id=decision.contact.contact_id,
+        aggregate_version=decision.contact.routings,
+        tenant_id=tenant_id,
+        occurred_at=datetime.now(UTC),
+        correlation_id=decision.contact.correlation_id,
+        causation_id=causation_id,
+        customer_id=decision.contact.customer_id,
+        actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_SYSTEM),
+    )
+    return f"{tenant_id}/{decision.contact.contact_id}".encode(), routed.SerializeToString()
 
 
 def install(app: faust.App, topics: Topics, bootstrap_servers: str) -> None:
     cache: dict[str, Board] = {}
-    # Metrics are snapshots outside any stream transaction (a timer has none): a plain producer sends them.
+    # Metrics (and re-sent decisions) go out from a timer, outside any stream: a plain producer sends them.
     metrics_producers: list[AIOKafkaProducer] = []
+    resent: dict[str, float] = {}  # decision id -> when it was last re-sent by this worker
 
     def board_of(tenant_id: str) -> Board:
         board = cache.get(tenant_id)
@@ -68,23 +89,8 @@ def install(app: faust.App, topics: Topics, bootstrap_servers: str) -> None:
             decisions = dispatch(board, time.time())
             topics.boards[event.tenant_id] = board.to_json()
             for decision in decisions:
-                routed = build_event(
-                    decision.routed,
-                    context="routing",
-                    aggregate_type="contact",
-                    aggregate_id=decision.contact.contact_id,
-                    aggregate_version=decision.contact.routings,
-                    tenant_id=event.tenant_id,
-                    occurred_at=datetime.now(UTC),
-                    correlation_id=decision.contact.correlation_id,
-                    causation_id=event.event_id,
-                    customer_id=decision.contact.customer_id,
-                    actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_SYSTEM),
-                )
-                await topics.decisions.send(
-                    key=f"{event.tenant_id}/{decision.contact.contact_id}".encode(),
-                    value=routed.SerializeToString(),
-                )
+                key, value = decision_record(event.tenant_id, decision, event.event_id)
+                await topics.decisions.send(key=key, value=value)
                 log.info(
                     "routed %s to %s: %s",
                     decision.contact.contact_id,
@@ -104,7 +110,17 @@ def install(app: faust.App, topics: Topics, bootstrap_servers: str) -> None:
             return
         now = time.time()
         for tenant_id in list(topics.boards.keys()):
-            for metrics in all_queue_metrics(board_of(tenant_id), now):
+            board = board_of(tenant_id)
+            for decision in unrung_decisions(board, now, RESEND_AFTER_SECONDS):
+                last = resent.get(decision.routed.decision_id, 0.0)
+                if now - last >= RESEND_AFTER_SECONDS:
+                    resent[decision.routed.decision_id] = now
+                    key, value = decision_record(tenant_id, decision, decision.routed.decision_id)
+                    await metrics_producers[0].send(ROUTING_DECISIONS, key=key, value=value)
+                    log.warning(
+                        "re-sent decision %s for %s", decision.routed.decision_id, decision.contact.contact_id
+                    )
+            for metrics in all_queue_metrics(board, now):
                 await metrics_producers[0].send(
                     QUEUE_METRICS,
                     key=f"{tenant_id}/{metrics.queue_id}".encode(),
