@@ -41,6 +41,8 @@ class Platform:
     state_dir: Path = REPO_ROOT / ".local"
     # Children this object started: polled, so one that died is seen as dead rather than as a live zombie.
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Where each service's log stood when it was started: readiness is read from there on, not from old runs.
+    log_starts: dict[str, int] = field(default_factory=dict)
 
     @staticmethod
     def fresh(name: str, **settings: str) -> "Platform":
@@ -81,7 +83,9 @@ class Platform:
     def start_service(self, name: str, module: str) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.pids.mkdir(parents=True, exist_ok=True)
-        log = (self.logs / f"{name}.log").open("ab")
+        path = self.logs / f"{name}.log"
+        self.log_starts[name] = path.stat().st_size if path.exists() else 0
+        log = path.open("ab")
         process = subprocess.Popen(
             [sys.executable, "-m", module],
             cwd=REPO_ROOT,
@@ -136,7 +140,9 @@ class Platform:
             except httpx.HTTPError:
                 return False
         # The stream worker has no endpoint; Faust logs when its tables have recovered and it consumes.
-        return b"Worker]: Ready" in (self.logs / f"{name}.log").read_bytes()
+        with (self.logs / f"{name}.log").open("rb") as log:
+            log.seek(self.log_starts.get(name, 0))
+            return b"Worker]: Ready" in log.read()
 
     def pid(self, name: str) -> int | None:
         path = self.pids / f"{name}.pid"
