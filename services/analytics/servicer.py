@@ -1,8 +1,11 @@
 """AnalyticsService: the customer journey and queue statistics, answered from ClickHouse. Thin: checks
 the request, asks the store for the caller's tenant and maps rows to messages."""
 
+from datetime import UTC, datetime
+
 import grpc
 from cc.analytics.v1 import analytics_pb2, analytics_pb2_grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.analytics.store import AnalyticsStore, JourneyEntry, QueueStats
 from services.common.envelope import timestamp, to_datetime
@@ -42,6 +45,15 @@ def statistics_row(stats: QueueStats) -> analytics_pb2.QueueStatisticsRow:
     return row
 
 
+# The range ClickHouse's DateTime64 holds.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2299, 12, 31, tzinfo=UTC)
+
+
+def _clamped(moment: Timestamp) -> datetime:
+    return min(max(to_datetime(moment), EARLIEST), LATEST)
+
+
 def _invalid(field: str, description: str) -> InvalidArgument:
     violation = FieldViolation(field, description)
     return InvalidArgument("invalid-argument", f"{field} {description}", [violation])
@@ -73,10 +85,12 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         threshold = request.service_level_threshold_seconds or DEFAULT_THRESHOLD_SECONDS
         if threshold < 0:
             raise _invalid("service_level_threshold_seconds", "must not be negative")
-        from_time = to_datetime(request.from_time) if request.HasField("from_time") else None
-        to_time = to_datetime(request.to_time) if request.HasField("to_time") else None
+        # A bound beyond what ClickHouse's DateTime64 holds cuts off no event: clamp it. An empty or
+        # backwards period holds no event: it is answered with no rows, not refused.
+        from_time = _clamped(request.from_time) if request.HasField("from_time") else None
+        to_time = _clamped(request.to_time) if request.HasField("to_time") else None
         if from_time is not None and to_time is not None and from_time >= to_time:
-            raise _invalid("to_time", "must be after from_time")
+            return analytics_pb2.QueueStatistics(service_level_threshold_seconds=threshold)
         stats = await self._store.queue_statistics(current_tenant(), from_time, to_time, threshold)
         return analytics_pb2.QueueStatistics(
             service_level_threshold_seconds=threshold, queues=[statistics_row(s) for s in stats]

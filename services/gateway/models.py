@@ -299,3 +299,39 @@ class QueueMetrics(BaseModel):
             average_handle_time_seconds=optional("average_handle_time_seconds"),
             abandonment_rate_percent=optional("abandonment_rate_percent"),
         )
+
+
+class QueueStatisticsRow(BaseModel):
+    queue_id: str
+    offered: int
+    answered: int
+    abandoned: int
+    service_level_percent: float | None
+    average_speed_of_answer_seconds: float | None
+    average_handle_time_seconds: float | None
+
+
+class QueueStatistics(BaseModel):
+    service_level_threshold_seconds: int
+    queues: list[QueueStatisticsRow]
+
+    @staticmethod
+    def of(stats: analytics_pb2.QueueStatistics) -> "QueueStatistics":
+        def optional(row: analytics_pb2.QueueStatisticsRow, field: str) -> float | None:
+            return float(getattr(row, field)) if row.HasField(field) else None  # type: ignore[arg-type]
+
+        return QueueStatistics(
+            service_level_threshold_seconds=stats.service_level_threshold_seconds,
+            queues=[
+                QueueStatisticsRow(
+                    queue_id=row.queue_id,
+                    offered=row.offered,
+                    answered=row.answered,
+                    abandoned=row.abandoned,
+                    service_level_percent=optional(row, "service_level_percent"),
+                    average_speed_of_answer_seconds=optional(row, "average_speed_of_answer_seconds"),
+                    average_handle_time_seconds=optional(row, "average_handle_time_seconds"),
+                )
+                for row in stats.queues
+            ],
+        )

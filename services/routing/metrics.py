@@ -14,9 +14,11 @@ Agents are counted for a queue when they have its skill: staffed = logged in; on
 agent whose phone is ringing for a contact.
 """
 
+from datetime import UTC, datetime
+
 from cc.routing.v1 import events_pb2
 
-from services.routing.board import NOT_READY, ON_CONTACT, READY, WRAP_UP, Board
+from services.routing.board import NOT_READY, ON_CONTACT, READY, WRAP_UP, Board, QueueTally
 
 
 def ratio_percent(part: int, whole: int) -> float | None:
@@ -29,7 +31,9 @@ def mean(total: float, count: int) -> float | None:
 
 def queue_metrics(board: Board, queue_id: str, now: float) -> events_pb2.QueueMetrics:
     skill = board.queues.get(queue_id, queue_id)
-    tally = board.tally(queue_id)
+    # The counters are today's (UTC): after midnight they start from zero even before the next event.
+    today = datetime.fromtimestamp(now, tz=UTC).date().isoformat()
+    tally = board.tallies.get(queue_id, QueueTally()) if board.day >= today else QueueTally()
     # A contact is in the queue until an agent is connected, including while an agent's phone rings.
     in_queue = [*board.waiting.values(), *board.routed.values()]
     waits = [now - c.enqueued_at for c in in_queue if c.queue_id == queue_id]

@@ -144,6 +144,21 @@ async def test_a_call_lives_its_whole_life_over_rest(rest: httpx.AsyncClient) ->
         body = response.json() if response.status_code == 200 else None
         return body if body and body["answered"] >= 1 and body["average_handle_time_seconds"] else None
 
+    statistics = ok(await rest.get("/v1/statistics/queues", params={"threshold": 20}))
+    [payment] = [row for row in statistics["queues"] if row["queue_id"] == "payment"]
+    assert (
+        payment["offered"],
+        payment["answered"],
+        payment["abandoned"],
+        payment["service_level_percent"],
+    ) == (1, 1, 0, 100.0)
+    backwards = await rest.get(
+        "/v1/statistics/queues", params={"from": "2030-01-02T00:00:00Z", "to": "2030-01-01T00:00:00Z"}
+    )
+    assert ok(backwards)["queues"] == []  # an empty period holds no calls
+    ancient = ok(await rest.get("/v1/statistics/queues", params={"from": "0276-07-19T14:39:28Z"}))
+    assert ancient["queues"] == statistics["queues"]  # a bound before any event cuts off nothing
+
     live = await eventually(metrics, "live metrics never reached the gateway")
     assert (live["offered"], live["answered"], live["abandoned"], live["agents_staffed"]) == (1, 1, 0, 1)
     assert live["service_level_percent"] == 100.0

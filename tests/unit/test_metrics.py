@@ -360,3 +360,11 @@ def test_a_late_event_from_before_midnight_does_not_wipe_the_new_day() -> None:
 
     assert feed.board.day == "2025-03-04"
     assert metrics(feed).offered == 1
+
+
+def test_after_midnight_the_counters_show_zero_before_any_new_event() -> None:
+    feed = Feed(Board(tenant_id=TENANT, service_level_threshold_seconds=20))
+    feed.call("call-1", queued("member", 1), 1)
+    assert metrics(feed, now=10).offered == 1
+
+    assert metrics(feed, now=24 * 3600 + 1).offered == 0  # a new UTC day, nothing has happened yet

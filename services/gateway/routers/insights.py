@@ -3,16 +3,18 @@
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 from cc.analytics.v1 import analytics_pb2
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
+from services.common.envelope import timestamp
 from services.common.errors import NotFound
 from services.gateway.deps import AuthenticatedCaller, Clients, LiveMetrics
 from services.gateway.errors import ERROR_RESPONSES
-from services.gateway.models import Journey, PathId, QueueMetrics
+from services.gateway.models import Journey, PathId, QueueMetrics, QueueStatistics
 
 router = APIRouter(tags=["insights"], responses=ERROR_RESPONSES)
 STREAM_INTERVAL_SECONDS = 1.0
@@ -27,6 +29,25 @@ async def journey(
 ) -> Journey:
     request = analytics_pb2.GetCustomerJourneyRequest(customer_id=customer_id, limit=limit)
     return Journey.of(await services.analytics.GetCustomerJourney(request, metadata=who.metadata))
+
+
+@router.get("/v1/statistics/queues", summary="Per-queue call statistics from ClickHouse, over any period")
+async def queue_statistics(
+    who: AuthenticatedCaller,
+    services: Clients,
+    from_time: Annotated[
+        datetime | None, Query(alias="from", description="Start (inclusive); none: all")
+    ] = None,
+    to_time: Annotated[datetime | None, Query(alias="to", description="End (exclusive); none: now")] = None,
+    threshold: Annotated[int, Query(ge=1, le=3600, description="Service level threshold, seconds")] = 20,
+) -> QueueStatistics:
+    request = analytics_pb2.GetQueueStatisticsRequest(service_level_threshold_seconds=threshold)
+    for field, moment in (("from_time", from_time), ("to_time", to_time)):
+        if moment is not None:
+            getattr(request, field).CopyFrom(
+                timestamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+            )
+    return QueueStatistics.of(await services.analytics.GetQueueStatistics(request, metadata=who.metadata))
 
 
 @router.get("/v1/queues/{queue_id}/metrics", summary="Live metrics of a queue (refreshed every second)")
