@@ -16,14 +16,11 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 
-import grpc
 import httpx
 from aiokafka import AIOKafkaConsumer
-from cc.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 from cc.common.v1 import event_pb2
 
 from demo.scenario import AGENTS, Caller, callers
-from services.common.envelope import timestamp
 from services.common.topics import CALLS
 from services.platform import Platform
 
@@ -134,41 +131,30 @@ async def progress(
             await asyncio.wait_for(stop.wait(), 10)
 
 
-def optional(row: analytics_pb2.QueueStatisticsRow, field: str) -> float | None:
-    return float(getattr(row, field)) if row.HasField(field) else None
-
-
 def fmt(value: float | None, unit: str = "") -> str:
     return "-" if value is None else f"{value:.1f}{unit}"
 
 
 async def report(
-    platform: Platform, rest: httpx.AsyncClient, since: float, journeys: Counter[str], expected_offered: int
+    rest: httpx.AsyncClient, since: float, journeys: Counter[str], expected_offered: int
 ) -> None:
-    settings = platform.settings
-    request = analytics_pb2.GetQueueStatisticsRequest(
-        from_time=timestamp(datetime.fromtimestamp(since, tz=UTC)), service_level_threshold_seconds=20
-    )
-    async with grpc.aio.insecure_channel(settings.address(settings.analytics_port)) as channel:
-        analytics = analytics_pb2_grpc.AnalyticsServiceStub(channel)
-        metadata = (("x-api-key", API_KEY),)
-        deadline = time.monotonic() + 60
-        while True:  # the sink trails the log by a moment
-            stats = await analytics.GetQueueStatistics(request, metadata=metadata)
-            offered = sum(row.offered for row in stats.queues)
-            if offered >= expected_offered or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(1)
+    period = {"from": datetime.fromtimestamp(since, tz=UTC).isoformat(), "threshold": 20}
+    deadline = time.monotonic() + 60
+    while True:  # the sink trails the log by a moment
+        queues = (await rest.get("/v1/statistics/queues", params=period)).json()["queues"]
+        if sum(row["offered"] for row in queues) >= expected_offered or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(1)
     print("\nPer queue, from ClickHouse (service level at 20 s, Amazon Connect definitions):")
     print(
         f"  {'queue':10} {'offered':>8} {'answered':>9} {'abandoned':>10} {'SL 20s':>8} {'ASA':>7} {'AHT':>7}"
     )
-    for row in stats.queues:
+    for row in queues:
         print(
-            f"  {row.queue_id:10} {row.offered:>8} {row.answered:>9} {row.abandoned:>10} "
-            f"{fmt(optional(row, 'service_level_percent'), '%'):>8} "
-            f"{fmt(optional(row, 'average_speed_of_answer_seconds'), 's'):>7} "
-            f"{fmt(optional(row, 'average_handle_time_seconds'), 's'):>7}"
+            f"  {row['queue_id']:10} {row['offered']:>8} {row['answered']:>9} {row['abandoned']:>10} "
+            f"{fmt(row['service_level_percent'], '%'):>8} "
+            f"{fmt(row['average_speed_of_answer_seconds'], 's'):>7} "
+            f"{fmt(row['average_handle_time_seconds'], 's'):>7}"
         )
     customer_id, calls = journeys.most_common(1)[0]
     journey = (await rest.get(f"/v1/customers/{customer_id}/journey")).json()["events"]
@@ -221,7 +207,7 @@ async def simulate(platform: Platform) -> None:
         desktops.cancel()
         print(f"\nSimulated callers: {dict(outcomes)} in {time.monotonic() - started:.0f}s")
         queued = sum(1 for c in callers(CALLS_TOTAL, ARRIVAL_SECONDS) if c.digits[-1] != "3")
-        await report(platform, rest, since, journeys, queued)
+        await report(rest, since, journeys, queued)
         for agent in AGENTS:
             await rest.post(f"/v1/agents/{agent.agent_id}/logout")
     follower.cancel()

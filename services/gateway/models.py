@@ -38,6 +38,11 @@ def enum_word(message: Message, field: str, prefix: str) -> str:
     )
 
 
+def number(message: Message, field: str) -> float | None:
+    """An `optional` numeric proto field: None when the service left it unset (no data to compute it from)."""
+    return float(getattr(message, field)) if message.HasField(field) else None
+
+
 def moment(message: Message, field: str) -> datetime | None:
     if not message.HasField(field):
         return None
@@ -277,9 +282,6 @@ class QueueMetrics(BaseModel):
 
     @staticmethod
     def of(m: routing_events.QueueMetrics) -> "QueueMetrics":
-        def optional(field: str) -> float | None:
-            return float(getattr(m, field)) if m.HasField(field) else None  # type: ignore[arg-type]
-
         return QueueMetrics(
             queue_id=m.queue_id,
             as_of=moment(m, "as_of"),
@@ -294,10 +296,10 @@ class QueueMetrics(BaseModel):
             answered=m.answered,
             abandoned=m.abandoned,
             service_level_threshold_seconds=m.service_level_threshold_seconds,
-            service_level_percent=optional("service_level_percent"),
-            average_speed_of_answer_seconds=optional("average_speed_of_answer_seconds"),
-            average_handle_time_seconds=optional("average_handle_time_seconds"),
-            abandonment_rate_percent=optional("abandonment_rate_percent"),
+            service_level_percent=number(m, "service_level_percent"),
+            average_speed_of_answer_seconds=number(m, "average_speed_of_answer_seconds"),
+            average_handle_time_seconds=number(m, "average_handle_time_seconds"),
+            abandonment_rate_percent=number(m, "abandonment_rate_percent"),
         )
 
 
@@ -317,9 +319,6 @@ class QueueStatistics(BaseModel):
 
     @staticmethod
     def of(stats: analytics_pb2.QueueStatistics) -> "QueueStatistics":
-        def optional(row: analytics_pb2.QueueStatisticsRow, field: str) -> float | None:
-            return float(getattr(row, field)) if row.HasField(field) else None  # type: ignore[arg-type]
-
         return QueueStatistics(
             service_level_threshold_seconds=stats.service_level_threshold_seconds,
             queues=[
@@ -328,9 +327,9 @@ class QueueStatistics(BaseModel):
                     offered=row.offered,
                     answered=row.answered,
                     abandoned=row.abandoned,
-                    service_level_percent=optional(row, "service_level_percent"),
-                    average_speed_of_answer_seconds=optional(row, "average_speed_of_answer_seconds"),
-                    average_handle_time_seconds=optional(row, "average_handle_time_seconds"),
+                    service_level_percent=number(row, "service_level_percent"),
+                    average_speed_of_answer_seconds=number(row, "average_speed_of_answer_seconds"),
+                    average_handle_time_seconds=number(row, "average_handle_time_seconds"),
                 )
                 for row in stats.queues
             ],
