@@ -43,9 +43,11 @@ class Platform:
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     # Where each service's log stood when it was started: readiness is read from there on, not from old runs.
     log_starts: dict[str, int] = field(default_factory=dict)
+    # The services this platform runs (all by default; a benchmark may run only some).
+    services: tuple[str, ...] = tuple(name for name, _, _ in SERVICES)
 
     @staticmethod
-    def fresh(name: str, **settings: str) -> "Platform":
+    def fresh(name: str, services: tuple[str, ...] | None = None, **settings: str) -> "Platform":
         """A platform on empty data of its own under .local/<name> (broker log, chDB, service logs)."""
         state = REPO_ROOT / ".local" / name
         shutil.rmtree(state, ignore_errors=True)
@@ -55,7 +57,10 @@ class Platform:
             "CLICKHOUSE_DSN": f"chdb://{state / 'analytics'}",
             **settings,
         }
-        return Platform(env=env, state_dir=state)
+        platform = Platform(env=env, state_dir=state)
+        if services is not None:
+            platform.services = services
+        return platform
 
     @property
     def settings(self) -> PlatformSettings:
@@ -97,17 +102,24 @@ class Platform:
         (self.pids / f"{name}.pid").write_text(str(process.pid))
         self.children[name] = process
 
+    def _selected(self) -> list[tuple[str, str, str | None]]:
+        return [service for service in SERVICES if service[0] in self.services]
+
+    def names(self) -> list[str]:
+        """The processes of this platform: the broker when it runs its own, then its services."""
+        return [*(["kafka"] if self.owns_broker else []), *self.services]
+
     def up(self, timeout: float = 120.0) -> None:
         if self.owns_broker:
             self.kafka("start")
-        for name, module, _ in SERVICES:
+        for name, module, _ in self._selected():
             self.start_service(name, module)
         asyncio.run(self.wait_ready(timeout))
 
     async def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         settings = self.settings
-        for name, _, port_field in SERVICES:
+        for name, _, port_field in self._selected():
             while True:
                 if await self._ready(name, port_field, settings):
                     print(f"  {name:15} ready", flush=True)
@@ -146,6 +158,11 @@ class Platform:
 
     def pid(self, name: str) -> int | None:
         path = self.pids / f"{name}.pid"
+        if name == "kafka":  # written by deploy/local/kafka.sh beside the broker's data
+            port = self.settings.kafka_bootstrap_servers.rsplit(":", 1)[1]
+            home = self.env.get("KAFKA_HOME", str(REPO_ROOT / ".local" / "kafka"))
+            data = self.env.get("KAFKA_DATA_DIR", f"{home}/data-{port}")
+            path = Path(data) / "broker.pid"
         return int(path.read_text()) if path.exists() else None
 
     def running(self, name: str) -> bool:
@@ -173,7 +190,7 @@ class Platform:
         self.children.pop(name, None)
 
     def down(self) -> None:
-        for name, _, _ in reversed(SERVICES):
+        for name, _, _ in reversed(self._selected()):
             self.stop_service(name)
         if self.owns_broker:
             self.kafka("stop")
