@@ -6,7 +6,7 @@ GEN := gen/python
 PROTOS := $(shell find proto -name '*.proto')
 STAMP := .local/stamps
 
-.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench clean
+.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-commands bench-board clean
 
 setup: $(STAMP)/venv $(STAMP)/kafka $(GEN)/.stamp
 
@@ -56,6 +56,14 @@ lint: setup
 
 bench: setup
 	$(PY) -m bench.routing_latency
+
+# OfferCall over gRPC: one at a time, 64 in flight, 200/s offered; BENCH_PLATFORM=all for the whole platform.
+bench-commands: setup
+	$(PY) -m bench.commands
+
+# The pure routing board at 2,000 agents and 500 waiting: board work and changelog bytes per event.
+bench-board: setup
+	$(PY) -m bench.board
 
 clean: down
 	rm -rf $(GEN) .local

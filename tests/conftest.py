@@ -10,6 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiokafka import ConsumerRecord
+
+from services.common import kafka
 
 KAFKA_SCRIPT = Path(__file__).resolve().parents[1] / "deploy" / "local" / "kafka.sh"
 # Kafka 4.0 (KRaft) for the container path.
@@ -85,3 +88,19 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         subprocess.run([str(KAFKA_SCRIPT), "stop"], env=env, check=False, timeout=60)
         os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+
+
+async def records_with_key(bootstrap: str, topic: str, key: bytes) -> list[ConsumerRecord]:
+    """Every record of `topic` (read to its current end) whose key is `key`."""
+    consumer = kafka.reader(bootstrap)
+    await consumer.start()
+    try:
+        partitions = await kafka.partitions_of(consumer, [topic])
+        return [
+            record
+            async for records in kafka.read_to_end(consumer, dict.fromkeys(partitions, 0))
+            for record in records
+            if record.key == key
+        ]
+    finally:
+        await consumer.stop()

@@ -1,5 +1,4 @@
-import asyncio
-
 from services.analytics.app import main
+from services.common.runtime import run_service
 
-asyncio.run(main())
+run_service(main())

@@ -4,11 +4,13 @@ functions; the infrastructure in this package never looks inside states or paylo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Generic, Protocol, TypeVar
 
 from cc.common.v1 import event_pb2, types_pb2
 from google.protobuf.message import Message
 
+from services.common.snapshots import StateCodec
 from services.common.topics import AggregateTopics
 
 S = TypeVar("S")
@@ -36,6 +38,12 @@ class AggregateSpec(Generic[S, C]):
     evolve: Callable[[S | None, event_pb2.Event], S]
     # The customer the aggregate's events belong to, for the envelope and the journey.
     customer_of: Callable[[S | None, C], str]
+    # The state's dataclass, for snapshots.
+    state_type: type[S]
+
+    @cached_property
+    def codec(self) -> StateCodec[S]:
+        return StateCodec(self.state_type)
 
     @property
     def context(self) -> str:

@@ -26,6 +26,7 @@ ERROR_DOMAIN = "cc.platform"
 _tenant: contextvars.ContextVar[str] = contextvars.ContextVar("tenant_id")
 _OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _tracer = telemetry.tracer(__name__)
+READINESS_POLL_SECONDS = 0.1
 
 
 def current_tenant() -> str:
@@ -52,7 +53,7 @@ def status_of(error: PlatformError) -> status_pb2.Status:
 
 
 class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, api_keys: dict[str, str], ready: asyncio.Event) -> None:
+    def __init__(self, api_keys: dict[str, str], ready: Callable[[], bool]) -> None:
         self._api_keys = api_keys
         self._ready = ready
 
@@ -83,9 +84,9 @@ class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
                         "invalid-api-key", f"a valid {API_KEY_HEADER} metadata entry is required"
                     )
                 _tenant.set(tenant)
-                if not self._ready.is_set():  # a read model still replaying would answer wrongly (404, [])
+                if not self._ready():  # a read model still replaying would answer wrongly (404, [])
                     raise Unavailable(
-                        "service-starting", "the service is rebuilding its state; retry shortly"
+                        "service-not-ready", "the service is rebuilding its state; retry shortly"
                     )
                 return await inner(request, context)
             except PlatformError as error:
@@ -107,11 +108,12 @@ async def serve(
     api_keys: dict[str, str],
     registrations: Sequence[Registration],
     background: Sequence[Awaitable[None]],
-    ready: Callable[[], Awaitable[None]],
+    ready: Callable[[], bool],
 ) -> None:
-    """Run the server and its background loops until SIGTERM/SIGINT or until a loop fails."""
-    serving = asyncio.Event()
-    server = grpc.aio.server(interceptors=[TenantAndErrorsInterceptor(api_keys, serving)])
+    """Run the server and its background loops until SIGTERM/SIGINT or until a loop fails. Health says
+    SERVING while `ready()` holds (state rebuilt, nothing failed) and NOT_SERVING otherwise, and RPCs
+    are answered UNAVAILABLE while it does not."""
+    server = grpc.aio.server(interceptors=[TenantAndErrorsInterceptor(api_keys, ready)])
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [name for _, _, name in registrations]
@@ -130,14 +132,22 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(work) for work in background]
 
-    async def become_ready() -> None:
-        await ready()
-        serving.set()
-        for name in ["", *names]:
-            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("SERVING %s", ", ".join(names))
+    async def follow_readiness() -> None:
+        serving = False
+        while True:
+            if ready() != serving:
+                serving = not serving
+                status = (
+                    health_pb2.HealthCheckResponse.SERVING
+                    if serving
+                    else health_pb2.HealthCheckResponse.NOT_SERVING
+                )
+                for name in ["", *names]:
+                    await health_servicer.set(name, status)
+                log.info("%s %s", "SERVING" if serving else "NOT_SERVING", ", ".join(names))
+            await asyncio.sleep(READINESS_POLL_SECONDS)
 
-    readiness = asyncio.ensure_future(become_ready())
+    readiness = asyncio.ensure_future(follow_readiness())
     stopper = asyncio.ensure_future(stop.wait())
     # Background loops run forever: one that returns or raises ends the process, never left half-alive.
     done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)

@@ -1,7 +1,8 @@
 """Kafka clients configured the one way the platform uses them, plus the dead-letter route."""
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
@@ -9,6 +10,8 @@ from aiokafka.errors import KafkaError
 from services.common.topics import dlq
 
 log = logging.getLogger(__name__)
+# Records handed over per step of a replay: big enough to amortise the loop, small enough to stay cheap.
+REPLAY_BATCH = 5000
 
 
 def idempotent_producer(bootstrap_servers: str) -> AIOKafkaProducer:
@@ -71,21 +74,44 @@ async def partitions_of(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> li
     return partitions
 
 
-async def replay(consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> list[ConsumerRecord]:
-    """Read `partitions` from their beginning to their end as of now (the high watermark)."""
+async def read_to_end(
+    consumer: AIOKafkaConsumer, starts: Mapping[TopicPartition, int]
+) -> AsyncIterator[list[ConsumerRecord]]:
+    """Read each partition from its start offset to its end as of now (the last stable offset, for a
+    read_committed consumer), batch by batch: a replay streams, it never holds a whole log."""
+    partitions = list(starts)
     if not partitions:
-        return []
-    consumer.assign(list(partitions))
-    ends = await consumer.end_offsets(list(partitions))
-    await consumer.seek_to_beginning(*partitions)
-    records: list[ConsumerRecord] = []
-    pending = {tp for tp in partitions if ends[tp] > 0}
+        return
+    consumer.assign(partitions)
+    ends = await consumer.end_offsets(partitions)
+    pending = {tp for tp in partitions if starts[tp] < ends[tp]}
+    for tp in pending:
+        consumer.seek(tp, starts[tp])
     while pending:
-        batches = await consumer.getmany(*pending, timeout_ms=500)
-        for _tp, batch in batches.items():
-            records.extend(batch)
+        batches = await consumer.getmany(*pending, timeout_ms=500, max_records=REPLAY_BATCH)
+        for batch in batches.values():
+            yield batch
         pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
-    return records
+
+
+async def offset_at(consumer: AIOKafkaConsumer, tp: TopicPartition, epoch_ms: int) -> int:
+    """The first offset of a record written at or after `epoch_ms` (the end when there is none)."""
+    found = await consumer.offsets_for_times({tp: epoch_ms})
+    if found.get(tp) is not None:
+        return int(found[tp].offset)
+    return int((await consumer.end_offsets([tp]))[tp])
+
+
+async def read_one(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> ConsumerRecord | None:
+    """The record at `offset`, or None when retention has removed it."""
+    consumer.assign([tp])
+    if offset < (await consumer.beginning_offsets([tp]))[tp]:
+        return None
+    consumer.seek(tp, offset)
+    async with asyncio.timeout(10):
+        while True:
+            for record in (await consumer.getmany(tp, timeout_ms=500, max_records=1)).get(tp, []):
+                return record if record.offset == offset else None
 
 
 async def send_to_dlq(producer: AIOKafkaProducer, record: ConsumerRecord, reason: str) -> None:

@@ -1,13 +1,16 @@
-"""A read model: every aggregate of one type, rebuilt by tailing its events topic from the beginning.
+"""A read model: every aggregate of one type, loaded from its snapshots and kept current by tailing its
+events topic from each partition's latest checkpoint on.
 
 Queries are answered from here, never from the command side. `wait_for` lets an RPC that just wrote
-return the state it wrote (read-your-writes by aggregate version). Observers see every event once,
-during replay and live alike, so state they derive (timers, indexes) is rebuilt on restart too.
+return the state it wrote (read-your-writes by aggregate version). Observers (timers) see every
+aggregate as it changes, and every aggregate loaded from a snapshot once, so what they derive from state
+(RONA and wrap-up deadlines) is rebuilt on restart too.
 """
 
 import asyncio
 import contextlib
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Generic
 
@@ -17,10 +20,11 @@ from google.protobuf.message import DecodeError
 
 from services.common import kafka
 from services.common.aggregate import AggregateSpec, C, S, Versioned
+from services.common.snapshots import load_partition
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
-Observer = Callable[[event_pb2.Event, Versioned[Any]], None]
+Observer = Callable[[Versioned[Any]], None]
 
 
 class Projection(Generic[S, C]):
@@ -28,10 +32,12 @@ class Projection(Generic[S, C]):
         self.spec = spec
         self._bootstrap = bootstrap_servers
         self.entries: dict[Key, Versioned[S]] = {}
+        self._by_tenant: dict[str, dict[str, Versioned[S]]] = defaultdict(dict)
         self.caught_up = asyncio.Event()
         self.unreadable = 0
         self._observers: list[Observer] = []
-        self._changed = asyncio.Condition()
+        # RPCs waiting for an aggregate to reach a version: resolved as its events arrive.
+        self._waiting: dict[Key, list[tuple[int, asyncio.Future[None]]]] = {}
 
     def observe(self, observer: Observer) -> None:
         self._observers.append(observer)
@@ -40,20 +46,27 @@ class Projection(Generic[S, C]):
         return self.entries.get((tenant_id, aggregate_id))
 
     def of_tenant(self, tenant_id: str) -> list[Versioned[S]]:
-        return [entry for (tenant, _), entry in self.entries.items() if tenant == tenant_id]
+        return list(self._by_tenant.get(tenant_id, {}).values())
 
     async def wait_for(
         self, tenant_id: str, aggregate_id: str, version: int, timeout: float = 5.0
     ) -> Versioned[S] | None:
         """The entry once it has reached `version` (or what there is when the timeout passes)."""
-
-        def reached() -> bool:
-            entry = self.get(tenant_id, aggregate_id)
-            return entry is not None and entry.version >= version
-
-        async with self._changed:
+        entry = self.get(tenant_id, aggregate_id)
+        if entry is not None and entry.version >= version:
+            return entry
+        key = (tenant_id, aggregate_id)
+        reached: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._waiting.setdefault(key, [])
+        waiters.append((version, reached))
+        try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait_for(reached), timeout)
+                await asyncio.wait_for(reached, timeout)
+        finally:
+            if (version, reached) in waiters:
+                waiters.remove((version, reached))
+            if not waiters:
+                self._waiting.pop(key, None)
         return self.get(tenant_id, aggregate_id)
 
     async def run(self) -> None:
@@ -61,25 +74,43 @@ class Projection(Generic[S, C]):
         await consumer.start()
         try:
             partitions = await kafka.partitions_of(consumer, [self.spec.topics.events])
+            starts = await self._load_snapshots(consumer, partitions)
             consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
+            for tp, start in starts.items():
+                consumer.seek(tp, start)
             ends = await consumer.end_offsets(partitions)
-            if all(offset == 0 for offset in ends.values()):
-                self.caught_up.set()
             while True:
-                batches = await consumer.getmany(timeout_ms=200)
-                async with self._changed:
-                    for records in batches.values():
-                        for record in records:
-                            self._apply(record.value, record.offset)
-                    self._changed.notify_all()
                 if not self.caught_up.is_set() and await _reached(consumer, ends):
                     log.info(
                         "%s read model caught up: %d aggregates", self.spec.aggregate_type, len(self.entries)
                     )
                     self.caught_up.set()
+                batches = await consumer.getmany(timeout_ms=200)
+                for records in batches.values():
+                    for record in records:
+                        self._apply(record.value, record.offset)
         finally:
             await consumer.stop()
+
+    async def _load_snapshots(
+        self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        """Load every partition's snapshots; the events offset each partition is tailed from."""
+        starts: dict[TopicPartition, int] = {}
+        for tp in partitions:
+            loaded = await load_partition(
+                consumer, TopicPartition(self.spec.topics.snapshots, tp.partition), self.spec.codec
+            )
+            starts[tp] = loaded.events_offset if loaded else 0
+            for snapshot in (loaded.aggregates if loaded else {}).values():
+                if snapshot.state is not None:
+                    self._store(
+                        Versioned(snapshot.state, snapshot.version, snapshot.tenant_id, snapshot.aggregate_id)
+                    )
+        for entry in self.entries.values():
+            for observer in self._observers:
+                observer(entry)
+        return starts
 
     def _apply(self, value: bytes, offset: int) -> None:
         event = event_pb2.Event()
@@ -102,9 +133,16 @@ class Projection(Generic[S, C]):
             log.exception("cannot apply %s %s at offset %s", event.event_type, event.event_id, offset)
             return
         entry = Versioned(state, event.aggregate_version, event.tenant_id, event.aggregate_id)
-        self.entries[key] = entry
+        self._store(entry)
         for observer in self._observers:
-            observer(event, entry)
+            observer(entry)
+        for version, reached in self._waiting.get(key, ()):
+            if version <= entry.version and not reached.done():
+                reached.set_result(None)
+
+    def _store(self, entry: Versioned[S]) -> None:
+        self.entries[(entry.tenant_id, entry.aggregate_id)] = entry
+        self._by_tenant[entry.tenant_id][entry.aggregate_id] = entry
 
 
 async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:

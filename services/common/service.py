@@ -60,7 +60,7 @@ class AggregateService(Generic[S, C]):
         configure_logging(self.name)
         bootstrap = settings.kafka_bootstrap_servers
         async with runtime(settings, self.name) as rt:
-            processor = CommandProcessor(self.spec, bootstrap, rt.producer)
+            processor = CommandProcessor(self.spec, settings, rt.producer, rt.bus)
             read_model = Projection(self.spec, bootstrap)
             deadlines = Deadlines()
             for timer in self.timers:
@@ -79,5 +79,5 @@ class AggregateService(Generic[S, C]):
                     *(policy.run() for policy in policies),
                     deadlines.run(rt.bus, read_model.caught_up),
                 ],
-                ready=lambda: all_set(processor.assigned, read_model.caught_up, rt.bus.listening),
+                ready=lambda: processor.serving() and all_set(read_model.caught_up, rt.bus.listening),
             )

@@ -35,6 +35,29 @@ class PlatformSettings(BaseSettings):
     # How long an RPC waits for its command's outcome before answering UNAVAILABLE.
     cc_command_timeout_seconds: float = 10.0
 
+    # The commands of one partition decided together and committed in one Kafka transaction: at most
+    # this many, this many bytes of commands, waiting at most this long for more once a batch has begun.
+    # A transaction costs the broker several ms of CPU whatever it holds (see bench/commands.py).
+    cc_command_batch_max_commands: int = 500
+    cc_command_batch_max_bytes: int = 1024 * 1024
+    cc_command_batch_linger_ms: float = 0.0
+    # The largest event a command may append: under the broker's 1 MiB record limit with room for headers.
+    cc_max_event_bytes: int = 900 * 1024
+    # Snapshot the aggregates a partition changed after this many new events, so a new owner replays
+    # only the events after the last snapshot.
+    cc_snapshot_every_events: int = 2000
+    # Command outcomes (refusals too) are answered again for a repeated command_id within this window.
+    cc_outcome_window_hours: float = 24.0
+    # Outcomes held in memory per owned partition; older ones within the window are read back from the
+    # outcomes topic when a command repeats.
+    cc_outcomes_in_memory: int = 20_000
+    # The most commands remembered per aggregate within the window (the oldest are forgotten first).
+    cc_outcomes_per_aggregate: int = 10_000
+
+    @property
+    def outcome_window_ms(self) -> int:
+        return int(self.cc_outcome_window_hours * 3600 * 1000)
+
     def api_keys(self) -> dict[str, str]:
         pairs = (item.split(":", 1) for item in self.cc_api_keys.split(",") if ":" in item)
         return {key.strip(): tenant.strip() for key, tenant in pairs}

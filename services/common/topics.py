@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AggregateTopics:
-    """The three topics of one event-sourced aggregate, sharing one partition count."""
+    """The topics of one event-sourced aggregate. Commands, events, outcomes and snapshots share one
+    partition count, so an aggregate's key lands on the same partition index in each."""
 
     context: str
     aggregate: str
@@ -32,6 +33,16 @@ class AggregateTopics:
     @property
     def replies(self) -> str:
         return f"{self.context}.{self.aggregate}.replies.v1"
+
+    @property
+    def outcomes(self) -> str:
+        """Every decided command's outcome (refusals too), kept for the outcome window."""
+        return f"{self.context}.{self.aggregate}.outcomes.v1"
+
+    @property
+    def snapshots(self) -> str:
+        """Compacted aggregate states and per-partition checkpoints, so a new owner replays only a tail."""
+        return f"{self.context}.{self.aggregate}.snapshots.v1"
 
 
 CALLS = AggregateTopics("telephony", "call")
@@ -60,15 +71,25 @@ KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 KEEP_A_DAY = {"retention.ms": str(24 * 3600 * 1000)}
 KEEP_A_MONTH = {"retention.ms": str(30 * 24 * 3600 * 1000)}
 COMPACTED = {"cleanup.policy": "compact"}
+# Snapshots are rewritten all the time: roll segments hourly and clean early, so a new owner reads about
+# one record per aggregate rather than every snapshot ever written (the active segment is never compacted).
+SNAPSHOTS = {
+    **COMPACTED,
+    "segment.ms": str(3600 * 1000),
+    "min.cleanable.dirty.ratio": "0.1",
+    "delete.retention.ms": str(3600 * 1000),
+}
 
 
-def catalogue(partitions: int) -> dict[str, TopicSpec]:
+def catalogue(partitions: int, outcome_window_ms: int = 24 * 3600 * 1000) -> dict[str, TopicSpec]:
     """Every topic of the platform with its partition count and retention."""
     topics: dict[str, TopicSpec] = {}
     for aggregate in AGGREGATES:
         topics[aggregate.commands] = TopicSpec(partitions, KEEP_A_MONTH)
         topics[aggregate.events] = TopicSpec(partitions, KEEP_FOREVER)
         topics[aggregate.replies] = TopicSpec(1, KEEP_A_DAY)
+        topics[aggregate.outcomes] = TopicSpec(partitions, {"retention.ms": str(outcome_window_ms)})
+        topics[aggregate.snapshots] = TopicSpec(partitions, SNAPSHOTS)
         topics[dlq(aggregate.commands)] = TopicSpec(1, KEEP_A_MONTH)
     topics[ROUTING_DECISIONS] = TopicSpec(partitions, KEEP_FOREVER)
     topics[QUEUE_METRICS] = TopicSpec(1, KEEP_A_DAY)
@@ -82,13 +103,14 @@ async def ensure_topics(
     partitions: int,
     extra: dict[str, TopicSpec] | None = None,
     replication_factor: int = 1,
+    outcome_window_ms: int = 24 * 3600 * 1000,
 ) -> None:
     """Create every missing topic (the catalogue plus `extra`); existing ones are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = {**catalogue(partitions), **(extra or {})}
+        wanted = {**catalogue(partitions, outcome_window_ms), **(extra or {})}
         missing = [
             NewTopic(
                 name=name,

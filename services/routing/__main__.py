@@ -1,5 +1,4 @@
-import asyncio
-
+from services.common.runtime import run_service
 from services.routing.app import main
 
-asyncio.run(main())
+run_service(main())

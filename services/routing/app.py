@@ -14,7 +14,12 @@ from services.routing.servicer import RoutingServicer
 
 def agent_spec(rules: domain.AgentRules) -> AggregateSpec[domain.AgentStatus, commands_pb2.AgentCommand]:
     return AggregateSpec(
-        AGENTS, commands_pb2.AgentCommand, with_rules(domain.decide, rules), domain.evolve, domain.customer_of
+        AGENTS,
+        commands_pb2.AgentCommand,
+        with_rules(domain.decide, rules),
+        domain.evolve,
+        domain.customer_of,
+        domain.AgentStatus,
     )
 
 

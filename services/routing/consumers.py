@@ -2,7 +2,6 @@
 ready (RT-1); and the wrap-up timer that makes the agent ready again."""
 
 from collections.abc import Sequence
-from datetime import timedelta
 
 from cc.common.v1 import event_pb2
 from cc.routing.v1 import commands_pb2
@@ -10,7 +9,6 @@ from cc.routing.v1 import commands_pb2
 from services.common.aggregate import AggregateCommand, Versioned
 from services.common.command_bus import caused_by
 from services.common.deadlines import Deadline, Deadlines
-from services.common.envelope import to_datetime
 from services.common.topics import AGENTS, AggregateTopics
 from services.routing.domain import WRAP_UP, AgentStatus
 
@@ -34,25 +32,26 @@ def agent_commands_for_call(event: event_pb2.Event) -> Sequence[tuple[AggregateT
 
 
 class WrapUpTimer:
-    """Observes the agents read model: entering wrap-up sets a deadline, any other event clears it."""
+    """Observes the agents read model: an agent wrapping up has a deadline at the end of its wrap-up; an
+    agent in any other state has none. A function of the agent's state, so an agent loaded from a
+    snapshot gets the same deadline, and the same command id, as one followed event by event."""
 
     def __init__(self, deadlines: Deadlines) -> None:
         self._deadlines = deadlines
 
-    def __call__(self, event: event_pb2.Event, entry: Versioned[AgentStatus]) -> None:
-        key = (event.tenant_id, event.aggregate_id)
-        changed = event.agent_state_changed
-        if event.WhichOneof("payload") != "agent_state_changed" or changed.state != WRAP_UP:
+    def __call__(self, entry: Versioned[AgentStatus]) -> None:
+        agent = entry.state
+        key = (entry.tenant_id, entry.aggregate_id)
+        if agent.state != WRAP_UP or agent.wrap_up_until is None:
             self._deadlines.cancel(key)
             return
 
         def end_wrap_up() -> commands_pb2.AgentCommand:
             meta = caused_by(
-                event.event_id, "end-wrap-up", event.tenant_id, event.aggregate_id, event.correlation_id
+                agent.wrap_up_event_id, "end-wrap-up", entry.tenant_id, agent.agent_id, agent.contact_id
             )
             return commands_pb2.AgentCommand(
-                meta=meta, end_wrap_up=commands_pb2.EndWrapUp(contact_id=changed.contact_id)
+                meta=meta, end_wrap_up=commands_pb2.EndWrapUp(contact_id=agent.contact_id)
             )
 
-        due = to_datetime(event.occurred_at) + timedelta(seconds=changed.wrap_up_seconds)
-        self._deadlines.set(key, Deadline(due, AGENTS, end_wrap_up))
+        self._deadlines.set(key, Deadline(agent.wrap_up_until, AGENTS, end_wrap_up))

@@ -3,7 +3,7 @@ set themselves ready or not ready with a reason, are put on a contact when they 
 configurable time after it, and go not ready on ring-no-answer."""
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cc.common.v1 import event_pb2
 from cc.routing.v1 import commands_pb2, events_pb2
@@ -47,6 +47,10 @@ class AgentStatus:
     state_since: datetime
     reason: str = ""
     contact_id: str = ""
+    # While wrapping up: when wrap-up ends, and the event that began it (the timer's command id derives
+    # from it, the same on every instance).
+    wrap_up_until: datetime | None = None
+    wrap_up_event_id: str = ""
 
 
 def state_name(state: "events_pb2.AgentState.ValueType") -> str:
@@ -195,13 +199,24 @@ def evolve(state: AgentStatus | None, event: event_pb2.Event) -> AgentStatus:
     match event.WhichOneof("payload"):
         case "agent_state_changed":
             changed = event.agent_state_changed
+            wrapping_up = changed.state == WRAP_UP
             return replace(
                 state,
                 state=changed.state,
                 state_since=at,
                 reason=changed.reason,
                 contact_id=changed.contact_id if changed.state in (ON_CONTACT, WRAP_UP) else "",
+                wrap_up_until=at + timedelta(seconds=changed.wrap_up_seconds) if wrapping_up else None,
+                wrap_up_event_id=event.event_id if wrapping_up else "",
             )
         case "agent_logged_out":
-            return replace(state, state=LOGGED_OUT, state_since=at, reason="", contact_id="")
+            return replace(
+                state,
+                state=LOGGED_OUT,
+                state_since=at,
+                reason="",
+                contact_id="",
+                wrap_up_until=None,
+                wrap_up_event_id="",
+            )
     return state

@@ -13,7 +13,12 @@ from services.telephony.servicer import TelephonyServicer
 
 def call_spec(rules: domain.TelephonyRules) -> AggregateSpec[domain.CallState, commands_pb2.CallCommand]:
     return AggregateSpec(
-        CALLS, commands_pb2.CallCommand, with_rules(domain.decide, rules), domain.evolve, domain.customer_of
+        CALLS,
+        commands_pb2.CallCommand,
+        with_rules(domain.decide, rules),
+        domain.evolve,
+        domain.customer_of,
+        domain.CallState,
     )
 
 

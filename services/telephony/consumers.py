@@ -2,15 +2,15 @@
 timeout (RONA, RT-1)."""
 
 from collections.abc import Sequence
-from datetime import timedelta
 
 from cc.common.v1 import event_pb2
 from cc.telephony.v1 import commands_pb2
+from cc.telephony.v1.telephony_pb2 import CallStatus
 
 from services.common.aggregate import AggregateCommand, Versioned
 from services.common.command_bus import caused_by
 from services.common.deadlines import Deadline, Deadlines
-from services.common.envelope import derived_id, to_datetime
+from services.common.envelope import derived_id
 from services.common.topics import CALLS, AggregateTopics
 from services.telephony.domain import CallState
 
@@ -30,25 +30,24 @@ def ring_for_decision(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics,
 
 
 class RingTimer:
-    """Observes the calls read model: CallRinging sets the RONA deadline; any other call event clears it."""
+    """Observes the calls read model: a ringing call has a RONA deadline at its ring deadline; a call in
+    any other state has none. A function of the call's state, so a call loaded from a snapshot gets the
+    same deadline, and the same command id, as one followed event by event."""
 
     def __init__(self, deadlines: Deadlines) -> None:
         self._deadlines = deadlines
 
-    def __call__(self, event: event_pb2.Event, entry: Versioned[CallState]) -> None:
-        key = (event.tenant_id, event.aggregate_id)
-        if event.WhichOneof("payload") != "call_ringing":
+    def __call__(self, entry: Versioned[CallState]) -> None:
+        call = entry.state
+        key = (entry.tenant_id, entry.aggregate_id)
+        if call.status != CallStatus.CALL_STATUS_RINGING or call.ring_deadline is None:
             self._deadlines.cancel(key)
             return
-        ringing = event.call_ringing
 
         def expire() -> commands_pb2.CallCommand:
-            meta = caused_by(
-                event.event_id, "expire-ring", event.tenant_id, event.aggregate_id, event.correlation_id
-            )
+            meta = caused_by(call.ring_event_id, "expire-ring", entry.tenant_id, call.call_id, call.call_id)
             return commands_pb2.CallCommand(
-                meta=meta, expire_ring=commands_pb2.ExpireRing(agent_id=ringing.agent_id)
+                meta=meta, expire_ring=commands_pb2.ExpireRing(agent_id=call.ringing_agent_id)
             )
 
-        due = to_datetime(event.occurred_at) + timedelta(seconds=ringing.ring_timeout_seconds)
-        self._deadlines.set(key, Deadline(due, CALLS, expire))
+        self._deadlines.set(key, Deadline(call.ring_deadline, CALLS, expire))

@@ -51,6 +51,8 @@ class CallState:
     enqueued_at: datetime | None = None
     ringing_agent_id: str = ""
     ring_deadline: datetime | None = None
+    # The CallRinging event: the RONA timer's command id derives from it, the same on every instance.
+    ring_event_id: str = ""
     agent_id: str = ""
     answered_at: datetime | None = None
     ended_at: datetime | None = None
@@ -255,6 +257,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 enqueued_at=to_datetime(queued.enqueued_at),
                 ringing_agent_id="",
                 ring_deadline=None,
+                ring_event_id="",
             )
         case "call_ringing":
             ringing = event.call_ringing
@@ -263,9 +266,10 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 status=CallStatus.CALL_STATUS_RINGING,
                 ringing_agent_id=ringing.agent_id,
                 ring_deadline=at + timedelta(seconds=ringing.ring_timeout_seconds),
+                ring_event_id=event.event_id,
             )
         case "call_ring_no_answer":
-            return replace(state, ringing_agent_id="", ring_deadline=None)
+            return replace(state, ringing_agent_id="", ring_deadline=None, ring_event_id="")
         case "call_answered":
             return replace(
                 state,
@@ -273,6 +277,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 agent_id=event.call_answered.agent_id,
                 ringing_agent_id="",
                 ring_deadline=None,
+                ring_event_id="",
                 answered_at=at,
             )
         case "call_ended":
@@ -285,5 +290,6 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 end_reason=ended.reason,
                 ringing_agent_id="",
                 ring_deadline=None,
+                ring_event_id="",
             )
     return state  # events of later versions that this code does not know change nothing

@@ -11,7 +11,12 @@ from services.ticketing.consumers import ticket_for_answered_call
 from services.ticketing.servicer import TicketingServicer
 
 TICKET_SPEC: AggregateSpec[domain.TicketState, commands_pb2.TicketCommand] = AggregateSpec(
-    TICKETS, commands_pb2.TicketCommand, domain.decide, domain.evolve, domain.customer_of
+    TICKETS,
+    commands_pb2.TicketCommand,
+    domain.decide,
+    domain.evolve,
+    domain.customer_of,
+    domain.TicketState,
 )
 
 

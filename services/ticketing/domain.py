@@ -37,10 +37,18 @@ MAX_NOTE_LENGTH = 10_000
 
 
 @dataclass(frozen=True)
+class Author:
+    """Who wrote a note: the event's actor, as plain data so the ticket's state can be snapshotted."""
+
+    type: "types_pb2.ActorType.ValueType"
+    id: str
+
+
+@dataclass(frozen=True)
 class Note:
     note_id: str
     body: str
-    author: types_pb2.Actor
+    author: Author
     added_at: datetime
 
 
@@ -153,6 +161,6 @@ def evolve(state: TicketState | None, event: event_pb2.Event) -> TicketState:
             return replace(state, status=event.ticket_status_changed.to_status, updated_at=at)
         case "ticket_note_added":
             added = event.ticket_note_added
-            note = Note(added.note_id, added.body, event.actor, at)
+            note = Note(added.note_id, added.body, Author(event.actor.type, event.actor.id), at)
             return replace(state, notes=(*state.notes, note), updated_at=at)
     return state

@@ -31,7 +31,10 @@ def ticket_view(entry: Versioned[TicketState]) -> ticketing_pb2.Ticket:
         version=entry.version,
         notes=[
             ticketing_pb2.TicketNote(
-                note_id=n.note_id, body=n.body, author=n.author, added_at=timestamp(n.added_at)
+                note_id=n.note_id,
+                body=n.body,
+                author=types_pb2.Actor(type=n.author.type, id=n.author.id),
+                added_at=timestamp(n.added_at),
             )
             for n in ticket.notes
         ],

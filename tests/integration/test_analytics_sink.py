@@ -30,6 +30,7 @@ from services.common.envelope import aggregate_key, build_event, new_id, timesta
 from services.common.grpc_server import API_KEY_HEADER, TenantAndErrorsInterceptor
 from services.common.settings import PlatformSettings
 from services.common.topics import AGENTS, CALLS, ROUTING_DECISIONS, TICKETS, dlq, ensure_topics
+from tests.conftest import records_with_key
 
 pytestmark = pytest.mark.integration
 
@@ -233,17 +234,6 @@ SALES = QueueStats(
 )
 
 
-async def _records_with_key(bootstrap: str, topic: str, key: bytes) -> list[ConsumerRecord]:
-    """Every record of `topic` (read to its current end) whose key is `key`."""
-    consumer = kafka.reader(bootstrap)
-    await consumer.start()
-    try:
-        partitions = await kafka.partitions_of(consumer, [topic])
-        return [record for record in await kafka.replay(consumer, partitions) if record.key == key]
-    finally:
-        await consumer.stop()
-
-
 async def scenario_stored(store: AnalyticsStore, tenant_id: str) -> bool:
     return await store.queue_statistics(tenant_id, None, None, 20) == [SALES, SUPPORT_AT_20]
 
@@ -380,7 +370,7 @@ async def test_an_unreadable_record_is_dead_lettered_and_the_events_after_it_are
             ours: list[ConsumerRecord] = []
 
             async def dead_lettered() -> bool:
-                parked = await _records_with_key(kafka_bootstrap, dlq(CALLS.events), key)
+                parked = await records_with_key(kafka_bootstrap, dlq(CALLS.events), key)
                 ours[:] = [
                     record
                     for record in parked
@@ -439,10 +429,8 @@ async def test_the_grpc_service_answers_for_the_callers_tenant_only(
         async with running_sink(store, producer, kafka_bootstrap) as running:
             await running.until(lambda: scenario_stored(store, history.tenant_id))
 
-        serving = asyncio.Event()
-        serving.set()
         keys = {"key-a": history.tenant_id, "key-b": "someone-else"}
-        server = grpc.aio.server(interceptors=[TenantAndErrorsInterceptor(keys, serving)])
+        server = grpc.aio.server(interceptors=[TenantAndErrorsInterceptor(keys, lambda: True)])
         analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(AnalyticsServicer(store), server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()

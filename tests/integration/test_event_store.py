@@ -22,6 +22,7 @@ from services.common.settings import PlatformSettings
 from services.common.topics import CALLS, dlq, ensure_topics
 from services.telephony.app import call_spec
 from services.telephony.domain import TelephonyRules
+from tests.conftest import records_with_key
 
 SPEC = call_spec(TelephonyRules())
 
@@ -48,8 +49,10 @@ async def store(kafka_bootstrap: str) -> AsyncIterator[Store]:
     bus = CommandBus(kafka_bootstrap, producer, f"test-{new_id()}", timeout_seconds=20)
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(bus.listen([CALLS.replies]))]
 
+    settings = PlatformSettings(kafka_bootstrap_servers=kafka_bootstrap)
+
     def start_owner() -> tuple[CommandProcessor, Projection]:  # type: ignore[type-arg]
-        processor = CommandProcessor(SPEC, kafka_bootstrap, producer)
+        processor = CommandProcessor(SPEC, settings, producer, bus)
         calls = Projection(SPEC, kafka_bootstrap)
         tasks.extend([asyncio.create_task(processor.run()), asyncio.create_task(calls.run())])
         return processor, calls
@@ -95,14 +98,18 @@ def digits(
 
 
 async def events_of(bootstrap: str, tenant: str, call_id: str) -> list[event_pb2.Event]:
-    consumer = kafka.reader(bootstrap)
-    await consumer.start()
-    try:
-        records = await kafka.replay(consumer, await kafka.partitions_of(consumer, [CALLS.events]))
-    finally:
-        await consumer.stop()
-    key = aggregate_key(tenant, call_id)
-    return [event_pb2.Event.FromString(r.value) for r in records if r.key == key]
+    records = await records_with_key(bootstrap, CALLS.events, aggregate_key(tenant, call_id))
+    return [event_pb2.Event.FromString(record.value) for record in records]
+
+
+def written_state(processor: CommandProcessor, tenant: str) -> dict[tuple[str, str], tuple[object, int]]:  # type: ignore[type-arg]
+    """What the single writers hold of a tenant's calls: state and version per call."""
+    return {
+        key: (entry.state, entry.version)
+        for owner in processor.owners.values()
+        for key, entry in owner.entries.items()
+        if key[0] == tenant and entry.state is not None
+    }
 
 
 async def test_two_concurrent_conflicting_commands_one_wins_one_is_aborted(store: Store) -> None:
@@ -152,13 +159,13 @@ async def test_a_killed_owner_rebuilds_identical_state_from_the_log(store: Store
         await store.bus.send(CALLS, offer(tenant, call_id))
         for pressed in ("7", "8", "1")[: index % 4]:
             await store.bus.send(CALLS, digits(tenant, call_id, pressed))
-    before_write = {k: v for k, v in store.processor._states.items() if k[0] == tenant}
+    before_write = written_state(store.processor, tenant)
     await _until(lambda: all(store.calls.get(tenant, c) is not None for c in calls))
     before_read = {k: v for k, v in store.calls.entries.items() if k[0] == tenant}
 
     await store.restart()
 
-    assert {k: v for k, v in store.processor._states.items() if k[0] == tenant} == before_write
+    assert written_state(store.processor, tenant) == before_write
     assert {k: v for k, v in store.calls.entries.items() if k[0] == tenant} == before_read
     # The rebuilt owner goes on from the right version and still knows the commands it handled.
     reply = await store.bus.send(CALLS, digits(tenant, calls[0], "9", expected_version=2))
@@ -203,7 +210,8 @@ async def test_a_command_that_dies_between_its_events_leaves_nothing_then_writes
     tenant, call_id = f"t-{new_id()}", new_id()
     command = offer(tenant, call_id, new_id())  # appends two events: CallOffered, IvrMenuEntered
     partition = await _partition_of(kafka_bootstrap, tenant, call_id)
-    writer = store.processor._writers[partition]
+    writer = store.processor.owners[partition]._writer
+    assert writer is not None
     real_send = writer.send
     sent: list[str] = []
 

@@ -1,0 +1,411 @@
+"""The command engine on a real broker: batches commit whole or not at all, outcomes (refusals too)
+outlive restarts and memory, snapshots shorten replays without changing what they rebuild, and the
+faults of the command path (a failed replay, a fenced producer, a rebalance during a long replay)
+never leave a partition served wrongly or not at all."""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
+from cc.common.v1 import event_pb2
+from cc.telephony.v1 import commands_pb2, telephony_pb2, telephony_pb2_grpc
+
+from services.common import kafka
+from services.common.command_bus import CommandBus, command_meta
+from services.common.command_processor import CommandProcessor
+from services.common.envelope import aggregate_key, new_id
+from services.common.errors import InvalidArgument, NotFound, Unavailable
+from services.common.grpc_server import TenantAndErrorsInterceptor
+from services.common.partition_owner import PartitionOwner
+from services.common.projection import Projection
+from services.common.settings import PlatformSettings
+from services.common.topics import CALLS, ensure_topics
+from services.telephony.app import call_spec
+from services.telephony.domain import TelephonyRules
+from services.telephony.servicer import TelephonyServicer
+from tests.conftest import records_with_key
+
+SPEC = call_spec(TelephonyRules())
+Processor = CommandProcessor[Any, commands_pb2.CallCommand]
+
+
+@dataclass
+class Members:
+    """Command processors of the calls group on the session broker, started and killed at will."""
+
+    bootstrap: str
+    producer: AIOKafkaProducer
+    bus: CommandBus
+    running: dict[int, tuple[Processor, asyncio.Task[None]]] = field(default_factory=dict)
+
+    def start(self, **settings: Any) -> Processor:
+        processor: Processor = CommandProcessor(
+            SPEC,
+            PlatformSettings(kafka_bootstrap_servers=self.bootstrap, **settings),
+            self.producer,
+            self.bus,
+        )
+        self.running[id(processor)] = (processor, asyncio.create_task(processor.run()))
+        return processor
+
+    async def kill(self, processor: Processor) -> None:
+        _, task = self.running.pop(id(processor))
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    async def restart(self, processor: Processor, **settings: Any) -> Processor:
+        await self.kill(processor)
+        again = self.start(**settings)
+        await asyncio.wait_for(again.assigned.wait(), 60)
+        return again
+
+
+@pytest.fixture
+async def members(kafka_bootstrap: str) -> AsyncIterator[Members]:
+    await ensure_topics(kafka_bootstrap, PlatformSettings().cc_partitions)
+    producer = kafka.idempotent_producer(kafka_bootstrap)
+    await producer.start()
+    bus = CommandBus(kafka_bootstrap, producer, f"test-{new_id()}", timeout_seconds=20)
+    listening = asyncio.create_task(bus.listen([CALLS.replies]))
+    await asyncio.wait_for(bus.listening.wait(), 30)
+    group = Members(kafka_bootstrap, producer, bus)
+    try:
+        yield group
+    finally:
+        for processor, _ in list(group.running.values()):
+            await group.kill(processor)
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+        await producer.stop()
+
+
+def offer(tenant: str, call_id: str, command_id: str = "", ani: str = "+8210") -> commands_pb2.CallCommand:
+    meta = command_meta(tenant_id=tenant, aggregate_id=call_id)
+    meta.command_id = command_id or new_id()
+    return commands_pb2.CallCommand(meta=meta, offer_call=commands_pb2.OfferCall(ani=ani, dnis="1588"))
+
+
+def digits(tenant: str, call_id: str, pressed: str, command_id: str = "") -> commands_pb2.CallCommand:
+    meta = command_meta(tenant_id=tenant, aggregate_id=call_id)
+    meta.command_id = command_id or new_id()
+    return commands_pb2.CallCommand(meta=meta, send_digits=commands_pb2.SendDigits(digits=pressed))
+
+
+def partition_of(tenant: str, call_id: str) -> int:
+    from aiokafka.partitioner import DefaultPartitioner
+
+    every = list(range(PlatformSettings().cc_partitions))
+    return int(DefaultPartitioner()(aggregate_key(tenant, call_id), every, every))
+
+
+def calls_on(tenant: str, partition: int, count: int) -> list[str]:
+    """Fresh call ids whose commands land on one partition, so they can share a batch."""
+    found: list[str] = []
+    while len(found) < count:
+        call_id = new_id()
+        if partition_of(tenant, call_id) == partition:
+            found.append(call_id)
+    return found
+
+
+async def events_of(bootstrap: str, tenant: str, call_id: str) -> list[event_pb2.Event]:
+    records = await records_with_key(bootstrap, CALLS.events, aggregate_key(tenant, call_id))
+    return [event_pb2.Event.FromString(record.value) for record in records]
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+def owner_of(processor: Processor, partition: int) -> PartitionOwner[Any, Any]:
+    return processor.owners[partition]
+
+
+# ---- batches ---------------------------------------------------------------------------------------
+
+
+async def test_a_batch_that_fails_midway_leaves_nothing_and_a_new_owner_writes_it_all_once(
+    members: Members, kafka_bootstrap: str
+) -> None:
+    tenant = f"t-{new_id()}"
+    partition = partition_of(tenant, "anchor")
+    call_ids = calls_on(tenant, partition, 5)
+    # A long linger gathers the five commands into one batch.
+    first = members.start(cc_command_batch_linger_ms=1500)
+    await asyncio.wait_for(first.assigned.wait(), 60)
+    owner = owner_of(first, partition)
+    writer = owner._writer
+    assert writer is not None
+    real_send, sent, died = writer.send, [], asyncio.Event()
+    never = asyncio.Event()
+
+    async def dies_on_the_sixth_record(topic: str, **kwargs: Any) -> Any:
+        sent.append(topic)
+        if len(sent) == 6:
+            died.set()
+            raise KafkaConnectionError("the broker connection drops in the middle of the batch")
+        return await real_send(topic, **kwargs)
+
+    async def stuck() -> None:
+        await never.wait()  # the process is dying: it never gets to retry
+
+    writer.send = dies_on_the_sixth_record  # type: ignore[method-assign]
+    owner._renew_writer = stuck  # type: ignore[method-assign]
+    commands = [offer(tenant, call_id) for call_id in call_ids]
+    for command in commands:
+        await members.bus.post(CALLS, command)
+    await asyncio.wait_for(died.wait(), 30)
+    assert owner.transactions == 0
+    for call_id in call_ids:  # none of the batch is visible: its transaction never committed
+        assert await events_of(kafka_bootstrap, tenant, call_id) == []
+
+    second = await members.restart(first)
+
+    replies = [await members.bus.send(CALLS, command) for command in commands]
+    for call_id, reply in zip(call_ids, replies, strict=True):
+        events = await events_of(kafka_bootstrap, tenant, call_id)
+        assert [e.event_type for e in events] == ["telephony.call.offered", "telephony.call.ivr_menu_entered"]
+        assert reply.duplicate and list(reply.event_ids) == [e.event_id for e in events]
+    assert owner_of(second, partition).transactions >= 1
+
+
+async def test_commands_waiting_together_share_one_transaction(members: Members) -> None:
+    tenant = f"t-{new_id()}"
+    partition = partition_of(tenant, "anchor")
+    processor = members.start(cc_command_batch_linger_ms=1000)
+    await asyncio.wait_for(processor.assigned.wait(), 60)
+    before = owner_of(processor, partition).transactions
+
+    replies = await asyncio.gather(
+        *(members.bus.send(CALLS, offer(tenant, call_id)) for call_id in calls_on(tenant, partition, 8))
+    )
+
+    assert all(reply.aggregate_version == 2 for reply in replies)
+    assert owner_of(processor, partition).transactions - before <= 2
+
+
+async def test_a_command_whose_event_would_not_fit_is_refused_and_the_partition_goes_on(
+    members: Members, kafka_bootstrap: str
+) -> None:
+    tenant = f"t-{new_id()}"
+    processor = members.start()
+    await asyncio.wait_for(processor.assigned.wait(), 60)
+    huge, after = calls_on(tenant, partition_of(tenant, "anchor"), 2)
+
+    with pytest.raises(InvalidArgument) as refused:
+        await members.bus.send(CALLS, offer(tenant, huge, ani="9" * (950 * 1024)))
+    reply = await members.bus.send(CALLS, offer(tenant, after))
+
+    assert refused.value.error_id == "event-too-large"
+    assert reply.aggregate_version == 2
+    assert await events_of(kafka_bootstrap, tenant, huge) == []
+
+
+# ---- outcomes --------------------------------------------------------------------------------------
+
+
+async def test_a_refused_command_keeps_its_answer_across_a_restart(members: Members) -> None:
+    tenant, call_id, early = f"t-{new_id()}", new_id(), new_id()
+    processor = members.start()
+    await asyncio.wait_for(processor.assigned.wait(), 60)
+    with pytest.raises(NotFound):  # digits for a call that is not offered yet
+        await members.bus.send(CALLS, digits(tenant, call_id, "1", command_id=early))
+    await members.bus.send(CALLS, offer(tenant, call_id))
+
+    await members.restart(processor)
+
+    with pytest.raises(NotFound):  # the retry gets the first answer, not a decision on today's call
+        await members.bus.send(CALLS, digits(tenant, call_id, "1", command_id=early))
+    again = await members.bus.send(CALLS, digits(tenant, call_id, "1"))
+    assert again.aggregate_version == 4
+
+
+async def test_an_outcome_no_longer_in_memory_is_read_back_from_its_topic(
+    members: Members, kafka_bootstrap: str
+) -> None:
+    tenant, call_id, command_id = f"t-{new_id()}", new_id(), new_id()
+    processor = members.start(cc_outcomes_in_memory=1)
+    await asyncio.wait_for(processor.assigned.wait(), 60)
+    first = await members.bus.send(CALLS, offer(tenant, call_id, command_id))
+    for other in calls_on(tenant, partition_of(tenant, call_id), 3):  # push it out of memory
+        await members.bus.send(CALLS, offer(tenant, other))
+    assert owner_of(processor, partition_of(tenant, call_id)).recent.get(command_id) is None
+
+    again = await members.bus.send(CALLS, offer(tenant, call_id, command_id))
+
+    assert again.duplicate and list(again.event_ids) == list(first.event_ids)
+    assert len(await events_of(kafka_bootstrap, tenant, call_id)) == 2
+
+
+# ---- snapshots -------------------------------------------------------------------------------------
+
+
+async def test_a_restart_from_snapshots_rebuilds_what_the_writer_held_and_replays_only_the_tail(
+    members: Members,
+) -> None:
+    tenant = f"t-{new_id()}"
+    processor = members.start(cc_snapshot_every_events=6)
+    await asyncio.wait_for(processor.assigned.wait(), 60)
+    call_ids = [new_id() for _ in range(12)]
+    for index, call_id in enumerate(call_ids):
+        await members.bus.send(CALLS, offer(tenant, call_id))
+        for pressed in ("7", "8", "1")[: index % 4]:
+            await members.bus.send(CALLS, digits(tenant, call_id, pressed))
+    held = {
+        key: (entry.state, entry.version)
+        for owner in processor.owners.values()
+        for key, entry in owner.entries.items()
+        if key[0] == tenant
+    }
+
+    again = await members.restart(processor, cc_snapshot_every_events=6)
+
+    assert {
+        key: (entry.state, entry.version)
+        for owner in again.owners.values()
+        for key, entry in owner.entries.items()
+        if key[0] == tenant
+    } == held
+    ours = [o for o in again.owners.values() if any(key[0] == tenant for key in o.entries)]
+    assert ours and all(owner.loaded_from_snapshots for owner in ours)
+    assert sum(owner.replayed for owner in again.owners.values()) < sum(v for _, v in held.values())
+
+
+async def test_a_read_model_loads_the_snapshots_then_follows_the_events(
+    members: Members, kafka_bootstrap: str
+) -> None:
+    tenant = f"t-{new_id()}"
+    processor = members.start(cc_snapshot_every_events=4)
+    await asyncio.wait_for(processor.assigned.wait(), 60)
+    call_ids = [new_id() for _ in range(6)]
+    for call_id in call_ids:
+        await members.bus.send(CALLS, offer(tenant, call_id))
+        await members.bus.send(CALLS, digits(tenant, call_id, "7"))  # not a menu option: replayed
+
+    calls: Projection[Any, Any] = Projection(SPEC, kafka_bootstrap)
+    reading = asyncio.create_task(calls.run())
+    try:
+        await asyncio.wait_for(calls.caught_up.wait(), 60)
+        held = {k: (e.state, e.version) for o in processor.owners.values() for k, e in o.entries.items()}
+        for call_id in call_ids:
+            entry = calls.get(tenant, call_id)
+            assert entry is not None and (entry.state, entry.version) == held[(tenant, call_id)]
+        await members.bus.send(CALLS, digits(tenant, call_ids[0], "1"))  # and it keeps following
+        assert (await calls.wait_for(tenant, call_ids[0], 5)) is not None
+    finally:
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
+
+
+# ---- faults of the command path --------------------------------------------------------------------
+
+
+async def test_a_failed_replay_answers_unavailable_then_recovers(
+    members: Members, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant, call_id, command_id = f"t-{new_id()}", new_id(), new_id()
+    failing = asyncio.Event()
+    failing.set()
+    real_load = PartitionOwner._load
+
+    async def load(owner: PartitionOwner[Any, Any]) -> None:
+        if failing.is_set():
+            raise KafkaConnectionError("the snapshots topic cannot be read")
+        await real_load(owner)
+
+    monkeypatch.setattr(PartitionOwner, "_load", load)
+    processor = members.start()
+    calls: Projection[Any, Any] = Projection(SPEC, kafka_bootstrap)
+    reading = asyncio.create_task(calls.run())
+    server = grpc.aio.server(
+        interceptors=[
+            TenantAndErrorsInterceptor(
+                {"key": tenant}, lambda: processor.serving() and calls.caught_up.is_set()
+            )
+        ]
+    )
+    telephony_pb2_grpc.add_TelephonyServiceServicer_to_server(TelephonyServicer(members.bus, calls), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        await until(lambda: any(o.status == o.FAILED for o in processor.owners.values()))
+        assert not processor.serving()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = telephony_pb2_grpc.TelephonyServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.OfferCall(
+                    telephony_pb2.OfferCallRequest(ani="+8210", dnis="1588"), metadata=(("x-api-key", "key"),)
+                )
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        quick = CommandBus(kafka_bootstrap, members.producer, members.bus.instance_id, timeout_seconds=2)
+        with pytest.raises(
+            Unavailable
+        ):  # a command for a partition nobody can serve yet waits, then times out
+            await quick.send(CALLS, offer(tenant, call_id, command_id))
+
+        failing.clear()
+        await asyncio.wait_for(processor.assigned.wait(), 60)
+        await until(processor.serving)
+
+        # The retry gets the outcome of the command sent while the partition could not be served (it
+        # waited in Kafka and was decided once the partition recovered).
+        reply = await members.bus.send(CALLS, offer(tenant, call_id, command_id))
+        events = await events_of(kafka_bootstrap, tenant, call_id)
+        assert reply.aggregate_version == 2 and list(reply.event_ids) == [e.event_id for e in events]
+    finally:
+        await server.stop(None)
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
+
+
+async def test_a_fenced_owner_gives_its_partition_to_a_live_member(members: Members) -> None:
+    tenant = f"t-{new_id()}"
+    first = members.start()
+    await asyncio.wait_for(first.assigned.wait(), 60)
+    second = members.start()
+    await until(lambda: first.assigned.is_set() and second.assigned.is_set() and bool(second.owners), 60)
+    partition = next(iter(first.owners))
+    (call_id,) = calls_on(tenant, partition, 1)
+    # A zombie's view: someone else starts the partition's transactional producer, fencing first's.
+    usurper = kafka.transactional_producer(members.bootstrap, f"{first.group}.{partition}")
+    await usurper.start()
+    await usurper.stop()
+
+    reply = await members.bus.send(CALLS, offer(tenant, call_id))
+
+    assert reply.aggregate_version == 2
+    serving = [p for p in (first, second) if partition in p.owners]
+    assert len(serving) == 1 and serving[0].owners[partition].status == PartitionOwner.SERVING
+    assert await members.bus.send(CALLS, digits(tenant, call_id, "1"))
+
+
+async def test_a_long_replay_does_not_hold_up_the_group(
+    members: Members, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow = asyncio.Event()
+    slow.set()
+    real_load = PartitionOwner._load
+
+    async def load(owner: PartitionOwner[Any, Any]) -> None:
+        while slow.is_set():  # a replay far longer than the group's 10 s rebalance timeout
+            await asyncio.sleep(0.1)
+        await real_load(owner)
+
+    monkeypatch.setattr(PartitionOwner, "_load", load)
+    first = members.start()
+    await until(lambda: len(first.owners) == PlatformSettings().cc_partitions)
+
+    second = members.start()  # joins while the first is still replaying: the group rebalances at once
+    await until(lambda: bool(second.owners) and bool(first.owners), timeout=8)
+    slow.clear()
+
+    await asyncio.wait_for(first.assigned.wait(), 30)
+    await asyncio.wait_for(second.assigned.wait(), 30)
+    assert sorted([*first.owners, *second.owners]) == list(range(PlatformSettings().cc_partitions))
