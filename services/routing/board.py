@@ -1,24 +1,76 @@
 """The routing board of one tenant: who is waiting, which agents can take them, and today's queue
-tallies. It is folded from call and agent events in log order (`apply`), so the stream processor can
-rebuild it exactly; it holds no clock and does no I/O."""
+tallies. It is folded from call and agent events in log order (`apply`); it holds no clock and does
+no I/O, so the stream worker can rebuild it exactly.
 
-from dataclasses import asdict, dataclass, field
+**Indexes.** At contact-centre scale (thousands of agents, hundreds waiting) nothing on the event
+path may look at every agent or every contact:
+
+- ready agents who are not reserved, per skill, sorted by (ready since, -proficiency, agent id): the
+  longest-idle agent with a skill is the head of its list, and adding, removing or choosing one costs
+  O(log n);
+- waiting contacts per required skill and queue, sorted by (-priority, enqueued at, contact id): the
+  next contact of a queue is the head of its list;
+- per skill, how many agents are in each status (ready, reserved, on contact, wrap-up, not ready):
+  a decision's skipped counts and the queue metrics' staffing are O(1);
+- the skills an event touched (a contact joined a queue, an agent became available): `dispatch` looks
+  at those only. After every dispatch no skill has both an available agent and a waiting contact, so
+  a skill no event touched has nothing to match.
+
+**Entries.** The board is stored as small entries (an agent's seat, a contact in queue, a talk, a
+queue's tally, a queue's skill, the day, a source mark), keyed `<tenant>/<kind>/<id>`. The board
+records which entries each event changed (`take_changelog`), so the stream worker writes those few
+records and never the board; `restore` rebuilds a board and its indexes from the entries.
+
+**Duplicates, by source offsets.** Events reach the board at least once, and can come again in two
+ways; neither is found by time:
+
+- The repartitioning step forwards a source record again after a crash: the same source record at a
+  new board-input offset. Every forwarded record names its source (topic, partition, offset). The
+  records of one source partition reach a tenant's board in order (one source partition is read in
+  order and forwarded to the tenant's one board partition), so the board keeps, per source partition,
+  the highest offset it applied: an event at or below it is a duplicate.
+- A board-input record is processed again after a crash that flushed only some of its changelog
+  records. Re-applying the event to a board restored from a mix of old and new entries would count
+  part of it twice (a tally, say). So an event that changes two entries or more first writes one
+  `redo` record holding all of its changes, then the entries. A record is written whole or not at
+  all, and an idempotent producer writes the records of one partition in order without gaps, so
+  after a crash the changelog holds either nothing of the event (it is redelivered and applied
+  afresh) or its redo record, from which `restore` completes the event, its source mark included
+  (so the redelivered event is a duplicate). The entries a redo completed are written again with the
+  next change set, because the next redo record replaces this one.
+"""
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
+from urllib.parse import quote, unquote
 
 from cc.common.v1 import event_pb2
 from cc.routing.v1 import events_pb2
+from sortedcontainers import SortedList
 
 from services.common.envelope import to_datetime
 
-# At-least-once redelivery replays at most what was consumed since the last commit (about a second);
-# two minutes is far beyond it.
-FORGET_AFTER_SECONDS = 120.0
-FORGET_CHECK_SECONDS = 10.0
 READY = events_pb2.AGENT_STATE_READY
 NOT_READY = events_pb2.AGENT_STATE_NOT_READY
 ON_CONTACT = events_pb2.AGENT_STATE_ON_CONTACT
 WRAP_UP = events_pb2.AGENT_STATE_WRAP_UP
+# An agent's status for routing: whether it can take a contact that needs one of its skills, or why not.
+STATUS_READY = "ready"
+STATUS_RESERVED = "reserved"
+STATUS_ON_CONTACT = "on-contact"
+STATUS_WRAP_UP = "wrap-up"
+STATUS_NOT_READY = "not-ready"
+BUSY_STATUSES = (STATUS_RESERVED, STATUS_ON_CONTACT, STATUS_WRAP_UP, STATUS_NOT_READY)
+_STATUS_OF_STATE: dict[int, str] = {
+    READY: STATUS_READY,
+    ON_CONTACT: STATUS_ON_CONTACT,
+    WRAP_UP: STATUS_WRAP_UP,
+}
+REDO = "redo"
 
 
 @dataclass
@@ -33,6 +85,17 @@ class AgentSeat:
     # The contact the agent is talking on or wrapping up.
     contact_id: str = ""
 
+    @property
+    def status(self) -> str:
+        """ready, reserved, on-contact, wrap-up or not-ready (any other state)."""
+        if self.reserved_for:
+            return STATUS_RESERVED
+        return _STATUS_OF_STATE.get(self.state, STATUS_NOT_READY)
+
+    def rank_key(self, skill: str) -> tuple[float, int, str]:
+        """Longest idle first, then higher proficiency, then agent id."""
+        return (self.ready_since or 0.0, -self.skills[skill], self.agent_id)
+
 
 @dataclass
 class WaitingContact:
@@ -45,16 +108,22 @@ class WaitingContact:
     correlation_id: str
     # How many times routing has chosen an agent for this contact (a RONA re-queue adds one).
     routings: int = 0
-    # The latest choice: which agent, when, and whether that agent's phone has rung since.
+    # The latest choice: which agent (empty while waiting), when, and whether its phone has rung since.
     agent_id: str = ""
     routed_at: float = 0.0
     rung: bool = False
 
+    @property
+    def order_key(self) -> tuple[int, float, str]:
+        """Highest priority first, then longest waiting, then contact id."""
+        return (-self.priority, self.enqueued_at, self.contact_id)
+
 
 @dataclass
 class QueueTally:
-    """Today's counters for one queue, the inputs of the RTM-1 formulas in `metrics`."""
+    """One day's counters for one queue, the inputs of the RTM-1 formulas in `metrics`."""
 
+    day: str = ""
     offered: int = 0
     answered: int = 0
     abandoned: int = 0
@@ -72,6 +141,50 @@ class Talk:
     answered_at: float
 
 
+@dataclass(frozen=True)
+class SourcePosition:
+    """Where an event was read from: the records of one source partition arrive in offset order."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def partition_key(self) -> str:
+        return f"{self.topic}/{self.partition}"
+
+
+def entry_key(tenant_id: str, kind: str, ident: str = "") -> str:
+    """`<tenant>/<kind>/<id>`; the tenant is quoted so that a '/' in it cannot shift the parts."""
+    return _entry_key(quote(tenant_id, safe=""), kind, ident)
+
+
+def _entry_key(quoted_tenant: str, kind: str, ident: str) -> str:
+    return f"{quoted_tenant}/{kind}/{ident}"
+
+
+def parse_entry_key(key: str) -> tuple[str, str, str]:
+    tenant, kind, ident = key.split("/", 2)
+    return unquote(tenant), kind, ident
+
+
+def entries_by_tenant(items: Iterable[tuple[str, Any]]) -> dict[str, list[tuple[str, Any]]]:
+    tenants: dict[str, list[tuple[str, Any]]] = {}
+    for key, value in items:
+        tenants.setdefault(parse_entry_key(key)[0], []).append((key, value))
+    return tenants
+
+
+@dataclass(eq=False)
+class _Indexes:
+    """Derived from the seats and waiting contacts; never stored."""
+
+    available: dict[str, SortedList] = field(default_factory=dict)  # skill -> seat rank keys
+    lines: dict[str, dict[str, SortedList]] = field(default_factory=dict)  # skill -> queue -> order keys
+    staffing: dict[str, Counter[str]] = field(default_factory=dict)  # skill -> status -> agents
+    touched: set[str] = field(default_factory=set)  # skills that may have a match
+
+
 @dataclass
 class Board:
     tenant_id: str
@@ -83,107 +196,325 @@ class Board:
     talking: dict[str, Talk] = field(default_factory=dict)  # answered, handle time not yet complete
     tallies: dict[str, QueueTally] = field(default_factory=dict)
     day: str = ""
-    # aggregate -> last version applied: a redelivered event changes nothing.
-    applied: dict[str, int] = field(default_factory=dict)
-    # ended call -> when it ended; its `applied` mark is forgotten FORGET_AFTER_SECONDS later.
-    finished: dict[str, float] = field(default_factory=dict)
-    forgotten_at: float = 0.0
+    # source partition ("topic/partition") -> the highest offset applied from it.
+    sources: dict[str, int] = field(default_factory=dict)
+    _index: _Indexes = field(default_factory=_Indexes, repr=False, compare=False)
+    # (kind, id) of the entries changed since the last `take_changelog`.
+    _changed: set[tuple[str, str]] = field(default_factory=set, repr=False, compare=False)
+    # Quoting the tenant once, not for every key, saves a third of `take_changelog` (bench/board.py).
+    _quoted_tenant: str = field(init=False, repr=False, compare=False)
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def __post_init__(self) -> None:
+        self._quoted_tenant = quote(self.tenant_id, safe="")
 
-    @staticmethod
-    def from_json(data: dict[str, Any]) -> "Board":
-        return Board(
-            tenant_id=data["tenant_id"],
-            service_level_threshold_seconds=data["service_level_threshold_seconds"],
-            queues=dict(data["queues"]),
-            agents={k: AgentSeat(**v) for k, v in data["agents"].items()},
-            waiting={k: WaitingContact(**v) for k, v in data["waiting"].items()},
-            routed={k: WaitingContact(**v) for k, v in data["routed"].items()},
-            talking={k: Talk(**v) for k, v in data["talking"].items()},
-            tallies={k: QueueTally(**v) for k, v in data["tallies"].items()},
-            day=data["day"],
-            applied=dict(data["applied"]),
-            finished=dict(data.get("finished", {})),
-            forgotten_at=data.get("forgotten_at", 0.0),
-        )
+    def _key(self, kind: str, ident: str = "") -> str:
+        return _entry_key(self._quoted_tenant, kind, ident)
+
+    # ---- reading the indexes ---------------------------------------------------------------------
+
+    def available(self, skill: str) -> Iterator[AgentSeat]:
+        """Ready, unreserved agents with the skill, the one routing prefers first."""
+        return (self.agents[agent_id] for _, _, agent_id in self._index.available.get(skill, ()))
+
+    def staffing(self, skill: str) -> Mapping[str, int]:
+        """Agents with the skill by status (ready, reserved, on-contact, wrap-up, not-ready)."""
+        return self._index.staffing.get(skill, Counter())
+
+    def next_match(self) -> tuple[WaitingContact, AgentSeat] | None:
+        """The contact to serve next (highest priority, then longest waiting, across every touched
+        skill that has an available agent) and the agent for it; None once nothing matches."""
+        best: tuple[tuple[int, float, str], str] | None = None
+        for skill in list(self._index.touched):
+            agents, lines = self._index.available.get(skill), self._index.lines.get(skill)
+            if not agents or not lines:
+                self._index.touched.discard(skill)
+                continue
+            for line in lines.values():
+                if best is None or line[0] < best[0]:
+                    best = (line[0], skill)
+        if best is None:
+            return None
+        (_, _, contact_id), skill = best
+        return self.waiting[contact_id], self.agents[self._index.available[skill][0][2]]
+
+    # ---- changing the board (every change marks its entry) ----------------------------------------
+
+    def _mark(self, kind: str, ident: str = "") -> None:
+        self._changed.add((kind, ident))
+
+    def _add_to_indexes(self, seat: AgentSeat) -> None:
+        status = seat.status
+        for skill in seat.skills:
+            self._index.staffing.setdefault(skill, Counter())[status] += 1
+            if status == STATUS_READY:
+                self._index.available.setdefault(skill, SortedList()).add(seat.rank_key(skill))
+                self._index.touched.add(skill)
+
+    def _remove_from_indexes(self, seat: AgentSeat) -> None:
+        status = seat.status
+        for skill in seat.skills:
+            self._index.staffing[skill][status] -= 1
+            if status == STATUS_READY:
+                self._index.available[skill].remove(seat.rank_key(skill))
+
+    def seat_in(self, seat: AgentSeat) -> None:
+        """An agent logs in (a repeated log-in replaces the seat)."""
+        self.seat_out(seat.agent_id)
+        self.agents[seat.agent_id] = seat
+        self._add_to_indexes(seat)
+        self._mark("seat", seat.agent_id)
+
+    def seat_out(self, agent_id: str) -> AgentSeat | None:
+        seat = self.agents.pop(agent_id, None)
+        if seat is not None:
+            self._remove_from_indexes(seat)
+            self._mark("seat", agent_id)
+        return seat
+
+    @contextmanager
+    def seat_change(self, seat: AgentSeat) -> Iterator[AgentSeat]:
+        """Change a seat inside the block: it leaves the indexes first and rejoins them after."""
+        self._remove_from_indexes(seat)
+        try:
+            yield seat
+        finally:
+            self._add_to_indexes(seat)
+            self._mark("seat", seat.agent_id)
+
+    def enqueue(self, contact: WaitingContact) -> None:
+        self.waiting[contact.contact_id] = contact
+        lines = self._index.lines.setdefault(contact.required_skill, {})
+        lines.setdefault(contact.queue_id, SortedList()).add(contact.order_key)
+        self._index.touched.add(contact.required_skill)
+        self._mark("contact", contact.contact_id)
+
+    def dequeue(self, contact_id: str) -> WaitingContact | None:
+        """Take a contact out of the waiting lines (to route it, or because it left)."""
+        contact = self.waiting.pop(contact_id, None)
+        if contact is not None:
+            lines = self._index.lines[contact.required_skill]
+            line = lines[contact.queue_id]
+            line.remove(contact.order_key)
+            if not line:
+                del lines[contact.queue_id]
+                if not lines:
+                    del self._index.lines[contact.required_skill]
+            self._mark("contact", contact_id)
+        return contact
+
+    def route(self, contact: WaitingContact, seat: AgentSeat, now: float) -> None:
+        """Reserve `seat` for `contact`: the contact leaves the waiting lines, the agent's phone will ring."""
+        self.dequeue(contact.contact_id)
+        contact.routings += 1
+        contact.agent_id, contact.routed_at, contact.rung = seat.agent_id, now, False
+        self.routed[contact.contact_id] = contact
+        with self.seat_change(seat):
+            seat.reserved_for = contact.contact_id
+
+    def unroute(self, contact_id: str) -> WaitingContact | None:
+        """A routed contact leaves routing (answered, ended, re-queued): its agent is no longer reserved."""
+        contact = self.routed.pop(contact_id, None)
+        if contact is not None:
+            self._mark("contact", contact_id)
+            seat = self.agents.get(contact.agent_id)
+            if seat is not None and seat.reserved_for == contact_id:
+                with self.seat_change(seat):
+                    seat.reserved_for = ""
+        return contact
+
+    def mark_rung(self, contact_id: str) -> None:
+        contact = self.routed.get(contact_id)
+        if contact is not None:
+            contact.rung = True
+            self._mark("contact", contact_id)
+
+    def learn_queue(self, queue_id: str, skill: str) -> None:
+        if queue_id not in self.queues:
+            self.queues[queue_id] = skill
+            self._mark("queue", queue_id)
 
     def tally(self, queue_id: str) -> QueueTally:
-        return self.tallies.setdefault(queue_id, QueueTally())
+        """Today's tally of a queue, to change: a tally of an earlier day starts again from zero."""
+        tally = self.tallies.get(queue_id)
+        if tally is None or tally.day != self.day:
+            tally = self.tallies[queue_id] = QueueTally(day=self.day)
+        self._mark("tally", queue_id)
+        return tally
+
+    def start_talk(self, contact_id: str, talk: Talk) -> None:
+        self.talking[contact_id] = talk
+        self._mark("talk", contact_id)
+
+    def end_talk(self, contact_id: str) -> Talk | None:
+        talk = self.talking.pop(contact_id, None)
+        if talk is not None:
+            self._mark("talk", contact_id)
+        return talk
+
+    def reach_day(self, day: str) -> None:
+        """Counters are per UTC day; a late event stamped before midnight does not take the day back."""
+        if day > self.day:
+            self.day = day
+            self._mark("day")
+
+    def record_source(self, source: SourcePosition) -> bool:
+        """False when this source record (or a later one of its partition) was applied already."""
+        key = source.partition_key
+        if source.offset <= self.sources.get(key, -1):
+            return False
+        self.sources[key] = source.offset
+        self._mark("source", key)
+        return True
+
+    # ---- entries ---------------------------------------------------------------------------------
+
+    def _entry(self, kind: str, ident: str) -> Any:
+        """The stored form of one entry; None when it no longer exists."""
+        found: Any
+        if kind == "seat":
+            found = self.agents.get(ident)
+        elif kind == "contact":
+            found = self.waiting.get(ident) or self.routed.get(ident)
+        elif kind == "talk":
+            found = self.talking.get(ident)
+        elif kind == "tally":
+            found = self.tallies.get(ident)
+        elif kind == "queue":
+            return self.queues.get(ident)
+        elif kind == "day":
+            return self.day
+        elif kind == "source":
+            return self.sources.get(ident)
+        else:
+            raise ValueError(f"unknown board entry kind {kind!r}")
+        # A shallow copy is the whole entry: its fields are plain values, and a seat's skills are
+        # never changed in place (a new log-in makes a new seat). `asdict` deep-copies, many times slower.
+        return None if found is None else dict(vars(found))
+
+    def entries(self) -> dict[str, Any]:
+        """Every entry of the board: what its changelog holds once compacted."""
+        kinds: dict[str, Mapping[str, object]] = {
+            "seat": self.agents,
+            "contact": {**self.waiting, **self.routed},
+            "talk": self.talking,
+            "tally": self.tallies,
+            "queue": self.queues,
+            "source": self.sources,
+        }
+        keys = [(kind, ident) for kind, found in kinds.items() for ident in found]
+        if self.day:
+            keys.append(("day", ""))
+        return {self._key(kind, ident): self._entry(kind, ident) for kind, ident in keys}
+
+    def take_changelog(self) -> list[tuple[str, Any]]:
+        """The records to write for the changes since the last call, in order: a redo record holding
+        all of them when there are two or more (see the module docstring), then each entry, None for
+        one that no longer exists."""
+        changes = {self._key(kind, ident): self._entry(kind, ident) for kind, ident in sorted(self._changed)}
+        self._changed.clear()
+        records = list(changes.items())
+        if len(records) > 1:
+            records.insert(0, (self._key(REDO), changes))
+        return records
+
+    @staticmethod
+    def restore(
+        tenant_id: str,
+        entries: Iterable[tuple[str, Any]],
+        queues: Mapping[str, str] | None = None,
+        service_level_threshold_seconds: int = 20,
+    ) -> "Board":
+        """A board from its stored entries (its tenant's only), completing the last event from its
+        redo record. `queues` are the tenant's configured queues, before any learned from events."""
+        stored: dict[tuple[str, str], Any] = {}
+        for key, value in entries:
+            _, kind, ident = parse_entry_key(key)
+            stored[(kind, ident)] = value
+        unflushed: set[tuple[str, str]] = set()
+        for key, value in (stored.pop((REDO, ""), None) or {}).items():
+            _, kind, ident = parse_entry_key(key)
+            if stored.get((kind, ident)) != value:
+                unflushed.add((kind, ident))
+                stored[(kind, ident)] = value
+        board = Board(tenant_id, service_level_threshold_seconds, queues=dict(queues or {}))
+        for (kind, ident), value in sorted(stored.items()):
+            if value is None:
+                continue
+            if kind == "seat":
+                board.seat_in(AgentSeat(**value))
+            elif kind == "contact":
+                contact = WaitingContact(**value)
+                if contact.agent_id:
+                    board.routed[ident] = contact
+                else:
+                    board.enqueue(contact)
+            elif kind == "talk":
+                board.talking[ident] = Talk(**value)
+            elif kind == "tally":
+                board.tallies[ident] = QueueTally(**value)
+            elif kind == "queue":
+                board.queues[ident] = value
+            elif kind == "day":
+                board.day = value
+            elif kind == "source":
+                board.sources[ident] = value
+        board._changed = unflushed
+        return board
 
 
-def apply(board: Board, event: event_pb2.Event) -> bool:
-    """Fold one call or agent event into the board; False when it was already applied."""
-    key = f"{event.aggregate_type}/{event.aggregate_id}"
-    if board.applied.get(key, 0) >= event.aggregate_version:
+def apply(board: Board, event: event_pb2.Event, source: SourcePosition) -> bool:
+    """Fold one call or agent event into the board; False when it is a duplicate (see the module
+    docstring) or of a kind the board does not fold."""
+    fold = _FOLD.get(event.WhichOneof("payload") or "")
+    if fold is None or not board.record_source(source):
         return False
-    board.applied[key] = event.aggregate_version
     at = to_datetime(event.occurred_at)
-    day = at.astimezone(UTC).date().isoformat()
-    if day > board.day:  # a late event stamped before midnight must not wipe the new day
-        board.day, board.tallies = day, {}
-    _FOLD.get(event.WhichOneof("payload") or "", _ignore)(board, event, at.timestamp())
-    if event.WhichOneof("payload") == "call_ended":
-        board.finished[key] = at.timestamp()
-    _forget_finished(board, at.timestamp())
+    board.reach_day(at.astimezone(UTC).date().isoformat())
+    fold(board, event, at.timestamp())
     return True
-
-
-def _forget_finished(board: Board, now: float) -> None:
-    """Keep the board (stored whole in the changelog on every event) from growing with every call ever
-    made: an ended call's mark is dropped once no redelivery of its events can still be in flight."""
-    if now - board.forgotten_at < FORGET_CHECK_SECONDS:
-        return
-    board.forgotten_at = now
-    for key, ended in list(board.finished.items()):
-        if ended < now - FORGET_AFTER_SECONDS:
-            del board.finished[key]
-            board.applied.pop(key, None)
-
-
-def _ignore(board: Board, event: event_pb2.Event, at: float) -> None:
-    return None
 
 
 def _queued(board: Board, event: event_pb2.Event, at: float) -> None:
     queued = event.call_queued
-    earlier = board.routed.pop(event.aggregate_id, None)
-    board.queues.setdefault(queued.queue_id, queued.required_skill)
-    board.waiting[event.aggregate_id] = WaitingContact(
-        contact_id=event.aggregate_id,
-        queue_id=queued.queue_id,
-        required_skill=queued.required_skill,
-        priority=queued.priority,
-        enqueued_at=to_datetime(queued.enqueued_at).timestamp(),
-        customer_id=event.customer_id,
-        correlation_id=event.correlation_id,
-        routings=earlier.routings if earlier else 0,
+    earlier = board.unroute(event.aggregate_id)
+    board.dequeue(event.aggregate_id)
+    board.learn_queue(queued.queue_id, queued.required_skill)
+    board.enqueue(
+        WaitingContact(
+            contact_id=event.aggregate_id,
+            queue_id=queued.queue_id,
+            required_skill=queued.required_skill,
+            priority=queued.priority,
+            enqueued_at=to_datetime(queued.enqueued_at).timestamp(),
+            customer_id=event.customer_id,
+            correlation_id=event.correlation_id,
+            routings=earlier.routings if earlier else 0,
+        )
     )
     if earlier is None:  # a RONA re-queue is the same offer, not a new one
         board.tally(queued.queue_id).offered += 1
 
 
 def _ringing(board: Board, event: event_pb2.Event, at: float) -> None:
-    contact = board.routed.get(event.aggregate_id)
-    if contact is not None:
-        contact.rung = True
+    board.mark_rung(event.aggregate_id)
 
 
 def _ring_no_answer(board: Board, event: event_pb2.Event, at: float) -> None:
     seat = board.agents.get(event.call_ring_no_answer.agent_id)
     if seat is not None and seat.reserved_for == event.aggregate_id:
         # The agent service will make it not ready; mirror that now so the call is not offered to it again.
-        seat.reserved_for, seat.state, seat.ready_since = "", NOT_READY, None
+        with board.seat_change(seat):
+            seat.reserved_for, seat.state, seat.ready_since = "", NOT_READY, None
 
 
 def _answered(board: Board, event: event_pb2.Event, at: float) -> None:
-    contact = board.routed.pop(event.aggregate_id, None) or board.waiting.pop(event.aggregate_id, None)
     answered = event.call_answered
     seat = board.agents.get(answered.agent_id)
     if seat is not None:
-        seat.reserved_for, seat.state, seat.ready_since = "", ON_CONTACT, None
-        seat.contact_id = event.aggregate_id
+        with board.seat_change(seat):
+            seat.reserved_for, seat.state, seat.ready_since = "", ON_CONTACT, None
+            seat.contact_id = event.aggregate_id
+    contact = board.unroute(event.aggregate_id) or board.dequeue(event.aggregate_id)
     tally = board.tally(answered.queue_id)
     wait = (
         max(0.0, at - to_datetime(answered.enqueued_at).timestamp())
@@ -195,14 +526,11 @@ def _answered(board: Board, event: event_pb2.Event, at: float) -> None:
     tally.answer_wait_total += wait
     if wait <= board.service_level_threshold_seconds:
         tally.removed_within_threshold += 1
-    board.talking[event.aggregate_id] = Talk(answered.queue_id, at)
+    board.start_talk(event.aggregate_id, Talk(answered.queue_id, at))
 
 
 def _ended(board: Board, event: event_pb2.Event, at: float) -> None:
-    contact = board.waiting.pop(event.aggregate_id, None) or board.routed.pop(event.aggregate_id, None)
-    for seat in board.agents.values():
-        if seat.reserved_for == event.aggregate_id:
-            seat.reserved_for = ""
+    contact = board.dequeue(event.aggregate_id) or board.unroute(event.aggregate_id)
     if event.call_ended.abandoned and contact is not None:
         tally = board.tally(contact.queue_id)
         tally.abandoned += 1
@@ -213,12 +541,14 @@ def _ended(board: Board, event: event_pb2.Event, at: float) -> None:
 
 def _logged_in(board: Board, event: event_pb2.Event, at: float) -> None:
     logged_in = event.agent_logged_in
-    board.agents[event.aggregate_id] = AgentSeat(
-        agent_id=event.aggregate_id,
-        site_id=logged_in.site_id,
-        skills={s.name: s.proficiency for s in logged_in.skills},
-        state=logged_in.initial_state,
-        ready_since=at if logged_in.initial_state == READY else None,
+    board.seat_in(
+        AgentSeat(
+            agent_id=event.aggregate_id,
+            site_id=logged_in.site_id,
+            skills={s.name: s.proficiency for s in logged_in.skills},
+            state=logged_in.initial_state,
+            ready_since=at if logged_in.initial_state == READY else None,
+        )
     )
 
 
@@ -226,21 +556,22 @@ def _state_changed(board: Board, event: event_pb2.Event, at: float) -> None:
     changed = event.agent_state_changed
     seat = board.agents.get(event.aggregate_id)
     if seat is not None:
-        seat.state = changed.state
-        seat.ready_since = at if changed.state == READY else None
+        with board.seat_change(seat):
+            seat.state = changed.state
+            seat.ready_since = at if changed.state == READY else None
     if changed.previous_state == WRAP_UP:
         _handled(board, changed.contact_id, at)
 
 
 def _logged_out(board: Board, event: event_pb2.Event, at: float) -> None:
-    seat = board.agents.pop(event.aggregate_id, None)
+    seat = board.seat_out(event.aggregate_id)
     if seat is not None and event.agent_logged_out.previous_state == WRAP_UP:
         _handled(board, seat.contact_id, at)
 
 
 def _handled(board: Board, contact_id: str, at: float) -> None:
     """Wrap-up is over: the contact's handle time (talk + after-contact work) is complete."""
-    talk = board.talking.pop(contact_id, None)
+    talk = board.end_talk(contact_id)
     if talk is not None:
         tally = board.tally(talk.queue_id)
         tally.handled += 1
@@ -257,3 +588,5 @@ _FOLD = {
     "agent_state_changed": _state_changed,
     "agent_logged_out": _logged_out,
 }
+# The event payloads the board folds: the worker forwards no other event to it.
+FOLDED_PAYLOADS = frozenset(_FOLD)

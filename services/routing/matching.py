@@ -2,21 +2,26 @@
 reading in, decisions out.
 
 Waiting contacts are served in order (highest priority, then longest waiting), so when an agent
-becomes ready the longest-waiting contact of that agent's queues goes first. For each contact, every
-logged-in agent is a candidate; the chosen one is the ready agent with the skill who has been idle
-longest (ties: higher proficiency, then agent id). The decision lists every candidate and why it
-was or was not eligible.
+becomes ready the longest-waiting contact of that agent's queues goes first. Each contact goes to the
+ready agent with its skill who has been idle longest (ties: higher proficiency, then agent id). The
+decision names the chosen agent, the next eligible candidates in rank order with their scores, and how
+many logged-in agents were skipped for each reason: read from the board's indexes, so a decision costs
+O(log n) however many agents are logged in. The full candidate list of one contact, with every agent
+and why it was or was not eligible, is `candidates_for` (O(agents), on demand only).
 """
 
 from dataclasses import dataclass
+from itertools import islice
 
 from cc.routing.v1 import events_pb2
 
 from services.common.envelope import derived_id
-from services.routing.board import ON_CONTACT, READY, WRAP_UP, AgentSeat, Board, WaitingContact
+from services.routing.board import BUSY_STATUSES, STATUS_READY, AgentSeat, Board, WaitingContact
 
 STRATEGY = "longest-idle"
-_BUSY: dict[int, str] = {ON_CONTACT: "on-contact", WRAP_UP: "wrap-up"}
+# How many eligible agents a decision lists after the chosen one.
+RUNNERS_UP = 5
+MISSING_SKILL = "missing-skill"
 
 
 @dataclass(frozen=True)
@@ -27,70 +32,79 @@ class Decision:
 
 def _skipped_reason(seat: AgentSeat, skill: str) -> str:
     if skill not in seat.skills:
-        return "missing-skill"
-    if seat.reserved_for:
-        return "reserved"
-    if seat.state == READY:
-        return ""
-    return _BUSY.get(seat.state, "not-ready")
+        return MISSING_SKILL
+    status = seat.status
+    return "" if status == STATUS_READY else status
+
+
+def _candidate(seat: AgentSeat, skill: str, now: float, rank: int) -> events_pb2.RoutingCandidate:
+    idle = round(now - (seat.ready_since or now), 3)
+    return events_pb2.RoutingCandidate(
+        agent_id=seat.agent_id,
+        site_id=seat.site_id,
+        eligible=True,
+        idle_seconds=idle,
+        score=idle,
+        proficiency=seat.skills[skill],
+        rank=rank,
+    )
 
 
 def candidates_for(board: Board, contact: WaitingContact, now: float) -> list[events_pb2.RoutingCandidate]:
-    """Every logged-in agent, eligible ones first in the order routing prefers them (rank 1 = chosen)."""
-    rows = []
-    for seat in board.agents.values():
-        reason = _skipped_reason(seat, contact.required_skill)
-        idle = now - seat.ready_since if seat.ready_since is not None and not reason else 0.0
-        rows.append(
-            events_pb2.RoutingCandidate(
-                agent_id=seat.agent_id,
-                site_id=seat.site_id,
-                eligible=not reason,
-                skipped_reason=reason,
-                idle_seconds=round(idle, 3),
-                proficiency=seat.skills.get(contact.required_skill, 0),
-            )
+    """Every logged-in agent for one contact: the eligible ones first in the order routing prefers
+    them (rank 1 would be chosen), then the others with why. O(agents): for an audit on demand."""
+    skill = contact.required_skill
+    eligible = [_candidate(seat, skill, now, rank) for rank, seat in enumerate(board.available(skill), 1)]
+    others = [
+        events_pb2.RoutingCandidate(
+            agent_id=seat.agent_id,
+            site_id=seat.site_id,
+            eligible=False,
+            skipped_reason=reason,
+            proficiency=seat.skills.get(skill, 0),
         )
-    rows.sort(key=lambda c: (not c.eligible, -c.idle_seconds, -c.proficiency, c.agent_id))
-    for rank, row in enumerate((r for r in rows if r.eligible), start=1):
-        row.rank = rank
-    return rows
+        for seat in board.agents.values()
+        if (reason := _skipped_reason(seat, skill))
+    ]
+    others.sort(key=lambda c: (-c.proficiency, c.agent_id))
+    return eligible + others
 
 
-def waiting_order(board: Board) -> list[WaitingContact]:
-    return sorted(board.waiting.values(), key=lambda c: (-c.priority, c.enqueued_at, c.contact_id))
+def skipped_agents(board: Board, skill: str) -> list[events_pb2.SkippedAgents]:
+    """How many logged-in agents cannot take a contact needing `skill`, by reason: O(1)."""
+    staffing = board.staffing(skill)
+    counts = {MISSING_SKILL: len(board.agents) - sum(staffing.values())}
+    counts.update((reason, staffing.get(reason, 0)) for reason in BUSY_STATUSES)
+    return [events_pb2.SkippedAgents(reason=r, count=n) for r, n in counts.items() if n]
 
 
 def dispatch(board: Board, now: float) -> list[Decision]:
-    """Match waiting contacts to ready agents; reserve each chosen agent on the board."""
+    """Match waiting contacts to ready agents where the latest events may have made a match; reserve
+    each chosen agent on the board."""
     decisions: list[Decision] = []
-    for contact in waiting_order(board):
-        candidates = candidates_for(board, contact, now)
-        eligible = [c for c in candidates if c.eligible]
-        if not eligible:
-            continue
-        chosen = eligible[0]
-        board.agents[chosen.agent_id].reserved_for = contact.contact_id
-        del board.waiting[contact.contact_id]
-        contact.routings += 1
-        contact.agent_id, contact.routed_at, contact.rung = chosen.agent_id, now, False
-        board.routed[contact.contact_id] = contact
-        skipped = len(candidates) - len(eligible)
+    while (match := board.next_match()) is not None:
+        contact, chosen = match
+        skill = contact.required_skill
+        ranked = [
+            _candidate(seat, skill, now, rank)
+            for rank, seat in enumerate(islice(board.available(skill), 1 + RUNNERS_UP), 1)
+        ]
+        eligible = board.staffing(skill).get(STATUS_READY, 0)
+        skipped = skipped_agents(board, skill)
+        board.route(contact, chosen, now)
         explanation = (
-            f"{chosen.agent_id} (site {chosen.site_id}) idle longest at {chosen.idle_seconds:.1f}s of "
-            f"{len(eligible)} ready agent(s) with skill '{contact.required_skill}'; {skipped} skipped"
+            f"{chosen.agent_id} (site {chosen.site_id}) idle longest at {ranked[0].idle_seconds:.1f}s of "
+            f"{eligible} ready agent(s) with skill '{skill}'; {sum(s.count for s in skipped)} skipped"
         )
-        decisions.append(Decision(contact, _routed(board, contact, now, explanation, candidates)))
+        routed = _routed(board, contact, now, explanation)
+        routed.candidates.extend(ranked)
+        routed.skipped.extend(skipped)
+        routed.eligible_agents = eligible
+        decisions.append(Decision(contact, routed))
     return decisions
 
 
-def _routed(
-    board: Board,
-    contact: WaitingContact,
-    now: float,
-    explanation: str,
-    candidates: list[events_pb2.RoutingCandidate],
-) -> events_pb2.ContactRouted:
+def _routed(board: Board, contact: WaitingContact, now: float, explanation: str) -> events_pb2.ContactRouted:
     routed = events_pb2.ContactRouted(
         decision_id=derived_id("decision", board.tenant_id, contact.contact_id, str(contact.routings)),
         contact_id=contact.contact_id,
@@ -98,7 +112,6 @@ def _routed(
         agent_id=contact.agent_id,
         required_skill=contact.required_skill,
         strategy=STRATEGY,
-        candidates=candidates,
         waited_seconds=round(now - contact.enqueued_at, 3),
         explanation=explanation,
     )
@@ -112,8 +125,7 @@ def unrung_decisions(board: Board, now: float, after_seconds: float) -> list[Dec
     sent); re-sending it with the same decision_id is safe, since telephony rings once per decision."""
     return [
         Decision(
-            contact,
-            _routed(board, contact, now, f"re-sent: no ring {after_seconds:.0f}s after the choice", []),
+            contact, _routed(board, contact, now, f"re-sent: no ring {after_seconds:.0f}s after the choice")
         )
         for contact in board.routed.values()
         if not contact.rung and now - contact.routed_at >= after_seconds

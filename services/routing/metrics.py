@@ -11,14 +11,23 @@
 - average handle time (AHT): mean of talk time plus after-contact work (wrap-up) of contacts whose work ended;
 - abandonment rate: contacts abandoned / contacts queued, as a percentage.
 Agents are counted for a queue when they have its skill: staffed = logged in; on contact includes an
-agent whose phone is ringing for a contact.
+agent whose phone is ringing for a contact. The board keeps these counts per skill as agents change, so
+publishing them costs nothing per agent.
 """
 
 from datetime import UTC, datetime
 
 from cc.routing.v1 import events_pb2
 
-from services.routing.board import NOT_READY, ON_CONTACT, READY, WRAP_UP, Board, QueueTally
+from services.routing.board import (
+    STATUS_NOT_READY,
+    STATUS_ON_CONTACT,
+    STATUS_READY,
+    STATUS_RESERVED,
+    STATUS_WRAP_UP,
+    Board,
+    QueueTally,
+)
 
 
 def ratio_percent(part: int, whole: int) -> float | None:
@@ -33,21 +42,23 @@ def queue_metrics(board: Board, queue_id: str, now: float) -> events_pb2.QueueMe
     skill = board.queues.get(queue_id, queue_id)
     # The counters are today's (UTC): after midnight they start from zero even before the next event.
     today = datetime.fromtimestamp(now, tz=UTC).date().isoformat()
-    tally = board.tallies.get(queue_id, QueueTally()) if board.day >= today else QueueTally()
+    tally = board.tallies.get(queue_id)
+    if tally is None or tally.day < today:
+        tally = QueueTally()
     # A contact is in the queue until an agent is connected, including while an agent's phone rings.
     in_queue = [*board.waiting.values(), *board.routed.values()]
     waits = [now - c.enqueued_at for c in in_queue if c.queue_id == queue_id]
-    seats = [s for s in board.agents.values() if skill in s.skills]
+    staffing = board.staffing(skill)
     metrics = events_pb2.QueueMetrics(
         tenant_id=board.tenant_id,
         queue_id=queue_id,
         contacts_waiting=len(waits),
         oldest_wait_seconds=round(max(waits, default=0.0), 3),
-        agents_staffed=len(seats),
-        agents_ready=sum(1 for s in seats if s.state == READY and not s.reserved_for),
-        agents_on_contact=sum(1 for s in seats if s.state == ON_CONTACT or s.reserved_for),
-        agents_not_ready=sum(1 for s in seats if s.state == NOT_READY and not s.reserved_for),
-        agents_wrap_up=sum(1 for s in seats if s.state == WRAP_UP and not s.reserved_for),
+        agents_staffed=sum(staffing.values()),
+        agents_ready=staffing.get(STATUS_READY, 0),
+        agents_on_contact=staffing.get(STATUS_ON_CONTACT, 0) + staffing.get(STATUS_RESERVED, 0),
+        agents_not_ready=staffing.get(STATUS_NOT_READY, 0),
+        agents_wrap_up=staffing.get(STATUS_WRAP_UP, 0),
         offered=tally.offered,
         answered=tally.answered,
         abandoned=tally.abandoned,

@@ -14,7 +14,8 @@ from cc.telephony.v1 import events_pb2 as call_events
 from google.protobuf.message import Message
 
 from services.common.envelope import build_event, payload_of, timestamp
-from services.routing.board import Board, apply
+from services.common.topics import AGENTS, CALLS
+from services.routing.board import Board, SourcePosition, apply
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 TENANT = "tenant-a"
@@ -162,10 +163,12 @@ def ended(queue_id: str = "", agent_id: str = "", *, abandoned: bool = False) ->
 
 @dataclass
 class Feed:
-    """Appends events to a board in log order, keeping one version counter per aggregate."""
+    """Appends events to a board in log order, keeping one version counter per aggregate and reading
+    each aggregate type from partition 0 of its events topic, offset after offset."""
 
     board: Board
     versions: dict[str, int] = field(default_factory=dict)
+    offsets: dict[str, int] = field(default_factory=dict)
 
     def event(self, aggregate_type: str, aggregate_id: str, payload: Message, t: float) -> event_pb2.Event:
         key = f"{aggregate_type}/{aggregate_id}"
@@ -182,8 +185,34 @@ class Feed:
             customer_id=f"customer-of-{aggregate_id}" if aggregate_type == "call" else "",
         )
 
+    def next_source(self, aggregate_type: str) -> SourcePosition:
+        topic = CALLS.events if aggregate_type == "call" else AGENTS.events
+        self.offsets[topic] = self.offsets.get(topic, -1) + 1
+        return SourcePosition(topic, 0, self.offsets[topic])
+
+    def deliver(self, event: event_pb2.Event, source: SourcePosition | None = None) -> bool:
+        """Apply `event` as read from `source` (by default the next offset of its events topic)."""
+        return apply(self.board, event, source or self.next_source(event.aggregate_type))
+
     def call(self, call_id: str, payload: Message, t: float) -> bool:
-        return apply(self.board, self.event("call", call_id, payload, t))
+        return self.deliver(self.event("call", call_id, payload, t))
 
     def agent(self, agent_id: str, payload: Message, t: float) -> bool:
-        return apply(self.board, self.event("agent", agent_id, payload, t))
+        return self.deliver(self.event("agent", agent_id, payload, t))
+
+
+@dataclass
+class Changelog:
+    """A compacted changelog as the stream worker's table holds it: the latest value of every key."""
+
+    entries: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, records: list[tuple[str, Any]]) -> None:
+        for key, value in records:
+            if value is None:
+                self.entries.pop(key, None)
+            else:
+                self.entries[key] = value
+
+    def restore(self, tenant_id: str = TENANT) -> Board:
+        return Board.restore(tenant_id, self.entries.items())

@@ -1,5 +1,6 @@
 """Routing choice (RT-2, RT-3, RT-8): the board folded from real envelopes, and dispatch over it."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pytest
@@ -9,17 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.common.envelope import derived_id
-from services.routing.board import (
-    FORGET_AFTER_SECONDS,
-    FORGET_CHECK_SECONDS,
-    NOT_READY,
-    ON_CONTACT,
-    READY,
-    WRAP_UP,
-    Board,
-    apply,
+from services.common.topics import CALLS
+from services.routing.board import NOT_READY, ON_CONTACT, READY, WRAP_UP, Board, SourcePosition
+from services.routing.matching import (
+    RUNNERS_UP,
+    STRATEGY,
+    Decision,
+    candidates_for,
+    dispatch,
+    unrung_decisions,
 )
-from services.routing.matching import STRATEGY, Decision, candidates_for, dispatch, unrung_decisions
 from tests.unit.support import TENANT, Feed, answered, changed, ended, logged_in, queued, ts
 
 
@@ -40,8 +40,12 @@ def only(decisions: list[Decision]) -> Decision:
     return decisions[0]
 
 
-def rows(decision: Decision) -> dict[str, tuple[bool, str, int]]:
-    return {c.agent_id: (c.eligible, c.skipped_reason, c.rank) for c in decision.routed.candidates}
+def rows(candidates: Iterable[routing_events.RoutingCandidate]) -> dict[str, tuple[bool, str, int]]:
+    return {c.agent_id: (c.eligible, c.skipped_reason, c.rank) for c in candidates}
+
+
+def skipped(decision: Decision) -> dict[str, int]:
+    return {s.reason: s.count for s in decision.routed.skipped}
 
 
 # ---- the choice ----------------------------------------------------------------------------------
@@ -64,19 +68,20 @@ def test_the_longest_idle_ready_agent_with_the_skill_is_chosen() -> None:
         "member",
     )
     assert routed.strategy == STRATEGY == "longest-idle"
-    assert [(c.agent_id, c.rank, c.idle_seconds) for c in routed.candidates] == [
-        ("a-longest", 1, 35.0),
-        ("a-middle", 2, 30.0),
-        ("a-recent", 3, 20.0),
+    assert [(c.agent_id, c.rank, c.idle_seconds, c.score) for c in routed.candidates] == [
+        ("a-longest", 1, 35.0, 35.0),
+        ("a-middle", 2, 30.0, 30.0),
+        ("a-recent", 3, 20.0, 20.0),
     ]
+    assert (routed.eligible_agents, skipped(decision)) == (3, {})
     assert routed.waited_seconds == 10.0
     assert routed.enqueued_at.ToDatetime().timestamp() == pytest.approx(ts(30))
     assert "a-longest" in routed.explanation
     assert "3 ready agent(s) with skill 'member'; 0 skipped" in routed.explanation
 
 
-def test_every_ineligible_agent_is_listed_with_why_and_rank_zero() -> None:
-    feed = new_feed()
+def skipped_for_every_reason(feed: Feed) -> None:
+    """Two ready agents with the member skill, and one agent skipped for each reason."""
     ready_agent(feed, "a-reserved", 1, member=5)  # longest idle: taken by the first contact
     ready_agent(feed, "a-missing", 0, payment=10)
     not_ready_agent(feed, "a-not-ready", 2, member=5)
@@ -91,10 +96,37 @@ def test_every_ineligible_agent_is_listed_with_why_and_rank_zero() -> None:
     assert only(dispatch(feed.board, ts(9))).routed.agent_id == "a-reserved"
     feed.call("call-1", queued("member", 10), 10)
 
+
+def test_a_decision_lists_the_eligible_agents_and_counts_the_skipped_ones_by_reason() -> None:
+    feed = new_feed()
+    skipped_for_every_reason(feed)
+
     decision = only(dispatch(feed.board, ts(16)))
 
-    assert decision.routed.agent_id == "a-ready"
-    assert rows(decision) == {
+    routed = decision.routed
+    assert routed.agent_id == "a-ready"
+    assert rows(routed.candidates) == {"a-ready": (True, "", 1), "a-ready-later": (True, "", 2)}
+    assert [c.site_id for c in routed.candidates] == ["busan", "seoul"]
+    assert [(s.reason, s.count) for s in routed.skipped] == [
+        ("missing-skill", 1),
+        ("reserved", 1),
+        ("on-contact", 1),
+        ("wrap-up", 1),
+        ("not-ready", 1),
+    ]
+    assert routed.eligible_agents == 2
+    assert "2 ready agent(s)" in routed.explanation
+    assert "5 skipped" in routed.explanation
+    assert "site busan" in routed.explanation
+
+
+def test_the_full_candidate_list_names_every_agent_with_why_and_rank_zero_when_skipped() -> None:
+    feed = new_feed()
+    skipped_for_every_reason(feed)
+
+    candidates = candidates_for(feed.board, feed.board.waiting["call-1"], ts(16))
+
+    assert rows(candidates) == {
         "a-ready": (True, "", 1),
         "a-ready-later": (True, "", 2),
         "a-reserved": (False, "reserved", 0),
@@ -103,14 +135,25 @@ def test_every_ineligible_agent_is_listed_with_why_and_rank_zero() -> None:
         "a-on-contact": (False, "on-contact", 0),
         "a-wrap-up": (False, "wrap-up", 0),
     }
-    candidates = decision.routed.candidates
     assert [c.agent_id for c in candidates[:2]] == ["a-ready", "a-ready-later"]  # eligible first
-    assert all(c.idle_seconds == 0.0 for c in candidates if not c.eligible)
+    assert [(c.idle_seconds, c.score) for c in candidates[:2]] == [(10.0, 10.0), (8.0, 8.0)]
+    assert all(c.idle_seconds == c.score == 0.0 for c in candidates if not c.eligible)
     assert {c.agent_id: c.proficiency for c in candidates}["a-missing"] == 0
-    assert candidates[0].site_id == "busan"
-    assert "2 ready agent(s)" in decision.routed.explanation
-    assert "5 skipped" in decision.routed.explanation
-    assert "site busan" in decision.routed.explanation
+    assert list(feed.board.waiting) == ["call-1"]  # reading the list changes nothing
+
+
+def test_a_decision_lists_at_most_the_chosen_agent_and_five_runners_up() -> None:
+    feed = new_feed()
+    for number in range(9):
+        ready_agent(feed, f"a-{number}", number, member=5)
+    feed.call("call-1", queued("member", 10), 10)
+
+    routed = only(dispatch(feed.board, ts(20))).routed
+
+    assert [c.agent_id for c in routed.candidates] == [f"a-{n}" for n in range(1 + RUNNERS_UP)]
+    assert [c.rank for c in routed.candidates] == list(range(1, 7))
+    assert [c.score for c in routed.candidates] == [20.0, 19.0, 18.0, 17.0, 16.0, 15.0]
+    assert routed.eligible_agents == 9
 
 
 def test_missing_skill_is_reported_before_the_agent_state() -> None:
@@ -119,7 +162,12 @@ def test_missing_skill_is_reported_before_the_agent_state() -> None:
     ready_agent(feed, "a-2", 0, member=5)
     feed.call("call-1", queued("member", 1), 1)
 
-    assert rows(only(dispatch(feed.board, ts(2))))["a-1"] == (False, "missing-skill", 0)
+    assert rows(candidates_for(feed.board, feed.board.waiting["call-1"], ts(2)))["a-1"] == (
+        False,
+        "missing-skill",
+        0,
+    )
+    assert skipped(only(dispatch(feed.board, ts(2)))) == {"missing-skill": 1}
 
 
 def test_ties_on_idle_time_go_to_higher_proficiency_then_agent_id() -> None:
@@ -216,7 +264,7 @@ def test_one_dispatch_routes_several_contacts_to_several_agents_in_order() -> No
 
     pairs = [(d.routed.contact_id, d.routed.agent_id) for d in decisions]
     assert pairs == [("call-1", "a-1"), ("call-2", "a-2")]
-    assert rows(decisions[1])["a-1"] == (False, "reserved", 0)
+    assert skipped(decisions[1]) == {"reserved": 1}
 
 
 # ---- reservation ---------------------------------------------------------------------------------
@@ -281,7 +329,7 @@ def test_ring_no_answer_frees_the_reservation_and_the_requeued_contact_goes_to_a
     assert (contact.enqueued_at, contact.routings) == (ts(10), 1)
     second = only(dispatch(feed.board, ts(25)))
     assert second.routed.agent_id == "a-2"
-    assert rows(second)["a-1"] == (False, "not-ready", 0)
+    assert skipped(second) == {"not-ready": 1}
     assert second.routed.waited_seconds == 15.0
     assert second.routed.decision_id == derived_id("decision", TENANT, "call-1", "2")
     assert second.routed.decision_id != first.routed.decision_id
@@ -364,65 +412,66 @@ def test_decision_ids_are_deterministic() -> None:
     assert {d.routed.decision_id for d in other_tenant}.isdisjoint(d.routed.decision_id for d in first)
 
 
-def test_apply_skips_an_event_version_already_applied() -> None:
+def test_a_source_record_applied_already_is_a_duplicate() -> None:
     feed = new_feed()
     event = feed.event("call", "call-1", queued("member", 1), 1)
+    source = SourcePosition(CALLS.events, 3, 41)
 
-    assert apply(feed.board, event) is True
-    assert apply(feed.board, event) is False
+    assert feed.deliver(event, source) is True
+    assert feed.deliver(event, source) is False  # forwarded again after a crash: same source record
+    assert feed.deliver(event, SourcePosition(CALLS.events, 3, 40)) is False  # an earlier one
 
-    redelivered = feed.event("call", "call-1", queued("member", 1), 1)
-    redelivered.aggregate_version = 1  # same version, another event id: still a duplicate
-    assert apply(feed.board, redelivered) is False
     assert feed.board.tally("member").offered == 1
-    assert feed.board.applied == {"call/call-1": 1}
+    assert list(feed.board.waiting) == ["call-1"]
+    assert feed.board.sources == {f"{CALLS.events}/3": 41}
 
 
-def test_apply_skips_an_older_version_and_keeps_the_newer_state() -> None:
+def test_each_source_partition_keeps_its_own_mark() -> None:
     feed = new_feed()
-    old = feed.event("call", "call-1", queued("member", 1), 1)
-    end = feed.event("call", "call-1", ended("member", abandoned=True), 2)
-    assert apply(feed.board, old)
-    assert apply(feed.board, end)
+    first = feed.event("call", "call-1", queued("member", 1), 1)
+    second = feed.event("call", "call-2", queued("member", 2), 2)
 
-    assert apply(feed.board, old) is False
+    assert feed.deliver(first, SourcePosition(CALLS.events, 0, 7)) is True
+    assert feed.deliver(second, SourcePosition(CALLS.events, 1, 2)) is True  # a lower offset elsewhere
+
+    assert feed.board.tally("member").offered == 2
+    assert feed.board.sources == {f"{CALLS.events}/0": 7, f"{CALLS.events}/1": 2}
+
+
+def test_a_duplicate_is_found_however_late_it_comes() -> None:
+    """No time window: a redelivered event of a call that ended hours ago is still a duplicate."""
+    feed = new_feed()
+    queued_event, source = feed.event("call", "call-1", queued("member", 1), 1), feed.next_source("call")
+    assert feed.deliver(queued_event, source)
+    assert feed.call("call-1", ended("member", abandoned=True), 2)
+    for hour in range(1, 6):
+        assert feed.agent(f"agent-{hour}", logged_in(general=5), hour * 3600)
+
+    assert feed.deliver(queued_event, source) is False
+
     assert feed.board.waiting == {}
+    assert (feed.board.tally("member").offered, feed.board.tally("member").abandoned) == (1, 1)
 
 
-def test_versions_are_tracked_per_aggregate_type_and_id() -> None:
+def test_an_event_the_board_does_not_fold_is_not_applied_and_changes_nothing() -> None:
     feed = new_feed()
+    before = feed.board.entries()
 
-    assert feed.agent("same-id", logged_in(member=5), 0) is True
-    assert feed.call("same-id", queued("member", 1), 1) is True
-    assert feed.board.applied == {"agent/same-id": 1, "call/same-id": 1}
+    assert feed.call("call-1", call_events.CallOffered(ani="+82", dnis="1588"), 0) is False
+
+    assert feed.board.entries() == before
+    assert feed.board.take_changelog() == []
 
 
-def test_an_event_the_board_does_not_fold_is_recorded_as_applied_and_changes_nothing() -> None:
+def test_the_board_stays_small_however_many_calls_have_ended() -> None:
     feed = new_feed()
-    before = feed.board.to_json()
+    for number in range(500):
+        feed.call(f"call-{number}", queued("member", number), number)
+        feed.call(f"call-{number}", ended("member", abandoned=True), number + 1)
 
-    assert feed.call("call-1", call_events.CallOffered(ani="+82", dnis="1588"), 0) is True
-
-    after = feed.board.to_json()
-    assert after.pop("applied") == {"call/call-1": 1}
-    before.pop("applied")
-    clock = {"day", "forgotten_at"}
-    assert {k: v for k, v in after.items() if k not in clock} == {
-        k: v for k, v in before.items() if k not in clock
-    }
-
-
-def test_the_board_survives_a_json_round_trip() -> None:
-    feed = new_feed()
-    ready_agent(feed, "a-1", 0, member=5)
-    feed.call("call-1", queued("member", 1), 1)
-    feed.call("call-2", queued("member", 2), 2)
-    only(dispatch(feed.board, ts(3)))
-
-    restored = Board.from_json(feed.board.to_json())
-
-    assert restored == feed.board
-    assert dispatch(restored, ts(4)) == []
+    # one source mark, the day, the queue's skill and its tally
+    assert len(feed.board.entries()) == 4
+    assert feed.board.tally("member").offered == 500
 
 
 # ---- property: the chosen agent has the skill and has been idle longest --------------------------
@@ -471,39 +520,16 @@ def test_the_chosen_agent_has_the_skill_and_is_the_longest_idle(seats: list[Seat
     best = min(eligible, key=lambda s: (s.ready_at, -s.skills["member"], s.agent_id))
     assert routed.agent_id == best.agent_id
     assert feed.board.agents[routed.agent_id].reserved_for == "call-1"
-    assert len(routed.candidates) == len(seats)
-    ranked = sorted((c for c in routed.candidates if c.rank), key=lambda c: c.rank)
-    assert [c.rank for c in ranked] == list(range(1, len(eligible) + 1))
+    ranked = list(routed.candidates)
+    assert [c.rank for c in ranked] == list(range(1, min(len(eligible), 1 + RUNNERS_UP) + 1))
     assert all(c.eligible for c in ranked)
-    assert [c.idle_seconds for c in ranked] == sorted((c.idle_seconds for c in ranked), reverse=True)
-    assert ranked[0].idle_seconds == 100 - best.ready_at
-    assert all(c.rank == 0 and c.skipped_reason for c in routed.candidates if not c.eligible)
-
-
-def test_an_ended_call_is_forgotten_after_the_redelivery_window_and_not_before() -> None:
-    feed = new_feed()
-    queued_event = feed.event("call", "call-1", queued("member", 1), 1)
-    assert apply(feed.board, queued_event)
-    assert feed.call("call-1", ended("member", abandoned=True), 2)
-
-    assert feed.agent("kim", logged_in(member=5), 60) is True
-    assert apply(feed.board, queued_event) is False  # a late redelivery inside the window changes nothing
-    assert "call/call-1" in feed.board.applied
-
-    assert feed.agent("lee", logged_in(member=5), 2 + FORGET_AFTER_SECONDS + 1) is True
-    assert "call/call-1" not in feed.board.applied
-    assert feed.board.finished == {}
-    assert feed.board.tally("member").abandoned == 1
-
-
-def test_the_board_stays_small_however_many_calls_have_ended() -> None:
-    feed = new_feed()
-    for number in range(500):
-        feed.call(f"call-{number}", queued("member", number), number)
-        feed.call(f"call-{number}", ended("member", abandoned=True), number + 1)
-
-    assert len(feed.board.applied) <= FORGET_AFTER_SECONDS + FORGET_CHECK_SECONDS + 2
-    assert feed.board.tally("member").offered == 500
+    assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
+    assert ranked[0].score == 100 - best.ready_at
+    assert routed.eligible_agents == len(eligible)
+    assert sum(s.count for s in routed.skipped) == len(seats) - len(eligible)
+    full = candidates_for(feed.board, feed.board.routed["call-1"], ts(100))
+    assert len(full) == len(seats)
+    assert all(c.rank == 0 and c.skipped_reason for c in full if not c.eligible)
 
 
 def test_a_decision_whose_agent_never_rang_is_sent_again_with_the_same_id() -> None:

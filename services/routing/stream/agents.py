@@ -1,5 +1,6 @@
-"""Faust agents: re-key events by tenant, fold them into the tenant's board, emit routing decisions
-(ContactRouted on routing.decisions.v1) and publish live queue metrics every second."""
+"""Faust agents and timers of the routing stream worker: re-key call and agent events by tenant, fold
+them into the tenant's board, send routing decisions (ContactRouted on routing.decisions.v1), publish
+live queue metrics, and send again the decisions that never rang."""
 
 import logging
 import time
@@ -7,24 +8,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaProducer
 from cc.common.v1 import event_pb2, types_pb2
 from google.protobuf.message import DecodeError
 
-from services.common import kafka
 from services.common.envelope import build_event
-from services.common.topics import QUEUE_METRICS, ROUTING_DECISIONS, dlq
-from services.routing.board import Board, apply
+from services.routing.board import FOLDED_PAYLOADS, SourcePosition, apply
 from services.routing.matching import Decision, dispatch, unrung_decisions
 from services.routing.metrics import all_queue_metrics
-from services.routing.stream.app import Topics, raw_topic
+from services.routing.stream import topics
+from services.routing.stream.app import app, settings
+from services.routing.stream.board_input import SOURCE_HEADER, board_partition, source_header, source_of
+from services.routing.stream.boards import OwnedBoards
 
 log = logging.getLogger(__name__)
 # The queues of the default contact centre and the skill each requires (the IVR's menu options).
 DEFAULT_QUEUES = {"member": "member", "payment": "payment", "general": "general"}
-METRICS_INTERVAL_SECONDS = 1.0
-# A decision whose agent has not rung by then is sent again (it may have been lost in a crash).
-RESEND_AFTER_SECONDS = 5.0
+RESEND_CHECK_SECONDS = 1.0
+
+boards = OwnedBoards(settings.cc_partitions, DEFAULT_QUEUES)
+# decision id -> when this worker last sent it again
+resent: dict[str, float] = {}
 
 
 def decision_record(tenant_id: str, decision: Decision, causation_id: str) -> tuple[bytes, bytes]:
@@ -45,88 +48,120 @@ def decision_record(tenant_id: str, decision: Decision, causation_id: str) -> tu
     return f"{tenant_id}/{decision.contact.contact_id}".encode(), routed.SerializeToString()
 
 
-def install(app: faust.App, topics: Topics, bootstrap_servers: str) -> None:
-    cache: dict[str, Board] = {}
-    # Metrics (and re-sent decisions) go out from a timer, outside any stream: a plain producer sends them.
-    metrics_producers: list[AIOKafkaProducer] = []
-    resent: dict[str, float] = {}  # decision id -> when it was last re-sent by this worker
+def tenant_event(value: bytes) -> event_pb2.Event:
+    event = event_pb2.Event.FromString(value)
+    if not event.tenant_id:
+        raise ValueError("event without tenant")
+    return event
 
-    def board_of(tenant_id: str) -> Board:
-        board = cache.get(tenant_id)
-        if board is None:
-            stored = topics.boards.get(tenant_id)
-            board = (
-                Board.from_json(stored) if stored else Board(tenant_id=tenant_id, queues=dict(DEFAULT_QUEUES))
+
+async def dead_letter(message: faust.types.Message, error: Exception) -> None:
+    await topics.dead_letters[message.topic].send(
+        key=message.key,
+        value=message.value,
+        headers={"dlq-reason": f"routing-stream: {error}".encode()},
+    )
+
+
+def recovered() -> bool:
+    """The board table has recovered since the latest start or rebalance, and no rebalance runs."""
+    return boards.recovered and app.tables.actives_ready and not app.rebalancing
+
+
+@app.agent(topics.sources)
+async def repartition(stream: faust.StreamT[bytes]) -> None:
+    """Forward the events the board folds to the tenant's board partition, naming their source."""
+    async for event in stream.events():
+        message = event.message
+        try:
+            envelope = tenant_event(message.value)
+        except (DecodeError, ValueError) as error:
+            await dead_letter(message, error)
+            continue
+        if envelope.WhichOneof("payload") not in FOLDED_PAYLOADS:
+            continue
+        source = SourcePosition(message.topic, message.partition, message.offset)
+        await topics.board_input.send(
+            key=envelope.tenant_id.encode(),
+            value=message.value,
+            partition=board_partition(envelope.tenant_id, settings.cc_partitions),
+            headers=[(SOURCE_HEADER, source_header(source))],
+        )
+
+
+@app.agent(topics.board_input)
+async def route(stream: faust.StreamT[bytes]) -> None:
+    """Fold each event into its tenant's board, write the entries it changed, send its decisions."""
+    async for event in stream.events():
+        message = event.message
+        try:
+            envelope, source = tenant_event(message.value), source_of(message.headers)
+        except (DecodeError, ValueError) as error:
+            await dead_letter(message, error)
+            continue
+        board = await boards.board(envelope.tenant_id)
+        if not apply(board, envelope, source):
+            continue
+        decisions = dispatch(board, time.time())
+        # Synchronously, so no rebalance falls between the entries of one event (redo record first).
+        for entry_key, entry in board.take_changelog():
+            if entry is not None:
+                topics.board_entries[entry_key] = entry
+            elif entry_key in topics.board_entries:
+                del topics.board_entries[entry_key]
+        for decision in decisions:
+            key, value = decision_record(envelope.tenant_id, decision, envelope.event_id)
+            await topics.decisions.send(key=key, value=value)
+            log.info(
+                "routed %s to %s: %s",
+                decision.contact.contact_id,
+                decision.routed.agent_id,
+                decision.routed.explanation,
             )
-            cache[tenant_id] = board
-        return board
 
-    @app.agent(topics.sources)
-    async def repartition(stream: faust.StreamT) -> None:
-        async for message in stream.events():
-            event = event_pb2.Event()
-            try:
-                event.ParseFromString(message.value)
-                if not event.tenant_id:
-                    raise ValueError("event without tenant")
-            except (DecodeError, ValueError) as error:
-                source = message.message.topic
-                await raw_topic(app, dlq(source)).send(
-                    key=message.key,
-                    value=message.value,
-                    headers={"dlq-reason": f"routing-stream: {error}".encode()},
-                )
-                continue
-            await topics.board_input.send(key=event.tenant_id.encode(), value=message.value)
 
-    @app.agent(topics.board_input)
-    async def route(stream: faust.StreamT) -> None:
-        async for value in stream:
-            event = event_pb2.Event.FromString(value)
-            board = board_of(event.tenant_id)
-            if not apply(board, event):
-                continue
-            decisions = dispatch(board, time.time())
-            topics.boards[event.tenant_id] = board.to_json()
-            for decision in decisions:
-                key, value = decision_record(event.tenant_id, decision, event.event_id)
-                await topics.decisions.send(key=key, value=value)
-                log.info(
-                    "routed %s to %s: %s",
-                    decision.contact.contact_id,
-                    decision.routed.agent_id,
-                    decision.routed.explanation,
-                )
-
-    @app.task
-    async def start_metrics_producer() -> None:
-        producer = kafka.idempotent_producer(bootstrap_servers)
-        await producer.start()
-        metrics_producers.append(producer)
-
-    @app.timer(METRICS_INTERVAL_SECONDS)
-    async def publish_queue_metrics() -> None:
-        if not metrics_producers:
+@app.timer(settings.routing_metrics_interval_seconds)
+async def publish_queue_metrics() -> None:
+    if not recovered():
+        return
+    now = time.time()
+    for board in boards.owned():
+        if not recovered():  # a rebalance began while the last board's metrics were being sent
             return
-        now = time.time()
-        for tenant_id in list(topics.boards.keys()):
-            board = board_of(tenant_id)
-            for decision in unrung_decisions(board, now, RESEND_AFTER_SECONDS):
-                last = resent.get(decision.routed.decision_id, 0.0)
-                if now - last >= RESEND_AFTER_SECONDS:
-                    resent[decision.routed.decision_id] = now
-                    key, value = decision_record(tenant_id, decision, decision.routed.decision_id)
-                    await metrics_producers[0].send(ROUTING_DECISIONS, key=key, value=value)
-                    log.warning(
-                        "re-sent decision %s for %s", decision.routed.decision_id, decision.contact.contact_id
-                    )
-            for metrics in all_queue_metrics(board, now):
-                await metrics_producers[0].send(
-                    QUEUE_METRICS,
-                    key=f"{tenant_id}/{metrics.queue_id}".encode(),
-                    value=metrics.SerializeToString(),
-                )
+        for metrics in all_queue_metrics(board, now):
+            await topics.queue_metrics.send(
+                key=f"{board.tenant_id}/{metrics.queue_id}".encode(), value=metrics.SerializeToString()
+            )
 
-    @app.on_partitions_revoked.connect
-    async def forget_boards(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        cache.clear()  # partitions may move: reload boards from the table once it has recovered
+
+@app.timer(RESEND_CHECK_SECONDS)
+async def resend_unrung_decisions() -> None:
+    if not recovered():
+        return
+    now, after = time.time(), settings.routing_resend_after_seconds
+    unrung = [(board.tenant_id, d) for board in boards.owned() for d in unrung_decisions(board, now, after)]
+    for decision_id in set(resent) - {d.routed.decision_id for _, d in unrung}:
+        del resent[decision_id]  # rang, or no longer routed
+    for tenant_id, decision in unrung:
+        decision_id = decision.routed.decision_id
+        if now - resent.get(decision_id, 0.0) >= after:
+            resent[decision_id] = now
+            key, value = decision_record(tenant_id, decision, decision_id)
+            await topics.decisions.send(key=key, value=value)
+            log.warning("re-sent decision %s for %s", decision_id, decision.contact.contact_id)
+
+
+@app.on_partitions_revoked.connect
+async def forget_boards(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    boards.forget()
+
+
+@topics.board_entries.on_recover
+async def rebuild_boards() -> None:
+    """The table has recovered: build the boards of the tenants this worker now owns from it."""
+    changelog = topics.board_entries.changelog_topic.get_topic_name()
+    owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == changelog}
+    store = topics.board_entries.data
+    for key in boards.rebuild(list(store.items()), owned):
+        del store[key]
+    log.info("boards rebuilt from the table for %d tenant(s) on partitions %s", len(boards.owned()), owned)

@@ -1,0 +1,22 @@
+"""The stream worker's settings: the platform's, and a few of its own (environment, 12-factor)."""
+
+from functools import lru_cache
+
+from services.common.settings import PlatformSettings
+
+
+class RoutingStreamSettings(PlatformSettings):
+    # The Faust app id: the worker's consumer group and the names of its own topics and table.
+    routing_stream_id: str = "routing-stream"
+    # Put before the name of every platform topic the worker reads or writes, so that a second worker
+    # (a test, a staging copy) can run on the same cluster without touching the platform's topics.
+    routing_stream_topic_prefix: str = ""
+    # How often live queue metrics go out: RTM-1 asks for at least once a second.
+    routing_metrics_interval_seconds: float = 1.0
+    # A decision whose agent has not rung by then is sent again (it may have been lost in a crash).
+    routing_resend_after_seconds: float = 5.0
+
+
+@lru_cache
+def get_stream_settings() -> RoutingStreamSettings:
+    return RoutingStreamSettings()

@@ -1,0 +1,106 @@
+"""The stream worker's pieces that need no broker: where a tenant's board lives, how a board-input
+record names its source, and the in-memory boards that are read only once the table has recovered."""
+
+import asyncio
+
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+
+from services.common.topics import CALLS
+from services.routing.board import Board, SourcePosition, entries_by_tenant
+from services.routing.matching import dispatch
+from services.routing.stream.board_input import SOURCE_HEADER, board_partition, source_header, source_of
+from services.routing.stream.boards import OwnedBoards
+from tests.unit.support import Changelog, Feed, logged_in, queued, ts
+
+QUEUES = {"member": "member"}
+
+
+def test_a_tenants_board_partition_is_the_default_partitioner_on_its_key() -> None:
+    partitioner = DefaultPartitioner()
+    for tenant in ("acme", "globex", "tenant-a", "odd/tenant"):
+        expected = partitioner(tenant.encode(), list(range(6)), list(range(6)))
+        assert board_partition(tenant, 6) == expected
+    assert {board_partition(f"tenant-{n}", 6) for n in range(60)} == set(range(6))
+
+
+def test_a_board_input_record_names_its_source() -> None:
+    position = SourcePosition(CALLS.events, 4, 1234)
+
+    assert source_header(position) == b"telephony.call.events.v1/4/1234"
+    assert source_of([("traceparent", b"00-x"), (SOURCE_HEADER, source_header(position))]) == position
+    assert source_of({SOURCE_HEADER: source_header(position)}) == position
+    with pytest.raises(ValueError, match=SOURCE_HEADER):
+        source_of([("traceparent", b"00-x")])
+    with pytest.raises(ValueError, match=SOURCE_HEADER):
+        source_of(None)
+
+
+def tenant_on(partition: int, partitions: int = 2) -> str:
+    return next(t for t in (f"tenant-{n}" for n in range(100)) if board_partition(t, partitions) == partition)
+
+
+def table_of(*tenants: str) -> Changelog:
+    """A recovered board table holding, for each tenant, a ready agent and a routed call."""
+    table = Changelog()
+    for tenant in tenants:
+        feed = Feed(Board(tenant, queues=dict(QUEUES)))
+        feed.agent("kim", logged_in(member=5), 0)
+        feed.call("call-1", queued("member", 1), 1)
+        dispatch(feed.board, ts(1))
+        table.write(feed.board.take_changelog())
+    return table
+
+
+async def test_no_board_is_read_before_the_table_has_recovered() -> None:
+    mine = tenant_on(0)
+    boards = OwnedBoards(2, QUEUES)
+    waiting = asyncio.create_task(boards.board(mine))
+    await asyncio.sleep(0)
+
+    assert not boards.recovered
+    assert not waiting.done()
+    with pytest.raises(RuntimeError, match="recovered"):
+        boards.owned()
+
+    table = table_of(mine)
+    boards.rebuild(table.entries.items(), owned_partitions={0})
+
+    board = await asyncio.wait_for(waiting, 1)
+    assert board == Board.restore(mine, table.entries.items(), QUEUES)
+    assert board.routed["call-1"].agent_id == "kim"
+    assert boards.owned() == [board]
+
+
+async def test_a_rebuild_keeps_the_owned_tenants_and_hands_back_the_others_entries() -> None:
+    mine, theirs = tenant_on(0), tenant_on(1)
+    table = table_of(mine, theirs)
+    boards = OwnedBoards(2, QUEUES)
+
+    stale = boards.rebuild(table.entries.items(), owned_partitions={0})
+
+    assert [b.tenant_id for b in boards.owned()] == [mine]
+    assert sorted(stale) == sorted(key for key, _ in entries_by_tenant(table.entries.items())[theirs])
+    newcomer = await boards.board(tenant_on(0) + "-new")
+    assert (newcomer.queues, newcomer.agents) == (QUEUES, {})
+
+
+async def test_a_rebalance_forgets_every_board_until_the_table_recovers_again() -> None:
+    mine = tenant_on(0)
+    table = table_of(mine)
+    boards = OwnedBoards(2, QUEUES)
+    boards.rebuild(table.entries.items(), owned_partitions={0})
+    before = await boards.board(mine)
+
+    boards.forget()
+
+    assert not boards.recovered
+    with pytest.raises(RuntimeError):
+        boards.owned()
+    waiting = asyncio.create_task(boards.board(mine))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    boards.rebuild(table.entries.items(), owned_partitions={0, 1})
+    after = await asyncio.wait_for(waiting, 1)
+    assert after == before
+    assert after is not before  # rebuilt from the table, not the copy held before the rebalance
