@@ -57,6 +57,10 @@ LocalDelivery = Callable[[types_pb2.CommandReply], bool]
 # The outcomes record of a batch that decided no new command: it only carries the position.
 POSITION_KEY = b"\x00position"
 NEXT_COMMAND_HEADER = "cc-next-command-offset"
+# Snapshots written per batch (besides the aggregates the batch changed) while a snapshot round runs.
+SNAPSHOTS_PER_STEP = 1000
+# A partition in a snapshot round with no commands coming writes the rest of the round after this long.
+SNAPSHOT_IDLE_SECONDS = 0.2
 
 
 class PartitionLost(Exception):
@@ -103,9 +107,14 @@ class PartitionOwner(Generic[S, C]):
         self.next_command: int | None = None  # the first command not yet decided, once known
         self.transactions = 0
         self.commands = 0
+        self.snapshot_steps = 0  # transactions that carried snapshots
+        self.checkpoints = 0
         self.loaded_from_snapshots = False
         self.replayed = 0  # events replayed after the snapshots when the partition was loaded
-        self._dirty: set[Key] = set()  # changed since the last checkpoint
+        self._dirty: set[Key] = set()  # changed since their last snapshot
+        self._forgotten: set[Key] = set()  # swept away since the last checkpoint
+        self._snapshot_round = False
+        self._every = settings.cc_snapshot_every_events
         self._written_since_checkpoint = 0
         self._swept_at = time.monotonic()
         self._inbox: deque[ConsumerRecord] = deque()
@@ -139,6 +148,11 @@ class PartitionOwner(Generic[S, C]):
             if client is not None:
                 await client.stop()
         self._writer = self._reader = None
+
+    @property
+    def snapshotting(self) -> bool:
+        """A snapshot round has begun and its checkpoint is not written yet."""
+        return self._snapshot_round
 
     def offer(self, records: list[ConsumerRecord]) -> None:
         """Commands fetched for this partition, in offset order."""
@@ -233,9 +247,10 @@ class PartitionOwner(Generic[S, C]):
             entry.ledger.forget_before(window_start)
         self.entries = entries
         self.events_end, self.outcomes_end = ends[events_tp], ends[outcomes_tp]
-        # Without usable snapshots every aggregate is written at the next checkpoint.
+        # Without usable snapshots every aggregate is snapshotted, starting at once.
         self._dirty = set(entries) if snapshot is None else set()
-        self._written_since_checkpoint = replayed if snapshot else self._settings.cc_snapshot_every_events
+        self._written_since_checkpoint = replayed
+        self._snapshot_round = snapshot is None and bool(entries)
         self.loaded_from_snapshots, self.replayed = snapshot is not None, replayed
         log.info(
             "%s: loaded %d aggregates (%s), replayed %d events",
@@ -275,7 +290,13 @@ class PartitionOwner(Generic[S, C]):
         settings = self._settings
         while not self._inbox:
             self._arrived.clear()
-            await self._arrived.wait()
+            if not self._snapshot_round:
+                await self._arrived.wait()
+                continue
+            try:
+                await asyncio.wait_for(self._arrived.wait(), SNAPSHOT_IDLE_SECONDS)
+            except TimeoutError:
+                return []  # no commands: carry the snapshot round on by itself
         if (
             settings.cc_command_batch_linger_ms > 0
             and len(self._inbox) < settings.cc_command_batch_max_commands
@@ -327,7 +348,7 @@ class PartitionOwner(Generic[S, C]):
             pending.append(_Pending(record, key, meta.reply_to, decided.reply, decided, headers))
         for record, reason in unreadable:  # before the commit moves past them: nothing is lost
             await kafka.send_to_dlq(self._producer, record, reason)
-        await self._commit(batch[-1].offset + 1, changed, pending)
+        await self._commit(batch[-1].offset + 1 if batch else None, changed, pending)
         self.commands += len(batch)
         self._send_replies(pending)
 
@@ -353,16 +374,20 @@ class PartitionOwner(Generic[S, C]):
         return reply if reply.command_id == command_id else None
 
     async def _commit(
-        self, next_offset: int, changed: dict[Key, Entry[S]], pending: list[_Pending[S]]
+        self, next_offset: int | None, changed: dict[Key, Entry[S]], pending: list[_Pending[S]]
     ) -> None:
-        """Every event, outcome and due snapshot of the batch, and the command offset: all or nothing."""
+        """Every event, outcome and due snapshot of the batch, and the command position: all or nothing.
+        With no commands (`next_offset` None) it only carries snapshots of a round in progress."""
         writer = self._writer
         if writer is None:
             raise KafkaConnectionError("the partition's transactional producer is not started")
         topics = self.spec.topics
         decided = [p for p in pending if p.decided is not None]
         written = sum(len(p.decided.events) + 1 for p in decided if p.decided is not None)
-        checkpoint = self._written_since_checkpoint + written >= self._settings.cc_snapshot_every_events
+        if not self._snapshot_round and self._written_since_checkpoint + written >= self._every:
+            self._snapshot_round = True
+            self._sweep()
+        position = [] if next_offset is None else [(NEXT_COMMAND_HEADER, str(next_offset).encode())]
         async with writer.transaction():
             events = [
                 await writer.send(
@@ -376,7 +401,6 @@ class PartitionOwner(Generic[S, C]):
                 if item.decided is not None
                 for data in item.decided.serialized
             ]
-            position = [(NEXT_COMMAND_HEADER, str(next_offset).encode())]
             outcomes = [
                 await writer.send(
                     topics.outcomes,
@@ -387,60 +411,89 @@ class PartitionOwner(Generic[S, C]):
                 )
                 for index, item in enumerate(decided)
             ]
-            if not decided:
+            if position and not decided:
                 await writer.send(
                     topics.outcomes, value=b"", key=POSITION_KEY, partition=self.partition, headers=position
                 )
-            if checkpoint:
-                await self._send_snapshots(writer, changed)
             stored = await asyncio.gather(*outcomes)
+            # Where each outcome landed is known now, inside the transaction: the ledgers as they will be.
+            ledgers: dict[Key, CommandLedger] = {}
+            for item, metadata in zip(decided, stored, strict=True):
+                ledger = ledgers.get(item.key) or ledgers.setdefault(
+                    item.key, changed[item.key].ledger.copy()
+                )
+                ledger.add(
+                    fingerprint(item.reply.command_id),
+                    metadata.offset,
+                    metadata.timestamp,
+                    self._settings.cc_outcomes_per_aggregate,
+                )
+            snapshotted, checkpoint = (
+                await self._send_snapshots(writer, changed, ledgers)
+                if self._snapshot_round
+                else (set(), False)
+            )
             appended = await asyncio.gather(*events)
         self.transactions += 1
         # Committed: the batch's state becomes the partition's, its outcomes are remembered.
-        keep = self._settings.cc_outcomes_per_aggregate
-        for item, metadata in zip(decided, stored, strict=True):
-            changed[item.key].ledger.add(
-                fingerprint(item.reply.command_id), metadata.offset, metadata.timestamp, keep
-            )
-            self.recent.put(item.reply)
+        for key, ledger in ledgers.items():
+            changed[key].ledger = ledger
         self.entries.update(changed)
-        self.next_command = next_offset
+        for item in decided:
+            self.recent.put(item.reply)
+        if next_offset is not None:
+            self.next_command = next_offset
         if stored:
             self.outcomes_end = stored[-1].offset + 1
         if appended:
             self.events_end = appended[-1].offset + 1
+        self._dirty = (self._dirty | changed.keys()) - snapshotted
+        self._written_since_checkpoint += written
+        if snapshotted:
+            self.snapshot_steps += 1
         if checkpoint:
-            self._dirty.clear()
+            self.checkpoints += 1
+            self._snapshot_round = False
             self._written_since_checkpoint = 0
-        else:
-            self._dirty.update(changed)
-            self._written_since_checkpoint += written
+            self._forgotten.clear()
 
-    async def _send_snapshots(self, writer: AIOKafkaProducer, changed: dict[Key, Entry[S]]) -> None:
-        """Snapshots of every aggregate changed since the last checkpoint (as this batch leaves them, with
-        the outcomes before it), then the checkpoint: replaying from the offsets before this batch
-        rebuilds exactly this, since versions and ledger entries are applied once."""
+    async def _send_snapshots(
+        self, writer: AIOKafkaProducer, changed: dict[Key, Entry[S]], ledgers: dict[Key, CommandLedger]
+    ) -> tuple[set[Key], bool]:
+        """One step of a snapshot round: the aggregates this batch changed and a share of those changed
+        since the last checkpoint, as they will be once the batch commits (outcomes included). When none
+        is left to write, the checkpoint follows, naming the offsets before this batch: every aggregate's
+        latest snapshot then includes all of its events and outcomes before them, and replaying from
+        there re-applies nothing twice (versions and ledger entries are applied once). A round spreads
+        over batches, so a partition with many aggregates never writes them all in one transaction."""
         topics = self.spec.topics
         codec = self.spec.codec
-        self._sweep()
-        for key in self._dirty | changed.keys():
+        others = sorted(self._dirty - changed.keys())[: max(SNAPSHOTS_PER_STEP, 2 * len(changed))]
+        to_write = changed.keys() | set(others)
+        for key in to_write:
             entry = changed.get(key) or self.entries.get(key)
             if entry is None:
                 continue
+            ledger = ledgers.get(key, entry.ledger)
             record_key, value = snapshot_record(
-                codec, SnapshotOf(key[0], key[1], entry.version, entry.state, entry.ledger)
+                codec, SnapshotOf(key[0], key[1], entry.version, entry.state, ledger)
             )
             await writer.send(topics.snapshots, value=value, key=record_key, partition=self.partition)
+        for key in self._forgotten:
+            await writer.send(topics.snapshots, value=None, key=aggregate_key(*key), partition=self.partition)
+        if (self._dirty | changed.keys()) - to_write:
+            return to_write, False
         await writer.send(
             topics.snapshots,
             value=checkpoint_record(codec, self.events_end, self.outcomes_end),
             key=CHECKPOINT_KEY,
             partition=self.partition,
         )
+        return to_write, True
 
     def _sweep(self) -> None:
         """Trim ledgers to the window now and then; an aggregate with neither state nor outcomes left is
-        forgotten (a snapshot of it is written as empty first, so it is forgotten there too)."""
+        forgotten, here and (by a tombstone in the next snapshot round) in the snapshots topic."""
         if time.monotonic() - self._swept_at < SWEEP_SECONDS:
             return
         self._swept_at = time.monotonic()
@@ -448,10 +501,12 @@ class PartitionOwner(Generic[S, C]):
         for key, entry in list(self.entries.items()):
             before = len(entry.ledger)
             entry.ledger.forget_before(window_start)
-            if len(entry.ledger) != before:
-                self._dirty.add(key)
             if entry.state is None and not len(entry.ledger):
                 del self.entries[key]
+                self._dirty.discard(key)
+                self._forgotten.add(key)
+            elif len(entry.ledger) != before:
+                self._dirty.add(key)
 
     def _send_replies(self, pending: list[_Pending[S]]) -> None:
         for item in pending:

@@ -2,13 +2,14 @@
 set themselves ready or not ready with a reason, are put on a contact when they answer, wrap up for a
 configurable time after it, and go not ready on ring-no-answer."""
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cc.common.v1 import event_pb2
 from cc.routing.v1 import commands_pb2, events_pb2
 from google.protobuf.message import Message
 
+from services.common.aggregate import evolved
 from services.common.envelope import to_datetime
 from services.common.errors import (
     FieldViolation,
@@ -200,7 +201,7 @@ def evolve(state: AgentStatus | None, event: event_pb2.Event) -> AgentStatus:
         case "agent_state_changed":
             changed = event.agent_state_changed
             wrapping_up = changed.state == WRAP_UP
-            return replace(
+            return evolved(
                 state,
                 state=changed.state,
                 state_since=at,
@@ -210,7 +211,7 @@ def evolve(state: AgentStatus | None, event: event_pb2.Event) -> AgentStatus:
                 wrap_up_event_id=event.event_id if wrapping_up else "",
             )
         case "agent_logged_out":
-            return replace(
+            return evolved(
                 state,
                 state=LOGGED_OUT,
                 state_since=at,

@@ -3,7 +3,7 @@ queue, rings an agent (again after a ring-no-answer), is answered and ends; a ca
 after joining a queue and before an answer has abandoned."""
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cc.common.v1 import event_pb2
@@ -11,6 +11,7 @@ from cc.telephony.v1 import commands_pb2, events_pb2
 from cc.telephony.v1.telephony_pb2 import CallStatus
 from google.protobuf.message import Message
 
+from services.common.aggregate import evolved
 from services.common.envelope import derived_id, timestamp, to_datetime
 from services.common.errors import (
     FieldViolation,
@@ -243,12 +244,12 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
     match event.WhichOneof("payload"):
         case "ivr_menu_entered":
             entered = event.ivr_menu_entered
-            return replace(state, menu_id=entered.menu_id, ivr_attempt=entered.attempt)
+            return evolved(state, menu_id=entered.menu_id, ivr_attempt=entered.attempt)
         case "ivr_digits_received":
-            return replace(state, ivr_digits=(*state.ivr_digits, event.ivr_digits_received.digits))
+            return evolved(state, ivr_digits=(*state.ivr_digits, event.ivr_digits_received.digits))
         case "call_queued":
             queued = event.call_queued
-            return replace(
+            return evolved(
                 state,
                 status=CallStatus.CALL_STATUS_QUEUED,
                 queue_id=queued.queue_id,
@@ -261,7 +262,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
             )
         case "call_ringing":
             ringing = event.call_ringing
-            return replace(
+            return evolved(
                 state,
                 status=CallStatus.CALL_STATUS_RINGING,
                 ringing_agent_id=ringing.agent_id,
@@ -269,9 +270,9 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 ring_event_id=event.event_id,
             )
         case "call_ring_no_answer":
-            return replace(state, ringing_agent_id="", ring_deadline=None, ring_event_id="")
+            return evolved(state, ringing_agent_id="", ring_deadline=None, ring_event_id="")
         case "call_answered":
-            return replace(
+            return evolved(
                 state,
                 status=CallStatus.CALL_STATUS_CONNECTED,
                 agent_id=event.call_answered.agent_id,
@@ -282,7 +283,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
             )
         case "call_ended":
             ended = event.call_ended
-            return replace(
+            return evolved(
                 state,
                 status=CallStatus.CALL_STATUS_ENDED,
                 ended_at=at,

@@ -5,13 +5,14 @@ ticket can be reopened or closed; closed is final. Notes are internal agent note
 takes no more notes.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from cc.common.v1 import event_pb2, types_pb2
 from cc.ticketing.v1 import commands_pb2, events_pb2
 from google.protobuf.message import Message
 
+from services.common.aggregate import evolved
 from services.common.envelope import derived_id, to_datetime
 from services.common.errors import (
     FieldViolation,
@@ -158,9 +159,9 @@ def evolve(state: TicketState | None, event: event_pb2.Event) -> TicketState:
     assert state is not None, f"{event.event_type} before ticket_opened"
     match event.WhichOneof("payload"):
         case "ticket_status_changed":
-            return replace(state, status=event.ticket_status_changed.to_status, updated_at=at)
+            return evolved(state, status=event.ticket_status_changed.to_status, updated_at=at)
         case "ticket_note_added":
             added = event.ticket_note_added
             note = Note(added.note_id, added.body, Author(event.actor.type, event.actor.id), at)
-            return replace(state, notes=(*state.notes, note), updated_at=at)
+            return evolved(state, notes=(*state.notes, note), updated_at=at)
     return state

@@ -15,7 +15,7 @@ from aiokafka.errors import KafkaConnectionError
 from cc.common.v1 import event_pb2
 from cc.telephony.v1 import commands_pb2, telephony_pb2, telephony_pb2_grpc
 
-from services.common import kafka
+from services.common import kafka, partition_owner
 from services.common.command_bus import CommandBus, command_meta
 from services.common.command_processor import CommandProcessor
 from services.common.envelope import aggregate_key, new_id
@@ -247,35 +247,32 @@ async def test_an_outcome_no_longer_in_memory_is_read_back_from_its_topic(
 # ---- snapshots -------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("per_step", [1000, 2], ids=["one-step rounds", "rounds over many batches"])
 async def test_a_restart_from_snapshots_rebuilds_what_the_writer_held_and_replays_only_the_tail(
-    members: Members,
+    members: Members, monkeypatch: pytest.MonkeyPatch, per_step: int
 ) -> None:
+    monkeypatch.setattr(partition_owner, "SNAPSHOTS_PER_STEP", per_step)
     tenant = f"t-{new_id()}"
-    processor = members.start(cc_snapshot_every_events=6)
+    processor = members.start(cc_snapshot_every_events=24)
     await asyncio.wait_for(processor.assigned.wait(), 60)
-    call_ids = [new_id() for _ in range(12)]
+    call_ids = calls_on(tenant, 0, 8) + calls_on(tenant, 1, 8)
     for index, call_id in enumerate(call_ids):
         await members.bus.send(CALLS, offer(tenant, call_id))
         for pressed in ("7", "8", "1")[: index % 4]:
             await members.bus.send(CALLS, digits(tenant, call_id, pressed))
-    held = {
-        key: (entry.state, entry.version)
-        for owner in processor.owners.values()
-        for key, entry in owner.entries.items()
-        if key[0] == tenant
-    }
+    await until(lambda: not any(owner.snapshotting for owner in processor.owners.values()))
+    ours = [processor.owners[0], processor.owners[1]]
+    held = {k: (e.state, e.version) for o in ours for k, e in o.entries.items() if k[0] == tenant}
+    assert all(owner.checkpoints for owner in ours)
+    if per_step == 2:  # a round's snapshots were spread over several transactions
+        assert sum(o.snapshot_steps for o in ours) > sum(o.checkpoints for o in ours)
 
-    again = await members.restart(processor, cc_snapshot_every_events=6)
+    again = await members.restart(processor, cc_snapshot_every_events=24)
 
-    assert {
-        key: (entry.state, entry.version)
-        for owner in again.owners.values()
-        for key, entry in owner.entries.items()
-        if key[0] == tenant
-    } == held
-    ours = [o for o in again.owners.values() if any(key[0] == tenant for key in o.entries)]
-    assert ours and all(owner.loaded_from_snapshots for owner in ours)
-    assert sum(owner.replayed for owner in again.owners.values()) < sum(v for _, v in held.values())
+    reloaded = [again.owners[0], again.owners[1]]
+    assert {k: (e.state, e.version) for o in reloaded for k, e in o.entries.items() if k[0] == tenant} == held
+    assert all(owner.loaded_from_snapshots for owner in reloaded)
+    assert sum(owner.replayed for owner in reloaded) < sum(version for _, version in held.values())
 
 
 async def test_a_read_model_loads_the_snapshots_then_follows_the_events(

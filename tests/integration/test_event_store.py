@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaConnectionError
 from cc.common.v1 import event_pb2
 from cc.telephony.v1 import commands_pb2
 
@@ -202,44 +201,3 @@ async def test_a_malformed_command_goes_to_the_dead_letter_topic_and_the_owner_g
         assert dict(found.headers)["dlq-reason"].startswith(b"unreadable command")
     finally:
         await consumer.stop()
-
-
-async def test_a_command_that_dies_between_its_events_leaves_nothing_then_writes_all_once(
-    store: Store, kafka_bootstrap: str
-) -> None:
-    tenant, call_id = f"t-{new_id()}", new_id()
-    command = offer(tenant, call_id, new_id())  # appends two events: CallOffered, IvrMenuEntered
-    partition = await _partition_of(kafka_bootstrap, tenant, call_id)
-    writer = store.processor.owners[partition]._writer
-    assert writer is not None
-    real_send = writer.send
-    sent: list[str] = []
-
-    async def dies_on_second_event(topic: str, **kwargs: object) -> object:
-        sent.append(topic)
-        if len(sent) == 2:
-            raise KafkaConnectionError("the process dies between the command's two events")
-        return await real_send(topic, **kwargs)  # type: ignore[arg-type]
-
-    writer.send = dies_on_second_event  # type: ignore[method-assign]
-    owner = store.processor
-    await store.bus.post(CALLS, command)
-    await _until(lambda: len(sent) >= 2)
-    assert await events_of(kafka_bootstrap, tenant, call_id) == []  # the first event was never committed
-
-    await store.restart()  # the command was not committed either: the new owner handles it again
-    reply = await store.bus.send(CALLS, offer(tenant, call_id, command.meta.command_id))
-    events = await events_of(kafka_bootstrap, tenant, call_id)
-    assert [e.event_type for e in events] == ["telephony.call.offered", "telephony.call.ivr_menu_entered"]
-    assert reply.duplicate and list(reply.event_ids) == [e.event_id for e in events]
-    assert owner is not store.processor
-
-
-async def _partition_of(bootstrap: str, tenant: str, call_id: str) -> int:
-    """The commands partition Kafka's default partitioner gives this call's key."""
-    from aiokafka.partitioner import DefaultPartitioner
-
-    partitions = PlatformSettings().cc_partitions
-    return int(
-        DefaultPartitioner()(aggregate_key(tenant, call_id), list(range(partitions)), list(range(partitions)))
-    )
