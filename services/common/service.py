@@ -1,12 +1,13 @@
 """The shape every event-sourced gRPC service shares: a command processor (the single writer), a read
 model, the command bus, policies reacting to other contexts' events, timers rebuilt from the read
-model, and the gRPC server that turns SERVING once all of them have caught up. A composition root
-declares its parts with `AggregateService` and calls `run`."""
+model, any other read models the service keeps (companions), and the gRPC server that turns SERVING
+once all of them have caught up. A composition root declares its parts with `AggregateService` and
+calls `run`."""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -44,6 +45,16 @@ class PolicyDefinition:
     react: Reaction
 
 
+class Companion(Protocol):
+    """A read model a service runs beside its own (routing's board view). The composition root hands
+    the same object to its servicer factory; the service is SERVING only while every companion is ready,
+    and a companion whose `run` ends stops the service, like any background loop."""
+
+    async def run(self) -> None: ...
+
+    def ready(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class AggregateService(Generic[S, C]):
     name: str
@@ -55,6 +66,7 @@ class AggregateService(Generic[S, C]):
     policies: Sequence[PolicyDefinition] = ()
     # Each makes an observer of the read model that sets and clears deadlines (RONA, wrap-up).
     timers: Sequence[Callable[[Deadlines], Observer]] = field(default_factory=tuple)
+    companions: Sequence[Companion] = ()
 
     async def run(self, settings: PlatformSettings) -> None:
         configure_logging(self.name)
@@ -78,6 +90,11 @@ class AggregateService(Generic[S, C]):
                     rt.bus.listen([self.spec.topics.replies]),
                     *(policy.run() for policy in policies),
                     deadlines.run(rt.bus, read_model.caught_up),
+                    *(companion.run() for companion in self.companions),
                 ],
-                ready=lambda: processor.serving() and all_set(read_model.caught_up, rt.bus.listening),
+                ready=lambda: (
+                    processor.serving()
+                    and all_set(read_model.caught_up, rt.bus.listening)
+                    and all(companion.ready() for companion in self.companions)
+                ),
             )

@@ -14,7 +14,7 @@ from services.common.settings import PlatformSettings, get_settings
 from services.gateway import errors
 from services.gateway.clients import ServiceClients
 from services.gateway.live_metrics import LiveQueueMetrics
-from services.gateway.routers import agents, calls, insights, tickets
+from services.gateway.routers import agents, calls, contacts, insights, tickets
 
 
 def create_app(settings: PlatformSettings | None = None) -> FastAPI:
@@ -51,7 +51,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         with tracer.start_as_current_span(f"{request.method} {request.url.path}", kind=trace.SpanKind.SERVER):
             return await call_next(request)
 
-    for router in (calls.router, agents.router, tickets.router, insights.router):
+    for router in (calls.router, agents.router, contacts.router, tickets.router, insights.router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness of the gateway process")

@@ -160,6 +160,62 @@ class Agent(BaseModel):
         )
 
 
+# --- contacts in routing ------------------------------------------------------------------------
+class RoutingCandidate(BaseModel):
+    agent_id: str
+    site_id: str
+    eligible: bool
+    skipped_reason: str = Field(
+        description="Empty when eligible: missing-skill, not-ready, on-contact, wrap-up or reserved."
+    )
+    rank: int = Field(description="1 is chosen next; 0 when not eligible.")
+    score: float = Field(description="What the strategy ranks by, higher first (longest-idle: idle seconds).")
+    idle_seconds: float
+    proficiency: int = Field(description="In the contact's required skill; 0 without it.")
+
+
+class ContactCandidates(BaseModel):
+    contact_id: str
+    queue_id: str
+    required_skill: str
+    status: str = Field(
+        description="waiting; reserved (an agent is chosen, its phone has not rung yet); ringing."
+    )
+    agent_id: str = Field(description="The agent chosen while reserved or ringing; empty while waiting.")
+    waited_seconds: float
+    enqueued_at: datetime | None
+    as_of: datetime | None
+    candidates: list[RoutingCandidate] = Field(
+        description="Every logged-in agent: the eligible ones in rank order, then the others with why."
+    )
+
+    @staticmethod
+    def of(listed: routing_pb2.ListCandidatesResponse) -> "ContactCandidates":
+        return ContactCandidates(
+            contact_id=listed.contact_id,
+            queue_id=listed.queue_id,
+            required_skill=listed.required_skill,
+            status=enum_word(listed, "status", "CONTACT_ROUTING_STATUS_"),
+            agent_id=listed.agent_id,
+            waited_seconds=listed.waited_seconds,
+            enqueued_at=moment(listed, "enqueued_at"),
+            as_of=moment(listed, "as_of"),
+            candidates=[
+                RoutingCandidate(
+                    agent_id=c.agent_id,
+                    site_id=c.site_id,
+                    eligible=c.eligible,
+                    skipped_reason=c.skipped_reason,
+                    rank=c.rank,
+                    score=c.score,
+                    idle_seconds=c.idle_seconds,
+                    proficiency=c.proficiency,
+                )
+                for c in listed.candidates
+            ],
+        )
+
+
 # --- tickets ------------------------------------------------------------------------------------
 class TransitionBody(WriteOptions):
     to: Literal["open", "pending", "solved", "closed"]

@@ -406,6 +406,11 @@ class Board:
             keys.append(("day", ""))
         return {self._key(kind, ident): self._entry(kind, ident) for kind, ident in keys}
 
+    def drop_changelog(self) -> None:
+        """Forget the changes since the last `take_changelog`: a board nobody stores (the routing
+        service's read model) would otherwise keep a mark for every contact it ever saw."""
+        self._changed.clear()
+
     def take_changelog(self) -> list[tuple[str, Any]]:
         """The records to write for the changes since the last call, in order: a redo record holding
         all of them when there are two or more (see the module docstring), then each entry, None for
@@ -463,8 +468,8 @@ class Board:
 
 
 def apply(board: Board, event: event_pb2.Event, source: SourcePosition) -> bool:
-    """Fold one call or agent event into the board; False when it is a duplicate (see the module
-    docstring) or of a kind the board does not fold."""
+    """Fold one call or agent event (or a routing decision, see `_contact_routed`) into the board;
+    False when it is a duplicate (see the module docstring) or of a kind the board does not fold."""
     fold = _FOLD.get(event.WhichOneof("payload") or "")
     if fold is None or not board.record_source(source):
         return False
@@ -539,6 +544,24 @@ def _ended(board: Board, event: event_pb2.Event, at: float) -> None:
             tally.removed_within_threshold += 1
 
 
+def _contact_routed(board: Board, event: event_pb2.Event, at: float) -> None:
+    """A board that never dispatches (the routing service's read model, `services.routing.board_view`)
+    learns from the stream worker's decisions which agent is reserved for which contact. The worker's
+    own boards reserve when they decide and are never given a decision (`FORWARDED_PAYLOADS`).
+
+    A decision's aggregate version counts its contact's routings, as `routings` does here, so a decision
+    sent again, or read after its contact went back to its queue (ring no answer), is not applied. A
+    decision read before its contact was queued, or naming an agent not seated here, reserves nobody:
+    the contact shows waiting until it is answered or ends."""
+    routed = event.contact_routed
+    contact = board.waiting.get(routed.contact_id)
+    seat = board.agents.get(routed.agent_id)
+    if contact is None or seat is None or event.aggregate_version <= contact.routings:
+        return
+    board.route(contact, seat, at)
+    contact.routings = event.aggregate_version
+
+
 def _logged_in(board: Board, event: event_pb2.Event, at: float) -> None:
     logged_in = event.agent_logged_in
     board.seat_in(
@@ -578,7 +601,7 @@ def _handled(board: Board, contact_id: str, at: float) -> None:
         tally.handle_time_total += at - talk.answered_at
 
 
-_FOLD = {
+_SOURCE_FOLDS = {
     "call_queued": _queued,
     "call_ringing": _ringing,
     "call_ring_no_answer": _ring_no_answer,
@@ -588,5 +611,7 @@ _FOLD = {
     "agent_state_changed": _state_changed,
     "agent_logged_out": _logged_out,
 }
-# The event payloads the board folds: the worker forwards no other event to it.
-FOLDED_PAYLOADS = frozenset(_FOLD)
+# The call and agent event payloads the board folds: the stream worker forwards no other event to its
+# boards (not its own decisions: its boards reserve an agent when they decide).
+FORWARDED_PAYLOADS = frozenset(_SOURCE_FOLDS)
+_FOLD = {**_SOURCE_FOLDS, "contact_routed": _contact_routed}

@@ -1,4 +1,7 @@
-"""RoutingService: agent log-in, state and log-out as agent commands; reads from the agents read model."""
+"""RoutingService: agent log-in, state and log-out as agent commands; reads from the agents read model;
+the candidates for a contact in routing from the board view."""
+
+import time
 
 import grpc
 from cc.common.v1 import types_pb2
@@ -12,6 +15,7 @@ from services.common.errors import require
 from services.common.grpc_server import current_tenant
 from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
+from services.routing.board_view import BoardView
 from services.routing.domain import LOGGED_OUT, AgentStatus
 
 
@@ -34,9 +38,15 @@ AgentWrite = routing_pb2.LogInAgentRequest | routing_pb2.SetAgentStateRequest | 
 
 
 class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
-    def __init__(self, bus: CommandBus, agents: Projection[AgentStatus, commands_pb2.AgentCommand]) -> None:
+    def __init__(
+        self,
+        bus: CommandBus,
+        agents: Projection[AgentStatus, commands_pb2.AgentCommand],
+        boards: BoardView,
+    ) -> None:
         self._bus = bus
         self._agents = agents
+        self._boards = boards
 
     async def _on_agent(self, request: AgentWrite, **action: Message) -> routing_pb2.Agent:
         """One command on an agent, with the request's idempotency key and expected version."""
@@ -87,3 +97,9 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         return routing_pb2.ListAgentsResponse(
             agents=[agent_view(e) for e in sorted(entries, key=lambda e: e.aggregate_id)]
         )
+
+    async def ListCandidates(
+        self, request: routing_pb2.ListCandidatesRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.ListCandidatesResponse:
+        contact_id = require(request.contact_id, "contact_id", "the contact")
+        return self._boards.candidates(current_tenant(), contact_id, time.time())

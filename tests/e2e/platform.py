@@ -14,6 +14,7 @@ API_KEYS = {
     "e2e-errors": "tenant-errors",
     "e2e-metrics": "tenant-metrics",
     "e2e-restart": "tenant-restart",
+    "e2e-candidates": "tenant-candidates",
 }
 
 

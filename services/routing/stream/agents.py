@@ -12,7 +12,7 @@ from cc.common.v1 import event_pb2, types_pb2
 from google.protobuf.message import DecodeError
 
 from services.common.envelope import build_event
-from services.routing.board import FOLDED_PAYLOADS, SourcePosition, apply
+from services.routing.board import FORWARDED_PAYLOADS, SourcePosition, apply
 from services.routing.matching import Decision, dispatch, unrung_decisions
 from services.routing.metrics import all_queue_metrics
 from services.routing.stream import topics
@@ -78,7 +78,7 @@ async def repartition(stream: faust.StreamT[bytes]) -> None:
         except (DecodeError, ValueError) as error:
             await dead_letter(message, error)
             continue
-        if envelope.WhichOneof("payload") not in FOLDED_PAYLOADS:
+        if envelope.WhichOneof("payload") not in FORWARDED_PAYLOADS:
             continue
         source = SourcePosition(message.topic, message.partition, message.offset)
         await topics.board_input.send(
