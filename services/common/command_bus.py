@@ -77,7 +77,8 @@ class CommandBus:
                 key=aggregate_key(meta.tenant_id, meta.aggregate_id),
                 headers=telemetry.inject_headers(),
             )
-            reply = await asyncio.wait_for(future, self._timeout)
+            async with asyncio.timeout(self._timeout):  # cheaper than wait_for: no task per command
+                reply = await future
         except KafkaError as error:
             raise Unavailable("event-store-unavailable", f"could not send the command: {error}") from error
         except TimeoutError as error:

@@ -53,50 +53,58 @@ def status_of(error: PlatformError) -> status_pb2.Status:
 
 
 class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
+    """Resolves the tenant from the API key, refuses RPCs while the service is not ready, and maps a
+    PlatformError to a status with details. The guarded handler of each method is built once, not per
+    call: the credential and the trace context are read from the call's own metadata."""
+
     def __init__(self, api_keys: dict[str, str], ready: Callable[[], bool]) -> None:
         self._api_keys = api_keys
         self._ready = ready
+        self._guarded: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
+        guarded = self._guarded.get(method)
+        if guarded is not None:
+            return guarded
+        handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None or method.startswith(_OPEN_SERVICES):
             return handler
-        inner = handler.unary_unary
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        api_key = metadata.get(API_KEY_HEADER, "")
-
-        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            with _tracer.start_as_current_span(
-                method, context=telemetry.extract_metadata(metadata), kind=trace.SpanKind.SERVER
-            ):
-                return await _serve(request, context)
-
-        async def _serve(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            try:
-                tenant = self._api_keys.get(str(api_key))
-                if tenant is None:
-                    raise Unauthenticated(
-                        "invalid-api-key", f"a valid {API_KEY_HEADER} metadata entry is required"
-                    )
-                _tenant.set(tenant)
-                if not self._ready():  # a read model still replaying would answer wrongly (404, [])
-                    raise Unavailable(
-                        "service-not-ready", "the service is rebuilding its state; retry shortly"
-                    )
-                return await inner(request, context)
-            except PlatformError as error:
-                await context.abort_with_status(rpc_status.to_status(status_of(error)))
-
-        return grpc.unary_unary_rpc_method_handler(
-            guarded,
+        guarded = self._guarded[method] = grpc.unary_unary_rpc_method_handler(
+            self._guard(method, handler.unary_unary),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+        return guarded
+
+    def _guard(
+        self, method: str, inner: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+    ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            metadata = dict(context.invocation_metadata() or ())
+            with _tracer.start_as_current_span(
+                method, context=telemetry.extract_metadata(metadata), kind=trace.SpanKind.SERVER
+            ):
+                try:
+                    tenant = self._api_keys.get(str(metadata.get(API_KEY_HEADER, "")))
+                    if tenant is None:
+                        raise Unauthenticated(
+                            "invalid-api-key", f"a valid {API_KEY_HEADER} metadata entry is required"
+                        )
+                    _tenant.set(tenant)
+                    if not self._ready():  # a read model still replaying would answer wrongly (404, [])
+                        raise Unavailable(
+                            "service-not-ready", "the service is rebuilding its state; retry shortly"
+                        )
+                    return await inner(request, context)
+                except PlatformError as error:
+                    await context.abort_with_status(rpc_status.to_status(status_of(error)))
+
+        return guarded
 
 
 Registration = tuple[Callable[[Any, grpc.aio.Server], None], Any, str]

@@ -162,7 +162,6 @@ async def test_a_batch_that_fails_midway_leaves_nothing_and_a_new_owner_writes_i
     for command in commands:
         await members.bus.post(CALLS, command)
     await asyncio.wait_for(died.wait(), 30)
-    assert owner.transactions == 0
     for call_id in call_ids:  # none of the batch is visible: its transaction never committed
         assert await events_of(kafka_bootstrap, tenant, call_id) == []
 
