@@ -22,6 +22,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.common.settings import REPO_ROOT, PlatformSettings
 
 KAFKA_SCRIPT = REPO_ROOT / "deploy" / "local" / "kafka.sh"
+# Logged by services/routing/stream/agents.py once the worker's boards are rebuilt after an assignment.
+ROUTING_STREAM_READY = b"boards rebuilt from the table"
 # (name, module, settings attribute of its gRPC port or None)
 SERVICES: tuple[tuple[str, str, str | None], ...] = (
     ("telephony", "services.telephony", "telephony_port"),
@@ -151,10 +153,11 @@ class Platform:
                 return response.status_code == 200
             except httpx.HTTPError:
                 return False
-        # The stream worker has no endpoint; Faust logs when its tables have recovered and it consumes.
+        # The stream worker has no endpoint. It is ready once its partitions are assigned and its boards
+        # rebuilt from the recovered table (Faust's own "Worker: Ready" comes before either).
         with (self.logs / f"{name}.log").open("rb") as log:
             log.seek(self.log_starts.get(name, 0))
-            return b"Worker]: Ready" in log.read()
+            return ROUTING_STREAM_READY in log.read()
 
     def pid(self, name: str) -> int | None:
         path = self.pids / f"{name}.pid"

@@ -125,8 +125,28 @@ async def ensure_topics(
             with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
                 await admin.create_topics(missing)
             log.info("created topics: %s", ", ".join(t.name for t in missing))
+            await _until_served(admin, [t.name for t in missing])
     finally:
         await admin.close()
+
+
+async def _until_served(admin: AIOKafkaAdminClient, names: list[str], timeout: float = 60.0) -> None:
+    """Wait until the broker's metadata shows every partition of `names` with a leader. Creating a topic
+    returns before then; a consumer subscribing in between was told the topic is missing and ignored it
+    until its next metadata refresh, five minutes later (the routing worker routed nothing meanwhile)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            described = await admin.describe_topics(names)
+            served = {
+                topic["topic"]
+                for topic in described
+                if topic["error_code"] == 0
+                and topic["partitions"]
+                and all(partition["leader"] >= 0 for partition in topic["partitions"])
+            }
+            if served >= set(names):
+                return
+            await asyncio.sleep(0.1)
 
 
 if __name__ == "__main__":

@@ -19,5 +19,5 @@ asyncio.run(
         replication_factor=settings.cc_replication_factor,
     )
 )
-# Faust logs at info whatever LOG_LEVEL says: "Worker]: Ready" is how services.platform knows it is consuming.
+# Faust logs at info whatever LOG_LEVEL says: services.platform reads the worker's readiness from its log.
 Worker(app, loglevel="info", quiet=True).execute_from_commandline()
