@@ -120,6 +120,7 @@ class PartitionOwner(Generic[S, C]):
         self._inbox: deque[ConsumerRecord] = deque()
         self._arrived = asyncio.Event()
         self._backlogged = False
+        self._last_batch = 0  # commands in the latest batch: more than one means the partition is busy
         self._busy = asyncio.Lock()  # held while a batch is decided and committed
         self._writer: AIOKafkaProducer | None = None
         self._reader: AIOKafkaConsumer | None = None  # reads back outcomes no longer in memory
@@ -297,8 +298,10 @@ class PartitionOwner(Generic[S, C]):
                 await asyncio.wait_for(self._arrived.wait(), SNAPSHOT_IDLE_SECONDS)
             except TimeoutError:
                 return []  # no commands: carry the snapshot round on by itself
+        # Linger only under load (the last batch had company): a lone command is never held back.
         if (
             settings.cc_command_batch_linger_ms > 0
+            and self._last_batch > 1
             and len(self._inbox) < settings.cc_command_batch_max_commands
         ):
             await asyncio.sleep(settings.cc_command_batch_linger_ms / 1000)
@@ -312,6 +315,7 @@ class PartitionOwner(Generic[S, C]):
         if self._backlogged and len(self._inbox) < settings.cc_command_batch_max_commands:
             self._backlogged = False
             self._consumer.resume(self.tp)
+        self._last_batch = len(batch)
         return batch
 
     async def _handle(self, batch: list[ConsumerRecord]) -> None:
@@ -515,8 +519,6 @@ class PartitionOwner(Generic[S, C]):
             reply = types_pb2.CommandReply()
             reply.CopyFrom(item.reply)
             reply.reply_to = item.reply_to
-            if item.decided is not None and item.decided.accepted and item.decided.state is not None:
-                reply.state = self.spec.codec.encode(item.decided.state)
             if self._deliver(reply):
                 continue  # the RPC waiting for it is in this process
             future = asyncio.ensure_future(

@@ -4,7 +4,8 @@ faults of the command path (a failed replay, a fenced producer, a rebalance duri
 never leave a partition served wrongly or not at all."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,6 +129,16 @@ def owner_of(processor: Processor, partition: int) -> PartitionOwner[Any, Any]:
     return processor.owners[partition]
 
 
+async def waiting_together(owner: PartitionOwner[Any, Any], sends: list[Awaitable[None]]) -> None:
+    """Send commands while the owner's partition is not fetched, so they wait there together and the
+    owner takes them as one batch."""
+    owner._consumer.pause(owner.tp)
+    try:
+        await asyncio.gather(*sends)
+    finally:
+        owner._consumer.resume(owner.tp)
+
+
 # ---- batches ---------------------------------------------------------------------------------------
 
 
@@ -137,8 +148,7 @@ async def test_a_batch_that_fails_midway_leaves_nothing_and_a_new_owner_writes_i
     tenant = f"t-{new_id()}"
     partition = partition_of(tenant, "anchor")
     call_ids = calls_on(tenant, partition, 5)
-    # A long linger gathers the five commands into one batch.
-    first = members.start(cc_command_batch_linger_ms=1500)
+    first = members.start()
     await asyncio.wait_for(first.assigned.wait(), 60)
     owner = owner_of(first, partition)
     writer = owner._writer
@@ -159,8 +169,7 @@ async def test_a_batch_that_fails_midway_leaves_nothing_and_a_new_owner_writes_i
     writer.send = dies_on_the_sixth_record  # type: ignore[method-assign]
     owner._renew_writer = stuck  # type: ignore[method-assign]
     commands = [offer(tenant, call_id) for call_id in call_ids]
-    for command in commands:
-        await members.bus.post(CALLS, command)
+    await waiting_together(owner, [members.bus.post(CALLS, command) for command in commands])
     await asyncio.wait_for(died.wait(), 30)
     for call_id in call_ids:  # none of the batch is visible: its transaction never committed
         assert await events_of(kafka_bootstrap, tenant, call_id) == []
@@ -178,16 +187,38 @@ async def test_a_batch_that_fails_midway_leaves_nothing_and_a_new_owner_writes_i
 async def test_commands_waiting_together_share_one_transaction(members: Members) -> None:
     tenant = f"t-{new_id()}"
     partition = partition_of(tenant, "anchor")
-    processor = members.start(cc_command_batch_linger_ms=1000)
+    processor = members.start()
     await asyncio.wait_for(processor.assigned.wait(), 60)
-    before = owner_of(processor, partition).transactions
+    owner = owner_of(processor, partition)
+    before = owner.transactions
+    call_ids = calls_on(tenant, partition, 8)
 
-    replies = await asyncio.gather(
-        *(members.bus.send(CALLS, offer(tenant, call_id)) for call_id in calls_on(tenant, partition, 8))
-    )
+    await waiting_together(owner, [members.bus.post(CALLS, offer(tenant, c)) for c in call_ids])
+    await until(lambda: owner.commands >= 8)
 
-    assert all(reply.aggregate_version == 2 for reply in replies)
-    assert owner_of(processor, partition).transactions - before <= 2
+    assert owner.transactions - before == 1
+    for call_id in call_ids:
+        entry = owner.entries[(tenant, call_id)]
+        assert entry.version == 2
+
+
+async def test_the_linger_holds_back_only_a_busy_partition(members: Members) -> None:
+    tenant = f"t-{new_id()}"
+    partition = partition_of(tenant, "anchor")
+    processor = members.start(cc_command_batch_linger_ms=3000)
+    await asyncio.wait_for(processor.assigned.wait(), 60)
+    owner = owner_of(processor, partition)
+    lone, *busy = calls_on(tenant, partition, 4)
+
+    started = time.monotonic()
+    await members.bus.send(CALLS, offer(tenant, lone))
+    assert time.monotonic() - started < 2.0  # alone: committed at once
+
+    await waiting_together(owner, [members.bus.post(CALLS, offer(tenant, c)) for c in busy[:2]])
+    await until(lambda: owner.commands >= 3)
+    started = time.monotonic()
+    await members.bus.send(CALLS, offer(tenant, busy[2]))  # right after a batch of two: it lingers
+    assert time.monotonic() - started >= 2.5
 
 
 async def test_a_command_whose_event_would_not_fit_is_refused_and_the_partition_goes_on(
