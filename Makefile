@@ -6,7 +6,7 @@ GEN := gen/python
 PROTOS := $(shell find proto -name '*.proto')
 STAMP := .local/stamps
 
-.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-commands bench-board clean
+.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-commands bench-routing bench-board clean
 
 setup: $(STAMP)/venv $(STAMP)/kafka $(GEN)/.stamp
 
@@ -60,6 +60,15 @@ bench: setup
 # OfferCall over gRPC: one at a time, 64 in flight, 200/s offered; BENCH_PLATFORM=all for the whole platform.
 bench-commands: setup
 	$(PY) -m bench.commands
+
+# The whole stack at scale: 2,000 agents, calls over REST at 20/s for 2 min, lag 10 s after, then a ramp
+# to the highest rate with decision p99 under 1 s (BENCH_AGENTS, BENCH_RATE, BENCH_SECONDS, BENCH_RAMP...).
+bench-routing: setup
+	$(PY) -m bench.routing
+
+# Time to SERVING and peak memory with 1M events in telephony's log, without and with snapshots.
+bench-replay: setup
+	$(PY) -m bench.replay
 
 # The pure routing board at 2,000 agents and 500 waiting: board work and changelog bytes per event.
 bench-board: setup

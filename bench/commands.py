@@ -17,11 +17,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import grpc
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 from cc.telephony.v1 import telephony_pb2, telephony_pb2_grpc
 
-from bench.support import CpuMeter, percentiles
+from bench.support import CpuMeter, consumer_lag, percentiles
 from services.common import kafka
 from services.common.topics import KEEP_A_DAY, TopicSpec, ensure_topics
 from services.platform import Platform
@@ -125,26 +124,6 @@ async def raw_transactions(bootstrap: str, record: bytes, per_transaction: int, 
     finally:
         await producer.stop()
     return commands / (time.perf_counter() - started)
-
-
-async def consumer_lag(bootstrap: str) -> dict[str, int]:
-    """Records each consumer group has yet to read, over every topic it consumes."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await reader.start()
-    try:
-        lag: dict[str, int] = {}
-        for group, _ in await admin.list_consumer_groups():
-            committed = await admin.list_consumer_group_offsets(group)
-            if not committed:
-                continue
-            ends = await reader.end_offsets(list(committed))
-            lag[group] = sum(max(0, ends[tp] - meta.offset) for tp, meta in committed.items())
-        return lag
-    finally:
-        await reader.stop()
-        await admin.close()
 
 
 async def measure(

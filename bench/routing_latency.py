@@ -5,7 +5,7 @@ run, since every step of the path is at least one such hop.
 
     make bench            (BENCH_CALLS=200 to change the number of calls)
 
-Prints percentiles in milliseconds. Needs the default ports free (`make down` first).
+Prints percentiles in milliseconds. Runs a fresh platform of its own on free ports, beside `make up`.
 """
 
 import asyncio
@@ -15,17 +15,17 @@ import time
 from dataclasses import dataclass, field
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from cc.common.v1 import event_pb2
 
+from bench.support import fresh_platform, percentiles, raw_kafka_hop
 from services.common.envelope import to_datetime
-from services.common.topics import CALLS, KEEP_A_DAY, ROUTING_DECISIONS, TopicSpec, ensure_topics
+from services.common.topics import CALLS, ROUTING_DECISIONS
 from services.platform import Platform
 
 CALLS_TOTAL = int(os.environ.get("BENCH_CALLS", "200"))
 AGENTS = 10
 API_KEY = "dev-key-acme"
-BASELINE_TOPIC = "bench.raw-hop.v1"  # a topic of the bench's own, so the baseline writes into no real topic
 
 
 @dataclass
@@ -34,17 +34,6 @@ class Timings:
     routed: dict[str, float] = field(default_factory=dict)
     ringing: dict[str, float] = field(default_factory=dict)
     ring_events: asyncio.Queue[tuple[str, str]] = field(default_factory=asyncio.Queue)
-
-
-def percentiles(samples: list[float]) -> str:
-    if not samples:
-        return "no samples"
-    ordered = sorted(samples)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return (
-        f"n={len(ordered):4}  p50={pick(0.50):7.1f}  p95={pick(0.95):7.1f}  p99={pick(0.99):7.1f}  "
-        f"max={ordered[-1]:7.1f}  mean={statistics.fmean(ordered):7.1f}"
-    )
 
 
 async def follow(bootstrap: str, timings: Timings) -> None:
@@ -73,33 +62,6 @@ async def follow(bootstrap: str, timings: Timings) -> None:
                             timings.ring_events.put_nowait((event.aggregate_id, event.call_ringing.agent_id))
     finally:
         await consumer.stop()
-
-
-async def raw_kafka_hop(bootstrap: str, partitions: int, count: int) -> list[float]:
-    """Produce (acks=all, idempotent) -> consume on the broker, in ms: the floor of any hop in the path."""
-    await ensure_topics(bootstrap, partitions, {BASELINE_TOPIC: TopicSpec(1, KEEP_A_DAY)})
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
-    consumer = AIOKafkaConsumer(
-        BASELINE_TOPIC,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="latest",
-        fetch_max_wait_ms=20,
-    )
-    await producer.start()
-    await consumer.start()
-    await consumer.getmany(timeout_ms=500)  # settle the assignment at the end
-    samples = []
-    try:
-        for _ in range(count):
-            sent = time.perf_counter()
-            await producer.send_and_wait(BASELINE_TOPIC, b"bench")
-            while not any((await consumer.getmany(timeout_ms=1000)).values()):
-                pass
-            samples.append((time.perf_counter() - sent) * 1000)
-    finally:
-        await producer.stop()
-        await consumer.stop()
-    return samples
 
 
 async def run(platform: Platform) -> None:
@@ -158,7 +120,7 @@ async def run(platform: Platform) -> None:
 
 
 def main() -> None:
-    platform = Platform.fresh("bench", CC_WRAP_UP_SECONDS="0", LOG_LEVEL="WARNING")
+    platform = fresh_platform("bench", CC_WRAP_UP_SECONDS="0", LOG_LEVEL="WARNING")
     try:
         platform.up(timeout=180)
         asyncio.run(run(platform))

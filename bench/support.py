@@ -1,6 +1,8 @@
 """What every benchmark shares: percentiles, CPU-seconds per process (read from /proc, so the broker's
-JVM counts as much as our own processes), and a raw Kafka baseline measured in the same run."""
+JVM counts as much as our own processes), a raw Kafka baseline measured in the same run, consumer lag,
+and a fresh platform on ports of its own."""
 
+import asyncio
 import os
 import statistics
 import time
@@ -8,7 +10,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from services.common import kafka
+from services.common.topics import KEEP_A_DAY, TopicSpec, ensure_topics
 from services.platform import Platform
+from tests.conftest import free_port_pair, free_ports
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -72,3 +80,114 @@ class CpuMeter:
         each = f"  ({1000 * total / per:.2f} ms per {unit})" if per else ""
         lines.append(f"      {'total':16} {total:7.2f}{each}")
         return "\n".join(lines)
+
+
+# A topic of the benchmarks' own, so the baseline writes into no real topic.
+RAW_HOP_TOPIC = "bench.raw-hop.v1"
+
+
+async def raw_kafka_hop(bootstrap: str, partitions: int, count: int, interval: float = 0.0) -> list[float]:
+    """Produce (acks=all, idempotent) -> consume on the broker, in ms: the floor of any hop in the path.
+    `interval` seconds apart, so the samples can span a phase of load rather than a burst."""
+    await ensure_topics(bootstrap, partitions, {RAW_HOP_TOPIC: TopicSpec(1, KEEP_A_DAY)})
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    consumer = AIOKafkaConsumer(
+        RAW_HOP_TOPIC,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="latest",
+        fetch_max_wait_ms=20,
+    )
+    await producer.start()
+    await consumer.start()
+    await consumer.getmany(timeout_ms=500)  # settle the assignment at the end
+    samples = []
+    try:
+        for _ in range(count):
+            sent = time.perf_counter()
+            await producer.send_and_wait(RAW_HOP_TOPIC, b"bench")
+            while not any((await consumer.getmany(timeout_ms=1000)).values()):
+                pass
+            samples.append((time.perf_counter() - sent) * 1000)
+            if interval:
+                await asyncio.sleep(interval)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return samples
+
+
+def raw_kafka_hop_in_process(
+    bootstrap: str, partitions: int, count: int, interval: float = 0.0
+) -> list[float]:
+    """`raw_kafka_hop` on an event loop of its own, for a process pool: a benchmark's busy loop would
+    add its own delays to the hop."""
+    return asyncio.run(raw_kafka_hop(bootstrap, partitions, count, interval))
+
+
+async def consumer_lag(bootstrap: str) -> dict[str, int]:
+    """Committed records each consumer group has yet to read, over every topic it consumes."""
+    return {group: sum(topics.values()) for group, topics in (await consumer_lag_by_topic(bootstrap)).items()}
+
+
+async def consumer_lag_by_topic(bootstrap: str) -> dict[str, dict[str, int]]:
+    """Committed records each consumer group has yet to read, per topic it consumes. Counted by reading
+    them (read_committed), not by subtracting offsets: a transaction's commit marker takes an offset but
+    is no record, so a group that has read everything can stand one offset short of the end of every
+    partition written in transactions. A topic the group commits on nowhere (never assigned) is not
+    seen here."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    reader = kafka.reader(bootstrap)
+    await reader.start()
+    try:
+        lag: dict[str, dict[str, int]] = {}
+        for group, _ in await admin.list_consumer_groups():
+            committed = await admin.list_consumer_group_offsets(group)
+            if not committed:
+                continue
+            # A partition of the same topics that the group never committed on counts from its beginning
+            # (assigned first, so the reader's metadata covers those topics).
+            reader.assign(list(committed))
+            partitions = await kafka.partitions_of(reader, sorted({tp.topic for tp in committed}))
+            beginnings = await reader.beginning_offsets(partitions)
+            starts = {tp: committed[tp].offset if tp in committed else beginnings[tp] for tp in partitions}
+            topics = lag[group] = dict.fromkeys(sorted({tp.topic for tp in partitions}), 0)
+            async for batch in kafka.read_to_end(reader, starts):
+                topics[batch[0].topic] += len(batch)
+        return lag
+    finally:
+        await reader.stop()
+        await admin.close()
+
+
+@dataclass
+class _OwnBrokerPlatform(Platform):
+    """Starts its own local broker on the port KAFKA_BOOTSTRAP_SERVERS names (a plain Platform takes a
+    named bootstrap for an existing cluster and starts none)."""
+
+    @property
+    def owns_broker(self) -> bool:
+        return True
+
+
+def fresh_platform(name: str, services: tuple[str, ...] | None = None, **settings: str) -> Platform:
+    """`Platform.fresh` on ports of its own: its broker on a free port pair (the controller listens on
+    port + 1), every gRPC service and the gateway on free ports, so a benchmark meets neither `make up`
+    nor another run on the same machine."""
+    broker = free_port_pair()
+    ports = free_ports(5)
+    while {broker, broker + 1} & set(ports):
+        ports = free_ports(5)
+    telephony, routing, ticketing, analytics, gateway = (str(port) for port in ports)
+    base = Platform.fresh(
+        name,
+        services,
+        KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{broker}",
+        TELEPHONY_PORT=telephony,
+        ROUTING_PORT=routing,
+        TICKETING_PORT=ticketing,
+        ANALYTICS_PORT=analytics,
+        GATEWAY_PORT=gateway,
+        **settings,
+    )
+    return _OwnBrokerPlatform(env=base.env, state_dir=base.state_dir, services=base.services)
