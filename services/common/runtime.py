@@ -44,7 +44,7 @@ async def runtime(settings: PlatformSettings, service: str) -> AsyncIterator[Run
         replication_factor=settings.cc_replication_factor,
         outcome_window_ms=settings.outcome_window_ms,
     )
-    producer = idempotent_producer(settings.kafka_bootstrap_servers)
+    producer = idempotent_producer(settings.kafka_bootstrap_servers, settings.cc_producer_linger_ms)
     await producer.start()
     instance = settings.cc_instance_id or f"{service}-{new_id()}"
     bus = CommandBus(

@@ -41,6 +41,9 @@ class PlatformSettings(BaseSettings):
     cc_command_batch_max_commands: int = 500
     cc_command_batch_max_bytes: int = 1024 * 1024
     cc_command_batch_linger_ms: float = 0.0
+    # How long the services' producer (commands, replies, dead letters) waits to fill a request. 2 ms took
+    # OfferCall from 253 to 305/s with 64 in flight but one at a time from 11.4 to 17.1 ms p50.
+    cc_producer_linger_ms: int = 0
     # The largest event a command may append: under the broker's 1 MiB record limit with room for headers.
     cc_max_event_bytes: int = 900 * 1024
     # Snapshot the aggregates a partition changed after this many new events, so a new owner replays
