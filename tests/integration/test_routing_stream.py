@@ -19,6 +19,7 @@ from typing import TypeVar
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from cc.common.v1 import event_pb2
 from cc.routing.v1 import events_pb2 as routing_events
 from cc.telephony.v1 import events_pb2 as call_events
@@ -457,3 +458,42 @@ async def test_a_restarted_worker_never_serves_an_older_board(
     member = [m for m in await metrics_records(workers, since) if m.queue_id == "member"]
     older = [m for m in member if not complete(m)]
     assert not older, f"{len(older)} of {len(member)} records showed an older board, e.g. {older[0]}"
+
+
+# ---- offsets -------------------------------------------------------------------------------------
+
+
+async def test_the_workers_offsets_keep_up_with_a_transactional_source(workers: StreamWorkers) -> None:
+    workers.start()
+    await workers.until_recovered(0)
+    events = Events(workers, "tenant-offsets")
+    writer = kafka.transactional_producer(workers.bootstrap, f"{workers.app_id}-commands")
+    await writer.start()
+    try:
+        for number in range(150):  # one event per transaction: a commit marker after each
+            async with writer.transaction():
+                topic, key, value = events.logged_in(f"agent-{number}", initial=NOT_READY)
+                await writer.send(topic, key=key, value=value)
+    finally:
+        await writer.stop()
+    source = workers.topic(AGENTS.events)
+    ends = await end_offsets(workers.bootstrap, source)
+
+    async def caught_up() -> bool | None:
+        committed = await group_offsets(workers.bootstrap, workers.app_id, source)
+        # Everything but the last commit marker, which no record follows, is committed.
+        behind = {p: end - committed.get(p, 0) for p, end in ends.items() if end > 0}
+        return True if all(gap <= 1 for gap in behind.values()) else None
+
+    # Faust commits every second; with a commit stopping at each marker this took minutes.
+    await eventually(caught_up, "the worker's committed offsets trail what it processed", timeout=20)
+
+
+async def group_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
