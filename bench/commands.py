@@ -12,6 +12,7 @@ one transaction per command, and one per 64 commands.
 
 import asyncio
 import os
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -126,16 +127,41 @@ async def raw_transactions(bootstrap: str, record: bytes, per_transaction: int, 
     return commands / (time.perf_counter() - started)
 
 
+BATCHING = re.compile(rb"(\d+) commands in (\d+) transactions so far")
+
+
+def batching(platform: Platform) -> tuple[int, int]:
+    """Commands and transactions telephony's owners have committed, as it last logged them (every 2 s)."""
+    found = BATCHING.findall((platform.logs / "telephony.log").read_bytes())
+    return (int(found[-1][0]), int(found[-1][1])) if found else (0, 0)
+
+
 async def measure(
-    name: str, meter: CpuMeter, phase: Callable[[], Awaitable[tuple[list[float], float]]]
+    name: str,
+    platform: Platform,
+    meter: CpuMeter,
+    phase: Callable[[], Awaitable[tuple[list[float], float]]],
 ) -> float:
+    await asyncio.sleep(2.5)  # the owners' next batching line covers everything before the phase
+    commands_before, transactions_before = batching(platform)
     meter.start()
     samples, seconds = await phase()
     meter.stop()
+    await asyncio.sleep(2.5)
+    commands_after, transactions_after = batching(platform)
     rate = len(samples) / seconds
     print(f"\n{name}: {len(samples)} commands in {seconds:.1f}s = {rate:.0f}/s (latency ms)")
     print(f"    {percentiles(samples)}")
     print(meter.report(per=len(samples)))
+    transactions = transactions_after - transactions_before
+    if transactions:
+        commands = commands_after - commands_before
+        broker = meter.spent.get("kafka", 0.0)
+        print(
+            f"    {transactions} transactions: {commands / transactions:.1f} commands per transaction, "
+            f"{transactions / commands:.2f} transactions per command, "
+            f"broker {1000 * broker / transactions:.1f} ms of CPU per transaction"
+        )
     return rate
 
 
@@ -147,12 +173,16 @@ async def run(platform: Platform) -> None:
         offers = Offers(telephony_pb2_grpc.TelephonyServiceStub(channel))
         print(f"warming up for {WARM_UP_SECONDS:.0f}s ({IN_FLIGHT} in flight)...", flush=True)
         await closed_loop(offers, IN_FLIGHT, WARM_UP_SECONDS)
-        await measure("one at a time", meter, lambda: _timed(serial(offers, SERIAL)))
+        await measure("one at a time", platform, meter, lambda: _timed(serial(offers, SERIAL)))
         await measure(
-            f"{IN_FLIGHT} in flight", meter, lambda: closed_loop(offers, IN_FLIGHT, CONCURRENT_SECONDS)
+            f"{IN_FLIGHT} in flight",
+            platform,
+            meter,
+            lambda: closed_loop(offers, IN_FLIGHT, CONCURRENT_SECONDS),
         )
         await measure(
             f"open loop at {OFFERED_RATE:.0f}/s",
+            platform,
             meter,
             lambda: open_loop(offers, OFFERED_RATE, OPEN_LOOP_SECONDS),
         )
@@ -181,7 +211,7 @@ async def _timed(work: Awaitable[list[float]]) -> tuple[list[float], float]:
 def main() -> None:
     everything = os.environ.get("BENCH_PLATFORM", "") == "all"
     platform = Platform.fresh(
-        "bench-commands", services=None if everything else ("telephony",), LOG_LEVEL="WARNING"
+        "bench-commands", services=None if everything else ("telephony",), LOG_LEVEL="INFO"
     )
     try:
         platform.up(timeout=180)
