@@ -2,6 +2,7 @@
 KAFKA_BOOTSTRAP_SERVERS; else a Kafka container (testcontainers) when a Docker engine answers; else a
 local KRaft broker this session starts (deploy/local/kafka.sh), as on CI here. All three are real."""
 
+import asyncio
 import os
 import random
 import socket
@@ -90,8 +91,21 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None)
 
 
-async def records_with_key(bootstrap: str, topic: str, key: bytes) -> list[ConsumerRecord]:
-    """Every record of `topic` (read to its current end) whose key is `key`."""
+async def records_with_key(
+    bootstrap: str, topic: str, key: bytes, at_least: int = 0, timeout: float = 30.0
+) -> list[ConsumerRecord]:
+    """Every record of `topic` (read to its current end) whose key is `key`, waiting up to `timeout`
+    seconds for `at_least` of them: a transaction's commit returns before its markers are written, so
+    what a read_committed reader sees can trail a reply by a moment."""
+    async with asyncio.timeout(timeout):
+        while True:
+            found = await _records_with_key(bootstrap, topic, key)
+            if len(found) >= at_least:
+                return found
+            await asyncio.sleep(0.1)
+
+
+async def _records_with_key(bootstrap: str, topic: str, key: bytes) -> list[ConsumerRecord]:
     consumer = kafka.reader(bootstrap)
     await consumer.start()
     try:

@@ -114,8 +114,8 @@ def calls_on(tenant: str, partition: int, count: int) -> list[str]:
     return found
 
 
-async def events_of(bootstrap: str, tenant: str, call_id: str) -> list[event_pb2.Event]:
-    records = await records_with_key(bootstrap, CALLS.events, aggregate_key(tenant, call_id))
+async def events_of(bootstrap: str, tenant: str, call_id: str, at_least: int = 0) -> list[event_pb2.Event]:
+    records = await records_with_key(bootstrap, CALLS.events, aggregate_key(tenant, call_id), at_least)
     return [event_pb2.Event.FromString(record.value) for record in records]
 
 
@@ -131,9 +131,14 @@ def owner_of(processor: Processor, partition: int) -> PartitionOwner[Any, Any]:
 
 async def waiting_together(owner: PartitionOwner[Any, Any], sends: list[Awaitable[None]]) -> None:
     """Send commands while the owner's partition is not fetched, so they wait there together and the
-    owner takes them as one batch."""
+    owner takes them as one batch.
+
+    A fetch already in flight when the partition is paused could still come back with the first few
+    commands and be handed out after the resume, splitting the batch; so the sends start only once such
+    a fetch has had many times the consumer's fetch wait to come back empty."""
     owner._consumer.pause(owner.tp)
     try:
+        await asyncio.sleep(1.0)
         await asyncio.gather(*sends)
     finally:
         owner._consumer.resume(owner.tp)
@@ -178,7 +183,7 @@ async def test_a_batch_that_fails_midway_leaves_nothing_and_a_new_owner_writes_i
 
     replies = [await members.bus.send(CALLS, command) for command in commands]
     for call_id, reply in zip(call_ids, replies, strict=True):
-        events = await events_of(kafka_bootstrap, tenant, call_id)
+        events = await events_of(kafka_bootstrap, tenant, call_id, at_least=2)
         assert [e.event_type for e in events] == ["telephony.call.offered", "telephony.call.ivr_menu_entered"]
         assert reply.duplicate and list(reply.event_ids) == [e.event_id for e in events]
     assert owner_of(second, partition).transactions >= 1
@@ -190,6 +195,8 @@ async def test_commands_waiting_together_share_one_transaction(members: Members)
     processor = members.start()
     await asyncio.wait_for(processor.assigned.wait(), 60)
     owner = owner_of(processor, partition)
+    # A partition loaded without snapshots writes them first, in transactions of their own.
+    await until(lambda: not owner.snapshotting)
     before = owner.transactions
     call_ids = calls_on(tenant, partition, 8)
 
@@ -205,20 +212,20 @@ async def test_commands_waiting_together_share_one_transaction(members: Members)
 async def test_the_linger_holds_back_only_a_busy_partition(members: Members) -> None:
     tenant = f"t-{new_id()}"
     partition = partition_of(tenant, "anchor")
-    processor = members.start(cc_command_batch_linger_ms=3000)
+    processor = members.start(cc_command_batch_linger_ms=5000)
     await asyncio.wait_for(processor.assigned.wait(), 60)
     owner = owner_of(processor, partition)
     lone, *busy = calls_on(tenant, partition, 4)
 
     started = time.monotonic()
     await members.bus.send(CALLS, offer(tenant, lone))
-    assert time.monotonic() - started < 2.0  # alone: committed at once
+    assert time.monotonic() - started < 4.0  # alone: committed at once (a loaded machine is slow)
 
     await waiting_together(owner, [members.bus.post(CALLS, offer(tenant, c)) for c in busy[:2]])
     await until(lambda: owner.commands >= 3)
     started = time.monotonic()
     await members.bus.send(CALLS, offer(tenant, busy[2]))  # right after a batch of two: it lingers
-    assert time.monotonic() - started >= 2.5
+    assert time.monotonic() - started >= 4.5
 
 
 async def test_a_command_whose_event_would_not_fit_is_refused_and_the_partition_goes_on(
@@ -271,7 +278,7 @@ async def test_an_outcome_no_longer_in_memory_is_read_back_from_its_topic(
     again = await members.bus.send(CALLS, offer(tenant, call_id, command_id))
 
     assert again.duplicate and list(again.event_ids) == list(first.event_ids)
-    assert len(await events_of(kafka_bootstrap, tenant, call_id)) == 2
+    assert len(await events_of(kafka_bootstrap, tenant, call_id, at_least=2)) == 2
 
 
 # ---- snapshots -------------------------------------------------------------------------------------
@@ -384,7 +391,7 @@ async def test_a_failed_replay_answers_unavailable_then_recovers(
         # The retry gets the outcome of the command sent while the partition could not be served (it
         # waited in Kafka and was decided once the partition recovered).
         reply = await members.bus.send(CALLS, offer(tenant, call_id, command_id))
-        events = await events_of(kafka_bootstrap, tenant, call_id)
+        events = await events_of(kafka_bootstrap, tenant, call_id, at_least=2)
         assert reply.aggregate_version == 2 and list(reply.event_ids) == [e.event_id for e in events]
     finally:
         await server.stop(None)
@@ -392,7 +399,10 @@ async def test_a_failed_replay_answers_unavailable_then_recovers(
         await asyncio.gather(reading, return_exceptions=True)
 
 
-async def test_a_fenced_owner_gives_its_partition_to_a_live_member(members: Members) -> None:
+@pytest.mark.parametrize("fence_shows", ["on the first record", "between records"])
+async def test_a_fenced_owner_gives_its_partition_to_a_live_member(
+    members: Members, fence_shows: str
+) -> None:
     tenant = f"t-{new_id()}"
     first = members.start()
     await asyncio.wait_for(first.assigned.wait(), 60)
@@ -400,6 +410,19 @@ async def test_a_fenced_owner_gives_its_partition_to_a_live_member(members: Memb
     await until(lambda: first.assigned.is_set() and second.assigned.is_set() and bool(second.owners), 60)
     partition = next(iter(first.owners))
     (call_id,) = calls_on(tenant, partition, 1)
+    if fence_shows == "between records":
+        # The producer learns of the fence while the batch is still being written: the records it holds
+        # fail, and it refuses the next one with IllegalOperation, which alone does not say "fenced".
+        writer = owner_of(first, partition)._writer
+        assert writer is not None
+        real_send = writer.send
+
+        async def fenced_in_between(topic: str, **record: Any) -> Any:
+            future = await real_send(topic, **record)
+            await asyncio.wait([future], timeout=30)
+            return future
+
+        writer.send = fenced_in_between  # type: ignore[method-assign]
     # A zombie's view: someone else starts the partition's transactional producer, fencing first's.
     usurper = kafka.transactional_producer(members.bootstrap, f"{first.group}.{partition}")
     await usurper.start()
@@ -411,6 +434,33 @@ async def test_a_fenced_owner_gives_its_partition_to_a_live_member(members: Memb
     serving = [p for p in (first, second) if partition in p.owners]
     assert len(serving) == 1 and serving[0].owners[partition].status == PartitionOwner.SERVING
     assert await members.bus.send(CALLS, digits(tenant, call_id, "1"))
+
+
+async def test_a_commit_whose_answer_is_lost_is_not_decided_twice(
+    members: Members, kafka_bootstrap: str
+) -> None:
+    tenant = f"t-{new_id()}"
+    processor = members.start()
+    await asyncio.wait_for(processor.assigned.wait(), 60)
+    (call_id,) = calls_on(tenant, 0, 1)
+    owner = owner_of(processor, 0)
+    writer = owner._writer
+    assert writer is not None
+    real_commit = writer.commit_transaction
+
+    async def committed_but_the_answer_is_lost() -> None:
+        await real_commit()
+        raise KafkaConnectionError("the connection dropped before the commit was answered")
+
+    writer.commit_transaction = committed_but_the_answer_is_lost  # type: ignore[method-assign]
+
+    reply = await members.bus.send(CALLS, offer(tenant, call_id))
+
+    # The retry found the batch already in the log: the same events, once, and the same outcome.
+    events = await events_of(kafka_bootstrap, tenant, call_id, at_least=2)
+    assert [e.event_type for e in events] == ["telephony.call.offered", "telephony.call.ivr_menu_entered"]
+    assert reply.aggregate_version == 2 and list(reply.event_ids) == [e.event_id for e in events]
+    assert owner.entries[(tenant, call_id)].version == 2 and owner.status == PartitionOwner.SERVING
 
 
 async def test_a_long_replay_does_not_hold_up_the_group(
