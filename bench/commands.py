@@ -21,7 +21,7 @@ import grpc
 from aiokafka import TopicPartition
 from cc.telephony.v1 import telephony_pb2, telephony_pb2_grpc
 
-from bench.support import CpuMeter, consumer_lag, percentiles
+from bench.support import CpuMeter, consumer_lag, fresh_platform, percentiles, run_on
 from services.common import kafka
 from services.common.topics import KEEP_A_DAY, TopicSpec, ensure_topics
 from services.platform import Platform
@@ -210,14 +210,7 @@ async def _timed(work: Awaitable[list[float]]) -> tuple[list[float], float]:
 
 def main() -> None:
     everything = os.environ.get("BENCH_PLATFORM", "") == "all"
-    platform = Platform.fresh(
-        "bench-commands", services=None if everything else ("telephony",), LOG_LEVEL="INFO"
-    )
-    try:
-        platform.up(timeout=180)
-        asyncio.run(run(platform))
-    finally:
-        platform.down()
+    run_on(fresh_platform("bench-commands", None if everything else ("telephony",), LOG_LEVEL="INFO"), run)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from cc.common.v1 import event_pb2
 
-from bench.support import fresh_platform, percentiles, raw_kafka_hop
+from bench.support import fresh_platform, percentiles, raw_kafka_hop, run_on
 from services.common.envelope import to_datetime
 from services.common.topics import CALLS, ROUTING_DECISIONS
 from services.platform import Platform
@@ -120,12 +120,7 @@ async def run(platform: Platform) -> None:
 
 
 def main() -> None:
-    platform = fresh_platform("bench", CC_WRAP_UP_SECONDS="0", LOG_LEVEL="WARNING")
-    try:
-        platform.up(timeout=180)
-        asyncio.run(run(platform))
-    finally:
-        platform.down()
+    run_on(fresh_platform("bench", CC_WRAP_UP_SECONDS="0", LOG_LEVEL="WARNING"), run)
 
 
 if __name__ == "__main__":

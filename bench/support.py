@@ -6,9 +6,10 @@ import asyncio
 import os
 import statistics
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -191,3 +192,12 @@ def fresh_platform(name: str, services: tuple[str, ...] | None = None, **setting
         **settings,
     )
     return _OwnBrokerPlatform(env=base.env, state_dir=base.state_dir, services=base.services)
+
+
+def run_on(platform: Platform, benchmark: Callable[[Platform], Coroutine[Any, Any, None]]) -> None:
+    """Start the platform, run the benchmark against it, and stop everything whatever happens."""
+    try:
+        platform.up(timeout=180)
+        asyncio.run(benchmark(platform))
+    finally:
+        platform.down()
