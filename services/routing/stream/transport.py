@@ -9,15 +9,21 @@ and then set to `read_committed` before it starts: aiokafka reads the isolation 
 `start()` builds its fetcher. The changelog is read by the same consumer; its records are not
 transactional, so they are all committed.
 
+Faust pauses the stream during recovery and drops what it fetches meanwhile, then seeks every stream
+partition back to its committed offset. aiokafka's `seek_to_committed` seeks only to an offset above
+0, so a partition nobody has committed yet kept the position past the dropped records, and those
+events were lost (on a first start with events already waiting). Such a partition is sought to its
+beginning instead, which is what `auto_offset_reset="earliest"` promises.
+
 The board's changelog writes rely on the records of one partition being stored in order and
 without gaps (see `services.routing.board`), which is what an idempotent producer guarantees when a
 batch is retried; Faust enables idempotence only for exactly_once.
 """
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
 
@@ -31,6 +37,22 @@ class ReadCommittedConsumerThread(driver.AIOKafkaConsumerThread):
         # shows an aborted transaction's event never reaching the board.
         consumer._isolation_level = READ_COMMITTED
         return consumer
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        changelogs = self.app.tables.changelog_topics
+        return await self.call_thread(seek_to_committed_or_beginning, self._ensure_consumer(), changelogs)
+
+
+async def seek_to_committed_or_beginning(
+    consumer: AIOKafkaConsumer, skipped_topics: Collection[str]
+) -> Mapping[TopicPartition, int | None]:
+    """Seek every assigned partition to its committed offset, and one with none (or 0) to its beginning,
+    except the partitions of `skipped_topics` (the tables' changelogs, which Faust positions itself)."""
+    committed: Mapping[TopicPartition, int | None] = await consumer.seek_to_committed()
+    uncommitted = [tp for tp, offset in committed.items() if not offset and tp.topic not in skipped_topics]
+    if uncommitted:
+        await consumer.seek_to_beginning(*uncommitted)
+    return committed
 
 
 class ReadCommittedConsumer(driver.Consumer):
