@@ -54,8 +54,13 @@ class CommandLedger:
         return self._entries[index * _TRIPLE + 1]
 
     def add(self, command_fingerprint: int, outcome_offset: int, at_ms: int, keep_at_most: int) -> None:
-        if self.find(command_fingerprint) is not None:
-            return  # replaying the outcomes a snapshot already covers
+        """Record an outcome met while replaying, which a snapshot may already cover."""
+        if self.find(command_fingerprint) is None:
+            self.append(command_fingerprint, outcome_offset, at_ms, keep_at_most)
+
+    def append(self, command_fingerprint: int, outcome_offset: int, at_ms: int, keep_at_most: int) -> None:
+        """Record the outcome of a command just decided: the writer has already looked it up, so the
+        ledger is not searched a second time."""
         self._entries.extend((command_fingerprint, outcome_offset, at_ms))
         excess = len(self) - keep_at_most
         if excess > 0:

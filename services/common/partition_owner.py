@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any, Generic
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -99,7 +100,6 @@ class _TransactionSends:
 
 @dataclass
 class _Pending(Generic[S]):
-    record: ConsumerRecord
     key: Key
     reply_to: str
     reply: types_pb2.CommandReply
@@ -142,7 +142,7 @@ class PartitionOwner(Generic[S, C]):
         self.loaded_from_snapshots = False
         self.replayed = 0  # events replayed after the snapshots when the partition was loaded
         self._dirty: set[Key] = set()  # changed since their last snapshot
-        self._forgotten: set[Key] = set()  # swept away since the last checkpoint
+        self._forgotten: set[Key] = set()  # swept away, to tombstone in the next snapshot step
         self._snapshot_round = False
         self._every = settings.cc_snapshot_every_events
         self._written_since_checkpoint = 0
@@ -285,6 +285,7 @@ class PartitionOwner(Generic[S, C]):
         self.events_end, self.outcomes_end = ends[events_tp], ends[outcomes_tp]
         # Without usable snapshots every aggregate is snapshotted, starting at once.
         self._dirty = set(entries) if snapshot is None else set()
+        self._forgotten = set()
         self._written_since_checkpoint = replayed
         self._snapshot_round = snapshot is None and bool(entries)
         self.loaded_from_snapshots, self.replayed = snapshot is not None, replayed
@@ -378,13 +379,13 @@ class PartitionOwner(Generic[S, C]):
                     entry, meta.command_id
                 )
                 if earlier is not None:
-                    pending.append(_Pending(record, key, meta.reply_to, duplicate_of(earlier), None, []))
+                    pending.append(_Pending(key, meta.reply_to, duplicate_of(earlier), None, []))
                     continue
                 decided = decide_command(self.spec, entry, command, now, self._settings.cc_max_event_bytes)
                 headers = telemetry.inject_headers()
             changed[key] = Entry(decided.state, decided.version, entry.ledger if entry else CommandLedger())
             decided_here[meta.command_id] = decided.reply
-            pending.append(_Pending(record, key, meta.reply_to, decided.reply, decided, headers))
+            pending.append(_Pending(key, meta.reply_to, decided.reply, decided, headers))
         for record, reason in unreadable:  # before the commit moves past them: nothing is lost
             await kafka.send_to_dlq(self._producer, record, reason)
         await self._commit(batch[-1].offset + 1 if batch else None, changed, pending)
@@ -426,6 +427,7 @@ class PartitionOwner(Generic[S, C]):
             self._snapshot_round = True
             self._sweep()
         position = [] if next_offset is None else [(NEXT_COMMAND_HEADER, str(next_offset).encode())]
+        snapshot_step = self._snapshot_round
         sends = _TransactionSends(writer)
         try:
             stored, appended, ledgers, snapshotted, checkpoint = await self._transaction(
@@ -448,15 +450,17 @@ class PartitionOwner(Generic[S, C]):
             self.outcomes_end = stored[-1].offset + 1
         if appended:
             self.events_end = appended[-1].offset + 1
-        self._dirty = (self._dirty | changed.keys()) - snapshotted
+        self._dirty |= changed.keys()
+        self._dirty -= snapshotted
         self._written_since_checkpoint += written
+        if snapshot_step:
+            self._forgotten.clear()  # the step tombstoned them, or wrote the ones that came back
         if snapshotted:
             self.snapshot_steps += 1
         if checkpoint:
             self.checkpoints += 1
             self._snapshot_round = False
             self._written_since_checkpoint = 0
-            self._forgotten.clear()
 
     async def _transaction(
         self,
@@ -501,7 +505,7 @@ class PartitionOwner(Generic[S, C]):
                 ledger = ledgers.get(item.key) or ledgers.setdefault(
                     item.key, changed[item.key].ledger.copy()
                 )
-                ledger.add(
+                ledger.append(
                     fingerprint(item.reply.command_id),
                     metadata.offset,
                     metadata.timestamp,
@@ -526,8 +530,8 @@ class PartitionOwner(Generic[S, C]):
         over batches, so a partition with many aggregates never writes them all in one transaction."""
         topics = self.spec.topics
         codec = self.spec.codec
-        others = sorted(self._dirty - changed.keys())[: max(SNAPSHOTS_PER_STEP, 2 * len(changed))]
-        to_write = changed.keys() | set(others)
+        share = max(SNAPSHOTS_PER_STEP, 2 * len(changed))
+        to_write = changed.keys() | set(islice((key for key in self._dirty if key not in changed), share))
         for key in to_write:
             entry = changed.get(key) or self.entries.get(key)
             if entry is None:
@@ -537,9 +541,11 @@ class PartitionOwner(Generic[S, C]):
                 codec, SnapshotOf(key[0], key[1], entry.version, entry.state, ledger)
             )
             await sends.send(topics.snapshots, value=value, key=record_key, partition=self.partition)
-        for key in self._forgotten:
+        # Once per round (the sweep fills it at the round's start), and never for an aggregate that came
+        # back in this batch: its tombstone after its snapshot would erase it.
+        for key in self._forgotten - to_write:
             await sends.send(topics.snapshots, value=None, key=aggregate_key(*key), partition=self.partition)
-        if (self._dirty | changed.keys()) - to_write:
+        if not self._dirty <= to_write:
             return to_write, False
         await sends.send(
             topics.snapshots,

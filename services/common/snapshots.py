@@ -111,6 +111,8 @@ async def load_partition(
                 checkpoint = _checkpoint(record.value)
             elif record.key is not None and record.value is not None:
                 latest[record.key] = record.value
+            elif record.key is not None:  # a tombstone: read as compaction will leave the topic
+                latest.pop(record.key, None)
     if checkpoint is None:
         return None
     try:

@@ -312,6 +312,38 @@ async def test_a_restart_from_snapshots_rebuilds_what_the_writer_held_and_replay
     assert sum(owner.replayed for owner in reloaded) < sum(version for _, version in held.values())
 
 
+async def test_an_aggregate_swept_away_and_back_in_one_round_keeps_its_snapshot(
+    members: Members, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An aggregate with no state and no outcome left in the window is forgotten when a snapshot round
+    starts, and tombstoned in the snapshots topic. If a command brings it back in that very batch, its
+    snapshot must survive the round: the checkpoint comes later, so its events are not replayed."""
+    monkeypatch.setattr(partition_owner, "SWEEP_SECONDS", 0.0)
+    monkeypatch.setattr(partition_owner, "SNAPSHOTS_PER_STEP", 1)  # the round spans several steps
+    settings = {"cc_outcome_window_hours": 1e-7}  # every outcome is out of the window at once
+    tenant = f"t-{new_id()}"
+    processor = members.start(**settings)
+    await asyncio.wait_for(processor.assigned.wait(), 60)
+    owner = owner_of(processor, 0)
+    await until(lambda: not owner.snapshotting)
+    returning, *others = calls_on(tenant, 0, 5)
+    with pytest.raises(NotFound):  # leaves an aggregate with no state, only a refusal
+        await members.bus.send(CALLS, digits(tenant, returning, "1"))
+    for call_id in others:
+        await members.bus.send(CALLS, offer(tenant, call_id))
+    owner._every = owner._written_since_checkpoint + 1  # the next batch starts a round
+    checkpoints = owner.checkpoints
+
+    await members.bus.send(CALLS, offer(tenant, returning))
+    await until(lambda: owner.checkpoints > checkpoints and not owner.snapshotting)
+
+    again = await members.restart(processor, **settings)
+    reloaded = owner_of(again, 0)
+    assert reloaded.loaded_from_snapshots
+    entry = reloaded.entries.get((tenant, returning))
+    assert entry is not None and entry.version == 2
+
+
 async def test_a_read_model_loads_the_snapshots_then_follows_the_events(
     members: Members, kafka_bootstrap: str
 ) -> None:
