@@ -30,7 +30,7 @@ $(GEN)/.stamp: $(PROTOS) $(STAMP)/venv
 	rm -rf $(GEN) && mkdir -p $(GEN)
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m grpc_tools.protoc -Iproto --python_out=$(GEN) --grpc_python_out=$(GEN) \
 	  --mypy_out=$(GEN) --mypy_grpc_out=$(GEN) $(PROTOS)
-	find $(GEN)/cc -type d -exec touch {}/__init__.py \;
+	find $(GEN)/cc $(GEN)/buf -type d -exec touch {}/__init__.py \;
 	@touch $@
 
 up: setup

@@ -33,6 +33,7 @@ async def main(settings: PlatformSettings | None = None) -> None:
             await serve(
                 address=settings.address(settings.analytics_port),
                 api_keys=settings.api_keys(),
+                max_request_bytes=settings.cc_max_request_bytes,
                 registrations=[
                     (
                         analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server,

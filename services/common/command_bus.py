@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 from typing import cast
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from cc.common.v1 import types_pb2
 from google.protobuf.message import Message
 
 from services.common import kafka, telemetry
 from services.common.aggregate import AggregateCommand
 from services.common.envelope import aggregate_key, derived_id, new_id, timestamp
-from services.common.errors import PlatformError, Unavailable
+from services.common.errors import InvalidArgument, PlatformError, Unavailable
 from services.common.topics import AggregateTopics
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,8 @@ class CommandBus:
             )
             async with asyncio.timeout(self._timeout):  # cheaper than wait_for: no task per command
                 reply = await future
+        except MessageSizeTooLargeError as error:  # the request limits keep commands under it; still:
+            raise InvalidArgument("command-too-large", f"the command is too large: {error}") from None
         except KafkaError as error:
             raise Unavailable("event-store-unavailable", f"could not send the command: {error}") from error
         except TimeoutError as error:

@@ -1,6 +1,7 @@
 """gRPC server bootstrap shared by every service: health (NOT_SERVING until the service has rebuilt its
-state), reflection (so grpcurl works), one interceptor that resolves the tenant from the API key and maps
-PlatformError to a status with details, and graceful shutdown on SIGTERM."""
+state), reflection (so grpcurl works), one interceptor that resolves the tenant from the API key, checks
+the request against its contract's limits and maps PlatformError to a status with details, and graceful
+shutdown on SIGTERM."""
 
 import asyncio
 import contextvars
@@ -19,6 +20,7 @@ from opentelemetry import trace
 
 from services.common import telemetry
 from services.common.errors import PlatformError, Unauthenticated, Unavailable
+from services.common.validation import check_request
 
 log = logging.getLogger(__name__)
 API_KEY_HEADER = "x-api-key"
@@ -96,6 +98,7 @@ class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
                             "invalid-api-key", f"a valid {API_KEY_HEADER} metadata entry is required"
                         )
                     _tenant.set(tenant)
+                    check_request(request)
                     if not self._ready():  # a read model still replaying would answer wrongly (404, [])
                         raise Unavailable(
                             "service-not-ready", "the service is rebuilding its state; retry shortly"
@@ -117,11 +120,16 @@ async def serve(
     registrations: Sequence[Registration],
     background: Sequence[Awaitable[None]],
     ready: Callable[[], bool],
+    max_request_bytes: int,
 ) -> None:
     """Run the server and its background loops until SIGTERM/SIGINT or until a loop fails. Health says
     SERVING while `ready()` holds (state rebuilt, nothing failed) and NOT_SERVING otherwise, and RPCs
-    are answered UNAVAILABLE while it does not."""
-    server = grpc.aio.server(interceptors=[TenantAndErrorsInterceptor(api_keys, ready)])
+    are answered UNAVAILABLE while it does not. A request above `max_request_bytes` is refused by gRPC
+    itself (RESOURCE_EXHAUSTED) before it is decoded."""
+    server = grpc.aio.server(
+        interceptors=[TenantAndErrorsInterceptor(api_keys, ready)],
+        options=[("grpc.max_receive_message_length", max_request_bytes)],
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [name for _, _, name in registrations]

@@ -3,10 +3,12 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Room an event's envelope (ids, tenant, times, actor, correlation) takes besides its request's content.
+ENVELOPE_HEADROOM_BYTES = 64 * 1024
 
 
 class PlatformSettings(BaseSettings):
@@ -46,6 +48,9 @@ class PlatformSettings(BaseSettings):
     cc_producer_linger_ms: int = 0
     # The largest event a command may append: under the broker's 1 MiB record limit with room for headers.
     cc_max_event_bytes: int = 900 * 1024
+    # The largest request a gRPC service or the REST gateway reads (bodies above it: RESOURCE_EXHAUSTED,
+    # HTTP 413). The contracts' field limits keep every real request far below it (README, Limits).
+    cc_max_request_bytes: int = 256 * 1024
     # Snapshot the aggregates a partition changed after this many new events, so a new owner replays
     # only the events after the last snapshot.
     cc_snapshot_every_events: int = 2000
@@ -56,6 +61,17 @@ class PlatformSettings(BaseSettings):
     cc_outcomes_in_memory: int = 20_000
     # The most commands remembered per aggregate within the window (the oldest are forgotten first).
     cc_outcomes_per_aggregate: int = 10_000
+
+    @model_validator(mode="after")
+    def _requests_fit_events(self) -> "PlatformSettings":
+        """An event carries at most what its request carried plus its envelope, so a request the edge
+        accepts can never make an event too large for a Kafka record."""
+        if self.cc_max_request_bytes + ENVELOPE_HEADROOM_BYTES > self.cc_max_event_bytes:
+            raise ValueError(
+                f"CC_MAX_REQUEST_BYTES ({self.cc_max_request_bytes}) must stay {ENVELOPE_HEADROOM_BYTES} "
+                f"bytes under CC_MAX_EVENT_BYTES ({self.cc_max_event_bytes})"
+            )
+        return self
 
     @property
     def outcome_window_ms(self) -> int:

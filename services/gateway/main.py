@@ -12,6 +12,7 @@ from opentelemetry import trace
 from services.common import telemetry
 from services.common.settings import PlatformSettings, get_settings
 from services.gateway import errors
+from services.gateway.body_limit import BodyLimit
 from services.gateway.clients import ServiceClients
 from services.gateway.live_metrics import LiveQueueMetrics
 from services.gateway.routers import agents, calls, contacts, insights, tickets
@@ -41,6 +42,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.cc_max_request_bytes)
     tracer = telemetry.tracer(__name__)
 
     @app.middleware("http")

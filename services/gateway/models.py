@@ -122,7 +122,7 @@ class Skill(BaseModel):
 
 class LogInBody(WriteOptions):
     site_id: Text
-    skills: list[Skill] = Field(min_length=1)
+    skills: list[Skill] = Field(min_length=1, max_length=50)
     display_name: OptionalText = ""
 
 

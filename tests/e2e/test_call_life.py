@@ -317,3 +317,57 @@ async def test_bad_input_gets_clear_errors_over_grpc(platform: Platform) -> None
         with pytest.raises(grpc.aio.AioRpcError) as anonymous:
             await telephony.GetCall(telephony_pb2.GetCallRequest(call_id="nope"))
         assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_an_oversized_request_is_refused_and_every_service_keeps_serving(platform: Platform) -> None:
+    """Issue 6: one OfferCall with a megabyte ANI used to make telephony exit, again on every restart. Now
+    each edge refuses it (gRPC's message limit, the contract's field limits, the gateway's body limit)
+    and the same services go on serving the next call."""
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    def violated_fields(error: grpc.aio.AioRpcError) -> list[str]:
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+        assert status is not None
+        bad = error_details_pb2.BadRequest()
+        assert any(d.Unpack(bad) for d in status.details if d.Is(error_details_pb2.BadRequest.DESCRIPTOR))
+        return [v.field for v in bad.field_violations]
+
+    md = (("x-api-key", "e2e-errors"),)
+    settings = platform.settings
+    async with (
+        grpc.aio.insecure_channel(settings.address(settings.telephony_port)) as calls,
+        grpc.aio.insecure_channel(settings.address(settings.routing_port)) as agents,
+    ):
+        telephony = telephony_pb2_grpc.TelephonyServiceStub(calls)
+        with pytest.raises(grpc.aio.AioRpcError) as huge:
+            megabyte = telephony_pb2.OfferCallRequest(ani="1" * 1_000_000, dnis="1588")
+            await telephony.OfferCall(megabyte, metadata=md)
+        assert huge.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        with pytest.raises(grpc.aio.AioRpcError) as long_ani:
+            await telephony.OfferCall(telephony_pb2.OfferCallRequest(ani="1" * 201, dnis="1588"), metadata=md)
+        assert long_ani.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert violated_fields(long_ani.value) == ["ani"]
+        routing = routing_pb2_grpc.RoutingServiceStub(agents)
+        with pytest.raises(grpc.aio.AioRpcError) as long_skill:
+            await routing.LogInAgent(
+                routing_pb2.LogInAgentRequest(
+                    agent_id="a-1", site_id="seoul", skills=[routing_events.Skill(name="s" * 201)]
+                ),
+                metadata=md,
+            )
+        assert violated_fields(long_skill.value) == ["skills[0].name"]
+        at_the_limit = await telephony.OfferCall(
+            telephony_pb2.OfferCallRequest(ani="1" * 200, dnis="1588"), metadata=md
+        )
+        assert at_the_limit.ani == "1" * 200
+
+    base = f"http://127.0.0.1:{settings.gateway_port}"
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": "e2e-errors"}, timeout=30) as rest:
+        too_big = await rest.post("/v1/calls", json={"ani": "1" * 1_000_000, "dnis": "1588"})
+        assert (too_big.status_code, too_big.json()["error_id"]) == (413, "request-too-large")
+        too_long = await rest.post("/v1/calls", json={"ani": "1" * 201, "dnis": "1588"})
+        assert too_long.status_code == 422 and too_long.json()["field_violations"][0]["field"] == "ani"
+        call = ok(await rest.post("/v1/calls", json={"ani": "+821000000002", "dnis": "1588"}), 201)
+        assert ok(await rest.get(f"/v1/calls/{call['call_id']}"))["ani"] == "+821000000002"
+    assert all(platform.running(name) for name in platform.names())
