@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
 from cc.common.v1 import event_pb2
-from google.protobuf.message import DecodeError
 
 from services.analytics.rows import EventRow, row_of
 from services.analytics.store import AnalyticsStore
@@ -94,9 +93,10 @@ class EventSink:
         for record in records:
             try:
                 rows.append(row_of(decode(record), record.topic, record.partition, record.offset))
-            except (DecodeError, ValueError, OverflowError) as error:
-                # e.g. not protobuf, no tenant, a timestamp no column can hold: park it, never loop on it
-                await kafka.send_to_dlq(self._producer, record, f"{self._group_id}: {error}")
+            except Exception as error:
+                # Not protobuf, no tenant, a timestamp no column or JSON can hold, or anything else that
+                # makes no row: park it with the reason, never loop on it.
+                await kafka.send_to_dlq(self._producer, record, f"{self._group_id}: {error!r}")
                 self.dead_lettered += 1
         await self._store.insert_events(rows)
         self.sunk += len(rows)

@@ -1,13 +1,22 @@
 """Policies: a consumer group that turns events of one context into commands of another
 ("when a call is answered, open a ticket"). Each command's id is derived from the event id, so a
-redelivered event sends a command the owner has already seen: the policy is idempotent by event_id."""
+redelivered event sends a command the owner has already seen: the policy is idempotent by event_id.
 
+One record never stops a policy: an event it cannot read, or cannot react to (any exception, or a
+command too large for a record), goes to `<topic>.dlq` with the reason, and the policy goes on. What
+the broker refuses for a while (it is down, or moving a partition) is retried until it is written, so no
+command is lost; an offset commit that a rebalance refuses is skipped, and the partition's new owner
+reads those events again, harmlessly."""
+
+import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import TypeVar
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from cc.common.v1 import event_pb2
-from google.protobuf.message import DecodeError
 
 from services.common import kafka
 from services.common.aggregate import AggregateCommand
@@ -16,6 +25,10 @@ from services.common.topics import AggregateTopics
 
 log = logging.getLogger(__name__)
 Reaction = Callable[[event_pb2.Event], Sequence[tuple[AggregateTopics, AggregateCommand]]]
+T = TypeVar("T")
+# Waits between attempts while the broker refuses a write: short at first, never longer than the cap.
+RETRY_FIRST_SECONDS = 0.2
+RETRY_MAX_SECONDS = 5.0
 
 
 class Policy:
@@ -34,6 +47,7 @@ class Policy:
         self._bus = bus
         self._producer = producer
         self._bootstrap = bootstrap_servers
+        self.dead_lettered = 0
 
     async def run(self) -> None:
         consumer = kafka.group_consumer(self._bootstrap, self.name)
@@ -44,16 +58,48 @@ class Policy:
                 batches = await consumer.getmany(timeout_ms=200)
                 for tp, records in batches.items():
                     for record in records:
-                        event = event_pb2.Event()
-                        try:
-                            event.ParseFromString(record.value)
-                            if not event.event_id:
-                                raise ValueError("event without event_id")
-                        except (DecodeError, ValueError) as error:
-                            await kafka.send_to_dlq(self._producer, record, f"{self.name}: {error}")
-                            continue
-                        for topics, command in self._react(event):
-                            await self._bus.post(topics, command)
-                    await consumer.commit({tp: records[-1].offset + 1})
+                        await self._handle(record)
+                    await self._commit(consumer, tp, records[-1].offset + 1)
         finally:
             await consumer.stop()
+
+    async def _handle(self, record: ConsumerRecord) -> None:
+        try:
+            event = event_pb2.Event.FromString(record.value)
+            if not event.event_id:
+                raise ValueError("event without event_id")
+            commands = self._react(event)
+        except Exception as error:  # unreadable, or a reaction that fails on it: park it, go on
+            where = f"{record.topic}/{record.partition}/{record.offset}"
+            log.exception("%s: cannot react to %s", self.name, where)
+            await self._dead_letter(record, f"{self.name}: {error!r}")
+            return
+        for topics, command in commands:
+            try:
+                await _until_written(partial(self._bus.post, topics, command), self.name)
+            except MessageSizeTooLargeError as error:
+                await self._dead_letter(record, f"{self.name}: its command is too large: {error}")
+
+    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+        await _until_written(partial(kafka.send_to_dlq, self._producer, record, reason), self.name)
+        self.dead_lettered += 1
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        try:
+            await consumer.commit({tp: offset})
+        except KafkaError as error:  # CommitFailedError in a rebalance, or the broker away
+            log.warning("%s: %s not committed at %s (%r); read again later", self.name, tp, offset, error)
+
+
+async def _until_written(write: Callable[[], Awaitable[T]], who: str) -> T:
+    """Retry a write the broker refuses for now; a record too large is no passing fault and is raised."""
+    pause = RETRY_FIRST_SECONDS
+    while True:
+        try:
+            return await write()
+        except MessageSizeTooLargeError:
+            raise
+        except KafkaError as error:
+            log.warning("%s: write refused (%r); retrying in %.1fs", who, error, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RETRY_MAX_SECONDS)

@@ -108,8 +108,7 @@ class Projection(Generic[S, C]):
                         Versioned(snapshot.state, snapshot.version, snapshot.tenant_id, snapshot.aggregate_id)
                     )
         for entry in self.entries.values():
-            for observer in self._observers:
-                observer(entry)
+            self._notify(entry)
         return starts
 
     def _apply(self, value: bytes, offset: int) -> None:
@@ -134,11 +133,18 @@ class Projection(Generic[S, C]):
             return
         entry = Versioned(state, event.aggregate_version, event.tenant_id, event.aggregate_id)
         self._store(entry)
-        for observer in self._observers:
-            observer(entry)
+        self._notify(entry)
         for version, reached in self._waiting.get(key, ()):
             if version <= entry.version and not reached.done():
                 reached.set_result(None)
+
+    def _notify(self, entry: Versioned[S]) -> None:
+        """Show an observer (a timer) the entry; one that fails on it is logged, never stops the model."""
+        for observer in self._observers:
+            try:
+                observer(entry)
+            except Exception:
+                log.exception("an observer failed on %s %s", self.spec.aggregate_type, entry.aggregate_id)
 
     def _store(self, entry: Versioned[S]) -> None:
         self.entries[(entry.tenant_id, entry.aggregate_id)] = entry

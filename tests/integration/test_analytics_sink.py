@@ -352,8 +352,21 @@ async def test_an_unreadable_record_is_dead_lettered_and_the_events_after_it_are
             event_type="telephony.call.offered",
             call_offered=call_events.CallOffered(ani="+15550144"),
         )
+        # A readable event whose payload no JSON can hold (a timestamp past year 9999): it crash-looped the
+        # sink when only decoding errors were parked.
+        far_future = event_pb2.Event(
+            event_id=new_id(),
+            tenant_id=history.tenant_id,
+            event_type="telephony.call.queued",
+            aggregate_type="call",
+            aggregate_id=call_id,
+            call_queued=call_events.CallQueued(queue_id="general"),
+        )
+        far_future.occurred_at.GetCurrentTime()
+        far_future.call_queued.enqueued_at.seconds = 10**13
         await producer.send_and_wait(CALLS.events, value=b"not-a-protobuf", key=key)
         await producer.send_and_wait(CALLS.events, value=tenantless.SerializeToString(), key=key)
+        await producer.send_and_wait(CALLS.events, value=far_future.SerializeToString(), key=key)
         history.call(call_id, 0, call_events.CallOffered(ani="+15550155"), customer)
         history.call(call_id, 1, ended(call_events.END_REASON_CALLER_LEFT_IVR), customer)
         await history.produce(producer)
@@ -364,7 +377,7 @@ async def test_an_unreadable_record_is_dead_lettered_and_the_events_after_it_are
                 return len(await store.journey(history.tenant_id, customer, 100)) == 2
 
             await running.until(stored)
-            assert running.sink.dead_lettered >= 2
+            assert running.sink.dead_lettered >= 3
 
             # Other consumers of the topic (other services' policies) may park the same records: keep ours.
             ours: list[ConsumerRecord] = []
@@ -376,12 +389,17 @@ async def test_an_unreadable_record_is_dead_lettered_and_the_events_after_it_are
                     for record in parked
                     if dict(record.headers)["dlq-reason"].startswith(running.group_id.encode())
                 ]
-                return len(ours) >= 2
+                return len(ours) >= 3
 
             await running.until(dead_lettered)
-        assert [record.value for record in ours] == [b"not-a-protobuf", tenantless.SerializeToString()]
+        assert [record.value for record in ours] == [
+            b"not-a-protobuf",
+            tenantless.SerializeToString(),
+            far_future.SerializeToString(),
+        ]
         assert dict(ours[0].headers)["dlq-source"].startswith(CALLS.events.encode())
         assert b"without event_id or tenant_id" in dict(ours[1].headers)["dlq-reason"]
+        assert b"Timestamp is not valid" in dict(ours[2].headers)["dlq-reason"]
 
 
 async def test_queue_statistics_follow_the_amazon_connect_definitions(

@@ -104,3 +104,18 @@ async def test_a_rebalance_forgets_every_board_until_the_table_recovers_again() 
     after = await asyncio.wait_for(waiting, 1)
     assert after == before
     assert after is not before  # rebuilt from the table, not the copy held before the rebalance
+
+
+async def test_a_reload_drops_what_a_failed_event_half_changed() -> None:
+    mine = tenant_on(0)
+    table = table_of(mine)
+    boards = OwnedBoards(2, QUEUES)
+    boards.rebuild(table.entries.items(), owned_partitions={0})
+    board = await boards.board(mine)
+    del board.agents["kim"]  # an event that failed half-way through: memory changed, no changelog written
+
+    reloaded = boards.reload(mine, table.entries.items())
+
+    assert reloaded == Board.restore(mine, table.entries.items(), QUEUES)
+    assert reloaded.agents["kim"].reserved_for == "call-1"
+    assert await boards.board(mine) is reloaded

@@ -100,9 +100,15 @@ async def route(stream: faust.StreamT[bytes]) -> None:
             await dead_letter(message, error)
             continue
         board = await boards.board(envelope.tenant_id)
-        if not apply(board, envelope, source):
+        try:
+            if not apply(board, envelope, source):
+                continue
+            decisions = dispatch(board, time.time())
+        except Exception as error:  # a bug on this one event: park it, never stop routing the partition
+            log.exception("cannot route on %s %s", envelope.event_type, envelope.event_id)
+            boards.reload(envelope.tenant_id, topics.board_entries.items())
+            await dead_letter(message, error)
             continue
-        decisions = dispatch(board, time.time())
         # Synchronously, so no rebalance falls between the entries of one event (redo record first).
         for entry_key, entry in board.take_changelog():
             if entry is not None:

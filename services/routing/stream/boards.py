@@ -46,6 +46,13 @@ class OwnedBoards:
         self._recovered.set()
         return stale
 
+    def reload(self, tenant_id: str, entries: Iterable[tuple[str, Any]]) -> Board:
+        """The tenant's board as the table has it, dropping whatever an event that failed half-way
+        changed in memory (its changelog was never written)."""
+        mine = entries_by_tenant(entries).get(tenant_id, [])
+        board = self._boards[tenant_id] = Board.restore(tenant_id, mine, self._queues)
+        return board
+
     async def board(self, tenant_id: str) -> Board:
         """The tenant's board, once the table has recovered; a tenant new to this worker starts empty."""
         await self._recovered.wait()

@@ -1,0 +1,74 @@
+"""Policies on a real broker (issue 6): a record a policy cannot read, or cannot react to, is parked in
+the dead-letter topic with its reason; the policy acts on the next one and commits past both."""
+
+import asyncio
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
+from cc.common.v1 import event_pb2
+from cc.telephony.v1 import commands_pb2
+
+from services.common import kafka
+from services.common.command_bus import CommandBus, caused_by
+from services.common.envelope import aggregate_key, new_id
+from services.common.policy import Policy
+from services.common.settings import PlatformSettings
+from services.common.topics import AggregateTopics, TopicSpec, dlq, ensure_topics
+from tests.conftest import records_with_key
+
+
+async def test_a_record_a_policy_cannot_react_to_is_parked_and_the_next_is_acted_on(
+    kafka_bootstrap: str,
+) -> None:
+    suffix = new_id().replace("-", "")
+    source, target = f"test.policy-{suffix}.events.v1", AggregateTopics("test", f"policy{suffix}")
+    await ensure_topics(
+        kafka_bootstrap,
+        PlatformSettings().cc_partitions,
+        extra={source: TopicSpec(1), dlq(source): TopicSpec(1), target.commands: TopicSpec(1)},
+    )
+    tenant, key = f"t-{suffix}", aggregate_key(f"t-{suffix}", "call-1")
+
+    def react(event: event_pb2.Event) -> list[tuple[AggregateTopics, commands_pb2.CallCommand]]:
+        if event.event_type == "test.poison":
+            raise RuntimeError("a reaction bug")
+        meta = caused_by(event.event_id, "offer", tenant, "call-2", event.correlation_id)
+        offer = commands_pb2.OfferCall(ani="+8210", dnis="1588")
+        return [(target, commands_pb2.CallCommand(meta=meta, offer_call=offer))]
+
+    poison = event_pb2.Event(event_id=new_id(), tenant_id=tenant, event_type="test.poison")
+    good = event_pb2.Event(event_id=new_id(), tenant_id=tenant, event_type="test.good")
+    producer = kafka.idempotent_producer(kafka_bootstrap)
+    await producer.start()
+    name = f"test.policy-{suffix}"
+    bus = CommandBus(kafka_bootstrap, producer, name, timeout_seconds=10)
+    policy = Policy(name, [source], react, bus, producer, kafka_bootstrap)
+    running = asyncio.create_task(policy.run())
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        for value in (b"\xff not an event", poison.SerializeToString(), good.SerializeToString()):
+            await producer.send_and_wait(source, value=value, key=key)
+
+        posted = await records_with_key(kafka_bootstrap, target.commands, aggregate_key(tenant, "call-2"), 1)
+        command = commands_pb2.CallCommand.FromString(posted[0].value)
+        assert command.meta.causation_id == good.event_id and len(posted) == 1
+        parked = await records_with_key(kafka_bootstrap, dlq(source), key, 2)
+        reasons = [dict(record.headers)["dlq-reason"].decode() for record in parked]
+        assert [record.value for record in parked] == [b"\xff not an event", poison.SerializeToString()]
+        assert reasons[0].startswith(f"{name}: DecodeError") and "a reaction bug" in reasons[1]
+
+        async def committed() -> int:
+            offsets = await admin.list_consumer_group_offsets(name)
+            found = offsets.get(TopicPartition(source, 0))
+            return found.offset if found is not None else -1
+
+        async with asyncio.timeout(30):  # commits past all three: nothing is read again on restart
+            while await committed() < 3:
+                await asyncio.sleep(0.2)
+        assert not running.done() and policy.dead_lettered == 2
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await admin.close()
+        await producer.stop()
