@@ -21,10 +21,11 @@ import grpc
 from aiokafka import TopicPartition
 from cc.telephony.v1 import telephony_pb2, telephony_pb2_grpc
 
-from bench.support import CpuMeter, consumer_lag, fresh_platform, percentiles, run_on
+from bench.support import CpuMeter, consumer_lag, percentiles, run_on
 from services.common import kafka
 from services.common.topics import KEEP_A_DAY, TopicSpec, ensure_topics
 from services.platform import Platform
+from tests.e2e.platform import fresh_platform
 
 API_KEY = "dev-key-acme"
 SERIAL = int(os.environ.get("BENCH_SERIAL", "300"))

@@ -71,7 +71,6 @@ from bench.support import (
     CpuMeter,
     consumer_lag,
     consumer_lag_by_topic,
-    fresh_platform,
     percentile,
     percentiles,
     raw_kafka_hop_in_process,
@@ -80,6 +79,7 @@ from services.common import kafka
 from services.common.envelope import to_datetime
 from services.common.topics import CALLS, ROUTING_DECISIONS
 from services.platform import Platform
+from tests.e2e.platform import fresh_platform
 
 
 def _number(name: str, default: float) -> float:

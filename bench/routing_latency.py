@@ -18,10 +18,11 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from cc.common.v1 import event_pb2
 
-from bench.support import fresh_platform, percentiles, raw_kafka_hop, run_on
+from bench.support import percentiles, raw_kafka_hop, run_on
 from services.common.envelope import to_datetime
 from services.common.topics import CALLS, ROUTING_DECISIONS
 from services.platform import Platform
+from tests.e2e.platform import fresh_platform
 
 CALLS_TOTAL = int(os.environ.get("BENCH_CALLS", "200"))
 AGENTS = 10

@@ -17,7 +17,6 @@ from aiokafka.admin import AIOKafkaAdminClient
 from services.common import kafka
 from services.common.topics import KEEP_A_DAY, TopicSpec, ensure_topics
 from services.platform import Platform
-from tests.conftest import free_port_pair, free_ports
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -159,39 +158,6 @@ async def consumer_lag_by_topic(bootstrap: str) -> dict[str, dict[str, int]]:
     finally:
         await reader.stop()
         await admin.close()
-
-
-@dataclass
-class _OwnBrokerPlatform(Platform):
-    """Starts its own local broker on the port KAFKA_BOOTSTRAP_SERVERS names (a plain Platform takes a
-    named bootstrap for an existing cluster and starts none)."""
-
-    @property
-    def owns_broker(self) -> bool:
-        return True
-
-
-def fresh_platform(name: str, services: tuple[str, ...] | None = None, **settings: str) -> Platform:
-    """`Platform.fresh` on ports of its own: its broker on a free port pair (the controller listens on
-    port + 1), every gRPC service and the gateway on free ports, so a benchmark meets neither `make up`
-    nor another run on the same machine."""
-    broker = free_port_pair()
-    ports = free_ports(5)
-    while {broker, broker + 1} & set(ports):
-        ports = free_ports(5)
-    telephony, routing, ticketing, analytics, gateway = (str(port) for port in ports)
-    base = Platform.fresh(
-        name,
-        services,
-        KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{broker}",
-        TELEPHONY_PORT=telephony,
-        ROUTING_PORT=routing,
-        TICKETING_PORT=ticketing,
-        ANALYTICS_PORT=analytics,
-        GATEWAY_PORT=gateway,
-        **settings,
-    )
-    return _OwnBrokerPlatform(env=base.env, state_dir=base.state_dir, services=base.services)
 
 
 def run_on(platform: Platform, benchmark: Callable[[Platform], Coroutine[Any, Any, None]]) -> None:

@@ -47,6 +47,8 @@ class Platform:
     log_starts: dict[str, int] = field(default_factory=dict)
     # The services this platform runs (all by default; a benchmark may run only some).
     services: tuple[str, ...] = tuple(name for name, _, _ in SERVICES)
+    # Start a local broker on the port KAFKA_BOOTSTRAP_SERVERS names, rather than use that cluster.
+    own_broker: bool = False
 
     @staticmethod
     def fresh(name: str, services: tuple[str, ...] | None = None, **settings: str) -> "Platform":
@@ -79,8 +81,9 @@ class Platform:
 
     @property
     def owns_broker(self) -> bool:
-        """Without KAFKA_BOOTSTRAP_SERVERS the platform runs its own local broker; with it, that cluster."""
-        return "KAFKA_BOOTSTRAP_SERVERS" not in self.env
+        """Without KAFKA_BOOTSTRAP_SERVERS the platform runs its own local broker; with it, that cluster
+        (unless told to run its own broker there)."""
+        return self.own_broker or "KAFKA_BOOTSTRAP_SERVERS" not in self.env
 
     def kafka(self, action: str) -> None:
         port = self.settings.kafka_bootstrap_servers.rsplit(":", 1)[1]

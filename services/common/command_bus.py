@@ -71,13 +71,15 @@ class CommandBus:
         future: asyncio.Future[types_pb2.CommandReply] = asyncio.get_running_loop().create_future()
         self._waiting[meta.command_id] = future
         try:
-            await self._producer.send_and_wait(
-                topics.commands,
-                value=command.SerializeToString(),
-                key=aggregate_key(meta.tenant_id, meta.aggregate_id),
-                headers=telemetry.inject_headers(),
-            )
+            # One deadline for the whole command, its send included: with the broker away the producer
+            # would otherwise hold the RPC for its own request timeout (40 s) before giving up.
             async with asyncio.timeout(self._timeout):  # cheaper than wait_for: no task per command
+                await self._producer.send_and_wait(
+                    topics.commands,
+                    value=command.SerializeToString(),
+                    key=aggregate_key(meta.tenant_id, meta.aggregate_id),
+                    headers=telemetry.inject_headers(),
+                )
                 reply = await future
         except MessageSizeTooLargeError as error:  # the request limits keep commands under it; still:
             raise InvalidArgument("command-too-large", f"the command is too large: {error}") from None

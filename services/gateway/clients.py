@@ -1,6 +1,9 @@
-"""gRPC channels to every service, opened once in the app's lifespan."""
+"""gRPC channels to every service, opened once in the app's lifespan. Every call carries a deadline, so
+no REST request waits on a service longer than the command timeout and a little more."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from cc.analytics.v1 import analytics_pb2_grpc
@@ -9,6 +12,28 @@ from cc.telephony.v1 import telephony_pb2_grpc
 from cc.ticketing.v1 import ticketing_pb2_grpc
 
 from services.common.settings import PlatformSettings
+
+# Beyond the services' own command timeout: the service answers UNAVAILABLE first; this is the backstop.
+DEADLINE_MARGIN_SECONDS = 5.0
+
+
+class Deadline(grpc.aio.UnaryUnaryClientInterceptor):
+    """Gives every call without a deadline this one."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+
+    async def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
+        details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        if details.timeout is None:
+            details = grpc.aio.ClientCallDetails(
+                details.method, self._seconds, details.metadata, details.credentials, details.wait_for_ready
+            )
+        return await continuation(details, request)
 
 
 @dataclass
@@ -27,7 +52,8 @@ class ServiceClients:
             settings.ticketing_port,
             settings.analytics_port,
         )
-        channels = [grpc.aio.insecure_channel(settings.address(port)) for port in ports]
+        deadline = Deadline(settings.cc_command_timeout_seconds + DEADLINE_MARGIN_SECONDS)
+        channels = [grpc.aio.insecure_channel(settings.address(p), interceptors=[deadline]) for p in ports]
         return ServiceClients(
             channels=channels,
             telephony=telephony_pb2_grpc.TelephonyServiceStub(channels[0]),

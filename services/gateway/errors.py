@@ -27,6 +27,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
+# How long a client should wait before retrying a 503 (the broker away, a service rebuilding its state).
+RETRY_AFTER_SECONDS = 2
+
+
+def _response(status: int, error_id: str, message: str, violations: list[FieldViolationBody]) -> JSONResponse:
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    return JSONResponse(status_code=status, content=_body(error_id, message, violations), headers=headers)
+
+
 def _body(error_id: str, message: str, violations: list[FieldViolationBody]) -> dict[str, object]:
     return ErrorBody(error_id=error_id, message=message, field_violations=violations).model_dump()
 
@@ -45,9 +54,7 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> JSONResponse:
             violations = [
                 FieldViolationBody(field=v.field, description=v.description) for v in bad.field_violations
             ]
-    return JSONResponse(
-        status_code=http_status_for(error.code()), content=_body(error_id, error.details() or "", violations)
-    )
+    return _response(http_status_for(error.code()), error_id, error.details() or "", violations)
 
 
 def install(app: FastAPI) -> None:
@@ -60,9 +67,7 @@ def install(app: FastAPI) -> None:
         violations = [
             FieldViolationBody(field=v.field, description=v.description) for v in error.field_violations
         ]
-        return JSONResponse(
-            status_code=error.http_status, content=_body(error.error_id, error.message, violations)
-        )
+        return _response(error.http_status, error.error_id, error.message, violations)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:

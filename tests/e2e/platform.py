@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from services.platform import Platform
-from tests.conftest import free_ports
+from tests.conftest import free_port_pair, free_ports
 
 API_KEYS = {
     "e2e-rest": "tenant-rest",
@@ -40,3 +40,26 @@ def running_platform(bootstrap: str, state_dir: Path) -> Iterator[Platform]:
         yield platform
     finally:
         platform.down()
+
+
+def fresh_platform(name: str, services: tuple[str, ...] | None = None, **settings: str) -> Platform:
+    """`Platform.fresh` on ports of its own: its own broker on a free port pair (the controller listens on
+    port + 1), every gRPC service and the gateway on free ports, so it meets neither `make up`, the test
+    session's broker, nor another run on the same machine (benchmarks, tests that stop the broker)."""
+    broker = free_port_pair()
+    ports = free_ports(5)
+    while {broker, broker + 1} & set(ports):
+        ports = free_ports(5)
+    telephony, routing, ticketing, analytics, gateway = (str(port) for port in ports)
+    base = Platform.fresh(
+        name,
+        services,
+        KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{broker}",
+        TELEPHONY_PORT=telephony,
+        ROUTING_PORT=routing,
+        TICKETING_PORT=ticketing,
+        ANALYTICS_PORT=analytics,
+        GATEWAY_PORT=gateway,
+        **settings,
+    )
+    return Platform(env=base.env, state_dir=base.state_dir, services=base.services, own_broker=True)
