@@ -20,6 +20,7 @@ from opentelemetry import trace
 
 from services.common import telemetry
 from services.common.errors import PlatformError, Unauthenticated, Unavailable
+from services.common.runtime import arm_stop_deadline
 from services.common.validation import check_request
 
 log = logging.getLogger(__name__)
@@ -144,8 +145,14 @@ async def serve(
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if not stop.is_set():
+            arm_stop_deadline()
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(work) for work in background]
 
     async def follow_readiness() -> None:

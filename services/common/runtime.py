@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import os
+import threading
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +18,11 @@ from services.common.envelope import new_id
 from services.common.kafka import idempotent_producer
 from services.common.settings import PlatformSettings
 from services.common.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+# Once a stop has begun, a process ends within this long whatever it still waits on (under the 10 s
+# the platform promises, and well under Kubernetes' 30 s before SIGKILL).
+STOP_DEADLINE_SECONDS = 8.0
 
 
 def configure_logging(service: str) -> None:
@@ -54,6 +60,22 @@ async def runtime(settings: PlatformSettings, service: str) -> AsyncIterator[Run
         yield Runtime(settings, producer, bus)
     finally:
         await producer.stop()
+
+
+def arm_stop_deadline(seconds: float = STOP_DEADLINE_SECONDS) -> None:
+    """End the process `seconds` after a stop began if it has not ended by then. A graceful stop waits on
+    the broker (a producer's last flush, a consumer's commit and leave) and with the broker gone those
+    waits last minutes; everything a service keeps is in Kafka, committed or not, so ending without
+    them loses nothing: what was not committed is read again by whoever comes next."""
+
+    def expire() -> None:
+        log.error("still stopping %.0fs after the signal (the broker unreachable?): exiting now", seconds)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True  # a process that ends in time is not held up by it
+    timer.start()
 
 
 def run_service(main: Coroutine[Any, Any, None]) -> None:

@@ -1,6 +1,7 @@
 """A broker outage (issue 6), on a platform with a broker of its own: writes answer 503 with Retry-After
-within the command timeout instead of hanging, reads from the read models keep answering, and writes
-succeed again soon after the broker is back."""
+within the command timeout instead of hanging, reads from the read models keep answering, writes
+succeed again soon after the broker is back, and every process stops within 10 s of SIGTERM whether
+the broker is up or gone."""
 
 import asyncio
 import os
@@ -22,7 +23,7 @@ KEY = {"X-API-Key": "outage-key"}
 def own_platform() -> Iterator[Platform]:
     platform = fresh_platform(
         "e2e-outage",
-        ("telephony", "gateway"),
+        ("telephony", "routing-stream", "analytics", "gateway"),
         CC_API_KEYS="outage-key:tenant-outage",
         CC_COMMAND_TIMEOUT_SECONDS=str(COMMAND_TIMEOUT),
     )
@@ -67,3 +68,29 @@ async def test_a_broker_outage_answers_503_fast_keeps_reads_and_recovers(own_pla
         again = await rest.post("/v1/calls", json=offer, headers={"Idempotency-Key": "during-outage"})
         assert again.json()["call_id"] == retried.json()["call_id"]
     assert all(own_platform.running(name) for name in own_platform.services)
+
+
+def stop_times(platform: Platform) -> dict[str, float]:
+    """SIGTERM each service in turn: the seconds until each process had ended (30 at most)."""
+    took: dict[str, float] = {}
+    for name in platform.services:
+        process = platform.children[name]
+        started = time.monotonic()
+        os.killpg(process.pid, signal.SIGTERM)
+        while process.poll() is None and time.monotonic() - started < 30:
+            time.sleep(0.1)
+        took[name] = round(time.monotonic() - started, 1)
+    return took
+
+
+async def test_every_process_stops_within_10s_of_sigterm_broker_up_or_down(own_platform: Platform) -> None:
+    with_broker = await asyncio.to_thread(stop_times, own_platform)
+    assert all(seconds <= 10 for seconds in with_broker.values()), with_broker
+
+    await asyncio.to_thread(own_platform.up, 180)  # the broker runs on; every service starts again
+    broker = own_platform.pid("kafka")
+    assert broker is not None
+    os.kill(broker, signal.SIGKILL)
+    await asyncio.sleep(2)  # long enough for every client to have lost its connections
+    without_broker = await asyncio.to_thread(stop_times, own_platform)
+    assert all(seconds <= 10 for seconds in without_broker.values()), without_broker
