@@ -75,12 +75,15 @@ def build_event(
     causation_id: str,
     customer_id: str,
     actor: types_pb2.Actor,
+    event_id: str = "",
 ) -> event_pb2.Event:
+    """The envelope around a payload; its event_id is new unless the caller derives one (an event that
+    may be written again, such as a re-sent routing decision, keeps one id however often it is)."""
     field = _PAYLOAD_FIELDS.get(payload.DESCRIPTOR.full_name)
     if field is None:
         raise TypeError(f"{payload.DESCRIPTOR.full_name} is not an event payload of cc.common.v1.Event")
     event = event_pb2.Event(
-        event_id=new_id(),
+        event_id=event_id or new_id(),
         event_type=event_type_of(context, aggregate_type, payload),
         event_version=EVENT_VERSION,
         tenant_id=tenant_id,

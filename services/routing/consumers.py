@@ -32,9 +32,10 @@ def agent_commands_for_call(event: event_pb2.Event) -> Sequence[tuple[AggregateT
 
 
 class WrapUpTimer:
-    """Observes the agents read model: an agent wrapping up has a deadline at the end of its wrap-up; an
-    agent in any other state has none. A function of the agent's state, so an agent loaded from a
-    snapshot gets the same deadline, and the same command id, as one followed event by event."""
+    """Observes the agents read model: an agent wrapping up has a deadline its wrap-up time after the
+    event that began it; an agent in any other state has none. A function of the agent's state, so an
+    agent loaded from a snapshot gets the same deadline, and the same command id, as one followed event
+    by event."""
 
     def __init__(self, deadlines: Deadlines) -> None:
         self._deadlines = deadlines
@@ -42,7 +43,7 @@ class WrapUpTimer:
     def __call__(self, entry: Versioned[AgentStatus]) -> None:
         agent = entry.state
         key = (entry.tenant_id, entry.aggregate_id)
-        if agent.state != WRAP_UP or agent.wrap_up_until is None:
+        if agent.state != WRAP_UP or agent.wrap_up_for is None:
             self._deadlines.cancel(key)
             return
 
@@ -54,4 +55,4 @@ class WrapUpTimer:
                 meta=meta, end_wrap_up=commands_pb2.EndWrapUp(contact_id=agent.contact_id)
             )
 
-        self._deadlines.set(key, Deadline(agent.wrap_up_until, AGENTS, end_wrap_up))
+        self._deadlines.set(key, Deadline(agent.wrap_up_event_id, agent.wrap_up_for, AGENTS, end_wrap_up))

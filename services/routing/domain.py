@@ -48,9 +48,9 @@ class AgentStatus:
     state_since: datetime
     reason: str = ""
     contact_id: str = ""
-    # While wrapping up: when wrap-up ends, and the event that began it (the timer's command id derives
-    # from it, the same on every instance).
-    wrap_up_until: datetime | None = None
+    # While wrapping up: how long wrap-up lasts (a length, not a time: see services.common.deadlines),
+    # and the event that began it (the timer's command id derives from it, the same on every instance).
+    wrap_up_for: timedelta | None = None
     wrap_up_event_id: str = ""
 
 
@@ -207,7 +207,7 @@ def evolve(state: AgentStatus | None, event: event_pb2.Event) -> AgentStatus:
                 state_since=at,
                 reason=changed.reason,
                 contact_id=changed.contact_id if changed.state in (ON_CONTACT, WRAP_UP) else "",
-                wrap_up_until=at + timedelta(seconds=changed.wrap_up_seconds) if wrapping_up else None,
+                wrap_up_for=timedelta(seconds=changed.wrap_up_seconds) if wrapping_up else None,
                 wrap_up_event_id=event.event_id if wrapping_up else "",
             )
         case "agent_logged_out":
@@ -217,7 +217,7 @@ def evolve(state: AgentStatus | None, event: event_pb2.Event) -> AgentStatus:
                 state_since=at,
                 reason="",
                 contact_id="",
-                wrap_up_until=None,
+                wrap_up_for=None,
                 wrap_up_event_id="",
             )
     return state

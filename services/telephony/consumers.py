@@ -30,9 +30,9 @@ def ring_for_decision(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics,
 
 
 class RingTimer:
-    """Observes the calls read model: a ringing call has a RONA deadline at its ring deadline; a call in
-    any other state has none. A function of the call's state, so a call loaded from a snapshot gets the
-    same deadline, and the same command id, as one followed event by event."""
+    """Observes the calls read model: a ringing call has a RONA deadline its ring timeout after its
+    CallRinging; a call in any other state has none. A function of the call's state, so a call loaded
+    from a snapshot gets the same deadline, and the same command id, as one followed event by event."""
 
     def __init__(self, deadlines: Deadlines) -> None:
         self._deadlines = deadlines
@@ -40,7 +40,7 @@ class RingTimer:
     def __call__(self, entry: Versioned[CallState]) -> None:
         call = entry.state
         key = (entry.tenant_id, entry.aggregate_id)
-        if call.status != CallStatus.CALL_STATUS_RINGING or call.ring_deadline is None:
+        if call.status != CallStatus.CALL_STATUS_RINGING or call.ring_timeout is None:
             self._deadlines.cancel(key)
             return
 
@@ -50,4 +50,4 @@ class RingTimer:
                 meta=meta, expire_ring=commands_pb2.ExpireRing(agent_id=call.ringing_agent_id)
             )
 
-        self._deadlines.set(key, Deadline(call.ring_deadline, CALLS, expire))
+        self._deadlines.set(key, Deadline(call.ring_event_id, call.ring_timeout, CALLS, expire))

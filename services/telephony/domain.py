@@ -51,7 +51,8 @@ class CallState:
     priority: int = 0
     enqueued_at: datetime | None = None
     ringing_agent_id: str = ""
-    ring_deadline: datetime | None = None
+    # How long the agent's phone rings before RONA (a length, not a time: see services.common.deadlines).
+    ring_timeout: timedelta | None = None
     # The CallRinging event: the RONA timer's command id derives from it, the same on every instance.
     ring_event_id: str = ""
     agent_id: str = ""
@@ -257,7 +258,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 priority=queued.priority,
                 enqueued_at=to_datetime(queued.enqueued_at),
                 ringing_agent_id="",
-                ring_deadline=None,
+                ring_timeout=None,
                 ring_event_id="",
             )
         case "call_ringing":
@@ -266,18 +267,18 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 state,
                 status=CallStatus.CALL_STATUS_RINGING,
                 ringing_agent_id=ringing.agent_id,
-                ring_deadline=at + timedelta(seconds=ringing.ring_timeout_seconds),
+                ring_timeout=timedelta(seconds=ringing.ring_timeout_seconds),
                 ring_event_id=event.event_id,
             )
         case "call_ring_no_answer":
-            return evolved(state, ringing_agent_id="", ring_deadline=None, ring_event_id="")
+            return evolved(state, ringing_agent_id="", ring_timeout=None, ring_event_id="")
         case "call_answered":
             return evolved(
                 state,
                 status=CallStatus.CALL_STATUS_CONNECTED,
                 agent_id=event.call_answered.agent_id,
                 ringing_agent_id="",
-                ring_deadline=None,
+                ring_timeout=None,
                 ring_event_id="",
                 answered_at=at,
             )
@@ -290,7 +291,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 ended_by=ended.ended_by,
                 end_reason=ended.reason,
                 ringing_agent_id="",
-                ring_deadline=None,
+                ring_timeout=None,
                 ring_event_id="",
             )
     return state  # events of later versions that this code does not know change nothing

@@ -1,42 +1,73 @@
-"""Deadlines rebuilt from the log: set by one event, cleared by the next, fired once when due."""
+"""Deadlines rebuilt from the log: set by one event, cleared by the next, fired once when due, timed on
+this process's own clock from when it saw the event (never against another host's clock)."""
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 
 from cc.telephony.v1 import commands_pb2
 
 from services.common.deadlines import Deadline, Deadlines
 from services.common.topics import CALLS
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+@dataclass
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
-def deadline(seconds: float) -> Deadline:
-    return Deadline(T0 + timedelta(seconds=seconds), CALLS, commands_pb2.CallCommand)
+def deadline(seconds: float, cause: str = "ringing-1") -> Deadline:
+    return Deadline(cause, timedelta(seconds=seconds), CALLS, commands_pb2.CallCommand)
 
 
-def test_a_deadline_fires_once_when_due_and_not_before() -> None:
-    deadlines = Deadlines()
+def test_a_deadline_fires_once_its_length_after_it_was_seen_and_not_before() -> None:
+    clock = Clock()
+    deadlines = Deadlines(clock)
     deadlines.set(("acme", "call-1"), deadline(15))
 
-    assert deadlines.due(T0 + timedelta(seconds=14.9)) == []
-    assert [d.due for d in deadlines.due(T0 + timedelta(seconds=15))] == [T0 + timedelta(seconds=15)]
-    assert deadlines.due(T0 + timedelta(seconds=60)) == []
+    clock.now += 14.9
+    assert deadlines.due() == []
+    clock.now += 0.1
+    assert [d.cause for d in deadlines.due()] == ["ringing-1"]
+    clock.now += 60
+    assert deadlines.due() == []
 
 
-def test_a_cancelled_deadline_never_fires_and_a_new_one_replaces_the_old() -> None:
-    deadlines = Deadlines()
+def test_the_same_deadline_set_again_keeps_when_it_was_first_seen() -> None:
+    clock = Clock()
+    deadlines = Deadlines(clock)
+    deadlines.set(("acme", "call-1"), deadline(15))
+    clock.now += 10
+    deadlines.set(("acme", "call-1"), deadline(15))  # the call changed in another way, still ringing
+
+    clock.now += 5
+    assert len(deadlines.due()) == 1
+
+
+def test_a_cancelled_deadline_never_fires_and_a_new_cause_replaces_the_old() -> None:
+    clock = Clock()
+    deadlines = Deadlines(clock)
     deadlines.set(("acme", "call-1"), deadline(15))
     deadlines.cancel(("acme", "call-1"))
-    deadlines.set(("acme", "call-2"), deadline(5))
-    deadlines.set(("acme", "call-2"), deadline(30))  # rung again: the later deadline counts
+    deadlines.set(("acme", "call-2"), deadline(5, "ringing-1"))
+    clock.now += 4
+    deadlines.set(("acme", "call-2"), deadline(5, "ringing-2"))  # rung again: timed from the new ringing
 
-    assert deadlines.due(T0 + timedelta(seconds=20)) == []
-    assert len(deadlines.due(T0 + timedelta(seconds=30))) == 1
+    clock.now += 4
+    assert deadlines.due() == []
+    clock.now += 1
+    assert [d.cause for d in deadlines.due()] == ["ringing-2"]
 
 
 def test_tenants_do_not_share_deadlines() -> None:
-    deadlines = Deadlines()
+    clock = Clock()
+    deadlines = Deadlines(clock)
     deadlines.set(("acme", "call-1"), deadline(1))
     deadlines.set(("globex", "call-1"), deadline(1))
 
-    assert len(deadlines.due(T0 + timedelta(seconds=1))) == 2
+    clock.now += 1
+    assert len(deadlines.due()) == 2

@@ -282,6 +282,16 @@ def test_a_snapshot_plus_the_events_after_it_rebuilds_what_a_full_replay_does(
 # ---- timers are a function of state, so a snapshot restores them -----------------------------------
 
 
+class MinuteLater:
+    """A monotonic clock the test moves on by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_a_ringing_call_loaded_from_a_snapshot_gets_the_same_rona_deadline_and_command() -> None:
     entry = entry_after(
         CALLS,
@@ -290,14 +300,16 @@ def test_a_ringing_call_loaded_from_a_snapshot_gets_the_same_rona_deadline_and_c
         call_command("call-1", ring_agent=commands_pb2.RingAgent(agent_id="kim", decision_id="d-1")),
     )
     assert entry.state is not None
-    followed, restored = Deadlines(), Deadlines()
+    clock = MinuteLater()
+    followed, restored = Deadlines(clock), Deadlines(clock)
     RingTimer(followed)(Versioned(entry.state, entry.version, TENANT, "call-1"))
     snapshot = CALLS.codec.decode(CALLS.codec.encode(entry.state))
     RingTimer(restored)(Versioned(snapshot, entry.version, TENANT, "call-1"))
 
-    later = T0 + timedelta(minutes=1)
-    [one], [other] = followed.due(later), restored.due(later)
-    assert one.due == other.due == T0 + timedelta(seconds=TelephonyRules().ring_timeout_seconds)
+    clock.now += 60
+    [one], [other] = followed.due(), restored.due()
+    assert one.length == other.length == timedelta(seconds=TelephonyRules().ring_timeout_seconds)
+    assert one.cause == other.cause == entry.state.ring_event_id != ""
     assert one.command() == other.command()
     assert one.command().expire_ring.agent_id == "kim"
 
@@ -319,12 +331,15 @@ def test_an_agent_wrapping_up_loaded_from_a_snapshot_gets_the_same_wrap_up_deadl
         command.meta.command_id = f"c-{index}"
     entry = entry_after(AGENTS, log_in, contact, wrap_up)
     assert entry.state is not None
-    followed, restored = Deadlines(), Deadlines()
+    clock = MinuteLater()
+    followed, restored = Deadlines(clock), Deadlines(clock)
     WrapUpTimer(followed)(Versioned(entry.state, entry.version, TENANT, "kim"))
     snapshot = AGENTS.codec.decode(AGENTS.codec.encode(entry.state))
     WrapUpTimer(restored)(Versioned(snapshot, entry.version, TENANT, "kim"))
 
-    [one], [other] = followed.due(T0 + timedelta(minutes=1)), restored.due(T0 + timedelta(minutes=1))
-    assert one.due == other.due == T0 + timedelta(seconds=10)
+    clock.now += 60
+    [one], [other] = followed.due(), restored.due()
+    assert one.length == other.length == timedelta(seconds=10)
+    assert one.cause == other.cause == entry.state.wrap_up_event_id != ""
     assert one.command() == other.command()
     assert one.command().end_wrap_up.contact_id == "call-1"

@@ -2,18 +2,22 @@
 record names its source, and the in-memory boards that are read only once the table has recovered."""
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
+from cc.common.v1 import event_pb2
 
 from services.common.topics import CALLS
 from services.routing.board import Board, SourcePosition, entries_by_tenant
 from services.routing.matching import dispatch
 from services.routing.stream.board_input import SOURCE_HEADER, board_partition, source_header, source_of
 from services.routing.stream.boards import OwnedBoards
+from services.routing.stream.decisions import decision_record
 from tests.unit.support import Changelog, Feed, logged_in, queued, ts
 
 QUEUES = {"member": "member"}
+TENANT_A = "tenant-a"
 
 
 def test_a_tenants_board_partition_is_the_default_partitioner_on_its_key() -> None:
@@ -119,3 +123,23 @@ async def test_a_reload_drops_what_a_failed_event_half_changed() -> None:
     assert reloaded == Board.restore(mine, table.entries.items(), QUEUES)
     assert reloaded.agents["kim"].reserved_for == "call-1"
     assert await boards.board(mine) is reloaded
+
+
+def test_a_decision_sent_again_is_the_same_event() -> None:
+    feed = Feed(Board(TENANT_A, queues=dict(QUEUES)))
+    feed.agent("kim", logged_in(member=5), 0)
+    feed.agent("lee", logged_in(member=5), 0)
+    feed.call("call-1", queued("member", 1), 1)
+    feed.call("call-2", queued("member", 1), 1)
+    first, second = dispatch(feed.board, ts(2))
+
+    _, sent = decision_record(TENANT_A, first, causation_id="the-queued-event")
+    key, again = decision_record(TENANT_A, first, causation_id=first.routed.decision_id)  # the re-send
+
+    original, copy = event_pb2.Event.FromString(sent), event_pb2.Event.FromString(again)
+    assert key == f"{TENANT_A}/call-1".encode()
+    assert copy.event_id == original.event_id
+    assert copy.occurred_at == original.occurred_at
+    assert original.occurred_at.ToDatetime(tzinfo=UTC) == datetime.fromtimestamp(ts(2), UTC)
+    other = event_pb2.Event.FromString(decision_record(TENANT_A, second, "the-queued-event")[1])
+    assert other.event_id != original.event_id

@@ -4,21 +4,20 @@ live queue metrics, and send again the decisions that never rang."""
 
 import logging
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from cc.common.v1 import event_pb2, types_pb2
+from cc.common.v1 import event_pb2
 from google.protobuf.message import DecodeError
 
-from services.common.envelope import build_event
 from services.routing.board import FORWARDED_PAYLOADS, SourcePosition, apply
-from services.routing.matching import Decision, dispatch, unrung_decisions
+from services.routing.matching import dispatch, unrung_decisions
 from services.routing.metrics import all_queue_metrics
 from services.routing.stream import topics
 from services.routing.stream.app import app, settings
 from services.routing.stream.board_input import SOURCE_HEADER, board_partition, source_header, source_of
 from services.routing.stream.boards import OwnedBoards
+from services.routing.stream.decisions import decision_record
 
 log = logging.getLogger(__name__)
 # The queues of the default contact centre and the skill each requires (the IVR's menu options).
@@ -28,24 +27,6 @@ RESEND_CHECK_SECONDS = 1.0
 boards = OwnedBoards(settings.cc_partitions, DEFAULT_QUEUES)
 # decision id -> when this worker last sent it again
 resent: dict[str, float] = {}
-
-
-def decision_record(tenant_id: str, decision: Decision, causation_id: str) -> tuple[bytes, bytes]:
-    """A routing decision as the key and value of a routing.decisions.v1 record."""
-    routed = build_event(
-        decision.routed,
-        context="routing",
-        aggregate_type="contact",
-        aggregate_id=decision.contact.contact_id,
-        aggregate_version=decision.contact.routings,
-        tenant_id=tenant_id,
-        occurred_at=datetime.now(UTC),
-        correlation_id=decision.contact.correlation_id,
-        causation_id=causation_id,
-        customer_id=decision.contact.customer_id,
-        actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_SYSTEM),
-    )
-    return f"{tenant_id}/{decision.contact.contact_id}".encode(), routed.SerializeToString()
 
 
 def tenant_event(value: bytes) -> event_pb2.Event:

@@ -1,0 +1,33 @@
+"""A routing decision as the record the worker writes to routing.decisions.v1. No Faust here, so it is
+tested without a broker.
+
+A decision can be written more than once: the worker sends it again when its agent's phone has not rung
+(the first send may have been lost between saving the board and sending). Every copy has the same event
+id, derived from the decision id, and the same time, when the decision was made, so ClickHouse keeps
+one row for it and the journey shows one routing."""
+
+from datetime import UTC, datetime
+
+from cc.common.v1 import types_pb2
+
+from services.common.envelope import build_event, derived_id
+from services.routing.matching import Decision
+
+
+def decision_record(tenant_id: str, decision: Decision, causation_id: str) -> tuple[bytes, bytes]:
+    """The key and value of the decision's record."""
+    routed = build_event(
+        decision.routed,
+        context="routing",
+        aggregate_type="contact",
+        aggregate_id=decision.contact.contact_id,
+        aggregate_version=decision.contact.routings,
+        tenant_id=tenant_id,
+        occurred_at=datetime.fromtimestamp(decision.contact.routed_at, UTC),
+        correlation_id=decision.contact.correlation_id,
+        causation_id=causation_id,
+        customer_id=decision.contact.customer_id,
+        actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_SYSTEM),
+        event_id=derived_id("event", decision.routed.decision_id),
+    )
+    return f"{tenant_id}/{decision.contact.contact_id}".encode(), routed.SerializeToString()
