@@ -50,8 +50,13 @@ EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2299, 12, 31, tzinfo=UTC)
 
 
-def _clamped(moment: Timestamp) -> datetime:
-    return min(max(to_datetime(moment), EARLIEST), LATEST)
+def _clamped(moment: Timestamp, field: str) -> datetime:
+    """The moment within what ClickHouse holds; a Timestamp outside protobuf's own range (year 1 to
+    9999, nanos 0 to 999,999,999) is the caller's error."""
+    try:
+        return min(max(to_datetime(moment), EARLIEST), LATEST)
+    except (ValueError, OverflowError):
+        raise _invalid(field, "is not a valid timestamp") from None
 
 
 def _invalid(field: str, description: str) -> InvalidArgument:
@@ -87,8 +92,8 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             raise _invalid("service_level_threshold_seconds", "must not be negative")
         # A bound beyond what ClickHouse's DateTime64 holds cuts off no event: clamp it. An empty or
         # backwards period holds no event: it is answered with no rows, not refused.
-        from_time = _clamped(request.from_time) if request.HasField("from_time") else None
-        to_time = _clamped(request.to_time) if request.HasField("to_time") else None
+        from_time = _clamped(request.from_time, "from_time") if request.HasField("from_time") else None
+        to_time = _clamped(request.to_time, "to_time") if request.HasField("to_time") else None
         if from_time is not None and to_time is not None and from_time >= to_time:
             return analytics_pb2.QueueStatistics(service_level_threshold_seconds=threshold)
         stats = await self._store.queue_statistics(current_tenant(), from_time, to_time, threshold)

@@ -19,6 +19,7 @@ from grpc_status import rpc_status
 from opentelemetry import trace
 
 from services.common import telemetry
+from services.common.envelope import new_id
 from services.common.errors import PlatformError, Unauthenticated, Unavailable
 from services.common.runtime import arm_stop_deadline
 from services.common.validation import check_request
@@ -107,6 +108,14 @@ class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
                     return await inner(request, context)
                 except PlatformError as error:
                     await context.abort_with_status(rpc_status.to_status(status_of(error)))
+                except grpc.aio.AbortError:
+                    raise  # the handler answered with a status of its own
+                except Exception:
+                    # A bug, not the caller's fault: INTERNAL with an id to find it in the log by.
+                    incident = new_id()
+                    log.exception("%s failed unexpectedly (incident %s)", method, incident)
+                    failure = PlatformError("internal-error", f"an unexpected error; incident {incident}")
+                    await context.abort_with_status(rpc_status.to_status(status_of(failure)))
 
         return guarded
 
