@@ -15,6 +15,8 @@ API_KEYS = {
     "e2e-metrics": "tenant-metrics",
     "e2e-restart": "tenant-restart",
     "e2e-candidates": "tenant-candidates",
+    "e2e-owner": "tenant-owner",
+    "e2e-intruder": "tenant-intruder",
 }
 
 

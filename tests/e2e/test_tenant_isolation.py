@@ -1,0 +1,113 @@
+"""Tenant isolation on every REST endpoint (issue 6): another tenant's key never sees or changes a
+tenant's calls, agents, contacts, tickets, journey, live metrics or statistics, and the same ids in two
+tenants are two different things."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from services.platform import Platform
+
+
+class Tried:
+    """Every endpoint the intruder called, as the OpenAPI document names it."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.endpoints: set[tuple[str, str]] = set()
+
+    async def call(self, method: str, template: str, **values: Any) -> httpx.Response:
+        json, params = values.pop("json", None), values.pop("params", None)
+        self.endpoints.add((method.lower(), template))
+        return await self.client.request(method, template.format(**values), json=json, params=params)
+
+
+@pytest.fixture
+async def clients(platform: Platform) -> AsyncIterator[tuple[httpx.AsyncClient, Tried]]:
+    base = f"http://127.0.0.1:{platform.settings.gateway_port}"
+    async with (
+        httpx.AsyncClient(base_url=base, headers={"X-API-Key": "e2e-owner"}, timeout=30) as owner,
+        httpx.AsyncClient(base_url=base, headers={"X-API-Key": "e2e-intruder"}, timeout=30) as intruder,
+    ):
+        yield owner, Tried(intruder)
+
+
+async def until(owner: httpx.AsyncClient, path: str, done: Any, what: str, **params: Any) -> Any:
+    async with asyncio.timeout(45):
+        while True:
+            response = await owner.get(path, params=params or None)
+            if response.status_code == 200 and done(response.json()):
+                return response.json()
+            await asyncio.sleep(0.2)
+    raise AssertionError(what)
+
+
+async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
+    clients: tuple[httpx.AsyncClient, Tried],
+) -> None:
+    owner, intruder = clients
+    seoul = {"site_id": "seoul", "skills": [{"name": "member"}]}
+    offer = {"ani": "+821077778888", "dnis": "1588"}
+    assert (await owner.post("/v1/agents/iso/login", json=seoul)).is_success
+    call = (await owner.post("/v1/calls", json=offer)).json()
+    call_id, customer_id = call["call_id"], call["customer_id"]
+    await owner.post(f"/v1/calls/{call_id}/digits", json={"digits": "1"})
+    ringing = await until(owner, f"/v1/calls/{call_id}", lambda c: c["status"] == "ringing", "it never rang")
+
+    ids = {"call_id": call_id, "agent_id": "iso", "contact_id": call_id, "customer_id": customer_id}
+    for method, template, body in [
+        ("GET", "/v1/calls/{call_id}", None),
+        ("POST", "/v1/calls/{call_id}/digits", {"digits": "1"}),
+        ("POST", "/v1/calls/{call_id}/answer", {"agent_id": "iso"}),
+        ("POST", "/v1/calls/{call_id}/hangup", {"party": "caller"}),
+        ("GET", "/v1/contacts/{contact_id}/candidates", None),
+        ("GET", "/v1/agents/{agent_id}", None),
+        ("PUT", "/v1/agents/{agent_id}/state", {"state": "not-ready", "reason": "break"}),
+        ("POST", "/v1/agents/{agent_id}/logout", None),
+    ]:
+        refused = await intruder.call(method, template, json=body, **ids)
+        assert refused.status_code == 404, (template, refused.text)
+    assert (await intruder.call("GET", "/v1/agents")).json() == []
+    assert (await owner.get(f"/v1/calls/{call_id}")).json() == ringing  # nothing changed
+
+    await owner.post(f"/v1/calls/{call_id}/answer", json={"agent_id": "iso"})
+    await owner.post(f"/v1/calls/{call_id}/hangup", json={"party": "caller"})
+    tickets = await until(owner, "/v1/tickets", lambda b: b["tickets"], "no ticket", customer_id=customer_id)
+    ids["ticket_id"] = tickets["tickets"][0]["ticket_id"]
+    await until(owner, f"/v1/customers/{customer_id}/journey", lambda b: b["events"], "no journey")
+    await until(owner, "/v1/queues/member/metrics", lambda b: b["offered"] >= 1, "no live metrics")
+    await until(owner, "/v1/statistics/queues", lambda b: b["queues"], "no statistics")
+
+    for method, template, body in [
+        ("GET", "/v1/tickets/{ticket_id}", None),
+        ("POST", "/v1/tickets/{ticket_id}/transitions", {"to": "solved"}),
+        ("POST", "/v1/tickets/{ticket_id}/notes", {"body": "not yours"}),
+    ]:
+        refused = await intruder.call(method, template, json=body, **ids)
+        assert refused.status_code == 404, (template, refused.text)
+    listed = await intruder.call("GET", "/v1/tickets", params={"customer_id": customer_id})
+    assert listed.json()["tickets"] == []
+    journey = await intruder.call("GET", "/v1/customers/{customer_id}/journey", **ids)
+    assert journey.json()["events"] == []
+    metrics = await intruder.call("GET", "/v1/queues/{queue_id}/metrics", queue_id="member")
+    assert metrics.status_code == 404 or metrics.json()["offered"] == 0
+    assert (await intruder.call("GET", "/v1/statistics/queues")).json()["queues"] == []
+
+    # The same ids in the intruder's tenant are its own: its "iso" logs in without touching the owner's.
+    busan = {"site_id": "busan", "skills": [{"name": "general"}]}
+    mine = await intruder.call("POST", "/v1/agents/{agent_id}/login", json=busan, **ids)
+    assert mine.is_success and mine.json()["site_id"] == "busan"
+    assert (await owner.get("/v1/agents/iso")).json()["site_id"] == "seoul"
+    assert (await intruder.call("POST", "/v1/calls", json=offer)).status_code == 201
+    assert (await owner.get(f"/v1/tickets/{ids['ticket_id']}")).json()["notes"] == []
+
+    documented = {
+        (method, path)
+        for path, operations in (await owner.get("/openapi.json")).json()["paths"].items()
+        for method in operations
+        if path not in ("/healthz", "/v1/queues/{queue_id}/metrics/stream")
+    }
+    assert documented - intruder.endpoints == set()
