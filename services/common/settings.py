@@ -29,6 +29,8 @@ class PlatformSettings(BaseSettings):
     ticketing_port: int = 50053
     analytics_port: int = 50054
     gateway_port: int = 8080
+    # How long the gateway keeps an idle HTTP connection open (see services/gateway/__main__.py).
+    cc_http_keep_alive_seconds: int = 120
     grpc_host: str = "127.0.0.1"
 
     # How long an agent's phone rings before RONA (RT-1), and how long wrap-up lasts.
