@@ -17,6 +17,7 @@ API_KEYS = {
     "e2e-candidates": "tenant-candidates",
     "e2e-owner": "tenant-owner",
     "e2e-intruder": "tenant-intruder",
+    "e2e-timers": "tenant-timers",
 }
 
 
