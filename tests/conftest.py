@@ -30,29 +30,44 @@ def docker_engine_answers() -> bool:
 
 
 def _port_free(port: int) -> bool:
+    """Nothing listens on it and no connection uses it as its local port: a bind would succeed."""
     with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _ephemeral_start() -> int:
+    """Where the OS starts picking the local ports of outgoing connections (Linux: 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
 
 
 def free_port_pair() -> int:
-    """A port whose successor is free too (the broker's controller listens on port + 1)."""
+    """A port whose successor is free too (the broker's controller listens on port + 1), below the
+    ephemeral range: a port in it can be taken by any outgoing connection between the check and the
+    broker's bind (seen as "Address already in use" on a busy test run)."""
     for _ in range(200):
-        port = random.randint(20_000, 40_000)
+        port = random.randint(15_000, _ephemeral_start() - 2)
         if _port_free(port) and _port_free(port + 1):
             return port
     raise RuntimeError("no free port pair on 127.0.0.1")
 
 
 def free_ports(count: int) -> list[int]:
-    """Distinct ports the OS considers free right now."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for probe in sockets:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in sockets]
-    finally:
-        for probe in sockets:
-            probe.close()
+    """Distinct free ports below the ephemeral range (see free_port_pair) for services to listen on."""
+    ports: set[int] = set()
+    for _ in range(200 * count):
+        port = random.randint(15_000, _ephemeral_start() - 2)
+        if _port_free(port):
+            ports.add(port)
+        if len(ports) == count:
+            return sorted(ports)
+    raise RuntimeError("no free ports on 127.0.0.1")
 
 
 @pytest.fixture(scope="session")
