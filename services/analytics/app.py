@@ -32,7 +32,7 @@ async def main(settings: PlatformSettings | None = None) -> None:
         try:
             await serve(
                 address=settings.address(settings.analytics_port),
-                api_keys=settings.api_keys(),
+                credentials=settings.credentials(),
                 max_request_bytes=settings.cc_max_request_bytes,
                 registrations=[
                     (

@@ -71,6 +71,13 @@ class Unauthenticated(PlatformError):
     http_status = 401
 
 
+class PermissionDenied(PlatformError):
+    """The credential is valid but its role, or its agent, may not do this."""
+
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    http_status = 403
+
+
 class Unavailable(PlatformError):
     grpc_code = grpc.StatusCode.UNAVAILABLE
     http_status = 503
@@ -78,7 +85,15 @@ class Unavailable(PlatformError):
 
 _BY_CODE: dict[int, type[PlatformError]] = {
     cls.grpc_code.value[0]: cls
-    for cls in (InvalidArgument, NotFound, IllegalTransition, VersionConflict, Unauthenticated, Unavailable)
+    for cls in (
+        InvalidArgument,
+        NotFound,
+        IllegalTransition,
+        VersionConflict,
+        Unauthenticated,
+        PermissionDenied,
+        Unavailable,
+    )
 }
 
 

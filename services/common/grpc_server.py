@@ -1,7 +1,7 @@
 """gRPC server bootstrap shared by every service: health (NOT_SERVING until the service has rebuilt its
-state), reflection (so grpcurl works), one interceptor that resolves the tenant from the API key, checks
-the request against its contract's limits and maps PlatformError to a status with details, and graceful
-shutdown on SIGTERM."""
+state), reflection (so grpcurl works), one interceptor that resolves the credential (tenant and role)
+from the API key, checks the request against its contract's limits and the role's permissions, and
+maps PlatformError to a status with details, and graceful shutdown on SIGTERM."""
 
 import asyncio
 import contextvars
@@ -19,6 +19,7 @@ from grpc_status import rpc_status
 from opentelemetry import trace
 
 from services.common import telemetry
+from services.common.access import Credential, authorize
 from services.common.envelope import new_id
 from services.common.errors import PlatformError, Unauthenticated, Unavailable
 from services.common.runtime import arm_stop_deadline
@@ -27,7 +28,7 @@ from services.common.validation import check_request
 log = logging.getLogger(__name__)
 API_KEY_HEADER = "x-api-key"
 ERROR_DOMAIN = "cc.platform"
-_tenant: contextvars.ContextVar[str] = contextvars.ContextVar("tenant_id")
+_credential: contextvars.ContextVar[Credential] = contextvars.ContextVar("credential")
 _OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _tracer = telemetry.tracer(__name__)
 READINESS_POLL_SECONDS = 0.1
@@ -35,7 +36,12 @@ READINESS_POLL_SECONDS = 0.1
 
 def current_tenant() -> str:
     """The tenant of the RPC being served, as resolved by the interceptor from its credential."""
-    return _tenant.get()
+    return _credential.get().tenant_id
+
+
+def current_credential() -> Credential:
+    """Who sends the RPC being served: tenant, role, agent and the actor its events record."""
+    return _credential.get()
 
 
 def status_of(error: PlatformError) -> status_pb2.Status:
@@ -61,8 +67,8 @@ class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
     PlatformError to a status with details. The guarded handler of each method is built once, not per
     call: the credential and the trace context are read from the call's own metadata."""
 
-    def __init__(self, api_keys: dict[str, str], ready: Callable[[], bool]) -> None:
-        self._api_keys = api_keys
+    def __init__(self, credentials: dict[str, Credential], ready: Callable[[], bool]) -> None:
+        self._credentials = credentials
         self._ready = ready
         self._guarded: dict[str, grpc.RpcMethodHandler] = {}
 
@@ -94,13 +100,14 @@ class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
                 method, context=telemetry.extract_metadata(metadata), kind=trace.SpanKind.SERVER
             ):
                 try:
-                    tenant = self._api_keys.get(str(metadata.get(API_KEY_HEADER, "")))
-                    if tenant is None:
+                    credential = self._credentials.get(str(metadata.get(API_KEY_HEADER, "")))
+                    if credential is None:
                         raise Unauthenticated(
                             "invalid-api-key", f"a valid {API_KEY_HEADER} metadata entry is required"
                         )
-                    _tenant.set(tenant)
+                    _credential.set(credential)
                     check_request(request)
+                    authorize(credential, method, request)
                     if not self._ready():  # a read model still replaying would answer wrongly (404, [])
                         raise Unavailable(
                             "service-not-ready", "the service is rebuilding its state; retry shortly"
@@ -126,7 +133,7 @@ Registration = tuple[Callable[[Any, grpc.aio.Server], None], Any, str]
 async def serve(
     *,
     address: str,
-    api_keys: dict[str, str],
+    credentials: dict[str, Credential],
     registrations: Sequence[Registration],
     background: Sequence[Awaitable[None]],
     ready: Callable[[], bool],
@@ -137,7 +144,7 @@ async def serve(
     are answered UNAVAILABLE while it does not. A request above `max_request_bytes` is refused by gRPC
     itself (RESOURCE_EXHAUSTED) before it is decoded."""
     server = grpc.aio.server(
-        interceptors=[TenantAndErrorsInterceptor(api_keys, ready)],
+        interceptors=[TenantAndErrorsInterceptor(credentials, ready)],
         options=[("grpc.max_receive_message_length", max_request_bytes)],
     )
     health_servicer = health.aio.HealthServicer()

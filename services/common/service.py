@@ -82,7 +82,7 @@ class AggregateService(Generic[S, C]):
             ]
             await serve(
                 address=settings.address(self.port),
-                api_keys=settings.api_keys(),
+                credentials=settings.credentials(),
                 max_request_bytes=settings.cc_max_request_bytes,
                 registrations=[(self.add_servicer, self.servicer(rt.bus, read_model), self.grpc_service)],
                 background=[

@@ -6,6 +6,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.access import Credential, parse_api_keys
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Room an event's envelope (ids, tenant, times, actor, correlation) takes besides its request's content.
 ENVELOPE_HEADROOM_BYTES = 64 * 1024
@@ -19,7 +21,8 @@ class PlatformSettings(BaseSettings):
     cc_partitions: int = 6
     # Replication of the topics the platform creates: 1 for the local single broker, 3 on a real cluster.
     cc_replication_factor: int = 1
-    # Development API keys: "key:tenant,key:tenant". The tenant comes from the credential only (ORG-1).
+    # Development API keys: "key:tenant[:role[:agent_id]]", comma-separated; the role is admin when none
+    # is given (services/common/access.py). The tenant comes from the credential only (ORG-1).
     cc_api_keys: str = "dev-key-acme:acme,dev-key-globex:globex"
     clickhouse_dsn: str = f"chdb://{REPO_ROOT / '.local' / 'analytics'}"
     cc_instance_id: str = Field(default="", description="Unique per process; generated when empty.")
@@ -79,9 +82,8 @@ class PlatformSettings(BaseSettings):
     def outcome_window_ms(self) -> int:
         return int(self.cc_outcome_window_hours * 3600 * 1000)
 
-    def api_keys(self) -> dict[str, str]:
-        pairs = (item.split(":", 1) for item in self.cc_api_keys.split(",") if ":" in item)
-        return {key.strip(): tenant.strip() for key, tenant in pairs}
+    def credentials(self) -> dict[str, Credential]:
+        return parse_api_keys(self.cc_api_keys)
 
     def address(self, port: int) -> str:
         return f"{self.grpc_host}:{port}"

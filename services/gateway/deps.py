@@ -37,10 +37,10 @@ class Caller:
 def caller(
     settings: Settings, x_api_key: Annotated[str, Header(description="Development API key.")] = ""
 ) -> Caller:
-    tenant = settings.api_keys().get(x_api_key)
-    if tenant is None:
+    credential = settings.credentials().get(x_api_key)
+    if credential is None:
         raise Unauthenticated("invalid-api-key", "a valid X-API-Key header is required")
-    return Caller(x_api_key, tenant)
+    return Caller(x_api_key, credential.tenant_id)
 
 
 def clients(request: Request) -> ServiceClients:

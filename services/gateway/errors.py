@@ -23,7 +23,7 @@ class ErrorBody(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorBody} for status in (401, 404, 409, 413, 422, 503)
+    status: {"model": ErrorBody} for status in (401, 403, 404, 409, 413, 422, 503)
 }
 
 

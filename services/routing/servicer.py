@@ -4,7 +4,6 @@ the candidates for a contact in routing from the board view."""
 import time
 
 import grpc
-from cc.common.v1 import types_pb2
 from cc.routing.v1 import commands_pb2, events_pb2, routing_pb2, routing_pb2_grpc
 from google.protobuf.message import Message
 
@@ -12,7 +11,7 @@ from services.common.aggregate import Versioned
 from services.common.command_bus import CommandBus, command_meta
 from services.common.envelope import timestamp
 from services.common.errors import require
-from services.common.grpc_server import current_tenant
+from services.common.grpc_server import current_credential, current_tenant
 from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
 from services.routing.board_view import BoardView
@@ -55,7 +54,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             tenant_id=current_tenant(),
             aggregate_id=agent_id,
             expected_version=expected_version(request),
-            actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_AGENT, id=agent_id),
+            actor=current_credential().actor(),
         )
         command = commands_pb2.AgentCommand(meta=meta, **action)  # type: ignore[arg-type]
         return agent_view(await execute(self._bus, self._agents, command, request.request_id))

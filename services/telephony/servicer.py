@@ -5,11 +5,12 @@ from cc.common.v1 import types_pb2
 from cc.telephony.v1 import commands_pb2, telephony_pb2, telephony_pb2_grpc
 from google.protobuf.message import Message
 
+from services.common.access import Role
 from services.common.aggregate import Versioned
 from services.common.command_bus import CommandBus, command_meta
 from services.common.envelope import derived_id, new_id, timestamp
-from services.common.errors import require
-from services.common.grpc_server import current_tenant
+from services.common.errors import PermissionDenied, require
+from services.common.grpc_server import current_credential, current_tenant
 from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
 from services.telephony.domain import CallState
@@ -57,6 +58,7 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
             aggregate_id=call_id,
             expected_version=expected_version,
             correlation_id=call_id,
+            actor=current_credential().actor(),
         )
 
     async def _run(self, command: commands_pb2.CallCommand, request_id: str) -> telephony_pb2.Call:
@@ -91,6 +93,11 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
     async def HangUpCall(
         self, request: telephony_pb2.HangUpCallRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.Call:
+        credential = current_credential()
+        if credential.role == Role.AGENT:  # an agent hangs up its own call only
+            call = (await lookup(self._calls, credential.tenant_id, request.call_id)).state
+            if credential.agent_id not in (call.agent_id, call.ringing_agent_id):
+                raise PermissionDenied("not-your-call", f"the call is not with {credential.agent_id}")
         return await self._on_call(request, hang_up_call=commands_pb2.HangUpCall(party=request.party))
 
     async def GetCall(

@@ -9,7 +9,7 @@ from services.common.aggregate import Versioned
 from services.common.command_bus import CommandBus, command_meta
 from services.common.envelope import timestamp
 from services.common.errors import require
-from services.common.grpc_server import current_tenant
+from services.common.grpc_server import current_credential, current_tenant
 from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
 from services.ticketing.domain import TicketState
@@ -55,7 +55,7 @@ class TicketingServicer(ticketing_pb2_grpc.TicketingServiceServicer):
             tenant_id=current_tenant(),
             aggregate_id=require(request.ticket_id, "ticket_id", "the ticket"),
             expected_version=expected_version(request),
-            actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_AGENT),
+            actor=current_credential().actor(),
         )
         command = commands_pb2.TicketCommand(meta=meta, **action)  # type: ignore[arg-type]
         return ticket_view(await execute(self._bus, self._tickets, command, request.request_id))

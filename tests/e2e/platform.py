@@ -18,6 +18,10 @@ API_KEYS = {
     "e2e-owner": "tenant-owner",
     "e2e-intruder": "tenant-intruder",
     "e2e-timers": "tenant-timers",
+    "e2e-roles-admin": "tenant-roles",
+    "e2e-roles-analyst": "tenant-roles:analyst",
+    "e2e-roles-kim": "tenant-roles:agent:kim",
+    "e2e-roles-lee": "tenant-roles:agent:lee",
 }
 
 

@@ -27,6 +27,7 @@ from services.analytics.servicer import AnalyticsServicer
 from services.analytics.sink import EventSink
 from services.analytics.store import AnalyticsStore, QueueStats
 from services.common import kafka
+from services.common.access import parse_api_keys
 from services.common.envelope import aggregate_key, build_event, new_id, timestamp
 from services.common.grpc_server import API_KEY_HEADER, TenantAndErrorsInterceptor
 from services.common.settings import PlatformSettings
@@ -472,7 +473,7 @@ async def test_the_grpc_service_answers_for_the_callers_tenant_only(
         async with running_sink(store, producer, kafka_bootstrap) as running:
             await running.until(lambda: scenario_stored(store, history.tenant_id))
 
-        keys = {"key-a": history.tenant_id, "key-b": "someone-else"}
+        keys = parse_api_keys(f"key-a:{history.tenant_id},key-b:someone-else")
         server = grpc.aio.server(interceptors=[TenantAndErrorsInterceptor(keys, lambda: True)])
         analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(AnalyticsServicer(store), server)
         port = server.add_insecure_port("127.0.0.1:0")

@@ -17,6 +17,7 @@ from cc.common.v1 import event_pb2
 from cc.telephony.v1 import commands_pb2, telephony_pb2, telephony_pb2_grpc
 
 from services.common import kafka, partition_owner
+from services.common.access import parse_api_keys
 from services.common.command_bus import CommandBus, command_meta
 from services.common.command_processor import CommandProcessor
 from services.common.envelope import aggregate_key, new_id
@@ -393,7 +394,7 @@ async def test_a_failed_replay_answers_unavailable_then_recovers(
     server = grpc.aio.server(
         interceptors=[
             TenantAndErrorsInterceptor(
-                {"key": tenant}, lambda: processor.serving() and calls.caught_up.is_set()
+                parse_api_keys(f"key:{tenant}"), lambda: processor.serving() and calls.caught_up.is_set()
             )
         ]
     )

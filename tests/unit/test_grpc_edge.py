@@ -9,6 +9,7 @@ import pytest
 from cc.telephony.v1 import telephony_pb2
 from google.rpc import status_pb2
 
+from services.common.access import parse_api_keys
 from services.common.grpc_server import TenantAndErrorsInterceptor
 
 
@@ -31,7 +32,8 @@ class Context:
 
 
 def guarded(handler: Any) -> Any:
-    return TenantAndErrorsInterceptor({"key": "acme"}, ready=lambda: True)._guard("/t.S/M", handler)
+    interceptor = TenantAndErrorsInterceptor(parse_api_keys("key:acme"), ready=lambda: True)
+    return interceptor._guard("/t.S/M", handler)
 
 
 async def test_a_bug_in_a_handler_answers_internal_with_an_incident_id_in_the_log(

@@ -1,0 +1,94 @@
+"""Who may do what (API-2, ORG-1): every API key is a credential of one tenant with one role, and an
+agent's key is bound to its agent. Checked once, at the gRPC edge, for every service (REST reaches the
+same check through the gateway, which forwards the caller's key).
+
+- admin: everything;
+- supervisor: everything on calls, agents and tickets except offering calls (a carrier's job);
+- analyst: reads only (statistics, journeys, calls, agents, tickets);
+- agent: its own agent's state and calls (answer as itself, hang up its own call) and tickets;
+- integration: anything an adapter does, for any agent (carrier adapters, load generators).
+
+Reads are open to every role of the tenant. Development keys come from CC_API_KEYS as
+`key:tenant[:role[:agent_id]]`, the role admin when none is given."""
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cc.common.v1 import types_pb2
+from google.protobuf.message import Message
+
+from services.common.errors import PermissionDenied
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SUPERVISOR = "supervisor"
+    ANALYST = "analyst"
+    AGENT = "agent"
+    INTEGRATION = "integration"
+
+
+@dataclass(frozen=True)
+class Credential:
+    tenant_id: str
+    role: Role
+    # Who is behind the key, as events record it; never the key itself.
+    name: str
+    agent_id: str = ""
+
+    def actor(self) -> types_pb2.Actor:
+        """The person or integration behind a command, as its events record it."""
+        if self.role == Role.AGENT:
+            return types_pb2.Actor(type=types_pb2.ACTOR_TYPE_AGENT, id=self.agent_id)
+        if self.role == Role.INTEGRATION:
+            return types_pb2.Actor(type=types_pb2.ACTOR_TYPE_INTEGRATION, id=self.name)
+        return types_pb2.Actor(type=types_pb2.ACTOR_TYPE_USER, id=self.name)
+
+
+def parse_api_keys(text: str) -> dict[str, Credential]:
+    """`key:tenant[:role[:agent_id]]`, comma-separated. A role the platform does not know, or an agent
+    key without its agent, stops the service at start rather than letting the key in."""
+    credentials: dict[str, Credential] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, tenant, role, agent_id, *_ = [*item.split(":"), "", "", ""]
+        if not key or not tenant:
+            raise ValueError(f"CC_API_KEYS: {item.split(':')[0][:4]}… needs key:tenant[:role[:agent_id]]")
+        parsed = Role(role or Role.ADMIN)
+        if parsed == Role.AGENT and not agent_id:
+            raise ValueError(f"CC_API_KEYS: the agent key of tenant {tenant} names no agent")
+        fingerprint = hashlib.sha256(key.encode()).hexdigest()[:8]
+        name = f"{parsed}:{agent_id}" if agent_id else f"{parsed}-key-{fingerprint}"
+        credentials[key] = Credential(tenant, parsed, name, agent_id)
+    return credentials
+
+
+_CALL_CONTROL = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AGENT, Role.INTEGRATION})
+_ADAPTER = frozenset({Role.ADMIN, Role.INTEGRATION})
+# The roles allowed each write; a method not listed is a read, open to every role.
+WRITERS: dict[str, frozenset[Role]] = {
+    "/cc.telephony.v1.TelephonyService/OfferCall": _ADAPTER,
+    "/cc.telephony.v1.TelephonyService/SendDigits": _ADAPTER,
+    "/cc.telephony.v1.TelephonyService/AnswerCall": _CALL_CONTROL,
+    "/cc.telephony.v1.TelephonyService/HangUpCall": _CALL_CONTROL,
+    "/cc.routing.v1.RoutingService/LogInAgent": _CALL_CONTROL,
+    "/cc.routing.v1.RoutingService/SetAgentState": _CALL_CONTROL,
+    "/cc.routing.v1.RoutingService/LogOutAgent": _CALL_CONTROL,
+    "/cc.ticketing.v1.TicketingService/TransitionTicket": _CALL_CONTROL,
+    "/cc.ticketing.v1.TicketingService/AddTicketNote": _CALL_CONTROL,
+}
+
+
+def authorize(credential: Credential, method: str, request: Message) -> None:
+    """Refuse what the credential's role may not do; an agent acts only as itself."""
+    allowed = WRITERS.get(method)
+    if allowed is None:
+        return
+    if credential.role not in allowed:
+        raise PermissionDenied(
+            "role-not-permitted", f"the {credential.role} role may not call {method.rsplit('/', 1)[-1]}"
+        )
+    if credential.role == Role.AGENT and "agent_id" in request.DESCRIPTOR.fields_by_name:
+        named = getattr(request, "agent_id")  # noqa: B009 (a field some requests have)
+        if named != credential.agent_id:
+            raise PermissionDenied("not-your-agent", f"an agent's key acts only as {credential.agent_id}")

@@ -1,0 +1,100 @@
+"""Who may do what (issue 6, API-2): each role on each write, an agent acting only as itself, the
+actor each credential puts on events, and development keys as `key:tenant[:role[:agent_id]]`."""
+
+import pytest
+from cc.common.v1 import types_pb2
+from cc.routing.v1 import routing_pb2
+from cc.telephony.v1 import telephony_pb2
+from cc.ticketing.v1 import ticketing_pb2
+from google.protobuf.message import Message
+
+from services.common.access import WRITERS, Credential, Role, authorize, parse_api_keys
+from services.common.errors import PermissionDenied
+
+KIM = Credential("acme", Role.AGENT, "agent:kim", "kim")
+CALLS = "/cc.telephony.v1.TelephonyService"
+AGENTS = "/cc.routing.v1.RoutingService"
+TICKETS = "/cc.ticketing.v1.TicketingService"
+REQUESTS: dict[str, Message] = {
+    f"{CALLS}/OfferCall": telephony_pb2.OfferCallRequest(ani="1", dnis="2"),
+    f"{CALLS}/SendDigits": telephony_pb2.SendDigitsRequest(call_id="c", digits="1"),
+    f"{CALLS}/AnswerCall": telephony_pb2.AnswerCallRequest(call_id="c", agent_id="kim"),
+    f"{CALLS}/HangUpCall": telephony_pb2.HangUpCallRequest(call_id="c"),
+    f"{AGENTS}/LogInAgent": routing_pb2.LogInAgentRequest(agent_id="kim"),
+    f"{AGENTS}/SetAgentState": routing_pb2.SetAgentStateRequest(agent_id="kim"),
+    f"{AGENTS}/LogOutAgent": routing_pb2.LogOutAgentRequest(agent_id="kim"),
+    f"{TICKETS}/TransitionTicket": ticketing_pb2.TransitionTicketRequest(ticket_id="t"),
+    f"{TICKETS}/AddTicketNote": ticketing_pb2.AddTicketNoteRequest(ticket_id="t"),
+}
+ADAPTER_ONLY = {f"{CALLS}/OfferCall", f"{CALLS}/SendDigits"}
+# Each role and the writes it may make (every role may read).
+MAY_WRITE = {
+    Role.ADMIN: set(REQUESTS),
+    Role.INTEGRATION: set(REQUESTS),
+    Role.SUPERVISOR: set(REQUESTS) - ADAPTER_ONLY,
+    Role.AGENT: set(REQUESTS) - ADAPTER_ONLY,
+    Role.ANALYST: set(),
+}
+
+
+def test_every_write_of_every_service_has_its_roles() -> None:
+    from cc.analytics.v1 import analytics_pb2
+
+    writes = {
+        f"/{service.full_name}/{method.name}"
+        for module in (telephony_pb2, routing_pb2, ticketing_pb2, analytics_pb2)
+        for service in module.DESCRIPTOR.services_by_name.values()
+        for method in service.methods
+        if not method.name.startswith(("Get", "List"))
+    }
+    assert writes == set(WRITERS) == set(REQUESTS)
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("method", sorted(REQUESTS))
+def test_each_role_on_each_write(role: Role, method: str) -> None:
+    credential = KIM if role == Role.AGENT else Credential("acme", role, f"{role}-key")
+    if method in MAY_WRITE[role]:
+        authorize(credential, method, REQUESTS[method])
+    else:
+        with pytest.raises(PermissionDenied) as refused:
+            authorize(credential, method, REQUESTS[method])
+        assert refused.value.error_id == "role-not-permitted" and refused.value.http_status == 403
+
+
+def test_reads_are_open_to_every_role() -> None:
+    for role in Role:
+        anyone = Credential("acme", role, "x", "kim")
+        authorize(anyone, f"{CALLS}/GetCall", telephony_pb2.GetCallRequest(call_id="c"))
+
+
+@pytest.mark.parametrize(
+    ("method", "request_"),
+    [
+        ("/cc.telephony.v1.TelephonyService/AnswerCall", telephony_pb2.AnswerCallRequest(agent_id="lee")),
+        ("/cc.routing.v1.RoutingService/SetAgentState", routing_pb2.SetAgentStateRequest(agent_id="lee")),
+        ("/cc.routing.v1.RoutingService/LogInAgent", routing_pb2.LogInAgentRequest(agent_id="lee")),
+        ("/cc.routing.v1.RoutingService/LogOutAgent", routing_pb2.LogOutAgentRequest(agent_id="lee")),
+    ],
+)
+def test_an_agent_acts_only_as_itself_and_a_supervisor_for_anyone(method: str, request_: Message) -> None:
+    with pytest.raises(PermissionDenied) as refused:
+        authorize(KIM, method, request_)
+    assert refused.value.error_id == "not-your-agent"
+    authorize(Credential("acme", Role.SUPERVISOR, "supervisor-key"), method, request_)
+
+
+def test_each_credential_puts_its_person_or_integration_on_events() -> None:
+    keys = parse_api_keys("a:acme,s:acme:supervisor,k:acme:agent:kim,i:acme:integration")
+    assert keys["a"].actor() == types_pb2.Actor(type=types_pb2.ACTOR_TYPE_USER, id=keys["a"].name)
+    assert keys["a"].role == Role.ADMIN  # no role given: admin, as the development keys always were
+    assert keys["s"].actor().type == types_pb2.ACTOR_TYPE_USER
+    assert keys["k"].actor() == types_pb2.Actor(type=types_pb2.ACTOR_TYPE_AGENT, id="kim")
+    assert keys["i"].actor().type == types_pb2.ACTOR_TYPE_INTEGRATION
+    assert all(c.name != "a" and c.name != "k" for c in keys.values())  # never the key itself
+
+
+@pytest.mark.parametrize("keys", ["k:acme:agent", "k:acme:owner", "k", ":acme"])
+def test_a_key_the_platform_cannot_understand_stops_it_at_start(keys: str) -> None:
+    with pytest.raises(ValueError):
+        parse_api_keys(keys)
