@@ -6,7 +6,7 @@ GEN := gen/python
 PROTOS := $(shell find proto -name '*.proto')
 STAMP := .local/stamps
 
-.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-commands bench-routing bench-board clean
+.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-commands bench-routing bench-board chaos clean
 
 setup: $(STAMP)/venv $(STAMP)/kafka $(GEN)/.stamp
 
@@ -73,6 +73,11 @@ bench-replay: setup
 # The pure routing board at 2,000 agents and 500 waiting: board work and changelog bytes per event.
 bench-board: setup
 	$(PY) -m bench.board
+
+# Faults while calls come in: kill -9 the broker, then each service, then pause the broker; prints what
+# was accepted, lost, duplicated, left unended or missing from ClickHouse (CHAOS_FAULTS, CHAOS_CALLS).
+chaos: setup
+	$(PY) -m bench.chaos
 
 clean: down
 	rm -rf $(GEN) .local

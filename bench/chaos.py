@@ -1,0 +1,216 @@
+"""Faults while calls come in (issue 6, `make chaos`): nothing accepted is lost, nothing is done twice,
+every call ends, and ClickHouse holds every one of them.
+
+    make chaos                          every fault, CHAOS_CALLS (20) calls during each
+    CHAOS_FAULTS=broker CHAOS_CALLS=30 make chaos    what CI runs: one broker kill during 30 calls
+
+A platform of its own (its broker and every service on free loopback ports). For each fault, calls are
+offered over REST at CHAOS_RATE (4/s), each with its own Idempotency-Key and retried (the same key)
+until accepted, then the caller presses 3 (an announcement, then the call ends), retried the same way.
+A second into the load the fault is injected:
+- `broker`: kill -9 the broker, start it again 5 s later;
+- `<service>`: kill -9 that service and start it again at once (telephony, routing, routing-stream,
+  ticketing, analytics, gateway);
+- `broker-pause`: SIGSTOP the broker for 15 s, longer than the consumers' session timeout (10 s).
+Every loop is bounded: a call not accepted within CHAOS_GIVE_UP_SECONDS (120) counts as not accepted.
+
+Then, per fault: accepted calls; lost (accepted, unknown afterwards); duplicated (one key answered with
+two call ids, or a call with two CallOffered in ClickHouse); not ended; missing from ClickHouse (no
+offered or no ended event in the customer's journey within CHAOS_SETTLE_SECONDS, 60); the longest
+single request; and recovery (from the repair until a new call is accepted). Exits 1 unless lost,
+duplicated, not ended and missing are all 0.
+"""
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from bench.support import run_on
+from services.platform import SERVICES, Platform
+from tests.e2e.platform import fresh_platform
+
+CALLS = int(os.environ.get("CHAOS_CALLS", "20"))
+RATE = float(os.environ.get("CHAOS_RATE", "4"))
+GIVE_UP_SECONDS = float(os.environ.get("CHAOS_GIVE_UP_SECONDS", "120"))
+SETTLE_SECONDS = float(os.environ.get("CHAOS_SETTLE_SECONDS", "60"))
+ALL_FAULTS = ["broker", *(name for name, _, _ in SERVICES), "broker-pause"]
+FAULTS = [f for f in os.environ.get("CHAOS_FAULTS", ",".join(ALL_FAULTS)).split(",") if f]
+API_KEY = "chaos-key"
+MODULES = {name: module for name, module, _ in SERVICES}
+
+
+@dataclass
+class Row:
+    fault: str
+    accepted: dict[str, str] = field(default_factory=dict)  # idempotency key -> call id
+    duplicated: int = 0
+    lost: int = 0
+    not_ended: int = 0
+    missing: int = 0
+    longest_ms: float = 0.0
+    recovery_s: float = 0.0
+
+    @property
+    def clean(self) -> bool:
+        return self.lost == self.duplicated == self.not_ended == self.missing == 0
+
+
+class Caller:
+    """Sends requests until they are answered, the same key each time, timing every attempt."""
+
+    def __init__(self, rest: httpx.AsyncClient, row: Row) -> None:
+        self._rest = rest
+        self._row = row
+
+    async def until_answered(self, path: str, body: dict[str, str], key: str) -> httpx.Response | None:
+        deadline = time.monotonic() + GIVE_UP_SECONDS
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            try:
+                response = await self._rest.post(path, json=body, headers={"Idempotency-Key": key})
+            except httpx.HTTPError:
+                response = None
+            self._row.longest_ms = max(self._row.longest_ms, (time.monotonic() - started) * 1000)
+            if response is not None and response.status_code < 500:
+                return response
+            await asyncio.sleep(0.5)
+        return None
+
+    async def one_call(self, index: int, fault: str) -> None:
+        key = f"chaos-{fault}-{index}"
+        body = {"ani": f"+8210{ALL_FAULTS.index(fault):02d}{index:06d}", "dnis": "1588"}  # one customer each
+        offered = await self.until_answered("/v1/calls", body, key)
+        if offered is None or offered.status_code != 201:
+            return
+        call_id = offered.json()["call_id"]
+        again = await self.until_answered("/v1/calls", body, key)  # a retry after success: the same call
+        if again is not None and again.json().get("call_id") != call_id:
+            self._row.duplicated += 1
+        self._row.accepted[key] = call_id
+        await self.until_answered(f"/v1/calls/{call_id}/digits", {"digits": "3"}, f"{key}-digits")
+
+
+async def inject(platform: Platform, fault: str) -> Callable[[], Awaitable[None]]:
+    """Break something now; return what repairs it."""
+    if fault in ("broker", "broker-pause"):
+        pid = platform.pid("kafka")
+        assert pid is not None
+        if fault == "broker-pause":
+            os.kill(pid, signal.SIGSTOP)
+
+            async def resume() -> None:
+                await asyncio.sleep(15)
+                os.kill(pid, signal.SIGCONT)
+
+            return resume
+        os.kill(pid, signal.SIGKILL)
+
+        async def restart_broker() -> None:
+            await asyncio.sleep(5)
+            await asyncio.to_thread(platform.kafka, "start")
+
+        return restart_broker
+    platform.stop_service(fault, sig=signal.SIGKILL)
+
+    async def restart_service() -> None:
+        platform.start_service(fault, MODULES[fault])
+
+    return restart_service
+
+
+async def recovered_after(rest: httpx.AsyncClient, fault: str) -> float:
+    """Seconds until a new call is accepted again."""
+    started = time.monotonic()
+    probe = Caller(rest, Row(fault))
+    await probe.until_answered("/v1/calls", {"ani": "+821000000000", "dnis": "1588"}, f"probe-{fault}")
+    return time.monotonic() - started
+
+
+async def check(rest: httpx.AsyncClient, row: Row) -> None:
+    """Lost, not ended and missing from ClickHouse, waiting up to SETTLE_SECONDS for each to settle."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    pending = dict(row.accepted)
+    customers: dict[str, str] = {}
+    while pending and time.monotonic() < deadline:
+        for key, call_id in list(pending.items()):
+            response = await rest.get(f"/v1/calls/{call_id}")
+            if response.status_code == 200 and response.json()["status"] == "ended":
+                customers[call_id] = response.json()["customer_id"]
+                del pending[key]
+        await asyncio.sleep(0.5)
+    for call_id in pending.values():
+        row.lost += (await rest.get(f"/v1/calls/{call_id}")).status_code == 404
+    row.not_ended = len(pending) - row.lost
+    unseen = dict(customers)
+    while unseen and time.monotonic() < deadline + SETTLE_SECONDS:
+        for call_id, customer in list(unseen.items()):
+            events = (await rest.get(f"/v1/customers/{customer}/journey")).json()["events"]
+            types = [e["event_type"] for e in events if e["aggregate_id"] == call_id]
+            if types.count("telephony.call.offered") > 1:
+                row.duplicated += 1
+            if "telephony.call.offered" in types and "telephony.call.ended" in types:
+                del unseen[call_id]
+        await asyncio.sleep(1)
+    row.missing = len(unseen)
+
+
+async def under_fault(platform: Platform, rest: httpx.AsyncClient, fault: str) -> Row:
+    row = Row(fault)
+    caller = Caller(rest, row)
+    calls = []
+    repair = None
+    for index in range(CALLS):
+        calls.append(asyncio.create_task(caller.one_call(index, fault)))
+        if index == min(int(RATE), CALLS - 1):  # a second into the load
+            repair = await inject(platform, fault)
+        await asyncio.sleep(1 / RATE)
+    assert repair is not None
+    await repair()
+    row.recovery_s = await recovered_after(rest, fault)
+    await asyncio.gather(*calls)
+    await asyncio.to_thread(platform_ready, platform)
+    await check(rest, row)
+    return row
+
+
+def platform_ready(platform: Platform) -> None:
+    asyncio.run(platform.wait_ready(timeout=180))
+
+
+async def run(platform: Platform) -> None:
+    base = f"http://127.0.0.1:{platform.settings.gateway_port}"
+    rows: list[Row] = []
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": API_KEY}, timeout=30) as rest:
+        for fault in FAULTS:
+            print(f"\n{fault}: {CALLS} calls at {RATE}/s, the fault a second in", flush=True)
+            rows.append(await under_fault(platform, rest, fault))
+    print(
+        f"\n{'fault':16}{'accepted':>9}{'lost':>6}{'dup':>5}{'not ended':>10}{'missing CH':>11}"
+        f"{'longest ms':>11}{'recovery s':>11}"
+    )
+    for r in rows:
+        print(
+            f"{r.fault:16}{len(r.accepted):>9}{r.lost:>6}{r.duplicated:>5}{r.not_ended:>10}{r.missing:>11}"
+            f"{r.longest_ms:>11.0f}{r.recovery_s:>11.1f}"
+        )
+    if not all(r.clean for r in rows) or any(len(r.accepted) < CALLS for r in rows):
+        print("\nFAILED: something was lost, duplicated, left unended, missing or never accepted")
+        sys.exit(1)
+    print("\nno call lost, duplicated, left unended or missing from ClickHouse")
+
+
+def main() -> None:
+    unknown = set(FAULTS) - set(ALL_FAULTS)
+    if unknown:
+        sys.exit(f"unknown CHAOS_FAULTS {sorted(unknown)}; known: {', '.join(ALL_FAULTS)}")
+    run_on(fresh_platform("chaos", CC_API_KEYS=f"{API_KEY}:tenant-chaos:integration"), run)
+
+
+if __name__ == "__main__":
+    main()
