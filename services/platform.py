@@ -150,9 +150,7 @@ class Platform:
         if name == "gateway":
             try:
                 async with httpx.AsyncClient() as client:
-                    response = await client.get(
-                        f"http://{settings.grpc_host}:{settings.gateway_port}/healthz"
-                    )
+                    response = await client.get(f"http://{settings.grpc_host}:{settings.gateway_port}/readyz")
                 return response.status_code == 200
             except httpx.HTTPError:
                 return False

@@ -18,6 +18,8 @@ class LiveQueueMetrics:
     def __init__(self, bootstrap_servers: str) -> None:
         self._bootstrap = bootstrap_servers
         self._latest: dict[tuple[str, str], events_pb2.QueueMetrics] = {}
+        # Assigned and positioned on the metrics topic: what the gateway's readiness asks of the tail.
+        self.following = False
 
     def get(self, tenant_id: str, queue_id: str) -> events_pb2.QueueMetrics | None:
         return self._latest.get((tenant_id, queue_id))
@@ -41,6 +43,7 @@ class LiveQueueMetrics:
             ends = await consumer.end_offsets(partitions)
             for tp, end in ends.items():
                 consumer.seek(tp, max(0, end - 200))
+            self.following = bool(partitions)
             while True:
                 batches = await consumer.getmany(timeout_ms=500)
                 for records in batches.values():
@@ -52,4 +55,5 @@ class LiveQueueMetrics:
                             continue
                         self._latest[(metrics.tenant_id, metrics.queue_id)] = metrics
         finally:
+            self.following = False
             await consumer.stop()

@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from opentelemetry import trace
 
 from services.common import telemetry
 from services.common.settings import PlatformSettings, get_settings
-from services.gateway import errors
+from services.gateway import errors, readiness
 from services.gateway.body_limit import BodyLimit
 from services.gateway.clients import ServiceClients
 from services.gateway.live_metrics import LiveQueueMetrics
@@ -59,5 +60,20 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
     @app.get("/healthz", tags=["health"], summary="Liveness of the gateway process")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Readiness: every service SERVING and the live metrics followed (503 with what is not)",
+        responses={503: {"description": "Not ready; `checks` says what is missing"}},
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        found = await readiness.checks(request.app.state.clients, request.app.state.live_metrics)
+        ready = all(found.values())
+        return JSONResponse(
+            status_code=200 if ready else 503,
+            content={"ready": ready, "checks": found},
+            headers=None if ready else {"Retry-After": str(errors.RETRY_AFTER_SECONDS)},
+        )
 
     return app

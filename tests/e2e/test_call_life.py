@@ -292,6 +292,8 @@ async def test_bad_input_gets_clear_errors_over_rest(platform: Platform) -> None
         unauthenticated = await rest.get("/v1/agents", headers={"X-API-Key": "wrong"})
         assert (unauthenticated.status_code, unauthenticated.json()["error_id"]) == (401, "invalid-api-key")
         assert (await rest.get("/openapi.json")).json()["paths"]["/v1/calls"]["post"]
+        ready = await rest.get("/readyz")
+        assert ready.status_code == 200 and all(ready.json()["checks"].values()), ready.text
 
 
 async def test_bad_input_gets_clear_errors_over_grpc(platform: Platform) -> None:

@@ -1,0 +1,26 @@
+"""The gateway is ready when it can do its job: every service it forwards to answers SERVING on its
+gRPC health, and the live-metrics tail follows its topic. `/healthz` only says the process is alive."""
+
+import asyncio
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.gateway.clients import ServiceClients
+from services.gateway.live_metrics import LiveQueueMetrics
+
+SERVICES = ("telephony", "routing", "ticketing", "analytics")  # in the order of ServiceClients.channels
+
+
+async def _serving(channel: grpc.aio.Channel) -> bool:
+    try:
+        answer = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+    except grpc.aio.AioRpcError:
+        return False
+    return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+async def checks(clients: ServiceClients, live_metrics: LiveQueueMetrics) -> dict[str, bool]:
+    """Each thing the gateway needs, and whether it has it now."""
+    serving = await asyncio.gather(*(_serving(channel) for channel in clients.channels))
+    return {**dict(zip(SERVICES, serving, strict=True)), "live-metrics": live_metrics.following}
