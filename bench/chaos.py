@@ -1,8 +1,12 @@
 """Faults while calls come in (issue 6, `make chaos`): nothing accepted is lost, nothing is done twice,
 every call ends, and ClickHouse holds every one of them.
 
-    make chaos                          every fault, CHAOS_CALLS (20) calls during each
-    CHAOS_FAULTS=broker CHAOS_CALLS=30 make chaos    what CI runs: one broker kill during 30 calls
+    make chaos                          5 fresh starts, then every fault, CHAOS_CALLS (20) calls during each
+    CHAOS_FRESH_STARTS=1 CHAOS_FAULTS=broker CHAOS_CALLS=30 make chaos    what CI runs
+
+First, CHAOS_FRESH_STARTS (5) times in a row: a fresh broker and platform on empty data, one agent logs
+in, one call is offered and must ring the agent within a minute. A worker that said ready before its
+topics, partitions or boards were there would leave that call unrouted.
 
 A platform of its own (its broker and every service on free loopback ports). For each fault, calls are
 offered over REST at CHAOS_RATE (4/s), each with its own Idempotency-Key and retried (the same key)
@@ -36,12 +40,14 @@ from services.platform import SERVICES, Platform
 from tests.e2e.platform import fresh_platform
 
 CALLS = int(os.environ.get("CHAOS_CALLS", "20"))
+FRESH_STARTS = int(os.environ.get("CHAOS_FRESH_STARTS", "5"))
 RATE = float(os.environ.get("CHAOS_RATE", "4"))
 GIVE_UP_SECONDS = float(os.environ.get("CHAOS_GIVE_UP_SECONDS", "120"))
 SETTLE_SECONDS = float(os.environ.get("CHAOS_SETTLE_SECONDS", "60"))
 ALL_FAULTS = ["broker", *(name for name, _, _ in SERVICES), "broker-pause"]
 FAULTS = [f for f in os.environ.get("CHAOS_FAULTS", ",".join(ALL_FAULTS)).split(",") if f]
 API_KEY = "chaos-key"
+KEYS = f"{API_KEY}:tenant-chaos:integration"
 MODULES = {name: module for name, module, _ in SERVICES}
 
 
@@ -68,7 +74,7 @@ class Caller:
         self._rest = rest
         self._row = row
 
-    async def until_answered(self, path: str, body: dict[str, str], key: str) -> httpx.Response | None:
+    async def until_answered(self, path: str, body: dict[str, object], key: str) -> httpx.Response | None:
         deadline = time.monotonic() + GIVE_UP_SECONDS
         while time.monotonic() < deadline:
             started = time.monotonic()
@@ -84,7 +90,8 @@ class Caller:
 
     async def one_call(self, index: int, fault: str) -> None:
         key = f"chaos-{fault}-{index}"
-        body = {"ani": f"+8210{ALL_FAULTS.index(fault):02d}{index:06d}", "dnis": "1588"}  # one customer each
+        ani = f"+8210{ALL_FAULTS.index(fault):02d}{index:06d}"  # one customer per call
+        body: dict[str, object] = {"ani": ani, "dnis": "1588"}
         offered = await self.until_answered("/v1/calls", body, key)
         if offered is None or offered.status_code != 201:
             return
@@ -205,11 +212,38 @@ async def run(platform: Platform) -> None:
     print("\nno call lost, duplicated, left unended or missing from ClickHouse")
 
 
+async def first_call_rings(platform: Platform) -> None:
+    """On a platform just started: an agent logs in and the first call offered rings it."""
+    base = f"http://127.0.0.1:{platform.settings.gateway_port}"
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": API_KEY}, timeout=30) as rest:
+        caller = Caller(rest, Row("fresh-start"))
+        member: dict[str, object] = {"site_id": "seoul", "skills": [{"name": "member"}]}
+        await caller.until_answered("/v1/agents/first/login", member, "login")
+        offered = await caller.until_answered("/v1/calls", {"ani": "+821011112222", "dnis": "1588"}, "first")
+        assert offered is not None and offered.status_code == 201, offered
+        call_id = offered.json()["call_id"]
+        await caller.until_answered(f"/v1/calls/{call_id}/digits", {"digits": "1"}, "first-digits")
+        async with asyncio.timeout(60):
+            while (await rest.get(f"/v1/calls/{call_id}")).json()["status"] != "ringing":
+                await asyncio.sleep(0.2)
+    took = time.monotonic() - started
+    print(f"    the first call rang its agent {took:.1f}s after the agent logged in", flush=True)
+
+
+def fresh_starts() -> None:
+    for attempt in range(1, FRESH_STARTS + 1):
+        print(f"\nfresh start {attempt} of {FRESH_STARTS}: a new broker and platform, empty", flush=True)
+        run_on(fresh_platform(f"chaos-fresh-{attempt}", CC_API_KEYS=KEYS), first_call_rings)
+
+
 def main() -> None:
     unknown = set(FAULTS) - set(ALL_FAULTS)
     if unknown:
         sys.exit(f"unknown CHAOS_FAULTS {sorted(unknown)}; known: {', '.join(ALL_FAULTS)}")
-    run_on(fresh_platform("chaos", CC_API_KEYS=f"{API_KEY}:tenant-chaos:integration"), run)
+    fresh_starts()
+    if FAULTS:
+        run_on(fresh_platform("chaos", CC_API_KEYS=KEYS), run)
 
 
 if __name__ == "__main__":
