@@ -14,6 +14,7 @@ Reads are open to every role of the tenant. Development keys come from CC_API_KE
 import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from cc.common.v1 import types_pb2
 from google.protobuf.message import Message
@@ -46,9 +47,11 @@ class Credential:
         return types_pb2.Actor(type=types_pb2.ACTOR_TYPE_USER, id=self.name)
 
 
+@lru_cache(maxsize=8)
 def parse_api_keys(text: str) -> dict[str, Credential]:
     """`key:tenant[:role[:agent_id]]`, comma-separated. A role the platform does not know, or an agent
-    key without its agent, stops the service at start rather than letting the key in."""
+    key without its agent, stops the service at start rather than letting the key in. Parsed once per
+    text: the gateway asks for the credentials on every request. The answer is shared; never change it."""
     credentials: dict[str, Credential] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, tenant, role, agent_id, *_ = [*item.split(":"), "", "", ""]

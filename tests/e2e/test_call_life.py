@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from services.common.envelope import new_id
 from services.platform import Platform
+from tests.e2e.support import violated_fields
 
 T = TypeVar("T")
 
@@ -325,16 +326,6 @@ async def test_an_oversized_request_is_refused_and_every_service_keeps_serving(p
     """Issue 6: one OfferCall with a megabyte ANI used to make telephony exit, again on every restart. Now
     each edge refuses it (gRPC's message limit, the contract's field limits, the gateway's body limit)
     and the same services go on serving the next call."""
-    from google.rpc import error_details_pb2
-    from grpc_status import rpc_status
-
-    def violated_fields(error: grpc.aio.AioRpcError) -> list[str]:
-        status = rpc_status.from_call(error)  # type: ignore[arg-type]
-        assert status is not None
-        bad = error_details_pb2.BadRequest()
-        assert any(d.Unpack(bad) for d in status.details if d.Is(error_details_pb2.BadRequest.DESCRIPTOR))
-        return [v.field for v in bad.field_violations]
-
     md = (("x-api-key", "e2e-errors"),)
     settings = platform.settings
     async with (

@@ -13,13 +13,12 @@ from cc.ticketing.v1 import ticketing_pb2
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.platform import Platform
+from tests.e2e.support import violated_fields
 
 SERVICES = [
     (telephony_pb2.DESCRIPTOR.services_by_name["TelephonyService"], "telephony_port"),
@@ -98,14 +97,6 @@ def message_of(descriptor: Descriptor, depth: int = 0) -> st.SearchStrategy[Mess
         return message
 
     return st.fixed_dictionaries(fields).map(build)
-
-
-def violated_fields(error: grpc.RpcError) -> list[str]:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    bad = error_details_pb2.BadRequest()
-    if status is None or not any(d.Unpack(bad) for d in status.details if d.Is(bad.DESCRIPTOR)):
-        return []
-    return [v.field for v in bad.field_violations]
 
 
 def fuzz(channel: grpc.Channel, method: MethodDescriptor) -> None:

@@ -2,7 +2,6 @@
 tenant's calls, agents, contacts, tickets, journey, live metrics or statistics, and the same ids in two
 tenants are two different things."""
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,6 +9,7 @@ import httpx
 import pytest
 
 from services.platform import Platform
+from tests.e2e.support import until
 
 
 class Tried:
@@ -33,16 +33,6 @@ async def clients(platform: Platform) -> AsyncIterator[tuple[httpx.AsyncClient, 
         httpx.AsyncClient(base_url=base, headers={"X-API-Key": "e2e-intruder"}, timeout=30) as intruder,
     ):
         yield owner, Tried(intruder)
-
-
-async def until(owner: httpx.AsyncClient, path: str, done: Any, what: str, **params: Any) -> Any:
-    async with asyncio.timeout(45):
-        while True:
-            response = await owner.get(path, params=params or None)
-            if response.status_code == 200 and done(response.json()):
-                return response.json()
-            await asyncio.sleep(0.2)
-    raise AssertionError(what)
 
 
 async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(

@@ -1,14 +1,13 @@
 """Timers end to end (issue 6): RONA fires on a real platform. The unanswered call goes back to its
 queue keeping its place, the agent goes not ready, and the call rings the next agent once."""
 
-import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
 
 from services.platform import Platform
+from tests.e2e.support import until
 
 
 @pytest.fixture
@@ -16,16 +15,6 @@ async def rest(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
     base = f"http://127.0.0.1:{platform.settings.gateway_port}"
     async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": "e2e-timers"}, timeout=30) as client:
         yield client
-
-
-async def until(rest: httpx.AsyncClient, path: str, done: Any, what: str) -> Any:
-    async with asyncio.timeout(45):  # the ring timeout here is 3 s; a loaded machine can stall for many
-        while True:
-            body = (await rest.get(path)).json()
-            if done(body):
-                return body
-            await asyncio.sleep(0.2)
-    raise AssertionError(what)
 
 
 async def test_an_unanswered_ring_goes_back_to_the_queue_keeping_its_place_and_rings_the_next_agent(
