@@ -10,11 +10,12 @@ restarted sink inserts the batch again.
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, KafkaError
 from cc.common.v1 import event_pb2
 
 from services.analytics.rows import EventRow, row_of
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 GROUP_ID = "analytics.sink"
 BATCH_RECORDS = 500
 BATCH_SECONDS = 0.2
+# A consumer that fetched nothing for this long while records wait for its group is replaced.
+STALL_SECONDS = 30.0
+# How long a stalled consumer's stop, or a check of the group's lag, may take.
+STOP_SECONDS = 10.0
 
 
 def decode(record: ConsumerRecord) -> event_pb2.Event:
@@ -57,21 +62,57 @@ class EventSink:
         self.dead_lettered = 0
 
     async def run(self) -> None:
-        consumer = kafka.group_consumer(self._bootstrap, self._group_id)
-        consumer.subscribe(self._topics)
-        await consumer.start()
+        """Sink for ever. A consumer that has stopped fetching while its partitions lag (seen once in
+        five broker kills: after the broker came back, aiokafka's group consumer never fetched again)
+        is replaced by a new one, which resumes from the group's last commit."""
+        ends: dict[TopicPartition, int] | None = None
+        while True:
+            consumer = kafka.group_consumer(self._bootstrap, self._group_id)
+            consumer.subscribe(self._topics)
+            await consumer.start()
+            try:
+                if ends is None:
+                    ends = await consumer.end_offsets(await kafka.partitions_of(consumer, self._topics))
+                await self._consume(consumer, ends)
+            finally:
+                with contextlib.suppress(Exception, TimeoutError):
+                    async with asyncio.timeout(STOP_SECONDS):
+                        await consumer.stop()
+            log.warning("analytics sink fetched nothing for %ss while behind: a new consumer", STALL_SECONDS)
+
+    async def _consume(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:
+        """Sink batches until the consumer stalls (nothing for STALL_SECONDS while records wait)."""
+        loop = asyncio.get_running_loop()
+        progressed = loop.time()
+        while True:
+            records = await self._next_batch(consumer)
+            if records:
+                await self._sink(records)
+                await self._commit(consumer, records)
+                progressed = loop.time()
+            if not self.caught_up.is_set() and await self._reached(consumer, ends):
+                log.info("analytics sink caught up: %d events stored", self.sunk)
+                self.caught_up.set()
+            if loop.time() - progressed > STALL_SECONDS:
+                if await self._behind(consumer):
+                    return
+                progressed = loop.time()
+
+    async def _behind(self, consumer: AIOKafkaConsumer) -> bool:
+        """This member holds no partition, or records wait past its position on one it holds, as the broker
+        answers now; False when the broker does not answer (then the consumer is not the one at fault)."""
+        assigned = consumer.assignment()
+        if not assigned:
+            return True
         try:
-            ends = await consumer.end_offsets(await kafka.partitions_of(consumer, self._topics))
-            while True:
-                records = await self._next_batch(consumer)
-                if records:
-                    await self._sink(records)
-                    await self._commit(consumer, records)
-                if not self.caught_up.is_set() and await self._reached(consumer, ends):
-                    log.info("analytics sink caught up: %d events stored", self.sunk)
-                    self.caught_up.set()
-        finally:
-            await consumer.stop()
+            async with asyncio.timeout(STOP_SECONDS):
+                ends = await consumer.end_offsets(list(assigned))
+                for tp in assigned:
+                    if await consumer.position(tp) < ends[tp]:
+                        return True
+        except (KafkaError, TimeoutError):
+            return False
+        return False
 
     async def _next_batch(self, consumer: AIOKafkaConsumer) -> list[ConsumerRecord]:
         """Gather records until the batch is full or BATCH_SECONDS have passed since the first call."""
