@@ -31,6 +31,7 @@ SERVICES: tuple[tuple[str, str, str | None], ...] = (
     ("routing-stream", "services.routing.stream", None),
     ("ticketing", "services.ticketing", "ticketing_port"),
     ("analytics", "services.analytics", "analytics_port"),
+    ("keys", "services.gateway.keys", "keys_port"),
     ("gateway", "services.gateway", None),
 )
 

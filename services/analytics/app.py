@@ -12,6 +12,7 @@ from services.analytics.servicer import AnalyticsServicer
 from services.analytics.sink import EventSink
 from services.analytics.store import AnalyticsStore
 from services.common.grpc_server import serve
+from services.common.keys import KeyRing
 from services.common.runtime import all_set, configure_logging, runtime
 from services.common.settings import PlatformSettings, get_settings
 
@@ -32,7 +33,7 @@ async def main(settings: PlatformSettings | None = None) -> None:
         try:
             await serve(
                 address=settings.address(settings.analytics_port),
-                credentials=settings.credentials(),
+                keys=KeyRing(settings.credentials(), settings.kafka_bootstrap_servers),
                 max_request_bytes=settings.cc_max_request_bytes,
                 registrations=[
                     (

@@ -8,8 +8,9 @@ same check through the gateway, which forwards the caller's key).
 - agent: its own agent's state and calls (answer as itself, hang up its own call) and tickets;
 - integration: anything an adapter does, for any agent (carrier adapters, load generators).
 
-Reads are open to every role of the tenant. Development keys come from CC_API_KEYS as
-`key:tenant[:role[:agent_id]]`, the role admin when none is given."""
+Reads are open to every role of the tenant, except the API keys: only admins manage and list them.
+Keys of named users are issued over the API (services/common/keys.py). Development keys come from
+CC_API_KEYS as `key:tenant[:role[:agent_id]]`, the role admin when none is given."""
 
 import hashlib
 from dataclasses import dataclass
@@ -68,8 +69,10 @@ def parse_api_keys(text: str) -> dict[str, Credential]:
 
 _CALL_CONTROL = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AGENT, Role.INTEGRATION})
 _ADAPTER = frozenset({Role.ADMIN, Role.INTEGRATION})
-# The roles allowed each write; a method not listed is a read, open to every role.
-WRITERS: dict[str, frozenset[Role]] = {
+_ADMIN = frozenset({Role.ADMIN})
+# The roles allowed each restricted method: every write, and the reads of keys. A method not listed is
+# a read, open to every role.
+RESTRICTED: dict[str, frozenset[Role]] = {
     "/cc.telephony.v1.TelephonyService/OfferCall": _ADAPTER,
     "/cc.telephony.v1.TelephonyService/SendDigits": _ADAPTER,
     "/cc.telephony.v1.TelephonyService/AnswerCall": _CALL_CONTROL,
@@ -79,12 +82,15 @@ WRITERS: dict[str, frozenset[Role]] = {
     "/cc.routing.v1.RoutingService/LogOutAgent": _CALL_CONTROL,
     "/cc.ticketing.v1.TicketingService/TransitionTicket": _CALL_CONTROL,
     "/cc.ticketing.v1.TicketingService/AddTicketNote": _CALL_CONTROL,
+    "/cc.gateway.v1.ApiKeyService/CreateApiKey": _ADMIN,
+    "/cc.gateway.v1.ApiKeyService/ListApiKeys": _ADMIN,
+    "/cc.gateway.v1.ApiKeyService/RevokeApiKey": _ADMIN,
 }
 
 
 def authorize(credential: Credential, method: str, request: Message) -> None:
     """Refuse what the credential's role may not do; an agent acts only as itself."""
-    allowed = WRITERS.get(method)
+    allowed = RESTRICTED.get(method)
     if allowed is None:
         return
     if credential.role not in allowed:

@@ -29,6 +29,25 @@ class AggregateCommand(Protocol):
 
 
 @dataclass(frozen=True)
+class ReadSpec(Generic[S]):
+    """What a read model of an aggregate type needs: its topics and how its events fold into state.
+    A context that reads another's aggregate (every service follows the gateway's API keys) uses this
+    without the owner's decide."""
+
+    topics: AggregateTopics
+    evolve: Callable[[S | None, event_pb2.Event], S]
+    state_type: type[S]
+
+    @cached_property
+    def codec(self) -> StateCodec[S]:
+        return StateCodec(self.state_type)
+
+    @property
+    def aggregate_type(self) -> str:
+        return self.topics.aggregate
+
+
+@dataclass(frozen=True)
 class AggregateSpec(Generic[S, C]):
     topics: AggregateTopics
     command_type: Callable[[], C]

@@ -49,7 +49,7 @@ def _snake(name: str) -> str:
 
 def event_type_of(context: str, aggregate_type: str, payload: Message) -> str:
     name = payload.DESCRIPTOR.name
-    prefix = aggregate_type.capitalize()
+    prefix = "".join(word.capitalize() for word in aggregate_type.split("-"))  # api-key -> ApiKey
     verb = name[len(prefix) :] if name.startswith(prefix) and name != prefix else name
     return f"{context}.{aggregate_type}.{_snake(verb)}"
 

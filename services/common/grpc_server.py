@@ -22,6 +22,7 @@ from services.common import telemetry
 from services.common.access import Credential, authorize
 from services.common.envelope import new_id
 from services.common.errors import PlatformError, Unauthenticated, Unavailable
+from services.common.keys import KeyRing
 from services.common.runtime import arm_stop_deadline
 from services.common.validation import check_request
 
@@ -32,6 +33,8 @@ _credential: contextvars.ContextVar[Credential] = contextvars.ContextVar("creden
 _OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _tracer = telemetry.tracer(__name__)
 READINESS_POLL_SECONDS = 0.1
+# Who a presented key belongs to, or None (services/common/keys.py: KeyRing.authenticate).
+Authenticate = Callable[[str], Credential | None]
 
 
 def current_tenant() -> str:
@@ -67,8 +70,8 @@ class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
     PlatformError to a status with details. The guarded handler of each method is built once, not per
     call: the credential and the trace context are read from the call's own metadata."""
 
-    def __init__(self, credentials: dict[str, Credential], ready: Callable[[], bool]) -> None:
-        self._credentials = credentials
+    def __init__(self, authenticate: Authenticate, ready: Callable[[], bool]) -> None:
+        self._authenticate = authenticate
         self._ready = ready
         self._guarded: dict[str, grpc.RpcMethodHandler] = {}
 
@@ -100,7 +103,7 @@ class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
                 method, context=telemetry.extract_metadata(metadata), kind=trace.SpanKind.SERVER
             ):
                 try:
-                    credential = self._credentials.get(str(metadata.get(API_KEY_HEADER, "")))
+                    credential = self._authenticate(str(metadata.get(API_KEY_HEADER, "")))
                     if credential is None:
                         raise Unauthenticated(
                             "invalid-api-key", f"a valid {API_KEY_HEADER} metadata entry is required"
@@ -133,7 +136,7 @@ Registration = tuple[Callable[[Any, grpc.aio.Server], None], Any, str]
 async def serve(
     *,
     address: str,
-    credentials: dict[str, Credential],
+    keys: KeyRing,
     registrations: Sequence[Registration],
     background: Sequence[Awaitable[None]],
     ready: Callable[[], bool],
@@ -142,9 +145,14 @@ async def serve(
     """Run the server and its background loops until SIGTERM/SIGINT or until a loop fails. Health says
     SERVING while `ready()` holds (state rebuilt, nothing failed) and NOT_SERVING otherwise, and RPCs
     are answered UNAVAILABLE while it does not. A request above `max_request_bytes` is refused by gRPC
-    itself (RESOURCE_EXHAUSTED) before it is decoded."""
+    itself (RESOURCE_EXHAUSTED) before it is decoded. Callers are checked against `keys`, which this
+    server follows too: it is not ready before its key ring has read every key."""
+
+    def able() -> bool:
+        return keys.ready() and ready()
+
     server = grpc.aio.server(
-        interceptors=[TenantAndErrorsInterceptor(credentials, ready)],
+        interceptors=[TenantAndErrorsInterceptor(keys.authenticate, able)],
         options=[("grpc.max_receive_message_length", max_request_bytes)],
     )
     health_servicer = health.aio.HealthServicer()
@@ -169,12 +177,12 @@ async def serve(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
-    tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(work) for work in background]
+    tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(work) for work in [keys.run(), *background]]
 
     async def follow_readiness() -> None:
         serving = False
         while True:
-            if ready() != serving:
+            if able() != serving:
                 serving = not serving
                 status = (
                     health_pb2.HealthCheckResponse.SERVING

@@ -19,7 +19,7 @@ from cc.common.v1 import event_pb2
 from google.protobuf.message import DecodeError
 
 from services.common import kafka
-from services.common.aggregate import AggregateSpec, C, S, Versioned
+from services.common.aggregate import AggregateSpec, C, ReadSpec, S, Versioned
 from services.common.snapshots import load_partition
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ Observer = Callable[[Versioned[Any]], None]
 
 
 class Projection(Generic[S, C]):
-    def __init__(self, spec: AggregateSpec[S, C], bootstrap_servers: str) -> None:
+    def __init__(self, spec: AggregateSpec[S, C] | ReadSpec[S], bootstrap_servers: str) -> None:
         self.spec = spec
         self._bootstrap = bootstrap_servers
         self.entries: dict[Key, Versioned[S]] = {}

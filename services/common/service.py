@@ -17,6 +17,7 @@ from services.common.command_bus import CommandBus
 from services.common.command_processor import CommandProcessor
 from services.common.deadlines import Deadlines
 from services.common.grpc_server import serve
+from services.common.keys import KeyRing
 from services.common.policy import Policy, Reaction
 from services.common.projection import Observer, Projection
 from services.common.runtime import all_set, configure_logging, runtime
@@ -82,7 +83,7 @@ class AggregateService(Generic[S, C]):
             ]
             await serve(
                 address=settings.address(self.port),
-                credentials=settings.credentials(),
+                keys=KeyRing(settings.credentials(), settings.kafka_bootstrap_servers),
                 max_request_bytes=settings.cc_max_request_bytes,
                 registrations=[(self.add_servicer, self.servicer(rt.bus, read_model), self.grpc_service)],
                 background=[

@@ -22,7 +22,8 @@ class PlatformSettings(BaseSettings):
     # Replication of the topics the platform creates: 1 for the local single broker, 3 on a real cluster.
     cc_replication_factor: int = 1
     # Development API keys: "key:tenant[:role[:agent_id]]", comma-separated; the role is admin when none
-    # is given (services/common/access.py). The tenant comes from the credential only (ORG-1).
+    # is given (services/common/access.py). The tenant comes from the credential only (ORG-1). Keys of
+    # named users are issued over the API (/v1/api-keys) and kept hashed (services/common/keys.py).
     cc_api_keys: str = "dev-key-acme:acme,dev-key-globex:globex"
     clickhouse_dsn: str = f"chdb://{REPO_ROOT / '.local' / 'analytics'}"
     cc_instance_id: str = Field(default="", description="Unique per process; generated when empty.")
@@ -31,6 +32,8 @@ class PlatformSettings(BaseSettings):
     routing_port: int = 50052
     ticketing_port: int = 50053
     analytics_port: int = 50054
+    # The gateway's key service (API keys of named users and integrations).
+    keys_port: int = 50055
     gateway_port: int = 8080
     # How long the gateway keeps an idle HTTP connection open (see services/gateway/__main__.py).
     cc_http_keep_alive_seconds: int = 120

@@ -48,7 +48,9 @@ class AggregateTopics:
 CALLS = AggregateTopics("telephony", "call")
 AGENTS = AggregateTopics("routing", "agent")
 TICKETS = AggregateTopics("ticketing", "ticket")
-AGGREGATES = (CALLS, AGENTS, TICKETS)
+# The gateway's API keys: every service follows their events to know who may call it.
+API_KEYS = AggregateTopics("gateway", "api-key")
+AGGREGATES = (CALLS, AGENTS, TICKETS, API_KEYS)
 
 ROUTING_DECISIONS = "routing.decisions.v1"
 QUEUE_METRICS = "routing.queue-metrics.v1"
@@ -105,7 +107,8 @@ async def ensure_topics(
     replication_factor: int = 1,
     outcome_window_ms: int = 24 * 3600 * 1000,
 ) -> None:
-    """Create every missing topic (the catalogue plus `extra`); existing ones are left as they are."""
+    """Create every missing topic (the catalogue plus `extra`), existing ones left as they are, and return
+    once the broker serves every one of them."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
@@ -125,7 +128,9 @@ async def ensure_topics(
             with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
                 await admin.create_topics(missing)
             log.info("created topics: %s", ", ".join(t.name for t in missing))
-            await _until_served(admin, [t.name for t in missing])
+        # Every wanted topic, not only those created here: one another process created a moment ago
+        # may still have no leaders, and a consumer subscribing now would ignore it for minutes.
+        await _until_served(admin, list(wanted))
     finally:
         await admin.close()
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import grpc
 from cc.analytics.v1 import analytics_pb2_grpc
+from cc.gateway.v1 import keys_pb2_grpc
 from cc.routing.v1 import routing_pb2_grpc
 from cc.telephony.v1 import telephony_pb2_grpc
 from cc.ticketing.v1 import ticketing_pb2_grpc
@@ -43,6 +44,7 @@ class ServiceClients:
     routing: routing_pb2_grpc.RoutingServiceStub
     ticketing: ticketing_pb2_grpc.TicketingServiceStub
     analytics: analytics_pb2_grpc.AnalyticsServiceStub
+    keys: keys_pb2_grpc.ApiKeyServiceStub
 
     @staticmethod
     def connect(settings: PlatformSettings) -> "ServiceClients":
@@ -51,6 +53,7 @@ class ServiceClients:
             settings.routing_port,
             settings.ticketing_port,
             settings.analytics_port,
+            settings.keys_port,
         )
         deadline = Deadline(settings.cc_command_timeout_seconds + DEADLINE_MARGIN_SECONDS)
         channels = [grpc.aio.insecure_channel(settings.address(p), interceptors=[deadline]) for p in ports]
@@ -60,6 +63,7 @@ class ServiceClients:
             routing=routing_pb2_grpc.RoutingServiceStub(channels[1]),
             ticketing=ticketing_pb2_grpc.TicketingServiceStub(channels[2]),
             analytics=analytics_pb2_grpc.AnalyticsServiceStub(channels[3]),
+            keys=keys_pb2_grpc.ApiKeyServiceStub(channels[4]),
         )
 
     async def close(self) -> None:

@@ -1,6 +1,5 @@
-"""Typed dependencies: settings, the caller's credential, the service clients."""
+"""Typed dependencies: the caller's credential, the service clients, the live metrics."""
 
-from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -8,17 +7,9 @@ from fastapi import Depends, Header, Request
 from services.common import telemetry
 from services.common.errors import Unauthenticated
 from services.common.grpc_server import API_KEY_HEADER
-from services.common.settings import PlatformSettings, get_settings
+from services.common.keys import KeyRing
 from services.gateway.clients import ServiceClients
 from services.gateway.live_metrics import LiveQueueMetrics
-
-
-@lru_cache
-def settings_dependency() -> PlatformSettings:
-    return get_settings()
-
-
-Settings = Annotated[PlatformSettings, Depends(settings_dependency)]
 
 
 class Caller:
@@ -35,9 +26,11 @@ class Caller:
 
 
 def caller(
-    settings: Settings, x_api_key: Annotated[str, Header(description="Development API key.")] = ""
+    request: Request,
+    x_api_key: Annotated[str, Header(description="An issued key (cck.…) or a development key.")] = "",
 ) -> Caller:
-    credential = settings.credentials().get(x_api_key)
+    keys: KeyRing = request.app.state.keys
+    credential = keys.authenticate(x_api_key)
     if credential is None:
         raise Unauthenticated("invalid-api-key", "a valid X-API-Key header is required")
     return Caller(x_api_key, credential.tenant_id)

@@ -1,5 +1,5 @@
-"""The REST gateway for integrators: FastAPI app factory with a lifespan that opens the gRPC channels and
-tails the live metrics topic."""
+"""The REST gateway for integrators: FastAPI app factory with a lifespan that opens the gRPC channels,
+tails the live metrics topic and follows the API keys."""
 
 import asyncio
 import contextlib
@@ -11,12 +11,13 @@ from fastapi.responses import JSONResponse
 from opentelemetry import trace
 
 from services.common import telemetry
+from services.common.keys import KeyRing
 from services.common.settings import PlatformSettings, get_settings
 from services.gateway import errors, readiness
 from services.gateway.body_limit import BodyLimit
 from services.gateway.clients import ServiceClients
 from services.gateway.live_metrics import LiveQueueMetrics
-from services.gateway.routers import agents, calls, contacts, insights, tickets
+from services.gateway.routers import agents, calls, contacts, insights, keys, tickets
 
 
 def create_app(settings: PlatformSettings | None = None) -> FastAPI:
@@ -26,13 +27,16 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.clients = ServiceClients.connect(settings)
         app.state.live_metrics = LiveQueueMetrics(settings.kafka_bootstrap_servers)
-        tail = asyncio.create_task(app.state.live_metrics.run())
+        app.state.keys = KeyRing(settings.credentials(), settings.kafka_bootstrap_servers)
+        tails = [asyncio.create_task(follower.run()) for follower in (app.state.live_metrics, app.state.keys)]
         try:
             yield
         finally:
-            tail.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await tail
+            for tail in tails:
+                tail.cancel()
+            for tail in tails:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await tail
             await app.state.clients.close()
 
     app = FastAPI(
@@ -54,7 +58,14 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         with tracer.start_as_current_span(f"{request.method} {request.url.path}", kind=trace.SpanKind.SERVER):
             return await call_next(request)
 
-    for router in (calls.router, agents.router, contacts.router, tickets.router, insights.router):
+    for router in (
+        calls.router,
+        agents.router,
+        contacts.router,
+        tickets.router,
+        insights.router,
+        keys.router,
+    ):
         app.include_router(router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness of the gateway process")
@@ -68,7 +79,8 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         responses={503: {"description": "Not ready; `checks` says what is missing"}},
     )
     async def readyz(request: Request) -> JSONResponse:
-        found = await readiness.checks(request.app.state.clients, request.app.state.live_metrics)
+        state = request.app.state
+        found = await readiness.checks(state.clients, state.live_metrics, state.keys)
         ready = all(found.values())
         return JSONResponse(
             status_code=200 if ready else 503,

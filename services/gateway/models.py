@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from cc.analytics.v1 import analytics_pb2
+from cc.gateway.v1 import keys_pb2
 from cc.routing.v1 import events_pb2 as routing_events
 from cc.routing.v1 import routing_pb2
 from cc.telephony.v1 import telephony_pb2
@@ -12,7 +13,7 @@ from cc.ticketing.v1 import ticketing_pb2
 from fastapi import Path, Query
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 # The services' text rule (services.common.errors.text_problem) as OpenAPI patterns: no control
 # characters (notes may hold tabs and line breaks) and at least one visible character.
@@ -390,3 +391,67 @@ class QueueStatistics(BaseModel):
                 for row in stats.queues
             ],
         )
+
+
+# --- API keys -----------------------------------------------------------------------------------
+class _NewKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an agent_id on a key of another role is refused, not lost
+
+    user: Text = Field(description="The person or integration the key belongs to; events name them.")
+    description: Annotated[str, Field(max_length=500, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$")] = ""
+
+
+class NewAgentKey(_NewKey):
+    role: Literal["agent"]
+    agent_id: Text = Field(description="The agent the key acts as, and the only one.")
+
+
+class NewStaffKey(_NewKey):
+    role: Literal["admin", "supervisor", "analyst", "integration"]
+
+
+# The role decides the shape: only an agent's key names an agent.
+CreateApiKeyBody = Annotated[NewAgentKey | NewStaffKey, Field(discriminator="role")]
+
+
+class RevokeApiKeyBody(BaseModel):
+    reason: OptionalText = ""
+
+
+class ApiKey(BaseModel):
+    key_id: str
+    user: str
+    role: str
+    agent_id: str
+    description: str
+    created_at: datetime | None
+    created_by: str
+    revoked_at: datetime | None
+    revoked_by: str
+    revoke_reason: str
+    version: int
+
+    @staticmethod
+    def of(key: keys_pb2.ApiKey) -> "ApiKey":
+        return ApiKey(
+            key_id=key.key_id,
+            user=key.user,
+            role=enum_word(key, "role", "API_KEY_ROLE_"),
+            agent_id=key.agent_id,
+            description=key.description,
+            created_at=moment(key, "created_at"),
+            created_by=key.created_by,
+            revoked_at=moment(key, "revoked_at"),
+            revoked_by=key.revoked_by,
+            revoke_reason=key.revoke_reason,
+            version=key.version,
+        )
+
+
+class CreatedApiKey(BaseModel):
+    key: ApiKey
+    secret_key: str = Field(description="Send this as X-API-Key. It is shown once and kept nowhere.")
+
+
+class ApiKeyList(BaseModel):
+    keys: list[ApiKey]

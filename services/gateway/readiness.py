@@ -1,15 +1,23 @@
 """The gateway is ready when it can do its job: every service it forwards to answers SERVING on its
-gRPC health, and the live-metrics tail follows its topic. `/healthz` only says the process is alive."""
+gRPC health, the live-metrics tail follows its topic, and its key ring has read every key. `/healthz`
+only says the process is alive."""
 
 import asyncio
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.keys import KeyRing
 from services.gateway.clients import ServiceClients
 from services.gateway.live_metrics import LiveQueueMetrics
 
-SERVICES = ("telephony", "routing", "ticketing", "analytics")  # in the order of ServiceClients.channels
+SERVICES = (
+    "telephony",
+    "routing",
+    "ticketing",
+    "analytics",
+    "keys",
+)  # in the order of ServiceClients.channels
 
 
 async def _serving(channel: grpc.aio.Channel) -> bool:
@@ -20,7 +28,11 @@ async def _serving(channel: grpc.aio.Channel) -> bool:
     return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
 
 
-async def checks(clients: ServiceClients, live_metrics: LiveQueueMetrics) -> dict[str, bool]:
+async def checks(clients: ServiceClients, live_metrics: LiveQueueMetrics, keys: KeyRing) -> dict[str, bool]:
     """Each thing the gateway needs, and whether it has it now."""
     serving = await asyncio.gather(*(_serving(channel) for channel in clients.channels))
-    return {**dict(zip(SERVICES, serving, strict=True)), "live-metrics": live_metrics.following}
+    return {
+        **dict(zip(SERVICES, serving, strict=True)),
+        "live-metrics": live_metrics.following,
+        "api-keys": keys.ready(),
+    }

@@ -22,22 +22,29 @@ API_KEYS = {
     "e2e-roles-analyst": "tenant-roles:analyst",
     "e2e-roles-kim": "tenant-roles:agent:kim",
     "e2e-roles-lee": "tenant-roles:agent:lee",
+    "e2e-keys-admin": "tenant-keys",
+    "e2e-keys-other": "tenant-keys-other",
 }
+# The settings of every port the platform listens on.
+PORTS = ("TELEPHONY_PORT", "ROUTING_PORT", "TICKETING_PORT", "ANALYTICS_PORT", "KEYS_PORT", "GATEWAY_PORT")
+
+
+def _ports(avoid: frozenset[int] = frozenset()) -> dict[str, str]:
+    """A free port for each service, none of them in `avoid`."""
+    while True:
+        ports = free_ports(len(PORTS))
+        if not avoid & set(ports):
+            return dict(zip(PORTS, (str(port) for port in ports), strict=True))
 
 
 @contextmanager
 def running_platform(bootstrap: str, state_dir: Path) -> Iterator[Platform]:
-    telephony, routing, ticketing, analytics, gateway = free_ports(5)
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "CC_API_KEYS": ",".join(f"{k}:{t}" for k, t in API_KEYS.items()),
         "CLICKHOUSE_DSN": f"chdb://{state_dir / 'analytics'}",
-        "TELEPHONY_PORT": str(telephony),
-        "ROUTING_PORT": str(routing),
-        "TICKETING_PORT": str(ticketing),
-        "ANALYTICS_PORT": str(analytics),
-        "GATEWAY_PORT": str(gateway),
+        **_ports(),
         "CC_RING_TIMEOUT_SECONDS": "3",
         "CC_WRAP_UP_SECONDS": "1",
     }
@@ -54,19 +61,11 @@ def fresh_platform(name: str, services: tuple[str, ...] | None = None, **setting
     port + 1), every gRPC service and the gateway on free ports, so it meets neither `make up`, the test
     session's broker, nor another run on the same machine (benchmarks, tests that stop the broker)."""
     broker = free_port_pair()
-    ports = free_ports(5)
-    while {broker, broker + 1} & set(ports):
-        ports = free_ports(5)
-    telephony, routing, ticketing, analytics, gateway = (str(port) for port in ports)
     base = Platform.fresh(
         name,
         services,
         KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{broker}",
-        TELEPHONY_PORT=telephony,
-        ROUTING_PORT=routing,
-        TICKETING_PORT=ticketing,
-        ANALYTICS_PORT=analytics,
-        GATEWAY_PORT=gateway,
+        **_ports(frozenset({broker, broker + 1})),
         **settings,
     )
     return Platform(env=base.env, state_dir=base.state_dir, services=base.services, own_broker=True)

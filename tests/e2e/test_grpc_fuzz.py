@@ -7,6 +7,7 @@ from typing import Any
 
 import grpc
 from cc.analytics.v1 import analytics_pb2
+from cc.gateway.v1 import keys_pb2
 from cc.routing.v1 import routing_pb2
 from cc.telephony.v1 import telephony_pb2
 from cc.ticketing.v1 import ticketing_pb2
@@ -25,6 +26,7 @@ SERVICES = [
     (routing_pb2.DESCRIPTOR.services_by_name["RoutingService"], "routing_port"),
     (ticketing_pb2.DESCRIPTOR.services_by_name["TicketingService"], "ticketing_port"),
     (analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"], "analytics_port"),
+    (keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"], "keys_port"),
 ]
 # What a caller can act on: done, fix the request, no such thing, not now, try again.
 ANSWERS = {

@@ -94,6 +94,16 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
     assert (await intruder.call("POST", "/v1/calls", json=offer)).status_code == 201
     assert (await owner.get(f"/v1/tickets/{ids['ticket_id']}")).json()["notes"] == []
 
+    # Keys too: the intruder's admin neither lists nor revokes the owner's, and issues its own.
+    owners_key = await owner.post("/v1/api-keys", json={"user": "kim@owner", "role": "supervisor"})
+    ids["key_id"] = owners_key.json()["key"]["key_id"]
+    revoke = await intruder.call("POST", "/v1/api-keys/{key_id}/revoke", json={}, **ids)
+    assert revoke.status_code == 404, revoke.text
+    assert (await intruder.call("GET", "/v1/api-keys")).json()["keys"] == []
+    theirs = await intruder.call("POST", "/v1/api-keys", json={"user": "lee@intruder", "role": "analyst"})
+    assert theirs.status_code == 201
+    assert [k["key_id"] for k in (await owner.get("/v1/api-keys")).json()["keys"]] == [ids["key_id"]]
+
     documented = {
         (method, path)
         for path, operations in (await owner.get("/openapi.json")).json()["paths"].items()

@@ -474,7 +474,7 @@ async def test_the_grpc_service_answers_for_the_callers_tenant_only(
             await running.until(lambda: scenario_stored(store, history.tenant_id))
 
         keys = parse_api_keys(f"key-a:{history.tenant_id},key-b:someone-else")
-        server = grpc.aio.server(interceptors=[TenantAndErrorsInterceptor(keys, lambda: True)])
+        server = grpc.aio.server(interceptors=[TenantAndErrorsInterceptor(keys.get, lambda: True)])
         analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(AnalyticsServicer(store), server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()

@@ -394,7 +394,7 @@ async def test_a_failed_replay_answers_unavailable_then_recovers(
     server = grpc.aio.server(
         interceptors=[
             TenantAndErrorsInterceptor(
-                parse_api_keys(f"key:{tenant}"), lambda: processor.serving() and calls.caught_up.is_set()
+                parse_api_keys(f"key:{tenant}").get, lambda: processor.serving() and calls.caught_up.is_set()
             )
         ]
     )

@@ -3,18 +3,20 @@ actor each credential puts on events, and development keys as `key:tenant[:role[
 
 import pytest
 from cc.common.v1 import types_pb2
+from cc.gateway.v1 import keys_pb2
 from cc.routing.v1 import routing_pb2
 from cc.telephony.v1 import telephony_pb2
 from cc.ticketing.v1 import ticketing_pb2
 from google.protobuf.message import Message
 
-from services.common.access import WRITERS, Credential, Role, authorize, parse_api_keys
+from services.common.access import RESTRICTED, Credential, Role, authorize, parse_api_keys
 from services.common.errors import PermissionDenied
 
 KIM = Credential("acme", Role.AGENT, "agent:kim", "kim")
 CALLS = "/cc.telephony.v1.TelephonyService"
 AGENTS = "/cc.routing.v1.RoutingService"
 TICKETS = "/cc.ticketing.v1.TicketingService"
+KEYS = "/cc.gateway.v1.ApiKeyService"
 REQUESTS: dict[str, Message] = {
     f"{CALLS}/OfferCall": telephony_pb2.OfferCallRequest(ani="1", dnis="2"),
     f"{CALLS}/SendDigits": telephony_pb2.SendDigitsRequest(call_id="c", digits="1"),
@@ -25,29 +27,33 @@ REQUESTS: dict[str, Message] = {
     f"{AGENTS}/LogOutAgent": routing_pb2.LogOutAgentRequest(agent_id="kim"),
     f"{TICKETS}/TransitionTicket": ticketing_pb2.TransitionTicketRequest(ticket_id="t"),
     f"{TICKETS}/AddTicketNote": ticketing_pb2.AddTicketNoteRequest(ticket_id="t"),
+    f"{KEYS}/CreateApiKey": keys_pb2.CreateApiKeyRequest(user="kim"),
+    f"{KEYS}/ListApiKeys": keys_pb2.ListApiKeysRequest(),
+    f"{KEYS}/RevokeApiKey": keys_pb2.RevokeApiKeyRequest(key_id="k"),
 }
 ADAPTER_ONLY = {f"{CALLS}/OfferCall", f"{CALLS}/SendDigits"}
-# Each role and the writes it may make (every role may read).
+ADMIN_ONLY = {f"{KEYS}/CreateApiKey", f"{KEYS}/ListApiKeys", f"{KEYS}/RevokeApiKey"}
+# Each role and the restricted methods it may call (every role may read the rest).
 MAY_WRITE = {
     Role.ADMIN: set(REQUESTS),
-    Role.INTEGRATION: set(REQUESTS),
-    Role.SUPERVISOR: set(REQUESTS) - ADAPTER_ONLY,
-    Role.AGENT: set(REQUESTS) - ADAPTER_ONLY,
+    Role.INTEGRATION: set(REQUESTS) - ADMIN_ONLY,
+    Role.SUPERVISOR: set(REQUESTS) - ADAPTER_ONLY - ADMIN_ONLY,
+    Role.AGENT: set(REQUESTS) - ADAPTER_ONLY - ADMIN_ONLY,
     Role.ANALYST: set(),
 }
 
 
-def test_every_write_of_every_service_has_its_roles() -> None:
+def test_every_write_of_every_service_and_every_key_method_has_its_roles() -> None:
     from cc.analytics.v1 import analytics_pb2
 
     writes = {
         f"/{service.full_name}/{method.name}"
-        for module in (telephony_pb2, routing_pb2, ticketing_pb2, analytics_pb2)
+        for module in (telephony_pb2, routing_pb2, ticketing_pb2, analytics_pb2, keys_pb2)
         for service in module.DESCRIPTOR.services_by_name.values()
         for method in service.methods
         if not method.name.startswith(("Get", "List"))
     }
-    assert writes == set(WRITERS) == set(REQUESTS)
+    assert writes | {f"{KEYS}/ListApiKeys"} == set(RESTRICTED) == set(REQUESTS)
 
 
 @pytest.mark.parametrize("role", list(Role))

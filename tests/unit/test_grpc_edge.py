@@ -32,7 +32,7 @@ class Context:
 
 
 def guarded(handler: Any) -> Any:
-    interceptor = TenantAndErrorsInterceptor(parse_api_keys("key:acme"), ready=lambda: True)
+    interceptor = TenantAndErrorsInterceptor(parse_api_keys("key:acme").get, ready=lambda: True)
     return interceptor._guard("/t.S/M", handler)
 
 
