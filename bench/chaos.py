@@ -8,15 +8,19 @@ First, CHAOS_FRESH_STARTS (5) times in a row: a fresh broker and platform on emp
 in, one call is offered and must ring the agent within a minute. A worker that said ready before its
 topics, partitions or boards were there would leave that call unrouted.
 
-A platform of its own (its broker and every service on free loopback ports). For each fault, calls are
-offered over REST at CHAOS_RATE (4/s), each with its own Idempotency-Key and retried (the same key)
-until accepted, then the caller presses 3 (an announcement, then the call ends), retried the same way.
+A platform of its own (its broker and every service on free loopback ports), with a desk of
+CHAOS_AGENTS (10) agents logged in on the member queue; a desk supervisor sets any agent that went not
+ready (ring no answer) ready again. For each fault, calls are offered over REST at CHAOS_RATE (4/s),
+each with its own Idempotency-Key and retried (the same key) until accepted; the caller presses 1 (the
+member queue), routing rings an agent, the agent answers as itself and hangs up a second later, every
+request retried the same way. So each fault meets calls in the IVR, queued, ringing and answered.
 A second into the load the fault is injected:
 - `broker`: kill -9 the broker, start it again 5 s later;
 - `<service>`: kill -9 that service and start it again at once (telephony, routing, routing-stream,
   ticketing, analytics, gateway);
 - `broker-pause`: SIGSTOP the broker for 15 s, longer than the consumers' session timeout (10 s).
-Every loop is bounded: a call not accepted within CHAOS_GIVE_UP_SECONDS (120) counts as not accepted.
+Every loop is bounded: a call not accepted within CHAOS_GIVE_UP_SECONDS (120) counts as not accepted,
+and one not ended within that time after it was accepted counts as not ended.
 
 Then, per fault: accepted calls; lost (accepted, unknown afterwards); duplicated (one key answered with
 two call ids, or a call with two CallOffered in ClickHouse); not ended; missing from ClickHouse (no
@@ -44,6 +48,8 @@ FRESH_STARTS = int(os.environ.get("CHAOS_FRESH_STARTS", "5"))
 RATE = float(os.environ.get("CHAOS_RATE", "4"))
 GIVE_UP_SECONDS = float(os.environ.get("CHAOS_GIVE_UP_SECONDS", "120"))
 SETTLE_SECONDS = float(os.environ.get("CHAOS_SETTLE_SECONDS", "60"))
+AGENTS = int(os.environ.get("CHAOS_AGENTS", "10"))
+TALK_SECONDS = 1.0
 ALL_FAULTS = ["broker", *(name for name, _, _ in SERVICES), "broker-pause"]
 FAULTS = [f for f in os.environ.get("CHAOS_FAULTS", ",".join(ALL_FAULTS)).split(",") if f]
 API_KEY = "chaos-key"
@@ -88,6 +94,31 @@ class Caller:
             await asyncio.sleep(0.5)
         return None
 
+    async def get(self, path: str) -> dict[str, object] | None:
+        try:
+            response = await self._rest.get(path)
+        except httpx.HTTPError:
+            return None
+        return response.json() if response.status_code == 200 else None  # type: ignore[no-any-return]
+
+    async def served(self, call_id: str, key: str) -> None:
+        """Drive the call's agent side until it ends: answer as the agent it rings, hang up after a talk."""
+        deadline = time.monotonic() + GIVE_UP_SECONDS
+        rings = 0
+        while time.monotonic() < deadline:
+            call = await self.get(f"/v1/calls/{call_id}")
+            status = call["status"] if call else ""
+            if status == "ended":
+                return
+            if call and status == "ringing":
+                rings += 1  # a ring after a ring no answer is a new attempt, with a key of its own
+                answer = {"agent_id": call["agent_id"]}
+                await self.until_answered(f"/v1/calls/{call_id}/answer", answer, f"{key}-answer-{rings}")
+            elif status == "connected":
+                await asyncio.sleep(TALK_SECONDS)
+                await self.until_answered(f"/v1/calls/{call_id}/hangup", {"party": "agent"}, f"{key}-hangup")
+            await asyncio.sleep(0.2)
+
     async def one_call(self, index: int, fault: str) -> None:
         key = f"chaos-{fault}-{index}"
         ani = f"+8210{ALL_FAULTS.index(fault):02d}{index:06d}"  # one customer per call
@@ -100,7 +131,31 @@ class Caller:
         if again is not None and again.json().get("call_id") != call_id:
             self._row.duplicated += 1
         self._row.accepted[key] = call_id
-        await self.until_answered(f"/v1/calls/{call_id}/digits", {"digits": "3"}, f"{key}-digits")
+        await self.until_answered(f"/v1/calls/{call_id}/digits", {"digits": "1"}, f"{key}-digits")
+        await self.served(call_id, key)
+
+
+async def staff_the_desk(rest: httpx.AsyncClient) -> None:
+    """Log the desk's agents in on the member queue, retried like every request."""
+    caller = Caller(rest, Row("desk"))
+    member: dict[str, object] = {"site_id": "seoul", "skills": [{"name": "member"}]}
+    for agent in range(AGENTS):
+        await caller.until_answered(f"/v1/agents/desk-{agent}/login", member, f"desk-{agent}-login")
+
+
+async def supervise(rest: httpx.AsyncClient) -> None:
+    """Set agents that went not ready (a ring no answer while the platform was broken) ready again."""
+    caller = Caller(rest, Row("supervisor"))
+    while True:
+        try:
+            agents = (await rest.get("/v1/agents")).json()
+        except (httpx.HTTPError, ValueError):
+            agents = []
+        for agent in agents if isinstance(agents, list) else []:
+            if agent["state"] == "not-ready":
+                ready = {"state": "ready", "expected_version": agent["version"]}
+                await caller.until_answered(f"/v1/agents/{agent['agent_id']}/state", ready, "")
+        await asyncio.sleep(1)
 
 
 async def inject(platform: Platform, fault: str) -> Callable[[], Awaitable[None]]:
@@ -194,9 +249,14 @@ async def run(platform: Platform) -> None:
     base = f"http://127.0.0.1:{platform.settings.gateway_port}"
     rows: list[Row] = []
     async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": API_KEY}, timeout=30) as rest:
+        await staff_the_desk(rest)
+        supervisor = asyncio.create_task(supervise(rest))
         for fault in FAULTS:
-            print(f"\n{fault}: {CALLS} calls at {RATE}/s, the fault a second in", flush=True)
+            print(
+                f"\n{fault}: {CALLS} calls at {RATE}/s to {AGENTS} agents, the fault a second in", flush=True
+            )
             rows.append(await under_fault(platform, rest, fault))
+        supervisor.cancel()
     print(
         f"\n{'fault':16}{'accepted':>9}{'lost':>6}{'dup':>5}{'not ended':>10}{'missing CH':>11}"
         f"{'longest ms':>11}{'recovery s':>11}"
@@ -243,7 +303,8 @@ def main() -> None:
         sys.exit(f"unknown CHAOS_FAULTS {sorted(unknown)}; known: {', '.join(ALL_FAULTS)}")
     fresh_starts()
     if FAULTS:
-        run_on(fresh_platform("chaos", CC_API_KEYS=KEYS), run)
+        # A short wrap-up, so the desk keeps up with the calls.
+        run_on(fresh_platform("chaos", CC_API_KEYS=KEYS, CC_WRAP_UP_SECONDS="1"), run)
 
 
 if __name__ == "__main__":
