@@ -3,9 +3,13 @@ tails the live metrics topic and follows the API keys."""
 
 import asyncio
 import contextlib
+import logging
+import os
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
@@ -13,11 +17,42 @@ from opentelemetry import trace
 from services.common import telemetry
 from services.common.keys import KeyRing
 from services.common.settings import PlatformSettings, get_settings
+from services.common.topics import ensure_topics
 from services.gateway import errors, readiness
 from services.gateway.body_limit import BodyLimit
 from services.gateway.clients import ServiceClients
 from services.gateway.live_metrics import LiveQueueMetrics
 from services.gateway.routers import agents, calls, contacts, insights, keys, tickets
+
+log = logging.getLogger(__name__)
+TOPICS_RETRY_SECONDS = 1.0
+
+
+async def follow(settings: PlatformSettings, live_metrics: LiveQueueMetrics, keys: KeyRing) -> None:
+    """Follow the live metrics and the API keys once their topics are served. On a fresh broker the
+    gateway can start before any service has created them, and a reader assigned to a topic that does not
+    exist yet reads nothing, ever; so the gateway makes sure of them itself, retrying while the broker is
+    away. Until then /readyz says not ready."""
+    while True:
+        try:
+            await ensure_topics(
+                settings.kafka_bootstrap_servers,
+                settings.cc_partitions,
+                replication_factor=settings.cc_replication_factor,
+                outcome_window_ms=settings.outcome_window_ms,
+            )
+            break
+        except (KafkaError, OSError, TimeoutError):
+            log.warning("the platform's topics are not served yet; retrying in %ss", TOPICS_RETRY_SECONDS)
+            await asyncio.sleep(TOPICS_RETRY_SECONDS)
+    try:
+        await asyncio.gather(live_metrics.run(), keys.run())
+    except Exception:
+        # A gateway whose key ring stopped would let revoked keys in: stop it, as a service whose
+        # background loop stops does, and let whatever runs it start it again.
+        log.exception("the gateway stopped following its topics: stopping")
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise
 
 
 def create_app(settings: PlatformSettings | None = None) -> FastAPI:
@@ -28,15 +63,13 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         app.state.clients = ServiceClients.connect(settings)
         app.state.live_metrics = LiveQueueMetrics(settings.kafka_bootstrap_servers)
         app.state.keys = KeyRing(settings.credentials(), settings.kafka_bootstrap_servers)
-        tails = [asyncio.create_task(follower.run()) for follower in (app.state.live_metrics, app.state.keys)]
+        following = asyncio.create_task(follow(settings, app.state.live_metrics, app.state.keys))
         try:
             yield
         finally:
-            for tail in tails:
-                tail.cancel()
-            for tail in tails:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await tail
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
             await app.state.clients.close()
 
     app = FastAPI(
