@@ -6,7 +6,7 @@ GEN := gen/python
 PROTOS := $(shell find proto -name '*.proto')
 STAMP := .local/stamps
 
-.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-commands bench-routing bench-board chaos clean
+.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-commands bench-routing bench-board bench-staffing chaos clean
 
 setup: $(STAMP)/venv $(STAMP)/kafka $(GEN)/.stamp
 
@@ -76,6 +76,10 @@ bench-board: setup
 
 # Faults while calls come in: kill -9 the broker, then each service, then pause the broker; prints what
 # was accepted, lost, duplicated, left unended or missing from ClickHouse (CHAOS_FAULTS, CHAOS_CALLS).
+# The routing simulator against Erlang C and Erlang A (issue 7); BENCH_CALLS calls per run.
+bench-staffing: setup
+	$(PY) -m bench.staffing
+
 chaos: setup
 	$(PY) -m bench.chaos
 
