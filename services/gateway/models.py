@@ -189,6 +189,11 @@ class ContactCandidates(BaseModel):
     candidates: list[RoutingCandidate] = Field(
         description="Every logged-in agent: the eligible ones in rank order, then the others with why."
     )
+    position: int = Field(description="While waiting: 1 for the contact served next with its skill; else 0.")
+    estimated_wait_seconds: float | None = Field(
+        description="While waiting: seconds until an agent is chosen; null before the queue's first handled "
+        "contact today."
+    )
 
     @staticmethod
     def of(listed: routing_pb2.ListCandidatesResponse) -> "ContactCandidates":
@@ -201,6 +206,8 @@ class ContactCandidates(BaseModel):
             waited_seconds=listed.waited_seconds,
             enqueued_at=moment(listed, "enqueued_at"),
             as_of=moment(listed, "as_of"),
+            position=listed.position,
+            estimated_wait_seconds=number(listed, "estimated_wait_seconds"),
             candidates=[
                 RoutingCandidate(
                     agent_id=c.agent_id,

@@ -220,6 +220,12 @@ class Board:
         """Agents with the skill by status (ready, reserved, on-contact, wrap-up, not-ready)."""
         return self._index.staffing.get(skill, Counter())
 
+    def ahead_of(self, contact: WaitingContact) -> int:
+        """How many waiting contacts needing the same skill routing serves before this one (every queue
+        of the skill shares its agents, in one order): O(queues of the skill x log n)."""
+        lines = self._index.lines.get(contact.required_skill, {})
+        return sum(line.bisect_left(contact.order_key) for line in lines.values())
+
     def next_match(self) -> tuple[WaitingContact, AgentSeat] | None:
         """The contact to serve next (highest priority, then longest waiting, across every touched
         skill that has an available agent) and the agent for it; None once nothing matches."""

@@ -35,6 +35,7 @@ from services.common.errors import NotFound
 from services.common.topics import AGENTS, CALLS, ROUTING_DECISIONS
 from services.routing.board import Board, SourcePosition, WaitingContact, apply
 from services.routing.matching import candidates_for
+from services.routing.waiting import estimated_wait_seconds, position
 
 log = logging.getLogger(__name__)
 # Call and agent events first: on a tie (the same millisecond) a decision goes after its causes.
@@ -51,7 +52,7 @@ def candidate_list(board: Board, contact: WaitingContact, now: float) -> routing
         status = routing_pb2.CONTACT_ROUTING_STATUS_RINGING
     else:
         status = routing_pb2.CONTACT_ROUTING_STATUS_RESERVED
-    return routing_pb2.ListCandidatesResponse(
+    listed = routing_pb2.ListCandidatesResponse(
         contact_id=contact.contact_id,
         queue_id=contact.queue_id,
         required_skill=contact.required_skill,
@@ -62,6 +63,12 @@ def candidate_list(board: Board, contact: WaitingContact, now: float) -> routing
         enqueued_at=timestamp(datetime.fromtimestamp(contact.enqueued_at, UTC)),
         candidates=candidates_for(board, contact, now),
     )
+    if status == routing_pb2.CONTACT_ROUTING_STATUS_WAITING:
+        listed.position = position(board, contact)
+        estimate = estimated_wait_seconds(board, contact)
+        if estimate is not None:
+            listed.estimated_wait_seconds = round(estimate, 3)
+    return listed
 
 
 class TimestampMerge:

@@ -50,6 +50,7 @@ from google.protobuf.message import Message
 
 from services.routing.board import ON_CONTACT, READY, WRAP_UP, Board, SourcePosition, apply
 from services.routing.matching import STRATEGY, dispatch
+from services.routing.waiting import estimated_wait_seconds
 
 # Virtual time starts here; the board's clock readings are epoch seconds like the worker's.
 START_EPOCH = datetime(2026, 1, 5, tzinfo=UTC).timestamp()
@@ -136,6 +137,10 @@ class QueueResult:
     answered_within_threshold: int = 0
     wait_total: float = 0.0
     busy_total: float = 0.0
+    # Answered contacts that waited with an estimate (RT-10), and the estimates' errors (estimate - wait).
+    estimated: int = 0
+    estimate_error_total: float = 0.0
+    estimate_absolute_error_total: float = 0.0
 
     def figures(self, staffed_seconds: float) -> dict[str, float | int]:
         removed = self.answered + self.abandoned
@@ -147,11 +152,20 @@ class QueueResult:
             "average_speed_of_answer_seconds": self.wait_total / self.answered if self.answered else 0.0,
             "abandonment_rate_percent": _percent(self.abandoned, self.offered),
             "occupancy_percent": 100 * self.busy_total / staffed_seconds if staffed_seconds else 0.0,
+            # How far the estimated wait a waiting contact was given at arrival was from its wait.
+            "estimated_wait_mean_absolute_error_seconds": _mean(
+                self.estimate_absolute_error_total, self.estimated
+            ),
+            "estimated_wait_mean_error_seconds": _mean(self.estimate_error_total, self.estimated),
         }
 
 
 def _percent(part: float, whole: float) -> float:
     return 100 * part / whole if whole else 0.0
+
+
+def _mean(total: float, count: int) -> float:
+    return total / count if count else 0.0
 
 
 @dataclass
@@ -162,6 +176,7 @@ class _Call:
     routed: bool = False  # a caller whose call rings an agent stays on the line
     ended: bool = False
     wrap_up: float = 0.0
+    estimate: float | None = None  # the wait it was told at arrival, when it had to wait
 
 
 @dataclass
@@ -226,6 +241,8 @@ class Simulation:
         )
         queued.enqueued_at.FromNanoseconds(self._nanoseconds(self.now))
         self._event(call.call_id, queued)
+        estimate = estimated_wait_seconds(self.board, self.board.waiting[call.call_id])
+        call.estimate = estimate if estimate else None  # 0: an agent is free, nothing to estimate
         if queue.patience_seconds_mean > 0:
             self._plan(
                 self.now + self.rng.expovariate(1 / queue.patience_seconds_mean), "give_up", call.call_id
@@ -248,6 +265,10 @@ class Simulation:
         result.answered += 1
         result.wait_total += wait
         result.answered_within_threshold += wait <= self.scenario.service_level_threshold_seconds
+        if call.estimate is not None:
+            result.estimated += 1
+            result.estimate_error_total += call.estimate - wait
+            result.estimate_absolute_error_total += abs(call.estimate - wait)
         answered = call_events.CallAnswered(agent_id=agent_id, queue_id=call.queue.queue_id)
         answered.enqueued_at.FromNanoseconds(self._nanoseconds(call.enqueued_at))
         self._event(call_id, answered)

@@ -92,6 +92,8 @@ async def test_the_candidates_of_a_contact_in_routing_over_rest_and_grpc(
     )
     assert (waiting["status"], waiting["agent_id"]) == ("waiting", "")
     assert waiting["waited_seconds"] >= 0 and waiting["as_of"] and waiting["enqueued_at"]
+    # First in its line; no member call handled today yet, so no estimate to give (RT-10).
+    assert (waiting["position"], waiting["estimated_wait_seconds"]) == (1, None)
     over_grpc = await routing.ListCandidates(
         routing_pb2.ListCandidatesRequest(contact_id=waiting_call), metadata=MD
     )
@@ -114,6 +116,7 @@ async def test_the_candidates_of_a_contact_in_routing_over_rest_and_grpc(
         ("ana", False, "missing-skill", 0, 0),
     ]
     assert (routed["agent_id"], rest_rows(routed)) == ("eun", expected_routed)
+    assert (routed["position"], routed["estimated_wait_seconds"]) == (0, None)  # no longer in line
     assert routed["candidates"][0]["score"] == routed["candidates"][0]["idle_seconds"] > 0
     over_grpc = await routing.ListCandidates(
         routing_pb2.ListCandidatesRequest(contact_id=routed_call), metadata=MD

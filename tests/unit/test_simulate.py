@@ -46,6 +46,16 @@ def test_one_queue_of_patient_callers_agrees_with_erlang_c() -> None:
     assert simulated["occupancy_percent"] == pytest.approx(100 * formula.occupancy, abs=1.5)
 
 
+def test_the_estimated_wait_is_unbiased_when_nobody_gives_up() -> None:
+    # In M/M/N a contact with k ahead waits (k + 1) / (N / AHT) on average: what the estimate says.
+    simulated = simulate(one_queue(14), 10_000, seed=3)["member"]
+    assert (
+        abs(simulated["estimated_wait_mean_error_seconds"])
+        < 0.1 * simulated["average_speed_of_answer_seconds"]
+    )
+    assert simulated["estimated_wait_mean_absolute_error_seconds"] > 0
+
+
 def test_one_queue_of_impatient_callers_agrees_with_erlang_a() -> None:
     simulated = simulate(one_queue(12, patience=60), 10_000, seed=4)["member"]
     formula = erlang_a(12, 0.1, 120, 60, 20)
@@ -97,6 +107,8 @@ def test_the_command_line_prints_only_its_json_and_refuses_a_bad_scenario(
         "average_speed_of_answer_seconds",
         "abandonment_rate_percent",
         "occupancy_percent",
+        "estimated_wait_mean_absolute_error_seconds",
+        "estimated_wait_mean_error_seconds",
     }
     bad = tmp_path / "bad.toml"
     bad.write_text('[[queues]]\nid = "q"\nskill = "s"\nstrategy = "psychic"\narrivals_per_hour = 1\n')
