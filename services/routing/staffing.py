@@ -17,10 +17,12 @@ Markov chain gives without numerical trouble."""
 import math
 from dataclasses import dataclass
 
-# The chain is cut where the remaining stationary probability is below this.
-_TAIL = 1e-12
-# Uniformisation steps are taken in slices of at most this many expected jumps, so e^(-Λt) never underflows.
-_JUMPS_PER_SLICE = 50.0
+# The chain is cut where a state's stationary weight is below this share of the likeliest state's.
+_LOG_TAIL = math.log(1e-15)
+# Uniformisation steps are taken in slices of at most this many expected jumps, so e^(-Λt) never underflows
+# (it would past about 745), and each slice's Poisson mixture is cut where this little weight is left.
+_JUMPS_PER_SLICE = 500.0
+_POISSON_TAIL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -121,11 +123,14 @@ def agents_needed(
     def figures(agents: int) -> QueueFigures:
         return erlang_a(agents, arrivals_per_second, handle_seconds, patience_seconds, threshold_seconds)
 
-    # Callers who never give up need more agents than erlangs of load, or the queue never ends.
-    fewest = 1 if patience_seconds > 0 else math.floor(arrivals_per_second * handle_seconds) + 1
-    enough = fewest
+    load = arrivals_per_second * handle_seconds
+    # Callers who never give up need more agents than erlangs of load, or the queue never ends. Callers
+    # who give up can be served by fewer, but no fewer than the target's share of the load: N agents
+    # carry at most N erlangs, so at most N / load of the callers are answered at all.
+    fewest = max(1, math.floor(target_service_level * load)) if patience_seconds > 0 else math.floor(load) + 1
+    enough, step = fewest, max(1, math.ceil(math.sqrt(load)))
     while figures(enough).service_level < target_service_level:
-        fewest, enough = enough + 1, enough * 2
+        fewest, enough, step = enough + 1, enough + step, step * 2
     while fewest < enough:
         middle = (fewest + enough) // 2
         if figures(middle).service_level >= target_service_level:
@@ -136,15 +141,20 @@ def agents_needed(
 
 
 def _stationary(agents: int, arrivals: float, serve: float, give_up: float) -> list[float]:
-    """Stationary probabilities of n = 0, 1, ... callers in the system, cut where the rest is negligible."""
-    weights = [1.0]
-    n = 0
+    """Stationary probabilities of n = 0, 1, ... callers in the system, cut where the rest is negligible.
+    Summed in logarithms: at a thousand erlangs the unnormalised weights (a^n / n!) overflow a float."""
+    logs = [0.0]
+    n, peak = 0, 0.0
     while True:
         n += 1
         departures = min(n, agents) * serve + max(n - agents, 0) * give_up
-        weights.append(weights[-1] * arrivals / departures)
-        if n > agents and weights[-1] < _TAIL * sum(weights) and arrivals < departures:
+        logs.append(logs[-1] + math.log(arrivals / departures))
+        peak = max(peak, logs[-1])
+        # Past the agents and falling (arrivals slower than departures), each weight after this one is
+        # smaller by a growing factor: once one is negligible against the peak, so is the rest.
+        if n > agents and arrivals < departures and logs[-1] < peak + _LOG_TAIL:
             break
+    weights = [math.exp(value - peak) for value in logs]
     total = sum(weights)
     return [w / total for w in weights]
 
@@ -167,19 +177,17 @@ def _advance(after: list[float], rates: list[float], fastest: float, seconds: fl
     """P(finished within `seconds` more, then `after`'s horizon) per phase: e^(Q·seconds) applied to the
     chance of having finished, as a Poisson mixture of the uniformised chain's steps."""
     expected = fastest * seconds
+    leave = [rate / fastest for rate in rates]
+    stay = [1 - share for share in leave]
     weight = math.exp(-expected)
     current = after
     result = [weight * value for value in current]
     accumulated = weight
     jumps = 0
-    while 1 - accumulated > 1e-13 and jumps < 10 * expected + 100:
+    while 1 - accumulated > _POISSON_TAIL and jumps < 10 * expected + 100:
         jumps += 1
-        moved = []
-        for k, rate in enumerate(rates):
-            leave = rate / fastest
-            below = current[k - 1] if k > 0 else 1.0  # phase 0 leaving means finished
-            moved.append(leave * below + (1 - leave) * current[k])
-        current = moved
+        below = [1.0, *current[:-1]]  # phase 0 leaving means finished
+        current = [go * b + wait * c for go, b, wait, c in zip(leave, below, stay, current, strict=True)]
         weight *= expected / jumps
         accumulated += weight
         result = [r + weight * value for r, value in zip(result, current, strict=True)]

@@ -58,3 +58,11 @@ def test_the_fewest_agents_that_reach_the_target(patience: float) -> None:
     if needed.agents - 1 > 90 or patience:  # one fewer, where the formula has an answer
         assert erlang_a(needed.agents - 1, 0.5, 180, patience, 20).service_level < 0.8
     assert agents_needed(0.5, 180, 20, 0.95, patience).agents > needed.agents
+
+
+def test_a_large_centre_is_staffed_without_overflowing() -> None:
+    # 1,000 erlangs: a^n / n! passes a float's range near n = 150; the chain is summed in logarithms.
+    needed = agents_needed(1000 / 180, 180, 20, 0.8, 60)
+    assert 800 < needed.agents < 830 and needed.service_level >= 0.8
+    assert math.isfinite(needed.average_speed_of_answer_seconds)
+    assert erlang_a(needed.agents - 1, 1000 / 180, 180, 60, 20).service_level < 0.8
