@@ -13,7 +13,8 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from uuid6 import uuid7
 
-_PAYLOAD_FIELDS = {
+# The Event's payload field of each payload message type (`cc.telephony.v1.CallOffered` -> call_offered).
+PAYLOAD_FIELDS = {
     f.message_type.full_name: f.name
     for f in event_pb2.Event.DESCRIPTOR.oneofs_by_name["payload"].fields
     if f.message_type is not None
@@ -79,7 +80,7 @@ def build_event(
 ) -> event_pb2.Event:
     """The envelope around a payload; its event_id is new unless the caller derives one (an event that
     may be written again, such as a re-sent routing decision, keeps one id however often it is)."""
-    field = _PAYLOAD_FIELDS.get(payload.DESCRIPTOR.full_name)
+    field = PAYLOAD_FIELDS.get(payload.DESCRIPTOR.full_name)
     if field is None:
         raise TypeError(f"{payload.DESCRIPTOR.full_name} is not an event payload of cc.common.v1.Event")
     event = event_pb2.Event(

@@ -48,6 +48,7 @@ from cc.routing.v1 import events_pb2 as agent_events
 from cc.telephony.v1 import events_pb2 as call_events
 from google.protobuf.message import Message
 
+from services.common.envelope import PAYLOAD_FIELDS
 from services.routing.board import ON_CONTACT, READY, WRAP_UP, Board, SourcePosition, apply
 from services.routing.matching import STRATEGY, dispatch
 from services.routing.waiting import estimated_wait_seconds
@@ -55,11 +56,6 @@ from services.routing.waiting import estimated_wait_seconds
 # Virtual time starts here; the board's clock readings are epoch seconds like the worker's.
 START_EPOCH = datetime(2026, 1, 5, tzinfo=UTC).timestamp()
 TENANT = "simulation"
-_PAYLOAD_FIELDS = {
-    f.message_type.full_name: f.name
-    for f in event_pb2.Event.DESCRIPTOR.oneofs_by_name["payload"].fields
-    if f.message_type is not None
-}
 
 
 @dataclass(frozen=True)
@@ -326,7 +322,7 @@ class Simulation:
         self._versions[aggregate_id] = version
         event = event_pb2.Event(tenant_id=TENANT, aggregate_id=aggregate_id, aggregate_version=version)
         event.occurred_at.FromNanoseconds(self._nanoseconds(self.now))
-        getattr(event, _PAYLOAD_FIELDS[payload.DESCRIPTOR.full_name]).CopyFrom(payload)
+        getattr(event, PAYLOAD_FIELDS[payload.DESCRIPTOR.full_name]).CopyFrom(payload)
         self._offset += 1
         apply(self.board, event, SourcePosition("simulation", 0, self._offset))
         self.board.drop_changelog()  # nothing is written anywhere

@@ -6,7 +6,7 @@ of it and then itself have each taken the next free agent, so it waits (ahead + 
 The handle time is the queue's own, measured today; before any contact of the queue has been handled
 there is no estimate. The simulator measures its error (services/routing/simulate.py)."""
 
-from services.routing.board import BUSY_STATUSES, STATUS_NOT_READY, STATUS_READY, Board, WaitingContact
+from services.routing.board import STATUS_NOT_READY, STATUS_READY, Board, WaitingContact
 
 
 def position(board: Board, contact: WaitingContact) -> int:
@@ -19,9 +19,7 @@ def estimated_wait_seconds(board: Board, contact: WaitingContact) -> float | Non
     it on (no contact of the queue handled today, or nobody staffed with the skill)."""
     tally = board.tallies.get(contact.queue_id)
     staffing = board.staffing(contact.required_skill)
-    staffed = staffing.get(STATUS_READY, 0) + sum(
-        staffing.get(status, 0) for status in BUSY_STATUSES if status != STATUS_NOT_READY
-    )
+    staffed = sum(staffing.values()) - staffing.get(STATUS_NOT_READY, 0)
     if tally is None or not tally.handled or not staffed:
         return None
     if staffing.get(STATUS_READY, 0):
