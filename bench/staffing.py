@@ -11,6 +11,7 @@ import os
 import resource
 import time
 
+from services.routing.rules import QueueRule
 from services.routing.simulate import AgentGroup, QueueSpec, Scenario, simulate
 from services.routing.staffing import QueueFigures, agents_needed, erlang_a
 
@@ -23,7 +24,11 @@ LOAD = ARRIVALS_PER_SECOND * HANDLE_SECONDS
 
 def scenario(agents: int, patience: float) -> Scenario:
     member = QueueSpec(
-        "member", "member", ARRIVALS_PER_SECOND, HANDLE_SECONDS, patience_seconds_mean=patience
+        "member",
+        QueueRule("member", (("member", 0),)),
+        ARRIVALS_PER_SECOND,
+        HANDLE_SECONDS,
+        patience_seconds_mean=patience,
     )
     return Scenario([member], [AgentGroup(agents, "seoul", {"member": 5})], THRESHOLD_SECONDS)
 

@@ -9,6 +9,7 @@ same check through the gateway, which forwards the caller's key).
 - integration: anything an adapter does, for any agent (carrier adapters, load generators).
 
 Reads are open to every role of the tenant, except the API keys: only admins manage and list them.
+Only admins define queues and change their rules.
 Keys of named users are issued over the API (services/common/keys.py). Development keys come from
 CC_API_KEYS as `key:tenant[:role[:agent_id]]`, the role admin when none is given."""
 
@@ -80,6 +81,8 @@ RESTRICTED: dict[str, frozenset[Role]] = {
     "/cc.routing.v1.RoutingService/LogInAgent": _CALL_CONTROL,
     "/cc.routing.v1.RoutingService/SetAgentState": _CALL_CONTROL,
     "/cc.routing.v1.RoutingService/LogOutAgent": _CALL_CONTROL,
+    "/cc.routing.v1.RoutingService/CreateQueue": _ADMIN,
+    "/cc.routing.v1.RoutingService/ChangeQueueRules": _ADMIN,
     "/cc.ticketing.v1.TicketingService/TransitionTicket": _CALL_CONTROL,
     "/cc.ticketing.v1.TicketingService/AddTicketNote": _CALL_CONTROL,
     "/cc.gateway.v1.ApiKeyService/CreateApiKey": _ADMIN,

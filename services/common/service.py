@@ -57,6 +57,15 @@ class Companion(Protocol):
 
 
 @dataclass(frozen=True)
+class FurtherAggregate(Generic[S, C]):
+    """Another aggregate type the service is the single writer of (routing's queues beside its agents).
+    The composition root makes its read model, so that the servicer can read it."""
+
+    spec: AggregateSpec[S, C]
+    read_model: Projection[S, C]
+
+
+@dataclass(frozen=True)
 class AggregateService(Generic[S, C]):
     name: str
     spec: AggregateSpec[S, C]
@@ -68,6 +77,7 @@ class AggregateService(Generic[S, C]):
     # Each makes an observer of the read model that sets and clears deadlines (RONA, wrap-up).
     timers: Sequence[Callable[[Deadlines], Observer]] = field(default_factory=tuple)
     companions: Sequence[Companion] = ()
+    further: Sequence[FurtherAggregate[Any, Any]] = ()
 
     async def run(self, settings: PlatformSettings) -> None:
         configure_logging(self.name)
@@ -75,6 +85,13 @@ class AggregateService(Generic[S, C]):
         async with runtime(settings, self.name) as rt:
             processor = CommandProcessor(self.spec, settings, rt.producer, rt.bus)
             read_model = Projection(self.spec, bootstrap)
+            processors = [processor] + [
+                CommandProcessor(part.spec, settings, rt.producer, rt.bus) for part in self.further
+            ]
+            read_models: list[Projection[Any, Any]] = [read_model] + [
+                part.read_model for part in self.further
+            ]
+            replies = [self.spec.topics.replies] + [part.spec.topics.replies for part in self.further]
             deadlines = Deadlines()
             for timer in self.timers:
                 read_model.observe(timer(deadlines))
@@ -87,16 +104,16 @@ class AggregateService(Generic[S, C]):
                 max_request_bytes=settings.cc_max_request_bytes,
                 registrations=[(self.add_servicer, self.servicer(rt.bus, read_model), self.grpc_service)],
                 background=[
-                    processor.run(),
-                    read_model.run(),
-                    rt.bus.listen([self.spec.topics.replies]),
+                    *(p.run() for p in processors),
+                    *(model.run() for model in read_models),
+                    rt.bus.listen(replies),
                     *(policy.run() for policy in policies),
                     deadlines.run(rt.bus, read_model.caught_up),
                     *(companion.run() for companion in self.companions),
                 ],
                 ready=lambda: (
-                    processor.serving()
-                    and all_set(read_model.caught_up, rt.bus.listening)
+                    all(p.serving() for p in processors)
+                    and all_set(*(model.caught_up for model in read_models), rt.bus.listening)
                     and all(companion.ready() for companion in self.companions)
                 ),
             )

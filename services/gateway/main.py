@@ -22,7 +22,7 @@ from services.gateway import errors, readiness
 from services.gateway.body_limit import BodyLimit
 from services.gateway.clients import ServiceClients
 from services.gateway.live_metrics import LiveQueueMetrics
-from services.gateway.routers import agents, calls, contacts, insights, keys, tickets
+from services.gateway.routers import agents, calls, contacts, insights, keys, queues, tickets
 
 log = logging.getLogger(__name__)
 TOPICS_RETRY_SECONDS = 1.0
@@ -94,6 +94,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
     for router in (
         calls.router,
         agents.router,
+        queues.router,
         contacts.router,
         tickets.router,
         insights.router,

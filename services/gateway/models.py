@@ -167,18 +167,23 @@ class RoutingCandidate(BaseModel):
     site_id: str
     eligible: bool
     skipped_reason: str = Field(
-        description="Empty when eligible: missing-skill, not-ready, on-contact, wrap-up or reserved."
+        description="Empty when eligible: missing-skill (missing or below the queue's minimum), other-site, "
+        "not-ready, on-contact, wrap-up or reserved."
     )
     rank: int = Field(description="1 is chosen next; 0 when not eligible.")
-    score: float = Field(description="What the strategy ranks by, higher first (longest-idle: idle seconds).")
+    score: float = Field(
+        description="What the queue's strategy ranks by, higher first: idle seconds (longest-idle), summed "
+        "proficiency (most-skilled), seconds since last chosen (round-robin), minus contacts today "
+        "(fewest-contacts), minus talk seconds today (least-talk-time)."
+    )
     idle_seconds: float
-    proficiency: int = Field(description="In the contact's required skill; 0 without it.")
+    proficiency: int = Field(description="In the queue's required skills, summed over those the agent has.")
 
 
 class ContactCandidates(BaseModel):
     contact_id: str
     queue_id: str
-    required_skill: str
+    required_skill: str = Field(description="The queue's skills: `member`, `vip>=7+member`, `a|b` (any of).")
     status: str = Field(
         description="waiting; reserved (an agent is chosen, its phone has not rung yet); ringing."
     )
@@ -189,7 +194,9 @@ class ContactCandidates(BaseModel):
     candidates: list[RoutingCandidate] = Field(
         description="Every logged-in agent: the eligible ones in rank order, then the others with why."
     )
-    position: int = Field(description="While waiting: 1 for the contact served next with its skill; else 0.")
+    position: int = Field(
+        description="While waiting: 1 for the contact served next from its queue's agents; else 0."
+    )
     estimated_wait_seconds: float | None = Field(
         description="While waiting: seconds until an agent is chosen; null before the queue's first handled "
         "contact today."
@@ -462,3 +469,112 @@ class CreatedApiKey(BaseModel):
 
 class ApiKeyList(BaseModel):
     keys: list[ApiKey]
+
+
+# --- queues -------------------------------------------------------------------------------------
+StrategyWord = Literal["longest-idle", "most-skilled", "round-robin", "fewest-contacts", "least-talk-time"]
+Seconds = Annotated[int, Field(ge=0, le=86_400)]
+
+
+STRATEGIES = {
+    "longest-idle": routing_events.ROUTING_STRATEGY_LONGEST_IDLE,
+    "most-skilled": routing_events.ROUTING_STRATEGY_MOST_SKILLED,
+    "round-robin": routing_events.ROUTING_STRATEGY_ROUND_ROBIN,
+    "fewest-contacts": routing_events.ROUTING_STRATEGY_FEWEST_CONTACTS,
+    "least-talk-time": routing_events.ROUTING_STRATEGY_LEAST_TALK_TIME,
+}
+SKILL_MATCHES = {"all-of": routing_events.SKILL_MATCH_ALL_OF, "any-of": routing_events.SKILL_MATCH_ANY_OF}
+
+
+class Overflow(BaseModel):
+    after_seconds: int = Field(ge=1, le=86_400, description="The maximum wait in the queue.")
+    queue_id: Text = Field(description="The queue the contact moves to.")
+
+
+class SkillRequirement(BaseModel):
+    skill: Text
+    min_proficiency: int = Field(default=0, ge=0, le=10, description="1 to 10; 0 accepts any proficiency.")
+
+
+class QueueRules(BaseModel):
+    """What a queue asks of its agents and how it serves its contacts (RT-2 to RT-4)."""
+
+    display_name: OptionalText = ""
+    skills: list[SkillRequirement] = Field(
+        min_length=1,
+        max_length=20,
+        description="A skill listed twice is one requirement at the stricter minimum.",
+    )
+    skill_match: Literal["all-of", "any-of"] = Field(
+        default="all-of", description="Whether an agent needs every required skill or any one of them."
+    )
+    strategy: StrategyWord = Field(default="longest-idle", description="How the queue ranks its agents.")
+    service_level_threshold_seconds: Seconds = Field(
+        default=20, description="Answered or abandoned within this many seconds counts toward service level."
+    )
+    seconds_per_priority: Seconds = Field(
+        default=60, description="Priority with ageing: one level of priority counts as this much waiting."
+    )
+    sites: list[Text] = Field(
+        default=[], max_length=50, description="Only agents of these sites; [] for all."
+    )
+    overflow: "Overflow | None" = Field(
+        default=None, description="Where contacts go after a maximum wait; null for no limit."
+    )
+
+    def to_proto(self) -> routing_events.QueueRules:
+        return routing_events.QueueRules(
+            display_name=self.display_name,
+            skills=[
+                routing_events.SkillRequirement(skill=s.skill, min_proficiency=s.min_proficiency)
+                for s in self.skills
+            ],
+            skill_match=SKILL_MATCHES[self.skill_match],
+            strategy=STRATEGIES[self.strategy],
+            service_level_threshold_seconds=self.service_level_threshold_seconds,
+            seconds_per_priority=self.seconds_per_priority,
+            sites=self.sites,
+            max_wait_seconds=self.overflow.after_seconds if self.overflow else 0,
+            overflow_queue_id=self.overflow.queue_id if self.overflow else "",
+        )
+
+    @staticmethod
+    def of(rules: routing_events.QueueRules) -> "QueueRules":
+        return QueueRules(
+            display_name=rules.display_name,
+            skills=[SkillRequirement(skill=s.skill, min_proficiency=s.min_proficiency) for s in rules.skills],
+            skill_match=enum_word(rules, "skill_match", "SKILL_MATCH_"),  # type: ignore[arg-type]
+            strategy=enum_word(rules, "strategy", "ROUTING_STRATEGY_"),  # type: ignore[arg-type]
+            service_level_threshold_seconds=rules.service_level_threshold_seconds,
+            seconds_per_priority=rules.seconds_per_priority,
+            sites=list(rules.sites),
+            overflow=Overflow(after_seconds=rules.max_wait_seconds, queue_id=rules.overflow_queue_id)
+            if rules.overflow_queue_id
+            else None,
+        )
+
+
+class NewQueue(QueueRules):
+    queue_id: Text
+
+
+class ChangedQueueRules(QueueRules, WriteOptions):
+    """The whole new rules: a field left out takes its default."""
+
+
+class Queue(BaseModel):
+    queue_id: str
+    rules: QueueRules
+    created_at: datetime | None
+    changed_at: datetime | None
+    version: int
+
+    @staticmethod
+    def of(queue: routing_pb2.Queue) -> "Queue":
+        return Queue(
+            queue_id=queue.queue_id,
+            rules=QueueRules.of(queue.rules),
+            created_at=moment(queue, "created_at"),
+            changed_at=moment(queue, "changed_at"),
+            version=queue.version,
+        )

@@ -2,22 +2,30 @@
 tallies. It is folded from call and agent events in log order (`apply`); it holds no clock and does
 no I/O, so the stream worker can rebuild it exactly.
 
+**Queues.** Each queue has a rule (services.routing.rules): the skills and sites of the agents it may
+use, the strategy that ranks them, and how its waiting contacts are ordered. A queue defined over the
+API brings its rule in its events; one met only in a call's CallQueued gets the implicit rule of its
+required skill.
+
 **Indexes.** At contact-centre scale (thousands of agents, hundreds waiting) nothing on the event
 path may look at every agent or every contact:
 
-- ready agents who are not reserved, per skill, sorted by (ready since, -proficiency, agent id): the
-  longest-idle agent with a skill is the head of its list, and adding, removing or choosing one costs
-  O(log n);
-- waiting contacts per required skill and queue, sorted by (-priority, enqueued at, contact id): the
-  next contact of a queue is the head of its list;
-- per skill, how many agents are in each status (ready, reserved, on contact, wrap-up, not ready):
-  a decision's skipped counts and the queue metrics' staffing are O(1);
-- the skills an event touched (a contact joined a queue, an agent became available): `dispatch` looks
-  at those only. After every dispatch no skill has both an available agent and a waiting contact, so
-  a skill no event touched has nothing to match.
+- per queue, the ready agents it may use who are not reserved, sorted by its strategy's key (for
+  longest idle: ready since, then -proficiency, then agent id): the agent the queue prefers is the head
+  of its list, and adding, removing or choosing one costs O(log n). An agent is in the lists of every
+  queue it fits, which is found once per change of the agent (O(queues));
+- waiting contacts per queue, sorted by priority with ageing, then arrival, then contact id
+  (`QueueRule.order_key`): the next contact of a queue is the head of its list;
+- per queue, how many of the agents it may use are in each status (ready, reserved, on contact,
+  wrap-up, not ready): a decision's skipped counts and the queue metrics' staffing are O(1);
+- the queues an event touched (a contact joined, an agent became available): `dispatch` looks at those
+  only. After every dispatch no queue has both an available agent and a waiting contact, so a queue no
+  event touched has nothing to match.
 
-**Entries.** The board is stored as small entries (an agent's seat, a contact in queue, a talk, a
-queue's tally, a queue's skill, the day, a source mark), keyed `<tenant>/<kind>/<id>`. The board
+Defining or changing a queue's rule re-indexes every agent for it, O(agents): rare, and an admin's act.
+
+**Entries.** The board is stored as small entries (an agent's seat, an agent's day, a contact in queue,
+a talk, a queue's tally, a queue's rule, the day, a source mark), keyed `<tenant>/<kind>/<id>`. The board
 records which entries each event changed (`take_changelog`), so the stream worker writes those few
 records and never the board; `restore` rebuilds a board and its indexes from the entries.
 
@@ -53,6 +61,13 @@ from cc.routing.v1 import events_pb2
 from sortedcontainers import SortedList
 
 from services.common.envelope import to_datetime
+from services.routing.rules import (
+    DEFAULT_SERVICE_LEVEL_THRESHOLD_SECONDS,
+    QueueRule,
+    Strategy,
+    implicit_rule,
+    rule_of,
+)
 
 READY = events_pb2.AGENT_STATE_READY
 NOT_READY = events_pb2.AGENT_STATE_NOT_READY
@@ -71,6 +86,8 @@ _STATUS_OF_STATE: dict[int, str] = {
     WRAP_UP: STATUS_WRAP_UP,
 }
 REDO = "redo"
+# Restored in this order, so that a contact's queue and an agent's day exist before they are indexed.
+_RESTORE_ORDER = {"queue": 0, "agent-day": 1}
 
 
 @dataclass
@@ -92,9 +109,15 @@ class AgentSeat:
             return STATUS_RESERVED
         return _STATUS_OF_STATE.get(self.state, STATUS_NOT_READY)
 
-    def rank_key(self, skill: str) -> tuple[float, int, str]:
-        """Longest idle first, then higher proficiency, then agent id."""
-        return (self.ready_since or 0.0, -self.skills[skill], self.agent_id)
+
+@dataclass
+class AgentDay:
+    """What the strategies that share work out (RT-3) count per agent, kept across log-outs: contacts
+    answered and talk time today, and when routing last chose the agent."""
+
+    contacts: int = 0
+    talk_seconds: float = 0.0
+    last_routed_at: float = 0.0
 
 
 @dataclass
@@ -112,11 +135,6 @@ class WaitingContact:
     agent_id: str = ""
     routed_at: float = 0.0
     rung: bool = False
-
-    @property
-    def order_key(self) -> tuple[int, float, str]:
-        """Highest priority first, then longest waiting, then contact id."""
-        return (-self.priority, self.enqueued_at, self.contact_id)
 
 
 @dataclass
@@ -139,6 +157,9 @@ class QueueTally:
 class Talk:
     queue_id: str
     answered_at: float
+    agent_id: str = ""
+    # Set when the call ends: talk time is answered to ended, handle time runs on to the end of wrap-up.
+    ended_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -177,20 +198,24 @@ def entries_by_tenant(items: Iterable[tuple[str, Any]]) -> dict[str, list[tuple[
 
 @dataclass(eq=False)
 class _Indexes:
-    """Derived from the seats and waiting contacts; never stored."""
+    """Derived from the queues, seats and waiting contacts; never stored."""
 
-    available: dict[str, SortedList] = field(default_factory=dict)  # skill -> seat rank keys
-    lines: dict[str, dict[str, SortedList]] = field(default_factory=dict)  # skill -> queue -> order keys
-    staffing: dict[str, Counter[str]] = field(default_factory=dict)  # skill -> status -> agents
-    touched: set[str] = field(default_factory=set)  # skills that may have a match
+    available: dict[str, SortedList] = field(default_factory=dict)  # queue -> rank keys of its agents
+    lines: dict[str, SortedList] = field(default_factory=dict)  # queue -> order keys of its contacts
+    staffing: dict[str, Counter[str]] = field(default_factory=dict)  # queue -> status -> agents
+    fits: dict[str, dict[str, int]] = field(default_factory=dict)  # agent -> queue -> fit
+    line_keys: dict[str, tuple[float, float, str]] = field(default_factory=dict)  # contact -> order key
+    touched: set[str] = field(default_factory=set)  # queues that may have a match
 
 
 @dataclass
 class Board:
     tenant_id: str
-    service_level_threshold_seconds: int = 20
-    queues: dict[str, str] = field(default_factory=dict)  # queue id -> required skill
+    service_level_threshold_seconds: int = DEFAULT_SERVICE_LEVEL_THRESHOLD_SECONDS
+    # queue id -> its rule; a plain skill given here stands for the implicit rule of that skill.
+    queues: dict[str, QueueRule] = field(default_factory=dict)
     agents: dict[str, AgentSeat] = field(default_factory=dict)
+    agent_days: dict[str, AgentDay] = field(default_factory=dict)
     waiting: dict[str, WaitingContact] = field(default_factory=dict)
     routed: dict[str, WaitingContact] = field(default_factory=dict)  # chosen an agent, not yet answered
     talking: dict[str, Talk] = field(default_factory=dict)  # answered, handle time not yet complete
@@ -206,42 +231,83 @@ class Board:
 
     def __post_init__(self) -> None:
         self._quoted_tenant = quote(self.tenant_id, safe="")
+        self.queues = {
+            queue_id: rule
+            if isinstance(rule, QueueRule)
+            else implicit_rule(queue_id, rule, self.service_level_threshold_seconds)
+            for queue_id, rule in self.queues.items()
+        }
 
     def _key(self, kind: str, ident: str = "") -> str:
         return _entry_key(self._quoted_tenant, kind, ident)
 
     # ---- reading the indexes ---------------------------------------------------------------------
 
-    def available(self, skill: str) -> Iterator[AgentSeat]:
-        """Ready, unreserved agents with the skill, the one routing prefers first."""
-        return (self.agents[agent_id] for _, _, agent_id in self._index.available.get(skill, ()))
+    def rule(self, queue_id: str) -> QueueRule | None:
+        return self.queues.get(queue_id)
 
-    def staffing(self, skill: str) -> Mapping[str, int]:
-        """Agents with the skill by status (ready, reserved, on-contact, wrap-up, not-ready)."""
-        return self._index.staffing.get(skill, Counter())
+    def threshold(self, queue_id: str) -> int:
+        """The queue's service-level threshold in seconds."""
+        rule = self.queues.get(queue_id)
+        return rule.service_level_threshold_seconds if rule else self.service_level_threshold_seconds
+
+    def available(self, queue_id: str) -> Iterator[AgentSeat]:
+        """Ready, unreserved agents the queue may use, the one its strategy prefers first."""
+        return (self.agents[key[-1]] for key in self._index.available.get(queue_id, ()))
+
+    def fit(self, agent_id: str, queue_id: str) -> int | None:
+        """How well a seated agent fits a queue (`QueueRule.fit`); None when the queue may not use it."""
+        return self._index.fits.get(agent_id, {}).get(queue_id)
+
+    def staffing(self, queue_id: str) -> Mapping[str, int]:
+        """Agents the queue may use, by status (ready, reserved, on-contact, wrap-up, not-ready)."""
+        return self._index.staffing.get(queue_id, Counter())
 
     def ahead_of(self, contact: WaitingContact) -> int:
-        """How many waiting contacts needing the same skill routing serves before this one (every queue
-        of the skill shares its agents, in one order): O(queues of the skill x log n)."""
-        lines = self._index.lines.get(contact.required_skill, {})
-        return sum(line.bisect_left(contact.order_key) for line in lines.values())
+        """How many waiting contacts routing serves before this one from the agents its queue may use:
+        those of its queue and of every queue with the same target (which share those agents, in one
+        order). O(queues x log n)."""
+        key = self._index.line_keys.get(contact.contact_id)
+        if key is None:
+            return 0
+        target = self.queues[contact.queue_id].target
+        return sum(
+            line.bisect_left(key)
+            for queue_id, line in self._index.lines.items()
+            if self.queues[queue_id].target == target
+        )
 
     def next_match(self) -> tuple[WaitingContact, AgentSeat] | None:
-        """The contact to serve next (highest priority, then longest waiting, across every touched
-        skill that has an available agent) and the agent for it; None once nothing matches."""
-        best: tuple[tuple[int, float, str], str] | None = None
-        for skill in list(self._index.touched):
-            agents, lines = self._index.available.get(skill), self._index.lines.get(skill)
-            if not agents or not lines:
-                self._index.touched.discard(skill)
+        """The contact to serve next (the lowest order key across every touched queue that has an
+        available agent) and the agent its queue prefers; None once nothing matches."""
+        best: tuple[tuple[float, float, str], str] | None = None
+        for queue_id in list(self._index.touched):
+            agents, line = self._index.available.get(queue_id), self._index.lines.get(queue_id)
+            if not agents or not line:
+                self._index.touched.discard(queue_id)
                 continue
-            for line in lines.values():
-                if best is None or line[0] < best[0]:
-                    best = (line[0], skill)
+            if best is None or line[0] < best[0]:
+                best = (line[0], queue_id)
         if best is None:
             return None
-        (_, _, contact_id), skill = best
-        return self.waiting[contact_id], self.agents[self._index.available[skill][0][2]]
+        (_, _, contact_id), queue_id = best
+        return self.waiting[contact_id], self.agents[self._index.available[queue_id][0][-1]]
+
+    def _rank_key(self, seat: AgentSeat, rule: QueueRule, fit: int) -> tuple[float | int | str, ...]:
+        """The queue's strategy's order of its available agents (RT-3), first preferred; the agent id
+        last, so ties are deterministic and the key names its agent."""
+        idle_since = seat.ready_since or 0.0
+        day = self.agent_days.get(seat.agent_id) or AgentDay()
+        match rule.strategy:
+            case Strategy.MOST_SKILLED:
+                return (-fit, idle_since, seat.agent_id)
+            case Strategy.ROUND_ROBIN:
+                return (day.last_routed_at, seat.agent_id)
+            case Strategy.FEWEST_CONTACTS:
+                return (day.contacts, idle_since, seat.agent_id)
+            case Strategy.LEAST_TALK_TIME:
+                return (day.talk_seconds, idle_since, seat.agent_id)
+        return (idle_since, -fit, seat.agent_id)
 
     # ---- changing the board (every change marks its entry) ----------------------------------------
 
@@ -250,18 +316,25 @@ class Board:
 
     def _add_to_indexes(self, seat: AgentSeat) -> None:
         status = seat.status
-        for skill in seat.skills:
-            self._index.staffing.setdefault(skill, Counter())[status] += 1
+        fits = self._index.fits[seat.agent_id] = {
+            queue_id: fit
+            for queue_id, rule in self.queues.items()
+            if (fit := rule.fit(seat.skills, seat.site_id)) is not None
+        }
+        for queue_id, fit in fits.items():
+            self._index.staffing.setdefault(queue_id, Counter())[status] += 1
             if status == STATUS_READY:
-                self._index.available.setdefault(skill, SortedList()).add(seat.rank_key(skill))
-                self._index.touched.add(skill)
+                rank_key = self._rank_key(seat, self.queues[queue_id], fit)
+                self._index.available.setdefault(queue_id, SortedList()).add(rank_key)
+                self._index.touched.add(queue_id)
 
     def _remove_from_indexes(self, seat: AgentSeat) -> None:
+        """Undo `_add_to_indexes`: nothing a rank key reads may have changed in between."""
         status = seat.status
-        for skill in seat.skills:
-            self._index.staffing[skill][status] -= 1
+        for queue_id, fit in self._index.fits.pop(seat.agent_id, {}).items():
+            self._index.staffing[queue_id][status] -= 1
             if status == STATUS_READY:
-                self._index.available[skill].remove(seat.rank_key(skill))
+                self._index.available[queue_id].remove(self._rank_key(seat, self.queues[queue_id], fit))
 
     def seat_in(self, seat: AgentSeat) -> None:
         """An agent logs in (a repeated log-in replaces the seat)."""
@@ -287,24 +360,43 @@ class Board:
             self._add_to_indexes(seat)
             self._mark("seat", seat.agent_id)
 
+    @contextmanager
+    def day_change(self, agent_id: str) -> Iterator[AgentDay]:
+        """Change an agent's day inside the block (its seat, if seated, re-indexed around it)."""
+        day = self.agent_days.setdefault(agent_id, AgentDay())
+        seat = self.agents.get(agent_id)
+        if seat is None:
+            yield day
+        else:
+            with self.seat_change(seat):
+                yield day
+        self._mark("agent-day", agent_id)
+
+    def _line_up(self, contact: WaitingContact) -> None:
+        key = self.queues[contact.queue_id].order_key(
+            contact.priority, contact.enqueued_at, contact.contact_id
+        )
+        self._index.line_keys[contact.contact_id] = key
+        self._index.lines.setdefault(contact.queue_id, SortedList()).add(key)
+        self._index.touched.add(contact.queue_id)
+
+    def _leave_line(self, contact: WaitingContact) -> None:
+        line = self._index.lines[contact.queue_id]
+        line.remove(self._index.line_keys.pop(contact.contact_id))
+        if not line:
+            del self._index.lines[contact.queue_id]
+
     def enqueue(self, contact: WaitingContact) -> None:
+        """A contact joins its queue's line; the queue must have a rule (`learn_queue`)."""
         self.waiting[contact.contact_id] = contact
-        lines = self._index.lines.setdefault(contact.required_skill, {})
-        lines.setdefault(contact.queue_id, SortedList()).add(contact.order_key)
-        self._index.touched.add(contact.required_skill)
+        self._line_up(contact)
         self._mark("contact", contact.contact_id)
 
     def dequeue(self, contact_id: str) -> WaitingContact | None:
         """Take a contact out of the waiting lines (to route it, or because it left)."""
         contact = self.waiting.pop(contact_id, None)
         if contact is not None:
-            lines = self._index.lines[contact.required_skill]
-            line = lines[contact.queue_id]
-            line.remove(contact.order_key)
-            if not line:
-                del lines[contact.queue_id]
-                if not lines:
-                    del self._index.lines[contact.required_skill]
+            self._leave_line(contact)
             self._mark("contact", contact_id)
         return contact
 
@@ -314,8 +406,9 @@ class Board:
         contact.routings += 1
         contact.agent_id, contact.routed_at, contact.rung = seat.agent_id, now, False
         self.routed[contact.contact_id] = contact
-        with self.seat_change(seat):
+        with self.day_change(seat.agent_id) as day:
             seat.reserved_for = contact.contact_id
+            day.last_routed_at = now
 
     def unroute(self, contact_id: str) -> WaitingContact | None:
         """A routed contact leaves routing (answered, ended, re-queued): its agent is no longer reserved."""
@@ -335,9 +428,25 @@ class Board:
             self._mark("contact", contact_id)
 
     def learn_queue(self, queue_id: str, skill: str) -> None:
+        """A queue met in a CallQueued: one not defined over the API gets the implicit rule."""
         if queue_id not in self.queues:
-            self.queues[queue_id] = skill
-            self._mark("queue", queue_id)
+            self.set_rule(implicit_rule(queue_id, skill, self.service_level_threshold_seconds))
+
+    def set_rule(self, rule: QueueRule) -> None:
+        """Define or change a queue: every seat is re-indexed for it, its waiting contacts lined up again
+        by its new order. O(agents x queues): an admin's act, not a contact's."""
+        seats = list(self.agents.values())
+        waiting = [c for c in self.waiting.values() if c.queue_id == rule.queue_id]
+        for seat in seats:
+            self._remove_from_indexes(seat)
+        for contact in waiting:
+            self._leave_line(contact)
+        self.queues[rule.queue_id] = rule
+        self._mark("queue", rule.queue_id)
+        for seat in seats:
+            self._add_to_indexes(seat)
+        for contact in waiting:
+            self._line_up(contact)
 
     def tally(self, queue_id: str) -> QueueTally:
         """Today's tally of a queue, to change: a tally of an earlier day starts again from zero."""
@@ -358,10 +467,15 @@ class Board:
         return talk
 
     def reach_day(self, day: str) -> None:
-        """Counters are per UTC day; a late event stamped before midnight does not take the day back."""
+        """Counters are per UTC day; a late event stamped before midnight does not take the day back.
+        Agents' days start again from zero: O(agents), once a day."""
         if day > self.day:
             self.day = day
             self._mark("day")
+            for agent_id, counted in list(self.agent_days.items()):
+                if counted.contacts or counted.talk_seconds:
+                    with self.day_change(agent_id) as fresh:
+                        fresh.contacts, fresh.talk_seconds = 0, 0.0
 
     def record_source(self, source: SourcePosition) -> bool:
         """False when this source record (or a later one of its partition) was applied already."""
@@ -385,8 +499,11 @@ class Board:
             found = self.talking.get(ident)
         elif kind == "tally":
             found = self.tallies.get(ident)
+        elif kind == "agent-day":
+            found = self.agent_days.get(ident)
         elif kind == "queue":
-            return self.queues.get(ident)
+            rule = self.queues.get(ident)
+            return None if rule is None else rule.to_entry()
         elif kind == "day":
             return self.day
         elif kind == "source":
@@ -404,6 +521,7 @@ class Board:
             "contact": {**self.waiting, **self.routed},
             "talk": self.talking,
             "tally": self.tallies,
+            "agent-day": self.agent_days,
             "queue": self.queues,
             "source": self.sources,
         }
@@ -432,11 +550,11 @@ class Board:
     def restore(
         tenant_id: str,
         entries: Iterable[tuple[str, Any]],
-        queues: Mapping[str, str] | None = None,
-        service_level_threshold_seconds: int = 20,
+        queues: Mapping[str, str | QueueRule] | None = None,
+        service_level_threshold_seconds: int = DEFAULT_SERVICE_LEVEL_THRESHOLD_SECONDS,
     ) -> "Board":
         """A board from its stored entries (its tenant's only), completing the last event from its
-        redo record. `queues` are the tenant's configured queues, before any learned from events."""
+        redo record. `queues` are the tenant's default queues, before any defined or learned."""
         stored: dict[tuple[str, str], Any] = {}
         for key, value in entries:
             _, kind, ident = parse_entry_key(key)
@@ -447,8 +565,9 @@ class Board:
             if stored.get((kind, ident)) != value:
                 unflushed.add((kind, ident))
                 stored[(kind, ident)] = value
-        board = Board(tenant_id, service_level_threshold_seconds, queues=dict(queues or {}))
-        for (kind, ident), value in sorted(stored.items()):
+        board = Board(tenant_id, service_level_threshold_seconds, queues=dict(queues or {}))  # type: ignore[arg-type]
+        ordered = sorted(stored.items(), key=lambda item: (_RESTORE_ORDER.get(item[0][0], 2), item[0]))
+        for (kind, ident), value in ordered:
             if value is None:
                 continue
             if kind == "seat":
@@ -463,8 +582,10 @@ class Board:
                 board.talking[ident] = Talk(**value)
             elif kind == "tally":
                 board.tallies[ident] = QueueTally(**value)
+            elif kind == "agent-day":
+                board.agent_days[ident] = AgentDay(**value)
             elif kind == "queue":
-                board.queues[ident] = value
+                board.queues[ident] = QueueRule.from_entry(value)
             elif kind == "day":
                 board.day = value
             elif kind == "source":
@@ -525,6 +646,9 @@ def _answered(board: Board, event: event_pb2.Event, at: float) -> None:
         with board.seat_change(seat):
             seat.reserved_for, seat.state, seat.ready_since = "", ON_CONTACT, None
             seat.contact_id = event.aggregate_id
+    if answered.agent_id:
+        with board.day_change(answered.agent_id) as day:
+            day.contacts += 1
     contact = board.unroute(event.aggregate_id) or board.dequeue(event.aggregate_id)
     tally = board.tally(answered.queue_id)
     wait = (
@@ -535,9 +659,9 @@ def _answered(board: Board, event: event_pb2.Event, at: float) -> None:
     tally.answered += 1
     tally.removed += 1
     tally.answer_wait_total += wait
-    if wait <= board.service_level_threshold_seconds:
+    if wait <= board.threshold(answered.queue_id):
         tally.removed_within_threshold += 1
-    board.start_talk(event.aggregate_id, Talk(answered.queue_id, at))
+    board.start_talk(event.aggregate_id, Talk(answered.queue_id, at, answered.agent_id))
 
 
 def _ended(board: Board, event: event_pb2.Event, at: float) -> None:
@@ -546,8 +670,20 @@ def _ended(board: Board, event: event_pb2.Event, at: float) -> None:
         tally = board.tally(contact.queue_id)
         tally.abandoned += 1
         tally.removed += 1
-        if at - contact.enqueued_at <= board.service_level_threshold_seconds:
+        if at - contact.enqueued_at <= board.threshold(contact.queue_id):
             tally.removed_within_threshold += 1
+    talk = board.talking.get(event.aggregate_id)
+    if talk is not None and talk.ended_at is None:
+        talk.ended_at = at
+        board.start_talk(event.aggregate_id, talk)
+        if talk.agent_id:
+            with board.day_change(talk.agent_id) as day:
+                day.talk_seconds += max(0.0, at - talk.answered_at)
+
+
+def _queue_defined(board: Board, event: event_pb2.Event, at: float) -> None:
+    rules = event.queue_created.rules if event.HasField("queue_created") else event.queue_rules_changed.rules
+    board.set_rule(rule_of(event.aggregate_id, rules))
 
 
 def _contact_routed(board: Board, event: event_pb2.Event, at: float) -> None:
@@ -616,8 +752,10 @@ _SOURCE_FOLDS = {
     "agent_logged_in": _logged_in,
     "agent_state_changed": _state_changed,
     "agent_logged_out": _logged_out,
+    "queue_created": _queue_defined,
+    "queue_rules_changed": _queue_defined,
 }
-# The call and agent event payloads the board folds: the stream worker forwards no other event to its
+# The call, agent and queue event payloads the board folds: the stream worker forwards no other event to its
 # boards (not its own decisions: its boards reserve an agent when they decide).
 FORWARDED_PAYLOADS = frozenset(_SOURCE_FOLDS)
 _FOLD = {**_SOURCE_FOLDS, "contact_routed": _contact_routed}

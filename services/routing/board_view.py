@@ -1,7 +1,7 @@
 """The routing service's read model of the routing boards: every tenant's board, so that the service can
 list every candidate for a contact in routing (RT-8, `ListCandidates`) without asking the stream worker.
 
-It reads call events, agent events and routing decisions from the beginning (read committed) and folds
+It reads queue, call and agent events and routing decisions from the beginning (read committed) and folds
 them with the worker's own `apply`; the decisions tell it which agent is reserved for which contact. It
 never dispatches: routing is the worker's alone, and this board only follows its decisions.
 
@@ -32,14 +32,14 @@ from google.protobuf.message import DecodeError
 from services.common import kafka
 from services.common.envelope import timestamp
 from services.common.errors import NotFound
-from services.common.topics import AGENTS, CALLS, ROUTING_DECISIONS
+from services.common.topics import AGENTS, CALLS, QUEUES, ROUTING_DECISIONS
 from services.routing.board import Board, SourcePosition, WaitingContact, apply
 from services.routing.matching import candidates_for
 from services.routing.waiting import estimated_wait_seconds, position
 
 log = logging.getLogger(__name__)
-# Call and agent events first: on a tie (the same millisecond) a decision goes after its causes.
-TOPICS = (CALLS.events, AGENTS.events, ROUTING_DECISIONS)
+# Queue, call and agent events first: on a tie (the same millisecond) a decision goes after its causes.
+TOPICS = (QUEUES.events, CALLS.events, AGENTS.events, ROUTING_DECISIONS)
 MAX_IDLE_SECONDS = 1.0
 MAX_BUFFERED = 10_000
 
@@ -55,7 +55,7 @@ def candidate_list(board: Board, contact: WaitingContact, now: float) -> routing
     listed = routing_pb2.ListCandidatesResponse(
         contact_id=contact.contact_id,
         queue_id=contact.queue_id,
-        required_skill=contact.required_skill,
+        required_skill=board.queues[contact.queue_id].skill_label,
         status=status,
         agent_id=contact.agent_id,
         waited_seconds=round(now - contact.enqueued_at, 3),

@@ -1,13 +1,14 @@
-"""Routing choice (RT-3 longest idle, RT-2 skills, RT-8 decision audit). Pure: the board and a clock
-reading in, decisions out.
+"""Routing choice (RT-2 skills, RT-3 strategies, RT-4 priority, RT-8 decision audit). Pure: the board
+and a clock reading in, decisions out.
 
-Waiting contacts are served in order (highest priority, then longest waiting), so when an agent
-becomes ready the longest-waiting contact of that agent's queues goes first. Each contact goes to the
-ready agent with its skill who has been idle longest (ties: higher proficiency, then agent id). The
-decision names the chosen agent, the next eligible candidates in rank order with their scores, and how
-many logged-in agents were skipped for each reason: read from the board's indexes, so a decision costs
-O(log n) however many agents are logged in. The full candidate list of one contact, with every agent
-and why it was or was not eligible, is `candidates_for` (O(agents), on demand only).
+Waiting contacts are served in order (priority with ageing, then arrival), so when an agent becomes
+ready the first contact of that agent's queues goes first. Each contact goes to the ready agent its
+queue's strategy ranks first among those the queue may use (its skills, at their minimum proficiency,
+and its sites). The decision names the strategy, the chosen agent, the next eligible candidates in
+rank order with their scores, and how many logged-in agents were skipped for each reason: read from
+the board's indexes, so a decision costs O(log n) however many agents are logged in. The full candidate
+list of one contact, with every agent and why it was or was not eligible, is `candidates_for`
+(O(agents), on demand only).
 """
 
 from dataclasses import dataclass
@@ -16,12 +17,13 @@ from itertools import islice
 from cc.routing.v1 import events_pb2
 
 from services.common.envelope import derived_id
-from services.routing.board import BUSY_STATUSES, STATUS_READY, AgentSeat, Board, WaitingContact
+from services.routing.board import BUSY_STATUSES, STATUS_READY, AgentDay, AgentSeat, Board, WaitingContact
+from services.routing.rules import QueueRule, Strategy
 
-STRATEGY = "longest-idle"
 # How many eligible agents a decision lists after the chosen one.
 RUNNERS_UP = 5
 MISSING_SKILL = "missing-skill"
+OTHER_SITE = "other-site"
 
 
 @dataclass(frozen=True)
@@ -30,52 +32,86 @@ class Decision:
     routed: events_pb2.ContactRouted
 
 
-def _skipped_reason(seat: AgentSeat, skill: str) -> str:
-    if skill not in seat.skills:
-        return MISSING_SKILL
+def _skipped_reason(board: Board, seat: AgentSeat, rule: QueueRule) -> str:
+    if board.fit(seat.agent_id, rule.queue_id) is None:
+        return MISSING_SKILL if rule.skill_fit(seat.skills) is None else OTHER_SITE
     status = seat.status
     return "" if status == STATUS_READY else status
 
 
-def _candidate(seat: AgentSeat, skill: str, now: float, rank: int) -> events_pb2.RoutingCandidate:
-    idle = round(now - (seat.ready_since or now), 3)
+def score(board: Board, seat: AgentSeat, rule: QueueRule, now: float) -> float:
+    """What the queue's strategy ranks an agent by, as a number where higher goes first."""
+    day = board.agent_days.get(seat.agent_id) or AgentDay()
+    match rule.strategy:
+        case Strategy.MOST_SKILLED:
+            return float(board.fit(seat.agent_id, rule.queue_id) or 0)
+        case Strategy.ROUND_ROBIN:  # seconds since routing last chose the agent (never: since 1970)
+            return round(now - day.last_routed_at, 3)
+        case Strategy.FEWEST_CONTACTS:
+            return float(-day.contacts)
+        case Strategy.LEAST_TALK_TIME:
+            return round(-day.talk_seconds, 3)
+    return round(now - (seat.ready_since or now), 3)
+
+
+def _candidate(
+    board: Board, seat: AgentSeat, rule: QueueRule, now: float, rank: int
+) -> events_pb2.RoutingCandidate:
     return events_pb2.RoutingCandidate(
         agent_id=seat.agent_id,
         site_id=seat.site_id,
         eligible=True,
-        idle_seconds=idle,
-        score=idle,
-        proficiency=seat.skills[skill],
+        idle_seconds=round(now - (seat.ready_since or now), 3),
+        score=score(board, seat, rule, now),
+        proficiency=board.fit(seat.agent_id, rule.queue_id) or 0,
         rank=rank,
     )
+
+
+def _proficiency(seat: AgentSeat, rule: QueueRule) -> int:
+    """The agent's proficiency in the queue's skills it has, summed."""
+    return sum(seat.skills.get(name, 0) for name, _ in rule.skills)
 
 
 def candidates_for(board: Board, contact: WaitingContact, now: float) -> list[events_pb2.RoutingCandidate]:
     """Every logged-in agent for one contact: the eligible ones first in the order routing prefers
     them (rank 1 would be chosen), then the others with why. O(agents): for an audit on demand."""
-    skill = contact.required_skill
-    eligible = [_candidate(seat, skill, now, rank) for rank, seat in enumerate(board.available(skill), 1)]
+    rule = board.queues[contact.queue_id]
+    eligible = [
+        _candidate(board, seat, rule, now, rank)
+        for rank, seat in enumerate(board.available(contact.queue_id), 1)
+    ]
     others = [
         events_pb2.RoutingCandidate(
             agent_id=seat.agent_id,
             site_id=seat.site_id,
             eligible=False,
             skipped_reason=reason,
-            proficiency=seat.skills.get(skill, 0),
+            proficiency=_proficiency(seat, rule),
         )
         for seat in board.agents.values()
-        if (reason := _skipped_reason(seat, skill))
+        if (reason := _skipped_reason(board, seat, rule))
     ]
     others.sort(key=lambda c: (-c.proficiency, c.agent_id))
     return eligible + others
 
 
-def skipped_agents(board: Board, skill: str) -> list[events_pb2.SkippedAgents]:
-    """How many logged-in agents cannot take a contact needing `skill`, by reason: O(1)."""
-    staffing = board.staffing(skill)
+def skipped_agents(board: Board, queue_id: str) -> list[events_pb2.SkippedAgents]:
+    """How many logged-in agents cannot take a contact of the queue, by reason: O(1). Those the queue
+    may not use (skills below its minimum, or another site) count as missing-skill."""
+    staffing = board.staffing(queue_id)
     counts = {MISSING_SKILL: len(board.agents) - sum(staffing.values())}
     counts.update((reason, staffing.get(reason, 0)) for reason in BUSY_STATUSES)
     return [events_pb2.SkippedAgents(reason=r, count=n) for r, n in counts.items() if n]
+
+
+_WHY = {
+    Strategy.LONGEST_IDLE: "idle longest at {idle:.1f}s",
+    Strategy.MOST_SKILLED: "most skilled at {score:.0f}",
+    Strategy.ROUND_ROBIN: "next in turn, last chosen {score:.1f}s ago",
+    Strategy.FEWEST_CONTACTS: "fewest contacts today ({contacts})",
+    Strategy.LEAST_TALK_TIME: "least talk time today ({talk:.0f}s)",
+}
 
 
 def dispatch(board: Board, now: float) -> list[Decision]:
@@ -84,17 +120,22 @@ def dispatch(board: Board, now: float) -> list[Decision]:
     decisions: list[Decision] = []
     while (match := board.next_match()) is not None:
         contact, chosen = match
-        skill = contact.required_skill
+        rule = board.queues[contact.queue_id]
         ranked = [
-            _candidate(seat, skill, now, rank)
-            for rank, seat in enumerate(islice(board.available(skill), 1 + RUNNERS_UP), 1)
+            _candidate(board, seat, rule, now, rank)
+            for rank, seat in enumerate(islice(board.available(contact.queue_id), 1 + RUNNERS_UP), 1)
         ]
-        eligible = board.staffing(skill).get(STATUS_READY, 0)
-        skipped = skipped_agents(board, skill)
+        eligible = board.staffing(contact.queue_id).get(STATUS_READY, 0)
+        skipped = skipped_agents(board, contact.queue_id)
+        day = board.agent_days.get(chosen.agent_id) or AgentDay()
+        why = _WHY[rule.strategy].format(
+            idle=ranked[0].idle_seconds, score=ranked[0].score, contacts=day.contacts, talk=day.talk_seconds
+        )
         board.route(contact, chosen, now)
         explanation = (
-            f"{chosen.agent_id} (site {chosen.site_id}) idle longest at {ranked[0].idle_seconds:.1f}s of "
-            f"{eligible} ready agent(s) with skill '{skill}'; {sum(s.count for s in skipped)} skipped"
+            f"{chosen.agent_id} (site {chosen.site_id}) {why} of {eligible} ready agent(s) for queue "
+            f"'{contact.queue_id}' ({rule.skill_label}, {rule.strategy}); "
+            f"{sum(s.count for s in skipped)} skipped"
         )
         routed = _routed(board, contact, now, explanation)
         routed.candidates.extend(ranked)
@@ -110,8 +151,8 @@ def _routed(board: Board, contact: WaitingContact, now: float, explanation: str)
         contact_id=contact.contact_id,
         queue_id=contact.queue_id,
         agent_id=contact.agent_id,
-        required_skill=contact.required_skill,
-        strategy=STRATEGY,
+        required_skill=board.queues[contact.queue_id].skill_label,
+        strategy=board.queues[contact.queue_id].strategy,
         waited_seconds=round(now - contact.enqueued_at, 3),
         explanation=explanation,
     )

@@ -10,9 +10,10 @@
 - average queue answer time (ASA): mean time in queue of the contacts answered;
 - average handle time (AHT): mean of talk time plus after-contact work (wrap-up) of contacts whose work ended;
 - abandonment rate: contacts abandoned / contacts queued, as a percentage.
-Agents are counted for a queue when they have its skill: staffed = logged in; on contact includes an
-agent whose phone is ringing for a contact. The board keeps these counts per skill as agents change, so
-publishing them costs nothing per agent.
+Agents are counted for a queue when the queue may use them (its skills at their minimum proficiency,
+its sites): staffed = logged in; on contact includes an agent whose phone is ringing for a contact. The
+board keeps these counts per queue as agents change, so publishing them costs nothing per agent. A
+queue has metrics, zeros, from the moment it is defined.
 """
 
 from datetime import UTC, datetime
@@ -39,7 +40,6 @@ def mean(total: float, count: int) -> float | None:
 
 
 def queue_metrics(board: Board, queue_id: str, now: float) -> events_pb2.QueueMetrics:
-    skill = board.queues.get(queue_id, queue_id)
     # The counters are today's (UTC): after midnight they start from zero even before the next event.
     today = datetime.fromtimestamp(now, tz=UTC).date().isoformat()
     tally = board.tallies.get(queue_id)
@@ -48,7 +48,7 @@ def queue_metrics(board: Board, queue_id: str, now: float) -> events_pb2.QueueMe
     # A contact is in the queue until an agent is connected, including while an agent's phone rings.
     in_queue = [*board.waiting.values(), *board.routed.values()]
     waits = [now - c.enqueued_at for c in in_queue if c.queue_id == queue_id]
-    staffing = board.staffing(skill)
+    staffing = board.staffing(queue_id)
     metrics = events_pb2.QueueMetrics(
         tenant_id=board.tenant_id,
         queue_id=queue_id,
@@ -62,7 +62,7 @@ def queue_metrics(board: Board, queue_id: str, now: float) -> events_pb2.QueueMe
         offered=tally.offered,
         answered=tally.answered,
         abandoned=tally.abandoned,
-        service_level_threshold_seconds=board.service_level_threshold_seconds,
+        service_level_threshold_seconds=board.threshold(queue_id),
     )
     metrics.as_of.FromNanoseconds(int(now * 1e9))
     optional = {

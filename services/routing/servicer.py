@@ -1,5 +1,6 @@
-"""RoutingService: agent log-in, state and log-out as agent commands; reads from the agents read model;
-the candidates for a contact in routing from the board view."""
+"""RoutingService: agent log-in, state and log-out as agent commands, queue definitions as queue
+commands; reads from the agents and queues read models; the candidates for a contact in routing from
+the board view."""
 
 import time
 
@@ -16,6 +17,8 @@ from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
 from services.routing.board_view import BoardView
 from services.routing.domain import LOGGED_OUT, AgentStatus
+from services.routing.queues import QueueState
+from services.routing.rules import proto_of
 
 
 def agent_view(entry: Versioned[AgentStatus]) -> routing_pb2.Agent:
@@ -33,6 +36,17 @@ def agent_view(entry: Versioned[AgentStatus]) -> routing_pb2.Agent:
     )
 
 
+def queue_view(entry: Versioned[QueueState]) -> routing_pb2.Queue:
+    queue = entry.state
+    return routing_pb2.Queue(
+        queue_id=queue.queue_id,
+        rules=proto_of(queue.rule),
+        created_at=timestamp(queue.created_at),
+        changed_at=timestamp(queue.changed_at),
+        version=entry.version,
+    )
+
+
 AgentWrite = routing_pb2.LogInAgentRequest | routing_pb2.SetAgentStateRequest | routing_pb2.LogOutAgentRequest
 
 
@@ -41,10 +55,12 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         self,
         bus: CommandBus,
         agents: Projection[AgentStatus, commands_pb2.AgentCommand],
+        queues: Projection[QueueState, commands_pb2.QueueCommand],
         boards: BoardView,
     ) -> None:
         self._bus = bus
         self._agents = agents
+        self._queues = queues
         self._boards = boards
 
     async def _on_agent(self, request: AgentWrite, **action: Message) -> routing_pb2.Agent:
@@ -102,3 +118,42 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     ) -> routing_pb2.ListCandidatesResponse:
         contact_id = require(request.contact_id, "contact_id", "the contact")
         return self._boards.candidates(current_tenant(), contact_id, time.time())
+
+    async def _on_queue(
+        self,
+        request: routing_pb2.CreateQueueRequest | routing_pb2.ChangeQueueRulesRequest,
+        expected: int | None,
+        **action: Message,
+    ) -> routing_pb2.Queue:
+        queue_id = require(request.queue_id, "queue_id", "the queue")
+        meta = command_meta(
+            tenant_id=current_tenant(),
+            aggregate_id=queue_id,
+            expected_version=expected,
+            actor=current_credential().actor(),
+        )
+        command = commands_pb2.QueueCommand(meta=meta, **action)  # type: ignore[arg-type]
+        return queue_view(await execute(self._bus, self._queues, command, request.request_id))
+
+    async def CreateQueue(
+        self, request: routing_pb2.CreateQueueRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.Queue:
+        return await self._on_queue(request, None, create=commands_pb2.CreateQueue(rules=request.rules))
+
+    async def ChangeQueueRules(
+        self, request: routing_pb2.ChangeQueueRulesRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.Queue:
+        change = commands_pb2.ChangeQueueRules(rules=request.rules)
+        return await self._on_queue(request, expected_version(request), change_rules=change)
+
+    async def GetQueue(
+        self, request: routing_pb2.GetQueueRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.Queue:
+        queue_id = require(request.queue_id, "queue_id", "the queue")
+        return queue_view(await lookup(self._queues, current_tenant(), queue_id, request.min_version))
+
+    async def ListQueues(
+        self, request: routing_pb2.ListQueuesRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.ListQueuesResponse:
+        entries = sorted(self._queues.of_tenant(current_tenant()), key=lambda e: e.aggregate_id)
+        return routing_pb2.ListQueuesResponse(queues=[queue_view(e) for e in entries])

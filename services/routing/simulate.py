@@ -14,13 +14,15 @@ queue (an abandoned call counts in the service level's denominator, as in the li
      "average_speed_of_answer_seconds", "abandonment_rate_percent", "occupancy_percent"}}}
 
 Occupancy of a queue is the agents' busy time on its contacts over the staffed time of the agents who
-have its skill. Only the JSON goes to standard output. A scenario file (bench/scenarios/):
+its rule may use. Only the JSON goes to standard output. A scenario file (bench/scenarios/):
 
     service_level_threshold_seconds = 20
     [[queues]]
     id = "member"
-    skill = "member"
-    strategy = "longest-idle"            # the only strategy so far
+    skill = "member"                     # or skills = { member = 5, vip = 0 } (name = minimum proficiency)
+    skill_match = "all-of"               # or "any-of"
+    strategy = "longest-idle"            # most-skilled, round-robin, fewest-contacts, least-talk-time
+    sites = []                           # only agents of these sites; empty for every site
     arrivals_per_hour = 1800
     handle_seconds_mean = 180
     handle_distribution = "exponential"  # or "lognormal" (handle_seconds_cv, 1.0)
@@ -50,7 +52,8 @@ from google.protobuf.message import Message
 
 from services.common.envelope import PAYLOAD_FIELDS
 from services.routing.board import ON_CONTACT, READY, WRAP_UP, Board, SourcePosition, apply
-from services.routing.matching import STRATEGY, dispatch
+from services.routing.matching import dispatch
+from services.routing.rules import QueueRule, Strategy, proto_of
 from services.routing.waiting import estimated_wait_seconds
 
 # Virtual time starts here; the board's clock readings are epoch seconds like the worker's.
@@ -61,7 +64,7 @@ TENANT = "simulation"
 @dataclass(frozen=True)
 class QueueSpec:
     queue_id: str
-    skill: str
+    rule: QueueRule
     arrivals_per_second: float
     handle_seconds_mean: float
     handle_distribution: str = "exponential"
@@ -88,12 +91,8 @@ class Scenario:
     def parse(data: dict[str, Any]) -> "Scenario":
         """A scenario from its TOML table; ValueError naming what is wrong."""
         queues = []
+        threshold = int(data.get("service_level_threshold_seconds", 20))
         for queue in data.get("queues", []):
-            strategy = queue.get("strategy", STRATEGY)
-            if strategy != STRATEGY:
-                raise ValueError(
-                    f"queue {queue.get('id')}: strategy {strategy!r} is not known (only {STRATEGY})"
-                )
             distribution = queue.get("handle_distribution", "exponential")
             if distribution not in ("exponential", "lognormal"):
                 raise ValueError(
@@ -102,7 +101,7 @@ class Scenario:
             queues.append(
                 QueueSpec(
                     queue_id=str(queue["id"]),
-                    skill=str(queue["skill"]),
+                    rule=_rule(queue, threshold),
                     arrivals_per_second=float(queue["arrivals_per_hour"]) / 3600,
                     handle_seconds_mean=float(queue["handle_seconds_mean"]),
                     handle_distribution=distribution,
@@ -119,10 +118,31 @@ class Scenario:
         return Scenario(
             queues=queues,
             agents=agents,
-            service_level_threshold_seconds=int(data.get("service_level_threshold_seconds", 20)),
+            service_level_threshold_seconds=threshold,
             ring_seconds=float(data.get("ring_seconds", 0)),
             wrap_up_seconds=float(data.get("wrap_up_seconds", 0)),
         )
+
+
+def _rule(queue: dict[str, Any], threshold: int) -> QueueRule:
+    queue_id = str(queue["id"])
+    skills = queue.get("skills") or {str(queue["skill"]): 0}
+    match = queue.get("skill_match", "all-of")
+    if match not in ("all-of", "any-of"):
+        raise ValueError(f"queue {queue_id}: skill_match must be all-of or any-of")
+    try:
+        strategy = Strategy(queue.get("strategy", Strategy.LONGEST_IDLE))
+    except ValueError:
+        known = ", ".join(Strategy)
+        raise ValueError(f"queue {queue_id}: strategy {queue['strategy']!r} is not one of {known}") from None
+    return QueueRule(
+        queue_id,
+        skills=tuple((str(name), int(minimum)) for name, minimum in skills.items()),
+        any_of=match == "any-of",
+        strategy=strategy,
+        service_level_threshold_seconds=threshold,
+        sites=tuple(str(site) for site in queue.get("sites", ())),
+    )
 
 
 @dataclass
@@ -207,7 +227,7 @@ class Simulation:
             getattr(self, f"_{kind}")(subject)
         staffed = self.now  # every agent is logged in from the start to the last call's end
         return {
-            queue.queue_id: self._results[queue.queue_id].figures(staffed * self._agents_with(queue.skill))
+            queue.queue_id: self._results[queue.queue_id].figures(staffed * self._agents_for(queue.rule))
             for queue in self.scenario.queues
         }
 
@@ -232,9 +252,7 @@ class Simulation:
         call = _Call(f"call-{len(self._calls) + 1}", queue, self.now)
         self._calls[call.call_id] = call
         self._results[queue.queue_id].offered += 1
-        queued = call_events.CallQueued(
-            queue_id=queue.queue_id, required_skill=queue.skill, reason="simulated"
-        )
+        queued = call_events.CallQueued(queue_id=queue.queue_id, reason="simulated")
         queued.enqueued_at.FromNanoseconds(self._nanoseconds(self.now))
         self._event(call.call_id, queued)
         estimate = estimated_wait_seconds(self.board, self.board.waiting[call.call_id])
@@ -297,6 +315,8 @@ class Simulation:
                 self._answer(subject)
 
     def _seat_the_agents(self) -> None:
+        for queue in self.scenario.queues:
+            self._event(queue.queue_id, agent_events.QueueCreated(rules=proto_of(queue.rule)))
         for group_index, group in enumerate(self.scenario.agents):
             skills = [
                 agent_events.Skill(name=name, proficiency=level) for name, level in group.skills.items()
@@ -338,8 +358,8 @@ class Simulation:
             return self.rng.lognormvariate(math.log(mean) - sigma**2 / 2, sigma)
         return self.rng.expovariate(1 / mean)
 
-    def _agents_with(self, skill: str) -> int:
-        return sum(group.count for group in self.scenario.agents if skill in group.skills)
+    def _agents_for(self, rule: QueueRule) -> int:
+        return sum(g.count for g in self.scenario.agents if rule.fit(g.skills, g.site) is not None)
 
 
 def simulate(scenario: Scenario, calls: int, seed: int) -> dict[str, dict[str, float | int]]:

@@ -24,6 +24,8 @@ API_KEYS = {
     "e2e-roles-lee": "tenant-roles:agent:lee",
     "e2e-keys-admin": "tenant-keys",
     "e2e-keys-other": "tenant-keys-other",
+    "e2e-queues": "tenant-queues",
+    "e2e-queues-supervisor": "tenant-queues:supervisor",
 }
 # The settings of every port the platform listens on.
 PORTS = ("TELEPHONY_PORT", "ROUTING_PORT", "TICKETING_PORT", "ANALYTICS_PORT", "KEYS_PORT", "GATEWAY_PORT")

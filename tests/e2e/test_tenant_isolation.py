@@ -1,6 +1,6 @@
 """Tenant isolation on every REST endpoint (issue 6): another tenant's key never sees or changes a
-tenant's calls, agents, contacts, tickets, journey, live metrics or statistics, and the same ids in two
-tenants are two different things."""
+tenant's calls, agents, queues, contacts, tickets, journey, live metrics or statistics, and the same
+ids in two tenants are two different things."""
 
 from collections.abc import AsyncIterator
 from typing import Any
@@ -93,6 +93,22 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
     assert (await owner.get("/v1/agents/iso")).json()["site_id"] == "seoul"
     assert (await intruder.call("POST", "/v1/calls", json=offer)).status_code == 201
     assert (await owner.get(f"/v1/tickets/{ids['ticket_id']}")).json()["notes"] == []
+
+    # Queues: the intruder neither reads nor changes the owner's, and defines its own of the same id.
+    rules = {"skills": [{"skill": "member", "min_proficiency": 3}]}
+    assert (await owner.post("/v1/queues", json={"queue_id": "iso-q", **rules})).status_code == 201
+    ids["queue_id"] = "iso-q"
+    assert (await intruder.call("GET", "/v1/queues/{queue_id}", **ids)).status_code == 404
+    changed = await intruder.call(
+        "PUT", "/v1/queues/{queue_id}/rules", json={"skills": [{"skill": "x"}]}, **ids
+    )
+    assert changed.status_code == 404, changed.text
+    assert (await intruder.call("GET", "/v1/queues")).json() == []
+    theirs_q = await intruder.call(
+        "POST", "/v1/queues", json={"queue_id": "iso-q", "skills": [{"skill": "x"}]}
+    )
+    assert theirs_q.status_code == 201
+    assert (await owner.get("/v1/queues/iso-q")).json()["rules"]["skills"] == rules["skills"]
 
     # Keys too: the intruder's admin neither lists nor revokes the owner's, and issues its own.
     owners_key = await owner.post("/v1/api-keys", json={"user": "kim@owner", "role": "supervisor"})

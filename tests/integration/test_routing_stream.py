@@ -329,6 +329,7 @@ async def test_an_event_whose_changelog_was_written_in_part_is_completed_not_app
     (_, _, logged_in_records), (_, _, routed_records) = forwarded
     assert [parse_entry_key(key)[1] for key, _ in routed_records] == [
         "redo",
+        "agent-day",
         "contact",
         "seat",
         "source",

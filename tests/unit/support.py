@@ -14,7 +14,7 @@ from cc.telephony.v1 import events_pb2 as call_events
 from google.protobuf.message import Message
 
 from services.common.envelope import build_event, payload_of, timestamp
-from services.common.topics import AGENTS, CALLS
+from services.common.topics import AGENTS, CALLS, QUEUES
 from services.routing.board import Board, SourcePosition, apply
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -186,7 +186,7 @@ class Feed:
         )
 
     def next_source(self, aggregate_type: str) -> SourcePosition:
-        topic = CALLS.events if aggregate_type == "call" else AGENTS.events
+        topic = {"call": CALLS.events, "queue": QUEUES.events}.get(aggregate_type, AGENTS.events)
         self.offsets[topic] = self.offsets.get(topic, -1) + 1
         return SourcePosition(topic, 0, self.offsets[topic])
 
@@ -199,6 +199,9 @@ class Feed:
 
     def agent(self, agent_id: str, payload: Message, t: float) -> bool:
         return self.deliver(self.event("agent", agent_id, payload, t))
+
+    def queue(self, queue_id: str, payload: Message, t: float) -> bool:
+        return self.deliver(self.event("queue", queue_id, payload, t))
 
 
 @dataclass

@@ -25,6 +25,8 @@ REQUESTS: dict[str, Message] = {
     f"{AGENTS}/LogInAgent": routing_pb2.LogInAgentRequest(agent_id="kim"),
     f"{AGENTS}/SetAgentState": routing_pb2.SetAgentStateRequest(agent_id="kim"),
     f"{AGENTS}/LogOutAgent": routing_pb2.LogOutAgentRequest(agent_id="kim"),
+    f"{AGENTS}/CreateQueue": routing_pb2.CreateQueueRequest(queue_id="q"),
+    f"{AGENTS}/ChangeQueueRules": routing_pb2.ChangeQueueRulesRequest(queue_id="q"),
     f"{TICKETS}/TransitionTicket": ticketing_pb2.TransitionTicketRequest(ticket_id="t"),
     f"{TICKETS}/AddTicketNote": ticketing_pb2.AddTicketNoteRequest(ticket_id="t"),
     f"{KEYS}/CreateApiKey": keys_pb2.CreateApiKeyRequest(user="kim"),
@@ -32,7 +34,13 @@ REQUESTS: dict[str, Message] = {
     f"{KEYS}/RevokeApiKey": keys_pb2.RevokeApiKeyRequest(key_id="k"),
 }
 ADAPTER_ONLY = {f"{CALLS}/OfferCall", f"{CALLS}/SendDigits"}
-ADMIN_ONLY = {f"{KEYS}/CreateApiKey", f"{KEYS}/ListApiKeys", f"{KEYS}/RevokeApiKey"}
+ADMIN_ONLY = {
+    f"{KEYS}/CreateApiKey",
+    f"{KEYS}/ListApiKeys",
+    f"{KEYS}/RevokeApiKey",
+    f"{AGENTS}/CreateQueue",
+    f"{AGENTS}/ChangeQueueRules",
+}
 # Each role and the restricted methods it may call (every role may read the rest).
 MAY_WRITE = {
     Role.ADMIN: set(REQUESTS),

@@ -18,6 +18,7 @@ from services.routing.board import (
     READY,
     STATUS_READY,
     WRAP_UP,
+    AgentSeat,
     Board,
     WaitingContact,
     entries_by_tenant,
@@ -25,6 +26,7 @@ from services.routing.board import (
     parse_entry_key,
 )
 from services.routing.matching import Decision, dispatch
+from services.routing.rules import implicit_rule
 from tests.unit.support import (
     TENANT,
     Changelog,
@@ -50,7 +52,11 @@ def reference_dispatch(board: Board) -> list[tuple[str, str, int, dict[str, int]
     contacts in order, each to the longest-idle ready agent with its skill not already chosen."""
     chosen: set[str] = set()
     matches = []
-    for contact in sorted(board.waiting.values(), key=lambda c: c.order_key):
+
+    def order(c: WaitingContact) -> tuple[float, float, str]:
+        return board.queues[c.queue_id].order_key(c.priority, c.enqueued_at, c.contact_id)
+
+    for contact in sorted(board.waiting.values(), key=order):
         skill = contact.required_skill
         reasons = {
             agent_id: "missing-skill"
@@ -61,7 +67,7 @@ def reference_dispatch(board: Board) -> list[tuple[str, str, int, dict[str, int]
         eligible = [a for a, r in reasons.items() if r == STATUS_READY]
         if not eligible:
             continue
-        best = min(eligible, key=lambda a: board.agents[a].rank_key(skill))
+        best = min(eligible, key=lambda a: longest_idle(board.agents[a], skill))
         skipped: dict[str, int] = {}
         for r in reasons.values():
             if r != STATUS_READY:
@@ -69,6 +75,10 @@ def reference_dispatch(board: Board) -> list[tuple[str, str, int, dict[str, int]
         matches.append((contact.contact_id, best, len(eligible), skipped))
         chosen.add(best)
     return matches
+
+
+def longest_idle(seat: AgentSeat, skill: str) -> tuple[float, int, str]:
+    return (seat.ready_since or 0.0, -seat.skills[skill], seat.agent_id)
 
 
 def summary(decisions: list[Decision]) -> list[tuple[str, str, int, dict[str, int]]]:
@@ -222,6 +232,7 @@ def test_an_event_writes_only_the_entries_it_changed() -> None:
     keys = [key for key, _ in records]
     assert keys == [
         entry_key(TENANT, "redo"),
+        entry_key(TENANT, "agent-day", "agent-0001"),
         entry_key(TENANT, "contact", "call-30"),
         entry_key(TENANT, "seat", "agent-0001"),
         entry_key(TENANT, "source", "routing.agent.events.v1/0"),
@@ -263,7 +274,7 @@ def answered_event_records() -> tuple[Changelog, Board, Feed, Any, list[tuple[st
 @pytest.mark.parametrize("written", range(7))
 def test_a_change_set_written_in_part_is_completed_from_its_redo_record(written: int) -> None:
     before, after, feed, (event, source), records = answered_event_records()
-    assert len(records) == 6  # redo, contact (gone), seat, source mark, talk, tally
+    assert len(records) == 7  # redo, the agent's day, contact (gone), seat, source mark, talk, tally
     crashed = Changelog(dict(before.entries))
     crashed.write(records[:written])
 
@@ -322,7 +333,10 @@ def test_restore_starts_from_the_configured_queues() -> None:
 
     restored = Board.restore(TENANT, store.entries.items(), queues={"member": "member"})
 
-    assert restored.queues == {"member": "member", "gold": "vip"}
+    assert restored.queues == {
+        "member": implicit_rule("member", "member", 20),
+        "gold": implicit_rule("gold", "vip", 20),
+    }
     assert [key for key in store.entries if "/queue/" in key] == [entry_key(TENANT, "queue", "gold")]
 
 

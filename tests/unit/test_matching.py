@@ -14,7 +14,6 @@ from services.common.topics import CALLS
 from services.routing.board import NOT_READY, ON_CONTACT, READY, WRAP_UP, Board, SourcePosition
 from services.routing.matching import (
     RUNNERS_UP,
-    STRATEGY,
     Decision,
     candidates_for,
     dispatch,
@@ -67,7 +66,7 @@ def test_the_longest_idle_ready_agent_with_the_skill_is_chosen() -> None:
         "member",
         "member",
     )
-    assert routed.strategy == STRATEGY == "longest-idle"
+    assert routed.strategy == "longest-idle" == "longest-idle"
     assert [(c.agent_id, c.rank, c.idle_seconds, c.score) for c in routed.candidates] == [
         ("a-longest", 1, 35.0, 35.0),
         ("a-middle", 2, 30.0, 30.0),
@@ -77,7 +76,10 @@ def test_the_longest_idle_ready_agent_with_the_skill_is_chosen() -> None:
     assert routed.waited_seconds == 10.0
     assert routed.enqueued_at.ToDatetime().timestamp() == pytest.approx(ts(30))
     assert "a-longest" in routed.explanation
-    assert "3 ready agent(s) with skill 'member'; 0 skipped" in routed.explanation
+    assert (
+        "idle longest at 35.0s of 3 ready agent(s) for queue 'member' (member, longest-idle); 0 skipped"
+        in routed.explanation
+    )
 
 
 def skipped_for_every_reason(feed: Feed) -> None:

@@ -7,6 +7,7 @@ from cc.telephony.v1 import events_pb2 as call_events
 from services.routing.board import NOT_READY, ON_CONTACT, READY, WRAP_UP, Board
 from services.routing.matching import dispatch
 from services.routing.metrics import all_queue_metrics, mean, queue_metrics, ratio_percent
+from services.routing.rules import implicit_rule
 from tests.unit.support import TENANT, Feed, answered, changed, ended, logged_in, queued, ts
 
 OPTIONAL = (
@@ -17,8 +18,14 @@ OPTIONAL = (
 )
 
 
+# The routing worker's boards start with the default centre's queues.
+DEFAULT_QUEUES = {"member": "member", "payment": "payment", "general": "general"}
+
+
 def new_feed(threshold: int = 20) -> Feed:
-    return Feed(Board(tenant_id=TENANT, service_level_threshold_seconds=threshold))
+    return Feed(
+        Board(tenant_id=TENANT, service_level_threshold_seconds=threshold, queues=dict(DEFAULT_QUEUES))  # type: ignore[arg-type]
+    )
 
 
 def metrics(feed: Feed, queue_id: str = "member", now: float = 1000) -> routing_events.QueueMetrics:
@@ -158,7 +165,7 @@ def test_a_call_that_never_queued_is_no_offer_and_no_abandon() -> None:
     )
 
     assert (metrics(feed).offered, metrics(feed).abandoned) == (0, 0)
-    assert "member" not in feed.board.queues
+    assert "member" not in feed.board.tallies
 
 
 def test_ending_an_answered_call_is_no_abandon() -> None:
@@ -318,7 +325,7 @@ def test_queues_use_the_skill_of_their_first_contact() -> None:
     feed.agent("a-1", logged_in(vip=5), 0)
     feed.call("call-1", queued("gold", 0, skill="vip"), 0)
 
-    assert feed.board.queues == {"gold": "vip"}
+    assert feed.board.queues["gold"] == implicit_rule("gold", "vip", 20)
     assert staffing(metrics(feed, "gold")) == (1, 1, 0, 0, 0)
 
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.routing.rules import QueueRule, Strategy
 from services.routing.simulate import AgentGroup, QueueSpec, Scenario, Simulation, main, simulate
 from services.routing.staffing import erlang_a, erlang_c
 
@@ -18,7 +19,9 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "bench" / "scenarios"
 
 def one_queue(agents: int, patience: float = 0.0) -> Scenario:
     # 12 erlangs: a call every 10 s, two minutes each.
-    member = QueueSpec("member", "member", 0.1, 120, patience_seconds_mean=patience)
+    member = QueueSpec(
+        "member", QueueRule("member", (("member", 0),)), 0.1, 120, patience_seconds_mean=patience
+    )
     return Scenario([member], [AgentGroup(agents, "seoul", {"member": 5})])
 
 
@@ -68,29 +71,57 @@ def test_one_queue_of_impatient_callers_agrees_with_erlang_a() -> None:
 
 
 class SkillAudit(Simulation):
-    """Checks, as each call is answered, that its agent has the skill its queue needs."""
+    """Checks, as each call is answered, that its agent has the skills its queue needs, each at its
+    minimum proficiency (all of them or any one, as the queue says), and is of one of its sites."""
 
     def _answer(self, subject: str) -> None:
         call_id, agent_id = subject.split(" ")
-        needed = self._calls[call_id].queue.skill
-        assert needed in self.board.agents[agent_id].skills, (call_id, agent_id, needed)
+        rule, seat = self._calls[call_id].queue.rule, self.board.agents[agent_id]
+        held = [name for name, minimum in rule.skills if seat.skills.get(name, -1) >= minimum]
+        assert held if rule.any_of else len(held) == len(rule.skills), (call_id, agent_id, rule)
+        assert not rule.sites or seat.site_id in rule.sites
         super()._answer(subject)
 
 
+SKILL_NAMES = ["member", "billing", "vip"]
+requirements = st.dictionaries(st.sampled_from(SKILL_NAMES), st.integers(0, 10), min_size=1)
+
+
 @given(
-    skill_sets=st.lists(
-        st.sets(st.sampled_from(["member", "billing", "vip"]), min_size=1), min_size=1, max_size=4
+    needs=st.lists(
+        st.tuples(requirements, st.booleans(), st.sampled_from(list(Strategy))), min_size=1, max_size=3
     ),
+    groups=st.lists(
+        st.tuples(
+            st.dictionaries(st.sampled_from(SKILL_NAMES), st.integers(1, 10), min_size=1),
+            st.sampled_from(["seoul", "busan"]),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    seoul_only=st.booleans(),
     seed=st.integers(0, 10_000),
 )
 @settings(max_examples=25, deadline=None)
-def test_no_call_goes_to_an_agent_without_the_skill_its_queue_needs(
-    skill_sets: list[set[str]], seed: int
+def test_no_call_goes_to_an_agent_without_the_skills_its_queue_needs(
+    needs: list[tuple[dict[str, int], bool, Strategy]],
+    groups: list[tuple[dict[str, int], str]],
+    seoul_only: bool,
+    seed: int,
 ) -> None:
     queues = [
-        QueueSpec(skill, skill, 0.05, 60, patience_seconds_mean=90) for skill in ("member", "billing", "vip")
+        QueueSpec(
+            f"q{n}",
+            QueueRule(
+                f"q{n}", tuple(skills.items()), any_of, strategy, sites=("seoul",) if seoul_only else ()
+            ),
+            0.05,
+            60,
+            patience_seconds_mean=90,
+        )
+        for n, (skills, any_of, strategy) in enumerate(needs)
     ]
-    agents = [AgentGroup(2, "seoul", dict.fromkeys(skills, 5)) for skills in skill_sets]
+    agents = [AgentGroup(2, site, skills) for skills, site in groups]
     SkillAudit(Scenario(queues, agents), random.Random(seed)).run(300)
 
 

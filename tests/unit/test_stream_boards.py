@@ -86,7 +86,7 @@ async def test_a_rebuild_keeps_the_owned_tenants_and_hands_back_the_others_entri
     assert [b.tenant_id for b in boards.owned()] == [mine]
     assert sorted(stale) == sorted(key for key, _ in entries_by_tenant(table.entries.items())[theirs])
     newcomer = await boards.board(tenant_on(0) + "-new")
-    assert (newcomer.queues, newcomer.agents) == (QUEUES, {})
+    assert (newcomer.queues, newcomer.agents) == (Board(TENANT_A, queues=dict(QUEUES)).queues, {})
 
 
 async def test_a_rebalance_forgets_every_board_until_the_table_recovers_again() -> None:

@@ -11,6 +11,7 @@ from services.common.topics import (
     KEEP_A_DAY,
     KEEP_A_MONTH,
     QUEUE_METRICS,
+    QUEUES,
     ROUTING_DECISIONS,
     TopicSpec,
     catalogue,
@@ -35,7 +36,8 @@ def raw_topic(*names: str, partitions: int | None = None, internal: bool = False
     )
 
 
-SOURCES = (platform_topic(CALLS.events), platform_topic(AGENTS.events))
+SOURCE_EVENTS = (CALLS.events, AGENTS.events, QUEUES.events)
+SOURCES = tuple(platform_topic(name) for name in SOURCE_EVENTS)
 BOARD_INPUT = f"{settings.routing_stream_id}-board-input"
 
 sources = raw_topic(*SOURCES)
@@ -53,14 +55,7 @@ def worker_topics() -> dict[str, TopicSpec]:
     """Every topic the worker uses, created before it starts: a topic Faust creates itself may not be
     in the metadata yet when its consumer subscribes on a fresh cluster, and is then never consumed."""
     platform = catalogue(settings.cc_partitions)
-    names = (
-        CALLS.events,
-        AGENTS.events,
-        ROUTING_DECISIONS,
-        QUEUE_METRICS,
-        dlq(CALLS.events),
-        dlq(AGENTS.events),
-    )
+    names = (*SOURCE_EVENTS, ROUTING_DECISIONS, QUEUE_METRICS, *(dlq(name) for name in SOURCE_EVENTS))
     return {
         **{platform_topic(name): platform[name] for name in names},
         BOARD_INPUT: TopicSpec(settings.cc_partitions, KEEP_A_DAY),

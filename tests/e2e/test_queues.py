@@ -1,0 +1,124 @@
+"""Queues as data (RT-2, ORG-3) end to end: an admin defines a queue over REST, routing serves calls by
+its rules (skills at a minimum proficiency, its strategy), a change of rules takes effect for the next
+call, and a queue has live metrics from the moment it exists."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from cc.routing.v1 import routing_pb2, routing_pb2_grpc
+
+from services.platform import Platform
+from tests.e2e.test_call_life import eventually, ok
+
+ADMIN, SUPERVISOR = "e2e-queues", "e2e-queues-supervisor"
+
+
+@pytest.fixture
+async def rest(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    base = f"http://127.0.0.1:{platform.settings.gateway_port}"
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": ADMIN}, timeout=30) as client:
+        yield client
+
+
+async def ringing_agent(rest: httpx.AsyncClient, call_id: str) -> str:
+    async def rung() -> str | None:
+        call = ok(await rest.get(f"/v1/calls/{call_id}"))
+        return str(call["agent_id"]) if call["status"] == "ringing" else None
+
+    return await eventually(rung, f"{call_id} never rang an agent")
+
+
+async def staffed(rest: httpx.AsyncClient, queue_id: str, agents: int) -> None:
+    """Wait until routing serves the queue by its latest rules: its live staffing says so."""
+
+    async def counted() -> bool:
+        response = await rest.get(f"/v1/queues/{queue_id}/metrics")
+        return response.status_code == 200 and response.json()["agents_staffed"] == agents
+
+    await eventually(counted, f"queue {queue_id} never had {agents} agents staffed")
+
+
+async def member_call(rest: httpx.AsyncClient) -> str:
+    call = ok(await rest.post("/v1/calls", json={"ani": "+821055550000", "dnis": "1588"}), 201)
+    ok(await rest.post(f"/v1/calls/{call['call_id']}/digits", json={"digits": "1"}))  # the member queue
+    return str(call["call_id"])
+
+
+async def test_calls_are_routed_by_a_queue_defined_over_the_api(
+    rest: httpx.AsyncClient, platform: Platform
+) -> None:
+    # The IVR's member option names the queue `member`; this tenant defines it: vip at 7 or better,
+    # the most skilled first.
+    rules = {"skills": [{"skill": "vip", "min_proficiency": 7}], "strategy": "most-skilled"}
+    created = ok(await rest.post("/v1/queues", json={"queue_id": "member", **rules}), 201)
+    assert (created["version"], created["rules"]["strategy"]) == (1, "most-skilled")
+    assert created["rules"]["service_level_threshold_seconds"] == 20  # defaults spelled out
+    again = await rest.post("/v1/queues", json={"queue_id": "member", **rules})
+    assert (again.status_code, again.json()["error_id"]) == (409, "queue-already-exists")
+
+    for agent_id, vip, member in (("low", 6, 9), ("mid", 7, 0), ("top", 9, 0)):
+        levels = [{"name": "vip", "proficiency": vip}] + (
+            [{"name": "member", "proficiency": member}] if member else []
+        )
+        ok(await rest.post(f"/v1/agents/{agent_id}/login", json={"site_id": "seoul", "skills": levels}))
+
+    await staffed(rest, "member", 2)  # mid and top
+    first = await member_call(rest)
+    assert await ringing_agent(rest, first) == "top"  # low has member 9 but vip 6: not eligible
+
+    # The admin lowers the bar to 6 and routes by idle time: low, ready longest, takes the next call.
+    changed = ok(
+        await rest.put(
+            "/v1/queues/member/rules",
+            json={"skills": [{"skill": "vip", "min_proficiency": 6}], "expected_version": 1},
+        )
+    )
+    assert (changed["version"], changed["rules"]["strategy"]) == (2, "longest-idle")
+    await staffed(rest, "member", 3)
+    second = await member_call(rest)
+    assert await ringing_agent(rest, second) == "low"
+
+    routed = ok(await rest.get(f"/v1/contacts/{second}/candidates"))
+    assert routed["required_skill"] == "vip>=6"
+    listed = ok(await rest.get("/v1/queues"))
+    assert [(q["queue_id"], q["version"]) for q in listed] == [("member", 2)]
+
+    address = platform.settings.address(platform.settings.routing_port)
+    async with grpc.aio.insecure_channel(address) as channel:
+        queue = await routing_pb2_grpc.RoutingServiceStub(channel).GetQueue(
+            routing_pb2.GetQueueRequest(queue_id="member", min_version=2), metadata=(("x-api-key", ADMIN),)
+        )
+    assert [(s.skill, s.min_proficiency) for s in queue.rules.skills] == [("vip", 6)]
+
+
+async def test_a_new_queue_has_live_metrics_at_once_and_only_admins_define_queues(
+    rest: httpx.AsyncClient,
+) -> None:
+    assert (await rest.get("/v1/queues/escalations/metrics")).status_code == 404
+    body = {"queue_id": "escalations", "skills": [{"skill": "tier2"}], "service_level_threshold_seconds": 60}
+    as_supervisor = await rest.post("/v1/queues", json=body, headers={"X-API-Key": SUPERVISOR})
+    assert (as_supervisor.status_code, as_supervisor.json()["error_id"]) == (403, "role-not-permitted")
+    ok(await rest.post("/v1/queues", json=body), 201)
+
+    async def zeros() -> dict[str, Any] | None:
+        response = await rest.get("/v1/queues/escalations/metrics")
+        return response.json() if response.status_code == 200 else None
+
+    live = await eventually(zeros, "a new queue never had live metrics")
+    assert (live["offered"], live["contacts_waiting"], live["agents_staffed"]) == (0, 0, 0)
+    assert live["service_level_threshold_seconds"] == 60
+    bad = await rest.post(
+        "/v1/queues", json={"queue_id": "loop", "skills": [{"skill": "x", "min_proficiency": 11}]}
+    )
+    assert bad.status_code == 422
+    assert "min_proficiency" in str(bad.json())
+    overflowing = {
+        "queue_id": "spill",
+        "skills": [{"skill": "x"}],
+        "overflow": {"after_seconds": 90, "queue_id": "general"},
+    }
+    created = ok(await rest.post("/v1/queues", json=overflowing), 201)
+    assert created["rules"]["overflow"] == {"after_seconds": 90, "queue_id": "general"}
