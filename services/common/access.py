@@ -9,7 +9,8 @@ same check through the gateway, which forwards the caller's key).
 - integration: anything an adapter does, for any agent (carrier adapters, load generators).
 
 Reads are open to every role of the tenant, except the API keys: only admins manage and list them.
-Only admins define queues and change their rules.
+Only admins define queues and change their rules; supervisors, admins and
+integrations change agents' skills.
 Keys of named users are issued over the API (services/common/keys.py). Development keys come from
 CC_API_KEYS as `key:tenant[:role[:agent_id]]`, the role admin when none is given."""
 
@@ -71,6 +72,8 @@ def parse_api_keys(text: str) -> dict[str, Credential]:
 _CALL_CONTROL = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.AGENT, Role.INTEGRATION})
 _ADAPTER = frozenset({Role.ADMIN, Role.INTEGRATION})
 _ADMIN = frozenset({Role.ADMIN})
+# Who may change an agent's skills: people who run the floor, and workforce-management integrations.
+_STAFFING = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.INTEGRATION})
 # The roles allowed each restricted method: every write, and the reads of keys. A method not listed is
 # a read, open to every role.
 RESTRICTED: dict[str, frozenset[Role]] = {
@@ -81,6 +84,7 @@ RESTRICTED: dict[str, frozenset[Role]] = {
     "/cc.routing.v1.RoutingService/LogInAgent": _CALL_CONTROL,
     "/cc.routing.v1.RoutingService/SetAgentState": _CALL_CONTROL,
     "/cc.routing.v1.RoutingService/LogOutAgent": _CALL_CONTROL,
+    "/cc.routing.v1.RoutingService/ChangeAgentSkills": _STAFFING,
     "/cc.routing.v1.RoutingService/CreateQueue": _ADMIN,
     "/cc.routing.v1.RoutingService/ChangeQueueRules": _ADMIN,
     "/cc.ticketing.v1.TicketingService/TransitionTicket": _CALL_CONTROL,

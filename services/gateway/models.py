@@ -127,6 +127,10 @@ class LogInBody(WriteOptions):
     display_name: OptionalText = ""
 
 
+class SkillsBody(WriteOptions):
+    skills: list[Skill] = Field(min_length=1, max_length=50)
+
+
 class AgentStateBody(WriteOptions):
     state: Literal["ready", "not-ready"]
     reason: OptionalText = Field(default="", description="Not-ready reason (break, lunch, training...).")

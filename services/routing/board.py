@@ -728,6 +728,13 @@ def _state_changed(board: Board, event: event_pb2.Event, at: float) -> None:
         _handled(board, changed.contact_id, at)
 
 
+def _skills_changed(board: Board, event: event_pb2.Event, at: float) -> None:
+    seat = board.agents.get(event.aggregate_id)
+    if seat is not None:
+        with board.seat_change(seat):  # a seat's skills are replaced, never changed in place
+            seat.skills = {s.name: s.proficiency for s in event.agent_skills_changed.skills}
+
+
 def _logged_out(board: Board, event: event_pb2.Event, at: float) -> None:
     seat = board.seat_out(event.aggregate_id)
     if seat is not None and event.agent_logged_out.previous_state == WRAP_UP:
@@ -752,6 +759,7 @@ _SOURCE_FOLDS = {
     "agent_logged_in": _logged_in,
     "agent_state_changed": _state_changed,
     "agent_logged_out": _logged_out,
+    "agent_skills_changed": _skills_changed,
     "queue_created": _queue_defined,
     "queue_rules_changed": _queue_defined,
 }

@@ -1,7 +1,9 @@
 """The agent aggregate (RT-1, RT-2): decide and evolve, pure. Agents log in with a site and skills,
 set themselves ready or not ready with a reason, are put on a contact when they answer, wrap up for a
-configurable time after it, and go not ready on ring-no-answer."""
+configurable time after it, and go not ready on ring-no-answer. A supervisor can change a logged-in
+agent's skills."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -99,6 +101,14 @@ def decide(
             contact = command.end_wrap_up.contact_id
             _expect(state, WRAP_UP, contact)
             return [_changed(state, READY, contact_id=contact)]
+        case "change_skills":
+            skills = _skills(command.change_skills.skills)
+            if tuple((s.name, s.proficiency) for s in skills) == state.skills:
+                raise IllegalTransition(
+                    "agent-skills-unchanged", f"agent {agent_id} has these skills already"
+                )
+            previous = [events_pb2.Skill(name=name, proficiency=level) for name, level in state.skills]
+            return [events_pb2.AgentSkillsChanged(skills=skills, previous_skills=previous)]
         case "mark_ring_no_answer":
             if state.state != READY:
                 raise IllegalTransition("agent-not-ready", f"agent {agent_id} is {state_name(state.state)}")
@@ -112,8 +122,18 @@ def decide(
 
 def _log_in(log_in: commands_pb2.LogInAgent, rules: AgentRules) -> events_pb2.AgentLoggedIn:
     require(log_in.site_id, "site_id", "the agent's site")
-    violations = [FieldViolation("skills", "at least one skill is required")] if not log_in.skills else []
-    for index, skill in enumerate(log_in.skills):
+    return events_pb2.AgentLoggedIn(
+        site_id=log_in.site_id,
+        skills=_skills(log_in.skills),
+        display_name=optional_text(log_in.display_name, "display_name", "the agent's name"),
+        initial_state=rules.state_after_login,
+    )
+
+
+def _skills(wanted: Sequence[events_pb2.Skill]) -> list[events_pb2.Skill]:
+    """The skills as events record them (the default proficiency filled in), or every fault named."""
+    violations = [FieldViolation("skills", "at least one skill is required")] if not wanted else []
+    for index, skill in enumerate(wanted):
         if (problem := text_problem(skill.name)) is not None:
             violations.append(FieldViolation(f"skills[{index}].name", f"a skill's name {problem}"))
         if not 0 <= skill.proficiency <= 10:
@@ -124,15 +144,7 @@ def _log_in(log_in: commands_pb2.LogInAgent, rules: AgentRules) -> events_pb2.Ag
             )
     if violations:
         raise InvalidArgument("invalid-argument", "the agent's skills are not valid", violations)
-    skills = [
-        events_pb2.Skill(name=s.name, proficiency=s.proficiency or DEFAULT_PROFICIENCY) for s in log_in.skills
-    ]
-    return events_pb2.AgentLoggedIn(
-        site_id=log_in.site_id,
-        skills=skills,
-        display_name=optional_text(log_in.display_name, "display_name", "the agent's name"),
-        initial_state=rules.state_after_login,
-    )
+    return [events_pb2.Skill(name=s.name, proficiency=s.proficiency or DEFAULT_PROFICIENCY) for s in wanted]
 
 
 def _set_state(state: AgentStatus, wanted: commands_pb2.SetAgentState) -> events_pb2.AgentStateChanged:
@@ -209,6 +221,10 @@ def evolve(state: AgentStatus | None, event: event_pb2.Event) -> AgentStatus:
                 contact_id=changed.contact_id if changed.state in (ON_CONTACT, WRAP_UP) else "",
                 wrap_up_for=timedelta(seconds=changed.wrap_up_seconds) if wrapping_up else None,
                 wrap_up_event_id=event.event_id if wrapping_up else "",
+            )
+        case "agent_skills_changed":
+            return evolved(
+                state, skills=tuple((s.name, s.proficiency) for s in event.agent_skills_changed.skills)
             )
         case "agent_logged_out":
             return evolved(

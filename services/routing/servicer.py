@@ -47,7 +47,12 @@ def queue_view(entry: Versioned[QueueState]) -> routing_pb2.Queue:
     )
 
 
-AgentWrite = routing_pb2.LogInAgentRequest | routing_pb2.SetAgentStateRequest | routing_pb2.LogOutAgentRequest
+AgentWrite = (
+    routing_pb2.LogInAgentRequest
+    | routing_pb2.SetAgentStateRequest
+    | routing_pb2.LogOutAgentRequest
+    | routing_pb2.ChangeAgentSkillsRequest
+)
 
 
 class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
@@ -94,6 +99,13 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         self, request: routing_pb2.LogOutAgentRequest, context: grpc.aio.ServicerContext
     ) -> routing_pb2.Agent:
         return await self._on_agent(request, log_out=commands_pb2.LogOutAgent())
+
+    async def ChangeAgentSkills(
+        self, request: routing_pb2.ChangeAgentSkillsRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.Agent:
+        return await self._on_agent(
+            request, change_skills=commands_pb2.ChangeAgentSkills(skills=request.skills)
+        )
 
     async def GetAgent(
         self, request: routing_pb2.GetAgentRequest, context: grpc.aio.ServicerContext

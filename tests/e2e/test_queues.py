@@ -122,3 +122,24 @@ async def test_a_new_queue_has_live_metrics_at_once_and_only_admins_define_queue
     }
     created = ok(await rest.post("/v1/queues", json=overflowing), 201)
     assert created["rules"]["overflow"] == {"after_seconds": 90, "queue_id": "general"}
+
+
+async def test_a_supervisor_changes_a_logged_in_agents_skills_and_routing_follows(
+    rest: httpx.AsyncClient,
+) -> None:
+    ok(
+        await rest.post(
+            "/v1/queues", json={"queue_id": "tier2", "skills": [{"skill": "tier2", "min_proficiency": 5}]}
+        ),
+        201,
+    )
+    body = {"site_id": "seoul", "skills": [{"name": "tier2", "proficiency": 3}]}
+    ok(await rest.post("/v1/agents/sam/login", json=body))
+    await staffed(rest, "tier2", 0)
+
+    promoted = {"skills": [{"name": "tier2", "proficiency": 6}, {"name": "member", "proficiency": 4}]}
+    own = await rest.put("/v1/agents/sam/skills", json=promoted, headers={"X-API-Key": "e2e-queues-sam"})
+    assert (own.status_code, own.json()["error_id"]) == (403, "role-not-permitted")
+    agent = ok(await rest.put("/v1/agents/sam/skills", json=promoted, headers={"X-API-Key": SUPERVISOR}))
+    assert ([s["name"] for s in agent["skills"]], agent["state"]) == (["tier2", "member"], "ready")
+    await staffed(rest, "tier2", 1)

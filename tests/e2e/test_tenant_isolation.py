@@ -56,6 +56,7 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
         ("GET", "/v1/contacts/{contact_id}/candidates", None),
         ("GET", "/v1/agents/{agent_id}", None),
         ("PUT", "/v1/agents/{agent_id}/state", {"state": "not-ready", "reason": "break"}),
+        ("PUT", "/v1/agents/{agent_id}/skills", {"skills": [{"name": "vip"}]}),
         ("POST", "/v1/agents/{agent_id}/logout", None),
     ]:
         refused = await intruder.call(method, template, json=body, **ids)

@@ -25,6 +25,7 @@ REQUESTS: dict[str, Message] = {
     f"{AGENTS}/LogInAgent": routing_pb2.LogInAgentRequest(agent_id="kim"),
     f"{AGENTS}/SetAgentState": routing_pb2.SetAgentStateRequest(agent_id="kim"),
     f"{AGENTS}/LogOutAgent": routing_pb2.LogOutAgentRequest(agent_id="kim"),
+    f"{AGENTS}/ChangeAgentSkills": routing_pb2.ChangeAgentSkillsRequest(agent_id="kim"),
     f"{AGENTS}/CreateQueue": routing_pb2.CreateQueueRequest(queue_id="q"),
     f"{AGENTS}/ChangeQueueRules": routing_pb2.ChangeQueueRulesRequest(queue_id="q"),
     f"{TICKETS}/TransitionTicket": ticketing_pb2.TransitionTicketRequest(ticket_id="t"),
@@ -46,7 +47,7 @@ MAY_WRITE = {
     Role.ADMIN: set(REQUESTS),
     Role.INTEGRATION: set(REQUESTS) - ADMIN_ONLY,
     Role.SUPERVISOR: set(REQUESTS) - ADAPTER_ONLY - ADMIN_ONLY,
-    Role.AGENT: set(REQUESTS) - ADAPTER_ONLY - ADMIN_ONLY,
+    Role.AGENT: set(REQUESTS) - ADAPTER_ONLY - ADMIN_ONLY - {f"{AGENTS}/ChangeAgentSkills"},
     Role.ANALYST: set(),
 }
 

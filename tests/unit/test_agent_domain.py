@@ -68,6 +68,9 @@ class Agent:
     def mark_ring_no_answer(self, contact: str = "call-1") -> list[Message]:
         return self.send(mark_ring_no_answer=commands_pb2.MarkRingNoAnswer(contact_id=contact))
 
+    def change_skills(self, *skills: events_pb2.Skill) -> list[Message]:
+        return self.send(change_skills=commands_pb2.ChangeAgentSkills(skills=skills))
+
 
 def refused(action: Callable[[], object], kind: type[PlatformError], error_id: str) -> PlatformError:
     with pytest.raises(kind) as caught:
@@ -145,6 +148,7 @@ COMMANDS: dict[str, Callable[[Agent], list[Message]]] = {
     "start_wrap_up": lambda agent: agent.start_wrap_up("call-1"),
     "end_wrap_up": lambda agent: agent.end_wrap_up("call-1"),
     "mark_ring_no_answer": lambda agent: agent.mark_ring_no_answer("call-2"),
+    "change_skills": lambda agent: agent.change_skills(skill("vip", 9)),
 }
 
 
@@ -486,6 +490,7 @@ MATRIX: dict[tuple[str, str], str | None] = {
     ("wrap-up", "start_wrap_up"): "agent-not-on-contact",
     ("wrap-up", "end_wrap_up"): None,
     ("wrap-up", "mark_ring_no_answer"): "agent-not-ready",
+    **{(status, "change_skills"): None for status in ("ready", "not-ready", "on-contact", "wrap-up")},
 }
 
 AFTER: dict[tuple[str, str], int] = {
@@ -503,6 +508,10 @@ AFTER: dict[tuple[str, str], int] = {
     ("wrap-up", "log_out"): LOGGED_OUT,
     ("wrap-up", "start_contact"): ON_CONTACT,
     ("wrap-up", "end_wrap_up"): READY,
+    ("ready", "change_skills"): READY,  # skills change no state
+    ("not-ready", "change_skills"): NOT_READY,
+    ("on-contact", "change_skills"): ON_CONTACT,
+    ("wrap-up", "change_skills"): WRAP_UP,
 }
 
 
@@ -562,3 +571,26 @@ def test_state_name_is_kebab_case() -> None:
         "wrap-up",
         "logged-out",
     ]
+
+
+# ---- skills --------------------------------------------------------------------------------------
+
+
+def test_a_supervisor_replaces_a_logged_in_agents_skills_whatever_its_state() -> None:
+    agent = ready()
+    agent.start_contact("call-1")
+
+    (changed,) = agent.change_skills(skill("vip", 8), skill("member", 0))
+
+    assert isinstance(changed, events_pb2.AgentSkillsChanged)
+    assert [(s.name, s.proficiency) for s in changed.previous_skills] == [("member", 7)]
+    assert agent.state.skills == (("vip", 8), ("member", 5))  # 0 is the default proficiency
+    assert agent.state.state == ON_CONTACT  # skills change nothing else
+
+
+def test_the_same_skills_again_are_refused_and_bad_ones_name_their_fault() -> None:
+    agent = ready()
+    refused(lambda: agent.change_skills(skill("member", 7)), IllegalTransition, "agent-skills-unchanged")
+    error = refused(lambda: agent.change_skills(skill("member", 11)), InvalidArgument, "invalid-argument")
+    assert [v.field for v in error.field_violations] == ["skills[0].proficiency"]
+    refused(lambda: agent.change_skills(), InvalidArgument, "invalid-argument")

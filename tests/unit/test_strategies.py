@@ -186,3 +186,20 @@ def test_a_new_queue_has_zero_metrics_and_its_staffing_at_once() -> None:
         1,
         45,
     )
+
+
+def test_an_agent_whose_skills_change_is_reindexed_for_every_queue() -> None:
+    feed = Feed(Board(TENANT))
+    define(feed, QueueRule("vip", (("vip", 7),)))
+    feed.agent("kim", logged_in(member=5), 1)
+    feed.call("c1", queued("vip", 2), 2)
+    assert dispatch(feed.board, ts(2)) == []
+
+    skills_changed = routing_events.AgentSkillsChanged(
+        skills=[routing_events.Skill(name="vip", proficiency=8)]
+    )
+    feed.agent("kim", skills_changed, 3)
+
+    (decision,) = dispatch(feed.board, ts(3))
+    assert decision.routed.agent_id == "kim"
+    assert feed.board.agents["kim"].skills == {"vip": 8}

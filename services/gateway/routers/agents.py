@@ -5,7 +5,15 @@ from fastapi import APIRouter
 
 from services.gateway.deps import AuthenticatedCaller, Clients, IdempotencyKey
 from services.gateway.errors import ERROR_RESPONSES
-from services.gateway.models import AGENT_STATES, Agent, AgentStateBody, LogInBody, PathId, WriteOptions
+from services.gateway.models import (
+    AGENT_STATES,
+    Agent,
+    AgentStateBody,
+    LogInBody,
+    PathId,
+    SkillsBody,
+    WriteOptions,
+)
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"], responses=ERROR_RESPONSES)
 
@@ -47,6 +55,23 @@ async def set_state(
         expected_version=body.expected_version,
     )
     return Agent.of(await services.routing.SetAgentState(request, metadata=who.metadata))
+
+
+@router.put("/{agent_id}/skills", summary="Replace a logged-in agent's skills (not the agent's own key)")
+async def change_skills(
+    agent_id: PathId,
+    body: SkillsBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Agent:
+    request = routing_pb2.ChangeAgentSkillsRequest(
+        agent_id=agent_id,
+        skills=[events_pb2.Skill(name=s.name, proficiency=s.proficiency) for s in body.skills],
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
+    return Agent.of(await services.routing.ChangeAgentSkills(request, metadata=who.metadata))
 
 
 @router.post("/{agent_id}/logout", summary="Log an agent out")
