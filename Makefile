@@ -6,7 +6,7 @@ GEN := gen/python
 PROTOS := $(shell find proto -name '*.proto')
 STAMP := .local/stamps
 
-.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-commands bench-routing bench-board bench-staffing chaos clean
+.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-commands bench-routing bench-board bench-staffing bench-strategies chaos clean
 
 setup: $(STAMP)/venv $(STAMP)/kafka $(GEN)/.stamp
 
@@ -79,6 +79,11 @@ bench-board: setup
 # The routing simulator against Erlang C and Erlang A (issue 7); BENCH_CALLS calls per run.
 bench-staffing: setup
 	$(PY) -m bench.staffing
+
+# Skills + expanding targets against skills alone and first in, first out to any agent (issue 7),
+# in the simulator on bench/scenarios/two-sites.toml; BENCH_CALLS calls per run.
+bench-strategies: setup
+	$(PY) -m bench.strategies
 
 chaos: setup
 	$(PY) -m bench.chaos

@@ -7,6 +7,11 @@ What runs: a fresh platform of its own (its own broker and every service, as `ma
 free ports, so it never meets `make up` or another benchmark. Logs stay in .local/bench-routing-<pid>/logs.
 
 What it does, in order:
+0. Unless BENCH_QUEUE_RULES is 0, the three queues are defined over REST with rules (issue 7): member
+   needs member at 5 or better, most skilled first, widened after 10 s to any proficiency; payment
+   needs payment at 5 at the first site, fewest contacts today first, widened after 10 s to every site
+   and after 20 s to any proficiency; general takes its skill at any level, round robin. So every
+   strategy but longest idle, minimum proficiencies, sites and expanding targets are on the path.
 1. BENCH_AGENTS agents (2,000) on the sites of BENCH_SITES (seoul, busan) log in over REST, at most
    BENCH_LOGIN_CONCURRENCY at a time, each with 1 to 3 of the IVR's skills (member, payment, general) at
    random proficiencies 1-10. The benchmark then waits until no consumer group lags (the board has them),
@@ -106,6 +111,36 @@ HTTP_CONNECTIONS = int(_number("BENCH_HTTP_CONNECTIONS", 100))
 SEED = int(_number("BENCH_SEED", 1))
 
 API_KEY = "dev-key-acme"
+QUEUE_RULES = os.environ.get("BENCH_QUEUE_RULES", "1") != "0"
+
+
+def queue_rules() -> dict[str, dict[str, object]]:
+    """The rules of the three queues when BENCH_QUEUE_RULES is on (see the module docstring)."""
+    return {
+        "member": {
+            "skills": [{"skill": "member", "min_proficiency": 5}],
+            "strategy": "most-skilled",
+            "expanding": [{"after_seconds": 10, "min_proficiency": 0}],
+        },
+        "payment": {
+            "skills": [{"skill": "payment", "min_proficiency": 5}],
+            "sites": SITES[:1],
+            "strategy": "fewest-contacts",
+            "expanding": [
+                {"after_seconds": 10, "any_site": True},
+                {"after_seconds": 20, "min_proficiency": 0},
+            ],
+        },
+        "general": {"skills": [{"skill": "general"}], "strategy": "round-robin"},
+    }
+
+
+async def define_queues(rest: httpx.AsyncClient) -> None:
+    for queue_id, rules in queue_rules().items():
+        (await rest.post("/v1/queues", json={"queue_id": queue_id, **rules})).raise_for_status()
+    print(f"    queues defined with rules: {', '.join(queue_rules())}")
+
+
 # The IVR's queues (services/telephony/ivr.py): the digit that queues a call there, and its share of calls.
 QUEUES = {"member": ("1", 0.5), "payment": ("2", 0.3), "general": ("9", 0.2)}
 TARGET_P99_MS = 100.0
@@ -487,6 +522,8 @@ async def run(platform: Platform) -> None:
     ) as rest:
         follower = asyncio.create_task(follow(bootstrap, calls, rest))
         await calls.following.wait()
+        if QUEUE_RULES:
+            await define_queues(rest)
         await log_in_agents(rest, AGENTS)
         started = time.monotonic()
         lag = await wait_for_no_lag(bootstrap, 180)

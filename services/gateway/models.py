@@ -490,6 +490,16 @@ STRATEGIES = {
 SKILL_MATCHES = {"all-of": routing_events.SKILL_MATCH_ALL_OF, "any-of": routing_events.SKILL_MATCH_ANY_OF}
 
 
+class ExpandingStep(BaseModel):
+    """After `after_seconds` in the queue a call may go to more agents (RT-5); steps add up."""
+
+    after_seconds: int = Field(ge=1, le=86_400)
+    min_proficiency: int | None = Field(
+        default=None, ge=0, le=10, description="Every required skill's minimum becomes at most this."
+    )
+    any_site: bool = Field(default=False, description="The queue's sites no longer limit its agents.")
+
+
 class Overflow(BaseModel):
     after_seconds: int = Field(ge=1, le=86_400, description="The maximum wait in the queue.")
     queue_id: Text = Field(description="The queue the contact moves to.")
@@ -522,8 +532,14 @@ class QueueRules(BaseModel):
     sites: list[Text] = Field(
         default=[], max_length=50, description="Only agents of these sites; [] for all."
     )
+    expanding: list[ExpandingStep] = Field(
+        default=[],
+        max_length=10,
+        description="Widening steps (RT-5), applied in the order they come due; the overflow after all.",
+    )
     overflow: "Overflow | None" = Field(
-        default=None, description="Where contacts go after a maximum wait; null for no limit."
+        default=None,
+        description="After a maximum wait, the overflow queue's agents may take the call too; null for none.",
     )
 
     def to_proto(self) -> routing_events.QueueRules:
@@ -540,6 +556,12 @@ class QueueRules(BaseModel):
             sites=self.sites,
             max_wait_seconds=self.overflow.after_seconds if self.overflow else 0,
             overflow_queue_id=self.overflow.queue_id if self.overflow else "",
+            expanding=[
+                routing_events.ExpandingStep(
+                    after_seconds=s.after_seconds, min_proficiency=s.min_proficiency, any_site=s.any_site
+                )
+                for s in self.expanding
+            ],
         )
 
     @staticmethod
@@ -555,6 +577,14 @@ class QueueRules(BaseModel):
             overflow=Overflow(after_seconds=rules.max_wait_seconds, queue_id=rules.overflow_queue_id)
             if rules.overflow_queue_id
             else None,
+            expanding=[
+                ExpandingStep(
+                    after_seconds=s.after_seconds,
+                    min_proficiency=s.min_proficiency if s.HasField("min_proficiency") else None,
+                    any_site=s.any_site,
+                )
+                for s in rules.expanding
+            ],
         )
 
 

@@ -65,8 +65,10 @@ from services.routing.rules import (
     DEFAULT_SERVICE_LEVEL_THRESHOLD_SECONDS,
     QueueRule,
     Strategy,
+    Target,
     implicit_rule,
     rule_of,
+    targets,
 )
 
 READY = events_pb2.AGENT_STATE_READY
@@ -86,8 +88,8 @@ _STATUS_OF_STATE: dict[int, str] = {
     WRAP_UP: STATUS_WRAP_UP,
 }
 REDO = "redo"
-# Restored in this order, so that a contact's queue and an agent's day exist before they are indexed.
-_RESTORE_ORDER = {"queue": 0, "agent-day": 1}
+# Restored in this order (queues before all), so that an agent's day exists before its seat is indexed.
+_RESTORE_ORDER = {"agent-day": 0}
 
 
 @dataclass
@@ -135,6 +137,8 @@ class WaitingContact:
     agent_id: str = ""
     routed_at: float = 0.0
     rung: bool = False
+    # How far its queue's target has widened (RT-5): 0 for the queue's own.
+    step: int = 0
 
 
 @dataclass
@@ -196,16 +200,22 @@ def entries_by_tenant(items: Iterable[tuple[str, Any]]) -> dict[str, list[tuple[
     return tenants
 
 
+# A queue at one step of its expanding target (services.routing.rules): (queue id, step).
+Pool = tuple[str, int]
+
+
 @dataclass(eq=False)
 class _Indexes:
     """Derived from the queues, seats and waiting contacts; never stored."""
 
-    available: dict[str, SortedList] = field(default_factory=dict)  # queue -> rank keys of its agents
-    lines: dict[str, SortedList] = field(default_factory=dict)  # queue -> order keys of its contacts
-    staffing: dict[str, Counter[str]] = field(default_factory=dict)  # queue -> status -> agents
-    fits: dict[str, dict[str, int]] = field(default_factory=dict)  # agent -> queue -> fit
-    line_keys: dict[str, tuple[float, float, str]] = field(default_factory=dict)  # contact -> order key
-    touched: set[str] = field(default_factory=set)  # queues that may have a match
+    targets: dict[Pool, Target] = field(default_factory=dict)  # every queue at every step
+    available: dict[Pool, SortedList] = field(default_factory=dict)  # rank keys of its ready agents
+    lines: dict[Pool, SortedList] = field(default_factory=dict)  # order keys of its contacts
+    staffing: dict[Pool, Counter[str]] = field(default_factory=dict)  # status -> agents
+    fits: dict[str, dict[Pool, int]] = field(default_factory=dict)  # agent -> pool -> fit
+    # contact -> the pool whose line it is in, and its order key there
+    line_keys: dict[str, tuple[Pool, tuple[float, float, str]]] = field(default_factory=dict)
+    touched: set[Pool] = field(default_factory=set)  # pools that may have a match
 
 
 @dataclass
@@ -237,6 +247,14 @@ class Board:
             else implicit_rule(queue_id, rule, self.service_level_threshold_seconds)
             for queue_id, rule in self.queues.items()
         }
+        self._build_targets()
+
+    def _build_targets(self) -> None:
+        self._index.targets = {
+            (queue_id, step): target
+            for queue_id, rule in self.queues.items()
+            for step, target in enumerate(targets(rule, self.queues))
+        }
 
     def _key(self, kind: str, ident: str = "") -> str:
         return _entry_key(self._quoted_tenant, kind, ident)
@@ -251,47 +269,69 @@ class Board:
         rule = self.queues.get(queue_id)
         return rule.service_level_threshold_seconds if rule else self.service_level_threshold_seconds
 
-    def available(self, queue_id: str) -> Iterator[AgentSeat]:
-        """Ready, unreserved agents the queue may use, the one its strategy prefers first."""
-        return (self.agents[key[-1]] for key in self._index.available.get(queue_id, ()))
+    def pool_of(self, contact: WaitingContact) -> Pool:
+        """The contact's queue at its step (a step its queue no longer has is the queue's last)."""
+        return (contact.queue_id, min(contact.step, self.queues[contact.queue_id].last_step))
 
-    def fit(self, agent_id: str, queue_id: str) -> int | None:
-        """How well a seated agent fits a queue (`QueueRule.fit`); None when the queue may not use it."""
-        return self._index.fits.get(agent_id, {}).get(queue_id)
+    def target(self, pool: Pool) -> Target:
+        return self._index.targets[pool]
 
-    def staffing(self, queue_id: str) -> Mapping[str, int]:
-        """Agents the queue may use, by status (ready, reserved, on-contact, wrap-up, not-ready)."""
-        return self._index.staffing.get(queue_id, Counter())
+    def available(self, queue_id: str, step: int = 0) -> Iterator[AgentSeat]:
+        """Ready, unreserved agents the queue may use at the step, the one its strategy prefers first."""
+        return (self.agents[key[-1]] for key in self._index.available.get((queue_id, step), ()))
+
+    def fit(self, agent_id: str, queue_id: str, step: int = 0) -> int | None:
+        """How well a seated agent fits a queue at a step (`Target.fit`); None when it may not use it."""
+        return self._index.fits.get(agent_id, {}).get((queue_id, step))
+
+    def staffing(self, queue_id: str, step: int = 0) -> Mapping[str, int]:
+        """Agents the queue may use at the step, by status (ready, reserved, on-contact, wrap-up,
+        not-ready); step 0, its own target, is what the queue metrics count."""
+        return self._index.staffing.get((queue_id, step), Counter())
 
     def ahead_of(self, contact: WaitingContact) -> int:
-        """How many waiting contacts routing serves before this one from the agents its queue may use:
-        those of its queue and of every queue with the same target (which share those agents, in one
-        order). O(queues x log n)."""
-        key = self._index.line_keys.get(contact.contact_id)
-        if key is None:
+        """How many waiting contacts routing serves before this one from the agents it may use: those in
+        its line and in every line with the same target (which share those agents, in one order).
+        O(lines x log n)."""
+        lined = self._index.line_keys.get(contact.contact_id)
+        if lined is None:
             return 0
-        target = self.queues[contact.queue_id].target
+        pool, key = lined
+        same = [rule.target for rule in self.target(pool).rules]
         return sum(
             line.bisect_left(key)
-            for queue_id, line in self._index.lines.items()
-            if self.queues[queue_id].target == target
+            for pool, line in self._index.lines.items()
+            if [rule.target for rule in self.target(pool).rules] == same
         )
 
     def next_match(self) -> tuple[WaitingContact, AgentSeat] | None:
-        """The contact to serve next (the lowest order key across every touched queue that has an
-        available agent) and the agent its queue prefers; None once nothing matches."""
-        best: tuple[tuple[float, float, str], str] | None = None
-        for queue_id in list(self._index.touched):
-            agents, line = self._index.available.get(queue_id), self._index.lines.get(queue_id)
+        """The contact to serve next (the lowest order key across every touched pool that has an
+        available agent) and the agent its queue prefers at the contact's step; None once nothing
+        matches."""
+        best: tuple[tuple[float, float, str], Pool] | None = None
+        for pool in list(self._index.touched):
+            agents, line = self._index.available.get(pool), self._index.lines.get(pool)
             if not agents or not line:
-                self._index.touched.discard(queue_id)
+                self._index.touched.discard(pool)
                 continue
             if best is None or line[0] < best[0]:
-                best = (line[0], queue_id)
+                best = (line[0], pool)
         if best is None:
             return None
-        (_, _, contact_id), queue_id = best
-        return self.waiting[contact_id], self.agents[self._index.available[queue_id][0][-1]]
+        (_, _, contact_id), pool = best
+        return self.waiting[contact_id], self.agents[self._index.available[pool][0][-1]]
+
+    def due_expansions(self, now: float) -> list[tuple[WaitingContact, int]]:
+        """Waiting contacts whose target is due to widen by `now`, with the step each reaches: O(waiting)."""
+        due = []
+        for contact in self.waiting.values():
+            rule = self.queues[contact.queue_id]
+            step = contact.step
+            while step < rule.last_step and now - contact.enqueued_at >= rule.step_starts(step + 1):
+                step += 1
+            if step > contact.step:
+                due.append((contact, step))
+        return due
 
     def _rank_key(self, seat: AgentSeat, rule: QueueRule, fit: int) -> tuple[float | int | str, ...]:
         """The queue's strategy's order of its available agents (RT-3), first preferred; the agent id
@@ -317,24 +357,24 @@ class Board:
     def _add_to_indexes(self, seat: AgentSeat) -> None:
         status = seat.status
         fits = self._index.fits[seat.agent_id] = {
-            queue_id: fit
-            for queue_id, rule in self.queues.items()
-            if (fit := rule.fit(seat.skills, seat.site_id)) is not None
+            pool: fit
+            for pool, target in self._index.targets.items()
+            if (fit := target.fit(seat.skills, seat.site_id)) is not None
         }
-        for queue_id, fit in fits.items():
-            self._index.staffing.setdefault(queue_id, Counter())[status] += 1
+        for pool, fit in fits.items():
+            self._index.staffing.setdefault(pool, Counter())[status] += 1
             if status == STATUS_READY:
-                rank_key = self._rank_key(seat, self.queues[queue_id], fit)
-                self._index.available.setdefault(queue_id, SortedList()).add(rank_key)
-                self._index.touched.add(queue_id)
+                rank_key = self._rank_key(seat, self.queues[pool[0]], fit)
+                self._index.available.setdefault(pool, SortedList()).add(rank_key)
+                self._index.touched.add(pool)
 
     def _remove_from_indexes(self, seat: AgentSeat) -> None:
         """Undo `_add_to_indexes`: nothing a rank key reads may have changed in between."""
         status = seat.status
-        for queue_id, fit in self._index.fits.pop(seat.agent_id, {}).items():
-            self._index.staffing[queue_id][status] -= 1
+        for pool, fit in self._index.fits.pop(seat.agent_id, {}).items():
+            self._index.staffing[pool][status] -= 1
             if status == STATUS_READY:
-                self._index.available[queue_id].remove(self._rank_key(seat, self.queues[queue_id], fit))
+                self._index.available[pool].remove(self._rank_key(seat, self.queues[pool[0]], fit))
 
     def seat_in(self, seat: AgentSeat) -> None:
         """An agent logs in (a repeated log-in replaces the seat)."""
@@ -373,18 +413,25 @@ class Board:
         self._mark("agent-day", agent_id)
 
     def _line_up(self, contact: WaitingContact) -> None:
-        key = self.queues[contact.queue_id].order_key(
-            contact.priority, contact.enqueued_at, contact.contact_id
-        )
-        self._index.line_keys[contact.contact_id] = key
-        self._index.lines.setdefault(contact.queue_id, SortedList()).add(key)
-        self._index.touched.add(contact.queue_id)
+        rule, pool = self.queues[contact.queue_id], self.pool_of(contact)
+        key = rule.order_key(contact.priority, contact.enqueued_at, contact.contact_id)
+        self._index.line_keys[contact.contact_id] = (pool, key)
+        self._index.lines.setdefault(pool, SortedList()).add(key)
+        self._index.touched.add(pool)
 
     def _leave_line(self, contact: WaitingContact) -> None:
-        line = self._index.lines[contact.queue_id]
-        line.remove(self._index.line_keys.pop(contact.contact_id))
+        pool, key = self._index.line_keys.pop(contact.contact_id)
+        line = self._index.lines[pool]
+        line.remove(key)
         if not line:
-            del self._index.lines[contact.queue_id]
+            del self._index.lines[pool]
+
+    def expand(self, contact: WaitingContact, step: int) -> None:
+        """Widen a waiting contact's target to `step` (RT-5); it keeps its place in its queue's order."""
+        self._leave_line(contact)
+        contact.step = step
+        self._line_up(contact)
+        self._mark("contact", contact.contact_id)
 
     def enqueue(self, contact: WaitingContact) -> None:
         """A contact joins its queue's line; the queue must have a rule (`learn_queue`)."""
@@ -433,8 +480,9 @@ class Board:
             self.set_rule(implicit_rule(queue_id, skill, self.service_level_threshold_seconds))
 
     def set_rule(self, rule: QueueRule) -> None:
-        """Define or change a queue: every seat is re-indexed for it, its waiting contacts lined up again
-        by its new order. O(agents x queues): an admin's act, not a contact's."""
+        """Define or change a queue: every seat is re-indexed (a queue's targets can name another queue,
+        as its overflow), its waiting contacts lined up again by its new order. O(agents x pools): an
+        admin's act, not a contact's."""
         seats = list(self.agents.values())
         waiting = [c for c in self.waiting.values() if c.queue_id == rule.queue_id]
         for seat in seats:
@@ -442,6 +490,7 @@ class Board:
         for contact in waiting:
             self._leave_line(contact)
         self.queues[rule.queue_id] = rule
+        self._build_targets()
         self._mark("queue", rule.queue_id)
         for seat in seats:
             self._add_to_indexes(seat)
@@ -566,6 +615,12 @@ class Board:
                 unflushed.add((kind, ident))
                 stored[(kind, ident)] = value
         board = Board(tenant_id, service_level_threshold_seconds, queues=dict(queues or {}))  # type: ignore[arg-type]
+        board.queues.update(
+            (ident, QueueRule.from_entry(value))
+            for (kind, ident), value in stored.items()
+            if kind == "queue" and value is not None
+        )
+        board._build_targets()  # before any seat or contact is indexed
         ordered = sorted(stored.items(), key=lambda item: (_RESTORE_ORDER.get(item[0][0], 2), item[0]))
         for (kind, ident), value in ordered:
             if value is None:
@@ -585,7 +640,7 @@ class Board:
             elif kind == "agent-day":
                 board.agent_days[ident] = AgentDay(**value)
             elif kind == "queue":
-                board.queues[ident] = QueueRule.from_entry(value)
+                continue  # restored first, below
             elif kind == "day":
                 board.day = value
             elif kind == "source":
@@ -621,6 +676,7 @@ def _queued(board: Board, event: event_pb2.Event, at: float) -> None:
             customer_id=event.customer_id,
             correlation_id=event.correlation_id,
             routings=earlier.routings if earlier else 0,
+            step=earlier.step if earlier else 0,  # a RONA re-queue keeps its place and its target
         )
     )
     if earlier is None:  # a RONA re-queue is the same offer, not a new one
@@ -704,6 +760,16 @@ def _contact_routed(board: Board, event: event_pb2.Event, at: float) -> None:
     contact.routings = event.aggregate_version
 
 
+def _target_expanded(board: Board, event: event_pb2.Event, at: float) -> None:
+    """A board that never dispatches (the board view) learns of a widened target from the worker's
+    event, as it learns of its decisions (`_contact_routed`); a step it has already reached is not
+    applied again."""
+    expanded = event.contact_target_expanded
+    contact = board.waiting.get(expanded.contact_id)
+    if contact is not None and expanded.step > contact.step:
+        board.expand(contact, expanded.step)
+
+
 def _logged_in(board: Board, event: event_pb2.Event, at: float) -> None:
     logged_in = event.agent_logged_in
     board.seat_in(
@@ -766,4 +832,4 @@ _SOURCE_FOLDS = {
 # The call, agent and queue event payloads the board folds: the stream worker forwards no other event to its
 # boards (not its own decisions: its boards reserve an agent when they decide).
 FORWARDED_PAYLOADS = frozenset(_SOURCE_FOLDS)
-_FOLD = {**_SOURCE_FOLDS, "contact_routed": _contact_routed}
+_FOLD = {**_SOURCE_FOLDS, "contact_routed": _contact_routed, "contact_target_expanded": _target_expanded}

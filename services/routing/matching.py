@@ -17,8 +17,16 @@ from itertools import islice
 from cc.routing.v1 import events_pb2
 
 from services.common.envelope import derived_id
-from services.routing.board import BUSY_STATUSES, STATUS_READY, AgentDay, AgentSeat, Board, WaitingContact
-from services.routing.rules import QueueRule, Strategy
+from services.routing.board import (
+    BUSY_STATUSES,
+    STATUS_READY,
+    AgentDay,
+    AgentSeat,
+    Board,
+    Pool,
+    WaitingContact,
+)
+from services.routing.rules import Strategy, Target
 
 # How many eligible agents a decision lists after the chosen one.
 RUNNERS_UP = 5
@@ -32,19 +40,19 @@ class Decision:
     routed: events_pb2.ContactRouted
 
 
-def _skipped_reason(board: Board, seat: AgentSeat, rule: QueueRule) -> str:
-    if board.fit(seat.agent_id, rule.queue_id) is None:
-        return MISSING_SKILL if rule.skill_fit(seat.skills) is None else OTHER_SITE
+def _skipped_reason(board: Board, seat: AgentSeat, pool: Pool) -> str:
+    if board.fit(seat.agent_id, *pool) is None:
+        return MISSING_SKILL if board.target(pool).skill_fit(seat.skills) is None else OTHER_SITE
     status = seat.status
     return "" if status == STATUS_READY else status
 
 
-def score(board: Board, seat: AgentSeat, rule: QueueRule, now: float) -> float:
+def score(board: Board, seat: AgentSeat, pool: Pool, now: float) -> float:
     """What the queue's strategy ranks an agent by, as a number where higher goes first."""
     day = board.agent_days.get(seat.agent_id) or AgentDay()
-    match rule.strategy:
+    match board.queues[pool[0]].strategy:
         case Strategy.MOST_SKILLED:
-            return float(board.fit(seat.agent_id, rule.queue_id) or 0)
+            return float(board.fit(seat.agent_id, *pool) or 0)
         case Strategy.ROUND_ROBIN:  # seconds since routing last chose the agent (never: since 1970)
             return round(now - day.last_routed_at, 3)
         case Strategy.FEWEST_CONTACTS:
@@ -55,31 +63,30 @@ def score(board: Board, seat: AgentSeat, rule: QueueRule, now: float) -> float:
 
 
 def _candidate(
-    board: Board, seat: AgentSeat, rule: QueueRule, now: float, rank: int
+    board: Board, seat: AgentSeat, pool: Pool, now: float, rank: int
 ) -> events_pb2.RoutingCandidate:
     return events_pb2.RoutingCandidate(
         agent_id=seat.agent_id,
         site_id=seat.site_id,
         eligible=True,
         idle_seconds=round(now - (seat.ready_since or now), 3),
-        score=score(board, seat, rule, now),
-        proficiency=board.fit(seat.agent_id, rule.queue_id) or 0,
+        score=score(board, seat, pool, now),
+        proficiency=board.fit(seat.agent_id, *pool) or 0,
         rank=rank,
     )
 
 
-def _proficiency(seat: AgentSeat, rule: QueueRule) -> int:
-    """The agent's proficiency in the queue's skills it has, summed."""
-    return sum(seat.skills.get(name, 0) for name, _ in rule.skills)
+def _proficiency(seat: AgentSeat, target: Target) -> int:
+    """The agent's proficiency in the target's skills it has, summed (the best of its rules)."""
+    return max(sum(seat.skills.get(name, 0) for name, _ in rule.skills) for rule in target.rules)
 
 
 def candidates_for(board: Board, contact: WaitingContact, now: float) -> list[events_pb2.RoutingCandidate]:
     """Every logged-in agent for one contact: the eligible ones first in the order routing prefers
     them (rank 1 would be chosen), then the others with why. O(agents): for an audit on demand."""
-    rule = board.queues[contact.queue_id]
+    pool = board.pool_of(contact)
     eligible = [
-        _candidate(board, seat, rule, now, rank)
-        for rank, seat in enumerate(board.available(contact.queue_id), 1)
+        _candidate(board, seat, pool, now, rank) for rank, seat in enumerate(board.available(*pool), 1)
     ]
     others = [
         events_pb2.RoutingCandidate(
@@ -87,19 +94,19 @@ def candidates_for(board: Board, contact: WaitingContact, now: float) -> list[ev
             site_id=seat.site_id,
             eligible=False,
             skipped_reason=reason,
-            proficiency=_proficiency(seat, rule),
+            proficiency=_proficiency(seat, board.target(pool)),
         )
         for seat in board.agents.values()
-        if (reason := _skipped_reason(board, seat, rule))
+        if (reason := _skipped_reason(board, seat, pool))
     ]
     others.sort(key=lambda c: (-c.proficiency, c.agent_id))
     return eligible + others
 
 
-def skipped_agents(board: Board, queue_id: str) -> list[events_pb2.SkippedAgents]:
-    """How many logged-in agents cannot take a contact of the queue, by reason: O(1). Those the queue
-    may not use (skills below its minimum, or another site) count as missing-skill."""
-    staffing = board.staffing(queue_id)
+def skipped_agents(board: Board, pool: Pool) -> list[events_pb2.SkippedAgents]:
+    """How many logged-in agents cannot take a contact of the queue at its step, by reason: O(1).
+    Those it may not use (skills below its minimum, or another site) count as missing-skill."""
+    staffing = board.staffing(*pool)
     counts = {MISSING_SKILL: len(board.agents) - sum(staffing.values())}
     counts.update((reason, staffing.get(reason, 0)) for reason in BUSY_STATUSES)
     return [events_pb2.SkippedAgents(reason=r, count=n) for r, n in counts.items() if n]
@@ -120,21 +127,22 @@ def dispatch(board: Board, now: float) -> list[Decision]:
     decisions: list[Decision] = []
     while (match := board.next_match()) is not None:
         contact, chosen = match
-        rule = board.queues[contact.queue_id]
+        rule, pool = board.queues[contact.queue_id], board.pool_of(contact)
         ranked = [
-            _candidate(board, seat, rule, now, rank)
-            for rank, seat in enumerate(islice(board.available(contact.queue_id), 1 + RUNNERS_UP), 1)
+            _candidate(board, seat, pool, now, rank)
+            for rank, seat in enumerate(islice(board.available(*pool), 1 + RUNNERS_UP), 1)
         ]
-        eligible = board.staffing(contact.queue_id).get(STATUS_READY, 0)
-        skipped = skipped_agents(board, contact.queue_id)
+        eligible = board.staffing(*pool).get(STATUS_READY, 0)
+        skipped = skipped_agents(board, pool)
         day = board.agent_days.get(chosen.agent_id) or AgentDay()
         why = _WHY[rule.strategy].format(
             idle=ranked[0].idle_seconds, score=ranked[0].score, contacts=day.contacts, talk=day.talk_seconds
         )
         board.route(contact, chosen, now)
+        widened = f", widened at step {pool[1]}" if pool[1] else ""
         explanation = (
             f"{chosen.agent_id} (site {chosen.site_id}) {why} of {eligible} ready agent(s) for queue "
-            f"'{contact.queue_id}' ({rule.skill_label}, {rule.strategy}); "
+            f"'{contact.queue_id}' ({board.target(pool).label}{widened}, {rule.strategy}); "
             f"{sum(s.count for s in skipped)} skipped"
         )
         routed = _routed(board, contact, now, explanation)
@@ -155,9 +163,33 @@ def _routed(board: Board, contact: WaitingContact, now: float, explanation: str)
         strategy=board.queues[contact.queue_id].strategy,
         waited_seconds=round(now - contact.enqueued_at, 3),
         explanation=explanation,
+        target_step=board.pool_of(contact)[1],
     )
     routed.enqueued_at.FromNanoseconds(int(contact.enqueued_at * 1e9))
     return routed
+
+
+@dataclass(frozen=True)
+class Expansion:
+    contact: WaitingContact
+    expanded: events_pb2.ContactTargetExpanded
+
+
+def expand_targets(board: Board, now: float) -> list[Expansion]:
+    """Widen the target of every waiting contact whose next expanding step is due (RT-5), on the board,
+    and say so; a dispatch after it may then find a match."""
+    found = []
+    for contact, step in board.due_expansions(now):
+        board.expand(contact, step)
+        expanded = events_pb2.ContactTargetExpanded(
+            contact_id=contact.contact_id,
+            queue_id=contact.queue_id,
+            step=step,
+            target=board.target(board.pool_of(contact)).label,
+            waited_seconds=round(now - contact.enqueued_at, 3),
+        )
+        found.append(Expansion(contact, expanded))
+    return found
 
 
 def unrung_decisions(board: Board, now: float, after_seconds: float) -> list[Decision]:

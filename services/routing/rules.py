@@ -1,12 +1,19 @@
-"""A queue's rules as routing applies them (RT-2 to RT-4): which agents it may use, how it ranks them,
-and how it orders its waiting contacts. Pure: the board, the simulator and the queue aggregate share it.
+"""A queue's rules as routing applies them (RT-2 to RT-5): which agents it may use, how it ranks them,
+how it orders its waiting contacts, and how its target widens while a contact waits. Pure: the board,
+the simulator and the queue aggregate share it.
+
+**Expanding targets** ("bullseye", RT-5). A contact starts at step 0, the queue's own target. Each
+expanding step, `after_seconds` into its wait, widens it, and the steps add up: a lower minimum
+proficiency for every required skill, then every site; a queue with an overflow queue has one more
+step, at its maximum wait, where the overflow queue's agents may take the contact as well. A contact
+keeps its queue (and its place in the queue's order) throughout; only who may take it grows.
 
 A queue defined over the API carries its rules in its events; a queue the board meets only in a call's
 CallQueued (one the IVR names and no admin has defined) gets the implicit rule: its one required skill
 at any proficiency, longest idle first, the tenant's default service level."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -41,6 +48,14 @@ PROTO_OF_STRATEGY = {strategy: value for value, strategy in _STRATEGY_OF_PROTO.i
 
 
 @dataclass(frozen=True)
+class ExpandingStep:
+    after_seconds: int
+    # every required skill's minimum becomes at most this; None keeps it
+    min_proficiency: int | None = None
+    any_site: bool = False
+
+
+@dataclass(frozen=True)
 class QueueRule:
     queue_id: str
     # (skill, minimum proficiency; 0 for any)
@@ -55,6 +70,19 @@ class QueueRule:
     display_name: str = ""
     # False for a queue known only from a CallQueued (see the module docstring).
     defined: bool = True
+    expanding: tuple[ExpandingStep, ...] = ()
+
+    @property
+    def last_step(self) -> int:
+        """The highest step a contact of the queue can reach."""
+        return len(self.expanding) + (1 if self.overflow_queue_id else 0)
+
+    def step_starts(self, step: int) -> int:
+        """Seconds into a contact's wait when `step` (1 to `last_step`) begins: the overflow comes after
+        every expanding step, at its maximum wait or with the last step, whichever is later."""
+        if step <= len(self.expanding):
+            return self.expanding[step - 1].after_seconds
+        return max(self.max_wait_seconds, self.expanding[-1].after_seconds if self.expanding else 0)
 
     def fit(self, skills: Mapping[str, int], site_id: str) -> int | None:
         """How well an agent with these skills, at this site, fits the queue: the sum of its
@@ -87,12 +115,18 @@ class QueueRule:
         names = [f"{name}>={minimum}" if minimum else name for name, minimum in self.skills]
         return ("|" if self.any_of else "+").join(names)
 
+    @property
+    def target_label(self) -> str:
+        """Who the queue may use, as one line: its skills, then its sites when it has any."""
+        return f"{self.skill_label} at {'/'.join(self.sites)}" if self.sites else self.skill_label
+
     def to_entry(self) -> dict[str, Any]:
         return {
             **vars(self),
             "skills": [list(pair) for pair in self.skills],
             "sites": list(self.sites),
             "strategy": str(self.strategy),
+            "expanding": [vars(step) for step in self.expanding],
         }
 
     @staticmethod
@@ -103,8 +137,45 @@ class QueueRule:
                 "skills": tuple((name, minimum) for name, minimum in entry["skills"]),
                 "sites": tuple(entry["sites"]),
                 "strategy": Strategy(entry["strategy"]),
+                "expanding": tuple(ExpandingStep(**step) for step in entry.get("expanding", ())),
             }
         )
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which agents a contact at one step may use: those any of `rules` admits."""
+
+    rules: tuple[QueueRule, ...]
+    label: str
+
+    def fit(self, skills: Mapping[str, int], site_id: str) -> int | None:
+        fits = [fit for rule in self.rules if (fit := rule.fit(skills, site_id)) is not None]
+        return max(fits) if fits else None
+
+    def skill_fit(self, skills: Mapping[str, int]) -> int | None:
+        fits = [fit for rule in self.rules if (fit := rule.skill_fit(skills)) is not None]
+        return max(fits) if fits else None
+
+
+def targets(rule: QueueRule, queues: Mapping[str, QueueRule]) -> list[Target]:
+    """The queue's target at each step, 0 to `last_step` (see the module docstring)."""
+    widened, found = rule, [Target((rule,), rule.target_label)]
+    for step in rule.expanding:
+        if step.min_proficiency is not None:
+            floor = step.min_proficiency
+            widened = replace(widened, skills=tuple((name, min(m, floor)) for name, m in widened.skills))
+        if step.any_site:
+            widened = replace(widened, sites=())
+        found.append(Target((widened,), widened.target_label + (" at any site" if step.any_site else "")))
+    if rule.overflow_queue_id:
+        overflow = queues.get(rule.overflow_queue_id)
+        if overflow is None:  # not defined (yet): nobody more
+            found.append(found[-1])
+        else:
+            label = f"{found[-1].label} or overflow {overflow.queue_id}: {overflow.target_label}"
+            found.append(Target((widened, overflow), label))
+    return found
 
 
 def implicit_rule(queue_id: str, skill: str, service_level_threshold_seconds: int) -> QueueRule:
@@ -138,6 +209,13 @@ def rule_of(queue_id: str, rules: events_pb2.QueueRules) -> QueueRule:
         max_wait_seconds=rules.max_wait_seconds,
         overflow_queue_id=rules.overflow_queue_id,
         display_name=rules.display_name,
+        expanding=tuple(
+            ExpandingStep(
+                s.after_seconds, s.min_proficiency if s.HasField("min_proficiency") else None, s.any_site
+            )
+            # in the order they come due; steps due together apply in the order given
+            for s in sorted(rules.expanding, key=lambda step: step.after_seconds)
+        ),
     )
 
 
@@ -153,6 +231,12 @@ def proto_of(rule: QueueRule) -> events_pb2.QueueRules:
         sites=rule.sites,
         max_wait_seconds=rule.max_wait_seconds,
         overflow_queue_id=rule.overflow_queue_id,
+        expanding=[
+            events_pb2.ExpandingStep(
+                after_seconds=s.after_seconds, min_proficiency=s.min_proficiency, any_site=s.any_site
+            )
+            for s in rule.expanding
+        ],
     )
 
 
@@ -188,6 +272,10 @@ def validated(queue_id: str, rules: events_pb2.QueueRules) -> events_pb2.QueueRu
         "a maximum wait needs the queue its contacts overflow to, and an overflow queue needs a maximum wait",
     )
     check(not overflow or text_problem(overflow) is None, "overflow_queue_id", "a queue id")
+    for index, step in enumerate(rules.expanding):
+        field = f"expanding[{index}]"
+        check(0 < step.after_seconds <= MAX_SECONDS, f"{field}.after_seconds", f"1 to {MAX_SECONDS} seconds")
+        check(0 <= step.min_proficiency <= MAX_PROFICIENCY, f"{field}.min_proficiency", "0 to 10")
     if violations:
         raise InvalidArgument("invalid-argument", "the queue's rules are not valid", violations)
     optional_text(rules.display_name, "rules.display_name", "the queue's name")

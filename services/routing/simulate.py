@@ -14,7 +14,8 @@ queue (an abandoned call counts in the service level's denominator, as in the li
      "average_speed_of_answer_seconds", "abandonment_rate_percent", "occupancy_percent"}}}
 
 Occupancy of a queue is the agents' busy time on its contacts over the staffed time of the agents who
-its rule may use. Only the JSON goes to standard output. A scenario file (bench/scenarios/):
+may take them at all (its widest target). Only the JSON goes to standard output. A scenario file
+(bench/scenarios/):
 
     service_level_threshold_seconds = 20
     [[queues]]
@@ -23,6 +24,8 @@ its rule may use. Only the JSON goes to standard output. A scenario file (bench/
     skill_match = "all-of"               # or "any-of"
     strategy = "longest-idle"            # most-skilled, round-robin, fewest-contacts, least-talk-time
     sites = []                           # only agents of these sites; empty for every site
+    expanding = [{ after_seconds = 30, min_proficiency = 1 }, { after_seconds = 60, any_site = true }]
+    overflow_queue = "general"           # with overflow_after_seconds: its agents may take the call too
     arrivals_per_hour = 1800
     handle_seconds_mean = 180
     handle_distribution = "exponential"  # or "lognormal" (handle_seconds_cv, 1.0)
@@ -31,6 +34,10 @@ its rule may use. Only the JSON goes to standard output. A scenario file (bench/
     count = 14
     site = "seoul"
     skills = { member = 5 }
+
+A scenario may also set `outside_target_handle_factor` (1.0): an agent without a queue's skills at
+their minimums (one its target took on after widening) handles that queue's calls this many times
+longer.
 """
 
 import argparse
@@ -52,8 +59,8 @@ from google.protobuf.message import Message
 
 from services.common.envelope import PAYLOAD_FIELDS
 from services.routing.board import ON_CONTACT, READY, WRAP_UP, Board, SourcePosition, apply
-from services.routing.matching import dispatch
-from services.routing.rules import QueueRule, Strategy, proto_of
+from services.routing.matching import dispatch, expand_targets
+from services.routing.rules import ExpandingStep, QueueRule, Strategy, proto_of, targets
 from services.routing.waiting import estimated_wait_seconds
 
 # Virtual time starts here; the board's clock readings are epoch seconds like the worker's.
@@ -70,6 +77,13 @@ class QueueSpec:
     handle_distribution: str = "exponential"
     handle_seconds_cv: float = 1.0
     patience_seconds_mean: float = 0.0
+    # Who handles the queue's calls at their usual speed (see `outside_target_handle_factor`): its
+    # rule's skills, whatever its sites; set apart from `rule` only to compare routing rules.
+    competence: QueueRule | None = None
+
+    @property
+    def competent(self) -> QueueRule:
+        return self.competence or self.rule
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,9 @@ class Scenario:
     service_level_threshold_seconds: int = 20
     ring_seconds: float = 0.0
     wrap_up_seconds: float = 0.0
+    # An agent outside a queue's own target (taken on after its target widened, or by a queue that
+    # asks for no particular skill) handles its contacts this many times longer.
+    outside_target_handle_factor: float = 1.0
 
     @staticmethod
     def parse(data: dict[str, Any]) -> "Scenario":
@@ -120,6 +137,7 @@ class Scenario:
             agents=agents,
             service_level_threshold_seconds=threshold,
             ring_seconds=float(data.get("ring_seconds", 0)),
+            outside_target_handle_factor=float(data.get("outside_target_handle_factor", 1.0)),
             wrap_up_seconds=float(data.get("wrap_up_seconds", 0)),
         )
 
@@ -142,6 +160,14 @@ def _rule(queue: dict[str, Any], threshold: int) -> QueueRule:
         strategy=strategy,
         service_level_threshold_seconds=threshold,
         sites=tuple(str(site) for site in queue.get("sites", ())),
+        expanding=tuple(
+            ExpandingStep(
+                int(step["after_seconds"]), step.get("min_proficiency"), bool(step.get("any_site", False))
+            )
+            for step in queue.get("expanding", ())
+        ),
+        max_wait_seconds=int(queue.get("overflow_after_seconds", 0)),
+        overflow_queue_id=str(queue.get("overflow_queue", "")),
     )
 
 
@@ -257,11 +283,17 @@ class Simulation:
         self._event(call.call_id, queued)
         estimate = estimated_wait_seconds(self.board, self.board.waiting[call.call_id])
         call.estimate = estimate if estimate else None  # 0: an agent is free, nothing to estimate
+        for step in range(1, queue.rule.last_step + 1):
+            self._plan(self.now + queue.rule.step_starts(step), "expand", call.call_id)
         if queue.patience_seconds_mean > 0:
             self._plan(
                 self.now + self.rng.expovariate(1 / queue.patience_seconds_mean), "give_up", call.call_id
             )
         self._dispatch()
+
+    def _expand(self, call_id: str) -> None:
+        if expand_targets(self.board, START_EPOCH + self.now):  # every contact due, this one among them
+            self._dispatch()
 
     def _give_up(self, call_id: str) -> None:
         call = self._calls[call_id]
@@ -287,6 +319,8 @@ class Simulation:
         answered.enqueued_at.FromNanoseconds(self._nanoseconds(call.enqueued_at))
         self._event(call_id, answered)
         handle = self._handle_time(call.queue)  # talk, then wrap-up, out of the agent's busy time
+        if call.queue.competent.skill_fit(self.board.agents[agent_id].skills) is None:
+            handle *= self.scenario.outside_target_handle_factor
         result.busy_total += handle + self.scenario.ring_seconds
         call.wrap_up = min(self.scenario.wrap_up_seconds, handle)
         self._plan(self.now + handle - call.wrap_up, "hang_up", subject)
@@ -306,7 +340,7 @@ class Simulation:
     # ---- the production board ----------------------------------------------------------------------
 
     def _dispatch(self) -> None:
-        for decision in dispatch(self.board, self.now):
+        for decision in dispatch(self.board, START_EPOCH + self.now):
             self._calls[decision.contact.contact_id].routed = True
             subject = f"{decision.contact.contact_id} {decision.routed.agent_id}"
             if self.scenario.ring_seconds:
@@ -359,7 +393,9 @@ class Simulation:
         return self.rng.expovariate(1 / mean)
 
     def _agents_for(self, rule: QueueRule) -> int:
-        return sum(g.count for g in self.scenario.agents if rule.fit(g.skills, g.site) is not None)
+        """The agents who may take the queue's calls at all: those of its widest target."""
+        widest = targets(rule, {queue.queue_id: queue.rule for queue in self.scenario.queues})[-1]
+        return sum(g.count for g in self.scenario.agents if widest.fit(g.skills, g.site) is not None)
 
 
 def simulate(scenario: Scenario, calls: int, seed: int) -> dict[str, dict[str, float | int]]:

@@ -2,6 +2,7 @@
 its rules (skills at a minimum proficiency, its strategy), a change of rules takes effect for the next
 call, and a queue has live metrics from the moment it exists."""
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -143,3 +144,27 @@ async def test_a_supervisor_changes_a_logged_in_agents_skills_and_routing_follow
     agent = ok(await rest.put("/v1/agents/sam/skills", json=promoted, headers={"X-API-Key": SUPERVISOR}))
     assert ([s["name"] for s in agent["skills"]], agent["state"]) == (["tier2", "member"], "ready")
     await staffed(rest, "tier2", 1)
+
+
+async def test_a_waiting_call_is_offered_to_more_agents_once_its_queue_widens_its_target(
+    rest: httpx.AsyncClient,
+) -> None:
+    rules = {
+        "skills": [{"skill": "payment", "min_proficiency": 9}],
+        "expanding": [{"after_seconds": 2, "min_proficiency": 3}],
+    }
+    created = ok(await rest.post("/v1/queues", json={"queue_id": "payment", **rules}), 201)
+    assert created["rules"]["expanding"] == [{"after_seconds": 2, "min_proficiency": 3, "any_site": False}]
+    ok(
+        await rest.post(
+            "/v1/agents/pam/login",
+            json={"site_id": "busan", "skills": [{"name": "payment", "proficiency": 4}]},
+        )
+    )
+    await staffed(rest, "payment", 0)  # pam is below the queue's own minimum
+
+    call = ok(await rest.post("/v1/calls", json={"ani": "+821055551111", "dnis": "1588"}), 201)
+    started = time.monotonic()
+    ok(await rest.post(f"/v1/calls/{call['call_id']}/digits", json={"digits": "2"}))
+    assert await ringing_agent(rest, call["call_id"]) == "pam"
+    assert time.monotonic() - started >= 1.9  # not before the step was due

@@ -4,13 +4,14 @@ Erlang A, no call goes to an agent without its skill, and the command line print
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from services.routing.rules import QueueRule, Strategy
+from services.routing.rules import ExpandingStep, QueueRule, Strategy
 from services.routing.simulate import AgentGroup, QueueSpec, Scenario, Simulation, main, simulate
 from services.routing.staffing import erlang_a, erlang_c
 
@@ -71,15 +72,20 @@ def test_one_queue_of_impatient_callers_agrees_with_erlang_a() -> None:
 
 
 class SkillAudit(Simulation):
-    """Checks, as each call is answered, that its agent has the skills its queue needs, each at its
-    minimum proficiency (all of them or any one, as the queue says), and is of one of its sites."""
+    """Checks, as each call is answered, that its agent has the skills its queue needs, each at the
+    minimum proficiency of the step the call's target had reached (all of them or any one, as the
+    queue says), and is of one of its sites unless a step let in every site."""
 
     def _answer(self, subject: str) -> None:
         call_id, agent_id = subject.split(" ")
         rule, seat = self._calls[call_id].queue.rule, self.board.agents[agent_id]
-        held = [name for name, minimum in rule.skills if seat.skills.get(name, -1) >= minimum]
+        taken = rule.expanding[: self.board.routed[call_id].step]
+        floors = [s.min_proficiency for s in taken if s.min_proficiency is not None]
+        floor = min(floors, default=10)
+        held = [name for name, minimum in rule.skills if seat.skills.get(name, -1) >= min(minimum, floor)]
         assert held if rule.any_of else len(held) == len(rule.skills), (call_id, agent_id, rule)
-        assert not rule.sites or seat.site_id in rule.sites
+        assert not rule.sites or seat.site_id in rule.sites or any(s.any_site for s in taken)
+        self.widened += bool(taken)
         super()._answer(subject)
 
 
@@ -89,7 +95,14 @@ requirements = st.dictionaries(st.sampled_from(SKILL_NAMES), st.integers(0, 10),
 
 @given(
     needs=st.lists(
-        st.tuples(requirements, st.booleans(), st.sampled_from(list(Strategy))), min_size=1, max_size=3
+        st.tuples(
+            requirements,
+            st.booleans(),
+            st.sampled_from(list(Strategy)),
+            st.lists(st.sampled_from([ExpandingStep(0, 2), ExpandingStep(0, any_site=True)]), max_size=2),
+        ),
+        min_size=1,
+        max_size=3,
     ),
     groups=st.lists(
         st.tuples(
@@ -104,7 +117,7 @@ requirements = st.dictionaries(st.sampled_from(SKILL_NAMES), st.integers(0, 10),
 )
 @settings(max_examples=25, deadline=None)
 def test_no_call_goes_to_an_agent_without_the_skills_its_queue_needs(
-    needs: list[tuple[dict[str, int], bool, Strategy]],
+    needs: list[tuple[dict[str, int], bool, Strategy, list[ExpandingStep]]],
     groups: list[tuple[dict[str, int], str]],
     seoul_only: bool,
     seed: int,
@@ -113,16 +126,24 @@ def test_no_call_goes_to_an_agent_without_the_skills_its_queue_needs(
         QueueSpec(
             f"q{n}",
             QueueRule(
-                f"q{n}", tuple(skills.items()), any_of, strategy, sites=("seoul",) if seoul_only else ()
+                f"q{n}",
+                tuple(skills.items()),
+                any_of,
+                strategy,
+                sites=("seoul",) if seoul_only else (),
+                expanding=tuple(replace(step, after_seconds=20 * k) for k, step in enumerate(steps, 1)),
             ),
             0.05,
             60,
             patience_seconds_mean=90,
         )
-        for n, (skills, any_of, strategy) in enumerate(needs)
+        for n, (skills, any_of, strategy, steps) in enumerate(needs)
     ]
     agents = [AgentGroup(2, site, skills) for skills, site in groups]
-    SkillAudit(Scenario(queues, agents), random.Random(seed)).run(300)
+    audit = SkillAudit(Scenario(queues, agents), random.Random(seed))
+    audit.widened = 0
+    audit.run(300)
+    event(f"answered after widening: {'some' if audit.widened else 'none'}")
 
 
 def test_the_command_line_prints_only_its_json_and_refuses_a_bad_scenario(

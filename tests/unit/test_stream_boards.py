@@ -11,7 +11,14 @@ from cc.common.v1 import event_pb2
 from services.common.topics import CALLS
 from services.routing.board import Board, SourcePosition, entries_by_tenant
 from services.routing.matching import dispatch
-from services.routing.stream.board_input import SOURCE_HEADER, board_partition, source_header, source_of
+from services.routing.stream.board_input import (
+    SOURCE_HEADER,
+    board_partition,
+    is_tick,
+    source_header,
+    source_of,
+    tick_record,
+)
 from services.routing.stream.boards import OwnedBoards
 from services.routing.stream.decisions import decision_record
 from tests.unit.support import Changelog, Feed, logged_in, queued, ts
@@ -143,3 +150,10 @@ def test_a_decision_sent_again_is_the_same_event() -> None:
     assert original.occurred_at.ToDatetime(tzinfo=UTC) == datetime.fromtimestamp(ts(2), UTC)
     other = event_pb2.Event.FromString(decision_record(TENANT_A, second, "the-queued-event")[1])
     assert other.event_id != original.event_id
+
+
+def test_a_tick_goes_to_its_tenants_board_partition_and_is_told_from_an_event() -> None:
+    key, value, partition, headers = tick_record("tenant-a", 6)
+    assert (key, value, partition) == (b"tenant-a", b"tenant-a", board_partition("tenant-a", 6))
+    assert is_tick(headers) and is_tick(dict(headers))
+    assert not is_tick([(SOURCE_HEADER, b"telephony.call.events.v1/0/1")]) and not is_tick(None)

@@ -4,25 +4,34 @@ live queue metrics, and send again the decisions that never rang."""
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import faust
 from cc.common.v1 import event_pb2
 from google.protobuf.message import DecodeError
 
-from services.routing.board import FORWARDED_PAYLOADS, SourcePosition, apply
-from services.routing.matching import dispatch, unrung_decisions
+from services.routing.board import FORWARDED_PAYLOADS, Board, SourcePosition, apply
+from services.routing.matching import Decision, dispatch, expand_targets, unrung_decisions
 from services.routing.metrics import all_queue_metrics
 from services.routing.stream import topics
 from services.routing.stream.app import app, settings
-from services.routing.stream.board_input import SOURCE_HEADER, board_partition, source_header, source_of
+from services.routing.stream.board_input import (
+    SOURCE_HEADER,
+    board_partition,
+    is_tick,
+    source_header,
+    source_of,
+    tick_record,
+)
 from services.routing.stream.boards import OwnedBoards
-from services.routing.stream.decisions import decision_record
+from services.routing.stream.decisions import decision_record, expansion_event_id, expansion_record
 
 log = logging.getLogger(__name__)
 # The queues of the default contact centre and the skill each requires (the IVR's menu options).
 DEFAULT_QUEUES = {"member": "member", "payment": "payment", "general": "general"}
 RESEND_CHECK_SECONDS = 1.0
+EXPAND_CHECK_SECONDS = 1.0
 
 boards = OwnedBoards(settings.cc_partitions, DEFAULT_QUEUES)
 # decision id -> when this worker last sent it again
@@ -75,6 +84,9 @@ async def route(stream: faust.StreamT[bytes]) -> None:
     """Fold each event into its tenant's board, write the entries it changed, send its decisions."""
     async for event in stream.events():
         message = event.message
+        if is_tick(message.headers):
+            await widen(message.value.decode())
+            continue
         try:
             envelope, source = tenant_event(message.value), source_of(message.headers)
         except (DecodeError, ValueError) as error:
@@ -90,21 +102,33 @@ async def route(stream: faust.StreamT[bytes]) -> None:
             boards.reload(envelope.tenant_id, topics.board_entries.items())
             await dead_letter(message, error)
             continue
-        # Synchronously, so no rebalance falls between the entries of one event (redo record first).
-        for entry_key, entry in board.take_changelog():
-            if entry is not None:
-                topics.board_entries[entry_key] = entry
-            elif entry_key in topics.board_entries:
-                del topics.board_entries[entry_key]
-        for decision in decisions:
-            key, value = decision_record(envelope.tenant_id, decision, envelope.event_id)
-            await topics.decisions.send(key=key, value=value)
-            log.info(
-                "routed %s to %s: %s",
-                decision.contact.contact_id,
-                decision.routed.agent_id,
-                decision.routed.explanation,
-            )
+        await save_and_send(board, decisions, envelope.event_id)
+
+
+async def save_and_send(
+    board: Board,
+    decisions: list[Decision],
+    causation_id: str,
+    expanded: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    """Write the entries the board changed, then send the widened targets and the decisions."""
+    # Synchronously, so no rebalance falls between the entries of one change (redo record first).
+    for entry_key, entry in board.take_changelog():
+        if entry is not None:
+            topics.board_entries[entry_key] = entry
+        elif entry_key in topics.board_entries:
+            del topics.board_entries[entry_key]
+    for key, value in expanded:
+        await topics.decisions.send(key=key, value=value)
+    for decision in decisions:
+        key, value = decision_record(board.tenant_id, decision, causation_id)
+        await topics.decisions.send(key=key, value=value)
+        log.info(
+            "routed %s to %s: %s",
+            decision.contact.contact_id,
+            decision.routed.agent_id,
+            decision.routed.explanation,
+        )
 
 
 @app.timer(settings.routing_metrics_interval_seconds)
@@ -119,6 +143,38 @@ async def publish_queue_metrics() -> None:
             await topics.queue_metrics.send(
                 key=f"{board.tenant_id}/{metrics.queue_id}".encode(), value=metrics.SerializeToString()
             )
+
+
+async def widen(tenant_id: str) -> None:
+    """On a tick: widen the targets of the tenant's contacts that have waited long enough (RT-5), and
+    route where that made a match."""
+    board = await boards.board(tenant_id)
+    now = time.time()
+    try:
+        expansions = expand_targets(board, now)
+        decisions = dispatch(board, now) if expansions else []
+    except Exception:  # a bug on this board: drop what it half did, never stop routing the partition
+        log.exception("cannot widen targets of tenant %s", tenant_id)
+        boards.reload(tenant_id, topics.board_entries.items())
+        return
+    if expansions:
+        records = [expansion_record(tenant_id, expansion, now) for expansion in expansions]
+        # the decisions that follow were made possible by this widening
+        await save_and_send(board, decisions, expansion_event_id(tenant_id, expansions[0]), records)
+
+
+@app.timer(EXPAND_CHECK_SECONDS)
+async def tick_boards_with_targets_due() -> None:
+    """A board whose contacts are due to widen gets a tick on its board-input partition: only the
+    `route` agent, inside its stream, may change the board table (Faust writes a table's changelog for
+    the record being processed), so the widening happens there."""
+    if not recovered():
+        return
+    now = time.time()
+    for board in boards.owned():
+        if board.due_expansions(now):
+            key, value, partition, headers = tick_record(board.tenant_id, settings.cc_partitions)
+            await topics.board_input.send(key=key, value=value, partition=partition, headers=headers)
 
 
 @app.timer(RESEND_CHECK_SECONDS)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from cc.common.v1 import types_pb2
 
 from services.common.envelope import build_event, derived_id
-from services.routing.matching import Decision
+from services.routing.matching import Decision, Expansion
 
 
 def decision_record(tenant_id: str, decision: Decision, causation_id: str) -> tuple[bytes, bytes]:
@@ -31,3 +31,32 @@ def decision_record(tenant_id: str, decision: Decision, causation_id: str) -> tu
         event_id=derived_id("event", decision.routed.decision_id),
     )
     return f"{tenant_id}/{decision.contact.contact_id}".encode(), routed.SerializeToString()
+
+
+def expansion_record(tenant_id: str, expansion: Expansion, at: float) -> tuple[bytes, bytes]:
+    """The key and value of a widened target's record (RT-5), on the decisions topic with the contact's
+    decisions, so the board view and the journey see it in order with them."""
+    contact, expanded = expansion.contact, expansion.expanded
+    event = build_event(
+        expanded,
+        context="routing",
+        aggregate_type="contact",
+        aggregate_id=contact.contact_id,
+        aggregate_version=contact.routings,
+        tenant_id=tenant_id,
+        occurred_at=datetime.fromtimestamp(at, UTC),
+        correlation_id=contact.correlation_id,
+        causation_id=contact.correlation_id,
+        customer_id=contact.customer_id,
+        actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_SYSTEM),
+        event_id=expansion_event_id(tenant_id, expansion),
+    )
+    return f"{tenant_id}/{contact.contact_id}".encode(), event.SerializeToString()
+
+
+def expansion_event_id(tenant_id: str, expansion: Expansion) -> str:
+    """The same for a widening sent again; its contact's routings and the step tell it apart."""
+    contact = expansion.contact
+    return derived_id(
+        "expanded", tenant_id, contact.contact_id, str(contact.routings), str(expansion.expanded.step)
+    )
