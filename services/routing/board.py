@@ -261,9 +261,6 @@ class Board:
 
     # ---- reading the indexes ---------------------------------------------------------------------
 
-    def rule(self, queue_id: str) -> QueueRule | None:
-        return self.queues.get(queue_id)
-
     def threshold(self, queue_id: str) -> int:
         """The queue's service-level threshold in seconds."""
         rule = self.queues.get(queue_id)

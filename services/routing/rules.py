@@ -68,8 +68,6 @@ class QueueRule:
     max_wait_seconds: int = 0
     overflow_queue_id: str = ""
     display_name: str = ""
-    # False for a queue known only from a CallQueued (see the module docstring).
-    defined: bool = True
     expanding: tuple[ExpandingStep, ...] = ()
 
     @property
@@ -183,7 +181,6 @@ def implicit_rule(queue_id: str, skill: str, service_level_threshold_seconds: in
         queue_id,
         skills=((skill, 0),),
         service_level_threshold_seconds=service_level_threshold_seconds,
-        defined=False,
     )
 
 

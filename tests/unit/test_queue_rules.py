@@ -91,7 +91,9 @@ def test_a_rule_survives_its_entry_and_its_event() -> None:
     )
     assert QueueRule.from_entry(rule.to_entry()) == rule
     assert rule_of("vip", proto_of(rule)) == rule
-    assert QueueRule.from_entry(implicit_rule("m", "member", 20).to_entry()).defined is False
+    assert QueueRule.from_entry(implicit_rule("m", "member", 20).to_entry()) == implicit_rule(
+        "m", "member", 20
+    )
 
 
 def test_a_skill_listed_twice_is_one_requirement() -> None:
