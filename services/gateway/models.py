@@ -172,7 +172,8 @@ class RoutingCandidate(BaseModel):
     eligible: bool
     skipped_reason: str = Field(
         description="Empty when eligible: missing-skill (missing or below the queue's minimum), other-site, "
-        "not-ready, on-contact, wrap-up or reserved."
+        "not-last-agent (the call waits for the customer's last agent), not-ready, on-contact, wrap-up or "
+        "reserved."
     )
     rank: int = Field(description="1 is chosen next; 0 when not eligible.")
     score: float = Field(
@@ -500,6 +501,15 @@ class ExpandingStep(BaseModel):
     any_site: bool = Field(default=False, description="The queue's sites no longer limit its agents.")
 
 
+class LastAgent(BaseModel):
+    """Prefer the customer's last agent (RT-6)."""
+
+    window_seconds: int = Field(
+        ge=1, le=86_400, description="An agent who answered the customer this recently."
+    )
+    wait_seconds: int = Field(ge=0, le=86_400, description="How long the call waits for that agent.")
+
+
 class Overflow(BaseModel):
     after_seconds: int = Field(ge=1, le=86_400, description="The maximum wait in the queue.")
     queue_id: Text = Field(description="The queue the contact moves to.")
@@ -537,6 +547,9 @@ class QueueRules(BaseModel):
         max_length=10,
         description="Widening steps (RT-5), applied in the order they come due; the overflow after all.",
     )
+    last_agent: LastAgent | None = Field(
+        default=None, description="Hold a returning customer's call for their last agent; null for no."
+    )
     overflow: "Overflow | None" = Field(
         default=None,
         description="After a maximum wait, the overflow queue's agents may take the call too; null for none.",
@@ -556,6 +569,8 @@ class QueueRules(BaseModel):
             sites=self.sites,
             max_wait_seconds=self.overflow.after_seconds if self.overflow else 0,
             overflow_queue_id=self.overflow.queue_id if self.overflow else "",
+            last_agent_window_seconds=self.last_agent.window_seconds if self.last_agent else 0,
+            last_agent_wait_seconds=self.last_agent.wait_seconds if self.last_agent else 0,
             expanding=[
                 routing_events.ExpandingStep(
                     after_seconds=s.after_seconds, min_proficiency=s.min_proficiency, any_site=s.any_site
@@ -576,6 +591,11 @@ class QueueRules(BaseModel):
             sites=list(rules.sites),
             overflow=Overflow(after_seconds=rules.max_wait_seconds, queue_id=rules.overflow_queue_id)
             if rules.overflow_queue_id
+            else None,
+            last_agent=LastAgent(
+                window_seconds=rules.last_agent_window_seconds, wait_seconds=rules.last_agent_wait_seconds
+            )
+            if rules.last_agent_window_seconds
             else None,
             expanding=[
                 ExpandingStep(

@@ -52,7 +52,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -137,8 +137,18 @@ class WaitingContact:
     agent_id: str = ""
     routed_at: float = 0.0
     rung: bool = False
-    # How far its queue's target has widened (RT-5): 0 for the queue's own.
+    # How far its queue's target has widened (RT-5): 0 for the queue's own; PREFERRED while it waits
+    # for `preferred_agent`, the customer's last agent (RT-6).
     step: int = 0
+    preferred_agent: str = ""
+
+
+@dataclass
+class LastAgent:
+    """Who last answered a customer, and when (RT-6)."""
+
+    agent_id: str
+    answered_at: float
 
 
 @dataclass
@@ -200,8 +210,10 @@ def entries_by_tenant(items: Iterable[tuple[str, Any]]) -> dict[str, list[tuple[
     return tenants
 
 
-# A queue at one step of its expanding target (services.routing.rules): (queue id, step).
+# A queue at one step of its expanding target (services.routing.rules): (queue id, step); or one agent
+# for the contacts that wait for it as their customer's last agent: (agent id, PREFERRED).
 Pool = tuple[str, int]
+PREFERRED = -1
 
 
 @dataclass(eq=False)
@@ -226,6 +238,7 @@ class Board:
     queues: dict[str, QueueRule] = field(default_factory=dict)
     agents: dict[str, AgentSeat] = field(default_factory=dict)
     agent_days: dict[str, AgentDay] = field(default_factory=dict)
+    last_agents: dict[str, LastAgent] = field(default_factory=dict)  # customer id -> its last agent
     waiting: dict[str, WaitingContact] = field(default_factory=dict)
     routed: dict[str, WaitingContact] = field(default_factory=dict)  # chosen an agent, not yet answered
     talking: dict[str, Talk] = field(default_factory=dict)  # answered, handle time not yet complete
@@ -267,10 +280,15 @@ class Board:
         return rule.service_level_threshold_seconds if rule else self.service_level_threshold_seconds
 
     def pool_of(self, contact: WaitingContact) -> Pool:
-        """The contact's queue at its step (a step its queue no longer has is the queue's last)."""
+        """The contact's queue at its step (a step its queue no longer has is the queue's last), or its
+        customer's last agent while it waits for that agent."""
+        if contact.step == PREFERRED:
+            return (contact.preferred_agent, PREFERRED)
         return (contact.queue_id, min(contact.step, self.queues[contact.queue_id].last_step))
 
     def target(self, pool: Pool) -> Target:
+        if pool[1] == PREFERRED:
+            return Target((), f"the customer's last agent {pool[0]}")
         return self._index.targets[pool]
 
     def available(self, queue_id: str, step: int = 0) -> Iterator[AgentSeat]:
@@ -294,6 +312,8 @@ class Board:
         if lined is None:
             return 0
         pool, key = lined
+        if pool[1] == PREFERRED:
+            return self._index.lines[pool].bisect_left(key)
         same = [rule.target for rule in self.target(pool).rules]
         return sum(
             line.bisect_left(key)
@@ -358,11 +378,11 @@ class Board:
             for pool, target in self._index.targets.items()
             if (fit := target.fit(seat.skills, seat.site_id)) is not None
         }
+        fits[(seat.agent_id, PREFERRED)] = 0  # its own pool, for contacts waiting for it (RT-6)
         for pool, fit in fits.items():
             self._index.staffing.setdefault(pool, Counter())[status] += 1
             if status == STATUS_READY:
-                rank_key = self._rank_key(seat, self.queues[pool[0]], fit)
-                self._index.available.setdefault(pool, SortedList()).add(rank_key)
+                self._index.available.setdefault(pool, SortedList()).add(self._pool_rank_key(seat, pool, fit))
                 self._index.touched.add(pool)
 
     def _remove_from_indexes(self, seat: AgentSeat) -> None:
@@ -371,7 +391,10 @@ class Board:
         for pool, fit in self._index.fits.pop(seat.agent_id, {}).items():
             self._index.staffing[pool][status] -= 1
             if status == STATUS_READY:
-                self._index.available[pool].remove(self._rank_key(seat, self.queues[pool[0]], fit))
+                self._index.available[pool].remove(self._pool_rank_key(seat, pool, fit))
+
+    def _pool_rank_key(self, seat: AgentSeat, pool: Pool, fit: int) -> tuple[float | int | str, ...]:
+        return (seat.agent_id,) if pool[1] == PREFERRED else self._rank_key(seat, self.queues[pool[0]], fit)
 
     def seat_in(self, seat: AgentSeat) -> None:
         """An agent logs in (a repeated log-in replaces the seat)."""
@@ -522,6 +545,29 @@ class Board:
                 if counted.contacts or counted.talk_seconds:
                     with self.day_change(agent_id) as fresh:
                         fresh.contacts, fresh.talk_seconds = 0, 0.0
+            self._forget_last_agents(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp())
+
+    def remember_last_agent(self, customer_id: str, agent_id: str, at: float) -> None:
+        self.last_agents[customer_id] = LastAgent(agent_id, at)
+        self._mark("last-agent", customer_id)
+
+    def last_agent_for(self, customer_id: str, rule: QueueRule, at: float) -> str:
+        """The customer's last agent if the queue prefers it (RT-6), it answered the customer within the
+        queue's window and it is logged in; else ""."""
+        if not rule.last_agent_window_seconds or not customer_id:
+            return ""
+        last = self.last_agents.get(customer_id)
+        if last is None or at - last.answered_at > rule.last_agent_window_seconds:
+            return ""
+        return last.agent_id if last.agent_id in self.agents else ""
+
+    def _forget_last_agents(self, midnight: float) -> None:
+        """Once a day, drop the customers' last agents older than every queue's window: O(customers)."""
+        window = max((rule.last_agent_window_seconds for rule in self.queues.values()), default=0)
+        for customer_id, last in list(self.last_agents.items()):
+            if midnight - last.answered_at > window:
+                del self.last_agents[customer_id]
+                self._mark("last-agent", customer_id)
 
     def record_source(self, source: SourcePosition) -> bool:
         """False when this source record (or a later one of its partition) was applied already."""
@@ -547,6 +593,8 @@ class Board:
             found = self.tallies.get(ident)
         elif kind == "agent-day":
             found = self.agent_days.get(ident)
+        elif kind == "last-agent":
+            found = self.last_agents.get(ident)
         elif kind == "queue":
             rule = self.queues.get(ident)
             return None if rule is None else rule.to_entry()
@@ -568,6 +616,7 @@ class Board:
             "talk": self.talking,
             "tally": self.tallies,
             "agent-day": self.agent_days,
+            "last-agent": self.last_agents,
             "queue": self.queues,
             "source": self.sources,
         }
@@ -636,6 +685,8 @@ class Board:
                 board.tallies[ident] = QueueTally(**value)
             elif kind == "agent-day":
                 board.agent_days[ident] = AgentDay(**value)
+            elif kind == "last-agent":
+                board.last_agents[ident] = LastAgent(**value)
             elif kind == "queue":
                 continue  # restored first, below
             elif kind == "day":
@@ -663,6 +714,12 @@ def _queued(board: Board, event: event_pb2.Event, at: float) -> None:
     earlier = board.unroute(event.aggregate_id)
     board.dequeue(event.aggregate_id)
     board.learn_queue(queued.queue_id, queued.required_skill)
+    if earlier is None:
+        preferred = board.last_agent_for(event.customer_id, board.queues[queued.queue_id], at)
+        step = PREFERRED if preferred else 0
+    else:  # a RONA re-queue keeps its place and its target, unless it was its last agent who did not answer
+        preferred = earlier.preferred_agent
+        step = 0 if earlier.step == PREFERRED and earlier.agent_id == preferred else earlier.step
     board.enqueue(
         WaitingContact(
             contact_id=event.aggregate_id,
@@ -673,7 +730,8 @@ def _queued(board: Board, event: event_pb2.Event, at: float) -> None:
             customer_id=event.customer_id,
             correlation_id=event.correlation_id,
             routings=earlier.routings if earlier else 0,
-            step=earlier.step if earlier else 0,  # a RONA re-queue keeps its place and its target
+            step=step,
+            preferred_agent=preferred,
         )
     )
     if earlier is None:  # a RONA re-queue is the same offer, not a new one
@@ -702,6 +760,8 @@ def _answered(board: Board, event: event_pb2.Event, at: float) -> None:
     if answered.agent_id:
         with board.day_change(answered.agent_id) as day:
             day.contacts += 1
+        if event.customer_id:
+            board.remember_last_agent(event.customer_id, answered.agent_id, at)
     contact = board.unroute(event.aggregate_id) or board.dequeue(event.aggregate_id)
     tally = board.tally(answered.queue_id)
     wait = (

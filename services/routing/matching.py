@@ -19,6 +19,7 @@ from cc.routing.v1 import events_pb2
 from services.common.envelope import derived_id
 from services.routing.board import (
     BUSY_STATUSES,
+    PREFERRED,
     STATUS_READY,
     AgentDay,
     AgentSeat,
@@ -26,12 +27,14 @@ from services.routing.board import (
     Pool,
     WaitingContact,
 )
-from services.routing.rules import Strategy, Target
+from services.routing.rules import QueueRule, Strategy, Target
 
 # How many eligible agents a decision lists after the chosen one.
 RUNNERS_UP = 5
 MISSING_SKILL = "missing-skill"
 OTHER_SITE = "other-site"
+# Not the customer's last agent, whom the contact waits for (RT-6).
+NOT_LAST_AGENT = "not-last-agent"
 
 
 @dataclass(frozen=True)
@@ -42,15 +45,17 @@ class Decision:
 
 def _skipped_reason(board: Board, seat: AgentSeat, pool: Pool) -> str:
     if board.fit(seat.agent_id, *pool) is None:
+        if pool[1] == PREFERRED:
+            return NOT_LAST_AGENT
         return MISSING_SKILL if board.target(pool).skill_fit(seat.skills) is None else OTHER_SITE
     status = seat.status
     return "" if status == STATUS_READY else status
 
 
-def score(board: Board, seat: AgentSeat, pool: Pool, now: float) -> float:
+def score(board: Board, seat: AgentSeat, rule: QueueRule, pool: Pool, now: float) -> float:
     """What the queue's strategy ranks an agent by, as a number where higher goes first."""
     day = board.agent_days.get(seat.agent_id) or AgentDay()
-    match board.queues[pool[0]].strategy:
+    match rule.strategy:
         case Strategy.MOST_SKILLED:
             return float(board.fit(seat.agent_id, *pool) or 0)
         case Strategy.ROUND_ROBIN:  # seconds since routing last chose the agent (never: since 1970)
@@ -63,14 +68,14 @@ def score(board: Board, seat: AgentSeat, pool: Pool, now: float) -> float:
 
 
 def _candidate(
-    board: Board, seat: AgentSeat, pool: Pool, now: float, rank: int
+    board: Board, seat: AgentSeat, rule: QueueRule, pool: Pool, now: float, rank: int
 ) -> events_pb2.RoutingCandidate:
     return events_pb2.RoutingCandidate(
         agent_id=seat.agent_id,
         site_id=seat.site_id,
         eligible=True,
         idle_seconds=round(now - (seat.ready_since or now), 3),
-        score=score(board, seat, pool, now),
+        score=score(board, seat, rule, pool, now),
         proficiency=board.fit(seat.agent_id, *pool) or 0,
         rank=rank,
     )
@@ -84,17 +89,18 @@ def _proficiency(seat: AgentSeat, target: Target) -> int:
 def candidates_for(board: Board, contact: WaitingContact, now: float) -> list[events_pb2.RoutingCandidate]:
     """Every logged-in agent for one contact: the eligible ones first in the order routing prefers
     them (rank 1 would be chosen), then the others with why. O(agents): for an audit on demand."""
-    pool = board.pool_of(contact)
+    rule, pool = board.queues[contact.queue_id], board.pool_of(contact)
     eligible = [
-        _candidate(board, seat, pool, now, rank) for rank, seat in enumerate(board.available(*pool), 1)
+        _candidate(board, seat, rule, pool, now, rank) for rank, seat in enumerate(board.available(*pool), 1)
     ]
+    own = board.target((contact.queue_id, 0))  # the proficiency shown is in the queue's own skills
     others = [
         events_pb2.RoutingCandidate(
             agent_id=seat.agent_id,
             site_id=seat.site_id,
             eligible=False,
             skipped_reason=reason,
-            proficiency=_proficiency(seat, board.target(pool)),
+            proficiency=_proficiency(seat, own),
         )
         for seat in board.agents.values()
         if (reason := _skipped_reason(board, seat, pool))
@@ -107,7 +113,9 @@ def skipped_agents(board: Board, pool: Pool) -> list[events_pb2.SkippedAgents]:
     """How many logged-in agents cannot take a contact of the queue at its step, by reason: O(1).
     Those it may not use (skills below its minimum, or another site) count as missing-skill."""
     staffing = board.staffing(*pool)
-    counts = {MISSING_SKILL: len(board.agents) - sum(staffing.values())}
+    counts = {
+        NOT_LAST_AGENT if pool[1] == PREFERRED else MISSING_SKILL: len(board.agents) - sum(staffing.values())
+    }
     counts.update((reason, staffing.get(reason, 0)) for reason in BUSY_STATUSES)
     return [events_pb2.SkippedAgents(reason=r, count=n) for r, n in counts.items() if n]
 
@@ -129,17 +137,17 @@ def dispatch(board: Board, now: float) -> list[Decision]:
         contact, chosen = match
         rule, pool = board.queues[contact.queue_id], board.pool_of(contact)
         ranked = [
-            _candidate(board, seat, pool, now, rank)
+            _candidate(board, seat, rule, pool, now, rank)
             for rank, seat in enumerate(islice(board.available(*pool), 1 + RUNNERS_UP), 1)
         ]
         eligible = board.staffing(*pool).get(STATUS_READY, 0)
         skipped = skipped_agents(board, pool)
         day = board.agent_days.get(chosen.agent_id) or AgentDay()
-        why = _WHY[rule.strategy].format(
+        why = ("is the customer's last agent, " if pool[1] == PREFERRED else "") + _WHY[rule.strategy].format(
             idle=ranked[0].idle_seconds, score=ranked[0].score, contacts=day.contacts, talk=day.talk_seconds
         )
         board.route(contact, chosen, now)
-        widened = f", widened at step {pool[1]}" if pool[1] else ""
+        widened = f", widened at step {pool[1]}" if pool[1] > 0 else ""
         explanation = (
             f"{chosen.agent_id} (site {chosen.site_id}) {why} of {eligible} ready agent(s) for queue "
             f"'{contact.queue_id}' ({board.target(pool).label}{widened}, {rule.strategy}); "

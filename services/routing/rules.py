@@ -69,6 +69,9 @@ class QueueRule:
     overflow_queue_id: str = ""
     display_name: str = ""
     expanding: tuple[ExpandingStep, ...] = ()
+    # The customer's last agent (RT-6): answered within the window, waited for this long; 0: off.
+    last_agent_window_seconds: int = 0
+    last_agent_wait_seconds: int = 0
 
     @property
     def last_step(self) -> int:
@@ -76,8 +79,11 @@ class QueueRule:
         return len(self.expanding) + (1 if self.overflow_queue_id else 0)
 
     def step_starts(self, step: int) -> int:
-        """Seconds into a contact's wait when `step` (1 to `last_step`) begins: the overflow comes after
-        every expanding step, at its maximum wait or with the last step, whichever is later."""
+        """Seconds into a contact's wait when `step` (0 to `last_step`) begins: 0 when a contact that
+        waits for its customer's last agent may go to anyone else; the overflow comes after every
+        expanding step, at its maximum wait or with the last step, whichever is later."""
+        if step == 0:
+            return self.last_agent_wait_seconds
         if step <= len(self.expanding):
             return self.expanding[step - 1].after_seconds
         return max(self.max_wait_seconds, self.expanding[-1].after_seconds if self.expanding else 0)
@@ -213,6 +219,8 @@ def rule_of(queue_id: str, rules: events_pb2.QueueRules) -> QueueRule:
             # in the order they come due; steps due together apply in the order given
             for s in sorted(rules.expanding, key=lambda step: step.after_seconds)
         ),
+        last_agent_window_seconds=rules.last_agent_window_seconds,
+        last_agent_wait_seconds=rules.last_agent_wait_seconds,
     )
 
 
@@ -234,6 +242,8 @@ def proto_of(rule: QueueRule) -> events_pb2.QueueRules:
             )
             for s in rule.expanding
         ],
+        last_agent_window_seconds=rule.last_agent_window_seconds,
+        last_agent_wait_seconds=rule.last_agent_wait_seconds,
     )
 
 
@@ -257,7 +267,14 @@ def validated(queue_id: str, rules: events_pb2.QueueRules) -> events_pb2.QueueRu
         )
     check(rules.strategy in _STRATEGY_OF_PROTO, "strategy", "a known strategy")
     check(rules.skill_match in (0, 1, 2), "skill_match", "all-of or any-of")
-    for field in ("service_level_threshold_seconds", "seconds_per_priority", "max_wait_seconds"):
+    seconds = (
+        "service_level_threshold_seconds",
+        "seconds_per_priority",
+        "max_wait_seconds",
+        "last_agent_window_seconds",
+        "last_agent_wait_seconds",
+    )
+    for field in seconds:
         check(0 <= getattr(rules, field) <= MAX_SECONDS, field, f"0 to {MAX_SECONDS} seconds")
     for index, site in enumerate(rules.sites):
         problem = text_problem(site)

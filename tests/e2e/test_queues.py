@@ -168,3 +168,39 @@ async def test_a_waiting_call_is_offered_to_more_agents_once_its_queue_widens_it
     ok(await rest.post(f"/v1/calls/{call['call_id']}/digits", json={"digits": "2"}))
     assert await ringing_agent(rest, call["call_id"]) == "pam"
     assert time.monotonic() - started >= 1.9  # not before the step was due
+
+
+async def test_a_returning_customer_waits_for_their_last_agent(rest: httpx.AsyncClient) -> None:
+    rules = {"skills": [{"skill": "general"}], "last_agent": {"window_seconds": 3600, "wait_seconds": 60}}
+    ok(await rest.post("/v1/queues", json={"queue_id": "general", **rules}), 201)
+    ok(await rest.post("/v1/agents/gus/login", json={"site_id": "seoul", "skills": [{"name": "general"}]}))
+    caller = {"ani": "+821055552222", "dnis": "1588"}
+
+    first = ok(await rest.post("/v1/calls", json=caller), 201)["call_id"]
+    ok(await rest.post(f"/v1/calls/{first}/digits", json={"digits": "9"}))
+    assert await ringing_agent(rest, first) == "gus"
+    ok(await rest.post(f"/v1/calls/{first}/answer", json={"agent_id": "gus"}))
+    ok(await rest.post(f"/v1/calls/{first}/hangup", json={"party": "caller"}))
+
+    async def wrapped_up() -> bool:
+        return ok(await rest.get("/v1/agents/gus"))["state"] == "ready"
+
+    await eventually(wrapped_up, "gus never came back from wrap-up")
+    ok(await rest.put("/v1/agents/gus/state", json={"state": "not-ready", "reason": "break"}))
+    body = {"site_id": "seoul", "skills": [{"name": "general", "proficiency": 9}]}
+    ok(await rest.post("/v1/agents/gil/login", json=body))
+    await staffed(rest, "general", 2)
+
+    again = ok(await rest.post("/v1/calls", json=caller), 201)["call_id"]
+    ok(await rest.post(f"/v1/calls/{again}/digits", json={"digits": "9"}))
+
+    async def held_for_gus() -> dict[str, Any] | None:
+        response = await rest.get(f"/v1/contacts/{again}/candidates")
+        return response.json() if response.status_code == 200 else None
+
+    held = await eventually(held_for_gus, "the returning call never showed in routing")
+    assert held["status"] == "waiting"  # gil is ready, yet the call waits for gus
+    reasons = {c["agent_id"]: c["skipped_reason"] for c in held["candidates"]}
+    assert (reasons["gus"], reasons["gil"]) == ("not-ready", "not-last-agent")
+    ok(await rest.put("/v1/agents/gus/state", json={"state": "ready"}))
+    assert await ringing_agent(rest, again) == "gus"

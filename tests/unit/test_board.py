@@ -271,10 +271,11 @@ def answered_event_records() -> tuple[Changelog, Board, Feed, Any, list[tuple[st
     return before, feed.board, feed, (event, source), feed.board.take_changelog()
 
 
-@pytest.mark.parametrize("written", range(7))
+@pytest.mark.parametrize("written", range(8))
 def test_a_change_set_written_in_part_is_completed_from_its_redo_record(written: int) -> None:
     before, after, feed, (event, source), records = answered_event_records()
-    assert len(records) == 7  # redo, the agent's day, contact (gone), seat, source mark, talk, tally
+    # redo, the agent's day, contact (gone), the customer's last agent, seat, source mark, talk, tally
+    assert len(records) == 8
     crashed = Changelog(dict(before.entries))
     crashed.write(records[:written])
 
