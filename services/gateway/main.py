@@ -94,6 +94,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
     for router in (
         calls.router,
         agents.router,
+        agents.statistics_router,
         queues.router,
         contacts.router,
         tickets.router,

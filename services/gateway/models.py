@@ -63,6 +63,9 @@ class OfferCallBody(BaseModel):
     ani: Text = Field(description="The caller's number (ANI).", examples=["+821012345678"])
     dnis: Text = Field(description="The dialled service number (DNIS).", examples=["1588-1234"])
     customer_id: OptionalText = Field(default="", description="Known customer id; derived from ANI if empty.")
+    priority: int = Field(
+        default=0, ge=0, le=10, description="0 (none) to 10: a VIP or urgency the adapter knows (RT-4)."
+    )
 
 
 class DigitsBody(WriteOptions):
@@ -162,6 +165,44 @@ class Agent(BaseModel):
             contact_id=agent.contact_id,
             state_since=moment(agent, "state_since"),
             version=agent.version,
+        )
+
+
+class AgentStatistics(BaseModel):
+    """One logged-in agent today (RTM-2); seconds count today (UTC) up to `as_of`."""
+
+    agent_id: str
+    site_id: str
+    status: str = Field(description="ready, reserved (its phone rings), on-contact, wrap-up or not-ready.")
+    status_seconds: float
+    contacts_answered: int
+    talk_seconds: float
+    ready_seconds: float
+    reserved_seconds: float
+    on_contact_seconds: float
+    wrap_up_seconds: float
+    not_ready_seconds: float
+    average_handle_seconds: float | None = Field(description="Talk plus wrap-up per contact answered.")
+    occupancy_percent: float | None = Field(description="Time on contacts over that plus ready time.")
+    as_of: datetime | None
+
+    @staticmethod
+    def of(s: routing_pb2.AgentStatistics) -> "AgentStatistics":
+        return AgentStatistics(
+            agent_id=s.agent_id,
+            site_id=s.site_id,
+            status=s.status,
+            status_seconds=s.status_seconds,
+            contacts_answered=s.contacts_answered,
+            talk_seconds=s.talk_seconds,
+            ready_seconds=s.ready_seconds,
+            reserved_seconds=s.reserved_seconds,
+            on_contact_seconds=s.on_contact_seconds,
+            wrap_up_seconds=s.wrap_up_seconds,
+            not_ready_seconds=s.not_ready_seconds,
+            average_handle_seconds=number(s, "average_handle_seconds"),
+            occupancy_percent=number(s, "occupancy_percent"),
+            as_of=moment(s, "as_of"),
         )
 
 
@@ -355,6 +396,9 @@ class QueueMetrics(BaseModel):
     average_speed_of_answer_seconds: float | None
     average_handle_time_seconds: float | None
     abandonment_rate_percent: float | None
+    occupancy_percent: float | None = Field(
+        description="Of the agents the queue may use, today: time on contacts over that plus ready time."
+    )
 
     @staticmethod
     def of(m: routing_events.QueueMetrics) -> "QueueMetrics":
@@ -376,6 +420,7 @@ class QueueMetrics(BaseModel):
             average_speed_of_answer_seconds=number(m, "average_speed_of_answer_seconds"),
             average_handle_time_seconds=number(m, "average_handle_time_seconds"),
             abandonment_rate_percent=number(m, "abandonment_rate_percent"),
+            occupancy_percent=number(m, "occupancy_percent"),
         )
 
 

@@ -103,6 +103,8 @@ class AgentSeat:
     reserved_for: str = ""
     # The contact the agent is talking on or wrapping up.
     contact_id: str = ""
+    # When the agent took its current status (its time in each status today is in its AgentDay).
+    status_since: float = 0.0
 
     @property
     def status(self) -> str:
@@ -120,6 +122,32 @@ class AgentDay:
     contacts: int = 0
     talk_seconds: float = 0.0
     last_routed_at: float = 0.0
+    # Time in each status today (RTM-2), up to the agent's latest change of status.
+    ready_seconds: float = 0.0
+    reserved_seconds: float = 0.0
+    on_contact_seconds: float = 0.0
+    wrap_up_seconds: float = 0.0
+    not_ready_seconds: float = 0.0
+
+    def seconds_in(self, status: str) -> float:
+        return float(getattr(self, _SECONDS_IN[status]))
+
+    def add(self, status: str, seconds: float) -> None:
+        setattr(self, _SECONDS_IN[status], self.seconds_in(status) + seconds)
+
+    def start_again(self) -> None:
+        """A new day: every count from zero (when routing last chose the agent is no count)."""
+        fresh = AgentDay(last_routed_at=self.last_routed_at)
+        vars(self).update(vars(fresh))
+
+
+_SECONDS_IN = {
+    STATUS_READY: "ready_seconds",
+    STATUS_RESERVED: "reserved_seconds",
+    STATUS_ON_CONTACT: "on_contact_seconds",
+    STATUS_WRAP_UP: "wrap_up_seconds",
+    STATUS_NOT_READY: "not_ready_seconds",
+}
 
 
 @dataclass
@@ -251,6 +279,8 @@ class Board:
     _changed: set[tuple[str, str]] = field(default_factory=set, repr=False, compare=False)
     # Quoting the tenant once, not for every key, saves a third of `take_changelog` (bench/board.py).
     _quoted_tenant: str = field(init=False, repr=False, compare=False)
+    # The time of the event being folded, or of the latest dispatch: when a seat's status changes.
+    clock: float = field(default=0.0, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._quoted_tenant = quote(self.tenant_id, safe="")
@@ -407,18 +437,32 @@ class Board:
         seat = self.agents.pop(agent_id, None)
         if seat is not None:
             self._remove_from_indexes(seat)
+            self._count_status_time(seat, seat.status)
             self._mark("seat", agent_id)
         return seat
 
     @contextmanager
     def seat_change(self, seat: AgentSeat) -> Iterator[AgentSeat]:
-        """Change a seat inside the block: it leaves the indexes first and rejoins them after."""
+        """Change a seat inside the block: it leaves the indexes first and rejoins them after. A change
+        of status counts the time spent in the one it leaves."""
+        status = seat.status
         self._remove_from_indexes(seat)
         try:
             yield seat
         finally:
             self._add_to_indexes(seat)
+            if seat.status != status:
+                self._count_status_time(seat, status)
             self._mark("seat", seat.agent_id)
+
+    def _count_status_time(self, seat: AgentSeat, status: str) -> None:
+        """Add the time since the seat took `status` to the agent's day; the seat's new status starts now."""
+        if seat.status_since:
+            self.agent_days.setdefault(seat.agent_id, AgentDay()).add(
+                status, max(0.0, self.clock - seat.status_since)
+            )
+            self._mark("agent-day", seat.agent_id)
+        seat.status_since = self.clock
 
     @contextmanager
     def day_change(self, agent_id: str) -> Iterator[AgentDay]:
@@ -473,6 +517,7 @@ class Board:
         contact.routings += 1
         contact.agent_id, contact.routed_at, contact.rung = seat.agent_id, now, False
         self.routed[contact.contact_id] = contact
+        self.clock = now
         with self.day_change(seat.agent_id) as day:
             seat.reserved_for = contact.contact_id
             day.last_routed_at = now
@@ -541,11 +586,16 @@ class Board:
         if day > self.day:
             self.day = day
             self._mark("day")
+            midnight = datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
             for agent_id, counted in list(self.agent_days.items()):
-                if counted.contacts or counted.talk_seconds:
+                if counted != AgentDay(last_routed_at=counted.last_routed_at):
                     with self.day_change(agent_id) as fresh:
-                        fresh.contacts, fresh.talk_seconds = 0, 0.0
-            self._forget_last_agents(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp())
+                        fresh.start_again()
+            for seat in self.agents.values():  # time before midnight was yesterday's
+                if seat.status_since < midnight:
+                    seat.status_since = midnight
+                    self._mark("seat", seat.agent_id)
+            self._forget_last_agents(midnight)
 
     def remember_last_agent(self, customer_id: str, agent_id: str, at: float) -> None:
         self.last_agents[customer_id] = LastAgent(agent_id, at)
@@ -704,6 +754,7 @@ def apply(board: Board, event: event_pb2.Event, source: SourcePosition) -> bool:
     if fold is None or not board.record_source(source):
         return False
     at = to_datetime(event.occurred_at)
+    board.clock = at.timestamp()
     board.reach_day(at.astimezone(UTC).date().isoformat())
     fold(board, event, at.timestamp())
     return True
@@ -836,6 +887,7 @@ def _logged_in(board: Board, event: event_pb2.Event, at: float) -> None:
             skills={s.name: s.proficiency for s in logged_in.skills},
             state=logged_in.initial_state,
             ready_since=at if logged_in.initial_state == READY else None,
+            status_since=at,
         )
     )
 

@@ -33,6 +33,7 @@ from services.common import kafka
 from services.common.envelope import timestamp
 from services.common.errors import NotFound
 from services.common.topics import AGENTS, CALLS, QUEUES, ROUTING_DECISIONS
+from services.routing.agent_stats import agent_statistics
 from services.routing.board import Board, SourcePosition, WaitingContact, apply
 from services.routing.matching import candidates_for
 from services.routing.waiting import estimated_wait_seconds, position
@@ -147,6 +148,19 @@ class BoardView:
         if board is None or contact is None:
             raise NotFound("contact-not-found", f"contact {contact_id} is not waiting for an agent")
         return candidate_list(board, contact, now)
+
+    def agent_statistics(
+        self, tenant_id: str, site_id: str, now: float
+    ) -> routing_pb2.ListAgentStatisticsResponse:
+        """Today's statistics of the tenant's logged-in agents (of one site, or all), by agent id."""
+        board = self._boards.get(tenant_id)
+        listed = routing_pb2.ListAgentStatisticsResponse()
+        if board is not None:
+            seats = sorted(board.agents.values(), key=lambda seat: seat.agent_id)
+            listed.agents.extend(
+                agent_statistics(board, seat, now) for seat in seats if not site_id or seat.site_id == site_id
+            )
+        return listed
 
     def fold(self, record: ConsumerRecord) -> None:
         """Fold one record into its tenant's board; an unreadable one is skipped and counted (a read

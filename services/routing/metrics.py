@@ -9,17 +9,22 @@
   where "removed" means answered by an agent or abandoned;
 - average queue answer time (ASA): mean time in queue of the contacts answered;
 - average handle time (AHT): mean of talk time plus after-contact work (wrap-up) of contacts whose work ended;
-- abandonment rate: contacts abandoned / contacts queued, as a percentage.
+- abandonment rate: contacts abandoned / contacts queued, as a percentage;
+- occupancy: of the agents the queue may use, time on contacts over that plus ready time, today
+  (services.routing.agent_stats).
 Agents are counted for a queue when the queue may use them (its skills at their minimum proficiency,
 its sites): staffed = logged in; on contact includes an agent whose phone is ringing for a contact. The
 board keeps these counts per queue as agents change, so publishing them costs nothing per agent. A
 queue has metrics, zeros, from the moment it is defined.
 """
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Literal
 
 from cc.routing.v1 import events_pb2
 
+from services.routing.agent_stats import queue_occupancy
 from services.routing.board import (
     STATUS_NOT_READY,
     STATUS_ON_CONTACT,
@@ -39,7 +44,11 @@ def mean(total: float, count: int) -> float | None:
     return round(total / count, 3) if count else None
 
 
-def queue_metrics(board: Board, queue_id: str, now: float) -> events_pb2.QueueMetrics:
+def queue_metrics(
+    board: Board, queue_id: str, now: float, occupancy: float | Literal["now"] | None = "now"
+) -> events_pb2.QueueMetrics:
+    """The queue's metrics as of `now`. Its occupancy costs O(agents): a caller publishing often passes
+    one it computed (`queue_occupancy`) a moment before, rather than "now"."""
     # The counters are today's (UTC): after midnight they start from zero even before the next event.
     today = datetime.fromtimestamp(now, tz=UTC).date().isoformat()
     tally = board.tallies.get(queue_id)
@@ -70,6 +79,7 @@ def queue_metrics(board: Board, queue_id: str, now: float) -> events_pb2.QueueMe
         "average_speed_of_answer_seconds": mean(tally.answer_wait_total, tally.answered),
         "average_handle_time_seconds": mean(tally.handle_time_total, tally.handled),
         "abandonment_rate_percent": ratio_percent(tally.abandoned, tally.offered),
+        "occupancy_percent": queue_occupancy(board, queue_id, now) if occupancy == "now" else occupancy,
     }
     for name, value in optional.items():
         if value is not None:
@@ -77,5 +87,11 @@ def queue_metrics(board: Board, queue_id: str, now: float) -> events_pb2.QueueMe
     return metrics
 
 
-def all_queue_metrics(board: Board, now: float) -> list[events_pb2.QueueMetrics]:
-    return [queue_metrics(board, queue_id, now) for queue_id in sorted(board.queues)]
+def all_queue_metrics(
+    board: Board, now: float, occupancies: Mapping[str, float | None] | None = None
+) -> list[events_pb2.QueueMetrics]:
+    """Every queue's metrics; `occupancies` by queue, when the caller has them."""
+    return [
+        queue_metrics(board, queue_id, now, "now" if occupancies is None else occupancies.get(queue_id))
+        for queue_id in sorted(board.queues)
+    ]

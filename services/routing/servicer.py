@@ -131,6 +131,11 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         contact_id = require(request.contact_id, "contact_id", "the contact")
         return self._boards.candidates(current_tenant(), contact_id, time.time())
 
+    async def ListAgentStatistics(
+        self, request: routing_pb2.ListAgentStatisticsRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.ListAgentStatisticsResponse:
+        return self._boards.agent_statistics(current_tenant(), request.site_id, time.time())
+
     async def _on_queue(
         self,
         request: routing_pb2.CreateQueueRequest | routing_pb2.ChangeQueueRulesRequest,

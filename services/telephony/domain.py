@@ -27,6 +27,8 @@ from services.telephony import ivr
 Party = events_pb2.Party
 EndReason = events_pb2.EndReason
 _DIGITS = re.compile(r"[0-9*#]{1,16}")
+# A call's priority (RT-4): 0 for none.
+MAX_PRIORITY = 10
 
 
 @dataclass(frozen=True)
@@ -149,8 +151,12 @@ def _offer(state: CallState | None, offer: commands_pb2.OfferCall, rules: Teleph
     if violations:
         raise InvalidArgument("invalid-argument", "ani and dnis are required", violations)
     optional_text(offer.customer_id, "customer_id", "the customer id")
+    if not 0 <= offer.priority <= MAX_PRIORITY:
+        raise InvalidArgument(
+            "invalid-argument", "priority is 0 to 10", [FieldViolation("priority", "0 (none) to 10")]
+        )
     return [
-        events_pb2.CallOffered(ani=offer.ani, dnis=offer.dnis),
+        events_pb2.CallOffered(ani=offer.ani, dnis=offer.dnis, priority=offer.priority),
         events_pb2.IvrMenuEntered(menu_id=rules.menu.menu_id, prompt=rules.menu.prompt, attempt=1),
     ]
 
@@ -187,7 +193,7 @@ def _digits(call: CallState, digits: str, now: datetime, rules: TelephonyRules) 
                 ),
             ]
         case ivr.JoinQueue(queue_id, skill, reason):
-            return [received, _queued(queue_id, skill, 0, now, reason)]
+            return [received, _queued(queue_id, skill, call.priority, now, reason)]
     raise AssertionError(f"unhandled IVR outcome {outcome}")
 
 
@@ -240,6 +246,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 event.call_offered.dnis,
                 event.customer_id,
                 offered_at=at,
+                priority=event.call_offered.priority,
             )
     assert state is not None, f"{event.event_type} before call_offered"
     match event.WhichOneof("payload"):

@@ -75,7 +75,9 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
     ) -> telephony_pb2.Call:
         tenant = current_tenant()
         call_id = derived_id("call", tenant, request.request_id) if request.request_id else new_id()
-        offer = commands_pb2.OfferCall(ani=request.ani, dnis=request.dnis, customer_id=request.customer_id)
+        offer = commands_pb2.OfferCall(
+            ani=request.ani, dnis=request.dnis, customer_id=request.customer_id, priority=request.priority
+        )
         return await self._run(
             commands_pb2.CallCommand(meta=self._meta(call_id), offer_call=offer), request.request_id
         )

@@ -186,6 +186,15 @@ async def test_a_returning_customer_waits_for_their_last_agent(rest: httpx.Async
         return ok(await rest.get("/v1/agents/gus"))["state"] == "ready"
 
     await eventually(wrapped_up, "gus never came back from wrap-up")
+
+    async def gus_today() -> dict[str, Any] | None:
+        listed = ok(await rest.get("/v1/agent-statistics", params={"site_id": "seoul"}))
+        gus = next((agent for agent in listed if agent["agent_id"] == "gus"), None)
+        return gus if gus and gus["contacts_answered"] == 1 and gus["wrap_up_seconds"] > 0 else None
+
+    today = await eventually(gus_today, "gus's statistics never showed the call he handled")  # RTM-2
+    assert today["status"] == "ready" and today["on_contact_seconds"] > 0
+    assert today["average_handle_seconds"] > 0 and 0 < today["occupancy_percent"] <= 100
     ok(await rest.put("/v1/agents/gus/state", json={"state": "not-ready", "reason": "break"}))
     body = {"site_id": "seoul", "skills": [{"name": "general", "proficiency": 9}]}
     ok(await rest.post("/v1/agents/gil/login", json=body))
@@ -204,3 +213,33 @@ async def test_a_returning_customer_waits_for_their_last_agent(rest: httpx.Async
     assert (reasons["gus"], reasons["gil"]) == ("not-ready", "not-last-agent")
     ok(await rest.put("/v1/agents/gus/state", json={"state": "ready"}))
     assert await ringing_agent(rest, again) == "gus"
+
+
+async def test_a_call_offered_with_a_priority_is_served_before_one_that_waited_longer(
+    rest: httpx.AsyncClient,
+) -> None:
+    key = {"X-API-Key": "e2e-priority"}  # a tenant of its own: nobody else waits in its queues
+    calls = []
+    for priority in (0, 3):
+        body = {"ani": f"+8210555530{priority:02}", "dnis": "1588", "priority": priority}
+        call = ok(await rest.post("/v1/calls", json=body, headers=key), 201)
+        ok(await rest.post(f"/v1/calls/{call['call_id']}/digits", json={"digits": "2"}, headers=key))
+        calls.append(call["call_id"])
+    first_come, urgent = calls
+
+    async def both_waiting() -> bool:
+        response = await rest.get("/v1/queues/payment/metrics", headers=key)
+        return response.status_code == 200 and response.json()["contacts_waiting"] == 2
+
+    await eventually(both_waiting, "the two calls never waited in the payment queue")
+    body = {"site_id": "seoul", "skills": [{"name": "payment"}]}
+    ok(await rest.post("/v1/agents/pia/login", json=body, headers=key))
+
+    async def rung() -> str | None:
+        for call_id in calls:
+            if ok(await rest.get(f"/v1/calls/{call_id}", headers=key))["status"] == "ringing":
+                return call_id
+        return None
+
+    assert await eventually(rung, "no call rang pia") == urgent  # 3 x 60 s ahead of the first
+    assert ok(await rest.get(f"/v1/calls/{first_come}", headers=key))["status"] == "queued"

@@ -62,6 +62,7 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
         refused = await intruder.call(method, template, json=body, **ids)
         assert refused.status_code == 404, (template, refused.text)
     assert (await intruder.call("GET", "/v1/agents")).json() == []
+    assert (await intruder.call("GET", "/v1/agent-statistics")).json() == []
     assert (await owner.get(f"/v1/calls/{call_id}")).json() == ringing  # nothing changed
 
     await owner.post(f"/v1/calls/{call_id}/answer", json={"agent_id": "iso"})

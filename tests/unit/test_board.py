@@ -355,4 +355,5 @@ def test_a_seat_entry_keeps_skills_site_and_state() -> None:
         "ready_since": None,
         "reserved_for": "",
         "contact_id": "",
+        "status_since": ts(0),
     }

@@ -50,8 +50,11 @@ class Call:
         command = commands_pb2.CallCommand(meta=meta(self.history.aggregate_id), **body)  # type: ignore[arg-type]
         return self.history.handle(command, at(t))
 
-    def offer(self, t: float = 0, ani: str = ANI, dnis: str = DNIS, customer_id: str = "") -> list[Message]:
-        return self.send(t, offer_call=commands_pb2.OfferCall(ani=ani, dnis=dnis, customer_id=customer_id))
+    def offer(
+        self, t: float = 0, ani: str = ANI, dnis: str = DNIS, customer_id: str = "", priority: int = 0
+    ) -> list[Message]:
+        offer = commands_pb2.OfferCall(ani=ani, dnis=dnis, customer_id=customer_id, priority=priority)
+        return self.send(t, offer_call=offer)
 
     def digits(self, digits: str, t: float = 3) -> list[Message]:
         return self.send(t, send_digits=commands_pb2.SendDigits(digits=digits))
@@ -188,6 +191,24 @@ def test_offer_without_ani_or_dnis_is_invalid_and_names_them(ani: str, dnis: str
     assert violated_fields(error) == fields
     assert call.history.state is None
     assert call.version == 0
+
+
+def test_a_priority_given_at_the_offer_goes_with_the_call_into_its_queue_and_back_after_rona() -> None:
+    call = Call()
+    (offered, _) = call.offer(priority=7)
+    assert isinstance(offered, events_pb2.CallOffered) and offered.priority == 7
+    (_, joined) = call.digits("1")
+    assert isinstance(joined, events_pb2.CallQueued) and joined.priority == 7
+    call.ring()
+    (_, requeued) = call.expire()
+    assert isinstance(requeued, events_pb2.CallQueued) and requeued.priority == 7
+
+
+@pytest.mark.parametrize("priority", [-1, 11])
+def test_a_priority_outside_0_to_10_is_refused(priority: int) -> None:
+    call = Call()
+    error = refused(lambda: call.offer(priority=priority), InvalidArgument, "invalid-argument")
+    assert violated_fields(error) == ["priority"]
 
 
 @pytest.mark.parametrize("reach", [in_ivr, queued, ringing, connected, ended, ended_by_announcement])

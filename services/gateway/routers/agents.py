@@ -1,4 +1,5 @@
-"""Agents: log in with a site and skills, set ready / not ready, log out (RT-1, RT-2)."""
+"""Agents: log in with a site and skills, set ready / not ready, change skills, log out (RT-1, RT-2);
+live statistics of the logged-in agents (RTM-2)."""
 
 from cc.routing.v1 import events_pb2, routing_pb2
 from fastapi import APIRouter
@@ -9,6 +10,7 @@ from services.gateway.models import (
     AGENT_STATES,
     Agent,
     AgentStateBody,
+    AgentStatistics,
     LogInBody,
     PathId,
     SkillsBody,
@@ -103,3 +105,16 @@ async def get_agent(agent_id: PathId, who: AuthenticatedCaller, services: Client
     return Agent.of(
         await services.routing.GetAgent(routing_pb2.GetAgentRequest(agent_id=agent_id), metadata=who.metadata)
     )
+
+
+statistics_router = APIRouter(prefix="/v1/agent-statistics", tags=["agents"], responses=ERROR_RESPONSES)
+
+
+@statistics_router.get("", summary="Live statistics of the logged-in agents today, optionally of one site")
+async def agent_statistics(
+    who: AuthenticatedCaller, services: Clients, site_id: str = ""
+) -> list[AgentStatistics]:
+    response = await services.routing.ListAgentStatistics(
+        routing_pb2.ListAgentStatisticsRequest(site_id=site_id), metadata=who.metadata
+    )
+    return [AgentStatistics.of(agent) for agent in response.agents]

@@ -16,7 +16,11 @@ async def offer_call(
     body: OfferCallBody, who: AuthenticatedCaller, services: Clients, idempotency_key: IdempotencyKey = ""
 ) -> Call:
     request = telephony_pb2.OfferCallRequest(
-        ani=body.ani, dnis=body.dnis, customer_id=body.customer_id, request_id=idempotency_key
+        ani=body.ani,
+        dnis=body.dnis,
+        customer_id=body.customer_id,
+        request_id=idempotency_key,
+        priority=body.priority,
     )
     return Call.of(await services.telephony.OfferCall(request, metadata=who.metadata))
 
