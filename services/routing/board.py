@@ -262,8 +262,7 @@ class _Indexes:
 class Board:
     tenant_id: str
     service_level_threshold_seconds: int = DEFAULT_SERVICE_LEVEL_THRESHOLD_SECONDS
-    # queue id -> its rule; a plain skill given here stands for the implicit rule of that skill.
-    queues: dict[str, QueueRule] = field(default_factory=dict)
+    queues: dict[str, QueueRule] = field(default_factory=dict)  # queue id -> its rule
     agents: dict[str, AgentSeat] = field(default_factory=dict)
     agent_days: dict[str, AgentDay] = field(default_factory=dict)
     last_agents: dict[str, LastAgent] = field(default_factory=dict)  # customer id -> its last agent
@@ -284,12 +283,6 @@ class Board:
 
     def __post_init__(self) -> None:
         self._quoted_tenant = quote(self.tenant_id, safe="")
-        self.queues = {
-            queue_id: rule
-            if isinstance(rule, QueueRule)
-            else implicit_rule(queue_id, rule, self.service_level_threshold_seconds)
-            for queue_id, rule in self.queues.items()
-        }
         self._build_targets()
 
     def _build_targets(self) -> None:
@@ -695,7 +688,7 @@ class Board:
     def restore(
         tenant_id: str,
         entries: Iterable[tuple[str, Any]],
-        queues: Mapping[str, str | QueueRule] | None = None,
+        queues: Mapping[str, QueueRule] | None = None,
         service_level_threshold_seconds: int = DEFAULT_SERVICE_LEVEL_THRESHOLD_SECONDS,
     ) -> "Board":
         """A board from its stored entries (its tenant's only), completing the last event from its
@@ -710,7 +703,7 @@ class Board:
             if stored.get((kind, ident)) != value:
                 unflushed.add((kind, ident))
                 stored[(kind, ident)] = value
-        board = Board(tenant_id, service_level_threshold_seconds, queues=dict(queues or {}))  # type: ignore[arg-type]
+        board = Board(tenant_id, service_level_threshold_seconds, queues=dict(queues or {}))
         board.queues.update(
             (ident, QueueRule.from_entry(value))
             for (kind, ident), value in stored.items()

@@ -190,6 +190,13 @@ def implicit_rule(queue_id: str, skill: str, service_level_threshold_seconds: in
     )
 
 
+def implicit_rules(
+    skills: Mapping[str, str], service_level_threshold_seconds: int = DEFAULT_SERVICE_LEVEL_THRESHOLD_SECONDS
+) -> dict[str, QueueRule]:
+    """The implicit rules of queues known by id and skill only (the default centre's)."""
+    return {q: implicit_rule(q, skill, service_level_threshold_seconds) for q, skill in skills.items()}
+
+
 def rule_of(queue_id: str, rules: events_pb2.QueueRules) -> QueueRule:
     """The rule of a queue from its (validated) rules message, defaults filled in. A skill listed twice
     is one requirement: the higher minimum when all are needed, the lower when any one will do."""

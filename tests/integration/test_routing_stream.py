@@ -38,6 +38,7 @@ from services.common.topics import (
 )
 from services.routing.board import NOT_READY, READY, Board, SourcePosition, apply, entry_key, parse_entry_key
 from services.routing.matching import dispatch
+from services.routing.rules import implicit_rules
 from services.routing.stream.board_input import SOURCE_HEADER, board_partition, source_header
 from tests.unit.support import envelope, logged_in, queued
 
@@ -319,7 +320,7 @@ async def test_an_event_whose_changelog_was_written_in_part_is_completed_not_app
         {changelog: TopicSpec(partitions, COMPACTED), workers.board_input: TopicSpec(partitions)},
     )
     events = Events(workers, tenant)
-    board = Board(tenant, queues={"member": "member"})
+    board = Board(tenant, queues=implicit_rules({"member": "member"}))
     forwarded = []
     for offset, (topic, _, value) in enumerate((events.logged_in("kim"), events.call_queued("call-1"))):
         source = SourcePosition(topic, 0, offset)

@@ -26,7 +26,7 @@ from services.routing.board import (
     parse_entry_key,
 )
 from services.routing.matching import Decision, dispatch
-from services.routing.rules import implicit_rule
+from services.routing.rules import implicit_rule, implicit_rules
 from tests.unit.support import (
     TENANT,
     Changelog,
@@ -327,12 +327,12 @@ def test_entries_of_several_tenants_are_told_apart_even_with_a_slash_in_a_tenant
 
 
 def test_restore_starts_from_the_configured_queues() -> None:
-    feed = Feed(Board(TENANT, queues={"member": "member"}))
+    feed = Feed(Board(TENANT, queues=implicit_rules({"member": "member"})))
     feed.call("call-1", queued("gold", 1, skill="vip"), 1)
     store = Changelog()
     store.write(feed.board.take_changelog())
 
-    restored = Board.restore(TENANT, store.entries.items(), queues={"member": "member"})
+    restored = Board.restore(TENANT, store.entries.items(), queues=implicit_rules({"member": "member"}))
 
     assert restored.queues == {
         "member": implicit_rule("member", "member", 20),

@@ -7,7 +7,7 @@ from cc.telephony.v1 import events_pb2 as call_events
 from services.routing.board import NOT_READY, ON_CONTACT, READY, WRAP_UP, Board
 from services.routing.matching import dispatch
 from services.routing.metrics import all_queue_metrics, mean, queue_metrics, ratio_percent
-from services.routing.rules import implicit_rule
+from services.routing.rules import implicit_rule, implicit_rules
 from tests.unit.support import TENANT, Feed, answered, changed, ended, logged_in, queued, ts
 
 OPTIONAL = (
@@ -24,7 +24,11 @@ DEFAULT_QUEUES = {"member": "member", "payment": "payment", "general": "general"
 
 def new_feed(threshold: int = 20) -> Feed:
     return Feed(
-        Board(tenant_id=TENANT, service_level_threshold_seconds=threshold, queues=dict(DEFAULT_QUEUES))  # type: ignore[arg-type]
+        Board(
+            TENANT,
+            service_level_threshold_seconds=threshold,
+            queues=implicit_rules(DEFAULT_QUEUES, threshold),
+        )
     )
 
 
@@ -330,7 +334,7 @@ def test_queues_use_the_skill_of_their_first_contact() -> None:
 
 
 def test_all_queue_metrics_covers_every_known_queue_in_order() -> None:
-    feed = Feed(Board(tenant_id=TENANT, queues={"member": "member", "general": "general"}))
+    feed = Feed(Board(tenant_id=TENANT, queues=implicit_rules({"member": "member", "general": "general"})))
     feed.call("call-1", queued("payment", 0), 0)
 
     result = all_queue_metrics(feed.board, ts(10))

@@ -11,6 +11,7 @@ from cc.common.v1 import event_pb2
 from services.common.topics import CALLS
 from services.routing.board import Board, SourcePosition, entries_by_tenant
 from services.routing.matching import dispatch
+from services.routing.rules import implicit_rules
 from services.routing.stream.board_input import (
     SOURCE_HEADER,
     board_partition,
@@ -55,7 +56,7 @@ def table_of(*tenants: str) -> Changelog:
     """A recovered board table holding, for each tenant, a ready agent and a routed call."""
     table = Changelog()
     for tenant in tenants:
-        feed = Feed(Board(tenant, queues=dict(QUEUES)))
+        feed = Feed(Board(tenant, queues=implicit_rules(QUEUES)))
         feed.agent("kim", logged_in(member=5), 0)
         feed.call("call-1", queued("member", 1), 1)
         dispatch(feed.board, ts(1))
@@ -78,7 +79,7 @@ async def test_no_board_is_read_before_the_table_has_recovered() -> None:
     boards.rebuild(table.entries.items(), owned_partitions={0})
 
     board = await asyncio.wait_for(waiting, 1)
-    assert board == Board.restore(mine, table.entries.items(), QUEUES)
+    assert board == Board.restore(mine, table.entries.items(), implicit_rules(QUEUES))
     assert board.routed["call-1"].agent_id == "kim"
     assert boards.owned() == [board]
 
@@ -93,7 +94,7 @@ async def test_a_rebuild_keeps_the_owned_tenants_and_hands_back_the_others_entri
     assert [b.tenant_id for b in boards.owned()] == [mine]
     assert sorted(stale) == sorted(key for key, _ in entries_by_tenant(table.entries.items())[theirs])
     newcomer = await boards.board(tenant_on(0) + "-new")
-    assert (newcomer.queues, newcomer.agents) == (Board(TENANT_A, queues=dict(QUEUES)).queues, {})
+    assert (newcomer.queues, newcomer.agents) == (implicit_rules(QUEUES), {})
 
 
 async def test_a_rebalance_forgets_every_board_until_the_table_recovers_again() -> None:
@@ -127,13 +128,13 @@ async def test_a_reload_drops_what_a_failed_event_half_changed() -> None:
 
     reloaded = boards.reload(mine, table.entries.items())
 
-    assert reloaded == Board.restore(mine, table.entries.items(), QUEUES)
+    assert reloaded == Board.restore(mine, table.entries.items(), implicit_rules(QUEUES))
     assert reloaded.agents["kim"].reserved_for == "call-1"
     assert await boards.board(mine) is reloaded
 
 
 def test_a_decision_sent_again_is_the_same_event() -> None:
-    feed = Feed(Board(TENANT_A, queues=dict(QUEUES)))
+    feed = Feed(Board(TENANT_A, queues=implicit_rules(QUEUES)))
     feed.agent("kim", logged_in(member=5), 0)
     feed.agent("lee", logged_in(member=5), 0)
     feed.call("call-1", queued("member", 1), 1)

@@ -13,17 +13,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from services.routing.board import Board, entries_by_tenant
-from services.routing.rules import DEFAULT_SERVICE_LEVEL_THRESHOLD_SECONDS, QueueRule, implicit_rule
+from services.routing.rules import implicit_rules
 from services.routing.stream.board_input import board_partition
 
 
 class OwnedBoards:
     def __init__(self, partitions: int, queues: Mapping[str, str]) -> None:
         self._partitions = partitions
-        self._queues: dict[str, QueueRule] = {
-            queue_id: implicit_rule(queue_id, skill, DEFAULT_SERVICE_LEVEL_THRESHOLD_SECONDS)
-            for queue_id, skill in queues.items()
-        }
+        self._queues = implicit_rules(queues)
         self._boards: dict[str, Board] = {}
         self._recovered = asyncio.Event()
 
