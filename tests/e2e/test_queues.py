@@ -2,6 +2,7 @@
 its rules (skills at a minimum proficiency, its strategy), a change of rules takes effect for the next
 call, and a queue has live metrics from the moment it exists."""
 
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -220,11 +221,13 @@ async def test_a_call_offered_with_a_priority_is_served_before_one_that_waited_l
 ) -> None:
     key = {"X-API-Key": "e2e-priority"}  # a tenant of its own: nobody else waits in its queues
     calls = []
+    customers = []
     for priority in (0, 3):
         body = {"ani": f"+8210555530{priority:02}", "dnis": "1588", "priority": priority}
         call = ok(await rest.post("/v1/calls", json=body, headers=key), 201)
         ok(await rest.post(f"/v1/calls/{call['call_id']}/digits", json={"digits": "2"}, headers=key))
         calls.append(call["call_id"])
+        customers.append(call["customer_id"])
     first_come, urgent = calls
 
     async def both_waiting() -> bool:
@@ -232,6 +235,17 @@ async def test_a_call_offered_with_a_priority_is_served_before_one_that_waited_l
         return response.status_code == 200 and response.json()["contacts_waiting"] == 2
 
     await eventually(both_waiting, "the two calls never waited in the payment queue")
+
+    async def estimated() -> dict[str, Any] | None:
+        journey = ok(await rest.get(f"/v1/customers/{customers[1]}/journey", headers=key))
+        found = [e for e in journey["events"] if e["event_type"] == "routing.contact.wait_estimated"]
+        return json.loads(found[0]["payload"]) if found else None
+
+    # While it waits, routing says where it stands (RT-10): first in line, and no estimate, since nobody
+    # is staffed for the queue yet.
+    estimate = await eventually(estimated, "the urgent call's wait was never estimated", timeout=45)
+    assert (estimate["contact_id"], estimate["queue_id"], estimate["position"]) == (urgent, "payment", 1)
+    assert "estimated_wait_seconds" not in estimate
     body = {"site_id": "seoul", "skills": [{"name": "payment"}]}
     ok(await rest.post("/v1/agents/pia/login", json=body, headers=key))
 

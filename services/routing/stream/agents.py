@@ -1,6 +1,7 @@
 """Faust agents and timers of the routing stream worker: re-key call and agent events by tenant, fold
 them into the tenant's board, send routing decisions (ContactRouted on routing.decisions.v1), publish
-live queue metrics, and send again the decisions that never rang."""
+live queue metrics and the waiting contacts' estimated waits, and send again the decisions that never
+rang."""
 
 import logging
 import time
@@ -26,7 +27,13 @@ from services.routing.stream.board_input import (
     tick_record,
 )
 from services.routing.stream.boards import OwnedBoards
-from services.routing.stream.decisions import decision_record, expansion_event_id, expansion_record
+from services.routing.stream.decisions import (
+    decision_record,
+    estimate_record,
+    expansion_event_id,
+    expansion_record,
+)
+from services.routing.waiting import due_estimates, wait_estimated
 
 log = logging.getLogger(__name__)
 # The queues of the default contact centre and the skill each requires (the IVR's menu options).
@@ -34,12 +41,15 @@ DEFAULT_QUEUES = {"member": "member", "payment": "payment", "general": "general"
 RESEND_CHECK_SECONDS = 1.0
 OCCUPANCY_REFRESH_SECONDS = 1.0
 EXPAND_CHECK_SECONDS = 1.0
+ESTIMATE_CHECK_SECONDS = 1.0
 
 boards = OwnedBoards(settings.cc_partitions, DEFAULT_QUEUES)
 # decision id -> when this worker last sent it again
 resent: dict[str, float] = {}
 # tenant -> when its queues' occupancies were computed, and them
 occupancy_cache: dict[str, tuple[float, dict[str, float | None]]] = {}
+# tenant -> waiting contact id -> when this worker last sent its estimated wait
+estimates_sent: dict[str, dict[str, float]] = {}
 
 
 def tenant_event(value: bytes) -> event_pb2.Event:
@@ -211,10 +221,30 @@ async def resend_unrung_decisions() -> None:
             log.warning("re-sent decision %s for %s", decision_id, decision.contact.contact_id)
 
 
+@app.timer(ESTIMATE_CHECK_SECONDS)
+async def send_wait_estimates() -> None:
+    """Each waiting contact's position and estimated wait (RT-10), when due (`due_estimates`). They read
+    the board and change nothing on it, so they go out from here, not from the `route` agent."""
+    if not recovered():
+        return
+    now, interval = time.time(), settings.routing_wait_estimate_interval_seconds
+    for board in boards.owned():
+        if not recovered():  # a rebalance began while the last board's estimates were being sent
+            return
+        sent = estimates_sent.setdefault(board.tenant_id, {})
+        for contact_id in set(sent) - set(board.waiting):
+            del sent[contact_id]  # routed or gone
+        for contact in due_estimates(board, sent, now, interval):
+            sent[contact.contact_id] = now
+            key, value = estimate_record(board.tenant_id, contact, wait_estimated(board, contact, now), now)
+            await topics.decisions.send(key=key, value=value)
+
+
 @app.on_partitions_revoked.connect
 async def forget_boards(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
     boards.forget()
     occupancy_cache.clear()
+    estimates_sent.clear()
 
 
 @topics.board_entries.on_recover

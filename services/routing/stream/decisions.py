@@ -9,8 +9,11 @@ one row for it and the journey shows one routing."""
 from datetime import UTC, datetime
 
 from cc.common.v1 import types_pb2
+from cc.routing.v1 import events_pb2
+from google.protobuf.message import Message
 
 from services.common.envelope import build_event, derived_id
+from services.routing.board import WaitingContact
 from services.routing.matching import Decision, Expansion
 
 
@@ -36,9 +39,34 @@ def decision_record(tenant_id: str, decision: Decision, causation_id: str) -> tu
 def expansion_record(tenant_id: str, expansion: Expansion, at: float) -> tuple[bytes, bytes]:
     """The key and value of a widened target's record (RT-5), on the decisions topic with the contact's
     decisions, so the board view and the journey see it in order with them."""
-    contact, expanded = expansion.contact, expansion.expanded
+    return _contact_record(
+        tenant_id, expansion.contact, expansion.expanded, at, expansion_event_id(tenant_id, expansion)
+    )
+
+
+def expansion_event_id(tenant_id: str, expansion: Expansion) -> str:
+    """The same for a widening sent again; its contact's routings and the step tell it apart."""
+    contact = expansion.contact
+    return derived_id(
+        "expanded", tenant_id, contact.contact_id, str(contact.routings), str(expansion.expanded.step)
+    )
+
+
+def estimate_record(
+    tenant_id: str, contact: WaitingContact, estimated: events_pb2.ContactWaitEstimated, at: float
+) -> tuple[bytes, bytes]:
+    """The key and value of a waiting contact's position and estimated wait (RT-10), on the decisions
+    topic beside the contact's decisions."""
+    event_id = derived_id("wait-estimated", tenant_id, contact.contact_id, f"{at:.6f}")
+    return _contact_record(tenant_id, contact, estimated, at, event_id)
+
+
+def _contact_record(
+    tenant_id: str, contact: WaitingContact, payload: Message, at: float, event_id: str
+) -> tuple[bytes, bytes]:
+    """A routing event about a waiting contact that routing itself caused (no command did)."""
     event = build_event(
-        expanded,
+        payload,
         context="routing",
         aggregate_type="contact",
         aggregate_id=contact.contact_id,
@@ -49,14 +77,6 @@ def expansion_record(tenant_id: str, expansion: Expansion, at: float) -> tuple[b
         causation_id=contact.correlation_id,
         customer_id=contact.customer_id,
         actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_SYSTEM),
-        event_id=expansion_event_id(tenant_id, expansion),
+        event_id=event_id,
     )
     return f"{tenant_id}/{contact.contact_id}".encode(), event.SerializeToString()
-
-
-def expansion_event_id(tenant_id: str, expansion: Expansion) -> str:
-    """The same for a widening sent again; its contact's routings and the step tell it apart."""
-    contact = expansion.contact
-    return derived_id(
-        "expanded", tenant_id, contact.contact_id, str(contact.routings), str(expansion.expanded.step)
-    )

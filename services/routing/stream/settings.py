@@ -15,6 +15,9 @@ class RoutingStreamSettings(PlatformSettings):
     routing_metrics_interval_seconds: float = 1.0
     # A decision whose agent has not rung by then is sent again (it may have been lost in a crash).
     routing_resend_after_seconds: float = 5.0
+    # A waiting contact's position and estimated wait go out about a second after it joins its queue,
+    # then this often while it waits (RT-10): an IVR re-announces them at about this pace.
+    routing_wait_estimate_interval_seconds: float = 30.0
 
 
 @lru_cache
