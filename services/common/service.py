@@ -63,6 +63,8 @@ class FurtherAggregate(Generic[S, C]):
 
     spec: AggregateSpec[S, C]
     read_model: Projection[S, C]
+    # Observers of its read model that set and clear deadlines (a contact's offer timeout).
+    timers: Sequence[Callable[[Deadlines], Observer]] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,11 @@ class AggregateService(Generic[S, C]):
             deadlines = Deadlines()
             for timer in self.timers:
                 read_model.observe(timer(deadlines))
+            # Each further aggregate's deadlines apart: their keys are its own aggregates' ids.
+            further_deadlines = [(Deadlines(), part) for part in self.further if part.timers]
+            for part_deadlines, part in further_deadlines:
+                for timer in part.timers:
+                    part.read_model.observe(timer(part_deadlines))
             policies = [
                 Policy(p.name, p.topics, p.react, rt.bus, rt.producer, bootstrap) for p in self.policies
             ]
@@ -109,6 +116,7 @@ class AggregateService(Generic[S, C]):
                     rt.bus.listen(replies),
                     *(policy.run() for policy in policies),
                     deadlines.run(rt.bus, read_model.caught_up),
+                    *(d.run(rt.bus, part.read_model.caught_up) for d, part in further_deadlines),
                     *(companion.run() for companion in self.companions),
                 ],
                 ready=lambda: (

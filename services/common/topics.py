@@ -49,15 +49,24 @@ CALLS = AggregateTopics("telephony", "call")
 AGENTS = AggregateTopics("routing", "agent")
 # Queues as data (RT-2): routing serves each queue by the rules its events carry.
 QUEUES = AggregateTopics("routing", "queue")
+# Contacts of channels other than voice (RT-7): chat, email and task adapters offer them to routing.
+CONTACTS = AggregateTopics("routing", "contact")
 TICKETS = AggregateTopics("ticketing", "ticket")
 # The gateway's API keys: every service follows their events to know who may call it.
 API_KEYS = AggregateTopics("gateway", "api-key")
-AGGREGATES = (CALLS, AGENTS, QUEUES, TICKETS, API_KEYS)
+AGGREGATES = (CALLS, AGENTS, QUEUES, CONTACTS, TICKETS, API_KEYS)
 
 ROUTING_DECISIONS = "routing.decisions.v1"
 QUEUE_METRICS = "routing.queue-metrics.v1"
 # Every topic whose records are cc.common.v1.Event envelopes: what the analytics sink stores.
-EVENT_TOPICS = (CALLS.events, AGENTS.events, QUEUES.events, TICKETS.events, ROUTING_DECISIONS)
+EVENT_TOPICS = (
+    CALLS.events,
+    AGENTS.events,
+    QUEUES.events,
+    CONTACTS.events,
+    TICKETS.events,
+    ROUTING_DECISIONS,
+)
 
 
 def dlq(topic: str) -> str:

@@ -1,6 +1,7 @@
 """The REST resources: request bodies validated at the edge, responses mapped from the services' protos.
 Enum values are lower-case words (`queued`, `not-ready`) rather than protobuf constant names."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -80,6 +81,52 @@ class HangUpBody(WriteOptions):
     party: Literal["caller", "agent"]
 
 
+# --- contacts of other channels (RT-7) ------------------------------------------------------------
+class OfferContactBody(BaseModel):
+    channel: Literal["chat", "email", "task"] = Field(
+        description="A voice contact is a call: POST /v1/calls."
+    )
+    queue_id: Text = Field(description="A queue an admin defined for the same channel.")
+    priority: int = Field(default=0, ge=0, le=10, description="0 (none) to 10 (RT-4).")
+    customer_id: OptionalText = ""
+
+
+class ContactAgentBody(BaseModel):
+    agent_id: Text
+
+
+class DeclineContactBody(ContactAgentBody):
+    reason: OptionalText = ""
+
+
+class Contact(BaseModel):
+    contact_id: str
+    channel: str
+    queue_id: str
+    priority: int
+    customer_id: str
+    status: str = Field(description="queued, offered (to agent_id), accepted or closed.")
+    agent_id: str
+    abandoned: bool = Field(description="Closed before any agent accepted it.")
+    enqueued_at: datetime | None
+    version: int
+
+    @staticmethod
+    def of(contact: routing_pb2.Contact) -> "Contact":
+        return Contact(
+            contact_id=contact.contact_id,
+            channel=contact.channel,
+            queue_id=contact.queue_id,
+            priority=contact.priority,
+            customer_id=contact.customer_id,
+            status=enum_word(contact, "status", "CONTACT_STATUS_"),
+            agent_id=contact.agent_id,
+            abandoned=contact.abandoned,
+            enqueued_at=moment(contact, "enqueued_at"),
+            version=contact.version,
+        )
+
+
 class Call(BaseModel):
     call_id: str
     ani: str
@@ -124,10 +171,43 @@ class Skill(BaseModel):
     proficiency: int = Field(default=5, ge=1, le=10)
 
 
+Channel = Literal["voice", "chat", "email", "task"]
+CHANNELS: tuple[Channel, ...] = ("voice", "chat", "email", "task")
+
+
+class Capacity(BaseModel):
+    """How many contacts of each channel the agent takes at once (RT-7); a channel listed in
+    `exclusive` blocks every other while the agent holds a contact of it."""
+
+    voice: int = Field(default=1, ge=0, le=1)
+    chat: int = Field(default=0, ge=0, le=20)
+    email: int = Field(default=0, ge=0, le=20)
+    task: int = Field(default=0, ge=0, le=20)
+    exclusive: list[Channel] = Field(default=[], max_length=4)
+
+    def to_proto(self) -> list[routing_events.ChannelCapacity]:
+        return [
+            routing_events.ChannelCapacity(
+                channel=channel, max_contacts=getattr(self, channel), exclusive=channel in self.exclusive
+            )
+            for channel in CHANNELS
+        ]
+
+    @staticmethod
+    def of(profile: Sequence[routing_events.ChannelCapacity]) -> "Capacity":
+        if not profile:
+            return Capacity()
+        counts = {channel: 0 for channel in CHANNELS} | {c.channel: c.max_contacts for c in profile}
+        return Capacity.model_validate({**counts, "exclusive": [c.channel for c in profile if c.exclusive]})
+
+
 class LogInBody(WriteOptions):
     site_id: Text
     skills: list[Skill] = Field(min_length=1, max_length=50)
     display_name: OptionalText = ""
+    capacity: Capacity | None = Field(
+        default=None, description="Contacts at once per channel; left out: one voice call at a time."
+    )
 
 
 class SkillsBody(WriteOptions):
@@ -152,6 +232,7 @@ class Agent(BaseModel):
     contact_id: str
     state_since: datetime | None
     version: int
+    capacity: Capacity
 
     @staticmethod
     def of(agent: routing_pb2.Agent) -> "Agent":
@@ -165,6 +246,7 @@ class Agent(BaseModel):
             contact_id=agent.contact_id,
             state_since=moment(agent, "state_since"),
             version=agent.version,
+            capacity=Capacity.of(agent.capacity),
         )
 
 
@@ -566,9 +648,12 @@ class SkillRequirement(BaseModel):
 
 
 class QueueRules(BaseModel):
-    """What a queue asks of its agents and how it serves its contacts (RT-2 to RT-4)."""
+    """What a queue asks of its agents and how it serves its contacts (RT-2 to RT-7)."""
 
     display_name: OptionalText = ""
+    channel: Channel = Field(
+        default="voice", description="Its contacts' channel; agents take them within their capacity for it."
+    )
     skills: list[SkillRequirement] = Field(
         min_length=1,
         max_length=20,
@@ -616,6 +701,7 @@ class QueueRules(BaseModel):
             overflow_queue_id=self.overflow.queue_id if self.overflow else "",
             last_agent_window_seconds=self.last_agent.window_seconds if self.last_agent else 0,
             last_agent_wait_seconds=self.last_agent.wait_seconds if self.last_agent else 0,
+            channel=self.channel,
             expanding=[
                 routing_events.ExpandingStep(
                     after_seconds=s.after_seconds, min_proficiency=s.min_proficiency, any_site=s.any_site
@@ -628,6 +714,7 @@ class QueueRules(BaseModel):
     def of(rules: routing_events.QueueRules) -> "QueueRules":
         return QueueRules(
             display_name=rules.display_name,
+            channel=rules.channel or "voice",  # type: ignore[arg-type]
             skills=[SkillRequirement(skill=s.skill, min_proficiency=s.min_proficiency) for s in rules.skills],
             skill_match=enum_word(rules, "skill_match", "SKILL_MATCH_"),  # type: ignore[arg-type]
             strategy=enum_word(rules, "strategy", "ROUTING_STRATEGY_"),  # type: ignore[arg-type]

@@ -7,6 +7,12 @@ use, the strategy that ranks them, and how its waiting contacts are ordered. A q
 API brings its rule in its events; one met only in a call's CallQueued gets the implicit rule of its
 required skill.
 
+**Channels** (RT-7). Each queue serves one channel (voice by default). A call is one contact at a time
+and follows the agent's state (reserved, on contact, wrap-up); a contact of another channel (chat,
+email, task) is held by the agent from its offer to its close, beside others, up to the agent's
+capacity for that channel (services.routing.capacity). An agent is in a queue's lists only if its
+profile takes the queue's channel, and is available there while it has room for one more.
+
 **Indexes.** At contact-centre scale (thousands of agents, hundreds waiting) nothing on the event
 path may look at every agent or every contact:
 
@@ -48,6 +54,7 @@ ways; neither is found by time:
   next change set, because the next redo record replaces this one.
 """
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -58,9 +65,12 @@ from urllib.parse import quote, unquote
 
 from cc.common.v1 import event_pb2
 from cc.routing.v1 import events_pb2
+from cc.telephony.v1 import events_pb2 as call_events
 from sortedcontainers import SortedList
 
 from services.common.envelope import to_datetime
+from services.routing.capacity import DEFAULT_CAPACITY, VOICE, capacity_of
+from services.routing.contacts import OFFER_TIMEOUT
 from services.routing.rules import (
     DEFAULT_SERVICE_LEVEL_THRESHOLD_SECONDS,
     QueueRule,
@@ -105,13 +115,51 @@ class AgentSeat:
     contact_id: str = ""
     # When the agent took its current status (its time in each status today is in its AgentDay).
     status_since: float = 0.0
+    # Contacts at once per channel, and the channels it takes nothing else beside (RT-7,
+    # services.routing.capacity). Replaced, never changed in place, like its skills.
+    capacity: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CAPACITY))
+    exclusive: list[str] = field(default_factory=list)
+    # The contacts of channels other than voice it holds, offered or accepted: contact id -> channel.
+    # A voice call is `reserved_for`, then the agent's state; these leave its state as it is.
+    contacts: dict[str, str] = field(default_factory=dict)
 
     @property
-    def status(self) -> str:
-        """ready, reserved, on-contact, wrap-up or not-ready (any other state)."""
+    def voice_status(self) -> str:
+        """For calls: ready, reserved, on-contact, wrap-up or not-ready (any other state)."""
         if self.reserved_for:
             return STATUS_RESERVED
         return _STATUS_OF_STATE.get(self.state, STATUS_NOT_READY)
+
+    @property
+    def status(self) -> str:
+        """What the agent is doing: its voice status, but on-contact, not ready, while it holds a
+        contact of another channel (its time in each status, its occupancy, count it so)."""
+        status = self.voice_status
+        return STATUS_ON_CONTACT if status == STATUS_READY and self.contacts else status
+
+    def holds(self, channel: str) -> int:
+        """How many contacts of the channel it holds."""
+        if channel == VOICE:
+            return 0 if self.voice_status in (STATUS_READY, STATUS_NOT_READY) else 1
+        return sum(1 for held in self.contacts.values() if held == channel)
+
+    def status_for(self, channel: str) -> str:
+        """Its status for contacts of one channel: ready when it may be offered one now; else why not
+        (the voice status that blocks it, or on-contact when it is full or holds an exclusive channel)."""
+        voice = self.voice_status
+        if voice == STATUS_NOT_READY:
+            return voice
+        if channel == VOICE:
+            return STATUS_ON_CONTACT if voice == STATUS_READY and self._blocked(VOICE) else voice
+        if voice != STATUS_READY and VOICE in self.exclusive:
+            return voice
+        if self._blocked(channel) or self.holds(channel) >= self.capacity.get(channel, 0):
+            return STATUS_ON_CONTACT
+        return STATUS_READY
+
+    def _blocked(self, channel: str) -> bool:
+        """It holds a contact of another channel that is exclusive."""
+        return any(held != channel and held in self.exclusive for held in self.contacts.values())
 
 
 @dataclass
@@ -376,7 +424,8 @@ class Board:
     def _rank_key(self, seat: AgentSeat, rule: QueueRule, fit: int) -> tuple[float | int | str, ...]:
         """The queue's strategy's order of its available agents (RT-3), first preferred; the agent id
         last, so ties are deterministic and the key names its agent."""
-        idle_since = seat.ready_since or 0.0
+        # An agent on a call that may take a chat beside it has no ready_since: after those that do.
+        idle_since = math.inf if seat.ready_since is None else seat.ready_since
         day = self.agent_days.get(seat.agent_id) or AgentDay()
         match rule.strategy:
             case Strategy.MOST_SKILLED:
@@ -394,30 +443,46 @@ class Board:
     def _mark(self, kind: str, ident: str = "") -> None:
         self._changed.add((kind, ident))
 
+    def channel_of(self, pool: Pool) -> str:
+        """The channel of the pool's contacts (a last agent's pool is for calls)."""
+        return VOICE if pool[1] == PREFERRED else self._index.targets[pool].channel
+
     def _add_to_indexes(self, seat: AgentSeat) -> None:
-        status = seat.status
         fits = self._index.fits[seat.agent_id] = {
             pool: fit
             for pool, target in self._index.targets.items()
-            if (fit := target.fit(seat.skills, seat.site_id)) is not None
+            if seat.capacity.get(target.channel, 0) > 0
+            and (fit := target.fit(seat.skills, seat.site_id)) is not None
         }
-        fits[(seat.agent_id, PREFERRED)] = 0  # its own pool, for contacts waiting for it (RT-6)
+        if seat.capacity.get(VOICE, 0):
+            fits[(seat.agent_id, PREFERRED)] = 0  # its own pool, for calls waiting for it (RT-6)
+        statuses: dict[str, str] = {}  # channel -> the seat's status for it
         for pool, fit in fits.items():
+            channel = self.channel_of(pool)
+            status = statuses.get(channel) or statuses.setdefault(channel, seat.status_for(channel))
             self._index.staffing.setdefault(pool, Counter())[status] += 1
             if status == STATUS_READY:
                 self._index.available.setdefault(pool, SortedList()).add(self._pool_rank_key(seat, pool, fit))
                 self._index.touched.add(pool)
 
     def _remove_from_indexes(self, seat: AgentSeat) -> None:
-        """Undo `_add_to_indexes`: nothing a rank key reads may have changed in between."""
-        status = seat.status
+        """Undo `_add_to_indexes`: nothing a status or a rank key reads may have changed in between."""
+        statuses: dict[str, str] = {}
         for pool, fit in self._index.fits.pop(seat.agent_id, {}).items():
+            channel = self.channel_of(pool)
+            status = statuses.get(channel) or statuses.setdefault(channel, seat.status_for(channel))
             self._index.staffing[pool][status] -= 1
             if status == STATUS_READY:
                 self._index.available[pool].remove(self._pool_rank_key(seat, pool, fit))
 
     def _pool_rank_key(self, seat: AgentSeat, pool: Pool, fit: int) -> tuple[float | int | str, ...]:
-        return (seat.agent_id,) if pool[1] == PREFERRED else self._rank_key(seat, self.queues[pool[0]], fit)
+        """A queue's strategy's key, after (for channels other than voice) the contacts of the channel the
+        agent holds already, so that work spreads over agents with room (RT-7)."""
+        if pool[1] == PREFERRED:
+            return (seat.agent_id,)
+        rule = self.queues[pool[0]]
+        key = self._rank_key(seat, rule, fit)
+        return key if rule.channel == VOICE else (seat.holds(rule.channel), *key)
 
     def seat_in(self, seat: AgentSeat) -> None:
         """An agent logs in (a repeated log-in replaces the seat)."""
@@ -511,8 +576,12 @@ class Board:
         contact.agent_id, contact.routed_at, contact.rung = seat.agent_id, now, False
         self.routed[contact.contact_id] = contact
         self.clock = now
+        channel = self.queues[contact.queue_id].channel
         with self.day_change(seat.agent_id) as day:
-            seat.reserved_for = contact.contact_id
+            if channel == VOICE:
+                seat.reserved_for = contact.contact_id
+            else:  # it holds the contact from the offer on (RT-7)
+                seat.contacts = {**seat.contacts, contact.contact_id: channel}
             day.last_routed_at = now
 
     def unroute(self, contact_id: str) -> WaitingContact | None:
@@ -526,16 +595,24 @@ class Board:
                     seat.reserved_for = ""
         return contact
 
+    def release(self, agent_id: str, contact_id: str) -> None:
+        """The agent no longer holds a contact of a channel other than voice (declined or closed)."""
+        seat = self.agents.get(agent_id)
+        if seat is not None and contact_id in seat.contacts:
+            with self.seat_change(seat):
+                seat.contacts = {held: ch for held, ch in seat.contacts.items() if held != contact_id}
+
     def mark_rung(self, contact_id: str) -> None:
         contact = self.routed.get(contact_id)
         if contact is not None:
             contact.rung = True
             self._mark("contact", contact_id)
 
-    def learn_queue(self, queue_id: str, skill: str) -> None:
-        """A queue met in a CallQueued: one not defined over the API gets the implicit rule."""
+    def learn_queue(self, queue_id: str, skill: str, channel: str = VOICE) -> None:
+        """A queue met in a CallQueued or ContactQueued: one not defined over the API gets the implicit
+        rule, for the channel of the contact it was met with."""
         if queue_id not in self.queues:
-            self.set_rule(implicit_rule(queue_id, skill, self.service_level_threshold_seconds))
+            self.set_rule(implicit_rule(queue_id, skill, self.service_level_threshold_seconds, channel))
 
     def set_rule(self, rule: QueueRule) -> None:
         """Define or change a queue: every seat is re-indexed (a queue's targets can name another queue,
@@ -597,7 +674,7 @@ class Board:
     def last_agent_for(self, customer_id: str, rule: QueueRule, at: float) -> str:
         """The customer's last agent if the queue prefers it (RT-6), it answered the customer within the
         queue's window and it is logged in; else ""."""
-        if not rule.last_agent_window_seconds or not customer_id:
+        if not rule.last_agent_window_seconds or not customer_id or rule.channel != VOICE:
             return ""
         last = self.last_agents.get(customer_id)
         if last is None or at - last.answered_at > rule.last_agent_window_seconds:
@@ -754,10 +831,26 @@ def apply(board: Board, event: event_pb2.Event, source: SourcePosition) -> bool:
 
 
 def _queued(board: Board, event: event_pb2.Event, at: float) -> None:
-    queued = event.call_queued
+    _join(board, event, at, event.call_queued, VOICE)
+
+
+def _contact_queued(board: Board, event: event_pb2.Event, at: float) -> None:
+    _join(board, event, at, event.contact_queued, event.contact_queued.channel)
+
+
+def _join(
+    board: Board,
+    event: event_pb2.Event,
+    at: float,
+    queued: call_events.CallQueued | events_pb2.ContactQueued,
+    channel: str,
+) -> None:
+    """A contact joins its queue, or goes back to it (ring no answer, declined)."""
     earlier = board.unroute(event.aggregate_id)
     board.dequeue(event.aggregate_id)
-    board.learn_queue(queued.queue_id, queued.required_skill)
+    # A contact of another channel names a queue an admin defined, which the board may meet after it.
+    skill = queued.required_skill if isinstance(queued, call_events.CallQueued) else queued.queue_id
+    board.learn_queue(queued.queue_id, skill, channel)
     if earlier is None:
         preferred = board.last_agent_for(event.customer_id, board.queues[queued.queue_id], at)
         step = PREFERRED if preferred else 0
@@ -768,7 +861,7 @@ def _queued(board: Board, event: event_pb2.Event, at: float) -> None:
         WaitingContact(
             contact_id=event.aggregate_id,
             queue_id=queued.queue_id,
-            required_skill=queued.required_skill,
+            required_skill=skill,
             priority=queued.priority,
             enqueued_at=to_datetime(queued.enqueued_at).timestamp(),
             customer_id=event.customer_id,
@@ -783,7 +876,20 @@ def _queued(board: Board, event: event_pb2.Event, at: float) -> None:
 
 
 def _ringing(board: Board, event: event_pb2.Event, at: float) -> None:
+    """A call rings its agent, or a contact of another channel is offered to its agent."""
     board.mark_rung(event.aggregate_id)
+
+
+def _declined(board: Board, event: event_pb2.Event, at: float) -> None:
+    """The agent no longer holds it; the ContactQueued that follows puts it back in its queue. An offer
+    that timed out makes a ready agent not ready, as a call that rang unanswered does (the agent
+    service will too), so that it is not offered the contact again at once."""
+    declined = event.contact_declined
+    board.release(declined.agent_id, event.aggregate_id)
+    seat = board.agents.get(declined.agent_id)
+    if declined.reason == OFFER_TIMEOUT and seat is not None and seat.state == READY:
+        with board.seat_change(seat):
+            seat.state, seat.ready_since = NOT_READY, None
 
 
 def _ring_no_answer(board: Board, event: event_pb2.Event, at: float) -> None:
@@ -801,6 +907,21 @@ def _answered(board: Board, event: event_pb2.Event, at: float) -> None:
         with board.seat_change(seat):
             seat.reserved_for, seat.state, seat.ready_since = "", ON_CONTACT, None
             seat.contact_id = event.aggregate_id
+    _answer(board, event, at, answered)
+
+
+def _accepted(board: Board, event: event_pb2.Event, at: float) -> None:
+    """The agent took the contact it was offered; it has held it since the offer (`Board.route`)."""
+    _answer(board, event, at, event.contact_accepted)
+
+
+def _answer(
+    board: Board,
+    event: event_pb2.Event,
+    at: float,
+    answered: call_events.CallAnswered | events_pb2.ContactAccepted,
+) -> None:
+    """An agent answered a call or accepted a contact: its wait is over, its handling begins."""
     if answered.agent_id:
         with board.day_change(answered.agent_id) as day:
             day.contacts += 1
@@ -822,17 +943,30 @@ def _answered(board: Board, event: event_pb2.Event, at: float) -> None:
 
 
 def _ended(board: Board, event: event_pb2.Event, at: float) -> None:
-    contact = board.dequeue(event.aggregate_id) or board.unroute(event.aggregate_id)
-    if event.call_ended.abandoned and contact is not None:
+    _leave(board, event.aggregate_id, at, abandoned=event.call_ended.abandoned)
+
+
+def _closed(board: Board, event: event_pb2.Event, at: float) -> None:
+    """A contact of another channel is over; it has no wrap-up, so its handling is complete now."""
+    _leave(board, event.aggregate_id, at, abandoned=event.contact_closed.abandoned)
+    _handled(board, event.aggregate_id, at)
+
+
+def _leave(board: Board, contact_id: str, at: float, *, abandoned: bool) -> None:
+    """A contact ends: abandoned while it waited or was offered, or its talk is over."""
+    contact = board.dequeue(contact_id) or board.unroute(contact_id)
+    if contact is not None and contact.agent_id:
+        board.release(contact.agent_id, contact_id)  # offered, never taken
+    if abandoned and contact is not None:
         tally = board.tally(contact.queue_id)
         tally.abandoned += 1
         tally.removed += 1
         if at - contact.enqueued_at <= board.threshold(contact.queue_id):
             tally.removed_within_threshold += 1
-    talk = board.talking.get(event.aggregate_id)
+    talk = board.talking.get(contact_id)
     if talk is not None and talk.ended_at is None:
         talk.ended_at = at
-        board.start_talk(event.aggregate_id, talk)
+        board.start_talk(contact_id, talk)
         if talk.agent_id:
             with board.day_change(talk.agent_id) as day:
                 day.talk_seconds += max(0.0, at - talk.answered_at)
@@ -873,6 +1007,7 @@ def _target_expanded(board: Board, event: event_pb2.Event, at: float) -> None:
 
 def _logged_in(board: Board, event: event_pb2.Event, at: float) -> None:
     logged_in = event.agent_logged_in
+    capacity, exclusive = capacity_of(logged_in.capacity)
     board.seat_in(
         AgentSeat(
             agent_id=event.aggregate_id,
@@ -881,6 +1016,8 @@ def _logged_in(board: Board, event: event_pb2.Event, at: float) -> None:
             state=logged_in.initial_state,
             ready_since=at if logged_in.initial_state == READY else None,
             status_since=at,
+            capacity=capacity,
+            exclusive=exclusive,
         )
     )
 
@@ -910,9 +1047,11 @@ def _logged_out(board: Board, event: event_pb2.Event, at: float) -> None:
 
 
 def _handled(board: Board, contact_id: str, at: float) -> None:
-    """Wrap-up is over: the contact's handle time (talk + after-contact work) is complete."""
+    """Wrap-up is over (or a contact without one closed): the contact's handle time (talk +
+    after-contact work) is complete, and its agent holds it no longer."""
     talk = board.end_talk(contact_id)
     if talk is not None:
+        board.release(talk.agent_id, contact_id)
         tally = board.tally(talk.queue_id)
         tally.handled += 1
         tally.handle_time_total += at - talk.answered_at
@@ -930,6 +1069,11 @@ _SOURCE_FOLDS = {
     "agent_skills_changed": _skills_changed,
     "queue_created": _queue_defined,
     "queue_rules_changed": _queue_defined,
+    "contact_queued": _contact_queued,
+    "contact_offered": _ringing,
+    "contact_accepted": _accepted,
+    "contact_declined": _declined,
+    "contact_closed": _closed,
 }
 # The call, agent and queue event payloads the board folds: the stream worker forwards no other event to its
 # boards (not its own decisions: its boards reserve an agent when they decide).

@@ -1,9 +1,10 @@
 """The routing service's read model of the routing boards: every tenant's board, so that the service can
 list every candidate for a contact in routing (RT-8, `ListCandidates`) without asking the stream worker.
 
-It reads queue, call and agent events and routing decisions from the beginning (read committed) and folds
-them with the worker's own `apply`; the decisions tell it which agent is reserved for which contact. It
-never dispatches: routing is the worker's alone, and this board only follows its decisions.
+It reads queue, call, contact and agent events and routing decisions from the beginning (read
+committed) and folds them with the worker's own `apply`; the decisions tell it which agent is reserved
+for which contact. It never dispatches: routing is the worker's alone, and this board only follows its
+decisions.
 
 **Order across topics.** A decision follows the call and agent events that caused it and precedes the
 ringing it causes, but the three topics are separate logs whose partitions a consumer hands over
@@ -32,7 +33,7 @@ from google.protobuf.message import DecodeError
 from services.common import kafka
 from services.common.envelope import timestamp
 from services.common.errors import NotFound
-from services.common.topics import AGENTS, CALLS, QUEUES, ROUTING_DECISIONS
+from services.common.topics import AGENTS, CALLS, CONTACTS, QUEUES, ROUTING_DECISIONS
 from services.routing.agent_stats import agent_statistics
 from services.routing.board import Board, SourcePosition, WaitingContact, apply
 from services.routing.matching import candidates_for
@@ -40,7 +41,7 @@ from services.routing.waiting import estimated_wait_seconds, position
 
 log = logging.getLogger(__name__)
 # Queue, call and agent events first: on a tie (the same millisecond) a decision goes after its causes.
-TOPICS = (QUEUES.events, CALLS.events, AGENTS.events, ROUTING_DECISIONS)
+TOPICS = (QUEUES.events, CALLS.events, CONTACTS.events, AGENTS.events, ROUTING_DECISIONS)
 MAX_IDLE_SECONDS = 1.0
 MAX_BUFFERED = 10_000
 

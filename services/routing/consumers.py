@@ -1,5 +1,6 @@
-"""Agent states that follow contacts: answered -> on contact, ended -> wrap-up, ring-no-answer -> not
-ready (RT-1); and the wrap-up timer that makes the agent ready again."""
+"""Agent states that follow contacts: answered -> on contact, ended -> wrap-up, ring-no-answer (or a
+contact's offer timing out) -> not ready (RT-1); the wrap-up timer that makes the agent ready again; and
+for contacts of other channels (RT-7), the offer of each routing decision and its timeout."""
 
 from collections.abc import Sequence
 
@@ -9,7 +10,10 @@ from cc.routing.v1 import commands_pb2
 from services.common.aggregate import AggregateCommand, Versioned
 from services.common.command_bus import caused_by
 from services.common.deadlines import Deadline, Deadlines
-from services.common.topics import AGENTS, AggregateTopics
+from services.common.envelope import derived_id
+from services.common.topics import AGENTS, CONTACTS, AggregateTopics
+from services.routing.capacity import VOICE
+from services.routing.contacts import OFFER_TIMEOUT, OFFERED, ContactState
 from services.routing.domain import WRAP_UP, AgentStatus
 
 
@@ -29,6 +33,59 @@ def agent_commands_for_call(event: event_pb2.Event) -> Sequence[tuple[AggregateT
         return []
     meta = caused_by(event.event_id, action, event.tenant_id, agent_id, event.correlation_id)
     return [(AGENTS, commands_pb2.AgentCommand(meta=meta, **body))]  # type: ignore[arg-type]
+
+
+def agent_commands_for_contact(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, AggregateCommand]]:
+    """routing.contact.events.v1 -> the agent goes not ready when a contact's offer timed out on it."""
+    if event.WhichOneof("payload") != "contact_declined" or event.contact_declined.reason != OFFER_TIMEOUT:
+        return []
+    agent_id = event.contact_declined.agent_id
+    meta = caused_by(event.event_id, "mark_ring_no_answer", event.tenant_id, agent_id, event.correlation_id)
+    command = commands_pb2.AgentCommand(
+        meta=meta, mark_ring_no_answer=commands_pb2.MarkRingNoAnswer(contact_id=event.aggregate_id)
+    )
+    return [(AGENTS, command)]
+
+
+def offer_for_decision(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, AggregateCommand]]:
+    """routing.decisions.v1 -> OfferToAgent on a routed contact of a channel other than voice (a call's
+    decision rings a phone: telephony's policy)."""
+    if event.WhichOneof("payload") != "contact_routed" or event.contact_routed.channel in ("", VOICE):
+        return []
+    routed = event.contact_routed
+    meta = caused_by(
+        event.event_id, "offer-to-agent", event.tenant_id, routed.contact_id, event.correlation_id
+    )
+    # One offer per decision, however often the decision is (re-)sent.
+    meta.command_id = derived_id("command", "offer-to-agent", routed.decision_id)
+    offer = commands_pb2.OfferToAgent(agent_id=routed.agent_id, decision_id=routed.decision_id)
+    return [(CONTACTS, commands_pb2.ContactCommand(meta=meta, offer_to_agent=offer))]
+
+
+class OfferTimer:
+    """Observes the contacts read model: an offered contact has a deadline its offer timeout after the
+    offer, when routing declines it for the agent; a contact in any other state has none."""
+
+    def __init__(self, deadlines: Deadlines) -> None:
+        self._deadlines = deadlines
+
+    def __call__(self, entry: Versioned[ContactState]) -> None:
+        contact = entry.state
+        key = (entry.tenant_id, entry.aggregate_id)
+        if contact.status != OFFERED or contact.offer_timeout is None:
+            self._deadlines.cancel(key)
+            return
+
+        def decline() -> commands_pb2.ContactCommand:
+            meta = caused_by(
+                contact.offer_event_id, OFFER_TIMEOUT, entry.tenant_id, contact.contact_id, contact.contact_id
+            )
+            return commands_pb2.ContactCommand(
+                meta=meta,
+                decline=commands_pb2.DeclineContact(agent_id=contact.agent_id, reason=OFFER_TIMEOUT),
+            )
+
+        self._deadlines.set(key, Deadline(contact.offer_event_id, contact.offer_timeout, CONTACTS, decline))
 
 
 class WrapUpTimer:

@@ -1,7 +1,8 @@
-"""The agent aggregate (RT-1, RT-2): decide and evolve, pure. Agents log in with a site and skills,
-set themselves ready or not ready with a reason, are put on a contact when they answer, wrap up for a
-configurable time after it, and go not ready on ring-no-answer. A supervisor can change a logged-in
-agent's skills."""
+"""The agent aggregate (RT-1, RT-2, RT-7): decide and evolve, pure. Agents log in with a site, skills
+and a capacity per channel, set themselves ready or not ready with a reason, are put on a call when
+they answer, wrap up for a configurable time after it, and go not ready on ring-no-answer. A supervisor
+can change a logged-in agent's skills. Contacts of other channels leave the agent's state as it is:
+routing counts them against its capacity."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from services.common.errors import (
     require,
     text_problem,
 )
+from services.routing.capacity import validated_capacity
 
 AgentState = events_pb2.AgentState
 READY = AgentState.AGENT_STATE_READY
@@ -54,6 +56,8 @@ class AgentStatus:
     # and the event that began it (the timer's command id derives from it, the same on every instance).
     wrap_up_for: timedelta | None = None
     wrap_up_event_id: str = ""
+    # Its capacity profile as logged in (RT-7): (channel, contacts at once, exclusive); empty is one call.
+    capacity: tuple[tuple[str, int, bool], ...] = ()
 
 
 def state_name(state: "events_pb2.AgentState.ValueType") -> str:
@@ -127,6 +131,7 @@ def _log_in(log_in: commands_pb2.LogInAgent, rules: AgentRules) -> events_pb2.Ag
         skills=_skills(log_in.skills),
         display_name=optional_text(log_in.display_name, "display_name", "the agent's name"),
         initial_state=rules.state_after_login,
+        capacity=validated_capacity(log_in.capacity),
     )
 
 
@@ -207,6 +212,7 @@ def evolve(state: AgentStatus | None, event: event_pb2.Event) -> AgentStatus:
                 skills=tuple((s.name, s.proficiency) for s in logged_in.skills),
                 state=logged_in.initial_state,
                 state_since=at,
+                capacity=tuple((c.channel, c.max_contacts, c.exclusive) for c in logged_in.capacity),
             )
     assert state is not None, f"{event.event_type} before agent_logged_in"
     match event.WhichOneof("payload"):

@@ -35,6 +35,8 @@ MISSING_SKILL = "missing-skill"
 OTHER_SITE = "other-site"
 # Not the customer's last agent, whom the contact waits for (RT-6).
 NOT_LAST_AGENT = "not-last-agent"
+# Its capacity profile takes no contacts of the queue's channel (RT-7).
+NO_CAPACITY = "no-capacity"
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,14 @@ class Decision:
 
 
 def _skipped_reason(board: Board, seat: AgentSeat, pool: Pool) -> str:
+    channel = board.channel_of(pool)
     if board.fit(seat.agent_id, *pool) is None:
         if pool[1] == PREFERRED:
             return NOT_LAST_AGENT
+        if not seat.capacity.get(channel, 0):
+            return NO_CAPACITY
         return MISSING_SKILL if board.target(pool).skill_fit(seat.skills) is None else OTHER_SITE
-    status = seat.status
+    status = seat.status_for(channel)
     return "" if status == STATUS_READY else status
 
 
@@ -111,7 +116,8 @@ def candidates_for(board: Board, contact: WaitingContact, now: float) -> list[ev
 
 def skipped_agents(board: Board, pool: Pool) -> list[events_pb2.SkippedAgents]:
     """How many logged-in agents cannot take a contact of the queue at its step, by reason: O(1).
-    Those it may not use (skills below its minimum, or another site) count as missing-skill."""
+    Those it may not use (skills below its minimum, another site, none of its channel) count as
+    missing-skill."""
     staffing = board.staffing(*pool)
     counts = {
         NOT_LAST_AGENT if pool[1] == PREFERRED else MISSING_SKILL: len(board.agents) - sum(staffing.values())
@@ -172,6 +178,7 @@ def _routed(board: Board, contact: WaitingContact, now: float, explanation: str)
         waited_seconds=round(now - contact.enqueued_at, 3),
         explanation=explanation,
         target_step=board.pool_of(contact)[1],
+        channel=board.queues[contact.queue_id].channel,
     )
     routed.enqueued_at.FromNanoseconds(int(contact.enqueued_at * 1e9))
     return routed

@@ -20,6 +20,7 @@ from typing import Any
 from cc.routing.v1 import events_pb2
 
 from services.common.errors import FieldViolation, InvalidArgument, optional_text, text_problem
+from services.routing.capacity import CHANNELS, VOICE
 
 DEFAULT_SERVICE_LEVEL_THRESHOLD_SECONDS = 20
 DEFAULT_SECONDS_PER_PRIORITY = 60
@@ -72,6 +73,8 @@ class QueueRule:
     # The customer's last agent (RT-6): answered within the window, waited for this long; 0: off.
     last_agent_window_seconds: int = 0
     last_agent_wait_seconds: int = 0
+    # The channel of its contacts (RT-7); agents take them within their capacity for it.
+    channel: str = VOICE
 
     @property
     def last_step(self) -> int:
@@ -109,9 +112,10 @@ class QueueRule:
         return (enqueued_at - priority * self.seconds_per_priority, enqueued_at, contact_id)
 
     @property
-    def target(self) -> tuple[tuple[tuple[str, int], ...], bool, tuple[str, ...]]:
-        """Which agents the queue may use: queues of one target share them, in one order of contacts."""
-        return (self.skills, self.any_of, self.sites)
+    def target(self) -> tuple[tuple[tuple[str, int], ...], bool, tuple[str, ...], str]:
+        """Which agents the queue may use, for which channel: queues of one target share them, in one
+        order of contacts."""
+        return (self.skills, self.any_of, self.sites, self.channel)
 
     @property
     def skill_label(self) -> str:
@@ -121,8 +125,10 @@ class QueueRule:
 
     @property
     def target_label(self) -> str:
-        """Who the queue may use, as one line: its skills, then its sites when it has any."""
-        return f"{self.skill_label} at {'/'.join(self.sites)}" if self.sites else self.skill_label
+        """Who the queue may use, as one line: its skills, then its sites when it has any, then its
+        channel when it is not voice."""
+        label = f"{self.skill_label} at {'/'.join(self.sites)}" if self.sites else self.skill_label
+        return label if self.channel == VOICE else f"{label} for {self.channel}"
 
     def to_entry(self) -> dict[str, Any]:
         return {
@@ -153,6 +159,11 @@ class Target:
     rules: tuple[QueueRule, ...]
     label: str
 
+    @property
+    def channel(self) -> str:
+        """Its contacts' channel: its queue's (an overflow queue lends its agents, not its channel)."""
+        return self.rules[0].channel
+
     def fit(self, skills: Mapping[str, int], site_id: str) -> int | None:
         fits = [fit for rule in self.rules if (fit := rule.fit(skills, site_id)) is not None]
         return max(fits) if fits else None
@@ -182,11 +193,14 @@ def targets(rule: QueueRule, queues: Mapping[str, QueueRule]) -> list[Target]:
     return found
 
 
-def implicit_rule(queue_id: str, skill: str, service_level_threshold_seconds: int) -> QueueRule:
+def implicit_rule(
+    queue_id: str, skill: str, service_level_threshold_seconds: int, channel: str = VOICE
+) -> QueueRule:
     return QueueRule(
         queue_id,
         skills=((skill, 0),),
         service_level_threshold_seconds=service_level_threshold_seconds,
+        channel=channel,
     )
 
 
@@ -228,6 +242,7 @@ def rule_of(queue_id: str, rules: events_pb2.QueueRules) -> QueueRule:
         ),
         last_agent_window_seconds=rules.last_agent_window_seconds,
         last_agent_wait_seconds=rules.last_agent_wait_seconds,
+        channel=rules.channel or VOICE,
     )
 
 
@@ -251,6 +266,7 @@ def proto_of(rule: QueueRule) -> events_pb2.QueueRules:
         ],
         last_agent_window_seconds=rule.last_agent_window_seconds,
         last_agent_wait_seconds=rule.last_agent_wait_seconds,
+        channel=rule.channel,
     )
 
 
@@ -283,6 +299,7 @@ def validated(queue_id: str, rules: events_pb2.QueueRules) -> events_pb2.QueueRu
     )
     for field in seconds:
         check(0 <= getattr(rules, field) <= MAX_SECONDS, field, f"0 to {MAX_SECONDS} seconds")
+    check(not rules.channel or rules.channel in CHANNELS, "channel", f"one of {', '.join(CHANNELS)}")
     for index, site in enumerate(rules.sites):
         problem = text_problem(site)
         check(problem is None, f"sites[{index}]", f"a site {problem}")

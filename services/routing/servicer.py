@@ -1,6 +1,6 @@
 """RoutingService: agent log-in, state and log-out as agent commands, queue definitions as queue
-commands; reads from the agents and queues read models; the candidates for a contact in routing from
-the board view."""
+commands, contacts of channels other than voice as contact commands; reads from the agents, queues and
+contacts read models; the candidates for a contact in routing from the board view."""
 
 import time
 
@@ -10,12 +10,13 @@ from google.protobuf.message import Message
 
 from services.common.aggregate import Versioned
 from services.common.command_bus import CommandBus, command_meta
-from services.common.envelope import timestamp
-from services.common.errors import require
+from services.common.envelope import new_id, timestamp
+from services.common.errors import IllegalTransition, require
 from services.common.grpc_server import current_credential, current_tenant
 from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
 from services.routing.board_view import BoardView
+from services.routing.contacts import ContactState
 from services.routing.domain import LOGGED_OUT, AgentStatus
 from services.routing.queues import QueueState
 from services.routing.rules import proto_of
@@ -32,6 +33,26 @@ def agent_view(entry: Versioned[AgentStatus]) -> routing_pb2.Agent:
         reason=agent.reason,
         contact_id=agent.contact_id,
         state_since=timestamp(agent.state_since),
+        version=entry.version,
+        capacity=[
+            events_pb2.ChannelCapacity(channel=channel, max_contacts=most, exclusive=exclusive)
+            for channel, most, exclusive in agent.capacity
+        ],
+    )
+
+
+def contact_view(entry: Versioned[ContactState]) -> routing_pb2.Contact:
+    contact = entry.state
+    return routing_pb2.Contact(
+        contact_id=contact.contact_id,
+        channel=contact.channel,
+        queue_id=contact.queue_id,
+        priority=contact.priority,
+        customer_id=contact.customer_id,
+        status=contact.status,
+        agent_id=contact.agent_id,
+        abandoned=contact.abandoned,
+        enqueued_at=timestamp(contact.enqueued_at),
         version=entry.version,
     )
 
@@ -62,11 +83,13 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         agents: Projection[AgentStatus, commands_pb2.AgentCommand],
         queues: Projection[QueueState, commands_pb2.QueueCommand],
         boards: BoardView,
+        contacts: Projection[ContactState, commands_pb2.ContactCommand],
     ) -> None:
         self._bus = bus
         self._agents = agents
         self._queues = queues
         self._boards = boards
+        self._contacts = contacts
 
     async def _on_agent(self, request: AgentWrite, **action: Message) -> routing_pb2.Agent:
         """One command on an agent, with the request's idempotency key and expected version."""
@@ -84,7 +107,10 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         self, request: routing_pb2.LogInAgentRequest, context: grpc.aio.ServicerContext
     ) -> routing_pb2.Agent:
         log_in = commands_pb2.LogInAgent(
-            site_id=request.site_id, skills=request.skills, display_name=request.display_name
+            site_id=request.site_id,
+            skills=request.skills,
+            display_name=request.display_name,
+            capacity=request.capacity,
         )
         return await self._on_agent(request, log_in=log_in)
 
@@ -174,3 +200,60 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     ) -> routing_pb2.ListQueuesResponse:
         entries = sorted(self._queues.of_tenant(current_tenant()), key=lambda e: e.aggregate_id)
         return routing_pb2.ListQueuesResponse(queues=[queue_view(e) for e in entries])
+
+    async def _on_contact(self, contact_id: str, request_id: str, **action: Message) -> routing_pb2.Contact:
+        """One command on a contact of a channel other than voice (RT-7)."""
+        contact_id = require(contact_id, "contact_id", "the contact")
+        meta = command_meta(
+            tenant_id=current_tenant(),
+            aggregate_id=contact_id,
+            actor=current_credential().actor(),
+            correlation_id=contact_id,
+        )
+        command = commands_pb2.ContactCommand(meta=meta, **action)  # type: ignore[arg-type]
+        return contact_view(await execute(self._bus, self._contacts, command, request_id))
+
+    async def OfferContact(
+        self, request: routing_pb2.OfferContactRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.Contact:
+        """Only to a queue an admin defined for the contact's channel: the board learns a queue's
+        channel from its definition, never from a contact."""
+        queue_id = require(request.queue_id, "queue_id", "the queue")
+        queue = await lookup(self._queues, current_tenant(), queue_id)
+        if request.channel and queue.state.rule.channel != request.channel:
+            raise IllegalTransition(
+                "queue-serves-another-channel",
+                f"queue {queue_id} serves {queue.state.rule.channel}, not {request.channel}",
+            )
+        offer = commands_pb2.OfferContact(
+            channel=request.channel,
+            queue_id=queue_id,
+            priority=request.priority,
+            customer_id=request.customer_id,
+        )
+        return await self._on_contact(request.contact_id or new_id(), request.request_id, offer=offer)
+
+    async def AcceptContact(
+        self, request: routing_pb2.AcceptContactRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.Contact:
+        accept = commands_pb2.AcceptContact(agent_id=request.agent_id)
+        return await self._on_contact(request.contact_id, request.request_id, accept=accept)
+
+    async def DeclineContact(
+        self, request: routing_pb2.DeclineContactRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.Contact:
+        decline = commands_pb2.DeclineContact(agent_id=request.agent_id, reason=request.reason)
+        return await self._on_contact(request.contact_id, request.request_id, decline=decline)
+
+    async def CloseContact(
+        self, request: routing_pb2.CloseContactRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.Contact:
+        return await self._on_contact(
+            request.contact_id, request.request_id, close=commands_pb2.CloseContact()
+        )
+
+    async def GetContact(
+        self, request: routing_pb2.GetContactRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.Contact:
+        contact_id = require(request.contact_id, "contact_id", "the contact")
+        return contact_view(await lookup(self._contacts, current_tenant(), contact_id, request.min_version))

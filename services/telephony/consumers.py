@@ -16,8 +16,9 @@ from services.telephony.domain import CallState
 
 
 def ring_for_decision(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, AggregateCommand]]:
-    """routing.decisions.v1 -> RingAgent on the routed call."""
-    if event.WhichOneof("payload") != "contact_routed":
+    """routing.decisions.v1 -> RingAgent on the routed call (a contact of another channel is offered
+    by routing itself)."""
+    if event.WhichOneof("payload") != "contact_routed" or event.contact_routed.channel not in ("", "voice"):
         return []
     routed = event.contact_routed
     meta = caused_by(event.event_id, "ring-agent", event.tenant_id, routed.contact_id, event.correlation_id)

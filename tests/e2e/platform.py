@@ -28,6 +28,8 @@ API_KEYS = {
     "e2e-queues-supervisor": "tenant-queues:supervisor",
     "e2e-queues-sam": "tenant-queues:agent:sam",
     "e2e-priority": "tenant-priority",
+    "e2e-chat": "tenant-chat",
+    "e2e-chat-cho": "tenant-chat:agent:cho",
 }
 # The settings of every port the platform listens on.
 PORTS = ("TELEPHONY_PORT", "ROUTING_PORT", "TICKETING_PORT", "ANALYTICS_PORT", "KEYS_PORT", "GATEWAY_PORT")

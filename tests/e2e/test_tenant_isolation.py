@@ -112,6 +112,24 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
     assert theirs_q.status_code == 201
     assert (await owner.get("/v1/queues/iso-q")).json()["rules"]["skills"] == rules["skills"]
 
+    # Contacts of other channels: the intruder neither reads, takes nor closes the owner's chat, nor
+    # offers one to the owner's chat queue.
+    chat_queue = {"queue_id": "iso-chat", "channel": "chat", "skills": [{"skill": "member"}]}
+    assert (await owner.post("/v1/queues", json=chat_queue)).status_code == 201
+    chat = {"channel": "chat", "queue_id": "iso-chat"}
+    chat_id = (await owner.post("/v1/contacts", json=chat)).json()["contact_id"]
+    for method, template, body in [
+        ("GET", "/v1/contacts/{contact_id}", None),
+        ("POST", "/v1/contacts/{contact_id}/accept", {"agent_id": "iso"}),
+        ("POST", "/v1/contacts/{contact_id}/decline", {"agent_id": "iso"}),
+        ("POST", "/v1/contacts/{contact_id}/close", None),
+    ]:
+        refused = await intruder.call(method, template, json=body, contact_id=chat_id)
+        assert refused.status_code == 404, (template, refused.text)
+    offered = await intruder.call("POST", "/v1/contacts", json=chat)
+    assert (offered.status_code, offered.json()["error_id"]) == (404, "queue-not-found")
+    assert (await owner.get(f"/v1/contacts/{chat_id}")).json()["status"] == "queued"
+
     # Keys too: the intruder's admin neither lists nor revokes the owner's, and issues its own.
     owners_key = await owner.post("/v1/api-keys", json={"user": "kim@owner", "role": "supervisor"})
     ids["key_id"] = owners_key.json()["key"]["key_id"]

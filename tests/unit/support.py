@@ -14,7 +14,7 @@ from cc.telephony.v1 import events_pb2 as call_events
 from google.protobuf.message import Message
 
 from services.common.envelope import build_event, payload_of, timestamp
-from services.common.topics import AGENTS, CALLS, QUEUES
+from services.common.topics import AGENTS, CALLS, CONTACTS, QUEUES
 from services.routing.board import Board, SourcePosition, apply
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -147,6 +147,21 @@ def answered(agent_id: str, queue_id: str, enqueued: float) -> call_events.CallA
     return call_events.CallAnswered(agent_id=agent_id, queue_id=queue_id, enqueued_at=timestamp(at(enqueued)))
 
 
+def contact_queued(
+    queue_id: str, enqueued: float, *, channel: str = "chat", priority: int = 0
+) -> routing_events.ContactQueued:
+    """A synthetic contact of a channel other than voice joins a queue (RT-7)."""
+    return routing_events.ContactQueued(
+        channel=channel, queue_id=queue_id, priority=priority, enqueued_at=timestamp(at(enqueued))
+    )
+
+
+def accepted(agent_id: str, queue_id: str, enqueued: float) -> routing_events.ContactAccepted:
+    return routing_events.ContactAccepted(
+        agent_id=agent_id, queue_id=queue_id, enqueued_at=timestamp(at(enqueued))
+    )
+
+
 def ended(queue_id: str = "", agent_id: str = "", *, abandoned: bool = False) -> call_events.CallEnded:
     """A CallEnded as telephony emits it: abandoned in queue, or normal clearing after an answer."""
     reason = call_events.END_REASON_NORMAL_CLEARING
@@ -182,11 +197,12 @@ class Feed:
             version=self.versions[key],
             when=at(t),
             tenant_id=self.board.tenant_id,
-            customer_id=f"customer-of-{aggregate_id}" if aggregate_type == "call" else "",
+            customer_id=f"customer-of-{aggregate_id}" if aggregate_type in ("call", "contact") else "",
         )
 
     def next_source(self, aggregate_type: str) -> SourcePosition:
-        topic = {"call": CALLS.events, "queue": QUEUES.events}.get(aggregate_type, AGENTS.events)
+        topics = {"call": CALLS.events, "queue": QUEUES.events, "contact": CONTACTS.events}
+        topic = topics.get(aggregate_type, AGENTS.events)
         self.offsets[topic] = self.offsets.get(topic, -1) + 1
         return SourcePosition(topic, 0, self.offsets[topic])
 
@@ -196,6 +212,10 @@ class Feed:
 
     def call(self, call_id: str, payload: Message, t: float) -> bool:
         return self.deliver(self.event("call", call_id, payload, t))
+
+    def contact(self, contact_id: str, payload: Message, t: float) -> bool:
+        """An event of a contact of another channel than voice (routing.contact)."""
+        return self.deliver(self.event("contact", contact_id, payload, t))
 
     def agent(self, agent_id: str, payload: Message, t: float) -> bool:
         return self.deliver(self.event("agent", agent_id, payload, t))

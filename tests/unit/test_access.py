@@ -28,13 +28,17 @@ REQUESTS: dict[str, Message] = {
     f"{AGENTS}/ChangeAgentSkills": routing_pb2.ChangeAgentSkillsRequest(agent_id="kim"),
     f"{AGENTS}/CreateQueue": routing_pb2.CreateQueueRequest(queue_id="q"),
     f"{AGENTS}/ChangeQueueRules": routing_pb2.ChangeQueueRulesRequest(queue_id="q"),
+    f"{AGENTS}/OfferContact": routing_pb2.OfferContactRequest(queue_id="q"),
+    f"{AGENTS}/AcceptContact": routing_pb2.AcceptContactRequest(contact_id="c", agent_id="kim"),
+    f"{AGENTS}/DeclineContact": routing_pb2.DeclineContactRequest(contact_id="c", agent_id="kim"),
+    f"{AGENTS}/CloseContact": routing_pb2.CloseContactRequest(contact_id="c"),
     f"{TICKETS}/TransitionTicket": ticketing_pb2.TransitionTicketRequest(ticket_id="t"),
     f"{TICKETS}/AddTicketNote": ticketing_pb2.AddTicketNoteRequest(ticket_id="t"),
     f"{KEYS}/CreateApiKey": keys_pb2.CreateApiKeyRequest(user="kim"),
     f"{KEYS}/ListApiKeys": keys_pb2.ListApiKeysRequest(),
     f"{KEYS}/RevokeApiKey": keys_pb2.RevokeApiKeyRequest(key_id="k"),
 }
-ADAPTER_ONLY = {f"{CALLS}/OfferCall", f"{CALLS}/SendDigits"}
+ADAPTER_ONLY = {f"{CALLS}/OfferCall", f"{CALLS}/SendDigits", f"{AGENTS}/OfferContact"}
 ADMIN_ONLY = {
     f"{KEYS}/CreateApiKey",
     f"{KEYS}/ListApiKeys",

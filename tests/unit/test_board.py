@@ -356,4 +356,7 @@ def test_a_seat_entry_keeps_skills_site_and_state() -> None:
         "reserved_for": "",
         "contact_id": "",
         "status_since": ts(0),
+        "capacity": {"voice": 1},
+        "exclusive": [],
+        "contacts": {},
     }

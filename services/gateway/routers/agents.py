@@ -37,6 +37,7 @@ async def log_in(
         request_id=idempotency_key,
         skills=[events_pb2.Skill(name=s.name, proficiency=s.proficiency) for s in body.skills],
         expected_version=body.expected_version,
+        capacity=body.capacity.to_proto() if body.capacity else [],
     )
     return Agent.of(await services.routing.LogInAgent(request, metadata=who.metadata))
 

@@ -8,6 +8,7 @@ from services.common.topics import (
     AGENTS,
     CALLS,
     COMPACTED,
+    CONTACTS,
     KEEP_A_DAY,
     KEEP_A_MONTH,
     QUEUE_METRICS,
@@ -36,7 +37,7 @@ def raw_topic(*names: str, partitions: int | None = None, internal: bool = False
     )
 
 
-SOURCE_EVENTS = (CALLS.events, AGENTS.events, QUEUES.events)
+SOURCE_EVENTS = (CALLS.events, AGENTS.events, QUEUES.events, CONTACTS.events)
 SOURCES = tuple(platform_topic(name) for name in SOURCE_EVENTS)
 BOARD_INPUT = f"{settings.routing_stream_id}-board-input"
 
