@@ -6,6 +6,9 @@ board, so `repartition` re-keys both streams by tenant into the board input; the
 co-partitioned with it and backed by a changelog topic, so a restarted worker recovers its boards.
 """
 
+import tempfile
+from pathlib import Path
+
 import faust
 
 from services.routing.stream.settings import RoutingStreamSettings, get_stream_settings
@@ -13,8 +16,12 @@ from services.routing.stream.transport import RoutingTransport
 
 
 def create_app(settings: RoutingStreamSettings) -> faust.App:
+    data_dir = (
+        settings.routing_stream_data_dir or Path(tempfile.gettempdir()) / f"{settings.routing_stream_id}-data"
+    )
     app = faust.App(
         settings.routing_stream_id,
+        datadir=str(data_dir),
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         store="memory://",
         topic_partitions=settings.cc_partitions,

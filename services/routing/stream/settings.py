@@ -11,6 +11,9 @@ class RoutingStreamSettings(PlatformSettings):
     # Put before the name of every platform topic the worker reads or writes, so that a second worker
     # (a test, a staging copy) can run on the same cluster without touching the platform's topics.
     routing_stream_topic_prefix: str = ""
+    # Faust's working directory; its tables are in memory, so nothing here needs to outlive the
+    # process. Empty: `<temp dir>/<app id>-data`, never the current directory.
+    routing_stream_data_dir: str = ""
     # How often live queue metrics go out: RTM-1 asks for at least once a second.
     routing_metrics_interval_seconds: float = 1.0
     # A decision whose agent has not rung by then is sent again (it may have been lost in a crash).
