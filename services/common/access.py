@@ -9,8 +9,8 @@ same check through the gateway, which forwards the caller's key).
 - integration: anything an adapter does, for any agent (carrier adapters, load generators).
 
 Reads are open to every role of the tenant, except the API keys: only admins manage and list them.
-Only admins define queues and change their rules; supervisors, admins and
-integrations change agents' skills.
+Only admins define queues and agents' profiles and change them; supervisors, admins and
+integrations change logged-in agents' skills.
 Keys of named users are issued over the API (services/common/keys.py). Development keys come from
 CC_API_KEYS as `key:tenant[:role[:agent_id]]`, the role admin when none is given."""
 
@@ -84,7 +84,9 @@ RESTRICTED: dict[str, frozenset[Role]] = {
     "/cc.routing.v1.RoutingService/LogInAgent": _CALL_CONTROL,
     "/cc.routing.v1.RoutingService/SetAgentState": _CALL_CONTROL,
     "/cc.routing.v1.RoutingService/LogOutAgent": _CALL_CONTROL,
+    "/cc.routing.v1.RoutingService/SendHeartbeat": _CALL_CONTROL,
     "/cc.routing.v1.RoutingService/ChangeAgentSkills": _STAFFING,
+    "/cc.routing.v1.RoutingService/DefineAgentProfile": _ADMIN,
     "/cc.routing.v1.RoutingService/CreateQueue": _ADMIN,
     "/cc.routing.v1.RoutingService/ChangeQueueRules": _ADMIN,
     "/cc.routing.v1.RoutingService/OfferContact": _ADAPTER,

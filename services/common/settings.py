@@ -41,6 +41,9 @@ class PlatformSettings(BaseSettings):
 
     # How long an agent's phone rings before RONA (RT-1), and how long wrap-up lasts.
     cc_ring_timeout_seconds: int = 15
+    # An agent whose desktop has sent heartbeats and then sends none for this long, while ready or
+    # wrapping up, goes not ready (lost-presence, RT-9).
+    cc_presence_timeout_seconds: float = 30.0
     cc_wrap_up_seconds: int = 10
     # How long an RPC waits for its command's outcome before answering UNAVAILABLE.
     cc_command_timeout_seconds: float = 10.0

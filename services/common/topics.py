@@ -57,6 +57,8 @@ API_KEYS = AggregateTopics("gateway", "api-key")
 AGGREGATES = (CALLS, AGENTS, QUEUES, CONTACTS, TICKETS, API_KEYS)
 
 ROUTING_DECISIONS = "routing.decisions.v1"
+# Each agent's latest desktop heartbeat (RT-9), compacted: presence, not events.
+AGENT_PRESENCE = "routing.agent.presence.v1"
 QUEUE_METRICS = "routing.queue-metrics.v1"
 # Every topic whose records are cc.common.v1.Event envelopes: what the analytics sink stores.
 EVENT_TOPICS = (
@@ -106,6 +108,7 @@ def catalogue(partitions: int, outcome_window_ms: int = 24 * 3600 * 1000) -> dic
         topics[dlq(aggregate.commands)] = TopicSpec(1, KEEP_A_MONTH)
     topics[ROUTING_DECISIONS] = TopicSpec(partitions, KEEP_FOREVER)
     topics[QUEUE_METRICS] = TopicSpec(1, KEEP_A_DAY)
+    topics[AGENT_PRESENCE] = TopicSpec(partitions, COMPACTED)
     for topic in EVENT_TOPICS:
         topics[dlq(topic)] = TopicSpec(1, KEEP_A_MONTH)
     return topics

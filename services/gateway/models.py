@@ -202,12 +202,43 @@ class Capacity(BaseModel):
 
 
 class LogInBody(WriteOptions):
-    site_id: Text
-    skills: list[Skill] = Field(min_length=1, max_length=50)
+    site_id: OptionalText = Field(default="", description="Left out: the profile's (required without one).")
+    skills: list[Skill] = Field(
+        default=[], max_length=50, description="Left out: the profile's (required without one)."
+    )
     display_name: OptionalText = ""
     capacity: Capacity | None = Field(
-        default=None, description="Contacts at once per channel; left out: one voice call at a time."
+        default=None,
+        description="Contacts at once per channel; left out: the profile's, else one voice call at a time.",
     )
+
+
+class ProfileBody(WriteOptions):
+    """An agent as an admin defines it before its first log-in (or changes it)."""
+
+    display_name: OptionalText = ""
+    site_id: Text
+    skills: list[Skill] = Field(min_length=1, max_length=50)
+    capacity: Capacity | None = Field(default=None, description="Left out: one voice call at a time.")
+    endpoint: OptionalText = Field(default="", description="Where its calls ring: a SIP URI, an extension.")
+
+
+class AgentProfile(BaseModel):
+    display_name: str
+    site_id: str
+    skills: list[Skill]
+    capacity: Capacity
+    endpoint: str
+
+    @staticmethod
+    def of(profile: routing_events.AgentProfileDefined) -> "AgentProfile":
+        return AgentProfile(
+            display_name=profile.display_name,
+            site_id=profile.site_id,
+            skills=[Skill(name=s.name, proficiency=s.proficiency) for s in profile.skills],
+            capacity=Capacity.of(profile.capacity),
+            endpoint=profile.endpoint,
+        )
 
 
 class SkillsBody(WriteOptions):
@@ -233,6 +264,7 @@ class Agent(BaseModel):
     state_since: datetime | None
     version: int
     capacity: Capacity
+    profile: AgentProfile | None = Field(description="What an admin defined; null before any.")
 
     @staticmethod
     def of(agent: routing_pb2.Agent) -> "Agent":
@@ -247,6 +279,21 @@ class Agent(BaseModel):
             state_since=moment(agent, "state_since"),
             version=agent.version,
             capacity=Capacity.of(agent.capacity),
+            profile=AgentProfile.of(agent.profile) if agent.HasField("profile") else None,
+        )
+
+
+class Heartbeat(BaseModel):
+    agent_id: str
+    received_at: datetime | None
+    timeout_seconds: int = Field(description="Send the next well before this many seconds have passed.")
+
+    @staticmethod
+    def of(heartbeat: routing_pb2.Heartbeat) -> "Heartbeat":
+        return Heartbeat(
+            agent_id=heartbeat.agent_id,
+            received_at=moment(heartbeat, "received_at"),
+            timeout_seconds=heartbeat.timeout_seconds,
         )
 
 

@@ -18,6 +18,7 @@ from services.routing.consumers import (
     agent_commands_for_contact,
     offer_for_decision,
 )
+from services.routing.presence import Presence
 from services.routing.servicer import RoutingServicer
 
 
@@ -59,6 +60,7 @@ async def main(settings: PlatformSettings | None = None) -> None:
     settings = settings or get_settings()
     rules = domain.AgentRules(wrap_up_seconds=settings.cc_wrap_up_seconds)
     boards = BoardView(settings.kafka_bootstrap_servers)
+    presence = Presence(settings.kafka_bootstrap_servers, settings.cc_presence_timeout_seconds)
     queue_definitions = Projection(QUEUE_SPEC, settings.kafka_bootstrap_servers)
     # A contact's offer times out as a call's ringing does.
     contact_rules = contacts.ContactRules(offer_timeout_seconds=settings.cc_ring_timeout_seconds)
@@ -70,14 +72,16 @@ async def main(settings: PlatformSettings | None = None) -> None:
         port=settings.routing_port,
         grpc_service="cc.routing.v1.RoutingService",
         add_servicer=routing_pb2_grpc.add_RoutingServiceServicer_to_server,
-        servicer=lambda bus, agents: RoutingServicer(bus, agents, queue_definitions, boards, contact_model),
+        servicer=lambda bus, agents: RoutingServicer(
+            bus, agents, queue_definitions, boards, contact_model, presence
+        ),
         policies=[
             PolicyDefinition("routing.agent-follows-calls", [CALLS.events], agent_commands_for_call),
             PolicyDefinition("routing.agent-follows-contacts", [CONTACTS.events], agent_commands_for_contact),
             PolicyDefinition("routing.contact-offers", [ROUTING_DECISIONS], offer_for_decision),
         ],
-        timers=[WrapUpTimer],
-        companions=[boards],
+        timers=[WrapUpTimer, presence.timer],
+        companions=[boards, presence],
         further=[
             FurtherAggregate(QUEUE_SPEC, queue_definitions),
             FurtherAggregate(contact_aggregate, contact_model, timers=[OfferTimer]),

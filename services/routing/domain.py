@@ -1,8 +1,10 @@
-"""The agent aggregate (RT-1, RT-2, RT-7): decide and evolve, pure. Agents log in with a site, skills
-and a capacity per channel, set themselves ready or not ready with a reason, are put on a call when
-they answer, wrap up for a configurable time after it, and go not ready on ring-no-answer. A supervisor
-can change a logged-in agent's skills. Contacts of other channels leave the agent's state as it is:
-routing counts them against its capacity."""
+"""The agent aggregate (RT-1, RT-2, RT-7, RT-9): decide and evolve, pure. An admin may define an
+agent's profile (name, site, skills, capacity, endpoint) before it first logs in; a log-in that names no
+site, skills or capacity takes the profile's. Agents log in with a site, skills and a capacity per
+channel, set themselves ready or not ready with a reason, are put on a call when they answer, wrap up
+for a configurable time after it, and go not ready on ring-no-answer or when their desktop's heartbeats
+stop. A supervisor can change a logged-in agent's skills. Contacts of other channels leave the agent's
+state as it is: routing counts them against its capacity."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +35,8 @@ WRAP_UP = AgentState.AGENT_STATE_WRAP_UP
 LOGGED_OUT = AgentState.AGENT_STATE_LOGGED_OUT
 DEFAULT_PROFICIENCY = 5
 RING_NO_ANSWER = "ring-no-answer"
+# Its desktop stopped sending heartbeats (RT-9).
+LOST_PRESENCE = "lost-presence"
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,17 @@ class AgentRules:
     # The seed product's settings: state after login (수신대기 = ready) and after a call (후처리 = wrap-up).
     state_after_login: "events_pb2.AgentState.ValueType" = READY
     wrap_up_seconds: int = 10
+
+
+@dataclass(frozen=True)
+class AgentProfile:
+    """What an admin defined for the agent: what its log-ins take by default."""
+
+    display_name: str
+    site_id: str
+    skills: tuple[tuple[str, int], ...]
+    capacity: tuple[tuple[str, int, bool], ...]
+    endpoint: str
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,9 @@ class AgentStatus:
     wrap_up_event_id: str = ""
     # Its capacity profile as logged in (RT-7): (channel, contacts at once, exclusive); empty is one call.
     capacity: tuple[tuple[str, int, bool], ...] = ()
+    profile: AgentProfile | None = None
+    # When this session began: a heartbeat from before it is an earlier desktop's (services.routing.presence).
+    logged_in_at: datetime | None = None
 
 
 def state_name(state: "events_pb2.AgentState.ValueType") -> str:
@@ -76,7 +94,12 @@ def decide(
     if action == "log_in":
         if state is not None and state.state != LOGGED_OUT:
             raise IllegalTransition("agent-already-logged-in", f"agent {agent_id} is already logged in")
-        return [_log_in(command.log_in, rules)]
+        return [_log_in(command.log_in, rules, state.profile if state else None)]
+    if action == "define_profile":
+        defined = _profile(command.define_profile.profile)
+        if state is not None and state.profile == profile_of(defined):
+            raise IllegalTransition("agent-profile-unchanged", f"agent {agent_id} has this profile already")
+        return [defined]
     if state is None:
         raise NotFound("agent-not-found", f"agent {agent_id} has never logged in")
     if state.state == LOGGED_OUT:
@@ -113,6 +136,12 @@ def decide(
                 )
             previous = [events_pb2.Skill(name=name, proficiency=level) for name, level in state.skills]
             return [events_pb2.AgentSkillsChanged(skills=skills, previous_skills=previous)]
+        case "mark_lost_presence":
+            if state.state not in (READY, WRAP_UP):
+                raise IllegalTransition("agent-not-ready", f"agent {agent_id} is {state_name(state.state)}")
+            # from wrap-up, that contact's work ends with it
+            contact = state.contact_id if state.state == WRAP_UP else ""
+            return [_changed(state, NOT_READY, reason=LOST_PRESENCE, contact_id=contact)]
         case "mark_ring_no_answer":
             if state.state != READY:
                 raise IllegalTransition("agent-not-ready", f"agent {agent_id} is {state_name(state.state)}")
@@ -124,14 +153,52 @@ def decide(
     raise InvalidArgument("unknown-command", "the agent command names no known action")
 
 
-def _log_in(log_in: commands_pb2.LogInAgent, rules: AgentRules) -> events_pb2.AgentLoggedIn:
-    require(log_in.site_id, "site_id", "the agent's site")
+def _log_in(
+    log_in: commands_pb2.LogInAgent, rules: AgentRules, profile: AgentProfile | None
+) -> events_pb2.AgentLoggedIn:
+    """What the log-in names, and the profile's site, skills, capacity and name for what it leaves out."""
+    if profile is None and not (log_in.site_id and log_in.skills):
+        # a request that is well formed, but this agent has nothing to take the rest from
+        raise IllegalTransition(
+            "agent-has-no-profile", "the agent has no profile: its log-in names its site and skills"
+        )
+    site = log_in.site_id or (profile.site_id if profile else "")
+    require(site, "site_id", "the agent's site")
+    skills = list(log_in.skills) or [
+        events_pb2.Skill(name=name, proficiency=level) for name, level in (profile.skills if profile else ())
+    ]
+    capacity = list(log_in.capacity) or [
+        events_pb2.ChannelCapacity(channel=channel, max_contacts=most, exclusive=exclusive)
+        for channel, most, exclusive in (profile.capacity if profile else ())
+    ]
+    name = log_in.display_name or (profile.display_name if profile else "")
     return events_pb2.AgentLoggedIn(
-        site_id=log_in.site_id,
-        skills=_skills(log_in.skills),
-        display_name=optional_text(log_in.display_name, "display_name", "the agent's name"),
+        site_id=site,
+        skills=_skills(skills),
+        display_name=optional_text(name, "display_name", "the agent's name"),
         initial_state=rules.state_after_login,
-        capacity=validated_capacity(log_in.capacity),
+        capacity=validated_capacity(capacity),
+    )
+
+
+def _profile(wanted: events_pb2.AgentProfileDefined) -> events_pb2.AgentProfileDefined:
+    """The profile as its event records it, or InvalidArgument naming the field at fault."""
+    return events_pb2.AgentProfileDefined(
+        display_name=optional_text(wanted.display_name, "display_name", "the agent's name"),
+        site_id=require(wanted.site_id, "site_id", "the agent's site"),
+        skills=_skills(wanted.skills),
+        capacity=validated_capacity(wanted.capacity),
+        endpoint=optional_text(wanted.endpoint, "endpoint", "where its calls ring"),
+    )
+
+
+def profile_of(defined: events_pb2.AgentProfileDefined) -> AgentProfile:
+    return AgentProfile(
+        display_name=defined.display_name,
+        site_id=defined.site_id,
+        skills=tuple((s.name, s.proficiency) for s in defined.skills),
+        capacity=tuple((c.channel, c.max_contacts, c.exclusive) for c in defined.capacity),
+        endpoint=defined.endpoint,
     )
 
 
@@ -203,6 +270,20 @@ def _changed(
 def evolve(state: AgentStatus | None, event: event_pb2.Event) -> AgentStatus:
     at = to_datetime(event.occurred_at)
     match event.WhichOneof("payload"):
+        case "agent_profile_defined":
+            profile = profile_of(event.agent_profile_defined)
+            if state is not None and state.state != LOGGED_OUT:
+                return evolved(state, profile=profile)  # the session keeps its own until it logs out
+            return AgentStatus(
+                agent_id=event.aggregate_id,
+                display_name=profile.display_name,
+                site_id=profile.site_id,
+                skills=profile.skills,
+                state=LOGGED_OUT,
+                state_since=state.state_since if state else at,
+                capacity=profile.capacity,
+                profile=profile,
+            )
         case "agent_logged_in":
             logged_in = event.agent_logged_in
             return AgentStatus(
@@ -213,6 +294,8 @@ def evolve(state: AgentStatus | None, event: event_pb2.Event) -> AgentStatus:
                 state=logged_in.initial_state,
                 state_since=at,
                 capacity=tuple((c.channel, c.max_contacts, c.exclusive) for c in logged_in.capacity),
+                profile=state.profile if state else None,
+                logged_in_at=at,
             )
     assert state is not None, f"{event.event_type} before agent_logged_in"
     match event.WhichOneof("payload"):

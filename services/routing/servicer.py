@@ -18,13 +18,14 @@ from services.common.queries import execute, expected_version, lookup
 from services.routing.board_view import BoardView
 from services.routing.contacts import ContactState
 from services.routing.domain import LOGGED_OUT, AgentStatus
+from services.routing.presence import Presence
 from services.routing.queues import QueueState
 from services.routing.rules import proto_of
 
 
 def agent_view(entry: Versioned[AgentStatus]) -> routing_pb2.Agent:
     agent = entry.state
-    return routing_pb2.Agent(
+    view = routing_pb2.Agent(
         agent_id=agent.agent_id,
         display_name=agent.display_name,
         site_id=agent.site_id,
@@ -34,11 +35,28 @@ def agent_view(entry: Versioned[AgentStatus]) -> routing_pb2.Agent:
         contact_id=agent.contact_id,
         state_since=timestamp(agent.state_since),
         version=entry.version,
-        capacity=[
-            events_pb2.ChannelCapacity(channel=channel, max_contacts=most, exclusive=exclusive)
-            for channel, most, exclusive in agent.capacity
-        ],
+        capacity=capacity_proto(agent.capacity),
     )
+    if agent.profile is not None:
+        view.profile.CopyFrom(
+            events_pb2.AgentProfileDefined(
+                display_name=agent.profile.display_name,
+                site_id=agent.profile.site_id,
+                skills=[
+                    events_pb2.Skill(name=name, proficiency=level) for name, level in agent.profile.skills
+                ],
+                capacity=capacity_proto(agent.profile.capacity),
+                endpoint=agent.profile.endpoint,
+            )
+        )
+    return view
+
+
+def capacity_proto(capacity: tuple[tuple[str, int, bool], ...]) -> list[events_pb2.ChannelCapacity]:
+    return [
+        events_pb2.ChannelCapacity(channel=channel, max_contacts=most, exclusive=exclusive)
+        for channel, most, exclusive in capacity
+    ]
 
 
 def contact_view(entry: Versioned[ContactState]) -> routing_pb2.Contact:
@@ -73,6 +91,7 @@ AgentWrite = (
     | routing_pb2.SetAgentStateRequest
     | routing_pb2.LogOutAgentRequest
     | routing_pb2.ChangeAgentSkillsRequest
+    | routing_pb2.DefineAgentProfileRequest
 )
 
 
@@ -84,12 +103,14 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         queues: Projection[QueueState, commands_pb2.QueueCommand],
         boards: BoardView,
         contacts: Projection[ContactState, commands_pb2.ContactCommand],
+        presence: Presence,
     ) -> None:
         self._bus = bus
         self._agents = agents
         self._queues = queues
         self._boards = boards
         self._contacts = contacts
+        self._presence = presence
 
     async def _on_agent(self, request: AgentWrite, **action: Message) -> routing_pb2.Agent:
         """One command on an agent, with the request's idempotency key and expected version."""
@@ -133,6 +154,27 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             request, change_skills=commands_pb2.ChangeAgentSkills(skills=request.skills)
         )
 
+    async def DefineAgentProfile(
+        self, request: routing_pb2.DefineAgentProfileRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.Agent:
+        profile = events_pb2.AgentProfileDefined(
+            display_name=request.display_name,
+            site_id=request.site_id,
+            skills=request.skills,
+            capacity=request.capacity,
+            endpoint=request.endpoint,
+        )
+        return await self._on_agent(request, define_profile=commands_pb2.DefineAgentProfile(profile=profile))
+
+    async def SendHeartbeat(
+        self, request: routing_pb2.SendHeartbeatRequest, context: grpc.aio.ServicerContext
+    ) -> routing_pb2.Heartbeat:
+        agent_id = require(request.agent_id, "agent_id", "the agent")
+        entry = await lookup(self._agents, current_tenant(), agent_id)
+        if entry.state.state == LOGGED_OUT:
+            raise IllegalTransition("agent-logged-out", f"agent {agent_id} is logged out")
+        return await self._presence.beat(current_tenant(), agent_id)
+
     async def GetAgent(
         self, request: routing_pb2.GetAgentRequest, context: grpc.aio.ServicerContext
     ) -> routing_pb2.Agent:
@@ -145,7 +187,8 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         entries = [
             e
             for e in self._agents.of_tenant(current_tenant())
-            if e.state.state != LOGGED_OUT and (not request.site_id or e.state.site_id == request.site_id)
+            if (request.include_logged_out or e.state.state != LOGGED_OUT)
+            and (not request.site_id or e.state.site_id == request.site_id)
         ]
         return routing_pb2.ListAgentsResponse(
             agents=[agent_view(e) for e in sorted(entries, key=lambda e: e.aggregate_id)]

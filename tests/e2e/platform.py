@@ -30,6 +30,10 @@ API_KEYS = {
     "e2e-priority": "tenant-priority",
     "e2e-chat": "tenant-chat",
     "e2e-chat-cho": "tenant-chat:agent:cho",
+    "e2e-profiles": "tenant-profiles",
+    "e2e-profiles-dan": "tenant-profiles:agent:dan",
+    "e2e-presence": "tenant-presence",
+    "e2e-presence-pat": "tenant-presence:agent:pat",
 }
 # The settings of every port the platform listens on.
 PORTS = ("TELEPHONY_PORT", "ROUTING_PORT", "TICKETING_PORT", "ANALYTICS_PORT", "KEYS_PORT", "GATEWAY_PORT")
@@ -52,6 +56,7 @@ def running_platform(bootstrap: str, state_dir: Path) -> Iterator[Platform]:
         "CLICKHOUSE_DSN": f"chdb://{state_dir / 'analytics'}",
         **_ports(),
         "CC_RING_TIMEOUT_SECONDS": "3",
+        "CC_PRESENCE_TIMEOUT_SECONDS": "2",
         "CC_WRAP_UP_SECONDS": "1",
     }
     platform = Platform(env=env, state_dir=state_dir)

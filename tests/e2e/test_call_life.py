@@ -289,7 +289,9 @@ async def test_bad_input_gets_clear_errors_over_rest(platform: Platform) -> None
         digits = await rest.post(f"/v1/calls/{new_id()}/digits", json={"digits": "12a"})
         assert digits.status_code == 422 and digits.json()["field_violations"][0]["field"] == "digits"
         skills = await rest.post("/v1/agents/x/login", json={"site_id": "seoul", "skills": []})
-        assert skills.status_code == 422 and skills.json()["field_violations"][0]["field"] == "skills"
+        assert (skills.status_code, skills.json()["error_id"]) == (409, "agent-has-no-profile")
+        bad = await rest.post("/v1/agents/x/login", json={"site_id": "seoul", "skills": [{"name": "\u0007"}]})
+        assert bad.status_code == 422 and bad.json()["field_violations"][0]["field"] == "skills.0.name"
         unauthenticated = await rest.get("/v1/agents", headers={"X-API-Key": "wrong"})
         assert (unauthenticated.status_code, unauthenticated.json()["error_id"]) == (401, "invalid-api-key")
         assert (await rest.get("/openapi.json")).json()["paths"]["/v1/calls"]["post"]

@@ -1,6 +1,7 @@
 """Omnichannel capacity end to end (issue 7, RT-7): synthetic chat contacts offered over REST to a chat
 queue an admin defined are routed beside calls, within the agent's capacity per channel; an agent on an
-exclusive call is offered no chat; a declined or timed-out offer goes back to its queue."""
+exclusive call is offered no chat; a declined or timed-out offer goes back to its queue. And agents as
+data: an admin defines an agent's profile before its first log-in, and the log-in takes it."""
 
 from collections.abc import AsyncIterator
 from typing import Any
@@ -115,6 +116,42 @@ async def test_chats_are_offered_within_the_agents_capacity_beside_an_exclusive_
         ("routing.contact.accepted", "routing.contact.closed"),
     ]:
         assert types.index(before) < types.index(after), (before, after, types)
+
+
+async def test_an_agent_defined_by_an_admin_logs_in_with_nothing_but_its_key(rest: httpx.AsyncClient) -> None:
+    admin, dan = {"X-API-Key": "e2e-profiles"}, {"X-API-Key": "e2e-profiles-dan"}
+    queue = {"queue_id": "mail", "channel": "email", "skills": [{"skill": "billing"}]}
+    ok(await rest.post("/v1/queues", json=queue, headers=admin), 201)
+    profile = {
+        "display_name": "Dan",
+        "site_id": "busan",
+        "skills": [{"name": "billing", "proficiency": 6}],
+        "capacity": {"voice": 0, "email": 2},
+        "endpoint": "sip:dan@pbx.busan",
+    }
+    own = await rest.put("/v1/agents/dan/profile", json=profile, headers=dan)
+    assert (own.status_code, own.json()["error_id"]) == (403, "role-not-permitted")
+    defined = ok(await rest.put("/v1/agents/dan/profile", json=profile, headers=admin))
+    assert (defined["state"], defined["site_id"], defined["profile"]["endpoint"]) == (
+        "logged-out",
+        "busan",
+        "sip:dan@pbx.busan",
+    )
+    assert [a["agent_id"] for a in ok(await rest.get("/v1/agents", headers=admin))] == []
+    everyone = ok(await rest.get("/v1/agents", params={"include_logged_out": "true"}, headers=admin))
+    assert [a["agent_id"] for a in everyone] == ["dan"]
+
+    agent = ok(await rest.post("/v1/agents/dan/login", json={}, headers=dan))
+    assert (agent["state"], agent["site_id"], agent["display_name"]) == ("ready", "busan", "Dan")
+    assert (agent["capacity"]["email"], agent["capacity"]["voice"]) == (2, 0)
+    body = {"channel": "email", "queue_id": "mail", "customer_id": "mail-customer"}
+    mail = ok(await rest.post("/v1/contacts", json=body, headers=admin), 201)
+
+    async def offered() -> dict[str, Any] | None:
+        contact = ok(await rest.get(f"/v1/contacts/{mail['contact_id']}", headers=admin))
+        return contact if contact["status"] == "offered" else None
+
+    assert (await eventually(offered, "the email was never offered to dan"))["agent_id"] == "dan"
 
 
 async def _not_ready(rest: httpx.AsyncClient, agent_id: str) -> dict[str, Any] | None:

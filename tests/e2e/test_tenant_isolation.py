@@ -57,6 +57,7 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
         ("GET", "/v1/agents/{agent_id}", None),
         ("PUT", "/v1/agents/{agent_id}/state", {"state": "not-ready", "reason": "break"}),
         ("PUT", "/v1/agents/{agent_id}/skills", {"skills": [{"name": "vip"}]}),
+        ("POST", "/v1/agents/{agent_id}/heartbeat", None),
         ("POST", "/v1/agents/{agent_id}/logout", None),
     ]:
         refused = await intruder.call(method, template, json=body, **ids)
@@ -92,7 +93,10 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
     busan = {"site_id": "busan", "skills": [{"name": "general"}]}
     mine = await intruder.call("POST", "/v1/agents/{agent_id}/login", json=busan, **ids)
     assert mine.is_success and mine.json()["site_id"] == "busan"
+    profiled = await intruder.call("PUT", "/v1/agents/{agent_id}/profile", json=busan, **ids)
+    assert profiled.is_success and profiled.json()["profile"]["site_id"] == "busan"
     assert (await owner.get("/v1/agents/iso")).json()["site_id"] == "seoul"
+    assert (await owner.get("/v1/agents/iso")).json()["profile"] is None
     assert (await intruder.call("POST", "/v1/calls", json=offer)).status_code == 201
     assert (await owner.get(f"/v1/tickets/{ids['ticket_id']}")).json()["notes"] == []
 

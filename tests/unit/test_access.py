@@ -25,7 +25,9 @@ REQUESTS: dict[str, Message] = {
     f"{AGENTS}/LogInAgent": routing_pb2.LogInAgentRequest(agent_id="kim"),
     f"{AGENTS}/SetAgentState": routing_pb2.SetAgentStateRequest(agent_id="kim"),
     f"{AGENTS}/LogOutAgent": routing_pb2.LogOutAgentRequest(agent_id="kim"),
+    f"{AGENTS}/SendHeartbeat": routing_pb2.SendHeartbeatRequest(agent_id="kim"),
     f"{AGENTS}/ChangeAgentSkills": routing_pb2.ChangeAgentSkillsRequest(agent_id="kim"),
+    f"{AGENTS}/DefineAgentProfile": routing_pb2.DefineAgentProfileRequest(agent_id="kim"),
     f"{AGENTS}/CreateQueue": routing_pb2.CreateQueueRequest(queue_id="q"),
     f"{AGENTS}/ChangeQueueRules": routing_pb2.ChangeQueueRulesRequest(queue_id="q"),
     f"{AGENTS}/OfferContact": routing_pb2.OfferContactRequest(queue_id="q"),
@@ -45,6 +47,7 @@ ADMIN_ONLY = {
     f"{KEYS}/RevokeApiKey",
     f"{AGENTS}/CreateQueue",
     f"{AGENTS}/ChangeQueueRules",
+    f"{AGENTS}/DefineAgentProfile",
 }
 # Each role and the restricted methods it may call (every role may read the rest).
 MAY_WRITE = {

@@ -201,12 +201,14 @@ def test_log_in_without_a_site_is_invalid() -> None:
     assert agent.history.state is None
 
 
-def test_log_in_without_skills_is_invalid() -> None:
+def test_log_in_without_skills_needs_a_profile_to_take_them_from() -> None:
     agent = Agent()
 
-    error = refused(lambda: agent.log_in(skills=[]), InvalidArgument, "invalid-argument")
+    refused(lambda: agent.log_in(skills=[]), IllegalTransition, "agent-has-no-profile")
+    bad = [events_pb2.Skill(name="member", proficiency=11)]
+    error = refused(lambda: agent.log_in(skills=bad), InvalidArgument, "invalid-argument")
 
-    assert fields(error) == ["skills"]
+    assert fields(error) == ["skills[0].proficiency"]
 
 
 @pytest.mark.parametrize(
@@ -594,3 +596,75 @@ def test_the_same_skills_again_are_refused_and_bad_ones_name_their_fault() -> No
     error = refused(lambda: agent.change_skills(skill("member", 11)), InvalidArgument, "invalid-argument")
     assert [v.field for v in error.field_violations] == ["skills[0].proficiency"]
     refused(lambda: agent.change_skills(), InvalidArgument, "invalid-argument")
+
+
+def profile(site: str = "busan", skill: str = "vip", chat: int = 3, endpoint: str = "sip:101@pbx") -> Message:
+    return commands_pb2.DefineAgentProfile(
+        profile=events_pb2.AgentProfileDefined(
+            display_name="Cho",
+            site_id=site,
+            skills=[events_pb2.Skill(name=skill, proficiency=8)],
+            capacity=[events_pb2.ChannelCapacity(channel="chat", max_contacts=chat)],
+            endpoint=endpoint,
+        )
+    )
+
+
+def test_an_agent_defined_before_its_first_log_in_logs_in_with_its_profile() -> None:
+    agent = Agent()
+    (defined,) = agent.send(define_profile=profile())
+    assert isinstance(defined, events_pb2.AgentProfileDefined)
+    assert (agent.state.state, agent.state.site_id, agent.state.display_name) == (LOGGED_OUT, "busan", "Cho")
+    assert agent.state.profile is not None and agent.state.profile.endpoint == "sip:101@pbx"
+    with pytest.raises(IllegalTransition) as refused:
+        agent.set_state(READY)
+    assert refused.value.error_id == "agent-logged-out"
+
+    (logged_in,) = agent.send(log_in=commands_pb2.LogInAgent())  # names nothing: the profile's
+    assert isinstance(logged_in, events_pb2.AgentLoggedIn)
+    assert (logged_in.site_id, logged_in.display_name) == ("busan", "Cho")
+    assert [(s.name, s.proficiency) for s in logged_in.skills] == [("vip", 8)]
+    assert [(c.channel, c.max_contacts) for c in logged_in.capacity] == [("chat", 3)]
+    assert agent.state.profile is not None  # kept across the log-in
+
+
+def test_a_log_in_overrides_what_it_names_and_a_profile_change_waits_for_the_next_one() -> None:
+    agent = Agent()
+    agent.send(define_profile=profile())
+    (logged_in,) = agent.log_in(site="seoul")  # its own site and skills, the profile's capacity
+    assert (logged_in.site_id, logged_in.skills[0].name, logged_in.capacity[0].channel) == (
+        "seoul",
+        "member",
+        "chat",
+    )
+    agent.send(define_profile=profile(skill="payment"))
+    assert agent.state.skills == (("member", 7),) and agent.state.state == READY  # this session keeps its own
+    agent.log_out()
+    (again,) = agent.send(log_in=commands_pb2.LogInAgent())
+    assert [s.name for s in again.skills] == ["payment"]
+
+
+def test_a_profile_must_name_a_site_and_skills_and_the_same_one_twice_is_refused() -> None:
+    agent = Agent()
+    with pytest.raises(InvalidArgument) as refused:
+        agent.send(define_profile=profile(site=""))
+    assert [v.field for v in refused.value.field_violations] == ["site_id"]
+    with pytest.raises(InvalidArgument):
+        agent.send(define_profile=profile(chat=99))
+    with pytest.raises(IllegalTransition) as no_site:
+        agent.send(log_in=commands_pb2.LogInAgent(site_id="seoul"))  # no profile to take skills from
+    assert no_site.value.error_id == "agent-has-no-profile"
+    agent.send(define_profile=profile())
+    with pytest.raises(IllegalTransition) as twice:
+        agent.send(define_profile=profile())
+    assert twice.value.error_id == "agent-profile-unchanged"
+
+
+def test_an_agent_with_a_profile_survives_a_snapshot() -> None:
+    from services.common.snapshots import StateCodec
+
+    agent = Agent()
+    agent.send(define_profile=profile())
+    agent.send(log_in=commands_pb2.LogInAgent())
+    codec = StateCodec(domain.AgentStatus)
+    assert codec.decode(codec.encode(agent.state)) == agent.state

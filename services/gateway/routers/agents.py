@@ -11,8 +11,10 @@ from services.gateway.models import (
     Agent,
     AgentStateBody,
     AgentStatistics,
+    Heartbeat,
     LogInBody,
     PathId,
+    ProfileBody,
     SkillsBody,
     WriteOptions,
 )
@@ -77,6 +79,37 @@ async def change_skills(
     return Agent.of(await services.routing.ChangeAgentSkills(request, metadata=who.metadata))
 
 
+@router.put("/{agent_id}/profile", summary="Define an agent before its first log-in, or change it (admins)")
+async def define_profile(
+    agent_id: PathId,
+    body: ProfileBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Agent:
+    request = routing_pb2.DefineAgentProfileRequest(
+        agent_id=agent_id,
+        display_name=body.display_name,
+        site_id=body.site_id,
+        skills=[events_pb2.Skill(name=s.name, proficiency=s.proficiency) for s in body.skills],
+        capacity=body.capacity.to_proto() if body.capacity else [],
+        endpoint=body.endpoint,
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
+    return Agent.of(await services.routing.DefineAgentProfile(request, metadata=who.metadata))
+
+
+@router.post(
+    "/{agent_id}/heartbeat",
+    summary="The agent's desktop is alive; once it has sent one, silence for the timeout makes the "
+    "agent not ready (lost-presence)",
+)
+async def heartbeat(agent_id: PathId, who: AuthenticatedCaller, services: Clients) -> Heartbeat:
+    request = routing_pb2.SendHeartbeatRequest(agent_id=agent_id)
+    return Heartbeat.of(await services.routing.SendHeartbeat(request, metadata=who.metadata))
+
+
 @router.post("/{agent_id}/logout", summary="Log an agent out")
 async def log_out(
     agent_id: PathId,
@@ -93,11 +126,12 @@ async def log_out(
     return Agent.of(await services.routing.LogOutAgent(request, metadata=who.metadata))
 
 
-@router.get("", summary="Logged-in agents, optionally of one site")
-async def list_agents(who: AuthenticatedCaller, services: Clients, site_id: str = "") -> list[Agent]:
-    response = await services.routing.ListAgents(
-        routing_pb2.ListAgentsRequest(site_id=site_id), metadata=who.metadata
-    )
+@router.get("", summary="Logged-in agents (or every agent), optionally of one site")
+async def list_agents(
+    who: AuthenticatedCaller, services: Clients, site_id: str = "", include_logged_out: bool = False
+) -> list[Agent]:
+    request = routing_pb2.ListAgentsRequest(site_id=site_id, include_logged_out=include_logged_out)
+    response = await services.routing.ListAgents(request, metadata=who.metadata)
     return [Agent.of(agent) for agent in response.agents]
 
 
