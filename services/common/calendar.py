@@ -71,6 +71,8 @@ class BusinessCalendar:
     def business_seconds(self, start: datetime, end: datetime) -> float:
         """Open seconds from `start` to `end` (0 if end is not after start): what an SLA clock or a
         business-hours wait counts. O(days between them)."""
+        if end <= start:
+            return 0.0
         total = 0.0
         for opens, closes in self._open_periods(start, end):
             total += (min(closes, end) - max(opens, start)).total_seconds()

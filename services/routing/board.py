@@ -70,7 +70,6 @@ from sortedcontainers import SortedList
 
 from services.common.envelope import to_datetime
 from services.routing.capacity import DEFAULT_CAPACITY, VOICE, capacity_of
-from services.routing.contacts import OFFER_TIMEOUT
 from services.routing.rules import (
     DEFAULT_SERVICE_LEVEL_THRESHOLD_SECONDS,
     QueueRule,
@@ -595,6 +594,19 @@ class Board:
                     seat.reserved_for = ""
         return contact
 
+    def held_by(self, agent_id: str) -> dict[str, str]:
+        """The contacts of channels other than voice an agent was offered or took and that are not over
+        (contact id -> channel), from the routed contacts and the talks: O(routed + talking), on log-in."""
+        held = {c.contact_id: c.queue_id for c in self.routed.values() if c.agent_id == agent_id}
+        held.update((cid, talk.queue_id) for cid, talk in self.talking.items() if talk.agent_id == agent_id)
+        return {
+            cid: self.queues[queue_id].channel
+            for cid, queue_id in held.items()
+            if queue_id in self.queues
+            and self.queues[queue_id].channel != VOICE
+            and (cid not in self.talking or self.talking[cid].ended_at is None)
+        }
+
     def release(self, agent_id: str, contact_id: str) -> None:
         """The agent no longer holds a contact of a channel other than voice (declined or closed)."""
         seat = self.agents.get(agent_id)
@@ -679,7 +691,8 @@ class Board:
         last = self.last_agents.get(customer_id)
         if last is None or at - last.answered_at > rule.last_agent_window_seconds:
             return ""
-        return last.agent_id if last.agent_id in self.agents else ""
+        seat = self.agents.get(last.agent_id)
+        return last.agent_id if seat is not None and seat.capacity.get(VOICE, 0) else ""
 
     def _forget_last_agents(self, midnight: float) -> None:
         """Once a day, drop the customers' last agents older than every queue's window: O(customers)."""
@@ -881,13 +894,14 @@ def _ringing(board: Board, event: event_pb2.Event, at: float) -> None:
 
 
 def _declined(board: Board, event: event_pb2.Event, at: float) -> None:
-    """The agent no longer holds it; the ContactQueued that follows puts it back in its queue. An offer
-    that timed out makes a ready agent not ready, as a call that rang unanswered does (the agent
-    service will too), so that it is not offered the contact again at once."""
+    """The agent no longer holds it; the ContactQueued that follows puts it back in its queue. A ready
+    agent that declined it or let its offer time out goes not ready, as after a call that rang
+    unanswered (the agent service makes it so too), so that the contact is not offered straight back
+    to it: the agent sets itself ready when it is. An agent on a call stays as it is."""
     declined = event.contact_declined
     board.release(declined.agent_id, event.aggregate_id)
     seat = board.agents.get(declined.agent_id)
-    if declined.reason == OFFER_TIMEOUT and seat is not None and seat.state == READY:
+    if seat is not None and seat.state == READY:
         with board.seat_change(seat):
             seat.state, seat.ready_since = NOT_READY, None
 
@@ -925,7 +939,8 @@ def _answer(
     if answered.agent_id:
         with board.day_change(answered.agent_id) as day:
             day.contacts += 1
-        if event.customer_id:
+        # the customer's last agent is who answered their last call (RT-6 serves calls only)
+        if event.customer_id and isinstance(answered, call_events.CallAnswered):
             board.remember_last_agent(event.customer_id, answered.agent_id, at)
     contact = board.unroute(event.aggregate_id) or board.dequeue(event.aggregate_id)
     tally = board.tally(answered.queue_id)
@@ -1006,6 +1021,8 @@ def _target_expanded(board: Board, event: event_pb2.Event, at: float) -> None:
 
 
 def _logged_in(board: Board, event: event_pb2.Event, at: float) -> None:
+    """A new seat; it still holds the contacts of other channels it was offered or took before it
+    logged out (a log-out does not end a chat), so its capacity counts them."""
     logged_in = event.agent_logged_in
     capacity, exclusive = capacity_of(logged_in.capacity)
     board.seat_in(
@@ -1018,6 +1035,7 @@ def _logged_in(board: Board, event: event_pb2.Event, at: float) -> None:
             status_since=at,
             capacity=capacity,
             exclusive=exclusive,
+            contacts=board.held_by(event.aggregate_id),
         )
     )
 

@@ -14,7 +14,7 @@ from services.common.envelope import derived_id
 from services.common.topics import AGENTS, CONTACTS, AggregateTopics
 from services.routing.capacity import VOICE
 from services.routing.contacts import OFFER_TIMEOUT, OFFERED, ContactState
-from services.routing.domain import WRAP_UP, AgentStatus
+from services.routing.domain import DECLINED, RING_NO_ANSWER, WRAP_UP, AgentStatus
 
 
 def agent_commands_for_call(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, AggregateCommand]]:
@@ -36,15 +36,17 @@ def agent_commands_for_call(event: event_pb2.Event) -> Sequence[tuple[AggregateT
 
 
 def agent_commands_for_contact(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, AggregateCommand]]:
-    """routing.contact.events.v1 -> the agent goes not ready when a contact's offer timed out on it."""
-    if event.WhichOneof("payload") != "contact_declined" or event.contact_declined.reason != OFFER_TIMEOUT:
+    """routing.contact.events.v1 -> the agent goes not ready when it declined a contact or let its offer
+    time out, as after a call that rang unanswered (see `board._declined`)."""
+    if event.WhichOneof("payload") != "contact_declined":
         return []
-    agent_id = event.contact_declined.agent_id
-    meta = caused_by(event.event_id, "mark_ring_no_answer", event.tenant_id, agent_id, event.correlation_id)
-    command = commands_pb2.AgentCommand(
-        meta=meta, mark_ring_no_answer=commands_pb2.MarkRingNoAnswer(contact_id=event.aggregate_id)
+    declined = event.contact_declined
+    reason = RING_NO_ANSWER if declined.reason == OFFER_TIMEOUT else DECLINED
+    meta = caused_by(
+        event.event_id, "mark_ring_no_answer", event.tenant_id, declined.agent_id, event.correlation_id
     )
-    return [(AGENTS, command)]
+    missed = commands_pb2.MarkRingNoAnswer(contact_id=event.aggregate_id, reason=reason)
+    return [(AGENTS, commands_pb2.AgentCommand(meta=meta, mark_ring_no_answer=missed))]
 
 
 def offer_for_decision(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, AggregateCommand]]:

@@ -35,6 +35,8 @@ WRAP_UP = AgentState.AGENT_STATE_WRAP_UP
 LOGGED_OUT = AgentState.AGENT_STATE_LOGGED_OUT
 DEFAULT_PROFICIENCY = 5
 RING_NO_ANSWER = "ring-no-answer"
+# It declined a contact of another channel than voice offered to it (RT-7).
+DECLINED = "declined"
 # Its desktop stopped sending heartbeats (RT-9).
 LOST_PRESENCE = "lost-presence"
 
@@ -145,11 +147,9 @@ def decide(
         case "mark_ring_no_answer":
             if state.state != READY:
                 raise IllegalTransition("agent-not-ready", f"agent {agent_id} is {state_name(state.state)}")
-            return [
-                _changed(
-                    state, NOT_READY, reason=RING_NO_ANSWER, contact_id=command.mark_ring_no_answer.contact_id
-                )
-            ]
+            missed = command.mark_ring_no_answer
+            reason = optional_text(missed.reason, "reason", "why") or RING_NO_ANSWER
+            return [_changed(state, NOT_READY, reason=reason, contact_id=missed.contact_id)]
     raise InvalidArgument("unknown-command", "the agent command names no known action")
 
 

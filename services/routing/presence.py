@@ -12,6 +12,10 @@ in its current session, and only while routing could offer it a contact (ready, 
 ready); an agent on a call or on a break is left alone. Its deadline is the heartbeat's time plus the
 timeout, and its command's id derives from the heartbeat and the agent's version, so instances that
 both fire it append once, and an agent made ready again without a heartbeat is watched again.
+
+Nothing is judged before the topic has been read to its end at start, and no deadline falls earlier
+than a timeout after that moment: an instance that was down longer than the timeout (or is still
+replaying old heartbeats) must not take every ready agent for gone.
 """
 
 import logging
@@ -61,7 +65,8 @@ class Presence:
         self._agents: dict[Key, Versioned[AgentStatus]] = {}
         self._deadlines: Deadlines | None = None
         self._producer: AIOKafkaProducer | None = None
-        self._caught_up = False
+        # When the topic had been read to its end at start; None before.
+        self._watch_from: float | None = None
 
     def timer(self, deadlines: Deadlines) -> Observer:
         """The observer of the agents read model: every change of an agent re-judges its watch."""
@@ -86,6 +91,8 @@ class Presence:
         if self._deadlines is None or entry is None:
             return
         heartbeat_at = self._heartbeats.get(key)
+        if self._watch_from is None:
+            return
         until = watched_until(entry.state, heartbeat_at, self.timeout_seconds)
         # The agents' other timers (wrap-up) share these deadlines, keyed by tenant and agent.
         deadline_key = (key[0], f"presence/{key[1]}")
@@ -98,6 +105,7 @@ class Presence:
             meta = caused_by(cause, "mark-lost-presence", key[0], key[1], key[1])
             return commands_pb2.AgentCommand(meta=meta, mark_lost_presence=commands_pb2.MarkLostPresence())
 
+        until = max(until, self._watch_from + self.timeout_seconds)
         remaining = max(0.0, until - self._clock())
         self._deadlines.set(deadline_key, Deadline(cause, timedelta(seconds=remaining), AGENTS, lost))
 
@@ -115,7 +123,14 @@ class Presence:
         return heartbeat
 
     def ready(self) -> bool:
-        return self._caught_up
+        return self._watch_from is not None
+
+    def caught_up(self) -> None:
+        """The topic has been read to its end: judge every agent from now on."""
+        self._watch_from = self._clock()
+        log.info("presence caught up: %d agent(s) heard", len(self._heartbeats))
+        for key in list(self._agents):
+            self._judge(key)
 
     async def run(self) -> None:
         self._producer = kafka.idempotent_producer(self._bootstrap)
@@ -131,11 +146,10 @@ class Presence:
                 batches = await consumer.getmany(timeout_ms=200, max_records=kafka.REPLAY_BATCH)
                 for record in (r for records in batches.values() for r in records):
                     self._read(record.value)
-                if not self._caught_up:
+                if self._watch_from is None:
                     positions = [await consumer.position(tp) for tp in partitions]
                     if all(at >= ends[tp] for tp, at in zip(partitions, positions, strict=True)):
-                        log.info("presence caught up: %d agent(s) heard", len(self._heartbeats))
-                        self._caught_up = True
+                        self.caught_up()
         finally:
             await consumer.stop()
             await self._producer.stop()

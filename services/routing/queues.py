@@ -37,6 +37,12 @@ def decide(state: QueueState | None, command: commands_pb2.QueueCommand, now: da
             if state is None:
                 raise NotFound("queue-not-found", f"queue {queue_id} is not defined")
             rules = validated(queue_id, command.change_rules.rules)
+            if rule_of(queue_id, rules).channel != state.rule.channel:
+                # its waiting contacts, and the agents holding them, are of its channel
+                raise IllegalTransition(
+                    "queue-channel-fixed",
+                    f"queue {queue_id} serves {state.rule.channel}; define another queue",
+                )
             if rule_of(queue_id, rules) == state.rule:
                 raise IllegalTransition("queue-rules-unchanged", f"queue {queue_id} has these rules already")
             return [events_pb2.QueueRulesChanged(rules=rules)]

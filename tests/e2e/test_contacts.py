@@ -65,10 +65,15 @@ async def test_chats_are_offered_within_the_agents_capacity_beside_an_exclusive_
     assert (not_hers.status_code, not_hers.json()["error_id"]) == (403, "not-your-agent")
     declined = ok(await rest.post(f"/v1/contacts/{second}/decline", json={"agent_id": "cho"}, headers=CHO))
     assert (declined["status"], declined["agent_id"]) == ("queued", "")
-    # The room it left goes to the next chat in line, not straight back to the one cho declined...
-    assert (await status_of(rest, third, "offered"))["agent_id"] == "cho"
+    # Declining makes cho not ready, as a call she let ring out would: nothing comes straight back.
+    agent = await eventually(lambda: _not_ready(rest, "cho"), "cho never went not ready on declining")
+    assert agent["reason"] == "declined"
+    assert ok(await rest.get(f"/v1/contacts/{third}"))["status"] == "queued"
+    ok(await rest.put("/v1/agents/cho/state", json={"state": "ready"}, headers=CHO))
+    await status_of(rest, second, "offered")  # it kept its place ahead of the third
+    assert ok(await rest.get(f"/v1/contacts/{third}"))["status"] == "queued"  # one room: first is open
     ok(await rest.post(f"/v1/contacts/{first}/close", headers=CHO))
-    await status_of(rest, second, "offered")  # ...which kept its place for the next room
+    await status_of(rest, third, "offered")  # the room the closed chat left
     for contact_id in (second, third):
         ok(await rest.post(f"/v1/contacts/{contact_id}/accept", json={"agent_id": "cho"}, headers=CHO))
         ok(await rest.post(f"/v1/contacts/{contact_id}/close", headers=CHO))

@@ -52,6 +52,7 @@ def test_business_seconds_skip_nights_weekends_and_holidays() -> None:
     # across Seollal (Mon 16 to Wed 18 Feb): Friday 13th 17:00 to Thursday 19th 10:00
     assert KOREA.business_seconds(seoul("2026-02-13", 17), seoul("2026-02-19", 10)) == 2 * 3600
     assert KOREA.business_seconds(monday_ten, friday_five) == 0  # end before start
+    assert KOREA.business_seconds(seoul("2026-03-09", 15), seoul("2026-03-09", 10)) == 0  # on one day too
     lunch = BusinessCalendar("Asia/Seoul", {0: ((9 * 60, 12 * 60), (13 * 60, 18 * 60))})
     assert lunch.business_seconds(seoul("2026-03-09", 11), seoul("2026-03-09", 14)) == 2 * 3600
 

@@ -160,23 +160,54 @@ def test_held_chats_leave_room_for_a_call_unless_chat_is_exclusive() -> None:
         assert routed(feed, 2).get("call-1") == call_goes_to
 
 
-def test_a_declined_chat_leaves_room_for_the_next_and_keeps_its_place_in_line() -> None:
+def test_a_declined_chat_keeps_its_place_and_is_not_offered_straight_back() -> None:
     feed = desk()
-    seat(feed, "kim", capacity(chat=1), 0)
+    seat(feed, "kim", capacity(chat=3), 0)
     seat(feed, "lee", capacity(chat=1), 0.5)
     feed.agent("lee", changed(routing_events.AGENT_STATE_NOT_READY, READY), 0.6)
-    chats(feed, 3, 1)
+    chats(feed, 1, 1)
     assert routed(feed, 1) == {"chat-1": "kim"}
     feed.contact("chat-1", routing_events.ContactOffered(agent_id="kim"), 2)
-    # The worker dispatches after each event: the room kim's decline leaves goes to the next in line,
-    # not straight back to the chat kim declined.
+    # The worker dispatches after each event. A ready agent that declines goes not ready, as after a
+    # call it let ring out, so the chat is not offered straight back to it, however much room it has.
     feed.contact("chat-1", routing_events.ContactDeclined(agent_id="kim", reason="busy"), 3)
-    assert routed(feed, 3) == {"chat-2": "kim"}
+    assert feed.board.agents["kim"].status_for("chat") == "not-ready"
+    assert routed(feed, 3) == {}
     feed.contact("chat-1", contact_queued("chat", 1), 3)
+    chats(feed, 1, 4, first=2)
+    assert routed(feed, 4) == {}
     assert feed.board.waiting["chat-1"].routings == 1
-    assert feed.board.tallies["chat"].offered == 3  # a declined chat is not offered twice
-    feed.agent("lee", changed(READY, routing_events.AGENT_STATE_NOT_READY), 4)
-    assert routed(feed, 4) == {"chat-1": "lee"}  # still ahead of chat-3: it kept its place
+    assert feed.board.tallies["chat"].offered == 2  # a declined chat is not offered twice
+    feed.agent("lee", changed(READY, routing_events.AGENT_STATE_NOT_READY), 5)
+    assert routed(feed, 5) == {"chat-1": "lee"}  # still ahead of chat-2: it kept its place
+
+
+def test_an_agent_who_logs_out_and_in_still_holds_its_open_chats() -> None:
+    feed = desk()
+    seat(feed, "kim", capacity(chat=2), 0)
+    chats(feed, 2, 1)
+    routed(feed, 1)
+    feed.contact("chat-1", accepted("kim", "chat", 1), 2)
+    feed.agent("kim", routing_events.AgentLoggedOut(previous_state=READY), 3)
+    seat(feed, "kim", capacity(chat=2), 4)
+    assert feed.board.agents["kim"].contacts == {"chat-1": "chat", "chat-2": "chat"}
+    chats(feed, 1, 5, first=3)
+    assert routed(feed, 5) == {}  # still full
+    feed.contact("chat-1", routing_events.ContactClosed(agent_id="kim", queue_id="chat"), 6)
+    assert routed(feed, 6) == {"chat-3": "kim"}
+
+
+def test_a_chat_agent_is_never_a_callers_last_agent() -> None:
+    feed = desk()
+    last_agent = QueueRule(
+        "member", (("member", 0),), last_agent_window_seconds=3600, last_agent_wait_seconds=60
+    )
+    feed.queue("member", routing_events.QueueRulesChanged(rules=proto_of(last_agent)), 0)
+    seat(feed, "kim", capacity(voice=0, chat=1), 0)
+    feed.contact("chat-1", contact_queued("chat", 1), 1)
+    routed(feed, 1)
+    feed.contact("chat-1", accepted("kim", "chat", 1), 2)
+    assert feed.board.last_agents == {}
 
 
 def test_a_chat_abandoned_while_offered_counts_and_frees_the_agent() -> None:

@@ -177,14 +177,17 @@ def test_an_offer_not_taken_in_time_is_declined_for_the_agent_who_goes_not_ready
     assert isinstance(declined, events_pb2.ContactDeclined)
     assert (topics.aggregate, not_ready.meta.aggregate_id) == ("agent", "kim")
     assert not_ready.mark_ring_no_answer.contact_id == CONTACT_ID
+    assert not_ready.mark_ring_no_answer.reason == "ring-no-answer"
     OfferTimer(deadlines)(Versioned(chat.state, chat.history.version, TENANT, CONTACT_ID))
     now = 100.0
     assert deadlines.due() == []  # back in its queue: no deadline
 
 
-def test_a_declined_contact_costs_the_agent_nothing_unless_the_offer_timed_out() -> None:
+def test_an_agent_who_declines_goes_not_ready_saying_so() -> None:
     chat = Chat()
     chat.offer()
     chat.offer_to("kim")
     chat.send(decline=commands_pb2.DeclineContact(agent_id="kim", reason="busy"))
-    assert agent_commands_for_contact(chat.history.events[-2]) == []
+    [(_, not_ready)] = agent_commands_for_contact(chat.history.events[-2])
+    assert (not_ready.meta.aggregate_id, not_ready.mark_ring_no_answer.reason) == ("kim", "declined")
+    assert agent_commands_for_contact(chat.history.events[-1]) == []  # back in its queue: nothing

@@ -44,6 +44,7 @@ def test_silence_for_the_timeout_fires_once_per_heartbeat_and_state_and_a_call_p
     clock = Clock()
     deadlines = Deadlines(clock)
     presence = Presence("127.0.0.1:1", timeout_seconds=30, clock=clock)
+    presence.caught_up()
     observe = presence.timer(deadlines)
     observe(Versioned(agent(), 1, TENANT, "kim"))
     assert deadlines.due() == []  # no heartbeat yet
@@ -96,6 +97,7 @@ def test_the_watch_leaves_the_agents_other_deadlines_alone() -> None:
     wrap_up = Deadline("wrap-up-event", timedelta(seconds=10), AGENTS, commands_pb2.AgentCommand)
     deadlines.set((TENANT, "kim"), wrap_up)
     presence = Presence("127.0.0.1:1", timeout_seconds=30, clock=clock)
+    presence.caught_up()
     presence.timer(deadlines)(Versioned(agent(WRAP_UP), 1, TENANT, "kim"))  # not watched: no heartbeat
     clock.now = LOGIN + 10
     assert deadlines.due() == [wrap_up]
@@ -105,8 +107,25 @@ def test_a_heartbeat_of_an_agent_nobody_watches_yet_is_kept_for_when_it_is() -> 
     clock = Clock()
     deadlines = Deadlines(clock)
     presence = Presence("127.0.0.1:1", timeout_seconds=30, clock=clock)
+    presence.caught_up()
     observe = presence.timer(deadlines)
     presence.heard(TENANT, "kim", LOGIN + 1)  # read from the topic before the agent's state
     observe(Versioned(agent(), 1, TENANT, "kim"))
     clock.now = LOGIN + 31
+    assert len(deadlines.due()) == 1
+
+
+def test_after_a_restart_no_agent_is_judged_before_the_topic_is_read_nor_within_a_timeout_of_it() -> None:
+    clock = Clock()
+    deadlines = Deadlines(clock)
+    presence = Presence("127.0.0.1:1", timeout_seconds=30, clock=clock)
+    observe = presence.timer(deadlines)
+    observe(Versioned(agent(), 1, TENANT, "kim"))
+    clock.now = LOGIN + 600  # the instance was down for ten minutes; kim's desktop spoke at +10
+    presence.heard(TENANT, "kim", LOGIN + 10)  # replayed from the topic
+    assert deadlines.due() == [] and not presence.ready()
+    presence.caught_up()
+    clock.now = LOGIN + 629
+    assert deadlines.due() == []  # a whole timeout from catching up, for its next heartbeat to come
+    clock.now = LOGIN + 630
     assert len(deadlines.due()) == 1

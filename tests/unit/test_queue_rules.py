@@ -158,3 +158,15 @@ def test_the_same_rules_again_change_nothing_and_an_unknown_queue_cannot_be_chan
         queue.handle(change("vip", rules(service_level_threshold_seconds=20)), at(1))
     with pytest.raises(NotFound):
         history("nowhere").handle(change("nowhere", rules()), at(0))
+
+
+def test_a_queue_keeps_the_channel_it_was_defined_with() -> None:
+    queue = history()
+    queue.handle(create("vip", rules(channel="chat")), at(0))
+    assert queue.state.rule.channel == "chat"
+    with pytest.raises(IllegalTransition) as refused:  # its waiting chats are chats
+        queue.handle(change("vip", rules(channel="voice")), at(1))
+    assert refused.value.error_id == "queue-channel-fixed"
+    queue.handle(change("vip", rules(channel="chat", seconds_per_priority=30)), at(2))
+    with pytest.raises(InvalidArgument):
+        history("fax").handle(create("fax", rules(channel="fax")), at(0))
