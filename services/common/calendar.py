@@ -64,9 +64,10 @@ class BusinessCalendar:
         return self.weekly.get(day.weekday(), ())
 
     def is_open(self, moment: datetime) -> bool:
-        local = moment.astimezone(self.zone)
-        minute = local.hour * 60 + local.minute + local.second / 60
-        return any(opens <= minute < closes for opens, closes in self.spans_on(local.date()))
+        """Within one of the opening periods that `business_seconds` counts (so the two agree in the
+        hour a daylight-saving change skips or repeats)."""
+        instant = moment.astimezone(UTC)
+        return any(opens <= instant < closes for opens, closes in self._open_periods(instant, instant))
 
     def business_seconds(self, start: datetime, end: datetime) -> float:
         """Open seconds from `start` to `end` (0 if end is not after start): what an SLA clock or a
@@ -87,14 +88,15 @@ class BusinessCalendar:
         return None
 
     def _open_periods(self, start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
-        """Each opening span that overlaps [start, end), as aware datetimes, in time order."""
+        """Each opening span that overlaps [start, end) (or holds `start` when they are equal), as aware
+        datetimes, in time order."""
         zone = self.zone
         day, last = self.local_day(start), self.local_day(end)
         while day <= last:
             midnight = datetime.combine(day, time(), zone)
             for opens, closes in sorted(self.spans_on(day)):
                 begin, finish = _at(midnight, opens, zone), _at(midnight, closes, zone)
-                if finish > start and begin < end:
+                if finish > start and begin <= end:
                     yield begin, finish
             day += timedelta(days=1)
 

@@ -69,6 +69,12 @@ def test_a_day_follows_the_wall_clock_across_daylight_saving() -> None:
     new_york = BusinessCalendar("America/New_York", {6: ((0, 24 * 60),)})  # Sundays, all day
     spring = datetime(2026, 3, 8, tzinfo=ZoneInfo("America/New_York"))  # clocks go forward at 02:00
     assert new_york.business_seconds(spring, spring + timedelta(days=1)) == 23 * 3600
+    # 02:30 to 04:00 on the day 02:00-03:00 does not exist: open from 03:30 EDT (07:30 UTC), 30 minutes
+    early = BusinessCalendar("America/New_York", {6: ((150, 240),)})
+    assert early.business_seconds(spring, spring + timedelta(days=1)) == 30 * 60
+    assert early.is_open(datetime(2026, 3, 8, 7, 45, tzinfo=UTC))
+    assert not early.is_open(datetime(2026, 3, 8, 7, 15, tzinfo=UTC))  # the two agree in the skipped hour
+    assert early.next_open(spring) == datetime(2026, 3, 8, 7, 30, tzinfo=UTC)
 
 
 def test_a_bad_calendar_names_every_field_at_fault() -> None:
