@@ -602,9 +602,7 @@ class Board:
         return {
             cid: self.queues[queue_id].channel
             for cid, queue_id in held.items()
-            if queue_id in self.queues
-            and self.queues[queue_id].channel != VOICE
-            and (cid not in self.talking or self.talking[cid].ended_at is None)
+            if queue_id in self.queues and self.queues[queue_id].channel != VOICE
         }
 
     def release(self, agent_id: str, contact_id: str) -> None:

@@ -103,8 +103,12 @@ def decide(
             ]
         case "close":
             abandoned = state.status != ACCEPTED
-            agent = "" if state.status == QUEUED else state.agent_id
-            return [events_pb2.ContactClosed(agent_id=agent, queue_id=state.queue_id, abandoned=abandoned)]
+            # the agent it is offered to or was accepted by; none while it waits in its queue
+            return [
+                events_pb2.ContactClosed(
+                    agent_id=state.agent_id, queue_id=state.queue_id, abandoned=abandoned
+                )
+            ]
     raise InvalidArgument("unknown-command", "the contact command names no known action")
 
 

@@ -6,7 +6,7 @@ for a configurable time after it, and go not ready on ring-no-answer or when the
 stop. A supervisor can change a logged-in agent's skills. Contacts of other channels leave the agent's
 state as it is: routing counts them against its capacity."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -48,15 +48,47 @@ class AgentRules:
     wrap_up_seconds: int = 10
 
 
+Skills = tuple[tuple[str, int], ...]  # (name, proficiency)
+Capacity = tuple[tuple[str, int, bool], ...]  # (channel, contacts at once, exclusive)
+
+
+def skill_pairs(skills: Iterable[events_pb2.Skill]) -> Skills:
+    return tuple((s.name, s.proficiency) for s in skills)
+
+
+def skill_messages(skills: Skills) -> list[events_pb2.Skill]:
+    return [events_pb2.Skill(name=name, proficiency=level) for name, level in skills]
+
+
+def capacity_triples(capacity: Iterable[events_pb2.ChannelCapacity]) -> Capacity:
+    return tuple((c.channel, c.max_contacts, c.exclusive) for c in capacity)
+
+
+def capacity_messages(capacity: Capacity) -> list[events_pb2.ChannelCapacity]:
+    return [
+        events_pb2.ChannelCapacity(channel=channel, max_contacts=most, exclusive=exclusive)
+        for channel, most, exclusive in capacity
+    ]
+
+
 @dataclass(frozen=True)
 class AgentProfile:
     """What an admin defined for the agent: what its log-ins take by default."""
 
     display_name: str
     site_id: str
-    skills: tuple[tuple[str, int], ...]
-    capacity: tuple[tuple[str, int, bool], ...]
+    skills: Skills
+    capacity: Capacity
     endpoint: str
+
+    def message(self) -> events_pb2.AgentProfileDefined:
+        return events_pb2.AgentProfileDefined(
+            display_name=self.display_name,
+            site_id=self.site_id,
+            skills=skill_messages(self.skills),
+            capacity=capacity_messages(self.capacity),
+            endpoint=self.endpoint,
+        )
 
 
 @dataclass(frozen=True)
@@ -64,7 +96,7 @@ class AgentStatus:
     agent_id: str
     display_name: str
     site_id: str
-    skills: tuple[tuple[str, int], ...]
+    skills: Skills
     state: "events_pb2.AgentState.ValueType"
     state_since: datetime
     reason: str = ""
@@ -74,7 +106,7 @@ class AgentStatus:
     wrap_up_for: timedelta | None = None
     wrap_up_event_id: str = ""
     # Its capacity profile as logged in (RT-7): (channel, contacts at once, exclusive); empty is one call.
-    capacity: tuple[tuple[str, int, bool], ...] = ()
+    capacity: Capacity = ()
     profile: AgentProfile | None = None
     # When this session began: a heartbeat from before it is an earlier desktop's (services.routing.presence).
     logged_in_at: datetime | None = None
@@ -132,11 +164,11 @@ def decide(
             return [_changed(state, READY, contact_id=contact)]
         case "change_skills":
             skills = _skills(command.change_skills.skills)
-            if tuple((s.name, s.proficiency) for s in skills) == state.skills:
+            if skill_pairs(skills) == state.skills:
                 raise IllegalTransition(
                     "agent-skills-unchanged", f"agent {agent_id} has these skills already"
                 )
-            previous = [events_pb2.Skill(name=name, proficiency=level) for name, level in state.skills]
+            previous = skill_messages(state.skills)
             return [events_pb2.AgentSkillsChanged(skills=skills, previous_skills=previous)]
         case "mark_lost_presence":
             if state.state not in (READY, WRAP_UP):
@@ -162,22 +194,15 @@ def _log_in(
         raise IllegalTransition(
             "agent-has-no-profile", "the agent has no profile: its log-in names its site and skills"
         )
-    site = log_in.site_id or (profile.site_id if profile else "")
-    require(site, "site_id", "the agent's site")
-    skills = list(log_in.skills) or [
-        events_pb2.Skill(name=name, proficiency=level) for name, level in (profile.skills if profile else ())
-    ]
-    capacity = list(log_in.capacity) or [
-        events_pb2.ChannelCapacity(channel=channel, max_contacts=most, exclusive=exclusive)
-        for channel, most, exclusive in (profile.capacity if profile else ())
-    ]
-    name = log_in.display_name or (profile.display_name if profile else "")
+    defaults = profile.message() if profile else events_pb2.AgentProfileDefined()
     return events_pb2.AgentLoggedIn(
-        site_id=site,
-        skills=_skills(skills),
-        display_name=optional_text(name, "display_name", "the agent's name"),
+        site_id=require(log_in.site_id or defaults.site_id, "site_id", "the agent's site"),
+        skills=_skills(log_in.skills or defaults.skills),
+        display_name=optional_text(
+            log_in.display_name or defaults.display_name, "display_name", "the agent's name"
+        ),
         initial_state=rules.state_after_login,
-        capacity=validated_capacity(capacity),
+        capacity=validated_capacity(log_in.capacity or defaults.capacity),
     )
 
 
@@ -196,8 +221,8 @@ def profile_of(defined: events_pb2.AgentProfileDefined) -> AgentProfile:
     return AgentProfile(
         display_name=defined.display_name,
         site_id=defined.site_id,
-        skills=tuple((s.name, s.proficiency) for s in defined.skills),
-        capacity=tuple((c.channel, c.max_contacts, c.exclusive) for c in defined.capacity),
+        skills=skill_pairs(defined.skills),
+        capacity=capacity_triples(defined.capacity),
         endpoint=defined.endpoint,
     )
 
@@ -290,10 +315,10 @@ def evolve(state: AgentStatus | None, event: event_pb2.Event) -> AgentStatus:
                 agent_id=event.aggregate_id,
                 display_name=logged_in.display_name,
                 site_id=logged_in.site_id,
-                skills=tuple((s.name, s.proficiency) for s in logged_in.skills),
+                skills=skill_pairs(logged_in.skills),
                 state=logged_in.initial_state,
                 state_since=at,
-                capacity=tuple((c.channel, c.max_contacts, c.exclusive) for c in logged_in.capacity),
+                capacity=capacity_triples(logged_in.capacity),
                 profile=state.profile if state else None,
                 logged_in_at=at,
             )
@@ -312,9 +337,7 @@ def evolve(state: AgentStatus | None, event: event_pb2.Event) -> AgentStatus:
                 wrap_up_event_id=event.event_id if wrapping_up else "",
             )
         case "agent_skills_changed":
-            return evolved(
-                state, skills=tuple((s.name, s.proficiency) for s in event.agent_skills_changed.skills)
-            )
+            return evolved(state, skills=skill_pairs(event.agent_skills_changed.skills))
         case "agent_logged_out":
             return evolved(
                 state,

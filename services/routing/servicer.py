@@ -17,7 +17,7 @@ from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
 from services.routing.board_view import BoardView
 from services.routing.contacts import ContactState
-from services.routing.domain import LOGGED_OUT, AgentStatus
+from services.routing.domain import LOGGED_OUT, AgentStatus, capacity_messages, skill_messages
 from services.routing.presence import Presence
 from services.routing.queues import QueueState
 from services.routing.rules import proto_of
@@ -29,34 +29,17 @@ def agent_view(entry: Versioned[AgentStatus]) -> routing_pb2.Agent:
         agent_id=agent.agent_id,
         display_name=agent.display_name,
         site_id=agent.site_id,
-        skills=[events_pb2.Skill(name=name, proficiency=level) for name, level in agent.skills],
+        skills=skill_messages(agent.skills),
         state=agent.state,
         reason=agent.reason,
         contact_id=agent.contact_id,
         state_since=timestamp(agent.state_since),
         version=entry.version,
-        capacity=capacity_proto(agent.capacity),
+        capacity=capacity_messages(agent.capacity),
     )
     if agent.profile is not None:
-        view.profile.CopyFrom(
-            events_pb2.AgentProfileDefined(
-                display_name=agent.profile.display_name,
-                site_id=agent.profile.site_id,
-                skills=[
-                    events_pb2.Skill(name=name, proficiency=level) for name, level in agent.profile.skills
-                ],
-                capacity=capacity_proto(agent.profile.capacity),
-                endpoint=agent.profile.endpoint,
-            )
-        )
+        view.profile.CopyFrom(agent.profile.message())
     return view
-
-
-def capacity_proto(capacity: tuple[tuple[str, int, bool], ...]) -> list[events_pb2.ChannelCapacity]:
-    return [
-        events_pb2.ChannelCapacity(channel=channel, max_contacts=most, exclusive=exclusive)
-        for channel, most, exclusive in capacity
-    ]
 
 
 def contact_view(entry: Versioned[ContactState]) -> routing_pb2.Contact:

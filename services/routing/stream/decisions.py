@@ -19,21 +19,9 @@ from services.routing.matching import Decision, Expansion
 
 def decision_record(tenant_id: str, decision: Decision, causation_id: str) -> tuple[bytes, bytes]:
     """The key and value of the decision's record."""
-    routed = build_event(
-        decision.routed,
-        context="routing",
-        aggregate_type="contact",
-        aggregate_id=decision.contact.contact_id,
-        aggregate_version=decision.contact.routings,
-        tenant_id=tenant_id,
-        occurred_at=datetime.fromtimestamp(decision.contact.routed_at, UTC),
-        correlation_id=decision.contact.correlation_id,
-        causation_id=causation_id,
-        customer_id=decision.contact.customer_id,
-        actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_SYSTEM),
-        event_id=derived_id("event", decision.routed.decision_id),
-    )
-    return f"{tenant_id}/{decision.contact.contact_id}".encode(), routed.SerializeToString()
+    contact = decision.contact
+    event_id = derived_id("event", decision.routed.decision_id)
+    return _contact_record(tenant_id, contact, decision.routed, contact.routed_at, event_id, causation_id)
 
 
 def expansion_record(tenant_id: str, expansion: Expansion, at: float) -> tuple[bytes, bytes]:
@@ -62,9 +50,15 @@ def estimate_record(
 
 
 def _contact_record(
-    tenant_id: str, contact: WaitingContact, payload: Message, at: float, event_id: str
+    tenant_id: str,
+    contact: WaitingContact,
+    payload: Message,
+    at: float,
+    event_id: str,
+    causation_id: str = "",
 ) -> tuple[bytes, bytes]:
-    """A routing event about a waiting contact that routing itself caused (no command did)."""
+    """A routing event about a contact that routing itself caused (no command did); caused by the
+    contact's own flow unless `causation_id` names the event."""
     event = build_event(
         payload,
         context="routing",
@@ -74,7 +68,7 @@ def _contact_record(
         tenant_id=tenant_id,
         occurred_at=datetime.fromtimestamp(at, UTC),
         correlation_id=contact.correlation_id,
-        causation_id=contact.correlation_id,
+        causation_id=causation_id or contact.correlation_id,
         customer_id=contact.customer_id,
         actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_SYSTEM),
         event_id=event_id,
