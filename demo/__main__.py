@@ -3,8 +3,9 @@
 Starts Kafka and every service on fresh data, logs in 12 agents on 2 sites, then plays ~200 inbound
 calls (Poisson arrivals, IVR choices, caller patience, exponential talk times) against the REST
 gateway. Simulated agent desktops answer when their phone rings (seen on the call events topic),
-sometimes too late (RONA). Prints progress from the live queue metrics, then per-queue statistics
-computed by ClickHouse and one customer's journey, and stops everything.
+sometimes too late (RONA). First it defines a line of business closed today, publishes its IVR flow
+and shows a call to it hearing the closed announcement. Prints progress from the live queue metrics,
+then per-queue statistics computed by ClickHouse and one customer's journey, and stops everything.
 """
 
 import asyncio
@@ -15,6 +16,7 @@ import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 from aiokafka import AIOKafkaConsumer
@@ -107,6 +109,55 @@ async def one_call(
     return "handled"
 
 
+# A line of business with Seoul office hours, Korean public holidays, and today closed as a special day,
+# so the demo shows the closed branch of its flow whatever the hour it runs at.
+SHOP_FLOW = {
+    "start": "hours",
+    "nodes": [
+        {"id": "hours", "type": "check-hours", "branches": {"open": "main", "closed": "closed"}},
+        {
+            "id": "closed",
+            "type": "hang-up",
+            "parameters": {
+                "announcement": "지금은 상담 시간이 아닙니다. 평일 9시부터 18시까지 전화 주십시오."
+            },
+        },
+        {
+            "id": "main",
+            "type": "menu",
+            "parameters": {"prompt": "주문 문의는 1번을 눌러주세요."},
+            "branches": {"1": "orders"},
+            "next": "orders",
+        },
+        {"id": "orders", "type": "queue", "parameters": {"queue_id": "general"}},
+    ],
+}
+
+
+async def after_hours_call(rest: httpx.AsyncClient) -> None:
+    today = datetime.now(ZoneInfo("Asia/Seoul")).date().isoformat()
+    weekdays = dict.fromkeys(("mon", "tue", "wed", "thu", "fri"), "09:00-18:00")
+    hours = {
+        "time_zone": "Asia/Seoul",
+        "weekly": weekdays,
+        "holiday_country": "KR",
+        "special_days": {today: ""},
+    }
+    line = await rest.put(
+        "/v1/lines/shop", json={"display_name": "Shop", "numbers": ["15885000"], "hours": hours}
+    )
+    published = await rest.post("/v1/lines/shop/flows", json=SHOP_FLOW)
+    for response in (line, published):  # 409: a re-run on the same data has them already
+        if response.status_code != 409:
+            response.raise_for_status()
+    call = (await rest.post("/v1/calls", json={"ani": "+821099990000", "dnis": "15885000"})).json()
+    print(
+        f"After hours: line shop (closed today, {today}) answered a call with its flow, version "
+        f"{call['flow_version']}: {call['status']} ({call['end_reason']})\n",
+        flush=True,
+    )
+
+
 async def progress(
     rest: httpx.AsyncClient, started: float, outcomes: Counter[str], stop: asyncio.Event
 ) -> None:
@@ -186,6 +237,7 @@ async def simulate(platform: Platform) -> None:
                 },
             )
             response.raise_for_status()
+        await after_hours_call(rest)
         print(
             f"{len(AGENTS)} agents logged in on 2 sites; {CALLS_TOTAL} calls over ~{ARRIVAL_SECONDS:.0f}s\n",
             flush=True,

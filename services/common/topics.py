@@ -51,10 +51,12 @@ AGENTS = AggregateTopics("routing", "agent")
 QUEUES = AggregateTopics("routing", "queue")
 # Contacts of channels other than voice (RT-7): chat, email and task adapters offer them to routing.
 CONTACTS = AggregateTopics("routing", "contact")
+# Lines of business (TEL-3, ORG-2): their numbers, hours and IVR flow versions.
+LINES = AggregateTopics("telephony", "line")
 TICKETS = AggregateTopics("ticketing", "ticket")
 # The gateway's API keys: every service follows their events to know who may call it.
 API_KEYS = AggregateTopics("gateway", "api-key")
-AGGREGATES = (CALLS, AGENTS, QUEUES, CONTACTS, TICKETS, API_KEYS)
+AGGREGATES = (CALLS, LINES, AGENTS, QUEUES, CONTACTS, TICKETS, API_KEYS)
 
 ROUTING_DECISIONS = "routing.decisions.v1"
 # Each agent's latest desktop heartbeat (RT-9), compacted: presence, not events.
@@ -63,6 +65,7 @@ QUEUE_METRICS = "routing.queue-metrics.v1"
 # Every topic whose records are cc.common.v1.Event envelopes: what the analytics sink stores.
 EVENT_TOPICS = (
     CALLS.events,
+    LINES.events,
     AGENTS.events,
     QUEUES.events,
     CONTACTS.events,

@@ -22,7 +22,7 @@ from services.gateway import errors, readiness
 from services.gateway.body_limit import BodyLimit
 from services.gateway.clients import ServiceClients
 from services.gateway.live_metrics import LiveQueueMetrics
-from services.gateway.routers import agents, calls, contacts, insights, keys, queues, tickets
+from services.gateway.routers import agents, calls, contacts, insights, keys, lines, queues, tickets
 
 log = logging.getLogger(__name__)
 TOPICS_RETRY_SECONDS = 1.0
@@ -96,6 +96,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         agents.router,
         agents.statistics_router,
         queues.router,
+        lines.router,
         contacts.router,
         tickets.router,
         insights.router,

@@ -9,6 +9,7 @@ from cc.analytics.v1 import analytics_pb2
 from cc.gateway.v1 import keys_pb2
 from cc.routing.v1 import events_pb2 as routing_events
 from cc.routing.v1 import routing_pb2
+from cc.telephony.v1 import events_pb2 as telephony_events
 from cc.telephony.v1 import telephony_pb2
 from cc.ticketing.v1 import ticketing_pb2
 from fastapi import Path, Query
@@ -70,7 +71,14 @@ class OfferCallBody(BaseModel):
 
 
 class DigitsBody(WriteOptions):
-    digits: Annotated[str, Field(pattern=r"^[0-9*#]{1,16}$", examples=["1"])]
+    digits: Annotated[
+        str,
+        Field(
+            pattern=r"^[0-9*#]{1,32}$",
+            examples=["1"],
+            description="At a masked collect node (a card number) kept nowhere: only count and Luhn check.",
+        ),
+    ]
 
 
 class AnswerBody(WriteOptions):
@@ -142,6 +150,11 @@ class Call(BaseModel):
     enqueued_at: datetime | None
     answered_at: datetime | None
     ended_at: datetime | None
+    line_id: str = Field(description="The line of business its DNIS reached; empty for the default line.")
+    flow_version: int = Field(description="The version of the line's IVR flow the call walks; 0 the default.")
+    node_id: str = Field(description="In the IVR: the flow node waiting for the caller's digits.")
+    priority: int
+    attributes: dict[str, str] = Field(description="What the flow's set-attribute and collect nodes set.")
     version: int
 
     @staticmethod
@@ -161,7 +174,177 @@ class Call(BaseModel):
             enqueued_at=moment(call, "enqueued_at"),
             answered_at=moment(call, "answered_at"),
             ended_at=moment(call, "ended_at"),
+            line_id=call.line_id,
+            flow_version=call.flow_version,
+            node_id=call.node_id,
+            priority=call.priority,
+            attributes=dict(call.attributes),
             version=call.version,
+        )
+
+
+# --- lines of business and their IVR flows -----------------------------------------------------
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Spans = Annotated[
+    str,
+    Field(
+        max_length=200,
+        pattern=r"^[0-9:, -]*$",
+        description='Local opening times: "09:00-18:00", several separated by commas; "" closed.',
+        examples=["09:00-12:00,13:00-18:00"],
+    ),
+]
+IsoDate = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", examples=["2026-12-24"])]
+NodeId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+FlowText = Annotated[str, Field(max_length=1000, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$")]
+
+
+class BusinessHours(BaseModel):
+    """A line's business calendar (TEL-4, CAL-1); a day's hours follow the zone's clock."""
+
+    time_zone: Text = Field(examples=["Asia/Seoul"], description="An IANA time zone.")
+    weekly: dict[Weekday, Spans] = Field(default={}, description="A weekday not listed is closed.")
+    holiday_country: Annotated[str, Field(max_length=2, pattern=r"^([A-Z]{2})?$")] = Field(
+        default="", description='Closed on this country\'s public holidays ("KR"); "" for none.'
+    )
+    holiday_subdivision: OptionalText = ""
+    special_days: dict[IsoDate, Spans] = Field(
+        default={},
+        max_length=400,
+        description="Days with hours of their own over holidays and weekdays.",
+        # every key is a date: pydantic says so with patternProperties, which alone would allow others
+        json_schema_extra={"additionalProperties": False},
+    )
+
+    def to_proto(self) -> telephony_events.BusinessHours:
+        return telephony_events.BusinessHours(
+            time_zone=self.time_zone,
+            weekly={str(day): spans for day, spans in self.weekly.items()},
+            holiday_country=self.holiday_country,
+            holiday_subdivision=self.holiday_subdivision,
+            special_days=self.special_days,
+        )
+
+    @staticmethod
+    def of(hours: telephony_events.BusinessHours) -> "BusinessHours":
+        return BusinessHours(
+            time_zone=hours.time_zone,
+            weekly=dict(hours.weekly),  # type: ignore[arg-type]
+            holiday_country=hours.holiday_country,
+            holiday_subdivision=hours.holiday_subdivision,
+            special_days=dict(hours.special_days),
+        )
+
+
+class LineSettings(BaseModel):
+    display_name: OptionalText = ""
+    numbers: list[Annotated[str, Field(pattern=r"^\+?[0-9]{2,20}$")]] = Field(
+        default=[], max_length=100, description="The service numbers (DNIS) that reach this line."
+    )
+    hours: BusinessHours | None = Field(default=None, description="null: always open.")
+
+    def to_proto(self) -> telephony_events.LineSettings:
+        settings = telephony_events.LineSettings(display_name=self.display_name, numbers=self.numbers)
+        if self.hours is not None:
+            settings.hours.CopyFrom(self.hours.to_proto())
+        return settings
+
+    @staticmethod
+    def of(settings: telephony_events.LineSettings) -> "LineSettings":
+        return LineSettings(
+            display_name=settings.display_name,
+            numbers=list(settings.numbers),
+            hours=BusinessHours.of(settings.hours) if settings.HasField("hours") else None,
+        )
+
+
+class DefineLineBody(LineSettings, WriteOptions):
+    """The whole settings: a field left out takes its default."""
+
+
+class Line(BaseModel):
+    line_id: str
+    settings: LineSettings
+    flow_version: int = Field(description="The current IVR flow version; 0 until the first publish.")
+    defined_at: datetime | None
+    changed_at: datetime | None
+    version: int
+
+    @staticmethod
+    def of(line: telephony_pb2.Line) -> "Line":
+        return Line(
+            line_id=line.line_id,
+            settings=LineSettings.of(line.settings),
+            flow_version=line.flow_version,
+            defined_at=moment(line, "defined_at"),
+            changed_at=moment(line, "changed_at"),
+            version=line.version,
+        )
+
+
+class FlowNode(BaseModel):
+    """One step of a flow; the README's table says each type's parameters and exits."""
+
+    id: NodeId
+    type: Literal[
+        "menu", "play", "collect", "check-hours", "set-priority", "set-attribute", "queue", "hang-up"
+    ]
+    parameters: dict[Annotated[str, Field(max_length=64)], FlowText] = Field(default={}, max_length=10)
+    next: Annotated[str, Field(max_length=64)] = ""
+    branches: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=64)]] = Field(
+        default={}, max_length=20, description="A menu's digits, or check-hours' open and closed."
+    )
+
+
+class Flow(BaseModel):
+    start: NodeId
+    nodes: list[FlowNode] = Field(min_length=1, max_length=200)
+
+    def to_proto(self) -> telephony_events.IvrFlow:
+        return telephony_events.IvrFlow(
+            start=self.start,
+            nodes=[
+                telephony_events.FlowNode(
+                    id=n.id, type=n.type, parameters=n.parameters, next=n.next, branches=n.branches
+                )
+                for n in self.nodes
+            ],
+        )
+
+    @staticmethod
+    def of(flow: telephony_events.IvrFlow) -> "Flow":
+        return Flow(
+            start=flow.start,
+            nodes=[
+                FlowNode(
+                    id=n.id,
+                    type=n.type,  # type: ignore[arg-type]
+                    parameters=dict(n.parameters),
+                    next=n.next,
+                    branches=dict(n.branches),
+                )
+                for n in flow.nodes
+            ],
+        )
+
+
+class PublishFlowBody(Flow, WriteOptions):
+    """A new version of the line's flow: calls that start from now on walk it."""
+
+
+class FlowVersion(BaseModel):
+    line_id: str
+    version: int
+    flow: Flow
+    published_at: datetime | None
+
+    @staticmethod
+    def of(published: telephony_pb2.FlowVersion) -> "FlowVersion":
+        return FlowVersion(
+            line_id=published.line_id,
+            version=published.version,
+            flow=Flow.of(published.flow),
+            published_at=moment(published, "published_at"),
         )
 
 

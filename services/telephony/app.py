@@ -3,11 +3,13 @@
 from cc.telephony.v1 import commands_pb2, telephony_pb2_grpc
 
 from services.common.aggregate import AggregateSpec
-from services.common.service import AggregateService, PolicyDefinition, with_rules
+from services.common.projection import Projection
+from services.common.service import AggregateService, FurtherAggregate, PolicyDefinition, with_rules
 from services.common.settings import PlatformSettings, get_settings
-from services.common.topics import CALLS, ROUTING_DECISIONS
-from services.telephony import domain
+from services.common.topics import CALLS, LINES, ROUTING_DECISIONS
+from services.telephony import domain, lines
 from services.telephony.consumers import RingTimer, ring_for_decision
+from services.telephony.directory import ProjectedLines
 from services.telephony.servicer import TelephonyServicer
 
 
@@ -22,17 +24,31 @@ def call_spec(rules: domain.TelephonyRules) -> AggregateSpec[domain.CallState, c
     )
 
 
+LINE_SPEC: AggregateSpec[lines.LineState, commands_pb2.LineCommand] = AggregateSpec(
+    LINES,
+    commands_pb2.LineCommand,
+    lines.decide,
+    lines.evolve,
+    lines.customer_of,
+    lines.LineState,
+)
+
+
 async def main(settings: PlatformSettings | None = None) -> None:
     settings = settings or get_settings()
-    rules = domain.TelephonyRules(ring_timeout_seconds=settings.cc_ring_timeout_seconds)
+    line_model = Projection(LINE_SPEC, settings.kafka_bootstrap_servers)
+    rules = domain.TelephonyRules(
+        lines=ProjectedLines(line_model), ring_timeout_seconds=settings.cc_ring_timeout_seconds
+    )
     service = AggregateService(
         name="telephony",
         spec=call_spec(rules),
         port=settings.telephony_port,
         grpc_service="cc.telephony.v1.TelephonyService",
         add_servicer=telephony_pb2_grpc.add_TelephonyServiceServicer_to_server,
-        servicer=TelephonyServicer,
+        servicer=lambda bus, calls: TelephonyServicer(bus, calls, line_model, rules),
         policies=[PolicyDefinition("telephony.ring-agent", [ROUTING_DECISIONS], ring_for_decision)],
         timers=[RingTimer],
+        further=[FurtherAggregate(LINE_SPEC, line_model)],
     )
     await service.run(settings)

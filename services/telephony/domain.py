@@ -1,9 +1,13 @@
-"""The call aggregate (TEL-1): decide and evolve, pure. A call is offered, walks the IVR, waits in a
-queue, rings an agent (again after a ring-no-answer), is answered and ends; a caller who hangs up
-after joining a queue and before an answer has abandoned."""
+"""The call aggregate (TEL-1): decide and evolve, pure. A call is offered, walks its line's IVR flow,
+waits in a queue, rings an agent (again after a ring-no-answer), is answered and ends; a caller who
+hangs up after joining a queue and before an answer has abandoned.
+
+The offer records the line of business its DNIS reaches and the version of the line's flow; the call
+walks that version to its end (TEL-3), reading the flow and the line's hours through the rules'
+`LineDirectory`."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cc.common.v1 import event_pb2
@@ -22,18 +26,19 @@ from services.common.errors import (
     require,
     text_problem,
 )
-from services.telephony import ivr
+from services.telephony import flows
+from services.telephony.lines import DEFAULT_FLOW, LineDirectory, LineState, NoLines
 
 Party = events_pb2.Party
 EndReason = events_pb2.EndReason
-_DIGITS = re.compile(r"[0-9*#]{1,16}")
+_DIGITS = re.compile(r"[0-9*#]{1,32}")
 # A call's priority (RT-4): 0 for none.
-MAX_PRIORITY = 10
+MAX_PRIORITY = flows.MAX_PRIORITY
 
 
 @dataclass(frozen=True)
 class TelephonyRules:
-    menu: ivr.IvrMenu = ivr.MAIN_MENU
+    lines: LineDirectory = field(default_factory=NoLines)
     ring_timeout_seconds: int = 15
 
 
@@ -45,9 +50,15 @@ class CallState:
     customer_id: str
     offered_at: datetime
     status: "CallStatus.ValueType" = CallStatus.CALL_STATUS_IN_IVR
-    menu_id: str = ""
+    line_id: str = ""
+    flow_version: int = 0
+    # The flow node the call waits on in the IVR, and the play number of its prompt (1 = first).
+    node_id: str = ""
     ivr_attempt: int = 0
+    # Each entry; a masked one as one * per digit.
     ivr_digits: tuple[str, ...] = ()
+    # What the flow's set-attribute and collect nodes set.
+    attributes: dict[str, str] = field(default_factory=dict)
     queue_id: str = ""
     required_skill: str = ""
     priority: int = 0
@@ -95,9 +106,9 @@ def decide(
     call_id = command.meta.aggregate_id
     match command.WhichOneof("command"):
         case "offer_call":
-            return _offer(state, command.offer_call, rules)
+            return _offer(state, command.offer_call, command.meta.tenant_id, now, rules)
         case "send_digits":
-            return _digits(_existing(state, call_id), command.send_digits.digits, now, rules)
+            return _digits(_existing(state, call_id), command.send_digits, command.meta.tenant_id, now, rules)
         case "ring_agent":
             call = _existing(state, call_id)
             if call.status != CallStatus.CALL_STATUS_QUEUED:
@@ -137,7 +148,13 @@ def decide(
             raise InvalidArgument("unknown-command", "the call command names no known action")
 
 
-def _offer(state: CallState | None, offer: commands_pb2.OfferCall, rules: TelephonyRules) -> list[Message]:
+def _offer(
+    state: CallState | None,
+    offer: commands_pb2.OfferCall,
+    tenant_id: str,
+    now: datetime,
+    rules: TelephonyRules,
+) -> list[Message]:
     if state is not None:
         raise IllegalTransition("call-already-offered", f"call {state.call_id} was already offered")
     violations = [
@@ -155,46 +172,86 @@ def _offer(state: CallState | None, offer: commands_pb2.OfferCall, rules: Teleph
         raise InvalidArgument(
             "invalid-argument", "priority is 0 to 10", [FieldViolation("priority", "0 (none) to 10")]
         )
+    line = rules.lines.line_for(tenant_id, offer.dnis)
+    version = line.flow_version if line else 0
+    flow = line.flow(version) if line else DEFAULT_FLOW
+    caller = _caller(line, offer.priority, now)
     return [
-        events_pb2.CallOffered(ani=offer.ani, dnis=offer.dnis, priority=offer.priority),
-        events_pb2.IvrMenuEntered(menu_id=rules.menu.menu_id, prompt=rules.menu.prompt, attempt=1),
+        events_pb2.CallOffered(
+            ani=offer.ani,
+            dnis=offer.dnis,
+            priority=offer.priority,
+            line_id=line.line_id if line else "",
+            flow_version=version,
+        ),
+        *flows.enter(flow, flow.start, caller),
     ]
 
 
-def _digits(call: CallState, digits: str, now: datetime, rules: TelephonyRules) -> list[Message]:
-    if call.status != CallStatus.CALL_STATUS_IN_IVR:
-        raise _illegal(call, "call-not-in-ivr", "in the IVR")
+def _always(moment: datetime) -> bool:
+    return True
+
+
+def _walked(call: CallState, tenant_id: str, rules: TelephonyRules) -> tuple[flows.Flow, LineState | None]:
+    """The flow the call walks (the version its offer recorded), and its line (None: the default)."""
+    line = rules.lines.line(tenant_id, call.line_id) if call.line_id else None
+    return (line.flow(call.flow_version) if line else DEFAULT_FLOW), line
+
+
+def _caller(line: LineState | None, priority: int, now: datetime) -> flows.Caller:
+    return flows.Caller(priority, line.is_open if line else _always, now)
+
+
+def digits_to_send(
+    call: CallState | None, digits: str, tenant_id: str, rules: TelephonyRules
+) -> commands_pb2.SendDigits:
+    """What a SendDigits command carries: the digits, or at a masked collect node only how many and
+    whether they pass Luhn, so that a card number is never written to the command log (SEC-1)."""
+    if call is None or call.status != CallStatus.CALL_STATUS_IN_IVR:
+        return commands_pb2.SendDigits(digits=digits)  # decide refuses it, naming why
+    flow, _ = _walked(call, tenant_id, rules)
+    node = flow.nodes.get(call.node_id)
+    if node is None or not node.masked:
+        return commands_pb2.SendDigits(digits=digits)
+    _check_digits(digits)
+    entry = flows.Entry.of(digits)
+    return commands_pb2.SendDigits(
+        masked=commands_pb2.MaskedDigits(digit_count=entry.count, luhn_valid=entry.luhn_valid)
+    )
+
+
+def _check_digits(digits: str) -> None:
     if not _DIGITS.fullmatch(digits):
         raise InvalidArgument(
             "invalid-argument",
-            "digits must be 1 to 16 of 0-9, * and #",
-            [FieldViolation("digits", "1 to 16 of 0-9, * and #")],
+            "digits must be 1 to 32 of 0-9, * and #",
+            [FieldViolation("digits", "1 to 32 of 0-9, * and #")],
         )
-    outcome = ivr.outcome_of(rules.menu, digits, call.ivr_attempt)
-    option = rules.menu.option(digits)
-    received = events_pb2.IvrDigitsReceived(
-        menu_id=call.menu_id,
-        digits=digits,
-        recognised=option is not None,
-        option_label=option.label if option else "",
-    )
-    match outcome:
-        case ivr.ReplayMenu(attempt):
-            return [
-                received,
-                events_pb2.IvrMenuEntered(menu_id=call.menu_id, prompt=rules.menu.prompt, attempt=attempt),
-            ]
-        case ivr.PlayAnnouncement(text):
-            return [
-                received,
-                events_pb2.IvrAnnouncementPlayed(menu_id=call.menu_id, announcement=text),
-                events_pb2.CallEnded(
-                    ended_by=Party.PARTY_SYSTEM, reason=EndReason.END_REASON_ANNOUNCEMENT_COMPLETED
-                ),
-            ]
-        case ivr.JoinQueue(queue_id, skill, reason):
-            return [received, _queued(queue_id, skill, call.priority, now, reason)]
-    raise AssertionError(f"unhandled IVR outcome {outcome}")
+
+
+def _digits(
+    call: CallState, sent: commands_pb2.SendDigits, tenant_id: str, now: datetime, rules: TelephonyRules
+) -> list[Message]:
+    if call.status != CallStatus.CALL_STATUS_IN_IVR:
+        raise _illegal(call, "call-not-in-ivr", "in the IVR")
+    flow, line = _walked(call, tenant_id, rules)
+    caller = _caller(line, call.priority, now)
+    node = flow.nodes.get(call.node_id)
+    if node is None or not flows.NODE_TYPES[node.kind].waits:
+        # its version is no longer kept, and the current one waits elsewhere: start that one over
+        return flows.enter(flow, flow.start, caller)
+    if sent.HasField("masked"):
+        if not node.masked:
+            raise InvalidArgument(
+                "digits-not-masked",
+                f"node {node.node_id} takes the digits themselves",
+                [FieldViolation("masked", "only at a masked collect node")],
+            )
+        entry = flows.Entry("", sent.masked.digit_count, sent.masked.luhn_valid)
+    else:
+        _check_digits(sent.digits)
+        entry = flows.Entry.of(sent.digits)
+    return flows.respond(flow, call.node_id, call.ivr_attempt, entry, caller)
 
 
 def _queued(
@@ -240,19 +297,27 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
     at = to_datetime(event.occurred_at)
     match event.WhichOneof("payload"):
         case "call_offered":
+            offered = event.call_offered
             return CallState(
                 event.aggregate_id,
-                event.call_offered.ani,
-                event.call_offered.dnis,
+                offered.ani,
+                offered.dnis,
                 event.customer_id,
                 offered_at=at,
-                priority=event.call_offered.priority,
+                priority=offered.priority,
+                line_id=offered.line_id,
+                flow_version=offered.flow_version,
             )
     assert state is not None, f"{event.event_type} before call_offered"
     match event.WhichOneof("payload"):
         case "ivr_menu_entered":
             entered = event.ivr_menu_entered
-            return evolved(state, menu_id=entered.menu_id, ivr_attempt=entered.attempt)
+            return evolved(state, node_id=entered.menu_id, ivr_attempt=entered.attempt)
+        case "call_priority_set":
+            return evolved(state, priority=event.call_priority_set.priority)
+        case "call_attribute_set":
+            attribute = event.call_attribute_set
+            return evolved(state, attributes={**state.attributes, attribute.name: attribute.value})
         case "ivr_digits_received":
             return evolved(state, ivr_digits=(*state.ivr_digits, event.ivr_digits_received.digits))
         case "call_queued":

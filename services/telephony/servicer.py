@@ -1,4 +1,4 @@
-"""TelephonyService: translate RPCs to call commands and answer from the calls read model."""
+"""TelephonyService: translate RPCs to call and line commands, and answer from their read models."""
 
 import grpc
 from cc.common.v1 import types_pb2
@@ -9,11 +9,13 @@ from services.common.access import Role
 from services.common.aggregate import Versioned
 from services.common.command_bus import CommandBus, command_meta
 from services.common.envelope import derived_id, new_id, timestamp
-from services.common.errors import PermissionDenied, require
+from services.common.errors import IllegalTransition, NotFound, PermissionDenied, require
 from services.common.grpc_server import current_credential, current_tenant
 from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
+from services.telephony import domain, flows, lines
 from services.telephony.domain import CallState
+from services.telephony.lines import LineState
 
 
 def call_view(entry: Versioned[CallState]) -> telephony_pb2.Call:
@@ -31,6 +33,11 @@ def call_view(entry: Versioned[CallState]) -> telephony_pb2.Call:
         ivr_digits=call.ivr_digits,
         ended_by=call.ended_by,
         end_reason=call.end_reason,
+        line_id=call.line_id,
+        flow_version=call.flow_version,
+        node_id=call.node_id if call.status == telephony_pb2.CALL_STATUS_IN_IVR else "",
+        priority=call.priority,
+        attributes=call.attributes,
     )
     for field, moment in (
         ("enqueued_at", call.enqueued_at),
@@ -42,15 +49,35 @@ def call_view(entry: Versioned[CallState]) -> telephony_pb2.Call:
     return view
 
 
+def line_view(entry: Versioned[LineState]) -> telephony_pb2.Line:
+    line = entry.state
+    return telephony_pb2.Line(
+        line_id=line.line_id,
+        settings=lines.settings_message(line),
+        flow_version=line.flow_version,
+        version=entry.version,
+        defined_at=timestamp(line.defined_at),
+        changed_at=timestamp(line.changed_at),
+    )
+
+
 CallWrite = (
     telephony_pb2.SendDigitsRequest | telephony_pb2.AnswerCallRequest | telephony_pb2.HangUpCallRequest
 )
 
 
 class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
-    def __init__(self, bus: CommandBus, calls: Projection[CallState, commands_pb2.CallCommand]) -> None:
+    def __init__(
+        self,
+        bus: CommandBus,
+        calls: Projection[CallState, commands_pb2.CallCommand],
+        lines: Projection[LineState, commands_pb2.LineCommand],
+        rules: domain.TelephonyRules,
+    ) -> None:
         self._bus = bus
         self._calls = calls
+        self._lines = lines
+        self._rules = rules
 
     def _meta(self, call_id: str, expected_version: int | None = None) -> types_pb2.CommandMeta:
         return command_meta(
@@ -85,7 +112,10 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
     async def SendDigits(
         self, request: telephony_pb2.SendDigitsRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.Call:
-        return await self._on_call(request, send_digits=commands_pb2.SendDigits(digits=request.digits))
+        tenant = current_tenant()
+        entry = self._calls.get(tenant, request.call_id)
+        sent = domain.digits_to_send(entry.state if entry else None, request.digits, tenant, self._rules)
+        return await self._on_call(request, send_digits=sent)
 
     async def AnswerCall(
         self, request: telephony_pb2.AnswerCallRequest, context: grpc.aio.ServicerContext
@@ -107,3 +137,61 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
     ) -> telephony_pb2.Call:
         call_id = require(request.call_id, "call_id", "the call")
         return call_view(await lookup(self._calls, current_tenant(), call_id, request.min_version))
+
+    async def _on_line(
+        self, request: telephony_pb2.DefineLineRequest | telephony_pb2.PublishFlowRequest, **action: Message
+    ) -> telephony_pb2.Line:
+        line_id = require(request.line_id, "line_id", "the line of business")
+        meta = command_meta(
+            tenant_id=current_tenant(),
+            aggregate_id=line_id,
+            expected_version=expected_version(request),
+            actor=current_credential().actor(),
+        )
+        command = commands_pb2.LineCommand(meta=meta, **action)  # type: ignore[arg-type]
+        return line_view(await execute(self._bus, self._lines, command, request.request_id))
+
+    async def DefineLine(
+        self, request: telephony_pb2.DefineLineRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.Line:
+        tenant = current_tenant()
+        for other in self._lines.of_tenant(tenant):
+            taken = set(request.settings.numbers) & set(other.state.numbers)
+            if other.aggregate_id != request.line_id and taken:
+                raise IllegalTransition(
+                    "number-in-use", f"line {other.aggregate_id} has {', '.join(sorted(taken))}"
+                )
+        return await self._on_line(request, define=commands_pb2.DefineLine(settings=request.settings))
+
+    async def PublishFlow(
+        self, request: telephony_pb2.PublishFlowRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.Line:
+        return await self._on_line(request, publish_flow=commands_pb2.PublishFlow(flow=request.flow))
+
+    async def GetLine(
+        self, request: telephony_pb2.GetLineRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.Line:
+        line_id = require(request.line_id, "line_id", "the line of business")
+        return line_view(await lookup(self._lines, current_tenant(), line_id, request.min_version))
+
+    async def ListLines(
+        self, request: telephony_pb2.ListLinesRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.ListLinesResponse:
+        entries = sorted(self._lines.of_tenant(current_tenant()), key=lambda e: e.aggregate_id)
+        return telephony_pb2.ListLinesResponse(lines=[line_view(e) for e in entries])
+
+    async def GetFlow(
+        self, request: telephony_pb2.GetFlowRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.FlowVersion:
+        line_id = require(request.line_id, "line_id", "the line of business")
+        line = (await lookup(self._lines, current_tenant(), line_id)).state
+        published = line.published(request.version or line.flow_version)
+        if published is None:
+            kept = ", ".join(str(f.version) for f in line.flows) or "none yet"
+            raise NotFound("flow-not-found", f"line {line_id} keeps flow versions {kept}")
+        return telephony_pb2.FlowVersion(
+            line_id=line_id,
+            version=published.version,
+            flow=flows.flow_message(published.flow),
+            published_at=timestamp(published.published_at),
+        )

@@ -34,6 +34,8 @@ API_KEYS = {
     "e2e-profiles-dan": "tenant-profiles:agent:dan",
     "e2e-presence": "tenant-presence",
     "e2e-presence-pat": "tenant-presence:agent:pat",
+    "e2e-lines": "tenant-lines",
+    "e2e-lines-ann": "tenant-lines:agent:ann",
 }
 # The settings of every port the platform listens on.
 PORTS = ("TELEPHONY_PORT", "ROUTING_PORT", "TICKETING_PORT", "ANALYTICS_PORT", "KEYS_PORT", "GATEWAY_PORT")

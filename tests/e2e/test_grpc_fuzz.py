@@ -77,6 +77,11 @@ def message_of(descriptor: Descriptor, depth: int = 0) -> st.SearchStrategy[Mess
         return st.just(cls())
     fields: dict[str, st.SearchStrategy[Any]] = {}
     for field in descriptor.fields:
+        entry = field.message_type
+        if entry is not None and entry.GetOptions().map_entry:  # map<string, string>: keys and values
+            key, item = (value_of(entry.fields_by_name[side], depth) for side in ("key", "value"))
+            fields[field.name] = st.dictionaries(key, item, max_size=30)
+            continue
         one = value_of(field, depth)
         fields[field.name] = st.lists(one, max_size=60) if field.is_repeated else st.one_of(st.none(), one)
 
@@ -87,7 +92,9 @@ def message_of(descriptor: Descriptor, depth: int = 0) -> st.SearchStrategy[Mess
                 continue
             target = getattr(message, name)
             field = descriptor.fields_by_name[name]
-            if field.is_repeated:
+            if isinstance(value, dict):
+                target.update(value)
+            elif field.is_repeated:
                 if field.type == FieldDescriptor.TYPE_MESSAGE:
                     for item in value:
                         target.add().CopyFrom(item)

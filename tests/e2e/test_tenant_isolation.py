@@ -1,5 +1,5 @@
 """Tenant isolation on every REST endpoint (issue 6): another tenant's key never sees or changes a
-tenant's calls, agents, queues, contacts, tickets, journey, live metrics or statistics, and the same
+tenant's calls, agents, queues, lines, contacts, tickets, journey, live metrics or statistics, and the same
 ids in two tenants are two different things."""
 
 from collections.abc import AsyncIterator
@@ -133,6 +133,24 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
     offered = await intruder.call("POST", "/v1/contacts", json=chat)
     assert (offered.status_code, offered.json()["error_id"]) == (404, "queue-not-found")
     assert (await owner.get(f"/v1/contacts/{chat_id}")).json()["status"] == "queued"
+
+    # Lines of business: the intruder neither reads the owner's line nor its flows, nor publishes to it;
+    # its own line of the same id and number is its own.
+    line = {"numbers": ["15880101"]}
+    assert (await owner.put("/v1/lines/iso-line", json=line)).status_code == 200
+    flow = {"start": "q", "nodes": [{"id": "q", "type": "queue", "parameters": {"queue_id": "member"}}]}
+    assert (await owner.post("/v1/lines/iso-line/flows", json=flow)).status_code == 201
+    for method, template, body in [
+        ("GET", "/v1/lines/{line_id}", None),
+        ("GET", "/v1/lines/{line_id}/flows/{version}", None),
+        ("POST", "/v1/lines/{line_id}/flows", flow),
+    ]:
+        refused = await intruder.call(method, template, json=body, line_id="iso-line", version=1)
+        assert refused.status_code == 404, (template, refused.text)
+    assert (await intruder.call("GET", "/v1/lines")).json() == []
+    theirs_line = await intruder.call("PUT", "/v1/lines/{line_id}", json=line, line_id="iso-line")
+    assert theirs_line.status_code == 200 and theirs_line.json()["flow_version"] == 0
+    assert (await owner.get("/v1/lines/iso-line")).json()["flow_version"] == 1
 
     # Keys too: the intruder's admin neither lists nor revokes the owner's, and issues its own.
     owners_key = await owner.post("/v1/api-keys", json={"user": "kim@owner", "role": "supervisor"})

@@ -27,10 +27,17 @@ from services.common.partition_owner import PartitionOwner
 from services.common.projection import Projection
 from services.common.settings import PlatformSettings
 from services.common.topics import CALLS, ensure_topics
-from services.telephony.app import call_spec
+from services.telephony.app import LINE_SPEC, call_spec
 from services.telephony.domain import TelephonyRules
 from services.telephony.servicer import TelephonyServicer
 from tests.conftest import records_with_key
+
+# What an offer writes on the default line: the offer, the welcome announcement, the menu.
+OFFER_EVENTS = [
+    "telephony.call.offered",
+    "telephony.call.ivr_announcement_played",
+    "telephony.call.ivr_menu_entered",
+]
 
 SPEC = call_spec(TelephonyRules())
 Processor = CommandProcessor[Any, commands_pb2.CallCommand]
@@ -184,8 +191,8 @@ async def test_a_batch_that_fails_midway_leaves_nothing_and_a_new_owner_writes_i
 
     replies = [await members.bus.send(CALLS, command) for command in commands]
     for call_id, reply in zip(call_ids, replies, strict=True):
-        events = await events_of(kafka_bootstrap, tenant, call_id, at_least=2)
-        assert [e.event_type for e in events] == ["telephony.call.offered", "telephony.call.ivr_menu_entered"]
+        events = await events_of(kafka_bootstrap, tenant, call_id, at_least=3)
+        assert [e.event_type for e in events] == OFFER_EVENTS
         assert reply.duplicate and list(reply.event_ids) == [e.event_id for e in events]
     assert owner_of(second, partition).transactions >= 1
 
@@ -207,7 +214,7 @@ async def test_commands_waiting_together_share_one_transaction(members: Members)
     assert owner.transactions - before == 1
     for call_id in call_ids:
         entry = owner.entries[(tenant, call_id)]
-        assert entry.version == 2
+        assert entry.version == 3
 
 
 async def test_the_linger_holds_back_only_a_busy_partition(members: Members) -> None:
@@ -242,7 +249,7 @@ async def test_a_command_whose_event_would_not_fit_is_refused_and_the_partition_
     reply = await members.bus.send(CALLS, offer(tenant, after))
 
     assert refused.value.error_id == "event-too-large"
-    assert reply.aggregate_version == 2
+    assert reply.aggregate_version == 3
     assert await events_of(kafka_bootstrap, tenant, huge) == []
 
 
@@ -262,7 +269,7 @@ async def test_a_refused_command_keeps_its_answer_across_a_restart(members: Memb
     with pytest.raises(NotFound):  # the retry gets the first answer, not a decision on today's call
         await members.bus.send(CALLS, digits(tenant, call_id, "1", command_id=early))
     again = await members.bus.send(CALLS, digits(tenant, call_id, "1"))
-    assert again.aggregate_version == 4
+    assert again.aggregate_version == 5
 
 
 async def test_an_outcome_no_longer_in_memory_is_read_back_from_its_topic(
@@ -279,7 +286,7 @@ async def test_an_outcome_no_longer_in_memory_is_read_back_from_its_topic(
     again = await members.bus.send(CALLS, offer(tenant, call_id, command_id))
 
     assert again.duplicate and list(again.event_ids) == list(first.event_ids)
-    assert len(await events_of(kafka_bootstrap, tenant, call_id, at_least=2)) == 2
+    assert len(await events_of(kafka_bootstrap, tenant, call_id, at_least=3)) == 3
 
 
 # ---- snapshots -------------------------------------------------------------------------------------
@@ -342,7 +349,7 @@ async def test_an_aggregate_swept_away_and_back_in_one_round_keeps_its_snapshot(
     reloaded = owner_of(again, 0)
     assert reloaded.loaded_from_snapshots
     entry = reloaded.entries.get((tenant, returning))
-    assert entry is not None and entry.version == 2
+    assert entry is not None and entry.version == 3
 
 
 async def test_a_read_model_loads_the_snapshots_then_follows_the_events(
@@ -398,7 +405,9 @@ async def test_a_failed_replay_answers_unavailable_then_recovers(
             )
         ]
     )
-    telephony_pb2_grpc.add_TelephonyServiceServicer_to_server(TelephonyServicer(members.bus, calls), server)
+    lines = Projection(LINE_SPEC, kafka_bootstrap)  # not read: the call is on the default line
+    servicer = TelephonyServicer(members.bus, calls, lines, TelephonyRules())
+    telephony_pb2_grpc.add_TelephonyServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
@@ -424,8 +433,8 @@ async def test_a_failed_replay_answers_unavailable_then_recovers(
         # The retry gets the outcome of the command sent while the partition could not be served (it
         # waited in Kafka and was decided once the partition recovered).
         reply = await members.bus.send(CALLS, offer(tenant, call_id, command_id))
-        events = await events_of(kafka_bootstrap, tenant, call_id, at_least=2)
-        assert reply.aggregate_version == 2 and list(reply.event_ids) == [e.event_id for e in events]
+        events = await events_of(kafka_bootstrap, tenant, call_id, at_least=3)
+        assert reply.aggregate_version == 3 and list(reply.event_ids) == [e.event_id for e in events]
     finally:
         await server.stop(None)
         reading.cancel()
@@ -463,7 +472,7 @@ async def test_a_fenced_owner_gives_its_partition_to_a_live_member(
 
     reply = await members.bus.send(CALLS, offer(tenant, call_id))
 
-    assert reply.aggregate_version == 2
+    assert reply.aggregate_version == 3
     serving = [p for p in (first, second) if partition in p.owners]
     assert len(serving) == 1 and serving[0].owners[partition].status == PartitionOwner.SERVING
     assert await members.bus.send(CALLS, digits(tenant, call_id, "1"))
@@ -490,10 +499,10 @@ async def test_a_commit_whose_answer_is_lost_is_not_decided_twice(
     reply = await members.bus.send(CALLS, offer(tenant, call_id))
 
     # The retry found the batch already in the log: the same events, once, and the same outcome.
-    events = await events_of(kafka_bootstrap, tenant, call_id, at_least=2)
-    assert [e.event_type for e in events] == ["telephony.call.offered", "telephony.call.ivr_menu_entered"]
-    assert reply.aggregate_version == 2 and list(reply.event_ids) == [e.event_id for e in events]
-    assert owner.entries[(tenant, call_id)].version == 2 and owner.status == PartitionOwner.SERVING
+    events = await events_of(kafka_bootstrap, tenant, call_id, at_least=3)
+    assert [e.event_type for e in events] == OFFER_EVENTS
+    assert reply.aggregate_version == 3 and list(reply.event_ids) == [e.event_id for e in events]
+    assert owner.entries[(tenant, call_id)].version == 3 and owner.status == PartitionOwner.SERVING
 
 
 async def test_a_long_replay_does_not_hold_up_the_group(

@@ -22,6 +22,8 @@ REQUESTS: dict[str, Message] = {
     f"{CALLS}/SendDigits": telephony_pb2.SendDigitsRequest(call_id="c", digits="1"),
     f"{CALLS}/AnswerCall": telephony_pb2.AnswerCallRequest(call_id="c", agent_id="kim"),
     f"{CALLS}/HangUpCall": telephony_pb2.HangUpCallRequest(call_id="c"),
+    f"{CALLS}/DefineLine": telephony_pb2.DefineLineRequest(line_id="sales"),
+    f"{CALLS}/PublishFlow": telephony_pb2.PublishFlowRequest(line_id="sales"),
     f"{AGENTS}/LogInAgent": routing_pb2.LogInAgentRequest(agent_id="kim"),
     f"{AGENTS}/SetAgentState": routing_pb2.SetAgentStateRequest(agent_id="kim"),
     f"{AGENTS}/LogOutAgent": routing_pb2.LogOutAgentRequest(agent_id="kim"),
@@ -48,6 +50,8 @@ ADMIN_ONLY = {
     f"{AGENTS}/CreateQueue",
     f"{AGENTS}/ChangeQueueRules",
     f"{AGENTS}/DefineAgentProfile",
+    f"{CALLS}/DefineLine",
+    f"{CALLS}/PublishFlow",
 }
 # Each role and the restricted methods it may call (every role may read the rest).
 MAY_WRITE = {

@@ -13,12 +13,16 @@ from hypothesis import strategies as st
 
 from services.common.envelope import derived_id, timestamp
 from services.common.errors import IllegalTransition, InvalidArgument, NotFound, PlatformError
-from services.telephony import domain, ivr
+from services.telephony import domain
+from services.telephony.lines import DEFAULT_FLOW
 from tests.unit.support import TENANT, History, at, envelope, meta
 
 Party = events_pb2.Party
 EndReason = events_pb2.EndReason
-MENU = ivr.MAIN_MENU
+# The default flow: a welcome announcement, then the seed product's menu.
+MENU = DEFAULT_FLOW.node("main")
+PROMPT = MENU.parameters["prompt"]
+WELCOME = DEFAULT_FLOW.node("welcome").parameters["announcement"]
 ANI, DNIS = "+821012345678", "15880000"
 CALL_ID = "call-1"
 
@@ -152,26 +156,17 @@ def test_offer_emits_offered_and_enters_the_main_menu_on_first_play() -> None:
 
     assert payloads == [
         events_pb2.CallOffered(ani=ANI, dnis=DNIS),
-        events_pb2.IvrMenuEntered(menu_id="main", prompt=MENU.prompt, attempt=1),
+        events_pb2.IvrAnnouncementPlayed(menu_id="welcome", announcement=WELCOME),
+        events_pb2.IvrMenuEntered(menu_id="main", prompt=PROMPT, attempt=1),
     ]
     state = call.state
     assert (state.call_id, state.ani, state.dnis) == (CALL_ID, ANI, DNIS)
     assert state.status == CallStatus.CALL_STATUS_IN_IVR
-    assert (state.menu_id, state.ivr_attempt, state.ivr_digits) == ("main", 1, ())
+    assert (state.line_id, state.flow_version) == ("", 0)
+    assert (state.node_id, state.ivr_attempt, state.ivr_digits) == ("main", 1, ())
     assert state.offered_at == at(0)
     assert state.customer_id == domain.customer_for_ani(TENANT, ANI)
-    assert call.version == 2
-
-
-def test_offer_uses_the_menu_of_the_rules() -> None:
-    option = ivr.MenuOption("5", "sales", ivr.Action.QUEUE, "sales", "sales")
-    menu = ivr.IvrMenu("sales", "hi", "press 5", (option,), default_queue_id="sales", default_skill="sales")
-    call = Call(rules=domain.TelephonyRules(menu=menu))
-
-    payloads = call.offer()
-
-    assert payloads[1] == events_pb2.IvrMenuEntered(menu_id="sales", prompt="press 5", attempt=1)
-    assert call.state.menu_id == "sales"
+    assert call.version == 3
 
 
 @pytest.mark.parametrize(
@@ -195,7 +190,7 @@ def test_offer_without_ani_or_dnis_is_invalid_and_names_them(ani: str, dnis: str
 
 def test_a_priority_given_at_the_offer_goes_with_the_call_into_its_queue_and_back_after_rona() -> None:
     call = Call()
-    (offered, _) = call.offer(priority=7)
+    (offered, *_) = call.offer(priority=7)
     assert isinstance(offered, events_pb2.CallOffered) and offered.priority == 7
     (_, joined) = call.digits("1")
     assert isinstance(joined, events_pb2.CallQueued) and joined.priority == 7
@@ -246,7 +241,7 @@ def test_every_command_on_a_call_that_does_not_exist_is_not_found(command: str) 
 
 @pytest.mark.parametrize(
     ("digit", "queue", "label"),
-    [("1", "member", "member enquiries"), ("2", "payment", "payment enquiries"), ("9", "general", "agent")],
+    [("1", "member", "member"), ("2", "payment", "payment"), ("9", "general", "general")],
 )
 def test_a_queue_option_queues_the_call_with_the_option_skill(digit: str, queue: str, label: str) -> None:
     call = in_ivr()
@@ -275,11 +270,10 @@ def test_the_announcement_option_plays_it_and_the_system_ends_the_call() -> None
 
     payloads = call.digits("3", t=6)
 
-    option = MENU.option("3")
-    assert option is not None
+    goodbye = DEFAULT_FLOW.node("other").parameters["announcement"]
     assert payloads == [
-        events_pb2.IvrDigitsReceived(menu_id="main", digits="3", recognised=True, option_label=option.label),
-        events_pb2.IvrAnnouncementPlayed(menu_id="main", announcement=option.announcement),
+        events_pb2.IvrDigitsReceived(menu_id="main", digits="3", recognised=True, option_label="other"),
+        events_pb2.IvrAnnouncementPlayed(menu_id="other", announcement=goodbye),
         events_pb2.CallEnded(ended_by=Party.PARTY_SYSTEM, reason=EndReason.END_REASON_ANNOUNCEMENT_COMPLETED),
     ]
     state = call.state
@@ -300,7 +294,7 @@ def test_an_unknown_entry_replays_the_menu_with_the_next_attempt(digits: str) ->
 
     assert payloads == [
         events_pb2.IvrDigitsReceived(menu_id="main", digits=digits, recognised=False, option_label=""),
-        events_pb2.IvrMenuEntered(menu_id="main", prompt=MENU.prompt, attempt=2),
+        events_pb2.IvrMenuEntered(menu_id="main", prompt=PROMPT, attempt=2),
     ]
     assert call.state.status == CallStatus.CALL_STATUS_IN_IVR
     assert call.state.ivr_attempt == 2
@@ -342,14 +336,14 @@ def test_a_valid_choice_on_the_last_play_still_goes_to_its_queue() -> None:
     assert payloads[-1].reason == "menu-choice"  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("digits", ["", "12345678901234567", "a", "1a", "1 ", "+1"])
+@pytest.mark.parametrize("digits", ["", "1" * 33, "a", "1a", "1 ", "+1"])
 def test_invalid_digit_strings_are_refused(digits: str) -> None:
     call = in_ivr()
 
     error = refused(lambda: call.digits(digits), InvalidArgument, "invalid-argument")
 
     assert violated_fields(error) == ["digits"]
-    assert call.version == 2
+    assert call.version == 3
 
 
 def test_digits_with_a_trailing_newline_are_refused() -> None:
@@ -736,6 +730,7 @@ def test_replaying_the_history_rebuilds_the_same_state() -> None:
     assert [e.aggregate_version for e in call.history.events] == list(range(1, call.version + 1))
     assert [e.event_type for e in call.history.events] == [
         "telephony.call.offered",
+        "telephony.call.ivr_announcement_played",
         "telephony.call.ivr_menu_entered",
         "telephony.call.ivr_digits_received",
         "telephony.call.queued",
@@ -748,7 +743,7 @@ def test_replaying_the_history_rebuilds_the_same_state() -> None:
 # ---- property: the IVR always lets the caller out ------------------------------------------------
 
 ENTRY = st.one_of(
-    st.sampled_from([option.digit for option in MENU.options]),
+    st.sampled_from(sorted(MENU.branches)),
     st.text(alphabet="0123456789*#", min_size=1, max_size=16),
 )
 
@@ -764,9 +759,9 @@ def test_any_digit_sequence_leaves_the_ivr_within_max_replays_plus_one_entries(e
         call.digits(entry, t=used + 1)
         used += 1
 
-    limit = MENU.max_replays + 1
+    limit = MENU.number("max_retries", 3) + 1
     assert used <= limit
-    first_known = next((i for i, entry in enumerate(entries[:limit]) if MENU.option(entry)), None)
+    first_known = next((i for i, entry in enumerate(entries[:limit]) if entry in MENU.branches), None)
     if first_known is None and len(entries) < limit:
         assert call.state.status == CallStatus.CALL_STATUS_IN_IVR
         assert call.state.ivr_attempt == len(entries) + 1
@@ -774,13 +769,12 @@ def test_any_digit_sequence_leaves_the_ivr_within_max_replays_plus_one_entries(e
     assert call.state.status in (CallStatus.CALL_STATUS_QUEUED, CallStatus.CALL_STATUS_ENDED)
     if first_known is None:
         assert used == limit
-        assert (call.state.queue_id, call.state.required_skill) == (MENU.default_queue_id, MENU.default_skill)
+        assert (call.state.queue_id, call.state.required_skill) == ("general", "general")
         assert call.history.events[-1].call_queued.reason == "ivr-retries-exhausted"
     else:
         assert used == first_known + 1
-        option = MENU.option(entries[first_known])
-        assert option is not None
-        if option.action is ivr.Action.QUEUE:
-            assert call.state.queue_id == option.queue_id
+        target = DEFAULT_FLOW.node(MENU.branches[entries[first_known]])
+        if target.kind == "queue":
+            assert call.state.queue_id == target.parameters["queue_id"]
         else:
             assert call.state.end_reason == EndReason.END_REASON_ANNOUNCEMENT_COMPLETED

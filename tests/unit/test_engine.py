@@ -67,10 +67,11 @@ def test_an_accepted_command_numbers_its_events_after_the_aggregate_and_names_th
 
     decided = decide_command(CALLS, entry, digits("call-1", "1", command_id="c-2"), T0, LIMIT)
 
-    assert [e.aggregate_version for e in decided.events] == [3, 4]
+    # the offer wrote 3 events: offered, the welcome announcement, the menu
+    assert [e.aggregate_version for e in decided.events] == [4, 5]
     assert [e.causation_id for e in decided.events] == ["c-2", "c-2"]
     assert list(decided.reply.event_ids) == [e.event_id for e in decided.events]
-    assert (decided.reply.aggregate_version, decided.version) == (4, 4)
+    assert (decided.reply.aggregate_version, decided.version) == (5, 5)
     assert decided.serialized == [e.SerializeToString() for e in decided.events]
     assert decided.state is not None and decided.state.queue_id == "member"
 
@@ -83,14 +84,14 @@ def test_a_refused_command_answers_its_error_and_leaves_the_aggregate_as_it_was(
     assert not decided.accepted and decided.events == []
     assert decided.reply.error.error_id == "call-already-offered"
     assert decided.reply.error.grpc_code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
-    assert (decided.state, decided.version, decided.reply.aggregate_version) == (entry.state, 2, 2)
+    assert (decided.state, decided.version, decided.reply.aggregate_version) == (entry.state, 3, 3)
 
 
 def test_an_expected_version_that_does_not_match_is_a_version_conflict() -> None:
     entry = entry_after(CALLS, offer("call-1"))
 
     stale = decide_command(CALLS, entry, digits("call-1", "1", expected=1), T0, LIMIT)
-    current = decide_command(CALLS, entry, digits("call-1", "1", expected=2), T0, LIMIT)
+    current = decide_command(CALLS, entry, digits("call-1", "1", expected=3), T0, LIMIT)
 
     assert stale.reply.error.error_id == "version-conflict"
     assert stale.reply.error.grpc_code == grpc.StatusCode.ABORTED.value[0]
@@ -220,7 +221,7 @@ def test_a_snapshot_record_carries_state_version_and_ledger() -> None:
     stored = snapshot_pb2.AggregateSnapshot.FromString(value)
 
     assert key == f"{TENANT}/call-1".encode()
-    assert (stored.aggregate_version, stored.schema) == (2, CALLS.codec.schema)
+    assert (stored.aggregate_version, stored.schema) == (3, CALLS.codec.schema)
     assert CALLS.codec.decode(stored.state) == entry.state
     assert CommandLedger(stored.ledger).find(fingerprint("c-1")) == 7
 

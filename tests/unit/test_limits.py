@@ -38,6 +38,13 @@ def unbounded(message: Descriptor, path: str = "") -> Iterator[str]:
     """Every text field and list reachable from `message` with no maximum size."""
     for field in message.fields:
         name, rules = f"{path}{field.name}", rules_of(field)
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            bounded = rules.map.HasField("max_pairs") and all(
+                side.string.HasField("max_len") for side in (rules.map.keys, rules.map.values)
+            )
+            if not bounded:
+                yield f"{name}{{}}"
+            continue
         repeated = field.is_repeated
         if repeated and not rules.repeated.HasField("max_items"):
             yield name
