@@ -118,7 +118,7 @@ def validated(calendar: BusinessCalendar) -> BusinessCalendar:
     violations: list[FieldViolation] = []
     try:
         ZoneInfo(calendar.time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Asia" is a directory of zones, not one
         violations.append(FieldViolation("time_zone", "an IANA time zone such as Asia/Seoul"))
     if calendar.country and calendar.country not in holidays.list_supported_countries():
         violations.append(FieldViolation("country", "an ISO 3166 country code the holidays package knows"))

@@ -4,7 +4,8 @@ model, any other read models the service keeps (companions), and the gRPC server
 once all of them have caught up. A composition root declares its parts with `AggregateService` and
 calls `run`."""
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -111,7 +112,10 @@ class AggregateService(Generic[S, C]):
                 max_request_bytes=settings.cc_max_request_bytes,
                 registrations=[(self.add_servicer, self.servicer(rt.bus, read_model), self.grpc_service)],
                 background=[
-                    *(p.run() for p in processors),
+                    # The service's own decisions may read its further aggregates (a call's flow
+                    # from its line): its single writer starts once their read models have caught up.
+                    _after([part.read_model.caught_up for part in self.further], processor.run()),
+                    *(p.run() for p in processors[1:]),
                     *(model.run() for model in read_models),
                     rt.bus.listen(replies),
                     *(policy.run() for policy in policies),
@@ -125,3 +129,9 @@ class AggregateService(Generic[S, C]):
                     and all(companion.ready() for companion in self.companions)
                 ),
             )
+
+
+async def _after(ready: Sequence[asyncio.Event], work: Coroutine[Any, Any, None]) -> None:
+    for event in ready:
+        await event.wait()
+    await work

@@ -207,7 +207,7 @@ class BusinessHours(BaseModel):
     holiday_country: Annotated[str, Field(max_length=2, pattern=r"^([A-Z]{2})?$")] = Field(
         default="", description='Closed on this country\'s public holidays ("KR"); "" for none.'
     )
-    holiday_subdivision: OptionalText = ""
+    holiday_subdivision: Annotated[str, Field(max_length=20, pattern=r"^[A-Za-z0-9-]*$")] = ""
     special_days: dict[IsoDate, Spans] = Field(
         default={},
         max_length=400,

@@ -205,19 +205,25 @@ def _caller(line: LineState | None, priority: int, now: datetime) -> flows.Calle
 def digits_to_send(
     call: CallState | None, digits: str, tenant_id: str, rules: TelephonyRules
 ) -> commands_pb2.SendDigits:
-    """What a SendDigits command carries: the digits, or at a masked collect node only how many and
-    whether they pass Luhn, so that a card number is never written to the command log (SEC-1)."""
-    if call is None or call.status != CallStatus.CALL_STATUS_IN_IVR:
-        return commands_pb2.SendDigits(digits=digits)  # decide refuses it, naming why
-    flow, _ = _walked(call, tenant_id, rules)
-    node = flow.nodes.get(call.node_id)
-    if node is None or not node.masked:
-        return commands_pb2.SendDigits(digits=digits)
+    """What a SendDigits command carries: the digits, or only how many and whether they pass Luhn at a
+    masked collect node and for any card number (13 to 19 digits passing Luhn) wherever it is entered,
+    so that a card number never reaches the command log (SEC-1), even when this instance's view of
+    the call lags behind a move to a masked node."""
+    if not flows.luhn_valid(digits) and not _at_masked_node(call, tenant_id, rules):
+        return commands_pb2.SendDigits(digits=digits)  # decide checks them, after the call's state
     _check_digits(digits)
     entry = flows.Entry.of(digits)
     return commands_pb2.SendDigits(
         masked=commands_pb2.MaskedDigits(digit_count=entry.count, luhn_valid=entry.luhn_valid)
     )
+
+
+def _at_masked_node(call: CallState | None, tenant_id: str, rules: TelephonyRules) -> bool:
+    if call is None or call.status != CallStatus.CALL_STATUS_IN_IVR:
+        return False
+    flow, _ = _walked(call, tenant_id, rules)
+    node = flow.nodes.get(call.node_id)
+    return node is not None and node.masked
 
 
 def _check_digits(digits: str) -> None:
@@ -241,12 +247,6 @@ def _digits(
         # its version is no longer kept, and the current one waits elsewhere: start that one over
         return flows.enter(flow, flow.start, caller)
     if sent.HasField("masked"):
-        if not node.masked:
-            raise InvalidArgument(
-                "digits-not-masked",
-                f"node {node.node_id} takes the digits themselves",
-                [FieldViolation("masked", "only at a masked collect node")],
-            )
         entry = flows.Entry("", sent.masked.digit_count, sent.masked.luhn_valid)
     else:
         _check_digits(sent.digits)

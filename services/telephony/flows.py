@@ -39,6 +39,8 @@ MAX_TEXT = 1000
 MAX_PRIORITY = 10
 _NODE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _MENU_DIGITS = re.compile(r"[0-9*#]{1,16}")
+_WHOLE = re.compile(r"[0-9]{1,4}")
+_CARD = re.compile(r"[0-9]{13,19}")
 _ATTRIBUTE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 Party = events_pb2.Party
 EndReason = events_pb2.EndReason
@@ -224,7 +226,7 @@ def _value_faults(here: str, node: Node) -> Iterator[FieldViolation]:
     }
     for name, (low, high) in numbers.items():
         value = node.parameters.get(name)
-        if value and not (value.isdigit() and low <= int(value) <= high):
+        if value and not (_WHOLE.fullmatch(value) and low <= int(value) <= high):
             yield FieldViolation(f"{here}.parameters.{name}", f"a whole number from {low} to {high}")
     if node.kind == "collect":
         if node.parameters.get("masked", "false") not in ("true", "false"):
@@ -234,7 +236,7 @@ def _value_faults(here: str, node: Node) -> Iterator[FieldViolation]:
         elif node.masked and node.parameters.get("attribute"):
             yield FieldViolation(f"{here}.parameters.attribute", "a masked entry is never kept")
         fewest, most = node.parameters.get("min_digits", "1"), node.parameters.get("max_digits", "16")
-        if fewest.isdigit() and most.isdigit() and int(fewest) > int(most):
+        if _WHOLE.fullmatch(fewest) and _WHOLE.fullmatch(most) and int(fewest) > int(most):
             yield FieldViolation(f"{here}.parameters.min_digits", "at most max_digits")
     for name in ("attribute", "name"):
         value = node.parameters.get(name)
@@ -376,25 +378,27 @@ class Entry:
 
 
 def respond(flow: Flow, node_id: str, attempt: int, entry: Entry, caller: Caller) -> list[Message]:
-    """The events of the caller's entry at the waiting node `node_id`, on its play number `attempt`."""
+    """The events of the caller's entry at the waiting node `node_id`, on its play number `attempt`.
+    A masked entry (any card number: the service masks those wherever they are entered) shows as one
+    `*` per digit, chooses no menu branch and sets no attribute."""
     node = flow.node(node_id)
     retries = node.number("max_retries", 3)
+    if node.masked:
+        entry = entry.masked()
+    shown = entry.digits or "*" * entry.count
     if node.kind == "menu":
-        target = node.branches.get(entry.digits)
+        target = node.branches.get(entry.digits) if entry.digits else None
         received = events_pb2.IvrDigitsReceived(
-            menu_id=node_id, digits=entry.digits, recognised=target is not None, option_label=target or ""
+            menu_id=node_id, digits=shown, recognised=target is not None, option_label=target or ""
         )
         if target is not None:
             return [received, *enter(flow, target, caller, "menu-choice")]
         if attempt <= retries:
             return [received, prompted(node, attempt + 1)]
         return [received, *enter(flow, node.next, caller, "ivr-retries-exhausted")]
-    if node.masked:
-        entry = entry.masked()
-    fits = node.number("min_digits", 1) <= entry.count <= node.number("max_digits", 16)
-    received = events_pb2.IvrDigitsReceived(
-        menu_id=node_id, digits=entry.digits if not node.masked else "*" * entry.count, recognised=fits
-    )
+    in_range = node.number("min_digits", 1) <= entry.count <= node.number("max_digits", 16)
+    fits = in_range and (node.masked or bool(entry.digits))
+    received = events_pb2.IvrDigitsReceived(menu_id=node_id, digits=shown, recognised=fits)
     if not fits:
         if attempt <= retries:
             return [received, prompted(node, attempt + 1)]
@@ -412,7 +416,7 @@ def _attribute(node: Node, digits: str) -> events_pb2.CallAttributeSet:
 
 def luhn_valid(digits: str) -> bool:
     """The Luhn check of card numbers (ISO/IEC 7812): 13 to 19 digits whose checksum is 0 mod 10."""
-    if not (digits.isdigit() and 13 <= len(digits) <= 19):
+    if not _CARD.fullmatch(digits):
         return False
     total = 0
     for i, char in enumerate(reversed(digits)):

@@ -3,8 +3,10 @@ its service numbers (DNIS), its business hours and the versions of its IVR flow.
 publish flows over the API; every change is an event. Pure decide and evolve.
 
 A call to one of a line's numbers walks the line's current flow, and keeps that version to its end.
-The last `KEPT_FLOWS` versions stay in the line's state for the calls still walking them; a call on a
-version older than that (only if more were published during its IVR) goes on in the current one.
+The last `KEPT_FLOWS` versions, at most `KEPT_FLOW_BYTES` of them, stay in the line's state for the calls
+still walking them (the state is one snapshot record, which must fit Kafka's record limit); a call on a
+version older than that (only if more were published during its IVR) starts the current one over.
+Version 0 is the default flow: what a line walks before its first publish.
 A number no line has reaches the default line: the seed product's menu, `default_flow.json`, always
 open.
 """
@@ -30,10 +32,12 @@ from services.telephony import flows
 from services.telephony.flows import Flow
 
 KEPT_FLOWS = 20
+KEPT_FLOW_BYTES = 300_000
 MAX_NUMBERS = 100
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NUMBER = re.compile(r"\+?[0-9]{2,20}")
 _TIME = re.compile(r"([0-9]{2}):([0-9]{2})")
+_COUNTRY = re.compile(r"[A-Z]{2}")
 
 
 def _default_flow() -> Flow:
@@ -49,6 +53,8 @@ class PublishedFlow:
     version: int
     flow: Flow
     published_at: datetime
+    # Its size as published: the kept versions are bounded by their total.
+    size: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,8 @@ class LineState:
 
     def flow(self, version: int) -> Flow:
         """The flow a call on `version` walks: that version while kept, else the current one."""
+        if version == 0:
+            return DEFAULT_FLOW
         kept = self.published(version) or (self.flows[-1] if self.flows else None)
         return kept.flow if kept else DEFAULT_FLOW
 
@@ -142,11 +150,18 @@ def evolve(state: LineState | None, event: event_pb2.Event) -> LineState:
     assert state is not None, f"{event.event_type} before line_defined"
     match event.WhichOneof("payload"):
         case "flow_published":
-            published = PublishedFlow(
-                event.flow_published.version, flows.flow_of(event.flow_published.flow), at
-            )
-            return evolved(state, flows=(*state.flows, published)[-KEPT_FLOWS:], changed_at=at)
+            message = event.flow_published
+            published = PublishedFlow(message.version, flows.flow_of(message.flow), at, message.ByteSize())
+            return evolved(state, flows=_kept((*state.flows, published)), changed_at=at)
     return state
+
+
+def _kept(published: tuple[PublishedFlow, ...]) -> tuple[PublishedFlow, ...]:
+    """The newest versions within KEPT_FLOWS and KEPT_FLOW_BYTES, the current one always."""
+    kept = published[-KEPT_FLOWS:]
+    while len(kept) > 1 and sum(f.size for f in kept) > KEPT_FLOW_BYTES:
+        kept = kept[1:]
+    return kept
 
 
 # --- settings -------------------------------------------------------------------------------------
@@ -200,6 +215,8 @@ def calendar_of(hours: events_pb2.BusinessHours) -> BusinessCalendar:
             continue
         if (spans := _spans(text, where, faults)) is not None:
             special[moment] = spans
+    if hours.holiday_country and not _COUNTRY.fullmatch(hours.holiday_country):
+        faults.append(FieldViolation("settings.hours.holiday_country", "an ISO 3166 alpha-2 code: KR"))
     if faults:
         raise InvalidArgument("invalid-argument", "the line's hours are not valid", faults)
     found = BusinessCalendar(

@@ -79,7 +79,7 @@ async def test_a_line_flow_published_over_rest_drives_its_calls(rest: httpx.Asyn
     taken = await rest.put("/v1/lines/copycat", json={"numbers": ["15889000"]})
     assert (taken.status_code, taken.json()["error_id"]) == (409, "number-in-use")
 
-    # A flow with a dangling exit and a node nothing reaches: 422 names both nodes.
+    # A flow with a dangling exit, then one with a node nothing reaches: each 422 names its node.
     broken = shop_flow("lines-sales")
     broken["nodes"][0]["next"] = "nowhere"
     refused = await rest.post("/v1/lines/shop/flows", json=broken)

@@ -141,6 +141,7 @@ def test_a_loop_that_never_waits_for_the_caller_is_named_and_one_through_a_menu_
         (node("a", "queue", queue_id="q", colour="red"), "nodes[a].parameters.colour"),
         (node("a", "set-priority", "b", priority=11), "nodes[a].parameters.priority"),
         (node("a", "set-priority", "b", priority="high"), "nodes[a].parameters.priority"),
+        (node("a", "set-priority", "b", priority="²"), "nodes[a].parameters.priority"),  # a digit to str
         (node("a", "play", announcement="x"), "nodes[a].next"),
         (node("a", "menu", "b", prompt="p"), "nodes[a].branches"),
         (node("a", "menu", "b", prompt="p", branches={"1x": "b"}), "nodes[a].branches[1x]"),

@@ -114,6 +114,11 @@ def test_the_same_settings_again_are_refused_and_changed_ones_replace_them() -> 
         ({"numbers": ["1588-1234"]}, "settings.numbers[0]"),
         ({"display_name": "bad\nname"}, "settings.display_name"),
         ({"hours": events_pb2.BusinessHours(time_zone="Mars/Olympus")}, "settings.hours.time_zone"),
+        ({"hours": events_pb2.BusinessHours(time_zone="Asia")}, "settings.hours.time_zone"),  # a directory
+        (
+            {"hours": events_pb2.BusinessHours(time_zone="UTC", holiday_country="KOR")},
+            "settings.hours.holiday_country",
+        ),
         (
             {"hours": events_pb2.BusinessHours(time_zone="UTC", weekly={"funday": ""})},
             "settings.hours.weekly[funday]",
@@ -356,17 +361,60 @@ def test_a_card_number_at_a_masked_node_never_reaches_the_command_or_any_event()
     assert not any(card.encode() in e.SerializeToString() for e in call.history.events)
 
 
-def test_masked_digits_at_a_node_that_is_not_masked_are_refused() -> None:
+def test_a_card_number_entered_at_a_menu_is_masked_too_and_chooses_nothing() -> None:
     directory, _ = shop_directory()
     call = Call(directory)
     call.offer(kst(2026, 11, 25, 10))
-    masked = commands_pb2.SendDigits(masked=commands_pb2.MaskedDigits(digit_count=1))
+    card = "4111111111111111"
 
-    found = refused(
-        lambda: call.send(kst(2026, 11, 25, 10, 1), send_digits=masked), InvalidArgument, "digits-not-masked"
-    )
+    sent = domain.digits_to_send(call.state, card, TENANT, call.rules)
+    received, replayed = call.press(card, kst(2026, 11, 25, 10, 1))
 
-    assert found == {"masked": "only at a masked collect node"}
+    assert sent.HasField("masked") and not sent.digits
+    assert received == events_pb2.IvrDigitsReceived(menu_id="main", digits="*" * 16, recognised=False)
+    assert isinstance(replayed, events_pb2.IvrMenuEntered) and replayed.attempt == 2
+
+
+def test_a_card_number_at_a_collect_node_that_is_not_masked_is_not_kept() -> None:
+    directory, _ = shop_directory()
+    call = Call(directory)
+    call.offer(kst(2026, 11, 25, 10))
+    call.press("2", kst(2026, 11, 25, 10, 1))  # the VIP path: asks for a member number, 4 to 8 digits
+    masked = commands_pb2.SendDigits(masked=commands_pb2.MaskedDigits(digit_count=6, luhn_valid=False))
+
+    received, again = call.send(kst(2026, 11, 25, 10, 2), send_digits=masked)
+
+    assert received == events_pb2.IvrDigitsReceived(menu_id="member", digits="******", recognised=False)
+    assert isinstance(again, events_pb2.IvrMenuEntered) and again.attempt == 2
+    assert "member_id" not in call.state.attributes
+
+
+def test_a_call_on_the_default_flow_stays_on_it_when_its_line_first_publishes() -> None:
+    line = Line()
+    line.define()
+    directory = Directory({"shop": line})
+    call = Call(directory)
+    call.offer(kst(2026, 11, 25, 10))  # no flow yet: the default one, version 0, at its menu "main"
+    line.publish()  # version 1 has a menu "main" too, with other choices
+
+    *_, queued = call.press("1", kst(2026, 11, 25, 10, 1))
+
+    assert call.state.flow_version == 0
+    assert isinstance(queued, events_pb2.CallQueued) and queued.queue_id == "member"
+
+
+def test_the_kept_versions_stay_within_their_size_bound() -> None:
+    line = Line()
+    line.define()
+    big = "x" * 1000
+    for i in range(8):
+        nodes = [node(f"p{j}", "play", f"p{j + 1}", announcement=big) for j in range(60)]
+        line.publish(flow(*nodes, node("p60", "queue", queue_id=f"q{i}")))
+
+    kept = line.state.flows
+    total = sum(f.size for f in kept)
+    assert total <= lines.KEPT_FLOW_BYTES < total + kept[0].size  # one more of that size would not fit
+    assert kept[-1].version == 8 and len(kept) < 8
 
 
 def test_digits_to_send_leaves_digits_alone_outside_a_masked_node_and_checks_them_inside() -> None:
