@@ -10,7 +10,7 @@ same check through the gateway, which forwards the caller's key).
 
 Reads are open to every role of the tenant, except the API keys: only admins manage and list them.
 Only admins define queues, lines of business and their IVR flows, and agents' profiles; supervisors,
-admins and integrations change logged-in agents' skills.
+admins and integrations change logged-in agents' skills and the caller list.
 Keys of named users are issued over the API (services/common/keys.py). Development keys come from
 CC_API_KEYS as `key:tenant[:role[:agent_id]]`, the role admin when none is given."""
 
@@ -83,6 +83,8 @@ RESTRICTED: dict[str, frozenset[Role]] = {
     "/cc.telephony.v1.TelephonyService/HangUpCall": _CALL_CONTROL,
     "/cc.telephony.v1.TelephonyService/DefineLine": _ADMIN,
     "/cc.telephony.v1.TelephonyService/PublishFlow": _ADMIN,
+    "/cc.telephony.v1.TelephonyService/PutCallerListEntry": _STAFFING,
+    "/cc.telephony.v1.TelephonyService/RemoveCallerListEntry": _STAFFING,
     "/cc.routing.v1.RoutingService/LogInAgent": _CALL_CONTROL,
     "/cc.routing.v1.RoutingService/SetAgentState": _CALL_CONTROL,
     "/cc.routing.v1.RoutingService/LogOutAgent": _CALL_CONTROL,

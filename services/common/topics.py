@@ -53,10 +53,12 @@ QUEUES = AggregateTopics("routing", "queue")
 CONTACTS = AggregateTopics("routing", "contact")
 # Lines of business (TEL-3, ORG-2): their numbers, hours and IVR flow versions.
 LINES = AggregateTopics("telephony", "line")
+# The caller list (TEL-9): numbers blocked or flagged, one aggregate per number.
+LISTED_NUMBERS = AggregateTopics("telephony", "listed-number")
 TICKETS = AggregateTopics("ticketing", "ticket")
 # The gateway's API keys: every service follows their events to know who may call it.
 API_KEYS = AggregateTopics("gateway", "api-key")
-AGGREGATES = (CALLS, LINES, AGENTS, QUEUES, CONTACTS, TICKETS, API_KEYS)
+AGGREGATES = (CALLS, LINES, LISTED_NUMBERS, AGENTS, QUEUES, CONTACTS, TICKETS, API_KEYS)
 
 ROUTING_DECISIONS = "routing.decisions.v1"
 # Each agent's latest desktop heartbeat (RT-9), compacted: presence, not events.
@@ -66,6 +68,7 @@ QUEUE_METRICS = "routing.queue-metrics.v1"
 EVENT_TOPICS = (
     CALLS.events,
     LINES.events,
+    LISTED_NUMBERS.events,
     AGENTS.events,
     QUEUES.events,
     CONTACTS.events,

@@ -22,7 +22,17 @@ from services.gateway import errors, readiness
 from services.gateway.body_limit import BodyLimit
 from services.gateway.clients import ServiceClients
 from services.gateway.live_metrics import LiveQueueMetrics
-from services.gateway.routers import agents, calls, contacts, insights, keys, lines, queues, tickets
+from services.gateway.routers import (
+    agents,
+    caller_list,
+    calls,
+    contacts,
+    insights,
+    keys,
+    lines,
+    queues,
+    tickets,
+)
 
 log = logging.getLogger(__name__)
 TOPICS_RETRY_SECONDS = 1.0
@@ -97,6 +107,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         agents.statistics_router,
         queues.router,
         lines.router,
+        caller_list.router,
         contacts.router,
         tickets.router,
         insights.router,

@@ -27,6 +27,7 @@ Text = Annotated[str, Field(min_length=1, max_length=200, pattern=_LINE)]
 MultilineText = Annotated[str, Field(min_length=1, max_length=10_000, pattern=_LINES)]
 OptionalText = Annotated[str, Field(max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$")]
 PathId = Annotated[str, Path(min_length=1, max_length=200, pattern=_LINE)]
+PhoneNumber = Annotated[str, Path(pattern=r"^\+?[0-9]{2,20}$", examples=["+821012345678"])]
 QueryId = Annotated[str, Query(min_length=1, max_length=200, pattern=_LINE)]
 
 
@@ -155,6 +156,9 @@ class Call(BaseModel):
     node_id: str = Field(description="In the IVR: the flow node waiting for the caller's digits.")
     priority: int
     attributes: dict[str, str] = Field(description="What the flow's set-attribute and collect nodes set.")
+    caller_flag: str = Field(
+        description="Why the caller's number is flagged on the caller list; empty if not."
+    )
     version: int
 
     @staticmethod
@@ -179,6 +183,7 @@ class Call(BaseModel):
             node_id=call.node_id,
             priority=call.priority,
             attributes=dict(call.attributes),
+            caller_flag=call.caller_flag,
             version=call.version,
         )
 
@@ -345,6 +350,38 @@ class FlowVersion(BaseModel):
             version=published.version,
             flow=Flow.of(published.flow),
             published_at=moment(published, "published_at"),
+        )
+
+
+# --- the caller list ----------------------------------------------------------------------------
+ListedActionWord = Literal["block", "flag"]
+
+
+class CallerListBody(WriteOptions):
+    action: ListedActionWord = Field(description="block: calls end at once; flag: the agent sees why.")
+    reason: Text
+    expires_at: datetime | None = Field(default=None, description="Listed until then; null: until removed.")
+
+
+class CallerListEntry(BaseModel):
+    number: str
+    action: str
+    reason: str
+    expires_at: datetime | None
+    listed: bool = Field(description="False once removed.")
+    changed_at: datetime | None
+    version: int
+
+    @staticmethod
+    def of(entry: telephony_pb2.CallerListEntry) -> "CallerListEntry":
+        return CallerListEntry(
+            number=entry.number,
+            action=enum_word(entry, "action", "LISTED_ACTION_"),
+            reason=entry.reason,
+            expires_at=moment(entry, "expires_at"),
+            listed=entry.listed,
+            changed_at=moment(entry, "changed_at"),
+            version=entry.version,
         )
 
 

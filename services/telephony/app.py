@@ -6,10 +6,10 @@ from services.common.aggregate import AggregateSpec
 from services.common.projection import Projection
 from services.common.service import AggregateService, FurtherAggregate, PolicyDefinition, with_rules
 from services.common.settings import PlatformSettings, get_settings
-from services.common.topics import CALLS, LINES, ROUTING_DECISIONS
-from services.telephony import domain, lines
+from services.common.topics import CALLS, LINES, LISTED_NUMBERS, ROUTING_DECISIONS
+from services.telephony import caller_list, domain, lines
 from services.telephony.consumers import RingTimer, ring_for_decision
-from services.telephony.directory import ProjectedLines
+from services.telephony.directory import ProjectedCallerList, ProjectedLines
 from services.telephony.servicer import TelephonyServicer
 
 
@@ -34,11 +34,24 @@ LINE_SPEC: AggregateSpec[lines.LineState, commands_pb2.LineCommand] = AggregateS
 )
 
 
+LISTED_NUMBER_SPEC: AggregateSpec[caller_list.ListedNumber, commands_pb2.ListedNumberCommand] = AggregateSpec(
+    LISTED_NUMBERS,
+    commands_pb2.ListedNumberCommand,
+    caller_list.decide,
+    caller_list.evolve,
+    caller_list.customer_of,
+    caller_list.ListedNumber,
+)
+
+
 async def main(settings: PlatformSettings | None = None) -> None:
     settings = settings or get_settings()
     line_model = Projection(LINE_SPEC, settings.kafka_bootstrap_servers)
+    listed_model = Projection(LISTED_NUMBER_SPEC, settings.kafka_bootstrap_servers)
     rules = domain.TelephonyRules(
-        lines=ProjectedLines(line_model), ring_timeout_seconds=settings.cc_ring_timeout_seconds
+        lines=ProjectedLines(line_model),
+        callers=ProjectedCallerList(listed_model),
+        ring_timeout_seconds=settings.cc_ring_timeout_seconds,
     )
     service = AggregateService(
         name="telephony",
@@ -46,9 +59,9 @@ async def main(settings: PlatformSettings | None = None) -> None:
         port=settings.telephony_port,
         grpc_service="cc.telephony.v1.TelephonyService",
         add_servicer=telephony_pb2_grpc.add_TelephonyServiceServicer_to_server,
-        servicer=lambda bus, calls: TelephonyServicer(bus, calls, line_model, rules),
+        servicer=lambda bus, calls: TelephonyServicer(bus, calls, line_model, listed_model, rules),
         policies=[PolicyDefinition("telephony.ring-agent", [ROUTING_DECISIONS], ring_for_decision)],
         timers=[RingTimer],
-        further=[FurtherAggregate(LINE_SPEC, line_model)],
+        further=[FurtherAggregate(LINE_SPEC, line_model), FurtherAggregate(LISTED_NUMBER_SPEC, listed_model)],
     )
     await service.run(settings)

@@ -1,9 +1,11 @@
-"""The lines of business as the call aggregate's decisions read them: from telephony's own lines read
-model, in memory. A tenant has a handful of lines, so finding a DNIS's line scans them."""
+"""The lines of business and the caller list as the call aggregate's decisions read them: from
+telephony's own read models, in memory. A tenant has a handful of lines, so finding a DNIS's line
+scans them."""
 
 from cc.telephony.v1 import commands_pb2
 
 from services.common.projection import Projection
+from services.telephony.caller_list import ListedNumber
 from services.telephony.lines import LineState
 
 
@@ -20,3 +22,12 @@ class ProjectedLines:
     def line(self, tenant_id: str, line_id: str) -> LineState | None:
         entry = self._lines.get(tenant_id, line_id)
         return entry.state if entry else None
+
+
+class ProjectedCallerList:
+    def __init__(self, entries: Projection[ListedNumber, commands_pb2.ListedNumberCommand]) -> None:
+        self._entries = entries
+
+    def entry(self, tenant_id: str, number: str) -> ListedNumber | None:
+        found = self._entries.get(tenant_id, number)
+        return found.state if found else None

@@ -26,7 +26,8 @@ from services.common.errors import (
     require,
     text_problem,
 )
-from services.telephony import flows
+from services.telephony import caller_list, flows
+from services.telephony.caller_list import CallerList, NoListedNumbers
 from services.telephony.lines import DEFAULT_FLOW, LineDirectory, LineState, NoLines
 
 Party = events_pb2.Party
@@ -39,6 +40,7 @@ MAX_PRIORITY = flows.MAX_PRIORITY
 @dataclass(frozen=True)
 class TelephonyRules:
     lines: LineDirectory = field(default_factory=NoLines)
+    callers: CallerList = field(default_factory=NoListedNumbers)
     ring_timeout_seconds: int = 15
 
 
@@ -59,6 +61,8 @@ class CallState:
     ivr_digits: tuple[str, ...] = ()
     # What the flow's set-attribute and collect nodes set.
     attributes: dict[str, str] = field(default_factory=dict)
+    # Why the caller's number is flagged on the caller list (TEL-9), for the agent.
+    caller_flag: str = ""
     queue_id: str = ""
     required_skill: str = ""
     priority: int = 0
@@ -176,16 +180,18 @@ def _offer(
     version = line.flow_version if line else 0
     flow = line.flow(version) if line else DEFAULT_FLOW
     caller = _caller(line, offer.priority, now)
-    return [
-        events_pb2.CallOffered(
-            ani=offer.ani,
-            dnis=offer.dnis,
-            priority=offer.priority,
-            line_id=line.line_id if line else "",
-            flow_version=version,
-        ),
-        *flows.enter(flow, flow.start, caller),
-    ]
+    offered = events_pb2.CallOffered(
+        ani=offer.ani,
+        dnis=offer.dnis,
+        priority=offer.priority,
+        line_id=line.line_id if line else "",
+        flow_version=version,
+    )
+    screening = caller_list.screened(rules.callers.entry(tenant_id, offer.ani), now)
+    if any(isinstance(said, events_pb2.CallerBlocked) for said in screening):
+        ended = events_pb2.CallEnded(ended_by=Party.PARTY_SYSTEM, reason=EndReason.END_REASON_CALLER_BLOCKED)
+        return [offered, *screening, ended]
+    return [offered, *screening, *flows.enter(flow, flow.start, caller)]
 
 
 def _always(moment: datetime) -> bool:
@@ -313,6 +319,8 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
         case "ivr_menu_entered":
             entered = event.ivr_menu_entered
             return evolved(state, node_id=entered.menu_id, ivr_attempt=entered.attempt)
+        case "caller_flagged":
+            return evolved(state, caller_flag=event.caller_flagged.reason)
         case "call_priority_set":
             return evolved(state, priority=event.call_priority_set.priority)
         case "call_attribute_set":

@@ -2,7 +2,7 @@
 
 import grpc
 from cc.common.v1 import types_pb2
-from cc.telephony.v1 import commands_pb2, telephony_pb2, telephony_pb2_grpc
+from cc.telephony.v1 import commands_pb2, events_pb2, telephony_pb2, telephony_pb2_grpc
 from google.protobuf.message import Message
 
 from services.common.access import Role
@@ -14,6 +14,7 @@ from services.common.grpc_server import current_credential, current_tenant
 from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
 from services.telephony import domain, flows, lines
+from services.telephony.caller_list import ListedNumber
 from services.telephony.domain import CallState
 from services.telephony.lines import LineState
 
@@ -38,6 +39,7 @@ def call_view(entry: Versioned[CallState]) -> telephony_pb2.Call:
         node_id=call.node_id if call.status == telephony_pb2.CALL_STATUS_IN_IVR else "",
         priority=call.priority,
         attributes=call.attributes,
+        caller_flag=call.caller_flag,
     )
     for field, moment in (
         ("enqueued_at", call.enqueued_at),
@@ -61,6 +63,24 @@ def line_view(entry: Versioned[LineState]) -> telephony_pb2.Line:
     )
 
 
+LISTED_ACTIONS = {"block": events_pb2.LISTED_ACTION_BLOCK, "flag": events_pb2.LISTED_ACTION_FLAG}
+
+
+def listed_view(entry: Versioned[ListedNumber]) -> telephony_pb2.CallerListEntry:
+    listed = entry.state
+    view = telephony_pb2.CallerListEntry(
+        number=listed.number,
+        action=LISTED_ACTIONS[listed.action],
+        reason=listed.reason,
+        listed=listed.listed,
+        version=entry.version,
+        changed_at=timestamp(listed.changed_at),
+    )
+    if listed.expires_at is not None:
+        view.expires_at.CopyFrom(timestamp(listed.expires_at))
+    return view
+
+
 CallWrite = (
     telephony_pb2.SendDigitsRequest | telephony_pb2.AnswerCallRequest | telephony_pb2.HangUpCallRequest
 )
@@ -72,11 +92,13 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
         bus: CommandBus,
         calls: Projection[CallState, commands_pb2.CallCommand],
         lines: Projection[LineState, commands_pb2.LineCommand],
+        listed: Projection[ListedNumber, commands_pb2.ListedNumberCommand],
         rules: domain.TelephonyRules,
     ) -> None:
         self._bus = bus
         self._calls = calls
         self._lines = lines
+        self._listed = listed
         self._rules = rules
 
     def _meta(self, call_id: str, expected_version: int | None = None) -> types_pb2.CommandMeta:
@@ -138,17 +160,20 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
         call_id = require(request.call_id, "call_id", "the call")
         return call_view(await lookup(self._calls, current_tenant(), call_id, request.min_version))
 
+    def _admin_meta(self, aggregate_id: str, request: Message) -> types_pb2.CommandMeta:
+        """The meta of a change to the tenant's set-up (a line, the caller list): no call's journey."""
+        return command_meta(
+            tenant_id=current_tenant(),
+            aggregate_id=aggregate_id,
+            expected_version=expected_version(request),
+            actor=current_credential().actor(),
+        )
+
     async def _on_line(
         self, request: telephony_pb2.DefineLineRequest | telephony_pb2.PublishFlowRequest, **action: Message
     ) -> telephony_pb2.Line:
         line_id = require(request.line_id, "line_id", "the line of business")
-        meta = command_meta(
-            tenant_id=current_tenant(),
-            aggregate_id=line_id,
-            expected_version=expected_version(request),
-            actor=current_credential().actor(),
-        )
-        command = commands_pb2.LineCommand(meta=meta, **action)  # type: ignore[arg-type]
+        command = commands_pb2.LineCommand(meta=self._admin_meta(line_id, request), **action)  # type: ignore[arg-type]
         return line_view(await execute(self._bus, self._lines, command, request.request_id))
 
     async def DefineLine(
@@ -195,3 +220,39 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
             flow=flows.flow_message(published.flow),
             published_at=timestamp(published.published_at),
         )
+
+    async def _on_listed(
+        self,
+        request: telephony_pb2.PutCallerListEntryRequest | telephony_pb2.RemoveCallerListEntryRequest,
+        **action: Message,
+    ) -> telephony_pb2.CallerListEntry:
+        number = require(request.number, "number", "the caller's number")
+        meta = self._admin_meta(number, request)
+        command = commands_pb2.ListedNumberCommand(meta=meta, **action)  # type: ignore[arg-type]
+        return listed_view(await execute(self._bus, self._listed, command, request.request_id))
+
+    async def PutCallerListEntry(
+        self, request: telephony_pb2.PutCallerListEntryRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.CallerListEntry:
+        listing = commands_pb2.ListNumber(action=request.action, reason=request.reason)
+        if request.HasField("expires_at"):
+            listing.expires_at.CopyFrom(request.expires_at)
+        return await self._on_listed(request, list=listing)
+
+    async def RemoveCallerListEntry(
+        self, request: telephony_pb2.RemoveCallerListEntryRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.CallerListEntry:
+        return await self._on_listed(request, unlist=commands_pb2.UnlistNumber())
+
+    async def GetCallerListEntry(
+        self, request: telephony_pb2.GetCallerListEntryRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.CallerListEntry:
+        number = require(request.number, "number", "the caller's number")
+        return listed_view(await lookup(self._listed, current_tenant(), number))
+
+    async def ListCallerListEntries(
+        self, request: telephony_pb2.ListCallerListEntriesRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.ListCallerListEntriesResponse:
+        entries = sorted(self._listed.of_tenant(current_tenant()), key=lambda e: e.aggregate_id)
+        listed = [listed_view(e) for e in entries if e.state.listed]
+        return telephony_pb2.ListCallerListEntriesResponse(entries=listed)

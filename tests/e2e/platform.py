@@ -36,6 +36,9 @@ API_KEYS = {
     "e2e-presence-pat": "tenant-presence:agent:pat",
     "e2e-lines": "tenant-lines",
     "e2e-lines-ann": "tenant-lines:agent:ann",
+    "e2e-callers": "tenant-callers:supervisor",
+    "e2e-callers-ann": "tenant-callers:agent:ann",
+    "e2e-callers-adapter": "tenant-callers:integration",
 }
 # The settings of every port the platform listens on.
 PORTS = ("TELEPHONY_PORT", "ROUTING_PORT", "TICKETING_PORT", "ANALYTICS_PORT", "KEYS_PORT", "GATEWAY_PORT")

@@ -152,6 +152,19 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
     assert theirs_line.status_code == 200 and theirs_line.json()["flow_version"] == 0
     assert (await owner.get("/v1/lines/iso-line")).json()["flow_version"] == 1
 
+    # The caller list: the intruder neither reads nor removes the owner's entries, and its own list
+    # of the same number blocks only its own calls.
+    number = "+821077770000"
+    block = {"action": "block", "reason": "abusive"}
+    assert (await owner.put(f"/v1/caller-list/{number}", json=block)).status_code == 200
+    for method, template in [("GET", "/v1/caller-list/{number}"), ("DELETE", "/v1/caller-list/{number}")]:
+        refused = await intruder.call(method, template, number=number)
+        assert refused.status_code in (404, 409), (template, refused.text)
+    assert (await intruder.call("GET", "/v1/caller-list")).json() == []
+    theirs_entry = await intruder.call("PUT", "/v1/caller-list/{number}", json=block, number=number)
+    assert theirs_entry.status_code == 200
+    assert (await owner.get(f"/v1/caller-list/{number}")).json()["version"] == 1
+
     # Keys too: the intruder's admin neither lists nor revokes the owner's, and issues its own.
     owners_key = await owner.post("/v1/api-keys", json={"user": "kim@owner", "role": "supervisor"})
     ids["key_id"] = owners_key.json()["key"]["key_id"]

@@ -27,7 +27,7 @@ from services.common.partition_owner import PartitionOwner
 from services.common.projection import Projection
 from services.common.settings import PlatformSettings
 from services.common.topics import CALLS, ensure_topics
-from services.telephony.app import LINE_SPEC, call_spec
+from services.telephony.app import LINE_SPEC, LISTED_NUMBER_SPEC, call_spec
 from services.telephony.domain import TelephonyRules
 from services.telephony.servicer import TelephonyServicer
 from tests.conftest import records_with_key
@@ -405,8 +405,9 @@ async def test_a_failed_replay_answers_unavailable_then_recovers(
             )
         ]
     )
-    lines = Projection(LINE_SPEC, kafka_bootstrap)  # not read: the call is on the default line
-    servicer = TelephonyServicer(members.bus, calls, lines, TelephonyRules())
+    # not read: the call is on the default line and its caller is on no list
+    lines, listed = Projection(LINE_SPEC, kafka_bootstrap), Projection(LISTED_NUMBER_SPEC, kafka_bootstrap)
+    servicer = TelephonyServicer(members.bus, calls, lines, listed, TelephonyRules())
     telephony_pb2_grpc.add_TelephonyServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

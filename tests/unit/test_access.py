@@ -24,6 +24,8 @@ REQUESTS: dict[str, Message] = {
     f"{CALLS}/HangUpCall": telephony_pb2.HangUpCallRequest(call_id="c"),
     f"{CALLS}/DefineLine": telephony_pb2.DefineLineRequest(line_id="sales"),
     f"{CALLS}/PublishFlow": telephony_pb2.PublishFlowRequest(line_id="sales"),
+    f"{CALLS}/PutCallerListEntry": telephony_pb2.PutCallerListEntryRequest(number="0101234"),
+    f"{CALLS}/RemoveCallerListEntry": telephony_pb2.RemoveCallerListEntryRequest(number="0101234"),
     f"{AGENTS}/LogInAgent": routing_pb2.LogInAgentRequest(agent_id="kim"),
     f"{AGENTS}/SetAgentState": routing_pb2.SetAgentStateRequest(agent_id="kim"),
     f"{AGENTS}/LogOutAgent": routing_pb2.LogOutAgentRequest(agent_id="kim"),
@@ -53,12 +55,14 @@ ADMIN_ONLY = {
     f"{CALLS}/DefineLine",
     f"{CALLS}/PublishFlow",
 }
+# Supervisors, admins and integrations: who works when, and which callers get through.
+STAFFING = {f"{AGENTS}/ChangeAgentSkills", f"{CALLS}/PutCallerListEntry", f"{CALLS}/RemoveCallerListEntry"}
 # Each role and the restricted methods it may call (every role may read the rest).
 MAY_WRITE = {
     Role.ADMIN: set(REQUESTS),
     Role.INTEGRATION: set(REQUESTS) - ADMIN_ONLY,
     Role.SUPERVISOR: set(REQUESTS) - ADAPTER_ONLY - ADMIN_ONLY,
-    Role.AGENT: set(REQUESTS) - ADAPTER_ONLY - ADMIN_ONLY - {f"{AGENTS}/ChangeAgentSkills"},
+    Role.AGENT: set(REQUESTS) - ADAPTER_ONLY - ADMIN_ONLY - STAFFING,
     Role.ANALYST: set(),
 }
 

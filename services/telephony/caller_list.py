@@ -1,0 +1,112 @@
+"""The caller list (TEL-9): numbers a tenant blocks, or flags to its agents, each with a reason and an
+optional expiry. Every call's offer looks its ANI up here; chat and email will use the same list. One
+aggregate per number, so the number is its id. Pure decide and evolve."""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from cc.common.v1 import event_pb2
+from cc.telephony.v1 import commands_pb2, events_pb2
+from google.protobuf.message import Message
+
+from services.common.aggregate import evolved
+from services.common.envelope import to_datetime
+from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, text_problem
+
+ListedAction = events_pb2.ListedAction
+_NUMBER = re.compile(r"\+?[0-9]{2,20}")
+ACTIONS = {ListedAction.LISTED_ACTION_BLOCK: "block", ListedAction.LISTED_ACTION_FLAG: "flag"}
+
+
+@dataclass(frozen=True)
+class ListedNumber:
+    number: str
+    # "block" or "flag"
+    action: str
+    reason: str
+    changed_at: datetime
+    expires_at: datetime | None = None
+    listed: bool = True
+
+    def applies(self, moment: datetime) -> bool:
+        """Whether a call at `moment` meets this entry: listed and not yet expired."""
+        return self.listed and (self.expires_at is None or moment < self.expires_at)
+
+
+class CallerList(Protocol):
+    def entry(self, tenant_id: str, number: str) -> ListedNumber | None: ...
+
+
+class NoListedNumbers:
+    def entry(self, tenant_id: str, number: str) -> ListedNumber | None:
+        return None
+
+
+def customer_of(state: ListedNumber | None, command: commands_pb2.ListedNumberCommand) -> str:
+    return ""  # the list is the tenant's, not one customer's journey
+
+
+def decide(
+    state: ListedNumber | None, command: commands_pb2.ListedNumberCommand, now: datetime
+) -> list[Message]:
+    number = command.meta.aggregate_id
+    match command.WhichOneof("command"):
+        case "list":
+            listed = _validated(number, command.list, now)
+            if state is not None and state.listed and _same(state, listed):
+                raise IllegalTransition("caller-list-entry-unchanged", f"{number} is listed so already")
+            return [listed]
+        case "unlist":
+            if state is None or not state.listed:
+                raise IllegalTransition("number-not-listed", f"{number} is not on the caller list")
+            return [events_pb2.NumberUnlisted()]
+    raise InvalidArgument("unknown-command", "the caller list command names no known action")
+
+
+def _validated(number: str, listing: commands_pb2.ListNumber, now: datetime) -> events_pb2.NumberListed:
+    faults = []
+    if not _NUMBER.fullmatch(number):
+        faults.append(FieldViolation("number", "a phone number: 2 to 20 digits, optionally after +"))
+    if listing.action not in ACTIONS:
+        faults.append(FieldViolation("action", "block or flag"))
+    if listing.HasField("expires_at") and to_datetime(listing.expires_at) <= now:
+        faults.append(FieldViolation("expires_at", "a time still to come"))
+    if (problem := text_problem(listing.reason)) is not None:
+        faults.append(FieldViolation("reason", f"why the number is listed {problem}"))
+    if faults:
+        raise InvalidArgument("invalid-argument", "the caller list entry is not valid", faults)
+    listed = events_pb2.NumberListed(action=listing.action, reason=listing.reason)
+    if listing.HasField("expires_at"):
+        listed.expires_at.CopyFrom(listing.expires_at)
+    return listed
+
+
+def _same(state: ListedNumber, listed: events_pb2.NumberListed) -> bool:
+    expires = to_datetime(listed.expires_at) if listed.HasField("expires_at") else None
+    return (state.action, state.reason, state.expires_at) == (ACTIONS[listed.action], listed.reason, expires)
+
+
+def evolve(state: ListedNumber | None, event: event_pb2.Event) -> ListedNumber:
+    at = to_datetime(event.occurred_at)
+    match event.WhichOneof("payload"):
+        case "number_listed":
+            listed = event.number_listed
+            expires = to_datetime(listed.expires_at) if listed.HasField("expires_at") else None
+            return ListedNumber(event.aggregate_id, ACTIONS[listed.action], listed.reason, at, expires)
+    assert state is not None, f"{event.event_type} before number_listed"
+    match event.WhichOneof("payload"):
+        case "number_unlisted":
+            return evolved(state, listed=False, changed_at=at)
+    return state
+
+
+def screened(entry: ListedNumber | None, now: datetime) -> list[Message]:
+    """What the caller list says about a call being offered now: blocked (the call ends), flagged (the
+    agent sees why) or nothing."""
+    if entry is None or not entry.applies(now):
+        return []
+    if entry.action == "block":
+        return [events_pb2.CallerBlocked(reason=entry.reason)]
+    return [events_pb2.CallerFlagged(reason=entry.reason)]
