@@ -4,7 +4,7 @@ Starts Kafka and every service on fresh data, logs in 12 agents on 2 sites, then
 calls (Poisson arrivals, IVR choices, caller patience, exponential talk times) against the REST
 gateway. Simulated agent desktops answer when their phone rings (seen on the call events topic),
 sometimes too late (RONA). First it defines a line of business closed today, publishes its IVR flow
-and shows a call to it hearing the closed announcement. Prints progress from the live queue metrics,
+and shows a call to it leaving a voicemail that becomes a ticket. Prints progress from the live queue metrics,
 then per-queue statistics computed by ClickHouse and one customer's journey, and stops everything.
 """
 
@@ -117,10 +117,8 @@ SHOP_FLOW = {
         {"id": "hours", "type": "check-hours", "branches": {"open": "main", "closed": "closed"}},
         {
             "id": "closed",
-            "type": "hang-up",
-            "parameters": {
-                "announcement": "지금은 상담 시간이 아닙니다. 평일 9시부터 18시까지 전화 주십시오."
-            },
+            "type": "voicemail",
+            "parameters": {"prompt": "지금은 상담 시간이 아닙니다. 메시지를 남겨 주시면 연락드리겠습니다."},
         },
         {
             "id": "main",
@@ -151,9 +149,21 @@ async def after_hours_call(rest: httpx.AsyncClient) -> None:
         if response.status_code != 409:
             response.raise_for_status()
     call = (await rest.post("/v1/calls", json={"ani": "+821099990000", "dnis": "15885000"})).json()
+    recording = {"recording_ref": "https://carrier.example/recordings/demo-1", "duration_seconds": 21}
+    ended = (await rest.post(f"/v1/calls/{call['call_id']}/voicemail", json=recording)).json()
+    ticket = None
+    for _ in range(100):  # ticketing opens it from the voicemail event
+        found = (await rest.get("/v1/tickets", params={"customer_id": call["customer_id"]})).json()["tickets"]
+        if ticket := next((t for t in found if t["call_id"] == call["call_id"]), None):
+            break
+        await asyncio.sleep(0.2)
+    opened = (
+        f"{ticket['subject']!r} with {ticket['voicemail']['recording_ref']}" if ticket else "no ticket yet"
+    )
     print(
-        f"After hours: line shop (closed today, {today}) answered a call with its flow, version "
-        f"{call['flow_version']}: {call['status']} ({call['end_reason']})\n",
+        f"After hours: line shop (closed today, {today}), flow version {call['flow_version']}: the caller "
+        f"reached node {call['node_id']!r} and left a voicemail ({ended['end_reason']}); ticketing opened "
+        f"{opened}\n",
         flush=True,
     )
 

@@ -79,6 +79,7 @@ _STAFFING = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.INTEGRATION})
 RESTRICTED: dict[str, frozenset[Role]] = {
     "/cc.telephony.v1.TelephonyService/OfferCall": _ADAPTER,
     "/cc.telephony.v1.TelephonyService/SendDigits": _ADAPTER,
+    "/cc.telephony.v1.TelephonyService/LeaveVoicemail": _ADAPTER,
     "/cc.telephony.v1.TelephonyService/AnswerCall": _CALL_CONTROL,
     "/cc.telephony.v1.TelephonyService/HangUpCall": _CALL_CONTROL,
     "/cc.telephony.v1.TelephonyService/DefineLine": _ADMIN,

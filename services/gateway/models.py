@@ -82,6 +82,13 @@ class DigitsBody(WriteOptions):
     ]
 
 
+class VoicemailBody(WriteOptions):
+    recording_ref: Annotated[str, Field(min_length=1, max_length=2000, pattern=_LINE)] = Field(
+        description="Where the carrier keeps the recording: a URL or its own id."
+    )
+    duration_seconds: int = Field(ge=1, le=600, description="At most the voicemail node's max_seconds.")
+
+
 class AnswerBody(WriteOptions):
     agent_id: Text
 
@@ -292,7 +299,15 @@ class FlowNode(BaseModel):
 
     id: NodeId
     type: Literal[
-        "menu", "play", "collect", "check-hours", "set-priority", "set-attribute", "queue", "hang-up"
+        "menu",
+        "play",
+        "collect",
+        "check-hours",
+        "set-priority",
+        "set-attribute",
+        "queue",
+        "hang-up",
+        "voicemail",
     ]
     parameters: dict[Annotated[str, Field(max_length=64)], FlowText] = Field(default={}, max_length=10)
     next: Annotated[str, Field(max_length=64)] = ""
@@ -644,6 +659,16 @@ class Note(BaseModel):
     added_at: datetime | None
 
 
+class TicketVoicemail(BaseModel):
+    """The voicemail a ticket was opened from (TEL-6)."""
+
+    recording_ref: str = Field(description="The carrier's reference to the recording (a URL or its id).")
+    duration_seconds: int
+    caller_number: str
+    line_id: str
+    dnis: str
+
+
 class Ticket(BaseModel):
     ticket_id: str
     subject: str
@@ -657,6 +682,7 @@ class Ticket(BaseModel):
     opened_at: datetime | None
     updated_at: datetime | None
     version: int
+    voicemail: TicketVoicemail | None = Field(description="Set for a ticket opened from a voicemail.")
 
     @staticmethod
     def of(ticket: ticketing_pb2.Ticket) -> "Ticket":
@@ -682,6 +708,15 @@ class Ticket(BaseModel):
             opened_at=moment(ticket, "opened_at"),
             updated_at=moment(ticket, "updated_at"),
             version=ticket.version,
+            voicemail=TicketVoicemail(
+                recording_ref=ticket.voicemail.recording_ref,
+                duration_seconds=ticket.voicemail.duration_seconds,
+                caller_number=ticket.voicemail.caller_number,
+                line_id=ticket.voicemail.line_id,
+                dnis=ticket.voicemail.dnis,
+            )
+            if ticket.HasField("voicemail")
+            else None,
         )
 
 

@@ -148,6 +148,9 @@ def decide(
             ]
         case "hang_up_call":
             return [_hang_up(_existing(state, call_id), command.hang_up_call.party)]
+        case "leave_voicemail":
+            call = _existing(state, call_id)
+            return _voicemail(call, command.leave_voicemail, command.meta.tenant_id, rules)
         case _:
             raise InvalidArgument("unknown-command", "the call command names no known action")
 
@@ -252,12 +255,44 @@ def _digits(
     if node is None or not flows.NODE_TYPES[node.kind].waits:
         # its version is no longer kept, and the current one waits elsewhere: start that one over
         return flows.enter(flow, flow.start, caller)
+    if node.kind == "voicemail":
+        raise _illegal(call, "call-at-voicemail", "waiting for digits (it is recording a voicemail)")
     if sent.HasField("masked"):
         entry = flows.Entry("", sent.masked.digit_count, sent.masked.luhn_valid)
     else:
         _check_digits(sent.digits)
         entry = flows.Entry.of(sent.digits)
     return flows.respond(flow, call.node_id, call.ivr_attempt, entry, caller)
+
+
+def _voicemail(
+    call: CallState, left: commands_pb2.LeaveVoicemail, tenant_id: str, rules: TelephonyRules
+) -> list[Message]:
+    """The carrier recorded the caller's message at a voicemail node (TEL-6): the call ends, and the
+    event carries what ticketing needs to open the ticket."""
+    flow, _ = _walked(call, tenant_id, rules)
+    node = flow.nodes.get(call.node_id) if call.status == CallStatus.CALL_STATUS_IN_IVR else None
+    if node is None or node.kind != "voicemail":
+        raise _illegal(call, "call-not-at-voicemail", "at a voicemail node")
+    recording = require(left.recording_ref, "recording_ref", "the carrier's reference to the recording")
+    longest = node.number("max_seconds", flows.DEFAULT_VOICEMAIL_SECONDS)
+    if not 1 <= left.duration_seconds <= longest:
+        raise InvalidArgument(
+            "invalid-argument",
+            f"duration_seconds is 1 to {longest}",
+            [FieldViolation("duration_seconds", f"1 to the node's max_seconds, {longest}")],
+        )
+    return [
+        events_pb2.VoicemailLeft(
+            node_id=node.node_id,
+            recording_ref=recording,
+            duration_seconds=left.duration_seconds,
+            caller_number=call.ani,
+            line_id=call.line_id,
+            dnis=call.dnis,
+        ),
+        events_pb2.CallEnded(ended_by=Party.PARTY_CALLER, reason=EndReason.END_REASON_VOICEMAIL_LEFT),
+    ]
 
 
 def _queued(
@@ -319,6 +354,8 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
         case "ivr_menu_entered":
             entered = event.ivr_menu_entered
             return evolved(state, node_id=entered.menu_id, ivr_attempt=entered.attempt)
+        case "voicemail_offered":
+            return evolved(state, node_id=event.voicemail_offered.node_id, ivr_attempt=1)
         case "caller_flagged":
             return evolved(state, caller_flag=event.caller_flagged.reason)
         case "call_priority_set":

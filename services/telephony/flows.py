@@ -16,6 +16,8 @@ parameters, the node that follows (`next`) and named branches:
 | set-attribute | name, value                                         | next                            |
 | queue         | queue_id, skill (the queue id)                      | none: the call waits there      |
 | hang-up       | announcement (none)                                 | none: the call ends             |
+| voicemail     | prompt, max_seconds (120)                           | none: the caller's message ends |
+|               |                                                     | the call and becomes a ticket   |
 
 A sub-menu is a menu that a menu's branch leads to. Menu and collect wait for the caller; the other
 nodes run at once, one after another, until the call waits, queues or ends. So a flow is publishable
@@ -37,6 +39,7 @@ from services.common.errors import FieldViolation, InvalidArgument, text_problem
 MAX_NODES = 200
 MAX_TEXT = 1000
 MAX_PRIORITY = 10
+DEFAULT_VOICEMAIL_SECONDS = 120
 _NODE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _MENU_DIGITS = re.compile(r"[0-9*#]{1,16}")
 _WHOLE = re.compile(r"[0-9]{1,4}")
@@ -86,6 +89,8 @@ NODE_TYPES = {
         NodeType("set-attribute", {"name": True, "value": True}, "required"),
         NodeType("queue", {"queue_id": True, "skill": False}, "none"),
         NodeType("hang-up", {"announcement": False}, "none"),
+        # waits for the carrier's recording, then the call ends (TEL-6)
+        NodeType("voicemail", {"prompt": True, "max_seconds": False}, "none", waits=True),
     )
 }
 
@@ -223,6 +228,7 @@ def _value_faults(here: str, node: Node) -> Iterator[FieldViolation]:
         "priority": (0, MAX_PRIORITY),
         "min_digits": (1, 32),
         "max_digits": (1, 32),
+        "max_seconds": (5, 600),
     }
     for name, (low, high) in numbers.items():
         value = node.parameters.get(name)
@@ -311,6 +317,15 @@ def enter(flow: Flow, node_id: str, caller: Caller, reason: str = "ivr") -> list
         match node.kind:
             case "menu" | "collect":
                 events.append(prompted(node, 1))
+                return events
+            case "voicemail":
+                events.append(
+                    events_pb2.VoicemailOffered(
+                        node_id=node.node_id,
+                        prompt=node.parameters["prompt"],
+                        max_seconds=node.number("max_seconds", DEFAULT_VOICEMAIL_SECONDS),
+                    )
+                )
                 return events
             case "play":
                 events.append(events_pb2.IvrAnnouncementPlayed(menu_id=node.node_id, announcement=_say(node)))

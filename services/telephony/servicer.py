@@ -82,7 +82,10 @@ def listed_view(entry: Versioned[ListedNumber]) -> telephony_pb2.CallerListEntry
 
 
 CallWrite = (
-    telephony_pb2.SendDigitsRequest | telephony_pb2.AnswerCallRequest | telephony_pb2.HangUpCallRequest
+    telephony_pb2.SendDigitsRequest
+    | telephony_pb2.AnswerCallRequest
+    | telephony_pb2.HangUpCallRequest
+    | telephony_pb2.LeaveVoicemailRequest
 )
 
 
@@ -153,6 +156,14 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
             if credential.agent_id not in (call.agent_id, call.ringing_agent_id):
                 raise PermissionDenied("not-your-call", f"the call is not with {credential.agent_id}")
         return await self._on_call(request, hang_up_call=commands_pb2.HangUpCall(party=request.party))
+
+    async def LeaveVoicemail(
+        self, request: telephony_pb2.LeaveVoicemailRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.Call:
+        left = commands_pb2.LeaveVoicemail(
+            recording_ref=request.recording_ref, duration_seconds=request.duration_seconds
+        )
+        return await self._on_call(request, leave_voicemail=left)
 
     async def GetCall(
         self, request: telephony_pb2.GetCallRequest, context: grpc.aio.ServicerContext

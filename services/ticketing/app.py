@@ -7,7 +7,7 @@ from services.common.service import AggregateService, PolicyDefinition
 from services.common.settings import PlatformSettings, get_settings
 from services.common.topics import CALLS, TICKETS
 from services.ticketing import domain
-from services.ticketing.consumers import ticket_for_answered_call
+from services.ticketing.consumers import voice_tickets
 from services.ticketing.servicer import TicketingServicer
 
 TICKET_SPEC: AggregateSpec[domain.TicketState, commands_pb2.TicketCommand] = AggregateSpec(
@@ -29,6 +29,6 @@ async def main(settings: PlatformSettings | None = None) -> None:
         grpc_service="cc.ticketing.v1.TicketingService",
         add_servicer=ticketing_pb2_grpc.add_TicketingServiceServicer_to_server,
         servicer=TicketingServicer,
-        policies=[PolicyDefinition("ticketing.voice-tickets", [CALLS.events], ticket_for_answered_call)],
+        policies=[PolicyDefinition("ticketing.voice-tickets", [CALLS.events], voice_tickets)],
     )
     await service.run(settings)

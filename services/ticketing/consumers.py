@@ -1,9 +1,11 @@
-"""Voice tickets: every answered call opens a ticket for the customer, assigned to the answering agent."""
+"""Voice tickets: every answered call opens a ticket for the customer, assigned to the answering agent,
+and every voicemail opens one with its recording, unassigned (TEL-6)."""
 
 from collections.abc import Sequence
 
 from cc.common.v1 import event_pb2, types_pb2
 from cc.ticketing.v1 import commands_pb2
+from cc.ticketing.v1 import events_pb2 as ticket_events
 
 from services.common.aggregate import AggregateCommand
 from services.common.command_bus import caused_by
@@ -11,18 +13,35 @@ from services.common.topics import TICKETS, AggregateTopics
 from services.ticketing.domain import ticket_for_call
 
 
-def ticket_for_answered_call(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, AggregateCommand]]:
-    if event.WhichOneof("payload") != "call_answered":
-        return []
-    answered = event.call_answered
+def voice_tickets(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, AggregateCommand]]:
+    """telephony.call.events.v1 -> OpenTicket for an answered call or a voicemail (a call has one or
+    the other, so one ticket id derived from the call serves both)."""
+    match event.WhichOneof("payload"):
+        case "call_answered":
+            answered = event.call_answered
+            opening = commands_pb2.OpenTicket(
+                subject=f"Voice call in queue {answered.queue_id}",
+                queue_id=answered.queue_id,
+                assignee_agent_id=answered.agent_id,
+            )
+        case "voicemail_left":
+            left = event.voicemail_left
+            on_line = f" on line {left.line_id}" if left.line_id else ""
+            opening = commands_pb2.OpenTicket(
+                subject=f"Voicemail from {left.caller_number}{on_line}",
+                voicemail=ticket_events.Voicemail(
+                    recording_ref=left.recording_ref,
+                    duration_seconds=left.duration_seconds,
+                    caller_number=left.caller_number,
+                    line_id=left.line_id,
+                    dnis=left.dnis,
+                ),
+            )
+        case _:
+            return []
+    opening.channel = types_pb2.CHANNEL_VOICE
+    opening.customer_id = event.customer_id
+    opening.call_id = event.aggregate_id
     ticket_id = ticket_for_call(event.tenant_id, event.aggregate_id)
     meta = caused_by(event.event_id, "open-ticket", event.tenant_id, ticket_id, event.correlation_id)
-    opening = commands_pb2.OpenTicket(
-        subject=f"Voice call in queue {answered.queue_id}",
-        channel=types_pb2.CHANNEL_VOICE,
-        customer_id=event.customer_id,
-        queue_id=answered.queue_id,
-        assignee_agent_id=answered.agent_id,
-        call_id=event.aggregate_id,
-    )
     return [(TICKETS, commands_pb2.TicketCommand(meta=meta, open_ticket=opening))]

@@ -46,6 +46,26 @@ class Author:
 
 
 @dataclass(frozen=True)
+class Voicemail:
+    """What a voicemail ticket keeps of it: the carrier's recording and who called which line."""
+
+    recording_ref: str
+    duration_seconds: int
+    caller_number: str
+    line_id: str
+    dnis: str
+
+    def message(self) -> events_pb2.Voicemail:
+        return events_pb2.Voicemail(
+            recording_ref=self.recording_ref,
+            duration_seconds=self.duration_seconds,
+            caller_number=self.caller_number,
+            line_id=self.line_id,
+            dnis=self.dnis,
+        )
+
+
+@dataclass(frozen=True)
 class Note:
     note_id: str
     body: str
@@ -66,6 +86,8 @@ class TicketState:
     opened_at: datetime
     updated_at: datetime
     notes: tuple[Note, ...] = ()
+    # The voicemail a ticket was opened from (TEL-6).
+    voicemail: Voicemail | None = None
 
 
 def status_name(status: int) -> str:
@@ -98,6 +120,7 @@ def decide(state: TicketState | None, command: commands_pb2.TicketCommand, now: 
                 assignee_agent_id=opening.assignee_agent_id,
                 call_id=opening.call_id,
                 status=OPEN,
+                voicemail=opening.voicemail if opening.HasField("voicemail") else None,
             )
         ]
     if state is None:
@@ -139,6 +162,10 @@ def decide(state: TicketState | None, command: commands_pb2.TicketCommand, now: 
     raise InvalidArgument("unknown-command", "the ticket command names no known action")
 
 
+def _voicemail(left: events_pb2.Voicemail) -> Voicemail:
+    return Voicemail(left.recording_ref, left.duration_seconds, left.caller_number, left.line_id, left.dnis)
+
+
 def evolve(state: TicketState | None, event: event_pb2.Event) -> TicketState:
     at = to_datetime(event.occurred_at)
     match event.WhichOneof("payload"):
@@ -155,6 +182,7 @@ def evolve(state: TicketState | None, event: event_pb2.Event) -> TicketState:
                 status=opened.status,
                 opened_at=at,
                 updated_at=at,
+                voicemail=_voicemail(opened.voicemail) if opened.HasField("voicemail") else None,
             )
     assert state is not None, f"{event.event_type} before ticket_opened"
     match event.WhichOneof("payload"):

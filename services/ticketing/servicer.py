@@ -17,7 +17,7 @@ from services.ticketing.domain import TicketState
 
 def ticket_view(entry: Versioned[TicketState]) -> ticketing_pb2.Ticket:
     ticket = entry.state
-    return ticketing_pb2.Ticket(
+    view = ticketing_pb2.Ticket(
         ticket_id=ticket.ticket_id,
         subject=ticket.subject,
         channel=ticket.channel,
@@ -39,6 +39,9 @@ def ticket_view(entry: Versioned[TicketState]) -> ticketing_pb2.Ticket:
             for n in ticket.notes
         ],
     )
+    if ticket.voicemail is not None:
+        view.voicemail.CopyFrom(ticket.voicemail.message())
+    return view
 
 
 TicketWrite = ticketing_pb2.TransitionTicketRequest | ticketing_pb2.AddTicketNoteRequest

@@ -151,3 +151,57 @@ def ok_list(response: httpx.Response) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     body: list[dict[str, Any]] = response.json()
     return body
+
+
+async def test_a_voicemail_after_hours_becomes_a_ticket_with_its_recording(rest: httpx.AsyncClient) -> None:
+    ok(await rest.put("/v1/lines/answerphone", json={"numbers": ["15889002"], "hours": {"time_zone": "UTC"}}))
+    voicemail_flow = {
+        "start": "hours",
+        "nodes": [
+            {"id": "hours", "type": "check-hours", "branches": {"open": "sales", "closed": "vm"}},
+            {
+                "id": "vm",
+                "type": "voicemail",
+                "parameters": {"prompt": "Leave a message", "max_seconds": "90"},
+            },
+            {"id": "sales", "type": "queue", "parameters": {"queue_id": "lines-sales"}},
+        ],
+    }
+    ok(await rest.post("/v1/lines/answerphone/flows", json=voicemail_flow), 201)
+
+    call = await call_to(rest, "15889002", ani="+821033339999")
+    assert (call["status"], call["node_id"]) == ("in-ivr", "vm")
+    too_long = await rest.post(
+        f"/v1/calls/{call['call_id']}/voicemail", json={"recording_ref": "rec-1", "duration_seconds": 91}
+    )
+    assert (too_long.status_code, too_long.json()["field_violations"][0]["field"]) == (
+        422,
+        "duration_seconds",
+    )
+    recording = "https://carrier.example/recordings/RE42"
+    left = await rest.post(
+        f"/v1/calls/{call['call_id']}/voicemail", json={"recording_ref": recording, "duration_seconds": 37}
+    )
+    ended = ok(left)
+    assert (ended["status"], ended["ended_by"], ended["end_reason"]) == ("ended", "caller", "voicemail-left")
+
+    found = await until(
+        rest,
+        "/v1/tickets",
+        lambda body: body["tickets"],
+        "no voicemail ticket",
+        customer_id=call["customer_id"],
+    )
+    (ticket,) = found["tickets"]
+    assert (ticket["subject"], ticket["assignee_agent_id"], ticket["call_id"]) == (
+        "Voicemail from +821033339999 on line answerphone",
+        "",
+        call["call_id"],
+    )
+    assert ticket["voicemail"] == {
+        "recording_ref": recording,
+        "duration_seconds": 37,
+        "caller_number": "+821033339999",
+        "line_id": "answerphone",
+        "dnis": "15889002",
+    }

@@ -298,7 +298,9 @@ async def test_a_restart_from_snapshots_rebuilds_what_the_writer_held_and_replay
 ) -> None:
     monkeypatch.setattr(partition_owner, "SNAPSHOTS_PER_STEP", per_step)
     tenant = f"t-{new_id()}"
-    processor = members.start(cc_snapshot_every_events=24)
+    # A round starts after 40 events and outcomes: by then at least 3 of the partition's calls (each
+    # writes 4 to 13) wait for a snapshot beyond the batch's own, more than a step of 2 takes.
+    processor = members.start(cc_snapshot_every_events=40)
     await asyncio.wait_for(processor.assigned.wait(), 60)
     call_ids = calls_on(tenant, 0, 8) + calls_on(tenant, 1, 8)
     for index, call_id in enumerate(call_ids):
@@ -312,7 +314,7 @@ async def test_a_restart_from_snapshots_rebuilds_what_the_writer_held_and_replay
     if per_step == 2:  # a round's snapshots were spread over several transactions
         assert sum(o.snapshot_steps for o in ours) > sum(o.checkpoints for o in ours)
 
-    again = await members.restart(processor, cc_snapshot_every_events=24)
+    again = await members.restart(processor, cc_snapshot_every_events=40)
 
     reloaded = [again.owners[0], again.owners[1]]
     assert {k: (e.state, e.version) for o in reloaded for k, e in o.entries.items() if k[0] == tenant} == held

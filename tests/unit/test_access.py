@@ -20,6 +20,7 @@ KEYS = "/cc.gateway.v1.ApiKeyService"
 REQUESTS: dict[str, Message] = {
     f"{CALLS}/OfferCall": telephony_pb2.OfferCallRequest(ani="1", dnis="2"),
     f"{CALLS}/SendDigits": telephony_pb2.SendDigitsRequest(call_id="c", digits="1"),
+    f"{CALLS}/LeaveVoicemail": telephony_pb2.LeaveVoicemailRequest(call_id="c"),
     f"{CALLS}/AnswerCall": telephony_pb2.AnswerCallRequest(call_id="c", agent_id="kim"),
     f"{CALLS}/HangUpCall": telephony_pb2.HangUpCallRequest(call_id="c"),
     f"{CALLS}/DefineLine": telephony_pb2.DefineLineRequest(line_id="sales"),
@@ -44,7 +45,12 @@ REQUESTS: dict[str, Message] = {
     f"{KEYS}/ListApiKeys": keys_pb2.ListApiKeysRequest(),
     f"{KEYS}/RevokeApiKey": keys_pb2.RevokeApiKeyRequest(key_id="k"),
 }
-ADAPTER_ONLY = {f"{CALLS}/OfferCall", f"{CALLS}/SendDigits", f"{AGENTS}/OfferContact"}
+ADAPTER_ONLY = {
+    f"{CALLS}/OfferCall",
+    f"{CALLS}/SendDigits",
+    f"{CALLS}/LeaveVoicemail",
+    f"{AGENTS}/OfferContact",
+}
 ADMIN_ONLY = {
     f"{KEYS}/CreateApiKey",
     f"{KEYS}/ListApiKeys",

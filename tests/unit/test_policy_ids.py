@@ -7,7 +7,7 @@ from cc.telephony.v1 import events_pb2 as call_events
 
 from services.routing.consumers import agent_commands_for_call
 from services.telephony.consumers import ring_for_decision
-from services.ticketing.consumers import ticket_for_answered_call
+from services.ticketing.consumers import voice_tickets
 
 
 def decision(event_id: str, decision_id: str) -> event_pb2.Event:
@@ -32,10 +32,10 @@ def call_event(event_id: str, call_id: str, **payload: object) -> event_pb2.Even
 def test_one_ticket_per_answered_call_and_one_wrap_up_per_ended_call_when_redelivered() -> None:
     kim = call_events.CallAnswered(agent_id="kim", queue_id="member")
     answered = call_event("answered-1", "call-1", call_answered=kim)
-    [(_, ticket)], [(_, again)] = ticket_for_answered_call(answered), ticket_for_answered_call(answered)
+    [(_, ticket)], [(_, again)] = voice_tickets(answered), voice_tickets(answered)
     assert ticket.meta.command_id == again.meta.command_id != ""
     assert ticket.meta.aggregate_id == again.meta.aggregate_id  # one ticket per call
-    [(_, other)] = ticket_for_answered_call(call_event("answered-2", "call-2", call_answered=kim))
+    [(_, other)] = voice_tickets(call_event("answered-2", "call-2", call_answered=kim))
     assert other.meta.aggregate_id != ticket.meta.aggregate_id
     assert other.meta.command_id != ticket.meta.command_id
 

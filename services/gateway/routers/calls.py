@@ -5,7 +5,15 @@ from fastapi import APIRouter
 
 from services.gateway.deps import AuthenticatedCaller, Clients, IdempotencyKey
 from services.gateway.errors import ERROR_RESPONSES
-from services.gateway.models import AnswerBody, Call, DigitsBody, HangUpBody, OfferCallBody, PathId
+from services.gateway.models import (
+    AnswerBody,
+    Call,
+    DigitsBody,
+    HangUpBody,
+    OfferCallBody,
+    PathId,
+    VoicemailBody,
+)
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"], responses=ERROR_RESPONSES)
 PARTIES = {"caller": events_pb2.PARTY_CALLER, "agent": events_pb2.PARTY_AGENT}
@@ -40,6 +48,26 @@ async def send_digits(
         expected_version=body.expected_version,
     )
     return Call.of(await services.telephony.SendDigits(request, metadata=who.metadata))
+
+
+@router.post(
+    "/{call_id}/voicemail", summary="The carrier recorded the caller's voicemail; the call ends as a ticket"
+)
+async def leave_voicemail(
+    call_id: PathId,
+    body: VoicemailBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Call:
+    request = telephony_pb2.LeaveVoicemailRequest(
+        call_id=call_id,
+        recording_ref=body.recording_ref,
+        duration_seconds=body.duration_seconds,
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
+    return Call.of(await services.telephony.LeaveVoicemail(request, metadata=who.metadata))
 
 
 @router.post("/{call_id}/answer", summary="The ringing agent answers")
