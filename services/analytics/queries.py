@@ -23,7 +23,7 @@ LIMIT {limit:UInt32}
 # Queue statistics (AN-3) over [from_time, to_time), with Amazon Connect's definitions (the same as the
 # live metrics of services/routing/metrics.py, so historical and live numbers agree):
 # - offered: contacts that entered the queue, counted by their telephony.call.queued events; the
-#   re-queue after a ring-no-answer (RONA) is the same contact, not a new offer;
+#   re-queue after a ring-no-answer (RONA) or the agent's reject is the same contact, not a new offer;
 # - answered: telephony.call.answered events (an agent took the contact from the queue);
 # - abandoned: telephony.call.ended events with abandoned set (the caller hung up while queued or while
 #   an agent's phone rang);
@@ -81,7 +81,7 @@ WITH
     facts AS (
         SELECT queue_id, 'offered' AS kind, CAST(NULL, 'Nullable(Float64)') AS seconds
         FROM tenant_events
-        WHERE event_type = 'telephony.call.queued' AND reason != 'ring-no-answer'
+        WHERE event_type = 'telephony.call.queued' AND reason NOT IN ('ring-no-answer', 'rejected')
           AND occurred_at >= {from_time:DateTime64(6, 'UTC')}
           AND occurred_at < {to_time:DateTime64(6, 'UTC')}
         UNION ALL

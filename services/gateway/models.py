@@ -166,6 +166,8 @@ class Call(BaseModel):
     caller_flag: str = Field(
         description="Why the caller's number is flagged on the caller list; empty if not."
     )
+    on_hold: bool
+    hold_seconds: float = Field(description="On hold so far, the hold in progress counted to its start.")
     version: int
 
     @staticmethod
@@ -191,6 +193,8 @@ class Call(BaseModel):
             priority=call.priority,
             attributes=dict(call.attributes),
             caller_flag=call.caller_flag,
+            on_hold=call.on_hold,
+            hold_seconds=call.hold_seconds,
             version=call.version,
         )
 

@@ -905,7 +905,9 @@ def _declined(board: Board, event: event_pb2.Event, at: float) -> None:
 
 
 def _ring_no_answer(board: Board, event: event_pb2.Event, at: float) -> None:
-    seat = board.agents.get(event.call_ring_no_answer.agent_id)
+    """A call rang unanswered, or its agent rejected it (the CallQueued that follows puts it back)."""
+    missed = event.call_ring_no_answer if event.HasField("call_ring_no_answer") else event.call_rejected
+    seat = board.agents.get(missed.agent_id)
     if seat is not None and seat.reserved_for == event.aggregate_id:
         # The agent service will make it not ready; mirror that now so the call is not offered to it again.
         with board.seat_change(seat):
@@ -1077,6 +1079,7 @@ _SOURCE_FOLDS = {
     "call_queued": _queued,
     "call_ringing": _ringing,
     "call_ring_no_answer": _ring_no_answer,
+    "call_rejected": _ring_no_answer,
     "call_answered": _answered,
     "call_ended": _ended,
     "agent_logged_in": _logged_in,

@@ -29,6 +29,10 @@ def agent_commands_for_call(event: event_pb2.Event) -> Sequence[tuple[AggregateT
     elif payload == "call_ring_no_answer":
         agent_id, action = event.call_ring_no_answer.agent_id, "mark_ring_no_answer"
         body = {"mark_ring_no_answer": commands_pb2.MarkRingNoAnswer(contact_id=event.aggregate_id)}
+    elif payload == "call_rejected":
+        agent_id, action = event.call_rejected.agent_id, "mark_ring_no_answer"
+        rejected = commands_pb2.MarkRingNoAnswer(contact_id=event.aggregate_id, reason="rejected")
+        body = {"mark_ring_no_answer": rejected}
     else:
         return []
     meta = caused_by(event.event_id, action, event.tenant_id, agent_id, event.correlation_id)

@@ -10,6 +10,7 @@ from typing import Protocol
 from cc.common.v1 import event_pb2
 from cc.telephony.v1 import commands_pb2, events_pb2
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.aggregate import evolved
 from services.common.envelope import to_datetime
@@ -71,8 +72,8 @@ def _validated(number: str, listing: commands_pb2.ListNumber, now: datetime) -> 
         faults.append(FieldViolation("number", "a phone number: 2 to 20 digits, optionally after +"))
     if listing.action not in ACTIONS:
         faults.append(FieldViolation("action", "block or flag"))
-    if listing.HasField("expires_at") and to_datetime(listing.expires_at) <= now:
-        faults.append(FieldViolation("expires_at", "a time still to come"))
+    if listing.HasField("expires_at") and not now < (_moment(listing.expires_at) or now):
+        faults.append(FieldViolation("expires_at", "a time still to come, before the year 10000"))
     if (problem := text_problem(listing.reason)) is not None:
         faults.append(FieldViolation("reason", f"why the number is listed {problem}"))
     if faults:
@@ -81,6 +82,14 @@ def _validated(number: str, listing: commands_pb2.ListNumber, now: datetime) -> 
     if listing.HasField("expires_at"):
         listed.expires_at.CopyFrom(listing.expires_at)
     return listed
+
+
+def _moment(stamp: Timestamp) -> datetime | None:
+    """The moment, or None for a Timestamp outside what a datetime holds (a client may send any)."""
+    try:
+        return to_datetime(stamp)
+    except ValueError:
+        return None
 
 
 def _same(state: ListedNumber, listed: events_pb2.NumberListed) -> bool:

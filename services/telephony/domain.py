@@ -63,6 +63,15 @@ class CallState:
     attributes: dict[str, str] = field(default_factory=dict)
     # Why the caller's number is flagged on the caller list (TEL-9), for the agent.
     caller_flag: str = ""
+    # On hold since then (TEL-1); the seconds of the holds that ended.
+    held_since: datetime | None = None
+    hold_seconds: float = 0.0
+
+    def hold_seconds_at(self, now: datetime) -> float:
+        """All the time on hold until `now`, the hold in progress included."""
+        open_hold = (now - self.held_since).total_seconds() if self.held_since is not None else 0.0
+        return self.hold_seconds + open_hold
+
     queue_id: str = ""
     required_skill: str = ""
     priority: int = 0
@@ -147,7 +156,27 @@ def decide(
                 )
             ]
         case "hang_up_call":
-            return [_hang_up(_existing(state, call_id), command.hang_up_call.party)]
+            return [_hang_up(_existing(state, call_id), command.hang_up_call.party, now)]
+        case "hold_call":
+            call = _with_agent(_existing(state, call_id), command.hold_call.agent_id)
+            if call.held_since is not None:
+                raise _illegal(call, "call-on-hold", "off hold")
+            return [events_pb2.CallHeld(agent_id=call.agent_id)]
+        case "resume_call":
+            call = _with_agent(_existing(state, call_id), command.resume_call.agent_id)
+            if call.held_since is None:
+                raise _illegal(call, "call-not-on-hold", "on hold")
+            held = (now - call.held_since).total_seconds()
+            return [events_pb2.CallResumed(agent_id=call.agent_id, held_seconds=held)]
+        case "reject_call":
+            agent_id = require(command.reject_call.agent_id, "agent_id", "the rejecting agent")
+            call = _ringing(_existing(state, call_id), agent_id)
+            return [
+                events_pb2.CallRejected(agent_id=agent_id, queue_id=call.queue_id),
+                _queued(
+                    call.queue_id, call.required_skill, call.priority, call.enqueued_at or now, "rejected"
+                ),
+            ]
         case "leave_voicemail":
             call = _existing(state, call_id)
             return _voicemail(call, command.leave_voicemail, command.meta.tenant_id, rules)
@@ -313,7 +342,15 @@ def _ringing(call: CallState, agent_id: str) -> CallState:
     return call
 
 
-def _hang_up(call: CallState, party: "events_pb2.Party.ValueType") -> events_pb2.CallEnded:
+def _with_agent(call: CallState, agent_id: str) -> CallState:
+    """The call, connected to `agent_id`: only the agent on the call holds or resumes it."""
+    require(agent_id, "agent_id", "the agent on the call")
+    if call.status != CallStatus.CALL_STATUS_CONNECTED or call.agent_id != agent_id:
+        raise _illegal(call, "call-not-with-agent", f"connected to agent {agent_id}")
+    return call
+
+
+def _hang_up(call: CallState, party: "events_pb2.Party.ValueType", now: datetime) -> events_pb2.CallEnded:
     if party not in (Party.PARTY_CALLER, Party.PARTY_AGENT):
         raise InvalidArgument(
             "invalid-argument", "party must be caller or agent", [FieldViolation("party", "caller or agent")]
@@ -322,6 +359,7 @@ def _hang_up(call: CallState, party: "events_pb2.Party.ValueType") -> events_pb2
     if call.status == CallStatus.CALL_STATUS_CONNECTED:
         ended.reason = EndReason.END_REASON_NORMAL_CLEARING
         ended.agent_id = call.agent_id
+        ended.hold_seconds = call.hold_seconds_at(now)
         return ended
     if party == Party.PARTY_AGENT:
         raise _illegal(call, "call-not-connected", "connected to an agent")
@@ -387,8 +425,13 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 ring_timeout=timedelta(seconds=ringing.ring_timeout_seconds),
                 ring_event_id=event.event_id,
             )
-        case "call_ring_no_answer":
+        case "call_ring_no_answer" | "call_rejected":
             return evolved(state, ringing_agent_id="", ring_timeout=None, ring_event_id="")
+        case "call_held":
+            return evolved(state, held_since=at)
+        case "call_resumed":
+            held = event.call_resumed.held_seconds
+            return evolved(state, held_since=None, hold_seconds=state.hold_seconds + held)
         case "call_answered":
             return evolved(
                 state,
@@ -410,5 +453,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 ringing_agent_id="",
                 ring_timeout=None,
                 ring_event_id="",
+                held_since=None,
+                hold_seconds=ended.hold_seconds or state.hold_seconds,
             )
     return state  # events of later versions that this code does not know change nothing

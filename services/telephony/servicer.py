@@ -40,6 +40,8 @@ def call_view(entry: Versioned[CallState]) -> telephony_pb2.Call:
         priority=call.priority,
         attributes=call.attributes,
         caller_flag=call.caller_flag,
+        on_hold=call.held_since is not None,
+        hold_seconds=call.hold_seconds,
     )
     for field, moment in (
         ("enqueued_at", call.enqueued_at),
@@ -86,6 +88,7 @@ CallWrite = (
     | telephony_pb2.AnswerCallRequest
     | telephony_pb2.HangUpCallRequest
     | telephony_pb2.LeaveVoicemailRequest
+    | telephony_pb2.CallControlRequest
 )
 
 
@@ -156,6 +159,21 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
             if credential.agent_id not in (call.agent_id, call.ringing_agent_id):
                 raise PermissionDenied("not-your-call", f"the call is not with {credential.agent_id}")
         return await self._on_call(request, hang_up_call=commands_pb2.HangUpCall(party=request.party))
+
+    async def HoldCall(
+        self, request: telephony_pb2.CallControlRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.Call:
+        return await self._on_call(request, hold_call=commands_pb2.HoldCall(agent_id=request.agent_id))
+
+    async def ResumeCall(
+        self, request: telephony_pb2.CallControlRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.Call:
+        return await self._on_call(request, resume_call=commands_pb2.ResumeCall(agent_id=request.agent_id))
+
+    async def RejectCall(
+        self, request: telephony_pb2.CallControlRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.Call:
+        return await self._on_call(request, reject_call=commands_pb2.RejectCall(agent_id=request.agent_id))
 
     async def LeaveVoicemail(
         self, request: telephony_pb2.LeaveVoicemailRequest, context: grpc.aio.ServicerContext

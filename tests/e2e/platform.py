@@ -39,6 +39,9 @@ API_KEYS = {
     "e2e-callers": "tenant-callers:supervisor",
     "e2e-callers-ann": "tenant-callers:agent:ann",
     "e2e-callers-adapter": "tenant-callers:integration",
+    "e2e-control": "tenant-control",
+    "e2e-control-kim": "tenant-control:agent:kim",
+    "e2e-control-lee": "tenant-control:agent:lee",
 }
 # The settings of every port the platform listens on.
 PORTS = ("TELEPHONY_PORT", "ROUTING_PORT", "TICKETING_PORT", "ANALYTICS_PORT", "KEYS_PORT", "GATEWAY_PORT")

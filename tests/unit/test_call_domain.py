@@ -76,6 +76,15 @@ class Call:
     def hang_up(self, party: "events_pb2.Party.ValueType", t: float = 60) -> list[Message]:
         return self.send(t, hang_up_call=commands_pb2.HangUpCall(party=party))
 
+    def hold(self, agent_id: str = "agent-1", t: float = 20) -> list[Message]:
+        return self.send(t, hold_call=commands_pb2.HoldCall(agent_id=agent_id))
+
+    def resume(self, agent_id: str = "agent-1", t: float = 30) -> list[Message]:
+        return self.send(t, resume_call=commands_pb2.ResumeCall(agent_id=agent_id))
+
+    def reject(self, agent_id: str = "agent-1", t: float = 12) -> list[Message]:
+        return self.send(t, reject_call=commands_pb2.RejectCall(agent_id=agent_id))
+
 
 # ---- reaching each status --------------------------------------------------------------------------
 
@@ -131,6 +140,9 @@ COMMANDS: dict[str, Callable[[Call], list[Message]]] = {
     "answer_call": lambda call: call.answer("agent-1"),
     "hang_up_caller": lambda call: call.hang_up(Party.PARTY_CALLER),
     "hang_up_agent": lambda call: call.hang_up(Party.PARTY_AGENT),
+    "hold_call": lambda call: call.hold("agent-1"),
+    "resume_call": lambda call: call.resume("agent-1"),
+    "reject_call": lambda call: call.reject("agent-1"),
 }
 
 
@@ -611,6 +623,18 @@ MATRIX: dict[tuple[str, str], str | None] = {
     ("connected", "answer_call"): "call-not-ringing-agent",
     ("connected", "hang_up_caller"): None,
     ("connected", "hang_up_agent"): None,
+    ("in-ivr", "hold_call"): "call-not-with-agent",
+    ("queued", "hold_call"): "call-not-with-agent",
+    ("ringing", "hold_call"): "call-not-with-agent",
+    ("connected", "hold_call"): None,
+    ("in-ivr", "resume_call"): "call-not-with-agent",
+    ("queued", "resume_call"): "call-not-with-agent",
+    ("ringing", "resume_call"): "call-not-with-agent",
+    ("connected", "resume_call"): "call-not-on-hold",
+    ("in-ivr", "reject_call"): "call-not-ringing-agent",
+    ("queued", "reject_call"): "call-not-ringing-agent",
+    ("ringing", "reject_call"): None,
+    ("connected", "reject_call"): "call-not-ringing-agent",
 }
 
 # Status after each legal command.
@@ -624,6 +648,8 @@ AFTER: dict[tuple[str, str], int] = {
     ("ringing", "hang_up_caller"): CallStatus.CALL_STATUS_ENDED,
     ("connected", "hang_up_caller"): CallStatus.CALL_STATUS_ENDED,
     ("connected", "hang_up_agent"): CallStatus.CALL_STATUS_ENDED,
+    ("connected", "hold_call"): CallStatus.CALL_STATUS_CONNECTED,
+    ("ringing", "reject_call"): CallStatus.CALL_STATUS_QUEUED,
 }
 
 
@@ -647,6 +673,47 @@ def test_status_command_matrix(status: str, command: str) -> None:
         error = refused(lambda: COMMANDS[command](call), IllegalTransition, error_id)
         assert error.grpc_code.name == "FAILED_PRECONDITION"
         assert call.version == version
+
+
+# ---- call control (TEL-1) -----------------------------------------------------------------------
+
+
+def test_holds_add_up_and_a_hang_up_on_hold_counts_the_hold_in_progress() -> None:
+    call = connected()  # answered at T0+14
+
+    assert call.hold(t=20) == [events_pb2.CallHeld(agent_id="agent-1")]
+    assert call.state.held_since == at(20)
+    refused(lambda: call.hold(t=21), IllegalTransition, "call-on-hold")
+    assert call.resume(t=30) == [events_pb2.CallResumed(agent_id="agent-1", held_seconds=10.0)]
+    call.hold(t=40)
+    assert call.state.hold_seconds_at(at(45)) == 15.0
+
+    (ended,) = call.hang_up(Party.PARTY_CALLER, t=50)
+
+    assert isinstance(ended, events_pb2.CallEnded) and ended.hold_seconds == 20.0
+    assert (call.state.hold_seconds, call.state.held_since) == (20.0, None)
+
+
+def test_only_the_agent_on_the_call_holds_it() -> None:
+    call = connected()
+
+    refused(lambda: call.hold("agent-2"), IllegalTransition, "call-not-with-agent")
+    refused(lambda: call.hold(""), InvalidArgument, "invalid-argument")
+
+
+def test_a_rejected_call_goes_back_to_its_queue_in_its_place() -> None:
+    call = ringing()  # queued at T0+5 in member, ringing agent-1
+
+    payloads = call.reject("agent-1", t=12)
+
+    assert payloads == [
+        events_pb2.CallRejected(agent_id="agent-1", queue_id="member"),
+        events_pb2.CallQueued(
+            queue_id="member", required_skill="member", enqueued_at=timestamp(at(5)), reason="rejected"
+        ),
+    ]
+    assert (call.state.status, call.state.ringing_agent_id) == (CallStatus.CALL_STATUS_QUEUED, "")
+    refused(lambda: call.answer("agent-1"), IllegalTransition, "call-not-ringing-agent")
 
 
 # ---- customer identity ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 from cc.telephony.v1 import commands_pb2, events_pb2
 from cc.telephony.v1.telephony_pb2 import CallStatus
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.envelope import timestamp
 from services.common.errors import IllegalTransition, InvalidArgument, PlatformError
@@ -107,6 +108,23 @@ def test_a_bad_entry_is_refused_naming_each_field(
         == fields
     )
     assert entry.history.state is None
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        Timestamp(seconds=-196846104880249),
+        Timestamp(seconds=253402300800),
+        Timestamp(seconds=10**9, nanos=-1),
+    ],
+)
+def test_an_expiry_no_calendar_holds_is_refused_not_a_crash(stamp: Timestamp) -> None:
+    entry = Entry()
+    listing = commands_pb2.ListNumber(action=BLOCK, reason="x", expires_at=stamp)
+
+    fields = refused(lambda: entry.send(0, list=listing), InvalidArgument, "invalid-argument")
+
+    assert fields == ["expires_at"]
 
 
 def test_an_entry_applies_while_listed_and_before_its_expiry() -> None:

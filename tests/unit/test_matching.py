@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import pytest
 from cc.routing.v1 import events_pb2 as routing_events
 from cc.telephony.v1 import events_pb2 as call_events
+from google.protobuf.message import Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -314,7 +315,16 @@ def test_the_agent_gets_the_next_contact_only_after_the_whole_contact_cycle() ->
     assert decision.routed.candidates[0].idle_seconds == 1.0
 
 
-def test_ring_no_answer_frees_the_reservation_and_the_requeued_contact_goes_to_another_agent() -> None:
+@pytest.mark.parametrize(
+    ("missed", "reason"),
+    [
+        (call_events.CallRingNoAnswer(agent_id="a-1", queue_id="member"), "ring-no-answer"),
+        (call_events.CallRejected(agent_id="a-1", queue_id="member"), "rejected"),
+    ],
+)
+def test_ring_no_answer_frees_the_reservation_and_the_requeued_contact_goes_to_another_agent(
+    missed: Message, reason: str
+) -> None:
     feed = new_feed()
     ready_agent(feed, "a-1", 0, member=5)
     ready_agent(feed, "a-2", 5, member=5)
@@ -322,10 +332,10 @@ def test_ring_no_answer_frees_the_reservation_and_the_requeued_contact_goes_to_a
     first = only(dispatch(feed.board, ts(10)))
     assert first.routed.agent_id == "a-1"
 
-    feed.call("call-1", call_events.CallRingNoAnswer(agent_id="a-1", queue_id="member"), 25)
+    feed.call("call-1", missed, 25)
     seat = feed.board.agents["a-1"]
     assert (seat.state, seat.reserved_for, seat.ready_since) == (NOT_READY, "", None)
-    feed.call("call-1", queued("member", 10, reason="ring-no-answer"), 25)
+    feed.call("call-1", queued("member", 10, reason=reason), 25)
 
     contact = feed.board.waiting["call-1"]
     assert (contact.enqueued_at, contact.routings) == (ts(10), 1)

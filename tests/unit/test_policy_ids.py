@@ -43,3 +43,13 @@ def test_one_ticket_per_answered_call_and_one_wrap_up_per_ended_call_when_redeli
     [(_, wrap_up)], [(_, redelivered)] = agent_commands_for_call(ended), agent_commands_for_call(ended)
     assert wrap_up.meta.command_id == redelivered.meta.command_id
     assert wrap_up.WhichOneof("command") == "start_wrap_up"
+
+
+def test_a_rejected_call_makes_its_agent_not_ready_as_rejected_once() -> None:
+    rejected = call_event("rejected-1", "call-1", call_rejected=call_events.CallRejected(agent_id="kim"))
+    [(_, command)], [(_, again)] = agent_commands_for_call(rejected), agent_commands_for_call(rejected)
+
+    assert command.meta.command_id == again.meta.command_id
+    assert command.meta.aggregate_id == "kim"
+    assert command.mark_ring_no_answer.reason == "rejected"
+    assert command.mark_ring_no_answer.contact_id == "call-1"

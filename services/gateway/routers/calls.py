@@ -3,7 +3,8 @@
 from cc.telephony.v1 import events_pb2, telephony_pb2
 from fastapi import APIRouter
 
-from services.gateway.deps import AuthenticatedCaller, Clients, IdempotencyKey
+from services.gateway.clients import ServiceClients
+from services.gateway.deps import AuthenticatedCaller, Caller, Clients, IdempotencyKey
 from services.gateway.errors import ERROR_RESPONSES
 from services.gateway.models import (
     AnswerBody,
@@ -68,6 +69,52 @@ async def leave_voicemail(
         expected_version=body.expected_version,
     )
     return Call.of(await services.telephony.LeaveVoicemail(request, metadata=who.metadata))
+
+
+async def _control(
+    rpc: str, call_id: str, body: AnswerBody, who: Caller, services: ServiceClients, idempotency_key: str
+) -> Call:
+    """One call-control RPC (TEL-1) for the agent the body names."""
+    request = telephony_pb2.CallControlRequest(
+        call_id=call_id,
+        agent_id=body.agent_id,
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
+    return Call.of(await getattr(services.telephony, rpc)(request, metadata=who.metadata))
+
+
+@router.post("/{call_id}/hold", summary="The connected agent puts the caller on hold")
+async def hold(
+    call_id: PathId,
+    body: AnswerBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Call:
+    return await _control("HoldCall", call_id, body, who, services, idempotency_key)
+
+
+@router.post("/{call_id}/resume", summary="The agent takes the caller off hold")
+async def resume(
+    call_id: PathId,
+    body: AnswerBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Call:
+    return await _control("ResumeCall", call_id, body, who, services, idempotency_key)
+
+
+@router.post("/{call_id}/reject", summary="The agent whose phone rings rejects the call (back to its queue)")
+async def reject(
+    call_id: PathId,
+    body: AnswerBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Call:
+    return await _control("RejectCall", call_id, body, who, services, idempotency_key)
 
 
 @router.post("/{call_id}/answer", summary="The ringing agent answers")
