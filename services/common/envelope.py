@@ -51,7 +51,9 @@ def _snake(name: str) -> str:
 def event_type_of(context: str, aggregate_type: str, payload: Message) -> str:
     name = payload.DESCRIPTOR.name
     prefix = "".join(word.capitalize() for word in aggregate_type.split("-"))  # api-key -> ApiKey
-    verb = name[len(prefix) :] if name.startswith(prefix) and name != prefix else name
+    # CallOffered -> offered, but CallerBlocked -> caller_blocked: the prefix is a whole word only
+    whole_word = name.startswith(prefix) and name[len(prefix) : len(prefix) + 1].isupper()
+    verb = name[len(prefix) :] if whole_word else name
     return f"{context}.{aggregate_type}.{_snake(verb)}"
 
 

@@ -18,6 +18,7 @@ from services.common.errors import FieldViolation, IllegalTransition, InvalidArg
 
 ListedAction = events_pb2.ListedAction
 _NUMBER = re.compile(r"\+?[0-9]{2,20}")
+_WRITTEN_NUMBER = re.compile(r"\+?[0-9 ().-]+")
 ACTIONS = {ListedAction.LISTED_ACTION_BLOCK: "block", ListedAction.LISTED_ACTION_FLAG: "flag"}
 
 
@@ -34,6 +35,13 @@ class ListedNumber:
     def applies(self, moment: datetime) -> bool:
         """Whether a call at `moment` meets this entry: listed and not yet expired."""
         return self.listed and (self.expires_at is None or moment < self.expires_at)
+
+
+def canonical(number: str) -> str:
+    """One way of writing a number, its digits, so that "+82 10-6666-0001", "+821066660001" and
+    "821066660001" are one entry and one caller. (A national form such as 010-6666-0001 is not the
+    international one: numbers are compared as written in digits, without a country's rules.)"""
+    return re.sub(r"[^0-9]", "", number) if _WRITTEN_NUMBER.fullmatch(number) else number
 
 
 class CallerList(Protocol):

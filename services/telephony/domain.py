@@ -35,6 +35,8 @@ EndReason = events_pb2.EndReason
 _DIGITS = re.compile(r"[0-9*#]{1,32}")
 # A call's priority (RT-4): 0 for none.
 MAX_PRIORITY = flows.MAX_PRIORITY
+# How far past a voicemail node's max_seconds a carrier's recording may run (it rounds up).
+VOICEMAIL_GRACE_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,9 @@ class CallState:
     attributes: dict[str, str] = field(default_factory=dict)
     # Why the caller's number is flagged on the caller list (TEL-9), for the agent.
     caller_flag: str = ""
+    # At a voicemail node: its max_seconds (0 elsewhere), and whether the recording came (TEL-6).
+    voicemail_seconds: int = 0
+    voicemail_left: bool = False
     # On hold since then (TEL-1); the seconds of the holds that ended.
     held_since: datetime | None = None
     hold_seconds: float = 0.0
@@ -178,8 +183,9 @@ def decide(
                 ),
             ]
         case "leave_voicemail":
-            call = _existing(state, call_id)
-            return _voicemail(call, command.leave_voicemail, command.meta.tenant_id, rules)
+            if state is None:
+                raise NotFound("call-not-found", f"call {call_id} does not exist")
+            return _voicemail(state, command.leave_voicemail)
         case _:
             raise InvalidArgument("unknown-command", "the call command names no known action")
 
@@ -219,7 +225,7 @@ def _offer(
         line_id=line.line_id if line else "",
         flow_version=version,
     )
-    screening = caller_list.screened(rules.callers.entry(tenant_id, offer.ani), now)
+    screening = caller_list.screened(rules.callers.entry(tenant_id, caller_list.canonical(offer.ani)), now)
     if any(isinstance(said, events_pb2.CallerBlocked) for said in screening):
         ended = events_pb2.CallEnded(ended_by=Party.PARTY_SYSTEM, reason=EndReason.END_REASON_CALLER_BLOCKED)
         return [offered, *screening, ended]
@@ -294,32 +300,41 @@ def _digits(
     return flows.respond(flow, call.node_id, call.ivr_attempt, entry, caller)
 
 
-def _voicemail(
-    call: CallState, left: commands_pb2.LeaveVoicemail, tenant_id: str, rules: TelephonyRules
-) -> list[Message]:
+def _voicemail(call: CallState, left: commands_pb2.LeaveVoicemail) -> list[Message]:
     """The carrier recorded the caller's message at a voicemail node (TEL-6): the call ends, and the
-    event carries what ticketing needs to open the ticket."""
-    flow, _ = _walked(call, tenant_id, rules)
-    node = flow.nodes.get(call.node_id) if call.status == CallStatus.CALL_STATUS_IN_IVR else None
-    if node is None or node.kind != "voicemail":
+    event carries what ticketing needs to open the ticket. Carriers often report the caller's hang-up
+    before the recording: a call that ended at the voicemail node still takes its one recording."""
+    at_voicemail = call.voicemail_seconds > 0 and not call.voicemail_left
+    hung_up_there = call.end_reason == EndReason.END_REASON_CALLER_LEFT_IVR
+    if not at_voicemail or call.status not in (CallStatus.CALL_STATUS_IN_IVR, CallStatus.CALL_STATUS_ENDED):
         raise _illegal(call, "call-not-at-voicemail", "at a voicemail node")
+    if call.status == CallStatus.CALL_STATUS_ENDED and not hung_up_there:
+        raise IllegalTransition("call-already-ended", f"call {call.call_id} has already ended")
     recording = require(left.recording_ref, "recording_ref", "the carrier's reference to the recording")
-    longest = node.number("max_seconds", flows.DEFAULT_VOICEMAIL_SECONDS)
+    # a carrier may round the length up past the node's limit
+    longest = call.voicemail_seconds + VOICEMAIL_GRACE_SECONDS
     if not 1 <= left.duration_seconds <= longest:
         raise InvalidArgument(
             "invalid-argument",
             f"duration_seconds is 1 to {longest}",
-            [FieldViolation("duration_seconds", f"1 to the node's max_seconds, {longest}")],
+            [
+                FieldViolation(
+                    "duration_seconds", f"1 to the node's max_seconds and {VOICEMAIL_GRACE_SECONDS} s"
+                )
+            ],
         )
+    left_event = events_pb2.VoicemailLeft(
+        node_id=call.node_id,
+        recording_ref=recording,
+        duration_seconds=left.duration_seconds,
+        caller_number=call.ani,
+        line_id=call.line_id,
+        dnis=call.dnis,
+    )
+    if call.status == CallStatus.CALL_STATUS_ENDED:
+        return [left_event]
     return [
-        events_pb2.VoicemailLeft(
-            node_id=node.node_id,
-            recording_ref=recording,
-            duration_seconds=left.duration_seconds,
-            caller_number=call.ani,
-            line_id=call.line_id,
-            dnis=call.dnis,
-        ),
+        left_event,
         events_pb2.CallEnded(ended_by=Party.PARTY_CALLER, reason=EndReason.END_REASON_VOICEMAIL_LEFT),
     ]
 
@@ -393,7 +408,12 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
             entered = event.ivr_menu_entered
             return evolved(state, node_id=entered.menu_id, ivr_attempt=entered.attempt)
         case "voicemail_offered":
-            return evolved(state, node_id=event.voicemail_offered.node_id, ivr_attempt=1)
+            prompting = event.voicemail_offered
+            return evolved(
+                state, node_id=prompting.node_id, ivr_attempt=1, voicemail_seconds=prompting.max_seconds
+            )
+        case "voicemail_left":
+            return evolved(state, voicemail_left=True)
         case "caller_flagged":
             return evolved(state, caller_flag=event.caller_flagged.reason)
         case "call_priority_set":

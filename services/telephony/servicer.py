@@ -1,5 +1,7 @@
 """TelephonyService: translate RPCs to call and line commands, and answer from their read models."""
 
+from datetime import UTC, datetime
+
 import grpc
 from cc.common.v1 import types_pb2
 from cc.telephony.v1 import commands_pb2, events_pb2, telephony_pb2, telephony_pb2_grpc
@@ -13,7 +15,7 @@ from services.common.errors import IllegalTransition, NotFound, PermissionDenied
 from services.common.grpc_server import current_credential, current_tenant
 from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
-from services.telephony import domain, flows, lines
+from services.telephony import caller_list, domain, flows, lines
 from services.telephony.caller_list import ListedNumber
 from services.telephony.domain import CallState
 from services.telephony.lines import LineState
@@ -255,7 +257,7 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
         request: telephony_pb2.PutCallerListEntryRequest | telephony_pb2.RemoveCallerListEntryRequest,
         **action: Message,
     ) -> telephony_pb2.CallerListEntry:
-        number = require(request.number, "number", "the caller's number")
+        number = caller_list.canonical(require(request.number, "number", "the caller's number"))
         meta = self._admin_meta(number, request)
         command = commands_pb2.ListedNumberCommand(meta=meta, **action)  # type: ignore[arg-type]
         return listed_view(await execute(self._bus, self._listed, command, request.request_id))
@@ -276,12 +278,13 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
     async def GetCallerListEntry(
         self, request: telephony_pb2.GetCallerListEntryRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.CallerListEntry:
-        number = require(request.number, "number", "the caller's number")
+        number = caller_list.canonical(require(request.number, "number", "the caller's number"))
         return listed_view(await lookup(self._listed, current_tenant(), number))
 
     async def ListCallerListEntries(
         self, request: telephony_pb2.ListCallerListEntriesRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.ListCallerListEntriesResponse:
         entries = sorted(self._listed.of_tenant(current_tenant()), key=lambda e: e.aggregate_id)
-        listed = [listed_view(e) for e in entries if e.state.listed]
+        now = datetime.now(UTC)
+        listed = [listed_view(e) for e in entries if e.state.applies(now)]  # expired ones are off it
         return telephony_pb2.ListCallerListEntriesResponse(entries=listed)

@@ -172,7 +172,7 @@ async def test_a_voicemail_after_hours_becomes_a_ticket_with_its_recording(rest:
     call = await call_to(rest, "15889002", ani="+821033339999")
     assert (call["status"], call["node_id"]) == ("in-ivr", "vm")
     too_long = await rest.post(
-        f"/v1/calls/{call['call_id']}/voicemail", json={"recording_ref": "rec-1", "duration_seconds": 91}
+        f"/v1/calls/{call['call_id']}/voicemail", json={"recording_ref": "rec-1", "duration_seconds": 96}
     )
     assert (too_long.status_code, too_long.json()["field_violations"][0]["field"]) == (
         422,

@@ -191,10 +191,12 @@ async def test_a_returning_customer_waits_for_their_last_agent(rest: httpx.Async
     async def gus_today() -> dict[str, Any] | None:
         listed = ok(await rest.get("/v1/agent-statistics", params={"site_id": "seoul"}))
         gus = next((agent for agent in listed if agent["agent_id"] == "gus"), None)
-        return gus if gus and gus["contacts_answered"] == 1 and gus["wrap_up_seconds"] > 0 else None
+        # the board the statistics come from follows the agent's events a moment after the agent itself
+        handled = gus and gus["contacts_answered"] == 1 and gus["wrap_up_seconds"] > 0
+        return gus if handled and gus["status"] == "ready" else None
 
     today = await eventually(gus_today, "gus's statistics never showed the call he handled")  # RTM-2
-    assert today["status"] == "ready" and today["on_contact_seconds"] > 0
+    assert today["on_contact_seconds"] > 0
     assert today["average_handle_seconds"] > 0 and 0 < today["occupancy_percent"] <= 100
     ok(await rest.put("/v1/agents/gus/state", json={"state": "not-ready", "reason": "break"}))
     body = {"site_id": "seoul", "skills": [{"name": "general", "proficiency": 9}]}

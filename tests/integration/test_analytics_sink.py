@@ -183,9 +183,10 @@ def agent_state(
 
 
 def statistics_scenario(history: History) -> None:
-    """q-support: A answered after 10 s (talk 60 s + wrap-up 10 s), B rang an agent who did not answer
-    (RONA at 15 s, back in the queue keeping its first enqueue) and was answered after 30 s in total
-    (talk 70 s, then the agent logged out 20 s into wrap-up), C abandoned after 5 s.
+    """q-support: A answered after 10 s (talk 60 s + wrap-up 10 s), B rang an agent who rejected it (at
+    12 s) and one who did not answer (RONA at 15 s), each time back in the queue keeping its first
+    enqueue, and was answered after 30 s in total (talk 70 s, then the agent logged out 20 s into
+    wrap-up), C abandoned after 5 s.
     q-sales: D is still waiting.
     Each aggregate's history starts with its creating event, as the owners append it: other consumers of
     the shared topics (read models, policies) fold these events too."""
@@ -204,6 +205,8 @@ def statistics_scenario(history: History) -> None:
     history.call("A", 70, ended(call_events.END_REASON_NORMAL_CLEARING, support))
     history.agent("agent-1", 70, agent_state(WRAP_UP, ON_CONTACT, "A"))
     history.agent("agent-1", 80, agent_state(READY, WRAP_UP, "A"))
+    history.call("B", 12, call_events.CallRejected(queue_id=support, agent_id="agent-8"))
+    history.call("B", 12, queued(support, 0, reason="rejected"))
     history.call("B", 15, call_events.CallRingNoAnswer(queue_id=support, agent_id="agent-9"))
     history.call("B", 15, queued(support, 0, reason="ring-no-answer"))
     history.call("B", 30, answered(support, "agent-2", 0))
@@ -214,7 +217,7 @@ def statistics_scenario(history: History) -> None:
     history.call("D", 3, queued("q-sales", 3))
 
 
-# offered 3 (B's re-queue is the same contact), SL = A (10 s) and C (5 s) of 3 removed within 20 s,
+# offered 3 (B's re-queues are the same contact), SL = A (10 s) and C (5 s) of 3 removed within 20 s,
 # ASA = (10 + 30) / 2, AHT = ((80 - 10) + (120 - 30)) / 2.
 SUPPORT_AT_20 = QueueStats(
     "q-support",

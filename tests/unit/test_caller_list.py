@@ -155,11 +155,13 @@ class Listed:
         return self.entries.get(number)
 
 
-def offer(listed: ListedNumber | None, t: float = 0) -> tuple[list[Message], domain.CallState]:
-    rules = domain.TelephonyRules(callers=Listed({NUMBER: listed} if listed else {}))
+def offer(
+    listed: ListedNumber | None, t: float = 0, ani: str = NUMBER
+) -> tuple[list[Message], domain.CallState]:
+    rules = domain.TelephonyRules(callers=Listed({caller_list.canonical(NUMBER): listed} if listed else {}))
     call = History(domain.decide, domain.evolve, domain.customer_of, rules, "telephony", "call", "call-1")
     command = commands_pb2.CallCommand(
-        meta=meta("call-1"), offer_call=commands_pb2.OfferCall(ani=NUMBER, dnis="15881234")
+        meta=meta("call-1"), offer_call=commands_pb2.OfferCall(ani=ani, dnis="15881234")
     )
     return call.handle(command, at(t)), call.state
 
@@ -172,6 +174,18 @@ def test_a_blocked_caller_call_ends_at_once_without_the_ivr() -> None:
         events_pb2.CallEnded(ended_by=events_pb2.PARTY_SYSTEM, reason=events_pb2.END_REASON_CALLER_BLOCKED),
     ]
     assert call.status == CallStatus.CALL_STATUS_ENDED and call.ended_at == at(0)
+
+
+@pytest.mark.parametrize("ani", ["+821055551234", "821055551234", "+82 10-5555-1234", "+82 (10) 5555.1234"])
+def test_a_number_matches_however_its_digits_are_written(ani: str) -> None:
+    payloads, _ = offer(ListedNumber(caller_list.canonical(NUMBER), "block", "abusive", at(0)), ani=ani)
+
+    assert payloads[1] == events_pb2.CallerBlocked(reason="abusive")
+
+
+def test_the_canonical_form_is_the_digits_and_leaves_other_text_alone() -> None:
+    assert caller_list.canonical("+82 10-5555-1234") == "821055551234"
+    assert caller_list.canonical("anonymous") == "anonymous"
 
 
 def test_a_flagged_caller_call_walks_the_ivr_with_the_reason_for_the_agent() -> None:

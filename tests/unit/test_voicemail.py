@@ -99,7 +99,7 @@ def test_the_recording_ends_the_call_with_what_ticketing_needs() -> None:
 
 @pytest.mark.parametrize(
     ("recording", "seconds", "field"),
-    [("", 10, "recording_ref"), (RECORDING, 0, "duration_seconds"), (RECORDING, 61, "duration_seconds")],
+    [("", 10, "recording_ref"), (RECORDING, 0, "duration_seconds"), (RECORDING, 66, "duration_seconds")],
 )
 def test_a_recording_without_a_reference_or_outside_the_node_length_is_refused(
     recording: str, seconds: int, field: str
@@ -121,7 +121,7 @@ def test_digits_at_the_voicemail_node_and_a_recording_anywhere_else_are_refused(
     )
 
     call.leave()
-    refused(lambda: call.leave(t=60), IllegalTransition, "call-already-ended")
+    refused(lambda: call.leave(t=60), IllegalTransition, "call-not-at-voicemail")  # one recording
 
     default_line = History(
         domain.decide, domain.evolve, domain.customer_of, domain.TelephonyRules(), "telephony", "call", "c-2"
@@ -131,6 +131,42 @@ def test_digits_at_the_voicemail_node_and_a_recording_anywhere_else_are_refused(
     left = commands_pb2.LeaveVoicemail(recording_ref=RECORDING, duration_seconds=5)
     refused(
         lambda: default_line.handle(commands_pb2.CallCommand(meta=meta("c-2"), leave_voicemail=left), NIGHT),
+        IllegalTransition,
+        "call-not-at-voicemail",
+    )
+
+
+def test_a_recording_reported_after_the_caller_hung_up_still_becomes_the_voicemail() -> None:
+    call = Call()
+    call.offer()
+    call.send(45, hang_up_call=commands_pb2.HangUpCall(party=events_pb2.PARTY_CALLER))
+
+    (left,) = call.leave(seconds=63, t=47)  # 3 s over the node's 60: the carrier rounded up
+
+    assert isinstance(left, events_pb2.VoicemailLeft) and left.duration_seconds == 63
+    assert call.state.end_reason == events_pb2.END_REASON_CALLER_LEFT_IVR
+    refused(lambda: call.leave(t=48), IllegalTransition, "call-not-at-voicemail")
+
+
+def test_a_call_that_ended_elsewhere_takes_no_recording() -> None:
+    call = Call()
+    call.offer()
+    call.leave()  # ended as voicemail-left
+    blocked = History(
+        domain.decide, domain.evolve, domain.customer_of, domain.TelephonyRules(), "telephony", "call", "c-3"
+    )
+    offer = commands_pb2.OfferCall(ani="+821012340000", dnis="0000")
+    blocked.handle(commands_pb2.CallCommand(meta=meta("c-3"), offer_call=offer), NIGHT)
+    blocked.handle(
+        commands_pb2.CallCommand(
+            meta=meta("c-3"), hang_up_call=commands_pb2.HangUpCall(party=events_pb2.PARTY_CALLER)
+        ),
+        NIGHT,
+    )
+    left = commands_pb2.LeaveVoicemail(recording_ref=RECORDING, duration_seconds=5)
+
+    refused(
+        lambda: blocked.handle(commands_pb2.CallCommand(meta=meta("c-3"), leave_voicemail=left), NIGHT),
         IllegalTransition,
         "call-not-at-voicemail",
     )

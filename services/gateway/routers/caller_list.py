@@ -5,6 +5,7 @@ from cc.telephony.v1 import events_pb2, telephony_pb2
 from fastapi import APIRouter
 
 from services.common.envelope import timestamp
+from services.common.errors import FieldViolation, InvalidArgument
 from services.gateway.deps import AuthenticatedCaller, Clients, IdempotencyKey
 from services.gateway.errors import ERROR_RESPONSES
 from services.gateway.models import CallerListBody, CallerListEntry, PhoneNumber
@@ -29,7 +30,14 @@ async def put_entry(
         expected_version=body.expected_version,
     )
     if body.expires_at is not None:
-        request.expires_at.CopyFrom(timestamp(body.expires_at))
+        try:
+            request.expires_at.CopyFrom(timestamp(body.expires_at))
+        except (OverflowError, ValueError):  # a datetime beyond what a Timestamp holds (year 10000 in UTC)
+            raise InvalidArgument(
+                "invalid-argument",
+                "expires_at is out of range",
+                [FieldViolation("expires_at", "before 9999")],
+            ) from None
     return CallerListEntry.of(await services.telephony.PutCallerListEntry(request, metadata=who.metadata))
 
 
