@@ -2,7 +2,6 @@
 optional expiry. Every call's offer looks its ANI up here; chat and email will use the same list. One
 aggregate per number, so the number is its id. Pure decide and evolve."""
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -15,10 +14,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.common.aggregate import evolved
 from services.common.envelope import to_datetime
 from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, text_problem
+from services.telephony.numbers import NUMBER, NUMBER_RULE
 
 ListedAction = events_pb2.ListedAction
-_NUMBER = re.compile(r"\+?[0-9]{2,20}")
-_WRITTEN_NUMBER = re.compile(r"\+?[0-9 ().-]+")
 ACTIONS = {ListedAction.LISTED_ACTION_BLOCK: "block", ListedAction.LISTED_ACTION_FLAG: "flag"}
 
 
@@ -35,13 +33,6 @@ class ListedNumber:
     def applies(self, moment: datetime) -> bool:
         """Whether a call at `moment` meets this entry: listed and not yet expired."""
         return self.listed and (self.expires_at is None or moment < self.expires_at)
-
-
-def canonical(number: str) -> str:
-    """One way of writing a number, its digits, so that "+82 10-6666-0001", "+821066660001" and
-    "821066660001" are one entry and one caller. (A national form such as 010-6666-0001 is not the
-    international one: numbers are compared as written in digits, without a country's rules.)"""
-    return re.sub(r"[^0-9]", "", number) if _WRITTEN_NUMBER.fullmatch(number) else number
 
 
 class CallerList(Protocol):
@@ -76,8 +67,8 @@ def decide(
 
 def _validated(number: str, listing: commands_pb2.ListNumber, now: datetime) -> events_pb2.NumberListed:
     faults = []
-    if not _NUMBER.fullmatch(number):
-        faults.append(FieldViolation("number", "a phone number: 2 to 20 digits, optionally after +"))
+    if not NUMBER.fullmatch(number):
+        faults.append(FieldViolation("number", f"a phone number: {NUMBER_RULE}"))
     if listing.action not in ACTIONS:
         faults.append(FieldViolation("action", "block or flag"))
     if listing.HasField("expires_at") and not now < (_moment(listing.expires_at) or now):

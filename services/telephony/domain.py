@@ -26,7 +26,7 @@ from services.common.errors import (
     require,
     text_problem,
 )
-from services.telephony import caller_list, flows
+from services.telephony import caller_list, flows, numbers
 from services.telephony.caller_list import CallerList, NoListedNumbers
 from services.telephony.lines import DEFAULT_FLOW, LineDirectory, LineState, NoLines
 
@@ -225,7 +225,7 @@ def _offer(
         line_id=line.line_id if line else "",
         flow_version=version,
     )
-    screening = caller_list.screened(rules.callers.entry(tenant_id, caller_list.canonical(offer.ani)), now)
+    screening = caller_list.screened(rules.callers.entry(tenant_id, numbers.canonical(offer.ani)), now)
     if any(isinstance(said, events_pb2.CallerBlocked) for said in screening):
         ended = events_pb2.CallEnded(ended_by=Party.PARTY_SYSTEM, reason=EndReason.END_REASON_CALLER_BLOCKED)
         return [offered, *screening, ended]

@@ -30,12 +30,12 @@ from services.common.envelope import to_datetime
 from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, NotFound, optional_text
 from services.telephony import flows
 from services.telephony.flows import Flow
+from services.telephony.numbers import NUMBER, NUMBER_RULE
 
 KEPT_FLOWS = 20
 KEPT_FLOW_BYTES = 300_000
 MAX_NUMBERS = 100
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_NUMBER = re.compile(r"\+?[0-9]{2,20}")
 _TIME = re.compile(r"([0-9]{2}):([0-9]{2})")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 
@@ -172,9 +172,9 @@ def validated_settings(settings: events_pb2.LineSettings) -> events_pb2.LineSett
     them), or InvalidArgument naming each field at fault."""
     optional_text(settings.display_name, "settings.display_name", "the line's name")
     faults = [
-        FieldViolation(f"settings.numbers[{i}]", "a service number: 2 to 20 digits, optionally after +")
+        FieldViolation(f"settings.numbers[{i}]", f"a service number: {NUMBER_RULE}")
         for i, number in enumerate(settings.numbers)
-        if not _NUMBER.fullmatch(number)
+        if not NUMBER.fullmatch(number)
     ]
     if len(settings.numbers) > MAX_NUMBERS:
         faults.append(FieldViolation("settings.numbers", f"at most {MAX_NUMBERS}"))

@@ -15,7 +15,7 @@ from services.common.errors import IllegalTransition, NotFound, PermissionDenied
 from services.common.grpc_server import current_credential, current_tenant
 from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
-from services.telephony import caller_list, domain, flows, lines
+from services.telephony import domain, flows, lines, numbers
 from services.telephony.caller_list import ListedNumber
 from services.telephony.domain import CallState
 from services.telephony.lines import LineState
@@ -257,7 +257,7 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
         request: telephony_pb2.PutCallerListEntryRequest | telephony_pb2.RemoveCallerListEntryRequest,
         **action: Message,
     ) -> telephony_pb2.CallerListEntry:
-        number = caller_list.canonical(require(request.number, "number", "the caller's number"))
+        number = numbers.canonical(require(request.number, "number", "the caller's number"))
         meta = self._admin_meta(number, request)
         command = commands_pb2.ListedNumberCommand(meta=meta, **action)  # type: ignore[arg-type]
         return listed_view(await execute(self._bus, self._listed, command, request.request_id))
@@ -278,7 +278,7 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
     async def GetCallerListEntry(
         self, request: telephony_pb2.GetCallerListEntryRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.CallerListEntry:
-        number = caller_list.canonical(require(request.number, "number", "the caller's number"))
+        number = numbers.canonical(require(request.number, "number", "the caller's number"))
         return listed_view(await lookup(self._listed, current_tenant(), number))
 
     async def ListCallerListEntries(

@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from cc.common.v1 import event_pb2, types_pb2
 from cc.routing.v1 import events_pb2 as routing_events
 from cc.telephony.v1 import events_pb2 as call_events
 from google.protobuf.message import Message
 
 from services.common.envelope import build_event, payload_of, timestamp
+from services.common.errors import PlatformError
 from services.common.topics import AGENTS, CALLS, CONTACTS, QUEUES
 from services.routing.board import Board, SourcePosition, apply
 
@@ -239,3 +241,16 @@ class Changelog:
 
     def restore(self, tenant_id: str = TENANT) -> Board:
         return Board.restore(tenant_id, self.entries.items())
+
+
+def refused(action: Callable[[], object], kind: type[PlatformError], error_id: str) -> PlatformError:
+    """The error `action` raises: exactly `kind`, with `error_id`."""
+    with pytest.raises(kind) as caught:
+        action()
+    assert type(caught.value) is kind
+    assert caught.value.error_id == error_id
+    return caught.value
+
+
+def violated_fields(error: PlatformError) -> list[str]:
+    return [violation.field for violation in error.field_violations]

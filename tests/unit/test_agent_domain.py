@@ -9,7 +9,7 @@ from google.protobuf.message import Message
 from services.common.errors import IllegalTransition, InvalidArgument, NotFound, PlatformError
 from services.routing import domain
 from services.routing.domain import LOGGED_OUT, NOT_READY, ON_CONTACT, READY, WRAP_UP, AgentRules
-from tests.unit.support import History, at, meta
+from tests.unit.support import History, at, meta, refused
 
 AGENT_ID = "agent-1"
 UNSPECIFIED = events_pb2.AGENT_STATE_UNSPECIFIED
@@ -70,14 +70,6 @@ class Agent:
 
     def change_skills(self, *skills: events_pb2.Skill) -> list[Message]:
         return self.send(change_skills=commands_pb2.ChangeAgentSkills(skills=skills))
-
-
-def refused(action: Callable[[], object], kind: type[PlatformError], error_id: str) -> PlatformError:
-    with pytest.raises(kind) as caught:
-        action()
-    assert type(caught.value) is kind
-    assert caught.value.error_id == error_id
-    return caught.value
 
 
 def skill(name: str, level: int) -> events_pb2.Skill:

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.common.envelope import derived_id, timestamp
-from services.common.errors import IllegalTransition, InvalidArgument, NotFound, PlatformError
+from services.common.errors import IllegalTransition, InvalidArgument, NotFound
 from services.telephony import domain
 from services.telephony.lines import DEFAULT_FLOW
-from tests.unit.support import TENANT, History, at, envelope, meta
+from tests.unit.support import TENANT, History, at, envelope, meta, refused, violated_fields
 
 Party = events_pb2.Party
 EndReason = events_pb2.EndReason
@@ -144,18 +144,6 @@ COMMANDS: dict[str, Callable[[Call], list[Message]]] = {
     "resume_call": lambda call: call.resume("agent-1"),
     "reject_call": lambda call: call.reject("agent-1"),
 }
-
-
-def refused(action: Callable[[], object], kind: type[PlatformError], error_id: str) -> PlatformError:
-    with pytest.raises(kind) as caught:
-        action()
-    assert type(caught.value) is kind
-    assert caught.value.error_id == error_id
-    return caught.value
-
-
-def violated_fields(error: PlatformError) -> list[str]:
-    return [violation.field for violation in error.field_violations]
 
 
 # ---- offer ---------------------------------------------------------------------------------------

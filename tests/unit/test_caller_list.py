@@ -12,11 +12,11 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.envelope import timestamp
-from services.common.errors import IllegalTransition, InvalidArgument, PlatformError
+from services.common.errors import IllegalTransition, InvalidArgument
 from services.common.snapshots import StateCodec
-from services.telephony import caller_list, domain
+from services.telephony import caller_list, domain, numbers
 from services.telephony.caller_list import ListedNumber
-from tests.unit.support import History, at, meta
+from tests.unit.support import History, at, meta, refused, violated_fields
 
 NUMBER = "+821055551234"
 BLOCK, FLAG = events_pb2.LISTED_ACTION_BLOCK, events_pb2.LISTED_ACTION_FLAG
@@ -53,13 +53,6 @@ class Entry:
 
     def remove(self, t: float = 10) -> list[Message]:
         return self.send(t, unlist=commands_pb2.UnlistNumber())
-
-
-def refused(action: Any, kind: type[PlatformError], error_id: str) -> list[str]:
-    with pytest.raises(kind) as caught:
-        action()
-    assert caught.value.error_id == error_id
-    return [v.field for v in caught.value.field_violations]
 
 
 def test_a_number_is_listed_replaced_and_removed() -> None:
@@ -104,7 +97,11 @@ def test_a_bad_entry_is_refused_naming_each_field(
     entry = Entry(number)
 
     assert (
-        refused(lambda: entry.put(action, reason, t=0, expires=expires), InvalidArgument, "invalid-argument")
+        violated_fields(
+            refused(
+                lambda: entry.put(action, reason, t=0, expires=expires), InvalidArgument, "invalid-argument"
+            )
+        )
         == fields
     )
     assert entry.history.state is None
@@ -122,7 +119,9 @@ def test_an_expiry_no_calendar_holds_is_refused_not_a_crash(stamp: Timestamp) ->
     entry = Entry()
     listing = commands_pb2.ListNumber(action=BLOCK, reason="x", expires_at=stamp)
 
-    fields = refused(lambda: entry.send(0, list=listing), InvalidArgument, "invalid-argument")
+    fields = violated_fields(
+        refused(lambda: entry.send(0, list=listing), InvalidArgument, "invalid-argument")
+    )
 
     assert fields == ["expires_at"]
 
@@ -158,7 +157,7 @@ class Listed:
 def offer(
     listed: ListedNumber | None, t: float = 0, ani: str = NUMBER
 ) -> tuple[list[Message], domain.CallState]:
-    rules = domain.TelephonyRules(callers=Listed({caller_list.canonical(NUMBER): listed} if listed else {}))
+    rules = domain.TelephonyRules(callers=Listed({numbers.canonical(NUMBER): listed} if listed else {}))
     call = History(domain.decide, domain.evolve, domain.customer_of, rules, "telephony", "call", "call-1")
     command = commands_pb2.CallCommand(
         meta=meta("call-1"), offer_call=commands_pb2.OfferCall(ani=ani, dnis="15881234")
@@ -178,14 +177,14 @@ def test_a_blocked_caller_call_ends_at_once_without_the_ivr() -> None:
 
 @pytest.mark.parametrize("ani", ["+821055551234", "821055551234", "+82 10-5555-1234", "+82 (10) 5555.1234"])
 def test_a_number_matches_however_its_digits_are_written(ani: str) -> None:
-    payloads, _ = offer(ListedNumber(caller_list.canonical(NUMBER), "block", "abusive", at(0)), ani=ani)
+    payloads, _ = offer(ListedNumber(numbers.canonical(NUMBER), "block", "abusive", at(0)), ani=ani)
 
     assert payloads[1] == events_pb2.CallerBlocked(reason="abusive")
 
 
 def test_the_canonical_form_is_the_digits_and_leaves_other_text_alone() -> None:
-    assert caller_list.canonical("+82 10-5555-1234") == "821055551234"
-    assert caller_list.canonical("anonymous") == "anonymous"
+    assert numbers.canonical("+82 10-5555-1234") == "821055551234"
+    assert numbers.canonical("anonymous") == "anonymous"
 
 
 def test_a_flagged_caller_call_walks_the_ivr_with_the_reason_for_the_agent() -> None:

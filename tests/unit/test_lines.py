@@ -12,11 +12,11 @@ from cc.telephony.v1 import commands_pb2, events_pb2
 from cc.telephony.v1.telephony_pb2 import CallStatus
 from google.protobuf.message import Message
 
-from services.common.errors import IllegalTransition, InvalidArgument, NotFound, PlatformError
+from services.common.errors import IllegalTransition, InvalidArgument, NotFound
 from services.common.snapshots import StateCodec
 from services.telephony import domain, lines
 from services.telephony.lines import KEPT_FLOWS, LineState
-from tests.unit.support import TENANT, History, meta
+from tests.unit.support import TENANT, History, meta, refused, violated_fields
 from tests.unit.test_flows import SHOP, flow, node
 
 SEOUL_HOURS = events_pb2.BusinessHours(
@@ -66,13 +66,6 @@ class Line:
 
     def publish(self, published: events_pb2.IvrFlow = SHOP, t: datetime = PUBLISHED) -> list[Message]:
         return self.send(t, publish_flow=commands_pb2.PublishFlow(flow=published))
-
-
-def refused(action: Any, kind: type[PlatformError], error_id: str) -> dict[str, str]:
-    with pytest.raises(kind) as caught:
-        action()
-    assert caught.value.error_id == error_id
-    return {v.field: v.description for v in caught.value.field_violations}
 
 
 # ---- defining a line -----------------------------------------------------------------------------
@@ -152,7 +145,9 @@ def test_the_same_settings_again_are_refused_and_changed_ones_replace_them() -> 
 def test_bad_settings_are_refused_naming_the_field(settings: dict[str, Any], field: str) -> None:
     line = Line()
 
-    assert field in refused(lambda: line.define(**settings), InvalidArgument, "invalid-argument")
+    assert field in violated_fields(
+        refused(lambda: line.define(**settings), InvalidArgument, "invalid-argument")
+    )
     assert line.history.state is None
 
 
@@ -211,7 +206,7 @@ def test_an_invalid_flow_is_refused_naming_its_nodes() -> None:
         "invalid-flow",
     )
 
-    assert set(found) == {"nodes[a].next"}
+    assert set(violated_fields(found)) == {"nodes[a].next"}
     assert line.state.flow_version == 0
 
 

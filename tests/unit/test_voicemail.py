@@ -3,7 +3,6 @@ carrier's recording; the recording ends the call; ticketing opens an unassigned 
 recording, the caller and the line, once however often the event arrives."""
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from cc.common.v1 import event_pb2, types_pb2
@@ -12,12 +11,12 @@ from cc.telephony.v1.telephony_pb2 import CallStatus
 from cc.ticketing.v1 import commands_pb2 as ticket_commands
 from google.protobuf.message import Message
 
-from services.common.errors import IllegalTransition, InvalidArgument, PlatformError
+from services.common.errors import IllegalTransition, InvalidArgument
 from services.common.snapshots import StateCodec
 from services.telephony import domain
 from services.ticketing import domain as tickets
 from services.ticketing.consumers import voice_tickets
-from tests.unit.support import TENANT, History, at, envelope, meta
+from tests.unit.support import TENANT, History, at, envelope, meta, refused, violated_fields
 from tests.unit.test_flows import faults, flow, node
 from tests.unit.test_lines import Directory, Line
 
@@ -57,13 +56,6 @@ class Call:
 
 
 NIGHT = at(0).replace(year=2026, month=11, day=25, hour=14)  # 23:00 in Seoul
-
-
-def refused(action: Any, kind: type[PlatformError], error_id: str) -> list[str]:
-    with pytest.raises(kind) as caught:
-        action()
-    assert caught.value.error_id == error_id
-    return [v.field for v in caught.value.field_violations]
 
 
 def test_after_hours_the_flow_offers_voicemail_and_the_call_waits_for_the_recording() -> None:
@@ -107,7 +99,9 @@ def test_a_recording_without_a_reference_or_outside_the_node_length_is_refused(
     call = Call()
     call.offer()
 
-    assert refused(lambda: call.leave(recording, seconds), InvalidArgument, "invalid-argument") == [field]
+    assert violated_fields(
+        refused(lambda: call.leave(recording, seconds), InvalidArgument, "invalid-argument")
+    ) == [field]
     assert call.state.status == CallStatus.CALL_STATUS_IN_IVR
 
 
