@@ -3,9 +3,10 @@
 Starts Kafka and every service on fresh data, logs in 12 agents on 2 sites, then plays ~200 inbound
 calls (Poisson arrivals, IVR choices, caller patience, exponential talk times) against the REST
 gateway. Simulated agent desktops answer when their phone rings (seen on the call events topic),
-sometimes too late (RONA). First it defines a line of business closed today, publishes its IVR flow
-and shows a call to it leaving a voicemail that becomes a ticket. Prints progress from the live queue metrics,
-then per-queue statistics computed by ClickHouse and one customer's journey, and stops everything.
+sometimes too late (RONA), and now and then transfer a caller to another queue. First it defines a
+line of business closed today, publishes its IVR flow and shows a call to it leaving a voicemail that
+becomes a ticket. Prints progress from the live queue metrics, then per-queue statistics computed by
+ClickHouse and one customer's journey, and stops everything.
 """
 
 import asyncio
@@ -40,6 +41,7 @@ class Desk:
         self.answered: dict[str, asyncio.Event] = {}
         self.ended: set[str] = set()
         self.ringing: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self.transfers = 0
 
     def answered_event(self, call_id: str) -> asyncio.Event:
         return self.answered.setdefault(call_id, asyncio.Event())
@@ -104,9 +106,36 @@ async def one_call(
         if hung_up.status_code == 200:
             return "abandoned"
         await answered.wait()  # answered just as they gave up
+    if caller.transfer_to:
+        await asyncio.sleep(caller.talk_time / 2)
+        if not await transferred(rest, desk, call["call_id"], caller.transfer_to, caller.patience):
+            return "abandoned after a transfer"
     await asyncio.sleep(caller.talk_time)
     await rest.post(f"/v1/calls/{call['call_id']}/hangup", json={"party": "agent"})
-    return "handled"
+    return "handled after a transfer" if caller.transfer_to else "handled"
+
+
+async def transferred(
+    rest: httpx.AsyncClient, desk: Desk, call_id: str, queue_id: str, patience: float
+) -> bool:
+    """The agent on the call transfers the caller to another queue (TEL-1), where the caller waits
+    again; True once an agent there answers."""
+    agent_id = (await rest.get(f"/v1/calls/{call_id}")).json()["agent_id"]
+    answered = desk.answered[call_id] = asyncio.Event()  # the next answer is the one there
+    to = {"agent_id": agent_id, "target": "queue", "to": queue_id}
+    moved = await rest.post(f"/v1/calls/{call_id}/transfer", json=to)
+    moved.raise_for_status()
+    if not desk.transfers:
+        print(f"  transfer: {agent_id} sent call {call_id[:13]} on to queue {queue_id!r}", flush=True)
+    desk.transfers += 1
+    try:
+        await asyncio.wait_for(answered.wait(), patience)
+    except TimeoutError:
+        hung_up = await rest.post(f"/v1/calls/{call_id}/hangup", json={"party": "caller"})
+        if hung_up.status_code == 200:
+            return False
+        await answered.wait()
+    return True
 
 
 # A line of business with Seoul office hours, Korean public holidays, and today closed as a special day,

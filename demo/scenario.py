@@ -21,6 +21,8 @@ class Caller:
     digits: tuple[str, ...]  # what they press, in order (an unknown digit first replays the menu)
     patience: float  # seconds they wait in the queue before hanging up
     talk_time: float  # seconds of conversation once answered
+    # The queue their agent transfers them to halfway through the talk (TEL-1); "" for none.
+    transfer_to: str = ""
 
 
 AGENTS = (
@@ -39,6 +41,8 @@ AGENTS = (
 )
 # IVR choices: 1 member, 2 payment, 3 other (announcement), 9 agent.
 MENU_CHOICES = (("1", 0.40), ("2", 0.35), ("3", 0.08), ("9", 0.17))
+# The share of member and payment callers whose agent transfers them to general.
+TRANSFER_CHANCE = 0.08
 
 
 def callers(count: int, over_seconds: float, seed: int = 7) -> list[Caller]:
@@ -59,6 +63,7 @@ def callers(count: int, over_seconds: float, seed: int = 7) -> list[Caller]:
                 digits=digits,
                 patience=rng.expovariate(1 / 25.0) + 3.0,
                 talk_time=rng.expovariate(1 / 4.0) + 2.0,
+                transfer_to="general" if choice in "12" and rng.random() < TRANSFER_CHANCE else "",
             )
         )
     return result

@@ -24,47 +24,51 @@ LIMIT {limit:UInt32}
 # live metrics of services/routing/metrics.py, so historical and live numbers agree):
 # - offered: contacts that entered the queue, counted by their telephony.call.queued events; the
 #   re-queue after a ring-no-answer (RONA) or the agent's reject is the same contact, not a new offer;
+#   a transfer (TEL-1) is a new offer in the queue it goes to;
 # - answered: telephony.call.answered events (an agent took the contact from the queue);
 # - abandoned: telephony.call.ended events with abandoned set (the caller hung up while queued or while
 #   an agent's phone rang);
 # - service level X: contacts removed from the queue (answered or abandoned) within X seconds of their
-#   FIRST enqueue, as a percentage of all contacts removed; a RONA does not restart the clock;
-# - average speed of answer (ASA): mean of answered_at - first enqueue over the answered contacts;
-# - average handle time (AHT): mean of talk + after-contact work, i.e. from the answer to the end of the
-#   agent's wrap-up on that contact: the agent's routing.agent.state_changed leaving wrap-up with that
-#   contact_id (or the agent logging out during that wrap-up), minus the call's answer.
+#   enqueue, as a percentage of all contacts removed; a RONA does not restart the clock (its CallQueued
+#   carries the first enqueue), a transfer does (the wait in the queue it goes to);
+# - average speed of answer (ASA): mean of answered_at - enqueue over the answered contacts;
+# - average handle time (AHT): mean of talk + after-contact work, i.e. from an agent's answer to the
+#   end of that agent's wrap-up on that contact: its routing.agent.state_changed leaving wrap-up with
+#   that contact_id (or its logging out during that wrap-up), minus its answer. A transferred call is
+#   handled once by each agent that answered it, in the queue it answered from.
 # Each count belongs to the interval in which its event happened (the answer, the abandon, the end of
 # wrap-up); what it is measured from (the enqueue, the answer) may lie before the interval, so those
 # lookups are not limited by the range. Ratios and means are NULL when there is nothing to measure.
 QUEUE_STATISTICS = """
 WITH
     tenant_events AS (
-        SELECT event_type, aggregate_id, occurred_at, queue_id, contact_id, reason, abandoned, enqueued_at,
-               state, previous_state
+        SELECT event_type, aggregate_id, occurred_at, queue_id, agent_id, contact_id, reason, abandoned,
+               enqueued_at, state, previous_state
         FROM cc.events FINAL
         WHERE tenant_id = {tenant_id:String} AND aggregate_type IN ('call', 'agent')
     ),
-    -- CallQueued.enqueued_at carries the first enqueue on every (re-)queue; the earliest is the first.
-    first_enqueue AS (
-        SELECT aggregate_id AS call_id, min(coalesce(enqueued_at, occurred_at)) AS enqueued_at
+    -- CallQueued.enqueued_at carries the enqueue of its wait (the first on a RONA re-queue, the
+    -- transfer's on a transfer): the latest CallQueued's is the wait a call ends or is answered in.
+    last_enqueue AS (
+        SELECT aggregate_id AS call_id, argMax(coalesce(enqueued_at, occurred_at), occurred_at) AS enqueued_at
         FROM tenant_events
         WHERE event_type = 'telephony.call.queued'
         GROUP BY aggregate_id
     ),
     answers AS (
-        SELECT aggregate_id AS call_id, queue_id, occurred_at AS answered_at, enqueued_at
+        SELECT aggregate_id AS call_id, queue_id, agent_id, occurred_at AS answered_at, enqueued_at
         FROM tenant_events
         WHERE event_type = 'telephony.call.answered'
     ),
     -- The moment the agent's work on a contact ended: leaving wrap-up, or logging out during it (then the
     -- contact is the one of the agent's latest entry into wrap-up).
     work_ends AS (
-        SELECT contact_id, occurred_at AS ended_at
+        SELECT contact_id, aggregate_id AS agent_id, occurred_at AS ended_at
         FROM tenant_events
         WHERE event_type = 'routing.agent.state_changed' AND previous_state = 'AGENT_STATE_WRAP_UP'
           AND contact_id != ''
         UNION ALL
-        SELECT wrap_up.contact_id, logout.occurred_at
+        SELECT wrap_up.contact_id, logout.agent_id, logout.occurred_at
         FROM (
             SELECT aggregate_id AS agent_id, occurred_at
             FROM tenant_events
@@ -86,14 +90,14 @@ WITH
           AND occurred_at < {to_time:DateTime64(6, 'UTC')}
         UNION ALL
         SELECT answers.queue_id, 'answered',
-               dateDiff('microsecond', coalesce(answers.enqueued_at, first_enqueue.enqueued_at),
+               dateDiff('microsecond', coalesce(answers.enqueued_at, last_enqueue.enqueued_at),
                         answers.answered_at) / 1e6
-        FROM answers LEFT JOIN first_enqueue ON first_enqueue.call_id = answers.call_id
+        FROM answers LEFT JOIN last_enqueue ON last_enqueue.call_id = answers.call_id
         WHERE answers.answered_at >= {from_time:DateTime64(6, 'UTC')}
           AND answers.answered_at < {to_time:DateTime64(6, 'UTC')}
         UNION ALL
         SELECT ended.queue_id, 'abandoned',
-               dateDiff('microsecond', first_enqueue.enqueued_at, ended.occurred_at) / 1e6
+               dateDiff('microsecond', last_enqueue.enqueued_at, ended.occurred_at) / 1e6
         FROM (
             SELECT aggregate_id, queue_id, occurred_at
             FROM tenant_events
@@ -101,11 +105,14 @@ WITH
               AND occurred_at >= {from_time:DateTime64(6, 'UTC')}
               AND occurred_at < {to_time:DateTime64(6, 'UTC')}
         ) AS ended
-        LEFT JOIN first_enqueue ON first_enqueue.call_id = ended.aggregate_id
+        LEFT JOIN last_enqueue ON last_enqueue.call_id = ended.aggregate_id
         UNION ALL
         SELECT answers.queue_id, 'handled',
                dateDiff('microsecond', answers.answered_at, work_ends.ended_at) / 1e6
-        FROM work_ends INNER JOIN answers ON answers.call_id = work_ends.contact_id
+        FROM work_ends
+        ASOF INNER JOIN answers
+        ON answers.call_id = work_ends.contact_id AND answers.agent_id = work_ends.agent_id
+           AND work_ends.ended_at >= answers.answered_at
         WHERE work_ends.ended_at >= {from_time:DateTime64(6, 'UTC')}
           AND work_ends.ended_at < {to_time:DateTime64(6, 'UTC')}
     )

@@ -93,6 +93,17 @@ class AnswerBody(WriteOptions):
     agent_id: Text
 
 
+class TransferBody(WriteOptions):
+    """A blind transfer by the agent on the call (TEL-1)."""
+
+    agent_id: Text = Field(description="The agent on the call, who transfers it and then wraps up.")
+    target: Literal["queue", "agent", "number"] = Field(
+        description="queue: it waits there as a new offer; agent: it waits for that agent, then for anyone "
+        "in its queue; number: the carrier connects the caller to it and the call ends here."
+    )
+    to: Text = Field(description="The queue id, the agent id or the phone number.")
+
+
 class HangUpBody(WriteOptions):
     party: Literal["caller", "agent"]
 
@@ -168,6 +179,7 @@ class Call(BaseModel):
     )
     on_hold: bool
     hold_seconds: float = Field(description="On hold so far, the hold in progress counted to its start.")
+    transfers: int = Field(description="How many times an agent transferred the call.")
     version: int
 
     @staticmethod
@@ -195,6 +207,7 @@ class Call(BaseModel):
             caller_flag=call.caller_flag,
             on_hold=call.on_hold,
             hold_seconds=call.hold_seconds,
+            transfers=call.transfers,
             version=call.version,
         )
 
@@ -581,8 +594,8 @@ class RoutingCandidate(BaseModel):
     eligible: bool
     skipped_reason: str = Field(
         description="Empty when eligible: missing-skill (missing or below the queue's minimum), other-site, "
-        "not-last-agent (the call waits for the customer's last agent), not-ready, on-contact, wrap-up or "
-        "reserved."
+        "not-last-agent (the call waits for another agent: the customer's last, or the one it was "
+        "transferred to), not-ready, on-contact, wrap-up or reserved."
     )
     rank: int = Field(description="1 is chosen next; 0 when not eligible.")
     score: float = Field(

@@ -213,9 +213,12 @@ class WaitingContact:
     routed_at: float = 0.0
     rung: bool = False
     # How far its queue's target has widened (RT-5): 0 for the queue's own; PREFERRED while it waits
-    # for `preferred_agent`, the customer's last agent (RT-6).
+    # for `preferred_agent`: the customer's last agent (RT-6) or the agent it was transferred to (TEL-1).
     step: int = 0
     preferred_agent: str = ""
+    # How long it waits for `preferred_agent` before its queue takes it: 0 for the queue's last-agent
+    # wait; TRANSFER_WAIT_SECONDS for a transfer.
+    preferred_wait_seconds: int = 0
 
 
 @dataclass
@@ -249,6 +252,9 @@ class Talk:
     agent_id: str = ""
     # Set when the call ends: talk time is answered to ended, handle time runs on to the end of wrap-up.
     ended_at: float | None = None
+    # Its contact's routings at the answer: a transferred call's routings count on from there, so that
+    # its next decisions have ids and versions of their own.
+    routings: int = 0
 
 
 @dataclass(frozen=True)
@@ -284,6 +290,12 @@ def entries_by_tenant(items: Iterable[tuple[str, Any]]) -> dict[str, list[tuple[
         tenants.setdefault(parse_entry_key(key)[0], []).append((key, value))
     return tenants
 
+
+# CallQueued.reason of a call its agent transferred (telephony's word, TEL-1).
+TRANSFERRED = "transferred"
+# How long a call transferred to an agent waits for that agent before anyone in its queue may take it
+# (TEL-1): about two rings of an agent finishing a wrap-up, as a supervisor expects a transfer to reach.
+TRANSFER_WAIT_SECONDS = 30
 
 # A queue at one step of its expanding target (services.routing.rules): (queue id, step); or one agent
 # for the contacts that wait for it as their customer's last agent: (agent id, PREFERRED).
@@ -358,7 +370,7 @@ class Board:
 
     def target(self, pool: Pool) -> Target:
         if pool[1] == PREFERRED:
-            return Target((), f"the customer's last agent {pool[0]}")
+            return Target((), f"agent {pool[0]}, whom it waits for")
         return self._index.targets[pool]
 
     def available(self, queue_id: str, step: int = 0) -> Iterator[AgentSeat]:
@@ -414,7 +426,9 @@ class Board:
         for contact in self.waiting.values():
             rule = self.queues[contact.queue_id]
             step = contact.step
-            while step < rule.last_step and now - contact.enqueued_at >= rule.step_starts(step + 1):
+            while step < rule.last_step and now - contact.enqueued_at >= _step_starts(
+                contact, rule, step + 1
+            ):
                 step += 1
             if step > contact.step:
                 due.append((contact, step))
@@ -689,8 +703,18 @@ class Board:
         last = self.last_agents.get(customer_id)
         if last is None or at - last.answered_at > rule.last_agent_window_seconds:
             return ""
-        seat = self.agents.get(last.agent_id)
-        return last.agent_id if seat is not None and seat.capacity.get(VOICE, 0) else ""
+        return last.agent_id if self.takes_calls(last.agent_id) else ""
+
+    def routings_before_transfer(self, contact_id: str) -> int:
+        """A transferred call's routings so far, from the talks of the agents that transferred it:
+        O(talking), once per transfer."""
+        prefix = agent_talk_key(contact_id, "")
+        return max((t.routings for key, t in self.talking.items() if key.startswith(prefix)), default=0)
+
+    def takes_calls(self, agent_id: str) -> bool:
+        """Whether the agent is logged in with room for calls: whether a call may wait for it."""
+        seat = self.agents.get(agent_id)
+        return seat is not None and seat.capacity.get(VOICE, 0) > 0
 
     def _forget_last_agents(self, midnight: float) -> None:
         """Once a day, drop the customers' last agents older than every queue's window: O(customers)."""
@@ -828,6 +852,13 @@ class Board:
         return board
 
 
+def _step_starts(contact: WaitingContact, rule: QueueRule, step: int) -> int:
+    """`QueueRule.step_starts`, but a transferred contact's own wait for its agent ends step PREFERRED."""
+    if step == 0 and contact.preferred_wait_seconds:
+        return contact.preferred_wait_seconds
+    return rule.step_starts(step)
+
+
 def apply(board: Board, event: event_pb2.Event, source: SourcePosition) -> bool:
     """Fold one call or agent event (or a routing decision, see `_contact_routed`) into the board;
     False when it is a duplicate (see the module docstring) or of a kind the board does not fold."""
@@ -862,12 +893,19 @@ def _join(
     # A contact of another channel names a queue an admin defined, which the board may meet after it.
     skill = queued.required_skill if isinstance(queued, call_events.CallQueued) else queued.queue_id
     board.learn_queue(queued.queue_id, skill, channel)
-    if earlier is None:
+    wait = 0
+    if isinstance(queued, call_events.CallQueued) and queued.reason == TRANSFERRED:
+        # a transfer waits for the agent it names (not the last agent: that is who transferred it)
+        preferred = queued.agent_id if board.takes_calls(queued.agent_id) else ""
+        step, wait = (PREFERRED, TRANSFER_WAIT_SECONDS) if preferred else (0, 0)
+        routings = board.routings_before_transfer(event.aggregate_id)
+    elif earlier is None:
         preferred = board.last_agent_for(event.customer_id, board.queues[queued.queue_id], at)
-        step = PREFERRED if preferred else 0
+        step, routings = (PREFERRED if preferred else 0), 0
     else:  # a RONA re-queue keeps its place and its target, unless it was its last agent who did not answer
-        preferred = earlier.preferred_agent
+        preferred, wait = earlier.preferred_agent, earlier.preferred_wait_seconds
         step = 0 if earlier.step == PREFERRED and earlier.agent_id == preferred else earlier.step
+        routings = earlier.routings
     board.enqueue(
         WaitingContact(
             contact_id=event.aggregate_id,
@@ -877,9 +915,10 @@ def _join(
             enqueued_at=to_datetime(queued.enqueued_at).timestamp(),
             customer_id=event.customer_id,
             correlation_id=event.correlation_id,
-            routings=earlier.routings if earlier else 0,
+            routings=routings,
             step=step,
             preferred_agent=preferred,
+            preferred_wait_seconds=wait,
         )
     )
     if earlier is None:  # a RONA re-queue is the same offer, not a new one
@@ -954,7 +993,30 @@ def _answer(
     tally.answer_wait_total += wait
     if wait <= board.threshold(answered.queue_id):
         tally.removed_within_threshold += 1
-    board.start_talk(event.aggregate_id, Talk(answered.queue_id, at, answered.agent_id))
+    routings = contact.routings if contact is not None else 0
+    board.start_talk(event.aggregate_id, Talk(answered.queue_id, at, answered.agent_id, routings=routings))
+
+
+def _transferred(board: Board, event: event_pb2.Event, at: float) -> None:
+    """The agent transferred the call (TEL-1) to a queue or an agent (the CallQueued that follows puts
+    it there): its talk ends now, and the agent's handling of it (talk and wrap-up) is kept apart under
+    `agent_talk_key`, as the next agent's talk takes the call's own key. A transfer to a number ends the
+    call: its CallEnded ends the talk as any other end."""
+    transferred = event.call_transferred
+    talk = board.talking.get(event.aggregate_id)
+    if transferred.target == call_events.TRANSFER_TARGET_NUMBER or talk is None:
+        return
+    board.end_talk(event.aggregate_id)
+    talk.ended_at = at
+    board.start_talk(agent_talk_key(event.aggregate_id, talk.agent_id), talk)
+    if talk.agent_id:
+        with board.day_change(talk.agent_id) as day:
+            day.talk_seconds += max(0.0, at - talk.answered_at)
+
+
+def agent_talk_key(contact_id: str, agent_id: str) -> str:
+    """Where a transferred call's earlier agent's talk waits for that agent's wrap-up to end."""
+    return f"{contact_id}/{agent_id}"
 
 
 def _ended(board: Board, event: event_pb2.Event, at: float) -> None:
@@ -1048,7 +1110,7 @@ def _state_changed(board: Board, event: event_pb2.Event, at: float) -> None:
             seat.state = changed.state
             seat.ready_since = at if changed.state == READY else None
     if changed.previous_state == WRAP_UP:
-        _handled(board, changed.contact_id, at)
+        _handled(board, changed.contact_id, at, event.aggregate_id)
 
 
 def _skills_changed(board: Board, event: event_pb2.Event, at: float) -> None:
@@ -1061,13 +1123,17 @@ def _skills_changed(board: Board, event: event_pb2.Event, at: float) -> None:
 def _logged_out(board: Board, event: event_pb2.Event, at: float) -> None:
     seat = board.seat_out(event.aggregate_id)
     if seat is not None and event.agent_logged_out.previous_state == WRAP_UP:
-        _handled(board, seat.contact_id, at)
+        _handled(board, seat.contact_id, at, event.aggregate_id)
 
 
-def _handled(board: Board, contact_id: str, at: float) -> None:
+def _handled(board: Board, contact_id: str, at: float, agent_id: str = "") -> None:
     """Wrap-up is over (or a contact without one closed): the contact's handle time (talk +
-    after-contact work) is complete, and its agent holds it no longer."""
-    talk = board.end_talk(contact_id)
+    after-contact work) is complete, and its agent holds it no longer. An agent that transferred the
+    call hands in its own talk (`_transferred`), not the one of the agent it went to."""
+    talk = board.end_talk(agent_talk_key(contact_id, agent_id)) if agent_id else None
+    current = board.talking.get(contact_id)
+    if talk is None and (not agent_id or current is None or current.agent_id in ("", agent_id)):
+        talk = board.end_talk(contact_id)
     if talk is not None:
         board.release(talk.agent_id, contact_id)
         tally = board.tally(talk.queue_id)
@@ -1082,6 +1148,7 @@ _SOURCE_FOLDS = {
     "call_rejected": _ring_no_answer,
     "call_answered": _answered,
     "call_ended": _ended,
+    "call_transferred": _transferred,
     "agent_logged_in": _logged_in,
     "agent_state_changed": _state_changed,
     "agent_logged_out": _logged_out,

@@ -1,11 +1,13 @@
-"""Agent states that follow contacts: answered -> on contact, ended -> wrap-up, ring-no-answer (or a
-contact's offer timing out) -> not ready (RT-1); the wrap-up timer that makes the agent ready again; and
+"""Agent states that follow contacts: answered -> on contact, ended or transferred -> wrap-up,
+ring-no-answer (or a contact's offer timing out) -> not ready (RT-1); the wrap-up timer that makes the
+agent ready again; and
 for contacts of other channels (RT-7), the offer of each routing decision and its timeout."""
 
 from collections.abc import Sequence
 
 from cc.common.v1 import event_pb2
 from cc.routing.v1 import commands_pb2
+from cc.telephony.v1.events_pb2 import TRANSFER_TARGET_NUMBER
 
 from services.common.aggregate import AggregateCommand, Versioned
 from services.common.command_bus import caused_by
@@ -25,6 +27,10 @@ def agent_commands_for_call(event: event_pb2.Event) -> Sequence[tuple[AggregateT
         body: dict[str, object] = {"start_contact": commands_pb2.StartContact(contact_id=event.aggregate_id)}
     elif payload == "call_ended" and event.call_ended.agent_id and not event.call_ended.abandoned:
         agent_id, action = event.call_ended.agent_id, "start_wrap_up"
+        body = {"start_wrap_up": commands_pb2.StartWrapUp(contact_id=event.aggregate_id)}
+    elif payload == "call_transferred" and event.call_transferred.target != TRANSFER_TARGET_NUMBER:
+        # the agent left the call (a transfer to a number ends it: its CallEnded starts the wrap-up)
+        agent_id, action = event.call_transferred.agent_id, "start_wrap_up"
         body = {"start_wrap_up": commands_pb2.StartWrapUp(contact_id=event.aggregate_id)}
     elif payload == "call_ring_no_answer":
         agent_id, action = event.call_ring_no_answer.agent_id, "mark_ring_no_answer"

@@ -135,6 +135,17 @@ _WHY = {
 }
 
 
+def _waited_for(contact: WaitingContact, pool: Pool) -> str:
+    """Why the contact went to the one agent it waited for, if it did."""
+    if pool[1] != PREFERRED:
+        return ""
+    return (
+        "is the agent it was transferred to, "
+        if contact.preferred_wait_seconds
+        else "is the customer's last agent, "
+    )
+
+
 def dispatch(board: Board, now: float) -> list[Decision]:
     """Match waiting contacts to ready agents where the latest events may have made a match; reserve
     each chosen agent on the board."""
@@ -149,7 +160,7 @@ def dispatch(board: Board, now: float) -> list[Decision]:
         eligible = board.staffing(*pool).get(STATUS_READY, 0)
         skipped = skipped_agents(board, pool)
         day = board.agent_days.get(chosen.agent_id) or AgentDay()
-        why = ("is the customer's last agent, " if pool[1] == PREFERRED else "") + _WHY[rule.strategy].format(
+        why = _waited_for(contact, pool) + _WHY[rule.strategy].format(
             idle=ranked[0].idle_seconds, score=ranked[0].score, contacts=day.contacts, talk=day.talk_seconds
         )
         board.route(contact, chosen, now)

@@ -1,6 +1,7 @@
 """The call aggregate (TEL-1): decide and evolve, pure. A call is offered, walks its line's IVR flow,
 waits in a queue, rings an agent (again after a ring-no-answer), is answered and ends; a caller who
-hangs up after joining a queue and before an answer has abandoned.
+hangs up after joining a queue and before an answer has abandoned. The agent on the call may hold it,
+and transfer it (blind) to a queue, another agent or an outside number (TEL-1).
 
 The offer records the line of business its DNIS reaches and the version of the line's flow; the call
 walks that version to its end (TEL-3), reading the flow and the line's hours through the rules'
@@ -32,6 +33,7 @@ from services.telephony.lines import DEFAULT_FLOW, LineDirectory, LineState, NoL
 
 Party = events_pb2.Party
 EndReason = events_pb2.EndReason
+Target = events_pb2.TransferTarget
 _DIGITS = re.compile(r"[0-9*#]{1,32}")
 # A call's priority (RT-4): 0 for none.
 MAX_PRIORITY = flows.MAX_PRIORITY
@@ -71,6 +73,8 @@ class CallState:
     # On hold since then (TEL-1); the seconds of the holds that ended.
     held_since: datetime | None = None
     hold_seconds: float = 0.0
+    # How many times an agent transferred it (TEL-1).
+    transfers: int = 0
 
     def hold_seconds_at(self, now: datetime) -> float:
         """All the time on hold until `now`, the hold in progress included."""
@@ -182,6 +186,9 @@ def decide(
                     call.queue_id, call.required_skill, call.priority, call.enqueued_at or now, "rejected"
                 ),
             ]
+        case "transfer_call":
+            transfer = command.transfer_call
+            return _transfer(_with_agent(_existing(state, call_id), transfer.agent_id), transfer, now)
         case "leave_voicemail":
             if state is None:
                 raise NotFound("call-not-found", f"call {call_id} does not exist")
@@ -339,6 +346,61 @@ def _voicemail(call: CallState, left: commands_pb2.LeaveVoicemail) -> list[Messa
     ]
 
 
+def _transfer(call: CallState, transfer: commands_pb2.TransferCall, now: datetime) -> list[Message]:
+    """A blind transfer (TEL-1): the agent leaves the call, which waits anew in the queue it goes to
+    (a transfer is an offer there, with no place kept), or for the agent it goes to, or ends here as the
+    carrier connects the caller to the outside number. A caller on hold is taken off it."""
+    to = require(transfer.to, "to", "the queue, agent or number to transfer to")
+    if (problem := text_problem(to)) is not None:
+        raise InvalidArgument("invalid-argument", f"to {problem}", [FieldViolation("to", problem)])
+    talk_seconds = (now - call.answered_at).total_seconds() if call.answered_at else 0.0
+    transferred = events_pb2.CallTransferred(
+        agent_id=call.agent_id,
+        queue_id=call.queue_id,
+        target=transfer.target,
+        to=to,
+        talk_seconds=talk_seconds,
+        hold_seconds=call.hold_seconds_at(now),
+    )
+    match transfer.target:
+        case Target.TRANSFER_TARGET_QUEUE:
+            return [transferred, _queued(to, to, call.priority, now, TRANSFERRED)]
+        case Target.TRANSFER_TARGET_AGENT:
+            if to == call.agent_id:
+                raise InvalidArgument(
+                    "invalid-argument",
+                    "an agent cannot transfer a call to itself",
+                    [FieldViolation("to", "another agent than the one on the call")],
+                )
+            waiting = _queued(call.queue_id, call.required_skill, call.priority, now, TRANSFERRED)
+            waiting.agent_id = to
+            return [transferred, waiting]
+        case Target.TRANSFER_TARGET_NUMBER:
+            if not numbers.NUMBER.fullmatch(numbers.canonical(to)):
+                raise InvalidArgument(
+                    "invalid-argument",
+                    "to is not a phone number",
+                    [FieldViolation("to", numbers.NUMBER_RULE)],
+                )
+            ended = events_pb2.CallEnded(
+                ended_by=Party.PARTY_AGENT,
+                reason=EndReason.END_REASON_TRANSFERRED_OUT,
+                queue_id=call.queue_id,
+                agent_id=call.agent_id,
+                hold_seconds=call.hold_seconds_at(now),
+            )
+            return [transferred, ended]
+    raise InvalidArgument(
+        "invalid-argument",
+        "target is queue, agent or number",
+        [FieldViolation("target", "queue, agent or number")],
+    )
+
+
+# CallQueued.reason of a call an agent transferred (TEL-1).
+TRANSFERRED = "transferred"
+
+
 def _queued(
     queue_id: str, skill: str, priority: int, enqueued_at: datetime, reason: str
 ) -> events_pb2.CallQueued:
@@ -449,6 +511,14 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
             return evolved(state, ringing_agent_id="", ring_timeout=None, ring_event_id="")
         case "call_held":
             return evolved(state, held_since=at)
+        case "call_transferred":
+            return evolved(
+                state,
+                agent_id="",
+                held_since=None,
+                hold_seconds=event.call_transferred.hold_seconds,
+                transfers=state.transfers + 1,
+            )
         case "call_resumed":
             held = event.call_resumed.held_seconds
             return evolved(state, held_since=None, hold_seconds=state.hold_seconds + held)

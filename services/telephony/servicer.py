@@ -44,6 +44,7 @@ def call_view(entry: Versioned[CallState]) -> telephony_pb2.Call:
         caller_flag=call.caller_flag,
         on_hold=call.held_since is not None,
         hold_seconds=call.hold_seconds,
+        transfers=call.transfers,
     )
     for field, moment in (
         ("enqueued_at", call.enqueued_at),
@@ -91,6 +92,7 @@ CallWrite = (
     | telephony_pb2.HangUpCallRequest
     | telephony_pb2.LeaveVoicemailRequest
     | telephony_pb2.CallControlRequest
+    | telephony_pb2.TransferCallRequest
 )
 
 
@@ -176,6 +178,12 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
         self, request: telephony_pb2.CallControlRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.Call:
         return await self._on_call(request, reject_call=commands_pb2.RejectCall(agent_id=request.agent_id))
+
+    async def TransferCall(
+        self, request: telephony_pb2.TransferCallRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.Call:
+        transfer = commands_pb2.TransferCall(agent_id=request.agent_id, target=request.target, to=request.to)
+        return await self._on_call(request, transfer_call=transfer)
 
     async def LeaveVoicemail(
         self, request: telephony_pb2.LeaveVoicemailRequest, context: grpc.aio.ServicerContext

@@ -42,6 +42,9 @@ API_KEYS = {
     "e2e-control": "tenant-control",
     "e2e-control-kim": "tenant-control:agent:kim",
     "e2e-control-lee": "tenant-control:agent:lee",
+    "e2e-transfer": "tenant-transfer",
+    "e2e-transfer-kim": "tenant-transfer:agent:kim",
+    "e2e-transfer-lee": "tenant-transfer:agent:lee",
 }
 # The settings of every port the platform listens on.
 PORTS = ("TELEPHONY_PORT", "ROUTING_PORT", "TICKETING_PORT", "ANALYTICS_PORT", "KEYS_PORT", "GATEWAY_PORT")

@@ -465,6 +465,48 @@ async def test_queue_statistics_follow_the_amazon_connect_definitions(
         assert await store.queue_statistics(f"tenant-{new_id()}", None, None, 20) == []
 
 
+def transfer_scenario(history: History) -> None:
+    """T is answered in q-support after 5 s by agent-1, who transfers it to q-sales after 30 s of talk
+    and wraps up for 10 s; there agent-2 answers it after 15 s, talks 30 s and wraps up for 10 s."""
+    history.call("T", 195, call_events.CallOffered(ani="+15550177", dnis="+15550199"))
+    history.call("T", 200, queued("q-support", 200))
+    history.call("T", 205, answered("q-support", "agent-1", 200))
+    history.agent("agent-1", 205, agent_state(ON_CONTACT, READY, "T"))
+    transferred = call_events.CallTransferred(
+        agent_id="agent-1", queue_id="q-support", target=call_events.TRANSFER_TARGET_QUEUE, to="q-sales"
+    )
+    history.call("T", 235, transferred)
+    history.call("T", 235, queued("q-sales", 235, reason="transferred"))
+    history.agent("agent-1", 235, agent_state(WRAP_UP, ON_CONTACT, "T"))
+    history.agent("agent-1", 245, agent_state(READY, WRAP_UP, "T"))
+    history.call("T", 250, answered("q-sales", "agent-2", 235))
+    history.agent("agent-2", 250, agent_state(ON_CONTACT, READY, "T"))
+    history.call("T", 280, ended(call_events.END_REASON_NORMAL_CLEARING, "q-sales"))
+    history.agent("agent-2", 280, agent_state(WRAP_UP, ON_CONTACT, "T"))
+    history.agent("agent-2", 290, agent_state(READY, WRAP_UP, "T"))
+
+
+async def test_a_transferred_call_is_an_offer_in_each_queue_and_handled_once_by_each_agent(
+    store: AnalyticsStore, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    async with asyncio.timeout(TEST_SECONDS):
+        history = History()
+        transfer_scenario(history)
+        await history.produce(producer)
+        expected = [
+            # 40 s of agent-2's handling, its wait measured from the transfer
+            QueueStats("q-sales", 1, 1, 0, 100.0, 15.0, 40.0),
+            # 40 s of agent-1's: its answer to the end of its own wrap-up, not agent-2's
+            QueueStats("q-support", 1, 1, 0, 100.0, 5.0, 40.0),
+        ]
+
+        async def stored() -> bool:
+            return await store.queue_statistics(history.tenant_id, None, None, 20) == expected
+
+        async with running_sink(store, producer, kafka_bootstrap) as running:
+            await running.until(stored)
+
+
 async def test_the_grpc_service_answers_for_the_callers_tenant_only(
     store: AnalyticsStore, producer: AIOKafkaProducer, kafka_bootstrap: str
 ) -> None:

@@ -26,6 +26,7 @@ REQUESTS: dict[str, Message] = {
     f"{CALLS}/HoldCall": telephony_pb2.CallControlRequest(call_id="c", agent_id="kim"),
     f"{CALLS}/ResumeCall": telephony_pb2.CallControlRequest(call_id="c", agent_id="kim"),
     f"{CALLS}/RejectCall": telephony_pb2.CallControlRequest(call_id="c", agent_id="kim"),
+    f"{CALLS}/TransferCall": telephony_pb2.TransferCallRequest(call_id="c", agent_id="kim", to="lee"),
     f"{CALLS}/DefineLine": telephony_pb2.DefineLineRequest(line_id="sales"),
     f"{CALLS}/PublishFlow": telephony_pb2.PublishFlowRequest(line_id="sales"),
     f"{CALLS}/PutCallerListEntry": telephony_pb2.PutCallerListEntryRequest(number="0101234"),

@@ -19,6 +19,7 @@ from tests.unit.support import TENANT, History, at, envelope, meta, refused, vio
 
 Party = events_pb2.Party
 EndReason = events_pb2.EndReason
+Target = events_pb2.TransferTarget
 # The default flow: a welcome announcement, then the seed product's menu.
 MENU = DEFAULT_FLOW.node("main")
 PROMPT = MENU.parameters["prompt"]
@@ -85,6 +86,12 @@ class Call:
     def reject(self, agent_id: str = "agent-1", t: float = 12) -> list[Message]:
         return self.send(t, reject_call=commands_pb2.RejectCall(agent_id=agent_id))
 
+    def transfer(
+        self, to: str, target: "events_pb2.TransferTarget.ValueType", agent_id: str = "agent-1", t: float = 40
+    ) -> list[Message]:
+        transfer = commands_pb2.TransferCall(agent_id=agent_id, target=target, to=to)
+        return self.send(t, transfer_call=transfer)
+
 
 # ---- reaching each status --------------------------------------------------------------------------
 
@@ -143,6 +150,7 @@ COMMANDS: dict[str, Callable[[Call], list[Message]]] = {
     "hold_call": lambda call: call.hold("agent-1"),
     "resume_call": lambda call: call.resume("agent-1"),
     "reject_call": lambda call: call.reject("agent-1"),
+    "transfer_call": lambda call: call.transfer("billing", Target.TRANSFER_TARGET_QUEUE),
 }
 
 
@@ -623,6 +631,10 @@ MATRIX: dict[tuple[str, str], str | None] = {
     ("queued", "reject_call"): "call-not-ringing-agent",
     ("ringing", "reject_call"): None,
     ("connected", "reject_call"): "call-not-ringing-agent",
+    ("in-ivr", "transfer_call"): "call-not-with-agent",
+    ("queued", "transfer_call"): "call-not-with-agent",
+    ("ringing", "transfer_call"): "call-not-with-agent",
+    ("connected", "transfer_call"): None,
 }
 
 # Status after each legal command.
@@ -638,6 +650,7 @@ AFTER: dict[tuple[str, str], int] = {
     ("connected", "hang_up_agent"): CallStatus.CALL_STATUS_ENDED,
     ("connected", "hold_call"): CallStatus.CALL_STATUS_CONNECTED,
     ("ringing", "reject_call"): CallStatus.CALL_STATUS_QUEUED,
+    ("connected", "transfer_call"): CallStatus.CALL_STATUS_QUEUED,
 }
 
 
@@ -702,6 +715,100 @@ def test_a_rejected_call_goes_back_to_its_queue_in_its_place() -> None:
     ]
     assert (call.state.status, call.state.ringing_agent_id) == (CallStatus.CALL_STATUS_QUEUED, "")
     refused(lambda: call.answer("agent-1"), IllegalTransition, "call-not-ringing-agent")
+
+
+def test_a_blind_transfer_to_a_queue_is_a_new_wait_there_and_the_agent_leaves_the_call() -> None:
+    call = connected()  # member queue, answered by agent-1 at T0+14
+    call.hold(t=20)
+
+    payloads = call.transfer("billing", Target.TRANSFER_TARGET_QUEUE, t=40)
+
+    assert payloads == [
+        events_pb2.CallTransferred(
+            agent_id="agent-1",
+            queue_id="member",
+            target=Target.TRANSFER_TARGET_QUEUE,
+            to="billing",
+            talk_seconds=26.0,
+            hold_seconds=20.0,
+        ),
+        events_pb2.CallQueued(
+            queue_id="billing", required_skill="billing", enqueued_at=timestamp(at(40)), reason="transferred"
+        ),
+    ]
+    state = call.state
+    assert (state.status, state.agent_id, state.queue_id) == (CallStatus.CALL_STATUS_QUEUED, "", "billing")
+    assert (state.held_since, state.hold_seconds, state.transfers) == (None, 20.0, 1)
+    refused(lambda: call.hold("agent-1"), IllegalTransition, "call-not-with-agent")
+    call.ring("agent-2", t=45)
+    call.answer("agent-2", t=47)
+    (ended,) = call.hang_up(Party.PARTY_AGENT, t=60)
+    assert isinstance(ended, events_pb2.CallEnded)
+    assert (ended.agent_id, ended.queue_id, ended.hold_seconds) == ("agent-2", "billing", 20.0)
+
+
+def test_a_blind_transfer_to_an_agent_waits_for_that_agent_in_the_calls_queue() -> None:
+    call = connected()
+
+    _, queued_for = call.transfer("agent-7", Target.TRANSFER_TARGET_AGENT, t=30)
+
+    assert queued_for == events_pb2.CallQueued(
+        queue_id="member",
+        required_skill="member",
+        enqueued_at=timestamp(at(30)),
+        reason="transferred",
+        agent_id="agent-7",
+    )
+    refused(
+        lambda: connected().transfer("agent-1", Target.TRANSFER_TARGET_AGENT),
+        InvalidArgument,
+        "invalid-argument",
+    )
+
+
+def test_a_blind_transfer_to_a_number_ends_the_call_here_with_the_agent() -> None:
+    call = connected()
+
+    transferred, ended = call.transfer("+82 2-1234-5678", Target.TRANSFER_TARGET_NUMBER, t=44)
+
+    assert isinstance(transferred, events_pb2.CallTransferred) and transferred.to == "+82 2-1234-5678"
+    assert ended == events_pb2.CallEnded(
+        ended_by=Party.PARTY_AGENT,
+        reason=EndReason.END_REASON_TRANSFERRED_OUT,
+        queue_id="member",
+        agent_id="agent-1",
+    )
+    assert call.state.status == CallStatus.CALL_STATUS_ENDED
+
+
+@pytest.mark.parametrize(
+    ("to", "target", "field"),
+    [
+        ("", Target.TRANSFER_TARGET_QUEUE, "to"),
+        ("bad\nqueue", Target.TRANSFER_TARGET_QUEUE, "to"),
+        ("not a number", Target.TRANSFER_TARGET_NUMBER, "to"),
+        ("1", Target.TRANSFER_TARGET_NUMBER, "to"),
+        ("billing", Target.TRANSFER_TARGET_UNSPECIFIED, "target"),
+    ],
+)
+def test_a_transfer_names_a_target_and_where_to(
+    to: str, target: "events_pb2.TransferTarget.ValueType", field: str
+) -> None:
+    call = connected()
+    version = call.version
+
+    error = refused(lambda: call.transfer(to, target), InvalidArgument, "invalid-argument")
+
+    assert violated_fields(error) == [field]
+    assert call.version == version
+
+
+def test_only_the_agent_on_the_call_transfers_it() -> None:
+    refused(
+        lambda: connected().transfer("billing", Target.TRANSFER_TARGET_QUEUE, agent_id="agent-2"),
+        IllegalTransition,
+        "call-not-with-agent",
+    )
 
 
 # ---- customer identity ---------------------------------------------------------------------------

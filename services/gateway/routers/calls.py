@@ -13,11 +13,17 @@ from services.gateway.models import (
     HangUpBody,
     OfferCallBody,
     PathId,
+    TransferBody,
     VoicemailBody,
 )
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"], responses=ERROR_RESPONSES)
 PARTIES = {"caller": events_pb2.PARTY_CALLER, "agent": events_pb2.PARTY_AGENT}
+TRANSFER_TARGETS = {
+    "queue": events_pb2.TRANSFER_TARGET_QUEUE,
+    "agent": events_pb2.TRANSFER_TARGET_AGENT,
+    "number": events_pb2.TRANSFER_TARGET_NUMBER,
+}
 
 
 @router.post("", status_code=201, summary="Offer an inbound call (ANI calls DNIS); it enters the IVR")
@@ -115,6 +121,28 @@ async def reject(
     idempotency_key: IdempotencyKey = "",
 ) -> Call:
     return await _control("RejectCall", call_id, body, who, services, idempotency_key)
+
+
+@router.post(
+    "/{call_id}/transfer",
+    summary="The agent on the call transfers it, blind, to a queue, an agent or a number",
+)
+async def transfer(
+    call_id: PathId,
+    body: TransferBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Call:
+    request = telephony_pb2.TransferCallRequest(
+        call_id=call_id,
+        agent_id=body.agent_id,
+        target=TRANSFER_TARGETS[body.target],
+        to=body.to,
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
+    return Call.of(await services.telephony.TransferCall(request, metadata=who.metadata))
 
 
 @router.post("/{call_id}/answer", summary="The ringing agent answers")
