@@ -3,10 +3,11 @@
 Starts Kafka and every service on fresh data, logs in 12 agents on 2 sites, then plays ~200 inbound
 calls (Poisson arrivals, IVR choices, caller patience, exponential talk times) against the REST
 gateway. Simulated agent desktops answer when their phone rings (seen on the call events topic),
-sometimes too late (RONA), and now and then transfer a caller to another queue. First it defines a
-line of business closed today, publishes its IVR flow and shows a call to it leaving a voicemail that
-becomes a ticket. Prints progress from the live queue metrics, then per-queue statistics computed by
-ClickHouse and one customer's journey, and stops everything.
+sometimes too late (RONA), and now and then transfer a caller to another queue; some callers out of
+patience accept a callback that keeps their place. First it defines a line of business closed today,
+publishes its IVR flow and shows a call to it leaving a voicemail that becomes a ticket. Prints
+progress from the live queue metrics, then per-queue statistics computed by ClickHouse and one
+customer's journey, and stops everything.
 """
 
 import asyncio
@@ -42,6 +43,7 @@ class Desk:
         self.ended: set[str] = set()
         self.ringing: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self.transfers = 0
+        self.callbacks = 0
 
     def answered_event(self, call_id: str) -> asyncio.Event:
         return self.answered.setdefault(call_id, asyncio.Event())
@@ -102,6 +104,8 @@ async def one_call(
     try:
         await asyncio.wait_for(answered.wait(), caller.patience)
     except TimeoutError:
+        if caller.accepts_callback:
+            return await called_back(rest, desk, call["call_id"], caller)
         hung_up = await rest.post(f"/v1/calls/{call['call_id']}/hangup", json={"party": "caller"})
         if hung_up.status_code == 200:
             return "abandoned"
@@ -113,6 +117,40 @@ async def one_call(
     await asyncio.sleep(caller.talk_time)
     await rest.post(f"/v1/calls/{call['call_id']}/hangup", json={"party": "agent"})
     return "handled after a transfer" if caller.transfer_to else "handled"
+
+
+async def called_back(rest: httpx.AsyncClient, desk: Desk, call_id: str, caller: Caller) -> str:
+    """Out of patience, the caller accepts a callback that keeps their place (TEL-5) and hangs up.
+    When an agent takes it, the simulated carrier dials them: they miss the first attempt now and then,
+    and the callback waits out of the queue for the retry delay before it goes back to its place."""
+    accepted = await rest.post(f"/v1/calls/{call_id}/callback", json={})
+    if accepted.status_code != 200:  # an agent's phone rang just then: the caller stays on the line
+        await desk.answered_event(call_id).wait()
+        await asyncio.sleep(caller.talk_time)
+        await rest.post(f"/v1/calls/{call_id}/hangup", json={"party": "agent"})
+        return "handled"
+    if not desk.callbacks:
+        print(
+            f"  callback: call {call_id[:13]} keeps its place in queue {accepted.json()['queue_id']!r}",
+            flush=True,
+        )
+    desk.callbacks += 1
+    attempt = 0
+    while True:
+        await desk.answered_event(call_id).wait()  # an agent took it: the carrier places the outbound leg
+        desk.answered[call_id] = asyncio.Event()  # a retry's answer is the next one
+        attempt += 1
+        outcome = "no-answer" if attempt == 1 and caller.misses_first_callback else "connected"
+        reported = (
+            await rest.post(f"/v1/calls/{call_id}/callback-outcome", json={"outcome": outcome})
+        ).json()
+        if outcome == "connected":
+            break
+        if reported["status"] == "ended":
+            return "callback failed"
+    await asyncio.sleep(caller.talk_time)
+    await rest.post(f"/v1/calls/{call_id}/hangup", json={"party": "agent"})
+    return "called back"
 
 
 async def transferred(
@@ -209,6 +247,7 @@ async def progress(
                 totals.update({k: m[k] for k in ("answered", "abandoned")})
                 with_metrics.append(
                     f"{queue} waiting {m['contacts_waiting']:>2} oldest {m['oldest_wait_seconds']:>4.0f}s"
+                    f" callbacks {m['scheduled']:>2}"
                 )
         done = sum(outcomes.values())
         print(
@@ -305,7 +344,9 @@ async def simulate(platform: Platform) -> None:
 
 
 def main() -> int:
-    platform = Platform.fresh("demo", CC_RING_TIMEOUT_SECONDS="8", CC_WRAP_UP_SECONDS="2")
+    platform = Platform.fresh(
+        "demo", CC_RING_TIMEOUT_SECONDS="8", CC_WRAP_UP_SECONDS="2", CC_CALLBACK_RETRY_SECONDS="10"
+    )
     began = time.monotonic()
     print("Starting Kafka and the five services (logs in .local/demo/logs)...", flush=True)
     try:

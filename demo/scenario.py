@@ -23,6 +23,10 @@ class Caller:
     talk_time: float  # seconds of conversation once answered
     # The queue their agent transfers them to halfway through the talk (TEL-1); "" for none.
     transfer_to: str = ""
+    # Out of patience, they accept a callback that keeps their place rather than hang up (TEL-5), and
+    # miss its first attempt.
+    accepts_callback: bool = False
+    misses_first_callback: bool = False
 
 
 AGENTS = (
@@ -43,6 +47,8 @@ AGENTS = (
 MENU_CHOICES = (("1", 0.40), ("2", 0.35), ("3", 0.08), ("9", 0.17))
 # The share of member and payment callers whose agent transfers them to general.
 TRANSFER_CHANCE = 0.08
+# The share of callers out of patience who accept a callback, and of those who miss its first attempt.
+CALLBACK_CHANCE, MISSED_CALLBACK_CHANCE = 0.4, 0.3
 
 
 def callers(count: int, over_seconds: float, seed: int = 7) -> list[Caller]:
@@ -64,6 +70,8 @@ def callers(count: int, over_seconds: float, seed: int = 7) -> list[Caller]:
                 patience=rng.expovariate(1 / 25.0) + 3.0,
                 talk_time=rng.expovariate(1 / 4.0) + 2.0,
                 transfer_to="general" if choice in "12" and rng.random() < TRANSFER_CHANCE else "",
+                accepts_callback=rng.random() < CALLBACK_CHANCE,
+                misses_first_callback=rng.random() < MISSED_CALLBACK_CHANCE,
             )
         )
     return result

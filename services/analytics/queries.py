@@ -23,9 +23,11 @@ LIMIT {limit:UInt32}
 # Queue statistics (AN-3) over [from_time, to_time), with Amazon Connect's definitions (the same as the
 # live metrics of services/routing/metrics.py, so historical and live numbers agree):
 # - offered: contacts that entered the queue, counted by their telephony.call.queued events; the
-#   re-queue after a ring-no-answer (RONA) or the agent's reject is the same contact, not a new offer;
-#   a transfer (TEL-1) is a new offer in the queue it goes to;
-# - answered: telephony.call.answered events (an agent took the contact from the queue);
+#   re-queue after a ring-no-answer (RONA) or the agent's reject is the same contact, not a new offer,
+#   and so is a callback back in its queue (TEL-5); a transfer (TEL-1) is a new offer in the queue it
+#   goes to;
+# - answered: telephony.call.answered events (an agent took the contact from the queue), a callback's
+#   first attempt only;
 # - abandoned: telephony.call.ended events with abandoned set (the caller hung up while queued or while
 #   an agent's phone rang);
 # - service level X: contacts removed from the queue (answered or abandoned) within X seconds of their
@@ -43,7 +45,9 @@ QUEUE_STATISTICS = """
 WITH
     tenant_events AS (
         SELECT event_type, aggregate_id, occurred_at, queue_id, agent_id, contact_id, reason, abandoned,
-               enqueued_at, state, previous_state
+               enqueued_at, state, previous_state,
+               if(event_type = 'telephony.call.answered', JSONExtractInt(payload_json, 'callback_attempt'), 0)
+                   AS callback_attempt
         FROM cc.events FINAL
         WHERE tenant_id = {tenant_id:String} AND aggregate_type IN ('call', 'agent')
     ),
@@ -56,7 +60,8 @@ WITH
         GROUP BY aggregate_id
     ),
     answers AS (
-        SELECT aggregate_id AS call_id, queue_id, agent_id, occurred_at AS answered_at, enqueued_at
+        SELECT aggregate_id AS call_id, queue_id, agent_id, occurred_at AS answered_at, enqueued_at,
+               callback_attempt
         FROM tenant_events
         WHERE event_type = 'telephony.call.answered'
     ),
@@ -85,7 +90,8 @@ WITH
     facts AS (
         SELECT queue_id, 'offered' AS kind, CAST(NULL, 'Nullable(Float64)') AS seconds
         FROM tenant_events
-        WHERE event_type = 'telephony.call.queued' AND reason NOT IN ('ring-no-answer', 'rejected')
+        WHERE event_type = 'telephony.call.queued'
+          AND reason NOT IN ('ring-no-answer', 'rejected', 'callback-slot', 'callback-retry')
           AND occurred_at >= {from_time:DateTime64(6, 'UTC')}
           AND occurred_at < {to_time:DateTime64(6, 'UTC')}
         UNION ALL
@@ -93,7 +99,8 @@ WITH
                dateDiff('microsecond', coalesce(answers.enqueued_at, last_enqueue.enqueued_at),
                         answers.answered_at) / 1e6
         FROM answers LEFT JOIN last_enqueue ON last_enqueue.call_id = answers.call_id
-        WHERE answers.answered_at >= {from_time:DateTime64(6, 'UTC')}
+        WHERE answers.callback_attempt <= 1
+          AND answers.answered_at >= {from_time:DateTime64(6, 'UTC')}
           AND answers.answered_at < {to_time:DateTime64(6, 'UTC')}
         UNION ALL
         SELECT ended.queue_id, 'abandoned',

@@ -80,6 +80,8 @@ RESTRICTED: dict[str, frozenset[Role]] = {
     "/cc.telephony.v1.TelephonyService/OfferCall": _ADAPTER,
     "/cc.telephony.v1.TelephonyService/SendDigits": _ADAPTER,
     "/cc.telephony.v1.TelephonyService/LeaveVoicemail": _ADAPTER,
+    "/cc.telephony.v1.TelephonyService/RequestCallback": _ADAPTER,
+    "/cc.telephony.v1.TelephonyService/ReportCallbackOutcome": _ADAPTER,
     "/cc.telephony.v1.TelephonyService/AnswerCall": _CALL_CONTROL,
     "/cc.telephony.v1.TelephonyService/HangUpCall": _CALL_CONTROL,
     "/cc.telephony.v1.TelephonyService/HoldCall": _CALL_CONTROL,

@@ -44,6 +44,14 @@ def to_datetime(stamp: Timestamp) -> datetime:
     return stamp.ToDatetime(tzinfo=UTC)
 
 
+def given_moment(stamp: Timestamp) -> datetime | None:
+    """The moment a client gave, or None for a Timestamp outside what a datetime holds (it may send any)."""
+    try:
+        return to_datetime(stamp)
+    except (ValueError, OverflowError):
+        return None
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 

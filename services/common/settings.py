@@ -45,6 +45,9 @@ class PlatformSettings(BaseSettings):
     # wrapping up, goes not ready (lost-presence, RT-9).
     cc_presence_timeout_seconds: float = 30.0
     cc_wrap_up_seconds: int = 10
+    # A callback's outbound leg is tried this many times in all, this long apart (TEL-5).
+    cc_callback_attempts: int = Field(default=3, ge=1, le=10)
+    cc_callback_retry_seconds: int = Field(default=60, ge=0, le=86_400)
     # How long an RPC waits for its command's outcome before answering UNAVAILABLE.
     cc_command_timeout_seconds: float = 10.0
 

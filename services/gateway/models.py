@@ -17,6 +17,9 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.envelope import timestamp
+from services.common.errors import FieldViolation, InvalidArgument
+
 # The services' text rule (services.common.errors.text_problem) as OpenAPI patterns: no control
 # characters (notes may hold tabs and line breaks) and at least one visible character.
 _LINE = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
@@ -52,6 +55,17 @@ def moment(message: Message, field: str) -> datetime | None:
         return None
     stamp: Timestamp = getattr(message, field)
     return stamp.ToDatetime(tzinfo=UTC)
+
+
+def given_timestamp(value: datetime, field: str) -> Timestamp:
+    """A client's datetime as a Timestamp; 422 naming `field` for one beyond what a Timestamp holds
+    (year 10000 in UTC)."""
+    try:
+        return timestamp(value)
+    except (OverflowError, ValueError):
+        raise InvalidArgument(
+            "invalid-argument", f"{field} is out of range", [FieldViolation(field, "before 9999")]
+        ) from None
 
 
 class WriteOptions(BaseModel):
@@ -102,6 +116,31 @@ class TransferBody(WriteOptions):
         "in its queue; number: the carrier connects the caller to it and the call ends here."
     )
     to: Text = Field(description="The queue id, the agent id or the phone number.")
+
+
+class CallbackBody(WriteOptions):
+    """The caller waiting in a queue accepts a callback (TEL-5)."""
+
+    number: Annotated[str, Field(pattern=r"^\+?[0-9 ().-]{2,30}$")] | None = Field(
+        default=None, description="The number to call back; null for the caller's own."
+    )
+    at: datetime | None = Field(
+        default=None,
+        description="A time slot 1 minute to 14 days ahead; null to keep the caller's place in the queue.",
+    )
+
+
+class CallbackOutcomeBody(WriteOptions):
+    outcome: Literal["connected", "no-answer", "busy", "failed"] = Field(
+        description="What became of the outbound leg the agent's answer placed."
+    )
+
+
+class CallbackView(BaseModel):
+    number: str
+    attempts: int = Field(description="Outbound legs placed so far.")
+    due_at: datetime | None = Field(description="While waiting out of its queue: when it goes back.")
+    connected: bool = Field(description="Whether the caller answered an attempt.")
 
 
 class HangUpBody(WriteOptions):
@@ -180,6 +219,7 @@ class Call(BaseModel):
     on_hold: bool
     hold_seconds: float = Field(description="On hold so far, the hold in progress counted to its start.")
     transfers: int = Field(description="How many times an agent transferred the call.")
+    callback: CallbackView | None = Field(description="Set once the caller accepted a callback.")
     version: int
 
     @staticmethod
@@ -208,6 +248,14 @@ class Call(BaseModel):
             on_hold=call.on_hold,
             hold_seconds=call.hold_seconds,
             transfers=call.transfers,
+            callback=CallbackView(
+                number=call.callback.number,
+                attempts=call.callback.attempts,
+                due_at=moment(call.callback, "due_at"),
+                connected=call.callback.connected,
+            )
+            if call.HasField("callback")
+            else None,
             version=call.version,
         )
 
@@ -783,6 +831,10 @@ class QueueMetrics(BaseModel):
     queue_id: str
     as_of: datetime | None
     contacts_waiting: int
+    scheduled: int = Field(
+        description="Callbacks the queue owes: those keeping their callers' places in it (also in "
+        "contacts_waiting) and those waiting out of it for a reserved time slot or their next attempt."
+    )
     oldest_wait_seconds: float
     agents_staffed: int
     agents_ready: int
@@ -807,6 +859,7 @@ class QueueMetrics(BaseModel):
             queue_id=m.queue_id,
             as_of=moment(m, "as_of"),
             contacts_waiting=m.contacts_waiting,
+            scheduled=m.scheduled,
             oldest_wait_seconds=m.oldest_wait_seconds,
             agents_staffed=m.agents_staffed,
             agents_ready=m.agents_ready,

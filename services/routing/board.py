@@ -31,9 +31,10 @@ path may look at every agent or every contact:
 Defining or changing a queue's rule re-indexes every agent for it, O(agents): rare, and an admin's act.
 
 **Entries.** The board is stored as small entries (an agent's seat, an agent's day, a contact in queue,
-a talk, a queue's tally, a queue's rule, the day, a source mark), keyed `<tenant>/<kind>/<id>`. The board
-records which entries each event changed (`take_changelog`), so the stream worker writes those few
-records and never the board; `restore` rebuilds a board and its indexes from the entries.
+a talk, a callback out of its queue, a queue's tally, a queue's rule, the day, a source mark), keyed
+`<tenant>/<kind>/<id>`. The board records which entries each event changed (`take_changelog`), so the
+stream worker writes those few records and never the board; `restore` rebuilds a board and its indexes
+from the entries.
 
 **Duplicates, by source offsets.** Events reach the board at least once, and can come again in two
 ways; neither is found by time:
@@ -219,6 +220,17 @@ class WaitingContact:
     # How long it waits for `preferred_agent` before its queue takes it: 0 for the queue's last-agent
     # wait; TRANSFER_WAIT_SECONDS for a transfer.
     preferred_wait_seconds: int = 0
+    # A callback keeping its caller's place (TEL-5): the queue's "scheduled" counts it.
+    callback: bool = False
+
+
+@dataclass
+class ScheduledCallback:
+    """A callback out of its queue until its reserved slot or its next attempt (TEL-5); its routings
+    so far, which its next decisions count on from."""
+
+    queue_id: str
+    routings: int = 0
 
 
 @dataclass
@@ -291,8 +303,10 @@ def entries_by_tenant(items: Iterable[tuple[str, Any]]) -> dict[str, list[tuple[
     return tenants
 
 
-# CallQueued.reason of a call its agent transferred (telephony's word, TEL-1).
+# CallQueued.reason of a call its agent transferred (telephony's words, TEL-1), and of a callback
+# back in its queue at its reserved slot or for its next attempt (TEL-5).
 TRANSFERRED = "transferred"
+CALLBACK_RETURNS = frozenset({"callback-slot", "callback-retry"})
 # How long a call transferred to an agent waits for that agent before anyone in its queue may take it
 # (TEL-1): about two rings of an agent finishing a wrap-up, as a supervisor expects a transfer to reach.
 TRANSFER_WAIT_SECONDS = 30
@@ -328,6 +342,7 @@ class Board:
     waiting: dict[str, WaitingContact] = field(default_factory=dict)
     routed: dict[str, WaitingContact] = field(default_factory=dict)  # chosen an agent, not yet answered
     talking: dict[str, Talk] = field(default_factory=dict)  # answered, handle time not yet complete
+    scheduled: dict[str, ScheduledCallback] = field(default_factory=dict)  # callbacks out of their queue
     tallies: dict[str, QueueTally] = field(default_factory=dict)
     day: str = ""
     # source partition ("topic/partition") -> the highest offset applied from it.
@@ -626,6 +641,10 @@ class Board:
             with self.seat_change(seat):
                 seat.contacts = {held: ch for held, ch in seat.contacts.items() if held != contact_id}
 
+    def mark_contact(self, contact_id: str) -> None:
+        """A waiting or routed contact changed in place."""
+        self._mark("contact", contact_id)
+
     def mark_rung(self, contact_id: str) -> None:
         contact = self.routed.get(contact_id)
         if contact is not None:
@@ -705,9 +724,19 @@ class Board:
             return ""
         return last.agent_id if self.takes_calls(last.agent_id) else ""
 
+    def schedule(self, contact_id: str, callback: ScheduledCallback) -> None:
+        self.scheduled[contact_id] = callback
+        self._mark("scheduled", contact_id)
+
+    def unschedule(self, contact_id: str) -> ScheduledCallback | None:
+        callback = self.scheduled.pop(contact_id, None)
+        if callback is not None:
+            self._mark("scheduled", contact_id)
+        return callback
+
     def routings_before_transfer(self, contact_id: str) -> int:
-        """A transferred call's routings so far, from the talks of the agents that transferred it:
-        O(talking), once per transfer."""
+        """A call's routings so far, from the talks of the agents that left it while it went on (a
+        transfer, a failed callback attempt): O(talking), once per such leaving."""
         prefix = agent_talk_key(contact_id, "")
         return max((t.routings for key, t in self.talking.items() if key.startswith(prefix)), default=0)
 
@@ -744,6 +773,8 @@ class Board:
             found = self.waiting.get(ident) or self.routed.get(ident)
         elif kind == "talk":
             found = self.talking.get(ident)
+        elif kind == "scheduled":
+            found = self.scheduled.get(ident)
         elif kind == "tally":
             found = self.tallies.get(ident)
         elif kind == "agent-day":
@@ -769,6 +800,7 @@ class Board:
             "seat": self.agents,
             "contact": {**self.waiting, **self.routed},
             "talk": self.talking,
+            "scheduled": self.scheduled,
             "tally": self.tallies,
             "agent-day": self.agent_days,
             "last-agent": self.last_agents,
@@ -836,6 +868,8 @@ class Board:
                     board.enqueue(contact)
             elif kind == "talk":
                 board.talking[ident] = Talk(**value)
+            elif kind == "scheduled":
+                board.scheduled[ident] = ScheduledCallback(**value)
             elif kind == "tally":
                 board.tallies[ident] = QueueTally(**value)
             elif kind == "agent-day":
@@ -893,10 +927,17 @@ def _join(
     # A contact of another channel names a queue an admin defined, which the board may meet after it.
     skill = queued.required_skill if isinstance(queued, call_events.CallQueued) else queued.queue_id
     board.learn_queue(queued.queue_id, skill, channel)
-    wait = 0
-    if isinstance(queued, call_events.CallQueued) and queued.reason == TRANSFERRED:
+    wait, callback = 0, earlier is not None and earlier.callback
+    reason, to_agent = ("", "")
+    if isinstance(queued, call_events.CallQueued):
+        reason, to_agent = queued.reason, queued.agent_id
+    if reason in CALLBACK_RETURNS:  # back in its queue, at the place it kept or its slot's
+        pending = board.unschedule(event.aggregate_id)
+        preferred, step, callback = "", 0, True
+        routings = pending.routings if pending else 0
+    elif reason == TRANSFERRED:
         # a transfer waits for the agent it names (not the last agent: that is who transferred it)
-        preferred = queued.agent_id if board.takes_calls(queued.agent_id) else ""
+        preferred = to_agent if board.takes_calls(to_agent) else ""
         step, wait = (PREFERRED, TRANSFER_WAIT_SECONDS) if preferred else (0, 0)
         routings = board.routings_before_transfer(event.aggregate_id)
     elif earlier is None:
@@ -919,9 +960,10 @@ def _join(
             step=step,
             preferred_agent=preferred,
             preferred_wait_seconds=wait,
+            callback=callback,
         )
     )
-    if earlier is None:  # a RONA re-queue is the same offer, not a new one
+    if earlier is None and reason not in CALLBACK_RETURNS:  # a re-queue is the same offer, not a new one
         board.tally(queued.queue_id).offered += 1
 
 
@@ -982,6 +1024,10 @@ def _answer(
         if event.customer_id and isinstance(answered, call_events.CallAnswered):
             board.remember_last_agent(event.customer_id, answered.agent_id, at)
     contact = board.unroute(event.aggregate_id) or board.dequeue(event.aggregate_id)
+    routings = contact.routings if contact is not None else 0
+    board.start_talk(event.aggregate_id, Talk(answered.queue_id, at, answered.agent_id, routings=routings))
+    if isinstance(answered, call_events.CallAnswered) and answered.callback_attempt > 1:
+        return  # a callback's retry: answered from the queue once, at its first attempt
     tally = board.tally(answered.queue_id)
     wait = (
         max(0.0, at - to_datetime(answered.enqueued_at).timestamp())
@@ -993,8 +1039,6 @@ def _answer(
     tally.answer_wait_total += wait
     if wait <= board.threshold(answered.queue_id):
         tally.removed_within_threshold += 1
-    routings = contact.routings if contact is not None else 0
-    board.start_talk(event.aggregate_id, Talk(answered.queue_id, at, answered.agent_id, routings=routings))
 
 
 def _transferred(board: Board, event: event_pb2.Event, at: float) -> None:
@@ -1002,16 +1046,46 @@ def _transferred(board: Board, event: event_pb2.Event, at: float) -> None:
     it there): its talk ends now, and the agent's handling of it (talk and wrap-up) is kept apart under
     `agent_talk_key`, as the next agent's talk takes the call's own key. A transfer to a number ends the
     call: its CallEnded ends the talk as any other end."""
-    transferred = event.call_transferred
-    talk = board.talking.get(event.aggregate_id)
-    if transferred.target == call_events.TRANSFER_TARGET_NUMBER or talk is None:
-        return
-    board.end_talk(event.aggregate_id)
+    if event.call_transferred.target != call_events.TRANSFER_TARGET_NUMBER:
+        _agent_leaves(board, event.aggregate_id, at)
+
+
+def _agent_leaves(board: Board, contact_id: str, at: float) -> Talk | None:
+    """The agent on a call leaves it while the call goes on: its talk ends now and waits under
+    `agent_talk_key` for the agent's wrap-up to end."""
+    talk = board.end_talk(contact_id)
+    if talk is None:
+        return None
     talk.ended_at = at
-    board.start_talk(agent_talk_key(event.aggregate_id, talk.agent_id), talk)
+    board.start_talk(agent_talk_key(contact_id, talk.agent_id), talk)
     if talk.agent_id:
         with board.day_change(talk.agent_id) as day:
             day.talk_seconds += max(0.0, at - talk.answered_at)
+    return talk
+
+
+def _callback_requested(board: Board, event: event_pb2.Event, at: float) -> None:
+    """A caller accepted a callback (TEL-5): it keeps their place, or leaves the queue until its
+    reserved slot (with no agent reserved for it any more)."""
+    contact = board.waiting.get(event.aggregate_id) or board.routed.get(event.aggregate_id)
+    if not event.callback_requested.HasField("at"):
+        if contact is not None:
+            contact.callback = True
+            board.mark_contact(contact.contact_id)
+        return
+    contact = board.unroute(event.aggregate_id) or board.dequeue(event.aggregate_id)
+    routings = contact.routings if contact is not None else 0
+    board.schedule(event.aggregate_id, ScheduledCallback(event.callback_requested.queue_id, routings))
+
+
+def _callback_attempt_failed(board: Board, event: event_pb2.Event, at: float) -> None:
+    """A callback's outbound leg failed: its agent leaves it, and it waits out of its queue for its next
+    attempt (after the last, the CallEnded that follows ends it)."""
+    failed = event.callback_attempt_failed
+    if failed.HasField("retry_at"):
+        talk = _agent_leaves(board, event.aggregate_id, at)
+        routings = talk.routings if talk is not None else 0
+        board.schedule(event.aggregate_id, ScheduledCallback(failed.queue_id, routings))
 
 
 def agent_talk_key(contact_id: str, agent_id: str) -> str:
@@ -1031,6 +1105,7 @@ def _closed(board: Board, event: event_pb2.Event, at: float) -> None:
 
 def _leave(board: Board, contact_id: str, at: float, *, abandoned: bool) -> None:
     """A contact ends: abandoned while it waited or was offered, or its talk is over."""
+    board.unschedule(contact_id)
     contact = board.dequeue(contact_id) or board.unroute(contact_id)
     if contact is not None and contact.agent_id:
         board.release(contact.agent_id, contact_id)  # offered, never taken
@@ -1149,6 +1224,8 @@ _SOURCE_FOLDS = {
     "call_answered": _answered,
     "call_ended": _ended,
     "call_transferred": _transferred,
+    "callback_requested": _callback_requested,
+    "callback_attempt_failed": _callback_attempt_failed,
     "agent_logged_in": _logged_in,
     "agent_state_changed": _state_changed,
     "agent_logged_out": _logged_out,

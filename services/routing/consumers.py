@@ -1,7 +1,7 @@
-"""Agent states that follow contacts: answered -> on contact, ended or transferred -> wrap-up,
-ring-no-answer (or a contact's offer timing out) -> not ready (RT-1); the wrap-up timer that makes the
-agent ready again; and
-for contacts of other channels (RT-7), the offer of each routing decision and its timeout."""
+"""Agent states that follow contacts: answered -> on contact; ended, transferred or a failed callback
+attempt -> wrap-up; ring-no-answer (or a contact's offer timing out) -> not ready (RT-1); the wrap-up
+timer that makes the agent ready again; and for contacts of other channels (RT-7), the offer of each
+routing decision and its timeout."""
 
 from collections.abc import Sequence
 
@@ -31,6 +31,10 @@ def agent_commands_for_call(event: event_pb2.Event) -> Sequence[tuple[AggregateT
     elif payload == "call_transferred" and event.call_transferred.target != TRANSFER_TARGET_NUMBER:
         # the agent left the call (a transfer to a number ends it: its CallEnded starts the wrap-up)
         agent_id, action = event.call_transferred.agent_id, "start_wrap_up"
+        body = {"start_wrap_up": commands_pb2.StartWrapUp(contact_id=event.aggregate_id)}
+    elif payload == "callback_attempt_failed" and event.callback_attempt_failed.HasField("retry_at"):
+        # the agent left a callback whose next attempt waits (after the last, its CallEnded does this)
+        agent_id, action = event.callback_attempt_failed.agent_id, "start_wrap_up"
         body = {"start_wrap_up": commands_pb2.StartWrapUp(contact_id=event.aggregate_id)}
     elif payload == "call_ring_no_answer":
         agent_id, action = event.call_ring_no_answer.agent_id, "mark_ring_no_answer"

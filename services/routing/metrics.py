@@ -2,6 +2,8 @@
 
 - contacts in queue / oldest: contacts waiting for an agent now (including those whose chosen agent's
   phone is ringing), and the longest current wait;
+- scheduled: callbacks the queue owes (TEL-5): those keeping their callers' places in it (in queue too)
+  and those waiting out of it for a reserved time slot or their next attempt;
 - contacts queued (offered): contacts that entered the queue (a ring-no-answer re-queue is not a new one);
 - contacts handled (answered): contacts an agent answered from the queue;
 - contacts abandoned: contacts the customer disconnected while in queue (also while an agent's phone rang);
@@ -56,7 +58,9 @@ def queue_metrics(
         tally = QueueTally()
     # A contact is in the queue until an agent is connected, including while an agent's phone rings.
     in_queue = [*board.waiting.values(), *board.routed.values()]
-    waits = [now - c.enqueued_at for c in in_queue if c.queue_id == queue_id]
+    mine = [c for c in in_queue if c.queue_id == queue_id]
+    waits = [now - c.enqueued_at for c in mine]
+    pending = sum(1 for callback in board.scheduled.values() if callback.queue_id == queue_id)
     staffing = board.staffing(queue_id)
     metrics = events_pb2.QueueMetrics(
         tenant_id=board.tenant_id,
@@ -72,6 +76,7 @@ def queue_metrics(
         answered=tally.answered,
         abandoned=tally.abandoned,
         service_level_threshold_seconds=board.threshold(queue_id),
+        scheduled=sum(1 for c in mine if c.callback) + pending,
     )
     metrics.as_of.FromNanoseconds(int(now * 1e9))
     optional = {

@@ -8,7 +8,7 @@ from services.common.service import AggregateService, FurtherAggregate, PolicyDe
 from services.common.settings import PlatformSettings, get_settings
 from services.common.topics import CALLS, LINES, LISTED_NUMBERS, ROUTING_DECISIONS
 from services.telephony import caller_list, domain, lines
-from services.telephony.consumers import RingTimer, ring_for_decision
+from services.telephony.consumers import CallTimer, ring_for_decision
 from services.telephony.directory import ProjectedCallerList, ProjectedLines
 from services.telephony.servicer import TelephonyServicer
 
@@ -52,6 +52,8 @@ async def main(settings: PlatformSettings | None = None) -> None:
         lines=ProjectedLines(line_model),
         callers=ProjectedCallerList(listed_model),
         ring_timeout_seconds=settings.cc_ring_timeout_seconds,
+        callback_attempts=settings.cc_callback_attempts,
+        callback_retry_seconds=settings.cc_callback_retry_seconds,
     )
     service = AggregateService(
         name="telephony",
@@ -61,7 +63,7 @@ async def main(settings: PlatformSettings | None = None) -> None:
         add_servicer=telephony_pb2_grpc.add_TelephonyServiceServicer_to_server,
         servicer=lambda bus, calls: TelephonyServicer(bus, calls, line_model, listed_model, rules),
         policies=[PolicyDefinition("telephony.ring-agent", [ROUTING_DECISIONS], ring_for_decision)],
-        timers=[RingTimer],
+        timers=[CallTimer],
         further=[FurtherAggregate(LINE_SPEC, line_model), FurtherAggregate(LISTED_NUMBER_SPEC, listed_model)],
     )
     await service.run(settings)

@@ -9,10 +9,9 @@ from typing import Protocol
 from cc.common.v1 import event_pb2
 from cc.telephony.v1 import commands_pb2, events_pb2
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.aggregate import evolved
-from services.common.envelope import to_datetime
+from services.common.envelope import given_moment, to_datetime
 from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, text_problem
 from services.telephony.numbers import NUMBER, NUMBER_RULE
 
@@ -71,7 +70,7 @@ def _validated(number: str, listing: commands_pb2.ListNumber, now: datetime) -> 
         faults.append(FieldViolation("number", f"a phone number: {NUMBER_RULE}"))
     if listing.action not in ACTIONS:
         faults.append(FieldViolation("action", "block or flag"))
-    if listing.HasField("expires_at") and not now < (_moment(listing.expires_at) or now):
+    if listing.HasField("expires_at") and not now < (given_moment(listing.expires_at) or now):
         faults.append(FieldViolation("expires_at", "a time still to come, before the year 10000"))
     if (problem := text_problem(listing.reason)) is not None:
         faults.append(FieldViolation("reason", f"why the number is listed {problem}"))
@@ -81,14 +80,6 @@ def _validated(number: str, listing: commands_pb2.ListNumber, now: datetime) -> 
     if listing.HasField("expires_at"):
         listed.expires_at.CopyFrom(listing.expires_at)
     return listed
-
-
-def _moment(stamp: Timestamp) -> datetime | None:
-    """The moment, or None for a Timestamp outside what a datetime holds (a client may send any)."""
-    try:
-        return to_datetime(stamp)
-    except ValueError:
-        return None
 
 
 def _same(state: ListedNumber, listed: events_pb2.NumberListed) -> bool:

@@ -1,7 +1,8 @@
-"""What telephony does on its own: ring the agent routing chose, and give up ringing after the ring
-timeout (RONA, RT-1)."""
+"""What telephony does on its own: ring the agent routing chose, give up ringing after the ring
+timeout (RONA, RT-1), and put a callback back in its queue when it is due (TEL-5)."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 from cc.common.v1 import event_pb2
 from cc.telephony.v1 import commands_pb2
@@ -30,25 +31,43 @@ def ring_for_decision(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics,
     return [(CALLS, command)]
 
 
-class RingTimer:
+class CallTimer:
     """Observes the calls read model: a ringing call has a RONA deadline its ring timeout after its
-    CallRinging; a call in any other state has none. A function of the call's state, so a call loaded
-    from a snapshot gets the same deadline, and the same command id, as one followed event by event."""
+    CallRinging; a callback waiting out of its queue (TEL-5) is released back into it when it is due;
+    a call in any other state has none. A function of the call's state, so a call loaded from a snapshot
+    gets the same deadline, and the same command id, as one followed event by event.
 
-    def __init__(self, deadlines: Deadlines) -> None:
+    A callback is due at a wall-clock time (its reserved slot, or its failed attempt's retry time): its
+    deadline's length is the time from now to then, so after a restart it is still released on time."""
+
+    def __init__(
+        self, deadlines: Deadlines, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self._deadlines = deadlines
+        self._clock = clock
 
     def __call__(self, entry: Versioned[CallState]) -> None:
         call = entry.state
         key = (entry.tenant_id, entry.aggregate_id)
-        if call.status != CallStatus.CALL_STATUS_RINGING or call.ring_timeout is None:
+        if call.status == CallStatus.CALL_STATUS_RINGING and call.ring_timeout is not None:
+
+            def expire() -> commands_pb2.CallCommand:
+                meta = caused_by(
+                    call.ring_event_id, "expire-ring", entry.tenant_id, call.call_id, call.call_id
+                )
+                return commands_pb2.CallCommand(
+                    meta=meta, expire_ring=commands_pb2.ExpireRing(agent_id=call.ringing_agent_id)
+                )
+
+            self._deadlines.set(key, Deadline(call.ring_event_id, call.ring_timeout, CALLS, expire))
+        elif call.status == CallStatus.CALL_STATUS_CALLBACK_PENDING and call.callback_due is not None:
+
+            def release() -> commands_pb2.CallCommand:
+                cause = call.callback_due_event_id
+                meta = caused_by(cause, "release-callback", entry.tenant_id, call.call_id, call.call_id)
+                return commands_pb2.CallCommand(meta=meta, release_callback=commands_pb2.ReleaseCallback())
+
+            wait = max(call.callback_due - self._clock(), timedelta(0))
+            self._deadlines.set(key, Deadline(call.callback_due_event_id, wait, CALLS, release))
+        else:
             self._deadlines.cancel(key)
-            return
-
-        def expire() -> commands_pb2.CallCommand:
-            meta = caused_by(call.ring_event_id, "expire-ring", entry.tenant_id, call.call_id, call.call_id)
-            return commands_pb2.CallCommand(
-                meta=meta, expire_ring=commands_pb2.ExpireRing(agent_id=call.ringing_agent_id)
-            )
-
-        self._deadlines.set(key, Deadline(call.ring_event_id, call.ring_timeout, CALLS, expire))

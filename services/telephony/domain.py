@@ -3,6 +3,11 @@ waits in a queue, rings an agent (again after a ring-no-answer), is answered and
 hangs up after joining a queue and before an answer has abandoned. The agent on the call may hold it,
 and transfer it (blind) to a queue, another agent or an outside number (TEL-1).
 
+A caller waiting in a queue may accept a callback (TEL-5): it keeps their place (or waits out of the
+queue for a reserved time slot, status callback-pending), the agent routing chooses answers it, the
+outbound leg is placed, and the carrier reports its outcome; a failed attempt waits out of the queue for
+the retry delay and goes back to its place, until the last attempt ends the call.
+
 The offer records the line of business its DNIS reaches and the version of the line's flow; the call
 walks that version to its end (TEL-3), reading the flow and the line's hours through the rules'
 `LineDirectory`."""
@@ -17,7 +22,7 @@ from cc.telephony.v1.telephony_pb2 import CallStatus
 from google.protobuf.message import Message
 
 from services.common.aggregate import evolved
-from services.common.envelope import derived_id, timestamp, to_datetime
+from services.common.envelope import derived_id, given_moment, timestamp, to_datetime
 from services.common.errors import (
     FieldViolation,
     IllegalTransition,
@@ -34,6 +39,10 @@ from services.telephony.lines import DEFAULT_FLOW, LineDirectory, LineState, NoL
 Party = events_pb2.Party
 EndReason = events_pb2.EndReason
 Target = events_pb2.TransferTarget
+Outcome = events_pb2.CallbackOutcome
+# How far ahead a callback's time slot may be reserved (TEL-5).
+CALLBACK_SLOT_LEAD = timedelta(minutes=1)
+CALLBACK_SLOT_HORIZON = timedelta(days=14)
 _DIGITS = re.compile(r"[0-9*#]{1,32}")
 # A call's priority (RT-4): 0 for none.
 MAX_PRIORITY = flows.MAX_PRIORITY
@@ -46,6 +55,9 @@ class TelephonyRules:
     lines: LineDirectory = field(default_factory=NoLines)
     callers: CallerList = field(default_factory=NoListedNumbers)
     ring_timeout_seconds: int = 15
+    # A callback's outbound leg is tried this many times in all, this long apart (TEL-5).
+    callback_attempts: int = 3
+    callback_retry_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,15 @@ class CallState:
     hold_seconds: float = 0.0
     # How many times an agent transferred it (TEL-1).
     transfers: int = 0
+    # A callback (TEL-5): the number to call; the attempts placed; while pending, when it is due back in
+    # its queue and the event that set that (its timer's cause); whether an attempt is being dialled,
+    # and whether the caller answered one.
+    callback_number: str = ""
+    callback_attempts: int = 0
+    callback_due: datetime | None = None
+    callback_due_event_id: str = ""
+    callback_dialing: bool = False
+    callback_connected: bool = False
 
     def hold_seconds_at(self, now: datetime) -> float:
         """All the time on hold until `now`, the hold in progress included."""
@@ -159,10 +180,16 @@ def decide(
         case "answer_call":
             agent_id = require(command.answer_call.agent_id, "agent_id", "the answering agent")
             call = _ringing(_existing(state, call_id), agent_id)
+            answered = events_pb2.CallAnswered(
+                agent_id=agent_id, queue_id=call.queue_id, enqueued_at=timestamp(call.enqueued_at or now)
+            )
+            if not call.callback_number:
+                return [answered]
+            attempt = call.callback_attempts + 1
+            answered.callback_attempt = attempt
             return [
-                events_pb2.CallAnswered(
-                    agent_id=agent_id, queue_id=call.queue_id, enqueued_at=timestamp(call.enqueued_at or now)
-                )
+                answered,
+                events_pb2.CallbackDialing(agent_id=agent_id, number=call.callback_number, attempt=attempt),
             ]
         case "hang_up_call":
             return [_hang_up(_existing(state, call_id), command.hang_up_call.party, now)]
@@ -189,6 +216,14 @@ def decide(
         case "transfer_call":
             transfer = command.transfer_call
             return _transfer(_with_agent(_existing(state, call_id), transfer.agent_id), transfer, now)
+        case "request_callback":
+            return _request_callback(_existing(state, call_id), command.request_callback, now)
+        case "release_callback":
+            return [_release_callback(_existing(state, call_id))]
+        case "report_callback_outcome":
+            return _callback_outcome(
+                _existing(state, call_id), command.report_callback_outcome.outcome, now, rules
+            )
         case "leave_voicemail":
             if state is None:
                 raise NotFound("call-not-found", f"call {call_id} does not exist")
@@ -224,7 +259,7 @@ def _offer(
     line = rules.lines.line_for(tenant_id, offer.dnis)
     version = line.flow_version if line else 0
     flow = line.flow(version) if line else DEFAULT_FLOW
-    caller = _caller(line, offer.priority, now)
+    caller = _caller(line, offer.priority, now, offer.ani)
     offered = events_pb2.CallOffered(
         ani=offer.ani,
         dnis=offer.dnis,
@@ -249,8 +284,8 @@ def _walked(call: CallState, tenant_id: str, rules: TelephonyRules) -> tuple[flo
     return (line.flow(call.flow_version) if line else DEFAULT_FLOW), line
 
 
-def _caller(line: LineState | None, priority: int, now: datetime) -> flows.Caller:
-    return flows.Caller(priority, line.is_open if line else _always, now)
+def _caller(line: LineState | None, priority: int, now: datetime, number: str) -> flows.Caller:
+    return flows.Caller(priority, line.is_open if line else _always, now, number)
 
 
 def digits_to_send(
@@ -292,7 +327,7 @@ def _digits(
     if call.status != CallStatus.CALL_STATUS_IN_IVR:
         raise _illegal(call, "call-not-in-ivr", "in the IVR")
     flow, line = _walked(call, tenant_id, rules)
-    caller = _caller(line, call.priority, now)
+    caller = _caller(line, call.priority, now, call.ani)
     node = flow.nodes.get(call.node_id)
     if node is None or not flows.NODE_TYPES[node.kind].waits:
         # its version is no longer kept, and the current one waits elsewhere: start that one over
@@ -399,6 +434,89 @@ def _transfer(call: CallState, transfer: commands_pb2.TransferCall, now: datetim
 
 # CallQueued.reason of a call an agent transferred (TEL-1).
 TRANSFERRED = "transferred"
+# CallQueued.reason of a callback back in its queue: at its reserved slot, or for its next attempt.
+CALLBACK_SLOT, CALLBACK_RETRY = "callback-slot", "callback-retry"
+
+
+def _request_callback(call: CallState, request: commands_pb2.RequestCallback, now: datetime) -> list[Message]:
+    """The caller accepts a callback while waiting (TEL-5): it keeps their place, or with a time slot
+    leaves the queue until then. Their number unless they gave another."""
+    if call.status != CallStatus.CALL_STATUS_QUEUED:
+        raise _illegal(call, "call-not-queued", "waiting in a queue")
+    if call.callback_number:
+        raise IllegalTransition("callback-already-requested", f"call {call.call_id} is a callback already")
+    number = request.number or call.ani
+    if not numbers.NUMBER.fullmatch(numbers.canonical(number)):
+        raise InvalidArgument(
+            "invalid-argument",
+            "number is not a phone number",
+            [FieldViolation("number", numbers.NUMBER_RULE)],
+        )
+    requested = events_pb2.CallbackRequested(
+        number=number, queue_id=call.queue_id, enqueued_at=timestamp(call.enqueued_at or now)
+    )
+    if request.HasField("at"):
+        slot = given_moment(request.at)
+        if slot is None or not now + CALLBACK_SLOT_LEAD <= slot <= now + CALLBACK_SLOT_HORIZON:
+            raise InvalidArgument(
+                "invalid-argument",
+                "at is a time slot from 1 minute to 14 days ahead",
+                [FieldViolation("at", "from 1 minute to 14 days ahead")],
+            )
+        requested.at.CopyFrom(request.at)
+    return [requested]
+
+
+def _release_callback(call: CallState) -> events_pb2.CallQueued:
+    """The callback timer: a reserved slot has come (its wait in the queue starts now), or the next
+    attempt is due (it goes back to the place it kept)."""
+    if call.status != CallStatus.CALL_STATUS_CALLBACK_PENDING or call.callback_due is None:
+        raise _illegal(call, "callback-not-pending", "a callback waiting out of its queue")
+    if call.callback_attempts == 0:
+        return _queued(call.queue_id, call.required_skill, call.priority, call.callback_due, CALLBACK_SLOT)
+    return _queued(
+        call.queue_id, call.required_skill, call.priority, call.enqueued_at or call.offered_at, CALLBACK_RETRY
+    )
+
+
+def _callback_outcome(
+    call: CallState, outcome: "events_pb2.CallbackOutcome.ValueType", now: datetime, rules: TelephonyRules
+) -> list[Message]:
+    """The carrier's word on the outbound leg the agent's answer placed: connected, or a failed attempt
+    that the agent leaves (another waits out of the queue for the retry delay, after the last the call
+    ends)."""
+    if call.status != CallStatus.CALL_STATUS_CONNECTED or not call.callback_dialing:
+        raise _illegal(call, "callback-not-dialing", "dialling a callback")
+    if outcome == Outcome.CALLBACK_OUTCOME_CONNECTED:
+        return [events_pb2.CallbackConnected(agent_id=call.agent_id, attempt=call.callback_attempts)]
+    if outcome not in (
+        Outcome.CALLBACK_OUTCOME_NO_ANSWER,
+        Outcome.CALLBACK_OUTCOME_BUSY,
+        Outcome.CALLBACK_OUTCOME_FAILED,
+    ):
+        raise InvalidArgument(
+            "invalid-argument",
+            "outcome is connected, no-answer, busy or failed",
+            [FieldViolation("outcome", "connected, no-answer, busy or failed")],
+        )
+    failed = events_pb2.CallbackAttemptFailed(
+        agent_id=call.agent_id,
+        outcome=outcome,
+        attempt=call.callback_attempts,
+        queue_id=call.queue_id,
+        talk_seconds=(now - call.answered_at).total_seconds() if call.answered_at else 0.0,
+    )
+    if call.callback_attempts < rules.callback_attempts:
+        failed.retry_at.CopyFrom(timestamp(now + timedelta(seconds=rules.callback_retry_seconds)))
+        return [failed]
+    ended = events_pb2.CallEnded(
+        ended_by=Party.PARTY_SYSTEM,
+        reason=EndReason.END_REASON_CALLBACK_FAILED,
+        queue_id=call.queue_id,
+        agent_id=call.agent_id,
+        hold_seconds=call.hold_seconds_at(now),
+    )
+    return [failed, ended]
 
 
 def _queued(
@@ -431,6 +549,11 @@ def _hang_up(call: CallState, party: "events_pb2.Party.ValueType", now: datetime
     if party not in (Party.PARTY_CALLER, Party.PARTY_AGENT):
         raise InvalidArgument(
             "invalid-argument", "party must be caller or agent", [FieldViolation("party", "caller or agent")]
+        )
+    if party == Party.PARTY_CALLER and call.callback_number and not call.callback_connected:
+        raise IllegalTransition(
+            "callback-requested",
+            f"call {call.call_id} is a callback: it ends with the outcome of its attempts",
         )
     ended = events_pb2.CallEnded(ended_by=party, queue_id=call.queue_id)
     if call.status == CallStatus.CALL_STATUS_CONNECTED:
@@ -497,6 +620,8 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 ringing_agent_id="",
                 ring_timeout=None,
                 ring_event_id="",
+                callback_due=None,
+                callback_due_event_id="",
             )
         case "call_ringing":
             ringing = event.call_ringing
@@ -511,6 +636,35 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
             return evolved(state, ringing_agent_id="", ring_timeout=None, ring_event_id="")
         case "call_held":
             return evolved(state, held_since=at)
+        case "callback_requested":
+            requested = event.callback_requested
+            if not requested.HasField("at"):
+                return evolved(state, callback_number=requested.number)
+            return evolved(
+                state,
+                callback_number=requested.number,
+                status=CallStatus.CALL_STATUS_CALLBACK_PENDING,
+                callback_due=to_datetime(requested.at),
+                callback_due_event_id=event.event_id,
+            )
+        case "callback_dialing":
+            return evolved(state, callback_attempts=event.callback_dialing.attempt, callback_dialing=True)
+        case "callback_connected":
+            return evolved(state, callback_dialing=False, callback_connected=True)
+        case "callback_attempt_failed":
+            failed = event.callback_attempt_failed
+            if not failed.HasField("retry_at"):
+                return evolved(state, callback_dialing=False)  # the CallEnded that follows ends it
+            return evolved(
+                state,
+                status=CallStatus.CALL_STATUS_CALLBACK_PENDING,
+                agent_id="",
+                callback_dialing=False,
+                held_since=None,
+                hold_seconds=state.hold_seconds_at(at),
+                callback_due=to_datetime(failed.retry_at),
+                callback_due_event_id=event.event_id,
+            )
         case "call_transferred":
             return evolved(
                 state,

@@ -15,6 +15,8 @@ parameters, the node that follows (`next`) and named branches:
 | set-priority  | priority (0 to 10)                                  | next                            |
 | set-attribute | name, value                                         | next                            |
 | queue         | queue_id, skill (the queue id)                      | none: the call waits there      |
+| callback      | queue_id, skill (the queue id), announcement (none) | none: it waits there as a       |
+|               |                                                     | callback to the caller (TEL-5)  |
 | hang-up       | announcement (none)                                 | none: the call ends             |
 | voicemail     | prompt, max_seconds (120)                           | none: the caller's message ends |
 |               |                                                     | the call and becomes a ticket   |
@@ -88,6 +90,7 @@ NODE_TYPES = {
         NodeType("set-priority", {"priority": True}, "required"),
         NodeType("set-attribute", {"name": True, "value": True}, "required"),
         NodeType("queue", {"queue_id": True, "skill": False}, "none"),
+        NodeType("callback", {"queue_id": True, "skill": False, "announcement": False}, "none"),
         NodeType("hang-up", {"announcement": False}, "none"),
         # waits for the carrier's recording, then the call ends (TEL-6)
         NodeType("voicemail", {"prompt": True, "max_seconds": False}, "none", waits=True),
@@ -300,11 +303,13 @@ def _running_loops(flow: Flow) -> set[str]:
 
 @dataclass(frozen=True)
 class Caller:
-    """What the walk needs of the call: its priority, whether the line is open now, and when."""
+    """What the walk needs of the call: its priority, whether the line is open now, and when; the
+    caller's number, for a callback."""
 
     priority: int
     is_open: Callable[[datetime], bool]
     now: datetime
+    number: str = ""
 
 
 def enter(flow: Flow, node_id: str, caller: Caller, reason: str = "ivr") -> list[Message]:
@@ -342,8 +347,12 @@ def enter(flow: Flow, node_id: str, caller: Caller, reason: str = "ivr") -> list
                 name, value = node.parameters["name"], node.parameters["value"]
                 events.append(events_pb2.CallAttributeSet(node_id=node.node_id, name=name, value=value))
                 node_id = node.next
-            case "queue":
+            case "queue" | "callback":
                 queue_id = node.parameters["queue_id"]
+                if node.parameters.get("announcement"):
+                    events.append(
+                        events_pb2.IvrAnnouncementPlayed(menu_id=node.node_id, announcement=_say(node))
+                    )
                 events.append(
                     events_pb2.CallQueued(
                         queue_id=queue_id,
@@ -353,6 +362,12 @@ def enter(flow: Flow, node_id: str, caller: Caller, reason: str = "ivr") -> list
                         reason=reason,
                     )
                 )
+                if node.kind == "callback":  # the caller hangs up; their place is kept for the callback
+                    events.append(
+                        events_pb2.CallbackRequested(
+                            number=caller.number, queue_id=queue_id, enqueued_at=timestamp(caller.now)
+                        )
+                    )
                 return events
             case "hang-up":
                 ended = events_pb2.CallEnded(

@@ -46,6 +46,16 @@ def call_view(entry: Versioned[CallState]) -> telephony_pb2.Call:
         hold_seconds=call.hold_seconds,
         transfers=call.transfers,
     )
+    if call.callback_number:
+        view.callback.CopyFrom(
+            telephony_pb2.Callback(
+                number=call.callback_number,
+                attempts=call.callback_attempts,
+                connected=call.callback_connected,
+            )
+        )
+        if call.callback_due is not None:
+            view.callback.due_at.CopyFrom(timestamp(call.callback_due))
     for field, moment in (
         ("enqueued_at", call.enqueued_at),
         ("answered_at", call.answered_at),
@@ -93,6 +103,8 @@ CallWrite = (
     | telephony_pb2.LeaveVoicemailRequest
     | telephony_pb2.CallControlRequest
     | telephony_pb2.TransferCallRequest
+    | telephony_pb2.RequestCallbackRequest
+    | telephony_pb2.ReportCallbackOutcomeRequest
 )
 
 
@@ -184,6 +196,20 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
     ) -> telephony_pb2.Call:
         transfer = commands_pb2.TransferCall(agent_id=request.agent_id, target=request.target, to=request.to)
         return await self._on_call(request, transfer_call=transfer)
+
+    async def RequestCallback(
+        self, request: telephony_pb2.RequestCallbackRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.Call:
+        callback = commands_pb2.RequestCallback(number=request.number)
+        if request.HasField("at"):
+            callback.at.CopyFrom(request.at)
+        return await self._on_call(request, request_callback=callback)
+
+    async def ReportCallbackOutcome(
+        self, request: telephony_pb2.ReportCallbackOutcomeRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.Call:
+        outcome = commands_pb2.ReportCallbackOutcome(outcome=request.outcome)
+        return await self._on_call(request, report_callback_outcome=outcome)
 
     async def LeaveVoicemail(
         self, request: telephony_pb2.LeaveVoicemailRequest, context: grpc.aio.ServicerContext

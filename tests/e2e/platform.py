@@ -45,6 +45,8 @@ API_KEYS = {
     "e2e-transfer": "tenant-transfer",
     "e2e-transfer-kim": "tenant-transfer:agent:kim",
     "e2e-transfer-lee": "tenant-transfer:agent:lee",
+    "e2e-callback": "tenant-callback",
+    "e2e-callback-kim": "tenant-callback:agent:kim",
 }
 # The settings of every port the platform listens on.
 PORTS = ("TELEPHONY_PORT", "ROUTING_PORT", "TICKETING_PORT", "ANALYTICS_PORT", "KEYS_PORT", "GATEWAY_PORT")
@@ -69,6 +71,7 @@ def running_platform(bootstrap: str, state_dir: Path) -> Iterator[Platform]:
         "CC_RING_TIMEOUT_SECONDS": "3",
         "CC_PRESENCE_TIMEOUT_SECONDS": "2",
         "CC_WRAP_UP_SECONDS": "1",
+        "CC_CALLBACK_RETRY_SECONDS": "2",
     }
     platform = Platform(env=env, state_dir=state_dir)
     try:

@@ -507,6 +507,47 @@ async def test_a_transferred_call_is_an_offer_in_each_queue_and_handled_once_by_
             await running.until(stored)
 
 
+def callback_scenario(history: History) -> None:
+    """K waits in q-support from 300 and accepts a callback at 310, keeping its place; agent-1 answers at
+    320 (attempt 1), nobody picks up, she wraps up until 335; the retry goes back to its place at 400,
+    agent-2 answers at 410 (attempt 2), they talk and he wraps up until 450."""
+    history.call("K", 295, call_events.CallOffered(ani="+15550188", dnis="+15550199"))
+    history.call("K", 300, queued("q-support", 300))
+    history.call("K", 310, call_events.CallbackRequested(number="+15550188", queue_id="q-support"))
+    history.call("K", 320, answered("q-support", "agent-1", 300))
+    history.agent("agent-1", 320, agent_state(ON_CONTACT, READY, "K"))
+    failed = call_events.CallbackAttemptFailed(agent_id="agent-1", attempt=1, queue_id="q-support")
+    failed.retry_at.FromDatetime(at(400))
+    history.call("K", 330, failed)
+    history.agent("agent-1", 330, agent_state(WRAP_UP, ON_CONTACT, "K"))
+    history.agent("agent-1", 335, agent_state(READY, WRAP_UP, "K"))
+    history.call("K", 400, queued("q-support", 300, reason="callback-retry"))
+    retry = answered("q-support", "agent-2", 300)
+    retry.callback_attempt = 2
+    history.call("K", 410, retry)
+    history.agent("agent-2", 410, agent_state(ON_CONTACT, READY, "K"))
+    history.call("K", 440, ended(call_events.END_REASON_NORMAL_CLEARING, "q-support"))
+    history.agent("agent-2", 440, agent_state(WRAP_UP, ON_CONTACT, "K"))
+    history.agent("agent-2", 450, agent_state(READY, WRAP_UP, "K"))
+
+
+async def test_a_callback_is_one_offer_and_one_answer_however_many_attempts_it_takes(
+    store: AnalyticsStore, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    async with asyncio.timeout(TEST_SECONDS):
+        history = History()
+        callback_scenario(history)
+        await history.produce(producer)
+        # answered after 20 s from its enqueue; each attempt's agent handled it: (335 - 320 + 450 - 410) / 2
+        expected = [QueueStats("q-support", 1, 1, 0, 100.0, 20.0, 27.5)]
+
+        async def stored() -> bool:
+            return await store.queue_statistics(history.tenant_id, None, None, 20) == expected
+
+        async with running_sink(store, producer, kafka_bootstrap) as running:
+            await running.until(stored)
+
+
 async def test_the_grpc_service_answers_for_the_callers_tenant_only(
     store: AnalyticsStore, producer: AIOKafkaProducer, kafka_bootstrap: str
 ) -> None:

@@ -27,6 +27,8 @@ REQUESTS: dict[str, Message] = {
     f"{CALLS}/ResumeCall": telephony_pb2.CallControlRequest(call_id="c", agent_id="kim"),
     f"{CALLS}/RejectCall": telephony_pb2.CallControlRequest(call_id="c", agent_id="kim"),
     f"{CALLS}/TransferCall": telephony_pb2.TransferCallRequest(call_id="c", agent_id="kim", to="lee"),
+    f"{CALLS}/RequestCallback": telephony_pb2.RequestCallbackRequest(call_id="c"),
+    f"{CALLS}/ReportCallbackOutcome": telephony_pb2.ReportCallbackOutcomeRequest(call_id="c"),
     f"{CALLS}/DefineLine": telephony_pb2.DefineLineRequest(line_id="sales"),
     f"{CALLS}/PublishFlow": telephony_pb2.PublishFlowRequest(line_id="sales"),
     f"{CALLS}/PutCallerListEntry": telephony_pb2.PutCallerListEntryRequest(number="0101234"),
@@ -53,6 +55,8 @@ ADAPTER_ONLY = {
     f"{CALLS}/OfferCall",
     f"{CALLS}/SendDigits",
     f"{CALLS}/LeaveVoicemail",
+    f"{CALLS}/RequestCallback",
+    f"{CALLS}/ReportCallbackOutcome",
     f"{AGENTS}/OfferContact",
 }
 ADMIN_ONLY = {

@@ -23,7 +23,7 @@ from services.routing.app import agent_spec
 from services.routing.consumers import WrapUpTimer
 from services.routing.domain import AgentRules
 from services.telephony.app import call_spec
-from services.telephony.consumers import RingTimer
+from services.telephony.consumers import CallTimer
 from services.telephony.domain import CallState, TelephonyRules
 from services.ticketing.app import TICKET_SPEC
 from tests.unit.support import T0, TENANT, at
@@ -303,9 +303,9 @@ def test_a_ringing_call_loaded_from_a_snapshot_gets_the_same_rona_deadline_and_c
     assert entry.state is not None
     clock = MinuteLater()
     followed, restored = Deadlines(clock), Deadlines(clock)
-    RingTimer(followed)(Versioned(entry.state, entry.version, TENANT, "call-1"))
+    CallTimer(followed)(Versioned(entry.state, entry.version, TENANT, "call-1"))
     snapshot = CALLS.codec.decode(CALLS.codec.encode(entry.state))
-    RingTimer(restored)(Versioned(snapshot, entry.version, TENANT, "call-1"))
+    CallTimer(restored)(Versioned(snapshot, entry.version, TENANT, "call-1"))
 
     clock.now += 60
     [one], [other] = followed.due(), restored.due()

@@ -57,9 +57,10 @@ SHOP = flow(
         "main",
         "menu",
         "sales",
-        prompt="1 sales, 2 vip, 3 pay",
-        branches={"1": "sales", "2": "vip", "3": "card"},
+        prompt="1 sales, 2 vip, 3 pay, 4 call me back",
+        branches={"1": "sales", "2": "vip", "3": "card", "4": "later"},
     ),
+    node("later", "callback", queue_id="sales", skill="sales>=3", announcement="we will call you back"),
     node("vip", "set-priority", "tag", priority=7),
     node("tag", "set-attribute", "member", name="segment", value="vip"),
     node(
@@ -191,7 +192,7 @@ def test_running_nodes_run_until_a_node_waits_for_the_caller() -> None:
     assert enter(shop, shop.start, caller()) == [
         events_pb2.IvrAnnouncementPlayed(menu_id="hello", announcement="hello"),
         events_pb2.IvrHoursChecked(node_id="hours", open=True),
-        events_pb2.IvrMenuEntered(menu_id="main", prompt="1 sales, 2 vip, 3 pay", attempt=1),
+        events_pb2.IvrMenuEntered(menu_id="main", prompt="1 sales, 2 vip, 3 pay, 4 call me back", attempt=1),
     ]
 
 
@@ -243,6 +244,25 @@ def test_a_queue_node_without_a_skill_asks_for_its_queue_id_as_the_skill() -> No
     (queued,) = enter(plain, "q", caller())
 
     assert isinstance(queued, events_pb2.CallQueued) and queued.required_skill == "general"
+
+
+def test_a_callback_node_queues_the_call_as_a_callback_to_the_callers_number() -> None:
+    shop = validated(SHOP)
+    at_the_counter = Caller(2, lambda moment: True, NOW, "+821012345678")
+
+    *_, said, queued, callback = respond(shop, "main", 1, Entry.of("4"), at_the_counter)
+
+    assert said == events_pb2.IvrAnnouncementPlayed(menu_id="later", announcement="we will call you back")
+    assert queued == events_pb2.CallQueued(
+        queue_id="sales",
+        required_skill="sales>=3",
+        priority=2,
+        enqueued_at=timestamp(NOW),
+        reason="menu-choice",
+    )
+    assert callback == events_pb2.CallbackRequested(
+        number="+821012345678", queue_id="sales", enqueued_at=timestamp(NOW)
+    )
 
 
 def test_an_entry_of_the_wrong_length_prompts_again_then_takes_the_invalid_branch_or_next() -> None:
@@ -303,7 +323,7 @@ def test_the_menu_replays_its_prompt_then_takes_next_after_max_retries() -> None
     replay = respond(shop, "main", 3, Entry.of("7"), caller())
     assert replay == [
         events_pb2.IvrDigitsReceived(menu_id="main", digits="7", recognised=False),
-        events_pb2.IvrMenuEntered(menu_id="main", prompt="1 sales, 2 vip, 3 pay", attempt=4),
+        events_pb2.IvrMenuEntered(menu_id="main", prompt="1 sales, 2 vip, 3 pay, 4 call me back", attempt=4),
     ]
     *_, queued = respond(shop, "main", 4, Entry.of("7"), caller())
     assert isinstance(queued, events_pb2.CallQueued) and queued.reason == "ivr-retries-exhausted"
@@ -329,7 +349,7 @@ def random_flows(draw: Callable[..., Any]) -> events_pb2.IvrFlow:
     for i, node_id in enumerate(ids):
         following = ids[i + 1] if i + 1 < count else ""
         kinds = ["menu", "play", "check-hours", "set-priority"] if following else []
-        kind = draw(st.sampled_from(kinds * 3 + ["queue", "hang-up"]))
+        kind = draw(st.sampled_from(kinds * 3 + ["queue", "callback", "hang-up"]))
         match kind:
             case "menu":
                 choices = draw(
@@ -342,7 +362,7 @@ def random_flows(draw: Callable[..., Any]) -> events_pb2.IvrFlow:
                 nodes.append(node(node_id, kind, branches={"open": following, "closed": draw(anywhere)}))
             case "set-priority":
                 nodes.append(node(node_id, kind, following, priority=draw(st.integers(0, 10))))
-            case "queue":
+            case "queue" | "callback":
                 nodes.append(node(node_id, kind, queue_id="q"))
             case _:
                 nodes.append(node(node_id, kind))
@@ -373,4 +393,7 @@ def test_a_caller_of_a_valid_flow_always_waits_queues_or_ends_and_every_fault_na
         events = respond(published, waiting, attempt, Entry.of(digits), caller(is_open=is_open))
         last = events[-1]
         attempt = last.attempt if isinstance(last, events_pb2.IvrMenuEntered) else attempt
-    assert isinstance(events[-1], events_pb2.IvrMenuEntered | events_pb2.CallQueued | events_pb2.CallEnded)
+    last = events[-1]
+    assert isinstance(last, events_pb2.IvrMenuEntered | events_pb2.CallQueued | events_pb2.CallEnded) or (
+        isinstance(last, events_pb2.CallbackRequested) and isinstance(events[-2], events_pb2.CallQueued)
+    )

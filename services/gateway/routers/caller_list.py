@@ -4,11 +4,9 @@ with a reason and an optional expiry; every call's offer checks its ANI against 
 from cc.telephony.v1 import events_pb2, telephony_pb2
 from fastapi import APIRouter
 
-from services.common.envelope import timestamp
-from services.common.errors import FieldViolation, InvalidArgument
 from services.gateway.deps import AuthenticatedCaller, Clients, IdempotencyKey
 from services.gateway.errors import ERROR_RESPONSES
-from services.gateway.models import CallerListBody, CallerListEntry, PhoneNumber
+from services.gateway.models import CallerListBody, CallerListEntry, PhoneNumber, given_timestamp
 
 router = APIRouter(prefix="/v1/caller-list", tags=["caller list"], responses=ERROR_RESPONSES)
 ACTIONS = {"block": events_pb2.LISTED_ACTION_BLOCK, "flag": events_pb2.LISTED_ACTION_FLAG}
@@ -30,14 +28,7 @@ async def put_entry(
         expected_version=body.expected_version,
     )
     if body.expires_at is not None:
-        try:
-            request.expires_at.CopyFrom(timestamp(body.expires_at))
-        except (OverflowError, ValueError):  # a datetime beyond what a Timestamp holds (year 10000 in UTC)
-            raise InvalidArgument(
-                "invalid-argument",
-                "expires_at is out of range",
-                [FieldViolation("expires_at", "before 9999")],
-            ) from None
+        request.expires_at.CopyFrom(given_timestamp(body.expires_at, "expires_at"))
     return CallerListEntry.of(await services.telephony.PutCallerListEntry(request, metadata=who.metadata))
 
 

@@ -9,16 +9,25 @@ from services.gateway.errors import ERROR_RESPONSES
 from services.gateway.models import (
     AnswerBody,
     Call,
+    CallbackBody,
+    CallbackOutcomeBody,
     DigitsBody,
     HangUpBody,
     OfferCallBody,
     PathId,
     TransferBody,
     VoicemailBody,
+    given_timestamp,
 )
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"], responses=ERROR_RESPONSES)
 PARTIES = {"caller": events_pb2.PARTY_CALLER, "agent": events_pb2.PARTY_AGENT}
+CALLBACK_OUTCOMES = {
+    "connected": events_pb2.CALLBACK_OUTCOME_CONNECTED,
+    "no-answer": events_pb2.CALLBACK_OUTCOME_NO_ANSWER,
+    "busy": events_pb2.CALLBACK_OUTCOME_BUSY,
+    "failed": events_pb2.CALLBACK_OUTCOME_FAILED,
+}
 TRANSFER_TARGETS = {
     "queue": events_pb2.TRANSFER_TARGET_QUEUE,
     "agent": events_pb2.TRANSFER_TARGET_AGENT,
@@ -143,6 +152,47 @@ async def transfer(
         expected_version=body.expected_version,
     )
     return Call.of(await services.telephony.TransferCall(request, metadata=who.metadata))
+
+
+@router.post(
+    "/{call_id}/callback",
+    summary="The caller waiting in a queue accepts a callback: keeping their place, or for a time slot",
+)
+async def request_callback(
+    call_id: PathId,
+    body: CallbackBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Call:
+    request = telephony_pb2.RequestCallbackRequest(
+        call_id=call_id,
+        number=body.number or "",
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
+    if body.at is not None:
+        request.at.CopyFrom(given_timestamp(body.at, "at"))
+    return Call.of(await services.telephony.RequestCallback(request, metadata=who.metadata))
+
+
+@router.post(
+    "/{call_id}/callback-outcome", summary="The carrier reports what became of a callback's outbound leg"
+)
+async def report_callback_outcome(
+    call_id: PathId,
+    body: CallbackOutcomeBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Call:
+    request = telephony_pb2.ReportCallbackOutcomeRequest(
+        call_id=call_id,
+        outcome=CALLBACK_OUTCOMES[body.outcome],
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
+    return Call.of(await services.telephony.ReportCallbackOutcome(request, metadata=who.metadata))
 
 
 @router.post("/{call_id}/answer", summary="The ringing agent answers")
