@@ -3,7 +3,8 @@ agent's key is bound to its agent. Checked once, at the gRPC edge, for every ser
 same check through the gateway, which forwards the caller's key).
 
 - admin: everything;
-- supervisor: everything on calls, agents and tickets except offering calls (a carrier's job);
+- supervisor: everything on calls, agents and tickets except what a carrier reports (offering calls,
+  digits, voicemail recordings, a callback's acceptance and outcome);
 - analyst: reads only (statistics, journeys, calls, agents, tickets);
 - agent: its own agent's state and calls (answer as itself, hang up its own call) and tickets;
 - integration: anything an adapter does, for any agent (carrier adapters, load generators).
@@ -82,6 +83,7 @@ RESTRICTED: dict[str, frozenset[Role]] = {
     "/cc.telephony.v1.TelephonyService/LeaveVoicemail": _ADAPTER,
     "/cc.telephony.v1.TelephonyService/RequestCallback": _ADAPTER,
     "/cc.telephony.v1.TelephonyService/ReportCallbackOutcome": _ADAPTER,
+    "/cc.telephony.v1.TelephonyService/CancelCallback": _STAFFING,
     "/cc.telephony.v1.TelephonyService/AnswerCall": _CALL_CONTROL,
     "/cc.telephony.v1.TelephonyService/HangUpCall": _CALL_CONTROL,
     "/cc.telephony.v1.TelephonyService/HoldCall": _CALL_CONTROL,

@@ -226,11 +226,9 @@ class WaitingContact:
 
 @dataclass
 class ScheduledCallback:
-    """A callback out of its queue until its reserved slot or its next attempt (TEL-5); its routings
-    so far, which its next decisions count on from."""
+    """A callback out of its queue until its reserved slot or its next attempt (TEL-5)."""
 
     queue_id: str
-    routings: int = 0
 
 
 @dataclass
@@ -264,9 +262,6 @@ class Talk:
     agent_id: str = ""
     # Set when the call ends: talk time is answered to ended, handle time runs on to the end of wrap-up.
     ended_at: float | None = None
-    # Its contact's routings at the answer: a transferred call's routings count on from there, so that
-    # its next decisions have ids and versions of their own.
-    routings: int = 0
 
 
 @dataclass(frozen=True)
@@ -343,6 +338,10 @@ class Board:
     routed: dict[str, WaitingContact] = field(default_factory=dict)  # chosen an agent, not yet answered
     talking: dict[str, Talk] = field(default_factory=dict)  # answered, handle time not yet complete
     scheduled: dict[str, ScheduledCallback] = field(default_factory=dict)  # callbacks out of their queue
+    # contact id -> how many times routing chose an agent for it, until it ends: a contact that comes
+    # back to a queue after an agent had it (a transfer, a callback's retry) counts on, so each decision
+    # has an id and a version of its own, whatever order its call and agent events arrive in.
+    routings_so_far: dict[str, int] = field(default_factory=dict)
     tallies: dict[str, QueueTally] = field(default_factory=dict)
     day: str = ""
     # source partition ("topic/partition") -> the highest offset applied from it.
@@ -601,6 +600,7 @@ class Board:
         """Reserve `seat` for `contact`: the contact leaves the waiting lines, the agent's phone will ring."""
         self.dequeue(contact.contact_id)
         contact.routings += 1
+        self.count_routings(contact)
         contact.agent_id, contact.routed_at, contact.rung = seat.agent_id, now, False
         self.routed[contact.contact_id] = contact
         self.clock = now
@@ -734,11 +734,13 @@ class Board:
             self._mark("scheduled", contact_id)
         return callback
 
-    def routings_before_transfer(self, contact_id: str) -> int:
-        """A call's routings so far, from the talks of the agents that left it while it went on (a
-        transfer, a failed callback attempt): O(talking), once per such leaving."""
-        prefix = agent_talk_key(contact_id, "")
-        return max((t.routings for key, t in self.talking.items() if key.startswith(prefix)), default=0)
+    def count_routings(self, contact: WaitingContact) -> None:
+        self.routings_so_far[contact.contact_id] = contact.routings
+        self._mark("routings", contact.contact_id)
+
+    def forget_routings(self, contact_id: str) -> None:
+        if self.routings_so_far.pop(contact_id, None) is not None:
+            self._mark("routings", contact_id)
 
     def takes_calls(self, agent_id: str) -> bool:
         """Whether the agent is logged in with room for calls: whether a call may wait for it."""
@@ -788,6 +790,8 @@ class Board:
             return self.day
         elif kind == "source":
             return self.sources.get(ident)
+        elif kind == "routings":
+            return self.routings_so_far.get(ident)
         else:
             raise ValueError(f"unknown board entry kind {kind!r}")
         # A shallow copy is the whole entry: its fields are plain values, and a seat's skills are
@@ -806,6 +810,7 @@ class Board:
             "last-agent": self.last_agents,
             "queue": self.queues,
             "source": self.sources,
+            "routings": self.routings_so_far,
         }
         keys = [(kind, ident) for kind, found in kinds.items() for ident in found]
         if self.day:
@@ -882,6 +887,8 @@ class Board:
                 board.day = value
             elif kind == "source":
                 board.sources[ident] = value
+            elif kind == "routings":
+                board.routings_so_far[ident] = value
         board._changed = unflushed
         return board
 
@@ -932,21 +939,19 @@ def _join(
     if isinstance(queued, call_events.CallQueued):
         reason, to_agent = queued.reason, queued.agent_id
     if reason in CALLBACK_RETURNS:  # back in its queue, at the place it kept or its slot's
-        pending = board.unschedule(event.aggregate_id)
+        board.unschedule(event.aggregate_id)
         preferred, step, callback = "", 0, True
-        routings = pending.routings if pending else 0
     elif reason == TRANSFERRED:
         # a transfer waits for the agent it names (not the last agent: that is who transferred it)
         preferred = to_agent if board.takes_calls(to_agent) else ""
         step, wait = (PREFERRED, TRANSFER_WAIT_SECONDS) if preferred else (0, 0)
-        routings = board.routings_before_transfer(event.aggregate_id)
     elif earlier is None:
         preferred = board.last_agent_for(event.customer_id, board.queues[queued.queue_id], at)
-        step, routings = (PREFERRED if preferred else 0), 0
+        step = PREFERRED if preferred else 0
     else:  # a RONA re-queue keeps its place and its target, unless it was its last agent who did not answer
         preferred, wait = earlier.preferred_agent, earlier.preferred_wait_seconds
         step = 0 if earlier.step == PREFERRED and earlier.agent_id == preferred else earlier.step
-        routings = earlier.routings
+    routings = max(earlier.routings if earlier else 0, board.routings_so_far.get(event.aggregate_id, 0))
     board.enqueue(
         WaitingContact(
             contact_id=event.aggregate_id,
@@ -1024,8 +1029,7 @@ def _answer(
         if event.customer_id and isinstance(answered, call_events.CallAnswered):
             board.remember_last_agent(event.customer_id, answered.agent_id, at)
     contact = board.unroute(event.aggregate_id) or board.dequeue(event.aggregate_id)
-    routings = contact.routings if contact is not None else 0
-    board.start_talk(event.aggregate_id, Talk(answered.queue_id, at, answered.agent_id, routings=routings))
+    board.start_talk(event.aggregate_id, Talk(answered.queue_id, at, answered.agent_id))
     if isinstance(answered, call_events.CallAnswered) and answered.callback_attempt > 1:
         return  # a callback's retry: answered from the queue once, at its first attempt
     tally = board.tally(answered.queue_id)
@@ -1050,18 +1054,17 @@ def _transferred(board: Board, event: event_pb2.Event, at: float) -> None:
         _agent_leaves(board, event.aggregate_id, at)
 
 
-def _agent_leaves(board: Board, contact_id: str, at: float) -> Talk | None:
+def _agent_leaves(board: Board, contact_id: str, at: float) -> None:
     """The agent on a call leaves it while the call goes on: its talk ends now and waits under
     `agent_talk_key` for the agent's wrap-up to end."""
     talk = board.end_talk(contact_id)
     if talk is None:
-        return None
+        return
     talk.ended_at = at
     board.start_talk(agent_talk_key(contact_id, talk.agent_id), talk)
     if talk.agent_id:
         with board.day_change(talk.agent_id) as day:
             day.talk_seconds += max(0.0, at - talk.answered_at)
-    return talk
 
 
 def _callback_requested(board: Board, event: event_pb2.Event, at: float) -> None:
@@ -1073,9 +1076,9 @@ def _callback_requested(board: Board, event: event_pb2.Event, at: float) -> None
             contact.callback = True
             board.mark_contact(contact.contact_id)
         return
-    contact = board.unroute(event.aggregate_id) or board.dequeue(event.aggregate_id)
-    routings = contact.routings if contact is not None else 0
-    board.schedule(event.aggregate_id, ScheduledCallback(event.callback_requested.queue_id, routings))
+    if board.unroute(event.aggregate_id) is None:
+        board.dequeue(event.aggregate_id)
+    board.schedule(event.aggregate_id, ScheduledCallback(event.callback_requested.queue_id))
 
 
 def _callback_attempt_failed(board: Board, event: event_pb2.Event, at: float) -> None:
@@ -1083,9 +1086,8 @@ def _callback_attempt_failed(board: Board, event: event_pb2.Event, at: float) ->
     attempt (after the last, the CallEnded that follows ends it)."""
     failed = event.callback_attempt_failed
     if failed.HasField("retry_at"):
-        talk = _agent_leaves(board, event.aggregate_id, at)
-        routings = talk.routings if talk is not None else 0
-        board.schedule(event.aggregate_id, ScheduledCallback(failed.queue_id, routings))
+        _agent_leaves(board, event.aggregate_id, at)
+        board.schedule(event.aggregate_id, ScheduledCallback(failed.queue_id))
 
 
 def agent_talk_key(contact_id: str, agent_id: str) -> str:
@@ -1106,6 +1108,7 @@ def _closed(board: Board, event: event_pb2.Event, at: float) -> None:
 def _leave(board: Board, contact_id: str, at: float, *, abandoned: bool) -> None:
     """A contact ends: abandoned while it waited or was offered, or its talk is over."""
     board.unschedule(contact_id)
+    board.forget_routings(contact_id)
     contact = board.dequeue(contact_id) or board.unroute(contact_id)
     if contact is not None and contact.agent_id:
         board.release(contact.agent_id, contact_id)  # offered, never taken
@@ -1145,6 +1148,7 @@ def _contact_routed(board: Board, event: event_pb2.Event, at: float) -> None:
         return
     board.route(contact, seat, at)
     contact.routings = event.aggregate_version
+    board.count_routings(contact)
 
 
 def _target_expanded(board: Board, event: event_pb2.Event, at: float) -> None:

@@ -183,7 +183,7 @@ def decide(
             answered = events_pb2.CallAnswered(
                 agent_id=agent_id, queue_id=call.queue_id, enqueued_at=timestamp(call.enqueued_at or now)
             )
-            if not call.callback_number:
+            if not call.callback_number or call.callback_connected:  # the caller is on the line
                 return [answered]
             attempt = call.callback_attempts + 1
             answered.callback_attempt = attempt
@@ -192,9 +192,13 @@ def decide(
                 events_pb2.CallbackDialing(agent_id=agent_id, number=call.callback_number, attempt=attempt),
             ]
         case "hang_up_call":
-            return [_hang_up(_existing(state, call_id), command.hang_up_call.party, now)]
+            call = _existing(state, call_id)
+            if command.hang_up_call.party == Party.PARTY_AGENT and call.callback_dialing:
+                # the agent gives up on the attempt before the caller answers: it failed
+                return _callback_outcome(call, Outcome.CALLBACK_OUTCOME_FAILED, now, rules)
+            return [_hang_up(call, command.hang_up_call.party, now)]
         case "hold_call":
-            call = _with_agent(_existing(state, call_id), command.hold_call.agent_id)
+            call = _with_caller(_existing(state, call_id), command.hold_call.agent_id)
             if call.held_since is not None:
                 raise _illegal(call, "call-on-hold", "off hold")
             return [events_pb2.CallHeld(agent_id=call.agent_id)]
@@ -215,11 +219,13 @@ def decide(
             ]
         case "transfer_call":
             transfer = command.transfer_call
-            return _transfer(_with_agent(_existing(state, call_id), transfer.agent_id), transfer, now)
+            return _transfer(_with_caller(_existing(state, call_id), transfer.agent_id), transfer, now)
         case "request_callback":
             return _request_callback(_existing(state, call_id), command.request_callback, now)
         case "release_callback":
             return [_release_callback(_existing(state, call_id))]
+        case "cancel_callback":
+            return [_cancel_callback(_existing(state, call_id))]
         case "report_callback_outcome":
             return _callback_outcome(
                 _existing(state, call_id), command.report_callback_outcome.outcome, now, rules
@@ -479,6 +485,21 @@ def _release_callback(call: CallState) -> events_pb2.CallQueued:
     )
 
 
+def _cancel_callback(call: CallState) -> events_pb2.CallEnded:
+    """A supervisor or an integration ends a callback whose caller is not on the line: waiting in its
+    queue, ringing an agent (who is no longer reserved for it) or out of the queue."""
+    waiting = (
+        CallStatus.CALL_STATUS_QUEUED,
+        CallStatus.CALL_STATUS_RINGING,
+        CallStatus.CALL_STATUS_CALLBACK_PENDING,
+    )
+    if not call.callback_number or call.status not in waiting:
+        raise _illegal(call, "callback-not-cancellable", "a callback waiting for an agent")
+    return events_pb2.CallEnded(
+        ended_by=Party.PARTY_SYSTEM, reason=EndReason.END_REASON_CALLBACK_CANCELLED, queue_id=call.queue_id
+    )
+
+
 def _callback_outcome(
     call: CallState, outcome: "events_pb2.CallbackOutcome.ValueType", now: datetime, rules: TelephonyRules
 ) -> list[Message]:
@@ -542,6 +563,17 @@ def _with_agent(call: CallState, agent_id: str) -> CallState:
     require(agent_id, "agent_id", "the agent on the call")
     if call.status != CallStatus.CALL_STATUS_CONNECTED or call.agent_id != agent_id:
         raise _illegal(call, "call-not-with-agent", f"connected to agent {agent_id}")
+    return call
+
+
+def _with_caller(call: CallState, agent_id: str) -> CallState:
+    """`_with_agent`, with the caller on the line: not while a callback's outbound leg is dialled."""
+    _with_agent(call, agent_id)
+    if call.callback_dialing:
+        raise IllegalTransition(
+            "callback-dialing",
+            f"call {call.call_id} is dialling the caller back: the caller is not on the line",
+        )
     return call
 
 
@@ -666,9 +698,12 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 callback_due_event_id=event.event_id,
             )
         case "call_transferred":
+            transferred = event.call_transferred
             return evolved(
                 state,
-                agent_id="",
+                # to a number, the call ends here with its agent; else the agent has left it
+                agent_id=state.agent_id if transferred.target == Target.TRANSFER_TARGET_NUMBER else "",
+                callback_dialing=False,
                 held_since=None,
                 hold_seconds=event.call_transferred.hold_seconds,
                 transfers=state.transfers + 1,

@@ -16,7 +16,9 @@ parameters, the node that follows (`next`) and named branches:
 | set-attribute | name, value                                         | next                            |
 | queue         | queue_id, skill (the queue id)                      | none: the call waits there      |
 | callback      | queue_id, skill (the queue id), announcement (none) | none: it waits there as a       |
-|               |                                                     | callback to the caller (TEL-5)  |
+|               |                                                     | callback to the caller (TEL-5); |
+|               |                                                     | a caller without a number waits |
+|               |                                                     | on the line                     |
 | hang-up       | announcement (none)                                 | none: the call ends             |
 | voicemail     | prompt, max_seconds (120)                           | none: the caller's message ends |
 |               |                                                     | the call and becomes a ticket   |
@@ -37,6 +39,7 @@ from google.protobuf.message import Message
 
 from services.common.envelope import timestamp
 from services.common.errors import FieldViolation, InvalidArgument, text_problem
+from services.telephony import numbers
 
 MAX_NODES = 200
 MAX_TEXT = 1000
@@ -362,7 +365,9 @@ def enter(flow: Flow, node_id: str, caller: Caller, reason: str = "ivr") -> list
                         reason=reason,
                     )
                 )
-                if node.kind == "callback":  # the caller hangs up; their place is kept for the callback
+                # the caller hangs up and their place is kept for a callback; a caller whose number is
+                # withheld or no phone number cannot be called back, and waits on the line as at a queue
+                if node.kind == "callback" and numbers.NUMBER.fullmatch(numbers.canonical(caller.number)):
                     events.append(
                         events_pb2.CallbackRequested(
                             number=caller.number, queue_id=queue_id, enqueued_at=timestamp(caller.now)

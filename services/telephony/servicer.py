@@ -105,6 +105,7 @@ CallWrite = (
     | telephony_pb2.TransferCallRequest
     | telephony_pb2.RequestCallbackRequest
     | telephony_pb2.ReportCallbackOutcomeRequest
+    | telephony_pb2.CancelCallbackRequest
 )
 
 
@@ -210,6 +211,11 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
     ) -> telephony_pb2.Call:
         outcome = commands_pb2.ReportCallbackOutcome(outcome=request.outcome)
         return await self._on_call(request, report_callback_outcome=outcome)
+
+    async def CancelCallback(
+        self, request: telephony_pb2.CancelCallbackRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.Call:
+        return await self._on_call(request, cancel_callback=commands_pb2.CancelCallback())
 
     async def LeaveVoicemail(
         self, request: telephony_pb2.LeaveVoicemailRequest, context: grpc.aio.ServicerContext

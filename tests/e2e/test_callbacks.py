@@ -2,7 +2,8 @@
 their place (the agent who logs in gets it before a caller who came later); the agent's answer dials
 the caller, nobody picks up, the agent wraps up and the callback waits out of the queue for the retry
 delay, then comes back, rings the agent again and connects. The queue's live metrics count it as
-scheduled; a callback can also be reserved for a time slot; the journey shows every attempt."""
+scheduled; a callback can also be reserved for a time slot, and cancelled; the journey shows every
+attempt."""
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -110,4 +111,14 @@ async def test_a_callback_reserved_for_a_slot_waits_out_of_the_queue(rest: httpx
         "/v1/queues/payment/metrics",
         lambda m: (m["scheduled"], m["contacts_waiting"]) == (1, 0),
         "the reserved callback was not counted as scheduled out of the queue",
+    )
+    as_kim = await rest.delete(f"/v1/calls/{call['call_id']}/callback", headers=KIM)
+    assert as_kim.status_code == 403  # supervisors, admins and integrations cancel callbacks
+    cancelled = ok(await rest.delete(f"/v1/calls/{call['call_id']}/callback"))
+    assert (cancelled["status"], cancelled["end_reason"]) == ("ended", "callback-cancelled")
+    await until(
+        rest,
+        "/v1/queues/payment/metrics",
+        lambda m: m["scheduled"] == 0,
+        "the cancelled callback stayed scheduled",
     )

@@ -59,6 +59,7 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
         ("POST", "/v1/calls/{call_id}/reject", {"agent_id": "iso"}),
         ("POST", "/v1/calls/{call_id}/transfer", {"agent_id": "iso", "target": "queue", "to": "general"}),
         ("POST", "/v1/calls/{call_id}/callback", {}),
+        ("DELETE", "/v1/calls/{call_id}/callback", None),
         ("POST", "/v1/calls/{call_id}/callback-outcome", {"outcome": "connected"}),
         ("GET", "/v1/contacts/{contact_id}/candidates", None),
         ("GET", "/v1/agents/{agent_id}", None),

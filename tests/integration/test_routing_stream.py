@@ -332,6 +332,7 @@ async def test_an_event_whose_changelog_was_written_in_part_is_completed_not_app
         "redo",
         "agent-day",
         "contact",
+        "routings",
         "seat",
         "source",
         "tally",

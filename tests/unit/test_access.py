@@ -29,6 +29,7 @@ REQUESTS: dict[str, Message] = {
     f"{CALLS}/TransferCall": telephony_pb2.TransferCallRequest(call_id="c", agent_id="kim", to="lee"),
     f"{CALLS}/RequestCallback": telephony_pb2.RequestCallbackRequest(call_id="c"),
     f"{CALLS}/ReportCallbackOutcome": telephony_pb2.ReportCallbackOutcomeRequest(call_id="c"),
+    f"{CALLS}/CancelCallback": telephony_pb2.CancelCallbackRequest(call_id="c"),
     f"{CALLS}/DefineLine": telephony_pb2.DefineLineRequest(line_id="sales"),
     f"{CALLS}/PublishFlow": telephony_pb2.PublishFlowRequest(line_id="sales"),
     f"{CALLS}/PutCallerListEntry": telephony_pb2.PutCallerListEntryRequest(number="0101234"),
@@ -69,8 +70,13 @@ ADMIN_ONLY = {
     f"{CALLS}/DefineLine",
     f"{CALLS}/PublishFlow",
 }
-# Supervisors, admins and integrations: who works when, and which callers get through.
-STAFFING = {f"{AGENTS}/ChangeAgentSkills", f"{CALLS}/PutCallerListEntry", f"{CALLS}/RemoveCallerListEntry"}
+# Supervisors, admins and integrations: who works when, which callers get through, and callbacks owed.
+STAFFING = {
+    f"{AGENTS}/ChangeAgentSkills",
+    f"{CALLS}/PutCallerListEntry",
+    f"{CALLS}/RemoveCallerListEntry",
+    f"{CALLS}/CancelCallback",
+}
 # Each role and the restricted methods it may call (every role may read the rest).
 MAY_WRITE = {
     Role.ADMIN: set(REQUESTS),

@@ -107,9 +107,13 @@ def next_event(data: st.DataObject, board: Board, calls: int) -> tuple[str, str,
     if board.routed:
         options += ["ring", "answer", "no-answer", "abandon-routed"]
     if board.waiting:
-        options.append("abandon-waiting")
+        options += ["abandon-waiting", "callback", "slot"]
+    if board.scheduled:
+        options.append("release")
     if any(s.state == ON_CONTACT for s in seats.values()):
         options.append("hang-up")
+    if any(s.state == ON_CONTACT and s.contact_id in board.talking for s in seats.values()):
+        options.append("transfer")
     if any(s.state == WRAP_UP for s in seats.values()):
         options.append("end-wrap-up")
     action = data.draw(st.sampled_from(options))
@@ -136,6 +140,32 @@ def next_event(data: st.DataObject, board: Board, calls: int) -> tuple[str, str,
     if action == "abandon-waiting":
         call_id = data.draw(st.sampled_from(sorted(board.waiting)))
         return "call", call_id, [ended(board.waiting[call_id].queue_id, abandoned=True)]
+    if action in ("callback", "slot"):  # keeping its place, or out of the queue until a slot
+        call_id = data.draw(st.sampled_from(sorted(board.waiting)))
+        callback = call_events.CallbackRequested(number="+8210", queue_id=board.waiting[call_id].queue_id)
+        if action == "slot":
+            callback.at.FromSeconds(int(ts(3600)))
+        return "call", call_id, [callback]
+    if action == "release":
+        call_id = data.draw(st.sampled_from(sorted(board.scheduled)))
+        return "call", call_id, [queued(board.scheduled[call_id].queue_id, 0, reason="callback-slot")]
+    if action == "transfer":
+        talking = sorted(
+            a for a, s in seats.items() if s.state == ON_CONTACT and s.contact_id in board.talking
+        )
+        agent_id = data.draw(st.sampled_from(talking))
+        call_id, to = seats[agent_id].contact_id, data.draw(st.sampled_from(SKILLS))
+        target = call_events.TRANSFER_TARGET_QUEUE
+        return (
+            "call",
+            call_id,
+            [
+                call_events.CallTransferred(
+                    agent_id=agent_id, queue_id=board.talking[call_id].queue_id, target=target, to=to
+                ),
+                queued(to, 0, reason="transferred"),
+            ],
+        )
     if action == "hang-up":
         agent_id = data.draw(st.sampled_from(sorted(a for a, s in seats.items() if s.state == ON_CONTACT)))
         return "agent", agent_id, [changed(WRAP_UP, ON_CONTACT, contact_id=seats[agent_id].contact_id)]
@@ -163,9 +193,12 @@ def with_enqueue_time(payload: Message, t: float) -> Message:
 
 
 def agent_follows(aggregate_type: str, payloads: list[Message], board: Board) -> list[Message]:
-    """An answered call puts its agent on contact, as the agent service does."""
+    """An answered call puts its agent on contact, and a transfer the transferring agent into wrap-up,
+    as the agent service does."""
     if aggregate_type == "call" and isinstance(payloads[0], call_events.CallAnswered):
         return [changed(ON_CONTACT, board.agents[payloads[0].agent_id].state)]
+    if aggregate_type == "call" and isinstance(payloads[0], call_events.CallTransferred):
+        return [changed(WRAP_UP, ON_CONTACT)]
     return []
 
 
@@ -234,6 +267,7 @@ def test_an_event_writes_only_the_entries_it_changed() -> None:
         entry_key(TENANT, "redo"),
         entry_key(TENANT, "agent-day", "agent-0001"),
         entry_key(TENANT, "contact", "call-30"),
+        entry_key(TENANT, "routings", "call-30"),
         entry_key(TENANT, "seat", "agent-0001"),
         entry_key(TENANT, "source", "routing.agent.events.v1/0"),
     ]

@@ -778,7 +778,7 @@ def test_a_blind_transfer_to_a_number_ends_the_call_here_with_the_agent() -> Non
         queue_id="member",
         agent_id="agent-1",
     )
-    assert call.state.status == CallStatus.CALL_STATUS_ENDED
+    assert (call.state.status, call.state.agent_id) == (CallStatus.CALL_STATUS_ENDED, "agent-1")
 
 
 @pytest.mark.parametrize(

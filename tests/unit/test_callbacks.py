@@ -256,3 +256,76 @@ def test_after_hours_a_flow_s_callback_node_keeps_the_callers_place_for_the_morn
     )
     assert (call.state.status, call.state.callback_number) == (CallStatus.CALL_STATUS_QUEUED, "+821012340000")
     refused(lambda: call.hang_up(Party.PARTY_CALLER, t=5), IllegalTransition, "callback-requested")
+
+
+def dialled() -> CallbackCall:
+    """A callback kept its place, rang agent-1 and she answered at T0+22: its first attempt is dialled."""
+    call = waiting()
+    call.request(t=8)
+    call.ring("agent-1", t=20)
+    call.answer("agent-1", t=22)
+    return call
+
+
+def test_while_dialling_the_agent_neither_holds_nor_transfers_and_a_hang_up_fails_the_attempt() -> None:
+    call = dialled()
+    refused(lambda: call.hold("agent-1", t=23), IllegalTransition, "callback-dialing")
+    refused(
+        lambda: call.transfer("billing", events_pb2.TRANSFER_TARGET_QUEUE, t=23),
+        IllegalTransition,
+        "callback-dialing",
+    )
+
+    (failed,) = call.hang_up(Party.PARTY_AGENT, t=30)
+
+    assert isinstance(failed, events_pb2.CallbackAttemptFailed)
+    assert (failed.outcome, failed.attempt) == (Outcome.CALLBACK_OUTCOME_FAILED, 1)
+    assert call.state.status == CallStatus.CALL_STATUS_CALLBACK_PENDING
+
+
+def test_a_connected_callback_transferred_on_is_answered_without_dialling_the_caller_again() -> None:
+    call = dialled()
+    call.outcome(Outcome.CALLBACK_OUTCOME_CONNECTED, t=25)
+    call.hold("agent-1", t=26)
+    call.transfer("billing", events_pb2.TRANSFER_TARGET_QUEUE, t=30)
+    call.ring("agent-2", t=31)
+
+    (answered,) = call.answer("agent-2", t=32)
+
+    assert isinstance(answered, events_pb2.CallAnswered) and answered.callback_attempt == 0
+
+
+def cancel(call: CallbackCall, t: float = 30) -> list[Message]:
+    return call.send(t, cancel_callback=commands_pb2.CancelCallback())
+
+
+def test_a_callback_not_yet_connected_can_be_cancelled_and_nothing_else_can() -> None:
+    cancelled = events_pb2.CallEnded(
+        ended_by=Party.PARTY_SYSTEM, reason=events_pb2.END_REASON_CALLBACK_CANCELLED, queue_id="member"
+    )
+    kept = waiting()
+    kept.request(t=8)
+    assert cancel(kept) == [cancelled]
+    assert kept.state.status == CallStatus.CALL_STATUS_ENDED
+    reserved = waiting()
+    reserved.request(t=8, slot=3600)
+    assert cancel(reserved) == [cancelled]
+    ringing = waiting()
+    ringing.request(t=8)
+    ringing.ring("agent-1", t=20)
+    assert cancel(ringing) == [cancelled]  # no agent named: the ringing one does not wrap up
+
+    refused(lambda: cancel(waiting()), IllegalTransition, "callback-not-cancellable")
+    refused(lambda: cancel(dialled()), IllegalTransition, "callback-not-cancellable")
+
+
+def test_a_flow_s_callback_node_lets_a_caller_without_a_number_wait_on_the_line() -> None:
+    line = Line()
+    line.define()
+    line.publish(flow(node("later", "callback", queue_id="sales")))
+    call = CallbackCall(rules=domain.TelephonyRules(lines=Directory({"shop": line})))
+
+    payloads = call.send(0, offer_call=commands_pb2.OfferCall(ani="anonymous", dnis="15881234"))
+
+    assert isinstance(payloads[-1], events_pb2.CallQueued)
+    assert call.state.callback_number == ""

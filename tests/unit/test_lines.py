@@ -287,7 +287,9 @@ def test_a_call_to_a_line_number_walks_the_line_current_flow_and_records_its_ver
     assert offered == events_pb2.CallOffered(
         ani="01012345678", dnis="15881234", line_id="shop", flow_version=1
     )
-    assert walked[-1] == events_pb2.IvrMenuEntered(menu_id="main", prompt="1 sales, 2 vip, 3 pay", attempt=1)
+    assert walked[-1] == events_pb2.IvrMenuEntered(
+        menu_id="main", prompt="1 sales, 2 vip, 3 pay, 4 call me back", attempt=1
+    )
     assert (call.state.line_id, call.state.flow_version, call.state.node_id) == ("shop", 1, "main")
 
 

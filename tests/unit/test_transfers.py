@@ -171,3 +171,20 @@ def _stored_and_restored(board: Board) -> Board:
     store = Changelog()
     store.write(board.take_changelog())
     return store.restore()
+
+
+def test_decisions_after_a_transfer_count_on_whatever_order_call_and_agent_events_arrive_in() -> None:
+    feed = on_a_call()
+    board = feed.board
+    # ann's wrap-up, caused by the transfer, is read from the agents topic before the transfer itself
+    feed.agent("ann", changed(WRAP_UP, ON_CONTACT, "c"), 40)
+    feed.agent("ann", changed(READY, WRAP_UP, "c"), 41)
+    feed.call("c", transferred("billing", Target.TRANSFER_TARGET_QUEUE), 40)
+    feed.call("c", queued("billing", 40, reason="transferred"), 40)
+
+    restored = _stored_and_restored(board)
+    (decision,) = dispatch(restored, ts(42))
+    assert (decision.routed.agent_id, restored.routed["c"].routings) == ("ben", 2)
+
+    feed.call("c", ended("billing"), 45)
+    assert "c" not in board.routings_so_far  # kept only while the call lasts

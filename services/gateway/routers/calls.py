@@ -176,6 +176,16 @@ async def request_callback(
     return Call.of(await services.telephony.RequestCallback(request, metadata=who.metadata))
 
 
+@router.delete(
+    "/{call_id}/callback", summary="Cancel a callback not yet connected (supervisors, admins, integrations)"
+)
+async def cancel_callback(
+    call_id: PathId, who: AuthenticatedCaller, services: Clients, idempotency_key: IdempotencyKey = ""
+) -> Call:
+    request = telephony_pb2.CancelCallbackRequest(call_id=call_id, request_id=idempotency_key)
+    return Call.of(await services.telephony.CancelCallback(request, metadata=who.metadata))
+
+
 @router.post(
     "/{call_id}/callback-outcome", summary="The carrier reports what became of a callback's outbound leg"
 )

@@ -33,10 +33,16 @@ def expansion_record(tenant_id: str, expansion: Expansion, at: float) -> tuple[b
 
 
 def expansion_event_id(tenant_id: str, expansion: Expansion) -> str:
-    """The same for a widening sent again; its contact's routings and the step tell it apart."""
+    """The same for a widening sent again; its contact's wait (a callback back at its slot waits anew
+    with the routings it had), its routings and the step tell it apart."""
     contact = expansion.contact
     return derived_id(
-        "expanded", tenant_id, contact.contact_id, str(contact.routings), str(expansion.expanded.step)
+        "expanded",
+        tenant_id,
+        contact.contact_id,
+        repr(contact.enqueued_at),
+        str(contact.routings),
+        str(expansion.expanded.step),
     )
 
 
