@@ -48,6 +48,8 @@ class PlatformSettings(BaseSettings):
     # A callback's outbound leg is tried this many times in all, this long apart (TEL-5).
     cc_callback_attempts: int = Field(default=3, ge=1, le=10)
     cc_callback_retry_seconds: int = Field(default=60, ge=0, le=86_400)
+    # Calls are recorded in segments from offer to end, paused around masked entries (TEL-7).
+    cc_record_calls: bool = True
     # How long an RPC waits for its command's outcome before answering UNAVAILABLE.
     cc_command_timeout_seconds: float = 10.0
 

@@ -220,6 +220,10 @@ class Call(BaseModel):
     hold_seconds: float = Field(description="On hold so far, the hold in progress counted to its start.")
     transfers: int = Field(description="How many times an agent transferred the call.")
     callback: CallbackView | None = Field(description="Set once the caller accepted a callback.")
+    recording_segments: int = Field(description="Recording segments started so far (a pause ends one).")
+    recording_paused: str = Field(
+        description="Why the recording is paused now: pci (a masked entry), agent; empty while recording."
+    )
     version: int
 
     @staticmethod
@@ -256,6 +260,8 @@ class Call(BaseModel):
             )
             if call.HasField("callback")
             else None,
+            recording_segments=call.recording_segments,
+            recording_paused=call.recording_paused,
             version=call.version,
         )
 

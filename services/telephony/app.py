@@ -54,6 +54,7 @@ async def main(settings: PlatformSettings | None = None) -> None:
         ring_timeout_seconds=settings.cc_ring_timeout_seconds,
         callback_attempts=settings.cc_callback_attempts,
         callback_retry_seconds=settings.cc_callback_retry_seconds,
+        record_calls=settings.cc_record_calls,
     )
     service = AggregateService(
         name="telephony",

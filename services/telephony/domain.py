@@ -32,9 +32,11 @@ from services.common.errors import (
     require,
     text_problem,
 )
-from services.telephony import caller_list, flows, numbers
+from services.common.pci import luhn_valid
+from services.telephony import caller_list, flows, numbers, recording
 from services.telephony.caller_list import CallerList, NoListedNumbers
 from services.telephony.lines import DEFAULT_FLOW, LineDirectory, LineState, NoLines
+from services.telephony.recording import Recording
 
 Party = events_pb2.Party
 EndReason = events_pb2.EndReason
@@ -58,6 +60,8 @@ class TelephonyRules:
     # A callback's outbound leg is tried this many times in all, this long apart (TEL-5).
     callback_attempts: int = 3
     callback_retry_seconds: int = 60
+    # Whether calls are recorded (TEL-7): on in every deployment unless CC_RECORD_CALLS says otherwise.
+    record_calls: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,8 @@ class CallState:
     callback_due_event_id: str = ""
     callback_dialing: bool = False
     callback_connected: bool = False
+    # Its recording's segments (TEL-7).
+    recording: Recording = field(default_factory=Recording)
 
     def hold_seconds_at(self, now: datetime) -> float:
         """All the time on hold until `now`, the hold in progress included."""
@@ -144,6 +150,31 @@ def _illegal(state: CallState, error_id: str, wanted: str) -> IllegalTransition:
 
 
 def decide(
+    state: CallState | None, command: commands_pb2.CallCommand, now: datetime, rules: TelephonyRules
+) -> list[Message]:
+    """What the command decides, with the recording's segments around it (TEL-7): paused while the
+    caller is at a masked node, ended with the call."""
+    decided = _decide(state, command, now, rules)
+    if not rules.record_calls:
+        return decided
+    tenant_id = command.meta.tenant_id
+    if state is None:
+        offered = decided[0]
+        assert isinstance(offered, events_pb2.CallOffered)
+        flow = _flow_of(tenant_id, offered.line_id, offered.flow_version, rules)
+        at_masked, so_far = False, Recording()
+    else:
+        flow = _flow_of(tenant_id, state.line_id, state.flow_version, rules)
+        at_masked, so_far = _at_masked_node(state, tenant_id, rules), state.recording
+
+    def masked(node_id: str) -> bool:
+        node = flow.nodes.get(node_id)
+        return node is not None and node.masked
+
+    return recording.recorded(command.meta.aggregate_id, so_far, at_masked, decided, masked, now)
+
+
+def _decide(
     state: CallState | None, command: commands_pb2.CallCommand, now: datetime, rules: TelephonyRules
 ) -> list[Message]:
     call_id = command.meta.aggregate_id
@@ -226,6 +257,18 @@ def decide(
             return [_release_callback(_existing(state, call_id))]
         case "cancel_callback":
             return [_cancel_callback(_existing(state, call_id))]
+        case "pause_recording":
+            call = _with_agent(_existing(state, call_id), command.pause_recording.agent_id)
+            if not call.recording.segment:
+                raise IllegalTransition("recording-paused", f"call {call_id} is not being recorded")
+            return [recording.pause(call_id, call.recording, now)]
+        case "resume_recording":
+            call = _with_agent(_existing(state, call_id), command.resume_recording.agent_id)
+            if call.recording.paused != recording.AGENT:
+                raise IllegalTransition(
+                    "recording-not-paused", f"the agent has not paused the recording of call {call_id}"
+                )
+            return [recording.resume(call_id, call.recording)]
         case "report_callback_outcome":
             return _callback_outcome(
                 _existing(state, call_id), command.report_callback_outcome.outcome, now, rules
@@ -290,6 +333,11 @@ def _walked(call: CallState, tenant_id: str, rules: TelephonyRules) -> tuple[flo
     return (line.flow(call.flow_version) if line else DEFAULT_FLOW), line
 
 
+def _flow_of(tenant_id: str, line_id: str, version: int, rules: TelephonyRules) -> flows.Flow:
+    line = rules.lines.line(tenant_id, line_id) if line_id else None
+    return line.flow(version) if line else DEFAULT_FLOW
+
+
 def _caller(line: LineState | None, priority: int, now: datetime, number: str) -> flows.Caller:
     return flows.Caller(priority, line.is_open if line else _always, now, number)
 
@@ -301,7 +349,7 @@ def digits_to_send(
     masked collect node and for any card number (13 to 19 digits passing Luhn) wherever it is entered,
     so that a card number never reaches the command log (SEC-1), even when this instance's view of
     the call lags behind a move to a masked node."""
-    if not flows.luhn_valid(digits) and not _at_masked_node(call, tenant_id, rules):
+    if not luhn_valid(digits) and not _at_masked_node(call, tenant_id, rules):
         return commands_pb2.SendDigits(digits=digits)  # decide checks them, after the call's state
     _check_digits(digits)
     entry = flows.Entry.of(digits)
@@ -668,6 +716,12 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
             return evolved(state, ringing_agent_id="", ring_timeout=None, ring_event_id="")
         case "call_held":
             return evolved(state, held_since=at)
+        case "recording_segment_started":
+            started = event.recording_segment_started
+            return evolved(state, recording=recording.evolved(state.recording, started, at))
+        case "recording_segment_ended":
+            ended_segment = event.recording_segment_ended
+            return evolved(state, recording=recording.evolved(state.recording, ended_segment, at))
         case "callback_requested":
             requested = event.callback_requested
             if not requested.HasField("at"):
@@ -734,5 +788,6 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 ring_event_id="",
                 held_since=None,
                 hold_seconds=ended.hold_seconds or state.hold_seconds,
+                recording=Recording(segments=state.recording.segments),  # over: not paused any more
             )
     return state  # events of later versions that this code does not know change nothing

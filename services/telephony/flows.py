@@ -39,6 +39,7 @@ from google.protobuf.message import Message
 
 from services.common.envelope import timestamp
 from services.common.errors import FieldViolation, InvalidArgument, text_problem
+from services.common.pci import luhn_valid
 from services.telephony import numbers
 
 MAX_NODES = 200
@@ -48,7 +49,6 @@ DEFAULT_VOICEMAIL_SECONDS = 120
 _NODE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _MENU_DIGITS = re.compile(r"[0-9*#]{1,16}")
 _WHOLE = re.compile(r"[0-9]{1,4}")
-_CARD = re.compile(r"[0-9]{13,19}")
 _ATTRIBUTE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 Party = events_pb2.Party
 EndReason = events_pb2.EndReason
@@ -447,14 +447,3 @@ def respond(flow: Flow, node_id: str, attempt: int, entry: Entry, caller: Caller
 
 def _attribute(node: Node, digits: str) -> events_pb2.CallAttributeSet:
     return events_pb2.CallAttributeSet(node_id=node.node_id, name=node.parameters["attribute"], value=digits)
-
-
-def luhn_valid(digits: str) -> bool:
-    """The Luhn check of card numbers (ISO/IEC 7812): 13 to 19 digits whose checksum is 0 mod 10."""
-    if not _CARD.fullmatch(digits):
-        return False
-    total = 0
-    for i, char in enumerate(reversed(digits)):
-        value = int(char) * (2 if i % 2 else 1)
-        total += value - 9 if value > 9 else value
-    return total % 10 == 0

@@ -45,6 +45,8 @@ def call_view(entry: Versioned[CallState]) -> telephony_pb2.Call:
         on_hold=call.held_since is not None,
         hold_seconds=call.hold_seconds,
         transfers=call.transfers,
+        recording_segments=call.recording.segments,
+        recording_paused=call.recording.paused,
     )
     if call.callback_number:
         view.callback.CopyFrom(
@@ -191,6 +193,18 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
         self, request: telephony_pb2.CallControlRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.Call:
         return await self._on_call(request, reject_call=commands_pb2.RejectCall(agent_id=request.agent_id))
+
+    async def PauseRecording(
+        self, request: telephony_pb2.CallControlRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.Call:
+        pause = commands_pb2.PauseRecording(agent_id=request.agent_id)
+        return await self._on_call(request, pause_recording=pause)
+
+    async def ResumeRecording(
+        self, request: telephony_pb2.CallControlRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.Call:
+        resume = commands_pb2.ResumeRecording(agent_id=request.agent_id)
+        return await self._on_call(request, resume_recording=resume)
 
     async def TransferCall(
         self, request: telephony_pb2.TransferCallRequest, context: grpc.aio.ServicerContext

@@ -10,6 +10,7 @@ from services.common.command_bus import CommandBus, command_meta
 from services.common.envelope import timestamp
 from services.common.errors import require
 from services.common.grpc_server import current_credential, current_tenant
+from services.common.pci import redact_card_numbers
 from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
 from services.ticketing.domain import TicketState
@@ -80,10 +81,14 @@ class TicketingServicer(ticketing_pb2_grpc.TicketingServiceServicer):
     async def TransitionTicket(
         self, request: ticketing_pb2.TransitionTicketRequest, context: grpc.aio.ServicerContext
     ) -> ticketing_pb2.Ticket:
-        change = commands_pb2.ChangeTicketStatus(to_status=request.to_status, reason=request.reason)
+        # a card number read out and typed in is masked before it is kept (SEC-1)
+        reason = redact_card_numbers(request.reason)
+        change = commands_pb2.ChangeTicketStatus(to_status=request.to_status, reason=reason)
         return await self._on_ticket(request, change_status=change)
 
     async def AddTicketNote(
         self, request: ticketing_pb2.AddTicketNoteRequest, context: grpc.aio.ServicerContext
     ) -> ticketing_pb2.Ticket:
-        return await self._on_ticket(request, add_note=commands_pb2.AddTicketNote(body=request.body))
+        return await self._on_ticket(
+            request, add_note=commands_pb2.AddTicketNote(body=redact_card_numbers(request.body))
+        )

@@ -47,6 +47,8 @@ API_KEYS = {
     "e2e-transfer-lee": "tenant-transfer:agent:lee",
     "e2e-callback": "tenant-callback",
     "e2e-callback-kim": "tenant-callback:agent:kim",
+    "e2e-pci": "tenant-pci",
+    "e2e-pci-kim": "tenant-pci:agent:kim",
 }
 # The settings of every port the platform listens on.
 PORTS = ("TELEPHONY_PORT", "ROUTING_PORT", "TICKETING_PORT", "ANALYTICS_PORT", "KEYS_PORT", "GATEWAY_PORT")

@@ -57,6 +57,8 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
         ("POST", "/v1/calls/{call_id}/hold", {"agent_id": "iso"}),
         ("POST", "/v1/calls/{call_id}/resume", {"agent_id": "iso"}),
         ("POST", "/v1/calls/{call_id}/reject", {"agent_id": "iso"}),
+        ("POST", "/v1/calls/{call_id}/recording/pause", {"agent_id": "iso"}),
+        ("POST", "/v1/calls/{call_id}/recording/resume", {"agent_id": "iso"}),
         ("POST", "/v1/calls/{call_id}/transfer", {"agent_id": "iso", "target": "queue", "to": "general"}),
         ("POST", "/v1/calls/{call_id}/callback", {}),
         ("DELETE", "/v1/calls/{call_id}/callback", None),

@@ -26,6 +26,8 @@ REQUESTS: dict[str, Message] = {
     f"{CALLS}/HoldCall": telephony_pb2.CallControlRequest(call_id="c", agent_id="kim"),
     f"{CALLS}/ResumeCall": telephony_pb2.CallControlRequest(call_id="c", agent_id="kim"),
     f"{CALLS}/RejectCall": telephony_pb2.CallControlRequest(call_id="c", agent_id="kim"),
+    f"{CALLS}/PauseRecording": telephony_pb2.CallControlRequest(call_id="c", agent_id="kim"),
+    f"{CALLS}/ResumeRecording": telephony_pb2.CallControlRequest(call_id="c", agent_id="kim"),
     f"{CALLS}/TransferCall": telephony_pb2.TransferCallRequest(call_id="c", agent_id="kim", to="lee"),
     f"{CALLS}/RequestCallback": telephony_pb2.RequestCallbackRequest(call_id="c"),
     f"{CALLS}/ReportCallbackOutcome": telephony_pb2.ReportCallbackOutcomeRequest(call_id="c"),

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from services.common.envelope import timestamp
 from services.common.errors import InvalidArgument
+from services.common.pci import luhn_valid
 from services.telephony import flows
-from services.telephony.flows import Caller, Entry, enter, luhn_valid, respond, validated
+from services.telephony.flows import Caller, Entry, enter, respond, validated
 from services.telephony.lines import DEFAULT_FLOW
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)

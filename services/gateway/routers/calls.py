@@ -89,7 +89,7 @@ async def leave_voicemail(
 async def _control(
     rpc: str, call_id: str, body: AnswerBody, who: Caller, services: ServiceClients, idempotency_key: str
 ) -> Call:
-    """One call-control RPC (TEL-1) for the agent the body names."""
+    """One call-control RPC (TEL-1, TEL-7) for the agent the body names."""
     request = telephony_pb2.CallControlRequest(
         call_id=call_id,
         agent_id=body.agent_id,
@@ -99,37 +99,30 @@ async def _control(
     return Call.of(await getattr(services.telephony, rpc)(request, metadata=who.metadata))
 
 
-@router.post("/{call_id}/hold", summary="The connected agent puts the caller on hold")
-async def hold(
-    call_id: PathId,
-    body: AnswerBody,
-    who: AuthenticatedCaller,
-    services: Clients,
-    idempotency_key: IdempotencyKey = "",
-) -> Call:
-    return await _control("HoldCall", call_id, body, who, services, idempotency_key)
+def _control_route(path: str, rpc: str, summary: str) -> None:
+    """`POST /v1/calls/{call_id}/<path>` `{agent_id}`: the call-control RPC `rpc` for that agent."""
+
+    async def control(
+        call_id: PathId,
+        body: AnswerBody,
+        who: AuthenticatedCaller,
+        services: Clients,
+        idempotency_key: IdempotencyKey = "",
+    ) -> Call:
+        return await _control(rpc, call_id, body, who, services, idempotency_key)
+
+    control.__name__ = path.replace("/", "_")  # each route's own OpenAPI operation id
+    router.post(f"/{{call_id}}/{path}", summary=summary)(control)
 
 
-@router.post("/{call_id}/resume", summary="The agent takes the caller off hold")
-async def resume(
-    call_id: PathId,
-    body: AnswerBody,
-    who: AuthenticatedCaller,
-    services: Clients,
-    idempotency_key: IdempotencyKey = "",
-) -> Call:
-    return await _control("ResumeCall", call_id, body, who, services, idempotency_key)
-
-
-@router.post("/{call_id}/reject", summary="The agent whose phone rings rejects the call (back to its queue)")
-async def reject(
-    call_id: PathId,
-    body: AnswerBody,
-    who: AuthenticatedCaller,
-    services: Clients,
-    idempotency_key: IdempotencyKey = "",
-) -> Call:
-    return await _control("RejectCall", call_id, body, who, services, idempotency_key)
+for _path, _rpc, _summary in (
+    ("hold", "HoldCall", "The connected agent puts the caller on hold"),
+    ("resume", "ResumeCall", "The agent takes the caller off hold"),
+    ("recording/pause", "PauseRecording", "The agent on the call pauses its recording"),
+    ("recording/resume", "ResumeRecording", "The agent on the call resumes its recording"),
+    ("reject", "RejectCall", "The agent whose phone rings rejects the call (back to its queue)"),
+):
+    _control_route(_path, _rpc, _summary)
 
 
 @router.post(
