@@ -5,8 +5,9 @@ Pure."""
 import re
 
 _CARD = re.compile(r"[0-9]{13,19}")
-# 13 to 19 digits, each group separated by at most one space or hyphen, not inside a longer number.
-_WRITTEN_CARD = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+# Digits in groups separated by single spaces or hyphens, as a card number is typed ("4111 1111 ...").
+_CHAIN = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
+_GROUP = re.compile(r"[0-9]+")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -21,11 +22,23 @@ def luhn_valid(digits: str) -> bool:
 
 
 def redact_card_numbers(text: str) -> str:
-    """`text` with every card number in it (as typed: "4111 1111 1111 1111", "4111-1111-...") masked but
-    for its last four digits, as PCI DSS allows them shown; other numbers stay as they are."""
+    """`text` with every card number in it masked but for its last four digits, as PCI DSS allows them
+    shown, however it is typed ("4111111111111111", "4111 1111 1111 1111", "4111-1111-..."): any run of
+    whole digit groups holding 13 to 19 digits that pass Luhn. Other numbers stay as they are, but for
+    the rare one that passes as a card: masking too much is the safe side."""
 
-    def masked(found: re.Match[str]) -> str:
-        digits = re.sub(r"[^0-9]", "", found.group())
-        return "*" * (len(digits) - 4) + digits[-4:] if luhn_valid(digits) else found.group()
+    def masked(chain: re.Match[str]) -> str:
+        written = chain.group()
+        groups = [range(*found.span()) for found in _GROUP.finditer(written)]
+        hidden: set[int] = set()
+        for first in range(len(groups)):
+            positions: list[int] = []
+            for group in groups[first:]:
+                positions += group
+                if len(positions) > 19:
+                    break
+                if len(positions) >= 13 and luhn_valid("".join(written[p] for p in positions)):
+                    hidden.update(positions[:-4])
+        return "".join("*" if p in hidden else char for p, char in enumerate(written))
 
-    return _WRITTEN_CARD.sub(masked, text)
+    return _CHAIN.sub(masked, text)
