@@ -1,13 +1,16 @@
 """Card numbers (PANs) kept out of what the platform stores (SEC-1): the Luhn check that tells one, and
-the redaction of any in free text (a ticket note, a reason) before it reaches a command or an event.
-Pure."""
+the redaction of any in a ticket's free text (a note, a reason) before it reaches a command or an
+event; telephony masks keypad entries that hold one. Pure."""
 
 import re
+import unicodedata
 
 _CARD = re.compile(r"[0-9]{13,19}")
-# Digits in groups separated by single spaces or hyphens, as a card number is typed ("4111 1111 ...").
-_CHAIN = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
-_GROUP = re.compile(r"[0-9]+")
+# Digits (of any script: full-width too) in groups separated by up to three spaces, dots, slashes,
+# underscores, commas or dashes, as a card number gets typed or pasted ("4111 1111 ...", "4111-1111").
+_CHAIN = re.compile(r"\d+(?:[\s.\-/_,\u2013\u2014]{1,3}\d+)*")
+SHORTEST, LONGEST = 13, 19
+_KEYED_RUN = re.compile(r"[0-9]{13,}")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -21,24 +24,50 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def card_windows(digits: list[int]) -> list[tuple[int, int]]:
+    """Every [start, end) of 13 to 19 consecutive digits that passes Luhn, in O(len(digits)): the Luhn
+    sum counts a window's last digit as is and doubles every other one back from it, so a digit is
+    doubled when its index's parity differs from the last one's; prefix sums of the digits as they are
+    and doubled, per index parity, give each window's sum at once."""
+    plain: tuple[list[int], list[int]] = ([0], [0])
+    twice: tuple[list[int], list[int]] = ([0], [0])
+    for index, digit in enumerate(digits):
+        doubled = digit * 2 - 9 if digit > 4 else digit * 2
+        for parity in (0, 1):
+            mine = index % 2 == parity
+            plain[parity].append(plain[parity][-1] + (digit if mine else 0))
+            twice[parity].append(twice[parity][-1] + (doubled if mine else 0))
+    found = []
+    for end in range(SHORTEST, len(digits) + 1):
+        last = (end - 1) % 2
+        as_is, other = plain[last], twice[1 - last]
+        for length in range(SHORTEST, min(LONGEST, end) + 1):
+            start = end - length
+            if (as_is[end] - as_is[start] + other[end] - other[start]) % 10 == 0:
+                found.append((start, end))
+    return found
+
+
+def holds_card_number(digits: str) -> bool:
+    """Whether a keypad entry holds a card number anywhere in it: a card followed by "#", an expiry date
+    or a CVV is still one. Any text is safe to ask about (only its runs of 0-9 are read)."""
+    return any(card_windows([int(c) for c in run]) for run in _KEYED_RUN.findall(digits))
+
+
 def redact_card_numbers(text: str) -> str:
     """`text` with every card number in it masked but for its last four digits, as PCI DSS allows them
-    shown, however it is typed ("4111111111111111", "4111 1111 1111 1111", "4111-1111-..."): any run of
-    whole digit groups holding 13 to 19 digits that pass Luhn. Other numbers stay as they are, but for
-    the rare one that passes as a card: masking too much is the safe side."""
+    shown, however it is typed: any 13 to 19 digits in a row of a chain of digit groups that pass Luhn,
+    glued to other digits or not. Other numbers stay as they are, but for one that passes as a card
+    (long numbers often hold a window that does): masking too much is the safe side."""
 
     def masked(chain: re.Match[str]) -> str:
         written = chain.group()
-        groups = [range(*found.span()) for found in _GROUP.finditer(written)]
+        where = [p for p, char in enumerate(written) if char.isdecimal()]
+        if len(where) < SHORTEST:
+            return written
         hidden: set[int] = set()
-        for first in range(len(groups)):
-            positions: list[int] = []
-            for group in groups[first:]:
-                positions += group
-                if len(positions) > 19:
-                    break
-                if len(positions) >= 13 and luhn_valid("".join(written[p] for p in positions)):
-                    hidden.update(positions[:-4])
+        for start, end in card_windows([unicodedata.decimal(written[p]) for p in where]):
+            hidden.update(where[start : end - 4])
         return "".join("*" if p in hidden else char for p, char in enumerate(written))
 
     return _CHAIN.sub(masked, text)

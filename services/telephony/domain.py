@@ -32,7 +32,7 @@ from services.common.errors import (
     require,
     text_problem,
 )
-from services.common.pci import luhn_valid
+from services.common.pci import holds_card_number
 from services.telephony import caller_list, flows, numbers, recording
 from services.telephony.caller_list import CallerList, NoListedNumbers
 from services.telephony.lines import DEFAULT_FLOW, LineDirectory, LineState, NoLines
@@ -155,8 +155,8 @@ def decide(
     """What the command decides, with the recording's segments around it (TEL-7): paused while the
     caller is at a masked node, ended with the call."""
     decided = _decide(state, command, now, rules)
-    if not rules.record_calls:
-        return decided
+    if not rules.record_calls and (state is None or not state.recording.segment):
+        return decided  # a recording begun before recording was turned off still ends with its call
     tenant_id = command.meta.tenant_id
     if state is None:
         offered = decided[0]
@@ -260,7 +260,8 @@ def _decide(
         case "pause_recording":
             call = _with_agent(_existing(state, call_id), command.pause_recording.agent_id)
             if not call.recording.segment:
-                raise IllegalTransition("recording-paused", f"call {call_id} is not being recorded")
+                paused = "recording-paused" if call.recording.paused else "recording-off"
+                raise IllegalTransition(paused, f"call {call_id} is not being recorded")
             return [recording.pause(call_id, call.recording, now)]
         case "resume_recording":
             call = _with_agent(_existing(state, call_id), command.resume_recording.agent_id)
@@ -346,10 +347,11 @@ def digits_to_send(
     call: CallState | None, digits: str, tenant_id: str, rules: TelephonyRules
 ) -> commands_pb2.SendDigits:
     """What a SendDigits command carries: the digits, or only how many and whether they pass Luhn at a
-    masked collect node and for any card number (13 to 19 digits passing Luhn) wherever it is entered,
-    so that a card number never reaches the command log (SEC-1), even when this instance's view of
-    the call lags behind a move to a masked node."""
-    if not luhn_valid(digits) and not _at_masked_node(call, tenant_id, rules):
+    masked collect node and for any entry holding a card number (13 to 19 digits passing Luhn, also
+    with "#", an expiry or a CVV after it) wherever it is entered, so that a card number never reaches
+    the command log (SEC-1), even when this instance's view of the call lags behind a move to a masked
+    node."""
+    if not holds_card_number(digits) and not _at_masked_node(call, tenant_id, rules):
         return commands_pb2.SendDigits(digits=digits)  # decide checks them, after the call's state
     _check_digits(digits)
     entry = flows.Entry.of(digits)
@@ -361,6 +363,8 @@ def digits_to_send(
 def _at_masked_node(call: CallState | None, tenant_id: str, rules: TelephonyRules) -> bool:
     if call is None or call.status != CallStatus.CALL_STATUS_IN_IVR:
         return False
+    if call.recording.paused == recording.PCI:  # also when its flow version is no longer kept
+        return True
     flow, _ = _walked(call, tenant_id, rules)
     node = flow.nodes.get(call.node_id)
     return node is not None and node.masked
@@ -406,7 +410,7 @@ def _voicemail(call: CallState, left: commands_pb2.LeaveVoicemail) -> list[Messa
         raise _illegal(call, "call-not-at-voicemail", "at a voicemail node")
     if call.status == CallStatus.CALL_STATUS_ENDED and not hung_up_there:
         raise IllegalTransition("call-already-ended", f"call {call.call_id} has already ended")
-    recording = require(left.recording_ref, "recording_ref", "the carrier's reference to the recording")
+    left_ref = require(left.recording_ref, "recording_ref", "the carrier's reference to the recording")
     # a carrier may round the length up past the node's limit
     longest = call.voicemail_seconds + VOICEMAIL_GRACE_SECONDS
     if not 1 <= left.duration_seconds <= longest:
@@ -421,7 +425,7 @@ def _voicemail(call: CallState, left: commands_pb2.LeaveVoicemail) -> list[Messa
         )
     left_event = events_pb2.VoicemailLeft(
         node_id=call.node_id,
-        recording_ref=recording,
+        recording_ref=left_ref,
         duration_seconds=left.duration_seconds,
         caller_number=call.ani,
         line_id=call.line_id,

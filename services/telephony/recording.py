@@ -86,10 +86,26 @@ def recorded(
         out.append(event)
         if isinstance(event, events_pb2.CallOffered):
             start()
-        elif paused == PCI and not at_masked and not isinstance(event, events_pb2.CallEnded):
+        elif _resumes(paused, at_masked, event):
             paused = ""
             start()
     return out
+
+
+def _resumes(paused: str, at_masked: bool, event: Message) -> bool:
+    """Whether a paused recording goes on after `event`: a masked entry is over (and the call goes
+    on), or the agent who paused it has left the call (its pause ends with its part of the call)."""
+    if paused == PCI:
+        return not at_masked and not isinstance(event, events_pb2.CallEnded)
+    return paused == AGENT and _agent_left(event)
+
+
+def _agent_left(event: Message) -> bool:
+    """The agent left a call that goes on: transferred to a queue or an agent, or a failed callback
+    attempt that will be tried again."""
+    if isinstance(event, events_pb2.CallTransferred):
+        return event.target != events_pb2.TRANSFER_TARGET_NUMBER
+    return isinstance(event, events_pb2.CallbackAttemptFailed) and event.HasField("retry_at")
 
 
 def pause(call_id: str, recording: Recording, now: datetime) -> events_pb2.RecordingSegmentEnded:

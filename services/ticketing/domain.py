@@ -37,6 +37,19 @@ TRANSITIONS: dict[int, frozenset[int]] = {
 MAX_NOTE_LENGTH = 10_000
 
 
+def note_text(body: str) -> str:
+    """A note's text, refused when empty, not text, or too long (the servicer checks it before it
+    masks card numbers in it, so masking never works on more than a note's worth)."""
+    require(body, "body", "the note's text", multiline=True)
+    if len(body) > MAX_NOTE_LENGTH:
+        raise InvalidArgument(
+            "invalid-argument",
+            "the note is too long",
+            [FieldViolation("body", f"at most {MAX_NOTE_LENGTH} characters")],
+        )
+    return body
+
+
 @dataclass(frozen=True)
 class Author:
     """Who wrote a note: the event's actor, as plain data so the ticket's state can be snapshotted."""
@@ -147,13 +160,7 @@ def decide(state: TicketState | None, command: commands_pb2.TicketCommand, now: 
                 )
             ]
         case "add_note":
-            body = require(command.add_note.body, "body", "the note's text", multiline=True)
-            if len(body) > MAX_NOTE_LENGTH:
-                raise InvalidArgument(
-                    "invalid-argument",
-                    "the note is too long",
-                    [FieldViolation("body", f"at most {MAX_NOTE_LENGTH} characters")],
-                )
+            body = note_text(command.add_note.body)
             if state.status == CLOSED:
                 raise IllegalTransition("ticket-closed", f"ticket {ticket_id} is closed")
             return [

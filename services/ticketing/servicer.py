@@ -8,12 +8,12 @@ from google.protobuf.message import Message
 from services.common.aggregate import Versioned
 from services.common.command_bus import CommandBus, command_meta
 from services.common.envelope import timestamp
-from services.common.errors import require
+from services.common.errors import optional_text, require
 from services.common.grpc_server import current_credential, current_tenant
 from services.common.pci import redact_card_numbers
 from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
-from services.ticketing.domain import TicketState
+from services.ticketing.domain import TicketState, note_text
 
 
 def ticket_view(entry: Versioned[TicketState]) -> ticketing_pb2.Ticket:
@@ -82,7 +82,7 @@ class TicketingServicer(ticketing_pb2_grpc.TicketingServiceServicer):
         self, request: ticketing_pb2.TransitionTicketRequest, context: grpc.aio.ServicerContext
     ) -> ticketing_pb2.Ticket:
         # a card number read out and typed in is masked before it is kept (SEC-1)
-        reason = redact_card_numbers(request.reason)
+        reason = redact_card_numbers(optional_text(request.reason, "reason", "the reason"))
         change = commands_pb2.ChangeTicketStatus(to_status=request.to_status, reason=reason)
         return await self._on_ticket(request, change_status=change)
 
@@ -90,5 +90,5 @@ class TicketingServicer(ticketing_pb2_grpc.TicketingServiceServicer):
         self, request: ticketing_pb2.AddTicketNoteRequest, context: grpc.aio.ServicerContext
     ) -> ticketing_pb2.Ticket:
         return await self._on_ticket(
-            request, add_note=commands_pb2.AddTicketNote(body=redact_card_numbers(request.body))
+            request, add_note=commands_pb2.AddTicketNote(body=redact_card_numbers(note_text(request.body)))
         )

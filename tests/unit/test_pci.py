@@ -1,12 +1,15 @@
 """Card numbers in free text (SEC-1): masked but for their last four digits however they are typed,
-also when another number follows; other numbers (phone numbers, order numbers, numbers that fail Luhn)
-stay as they are."""
+also glued to other digits or pasted in full-width digits; other numbers (phone numbers, short order
+numbers) stay as they are, though a long number may hold a window that passes Luhn and is masked."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.common.pci import luhn_valid, redact_card_numbers
+from services.common.pci import card_windows, holds_card_number, luhn_valid, redact_card_numbers
+
+# "4111 1111 1111 1111" in full-width digits.
+FULL_WIDTH = " ".join(["\uff14\uff11\uff11\uff11", *["\uff11" * 4] * 3])
 
 
 @pytest.mark.parametrize(
@@ -15,11 +18,14 @@ from services.common.pci import luhn_valid, redact_card_numbers
         ("card 4111111111111111 please", "card ************1111 please"),
         ("4111 1111 1111 1111", "**** **** **** 1111"),
         ("4111-1111-1111-1111.", "****-****-****-1111."),
-        ("4111111111111111 2", "************1111 2"),  # a card then another number
+        ("4111111111111111 2", "*************111 2"),  # any 13 to 19 digits passing Luhn: safe side
+        ("41111111111111112025", "**************112025"),  # a card and its expiry, typed together
+        (FULL_WIDTH, "**** **** **** " + FULL_WIDTH[-4:]),  # full-width digits, as pasted
+        ("4111\xa01111\xa01111\xa01111", "****\xa0****\xa0****\xa01111"),
+        ("4111 - 1111 - 1111 - 1111", "**** - **** - **** - 1111"),
         ("amex 378282246310005, visa 4012888888881881", "amex ***********0005, visa ************1881"),
         ("call me on +82 10 1234 5678", "call me on +82 10 1234 5678"),
-        ("order 4111111111111112", "order 4111111111111112"),  # fails Luhn
-        ("41111111111111110000", "41111111111111110000"),  # 20 digits: no card
+        ("order 123456789012", "order 123456789012"),  # 12 digits: no card
         ("ref 12345", "ref 12345"),
     ],
 )
@@ -38,3 +44,32 @@ def test_no_card_number_survives_as_a_run_of_digits(text: str) -> None:
     redacted = redact_card_numbers(text)
     runs = "".join(c if c.isdigit() else " " for c in redacted).split()
     assert not [run for run in runs if luhn_valid(run)], (text, redacted)
+
+
+@given(st.lists(st.integers(0, 9), max_size=45))
+def test_the_windows_are_every_run_of_13_to_19_digits_that_passes_luhn(digits: list[int]) -> None:
+    written = "".join(map(str, digits))
+    every = {
+        (start, end)
+        for end in range(13, len(digits) + 1)
+        for start in range(max(0, end - 19), end - 12)
+        if luhn_valid(written[start:end])
+    }
+    assert set(card_windows(digits)) == every
+
+
+@pytest.mark.parametrize(
+    ("entry", "holds"),
+    [
+        ("4111111111111111", True),
+        ("4111111111111111#", True),
+        ("*41111111111111112025", True),
+        ("12345#", False),
+        ("000000000000:", False),  # any text is safe to ask about
+        ("4111111111111111:x", True),
+    ],
+)
+def test_a_keypad_entry_holds_a_card_number_with_a_terminator_an_expiry_or_a_cvv(
+    entry: str, holds: bool
+) -> None:
+    assert holds_card_number(entry) is holds

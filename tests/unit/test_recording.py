@@ -143,3 +143,51 @@ def test_a_blocked_callers_call_is_recorded_until_it_ends_and_nothing_is_recorde
     )
     payloads = offer(call)
     assert [type(p).__name__ for p in payloads][:2] == ["CallOffered", "RecordingSegmentStarted"]
+
+
+def test_an_agents_pause_ends_when_the_agent_transfers_the_call() -> None:
+    call = recorded_call(published=False)
+    offer(call)
+    call.digits("1", t=5)
+    call.ring("agent-1", t=10)
+    call.answer("agent-1", t=12)
+    call.send(20, pause_recording=commands_pb2.PauseRecording(agent_id="agent-1"))
+
+    payloads = call.transfer("billing", events_pb2.TRANSFER_TARGET_QUEUE, t=30)
+
+    assert [type(p).__name__ for p in payloads] == [
+        "CallTransferred",
+        "RecordingSegmentStarted",
+        "CallQueued",
+    ]
+    assert (call.state.recording.segment, call.state.recording.paused) == (2, "")
+
+
+def test_with_recording_off_nothing_is_paused_and_a_recording_begun_before_still_ends() -> None:
+    line = Line()
+    line.define()
+    off = Call(rules=domain.TelephonyRules(lines=Directory({"shop": line})))
+    offer(off)
+    off.digits("1", t=5)
+    off.ring("agent-1", t=10)
+    off.answer("agent-1", t=12)
+    refused(
+        lambda: off.send(20, pause_recording=commands_pb2.PauseRecording(agent_id="agent-1")),
+        IllegalTransition,
+        "recording-off",
+    )
+
+    begun = recorded_call(published=False)
+    offer(begun)
+    begun.history.rules = domain.TelephonyRules(lines=begun.history.rules.lines)  # turned off since
+    *_, end_of_segment, _ = begun.hang_up(Party.PARTY_CALLER, t=9)
+    assert (
+        isinstance(end_of_segment, events_pb2.RecordingSegmentEnded) and end_of_segment.reason == "call-ended"
+    )
+
+
+def test_a_card_number_keyed_with_a_terminator_or_an_expiry_never_reaches_the_command() -> None:
+    for entry in ("4111111111111111#", "41111111111111112025", "*4111111111111111"):
+        sent = domain.digits_to_send(None, entry, "tenant", domain.TelephonyRules())
+        assert not sent.digits
+        assert sent.HasField("masked") and sent.masked.digit_count == len(entry)
