@@ -65,6 +65,7 @@ class Row:
     lost: int = 0
     not_ended: int = 0
     missing: int = 0
+    refused: dict[str, str] = field(default_factory=dict)  # idempotency key -> the last answer it got
     longest_ms: float = 0.0
     recovery_s: float = 0.0
 
@@ -81,17 +82,22 @@ class Caller:
         self._row = row
 
     async def until_answered(self, path: str, body: dict[str, object], key: str) -> httpx.Response | None:
+        """The first answer below 500; None after GIVE_UP_SECONDS, with the last failure kept by key so
+        that a call never accepted says whether it was refused or never answered."""
         deadline = time.monotonic() + GIVE_UP_SECONDS
+        last = "no attempt"
         while time.monotonic() < deadline:
             started = time.monotonic()
             try:
                 response = await self._rest.post(path, json=body, headers={"Idempotency-Key": key})
-            except httpx.HTTPError:
-                response = None
+                last = f"HTTP {response.status_code} {response.text[:300]}"
+            except httpx.HTTPError as error:
+                response, last = None, f"no answer ({type(error).__name__}: {error})"
             self._row.longest_ms = max(self._row.longest_ms, (time.monotonic() - started) * 1000)
             if response is not None and response.status_code < 500:
                 return response
             await asyncio.sleep(0.5)
+        self._row.refused[key] = f"gave up after {GIVE_UP_SECONDS:.0f}s; last: {last}"
         return None
 
     async def get(self, path: str) -> dict[str, object] | None:
@@ -124,6 +130,8 @@ class Caller:
         ani = f"+8210{ALL_FAULTS.index(fault):02d}{index:06d}"  # one customer per call
         body: dict[str, object] = {"ani": ani, "dnis": "1588"}
         offered = await self.until_answered("/v1/calls", body, key)
+        if offered is not None and offered.status_code != 201:
+            self._row.refused[key] = f"refused: HTTP {offered.status_code} {offered.text[:300]}"
         if offered is None or offered.status_code != 201:
             return
         call_id = offered.json()["call_id"]
@@ -266,6 +274,9 @@ async def run(platform: Platform) -> None:
             f"{r.fault:16}{len(r.accepted):>9}{r.lost:>6}{r.duplicated:>5}{r.not_ended:>10}{r.missing:>11}"
             f"{r.longest_ms:>11.0f}{r.recovery_s:>11.1f}"
         )
+    for r in rows:
+        for key, answer in sorted(r.refused.items()):
+            print(f"{r.fault}: {key} {answer}")  # a request the platform refused or never answered
     if not all(r.clean for r in rows) or any(len(r.accepted) < CALLS for r in rows):
         print("\nFAILED: something was lost, duplicated, left unended, missing or never accepted")
         sys.exit(1)
