@@ -145,6 +145,13 @@ def idempotency(command: AggregateCommand, aggregate_type: str, request_id: str)
     )
 
 
+def created_id(kind: str, tenant_id: str, request_id: str) -> str:
+    """The id of the aggregate a create request makes: a retry with the same request_id (a carrier's own
+    id of the call, a client's Idempotency-Key) names the same aggregate, so an adapter that knows only
+    the request can find what it made. Without one the id is new."""
+    return derived_id(kind, tenant_id, request_id) if request_id else new_id()
+
+
 def caused_by(
     event_id: str, action: str, tenant_id: str, aggregate_id: str, correlation_id: str
 ) -> types_pb2.CommandMeta:

@@ -83,15 +83,19 @@ class OfferCallBody(BaseModel):
     priority: int = Field(
         default=0, ge=0, le=10, description="0 (none) to 10: a VIP or urgency the adapter knows (RT-4)."
     )
+    carrier_ref: OptionalText = Field(
+        default="", description="The carrier's own id of the call, for an adapter acting on the live call."
+    )
 
 
 class DigitsBody(WriteOptions):
     digits: Annotated[
         str,
         Field(
-            pattern=r"^[0-9*#]{1,32}$",
+            pattern=r"^[0-9*#]{0,32}$",
             examples=["1"],
-            description="At a masked collect node (a card number) kept nowhere: only count and Luhn check.",
+            description="At a masked collect node (a card number) kept nowhere: only count and Luhn check. "
+            "Empty: the caller pressed nothing before the carrier's timeout, a miss like an unknown entry.",
         ),
     ]
 
@@ -224,6 +228,11 @@ class Call(BaseModel):
     recording_paused: str = Field(
         description="Why the recording is paused now: pci (a masked entry), agent; empty while recording."
     )
+    heard: list[str] = Field(
+        description="What the caller was told since their last entry, in order: the announcements, then "
+        "the prompt the call waits on. A carrier adapter plays these."
+    )
+    carrier_ref: str = Field(description="The carrier's own id of the call (Twilio's CallSid); may be empty.")
     version: int
 
     @staticmethod
@@ -262,6 +271,8 @@ class Call(BaseModel):
             else None,
             recording_segments=call.recording_segments,
             recording_paused=call.recording_paused,
+            heard=list(call.heard),
+            carrier_ref=call.carrier_ref,
             version=call.version,
         )
 

@@ -102,6 +102,9 @@ class CallState:
     callback_connected: bool = False
     # Its recording's segments (TEL-7).
     recording: Recording = field(default_factory=Recording)
+    # The carrier's own id of the call, and what the caller was told since their last entry (TEL-10).
+    carrier_ref: str = ""
+    heard: tuple[str, ...] = ()
 
     def hold_seconds_at(self, now: datetime) -> float:
         """All the time on hold until `now`, the hold in progress included."""
@@ -302,6 +305,7 @@ def _offer(
     if violations:
         raise InvalidArgument("invalid-argument", "ani and dnis are required", violations)
     optional_text(offer.customer_id, "customer_id", "the customer id")
+    optional_text(offer.carrier_ref, "carrier_ref", "the carrier's id of the call")
     if not 0 <= offer.priority <= MAX_PRIORITY:
         raise InvalidArgument(
             "invalid-argument", "priority is 0 to 10", [FieldViolation("priority", "0 (none) to 10")]
@@ -316,6 +320,7 @@ def _offer(
         priority=offer.priority,
         line_id=line.line_id if line else "",
         flow_version=version,
+        carrier_ref=offer.carrier_ref,
     )
     screening = caller_list.screened(rules.callers.entry(tenant_id, numbers.canonical(offer.ani)), now)
     if any(isinstance(said, events_pb2.CallerBlocked) for said in screening):
@@ -351,7 +356,7 @@ def digits_to_send(
     with "#", an expiry or a CVV after it) wherever it is entered, so that a card number never reaches
     the command log (SEC-1), even when this instance's view of the call lags behind a move to a masked
     node."""
-    if not holds_card_number(digits) and not _at_masked_node(call, tenant_id, rules):
+    if not digits or (not holds_card_number(digits) and not _at_masked_node(call, tenant_id, rules)):
         return commands_pb2.SendDigits(digits=digits)  # decide checks them, after the call's state
     _check_digits(digits)
     entry = flows.Entry.of(digits)
@@ -394,6 +399,8 @@ def _digits(
         raise _illegal(call, "call-at-voicemail", "waiting for digits (it is recording a voicemail)")
     if sent.HasField("masked"):
         entry = flows.Entry("", sent.masked.digit_count, sent.masked.luhn_valid)
+    elif not sent.digits:  # nothing before the carrier's timeout: a miss, as an unknown entry is
+        entry = flows.Entry("", 0, False)
     else:
         _check_digits(sent.digits)
         entry = flows.Entry.of(sent.digits)
@@ -670,16 +677,28 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 priority=offered.priority,
                 line_id=offered.line_id,
                 flow_version=offered.flow_version,
+                carrier_ref=offered.carrier_ref,
             )
     assert state is not None, f"{event.event_type} before call_offered"
     match event.WhichOneof("payload"):
         case "ivr_menu_entered":
             entered = event.ivr_menu_entered
-            return evolved(state, node_id=entered.menu_id, ivr_attempt=entered.attempt)
+            return evolved(
+                state,
+                node_id=entered.menu_id,
+                ivr_attempt=entered.attempt,
+                heard=(*state.heard, entered.prompt),
+            )
+        case "ivr_announcement_played":
+            return evolved(state, heard=(*state.heard, event.ivr_announcement_played.announcement))
         case "voicemail_offered":
             prompting = event.voicemail_offered
             return evolved(
-                state, node_id=prompting.node_id, ivr_attempt=1, voicemail_seconds=prompting.max_seconds
+                state,
+                node_id=prompting.node_id,
+                ivr_attempt=1,
+                voicemail_seconds=prompting.max_seconds,
+                heard=(*state.heard, prompting.prompt),
             )
         case "voicemail_left":
             return evolved(state, voicemail_left=True)
@@ -691,7 +710,8 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
             attribute = event.call_attribute_set
             return evolved(state, attributes={**state.attributes, attribute.name: attribute.value})
         case "ivr_digits_received":
-            return evolved(state, ivr_digits=(*state.ivr_digits, event.ivr_digits_received.digits))
+            # what follows is told anew; the entry of nothing (a carrier's timeout) shows as ""
+            return evolved(state, ivr_digits=(*state.ivr_digits, event.ivr_digits_received.digits), heard=())
         case "call_queued":
             queued = event.call_queued
             return evolved(

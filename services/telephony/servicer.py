@@ -9,8 +9,8 @@ from google.protobuf.message import Message
 
 from services.common.access import Role
 from services.common.aggregate import Versioned
-from services.common.command_bus import CommandBus, command_meta
-from services.common.envelope import derived_id, new_id, timestamp
+from services.common.command_bus import CommandBus, command_meta, created_id
+from services.common.envelope import timestamp
 from services.common.errors import IllegalTransition, NotFound, PermissionDenied, require
 from services.common.grpc_server import current_credential, current_tenant
 from services.common.projection import Projection
@@ -47,6 +47,8 @@ def call_view(entry: Versioned[CallState]) -> telephony_pb2.Call:
         transfers=call.transfers,
         recording_segments=call.recording.segments,
         recording_paused=call.recording.paused,
+        heard=call.heard,
+        carrier_ref=call.carrier_ref,
     )
     if call.callback_number:
         view.callback.CopyFrom(
@@ -148,10 +150,14 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
         self, request: telephony_pb2.OfferCallRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.Call:
         tenant = current_tenant()
-        call_id = derived_id("call", tenant, request.request_id) if request.request_id else new_id()
         offer = commands_pb2.OfferCall(
-            ani=request.ani, dnis=request.dnis, customer_id=request.customer_id, priority=request.priority
+            ani=request.ani,
+            dnis=request.dnis,
+            customer_id=request.customer_id,
+            priority=request.priority,
+            carrier_ref=request.carrier_ref,
         )
+        call_id = created_id("call", tenant, request.request_id)
         return await self._run(
             commands_pb2.CallCommand(meta=self._meta(call_id), offer_call=offer), request.request_id
         )

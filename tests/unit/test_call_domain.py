@@ -344,7 +344,42 @@ def test_a_valid_choice_on_the_last_play_still_goes_to_its_queue() -> None:
     assert payloads[-1].reason == "menu-choice"  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("digits", ["", "1" * 33, "a", "1a", "1 ", "+1"])
+def test_nothing_entered_before_the_carriers_timeout_is_a_miss_that_prompts_again() -> None:
+    call = in_ivr()
+
+    payloads = call.digits("")
+
+    assert payloads == [
+        events_pb2.IvrDigitsReceived(menu_id="main", digits="", recognised=False),
+        events_pb2.IvrMenuEntered(menu_id="main", prompt=PROMPT, attempt=2),
+    ]
+    assert call.state.ivr_digits == ("",)
+
+
+def test_the_caller_hears_the_announcements_then_the_prompt_until_their_next_entry() -> None:
+    call = in_ivr()
+    assert call.state.heard == (WELCOME, PROMPT)
+
+    call.digits("7")  # not an option: told the prompt again, and only that
+    assert call.state.heard == (PROMPT,)
+
+    call.digits("3")  # the hang-up node's announcement
+    other = DEFAULT_FLOW.node(MENU.branches["3"]).parameters["announcement"]
+    assert call.state.heard == (other,)
+    assert call.state.status == CallStatus.CALL_STATUS_ENDED
+
+
+def test_the_carriers_id_of_the_call_is_kept_with_it() -> None:
+    call = Call()
+    offer = commands_pb2.OfferCall(ani=ANI, dnis=DNIS, carrier_ref="CA0123")
+
+    payloads = call.send(0, offer_call=offer)
+
+    assert payloads[0].carrier_ref == "CA0123"  # type: ignore[attr-defined]
+    assert call.state.carrier_ref == "CA0123"
+
+
+@pytest.mark.parametrize("digits", ["1" * 33, "a", "1a", "1 ", "+1"])
 def test_invalid_digit_strings_are_refused(digits: str) -> None:
     call = in_ivr()
 
@@ -906,7 +941,7 @@ def test_replaying_the_history_rebuilds_the_same_state() -> None:
 
 ENTRY = st.one_of(
     st.sampled_from(sorted(MENU.branches)),
-    st.text(alphabet="0123456789*#", min_size=1, max_size=16),
+    st.text(alphabet="0123456789*#", min_size=0, max_size=16),  # "": nothing before the timeout
 )
 
 

@@ -45,6 +45,7 @@ async def offer_call(
         customer_id=body.customer_id,
         request_id=idempotency_key,
         priority=body.priority,
+        carrier_ref=body.carrier_ref,
     )
     return Call.of(await services.telephony.OfferCall(request, metadata=who.metadata))
 
