@@ -50,6 +50,17 @@ class PlatformSettings(BaseSettings):
     cc_callback_retry_seconds: int = Field(default=60, ge=0, le=86_400)
     # Calls are recorded in segments from offer to end, paused around masked entries (TEL-7).
     cc_record_calls: bool = True
+    # The Twilio adapter (TEL-10, services/gateway/twilio): `AccountSid:tenant:auth_token:api_key`,
+    # comma-separated. The AccountSid of a webhook picks the tenant and the token its signature is checked
+    # with; the adapter acts on the services with the api_key, an integration key of that tenant.
+    cc_twilio_accounts: str = ""
+    # The https base Twilio reaches the gateway at (behind a proxy the gateway cannot see it): signatures
+    # are checked against it, and the dialer points live calls at it. Required with CC_TWILIO_ACCOUNTS.
+    cc_twilio_public_url: str = ""
+    # Twilio's REST API base; empty for the library's own. Tests point it at a loopback recorder.
+    cc_twilio_api_url: str = ""
+    # The language Twilio's <Say> speaks the flows' prompts in.
+    cc_twilio_language: str = "ko-KR"
     # How long an RPC waits for its command's outcome before answering UNAVAILABLE.
     cc_command_timeout_seconds: float = 10.0
 
@@ -87,6 +98,8 @@ class PlatformSettings(BaseSettings):
                 f"CC_MAX_REQUEST_BYTES ({self.cc_max_request_bytes}) must stay {ENVELOPE_HEADROOM_BYTES} "
                 f"bytes under CC_MAX_EVENT_BYTES ({self.cc_max_event_bytes})"
             )
+        if self.cc_twilio_accounts and not self.cc_twilio_public_url.startswith(("https://", "http://")):
+            raise ValueError("CC_TWILIO_ACCOUNTS needs CC_TWILIO_PUBLIC_URL, the base Twilio reaches us at")
         return self
 
     @property

@@ -33,12 +33,18 @@ from services.gateway.routers import (
     queues,
     tickets,
 )
+from services.gateway.twilio import routes as twilio_routes
+from services.gateway.twilio.accounts import TwilioAccounts
+from services.gateway.twilio.dialer import Dialer
+from services.gateway.twilio.flows import FlowCache
 
 log = logging.getLogger(__name__)
 TOPICS_RETRY_SECONDS = 1.0
 
 
-async def follow(settings: PlatformSettings, live_metrics: LiveQueueMetrics, keys: KeyRing) -> None:
+async def follow(
+    settings: PlatformSettings, live_metrics: LiveQueueMetrics, keys: KeyRing, dialer: Dialer | None
+) -> None:
     """Follow the live metrics and the API keys once their topics are served. On a fresh broker the
     gateway can start before any service has created them, and a reader assigned to a topic that does not
     exist yet reads nothing, ever; so the gateway makes sure of them itself, retrying while the broker is
@@ -56,7 +62,7 @@ async def follow(settings: PlatformSettings, live_metrics: LiveQueueMetrics, key
             log.warning("the platform's topics are not served yet; retrying in %ss", TOPICS_RETRY_SECONDS)
             await asyncio.sleep(TOPICS_RETRY_SECONDS)
     try:
-        await asyncio.gather(live_metrics.run(), keys.run())
+        await asyncio.gather(live_metrics.run(), keys.run(), *([dialer.run()] if dialer else []))
     except Exception:
         # A gateway whose key ring stopped would let revoked keys in: stop it, as a service whose
         # background loop stops does, and let whatever runs it start it again.
@@ -67,13 +73,20 @@ async def follow(settings: PlatformSettings, live_metrics: LiveQueueMetrics, key
 
 def create_app(settings: PlatformSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    twilio_accounts = TwilioAccounts.parse(settings.cc_twilio_accounts)  # a bad entry stops the start
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.clients = ServiceClients.connect(settings)
         app.state.live_metrics = LiveQueueMetrics(settings.kafka_bootstrap_servers)
         app.state.keys = KeyRing(settings.credentials(), settings.kafka_bootstrap_servers)
-        following = asyncio.create_task(follow(settings, app.state.live_metrics, app.state.keys))
+        app.state.settings = settings
+        app.state.twilio_accounts = twilio_accounts
+        app.state.twilio_flows = FlowCache()
+        app.state.dialer = Dialer(settings, twilio_accounts, app.state.clients) if twilio_accounts else None
+        following = asyncio.create_task(
+            follow(settings, app.state.live_metrics, app.state.keys, app.state.dialer)
+        )
         try:
             yield
         finally:
@@ -112,6 +125,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         tickets.router,
         insights.router,
         keys.router,
+        twilio_routes.router,
     ):
         app.include_router(router)
 
@@ -127,7 +141,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
     )
     async def readyz(request: Request) -> JSONResponse:
         state = request.app.state
-        found = await readiness.checks(state.clients, state.live_metrics, state.keys)
+        found = await readiness.checks(state.clients, state.live_metrics, state.keys, state.dialer)
         ready = all(found.values())
         return JSONResponse(
             status_code=200 if ready else 503,

@@ -10,6 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.common.keys import KeyRing
 from services.gateway.clients import ServiceClients
 from services.gateway.live_metrics import LiveQueueMetrics
+from services.gateway.twilio.dialer import Dialer
 
 SERVICES = (
     "telephony",
@@ -28,11 +29,17 @@ async def _serving(channel: grpc.aio.Channel) -> bool:
     return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
 
 
-async def checks(clients: ServiceClients, live_metrics: LiveQueueMetrics, keys: KeyRing) -> dict[str, bool]:
-    """Each thing the gateway needs, and whether it has it now."""
+async def checks(
+    clients: ServiceClients, live_metrics: LiveQueueMetrics, keys: KeyRing, dialer: Dialer | None = None
+) -> dict[str, bool]:
+    """Each thing the gateway needs, and whether it has it now; with Twilio accounts, the dialer's
+    partitions too (until then a routed Twilio call would wait in its queue unheard of)."""
     serving = await asyncio.gather(*(_serving(channel) for channel in clients.channels))
-    return {
+    found = {
         **dict(zip(SERVICES, serving, strict=True)),
         "live-metrics": live_metrics.following,
         "api-keys": keys.ready(),
     }
+    if dialer is not None:
+        found["twilio-dialer"] = dialer.assigned
+    return found

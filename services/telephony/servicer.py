@@ -299,7 +299,9 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
     async def GetFlow(
         self, request: telephony_pb2.GetFlowRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.FlowVersion:
-        line_id = require(request.line_id, "line_id", "the line of business")
+        if not request.line_id:  # the built-in default line's flow: calls to a DNIS of no line walk it
+            return telephony_pb2.FlowVersion(flow=flows.flow_message(lines.DEFAULT_FLOW))
+        line_id = request.line_id
         line = (await lookup(self._lines, current_tenant(), line_id)).state
         published = line.published(request.version or line.flow_version)
         if published is None:

@@ -49,7 +49,11 @@ API_KEYS = {
     "e2e-callback-kim": "tenant-callback:agent:kim",
     "e2e-pci": "tenant-pci",
     "e2e-pci-kim": "tenant-pci:agent:kim",
+    "e2e-twilio": "tenant-twilio:integration",  # the Twilio adapter's key
+    "e2e-twilio-admin": "tenant-twilio",
 }
+# The Twilio account of tenant-twilio (tests/e2e/test_twilio.py): webhooks are signed with its token.
+TWILIO_ACCOUNT_SID, TWILIO_TOKEN = "AC" + "e2e0" * 8, "e2e-twilio-token"
 # The settings of every port the platform listens on.
 PORTS = ("TELEPHONY_PORT", "ROUTING_PORT", "TICKETING_PORT", "ANALYTICS_PORT", "KEYS_PORT", "GATEWAY_PORT")
 
@@ -64,12 +68,17 @@ def _ports(avoid: frozenset[int] = frozenset()) -> dict[str, str]:
 
 @contextmanager
 def running_platform(bootstrap: str, state_dir: Path) -> Iterator[Platform]:
+    ports = _ports()
+    twilio_api = free_ports(1)[0]  # where the test stands in for Twilio's REST API
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "CC_API_KEYS": ",".join(f"{k}:{t}" for k, t in API_KEYS.items()),
         "CLICKHOUSE_DSN": f"chdb://{state_dir / 'analytics'}",
-        **_ports(),
+        **ports,
+        "CC_TWILIO_ACCOUNTS": f"{TWILIO_ACCOUNT_SID}:tenant-twilio:{TWILIO_TOKEN}:e2e-twilio",
+        "CC_TWILIO_PUBLIC_URL": f"http://127.0.0.1:{ports['GATEWAY_PORT']}",
+        "CC_TWILIO_API_URL": f"http://127.0.0.1:{twilio_api}",
         "CC_RING_TIMEOUT_SECONDS": "3",
         "CC_PRESENCE_TIMEOUT_SECONDS": "2",
         "CC_WRAP_UP_SECONDS": "1",

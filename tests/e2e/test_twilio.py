@@ -1,0 +1,209 @@
+"""The Twilio adapter (TEL-10) end to end: the test is Twilio. It sends the webhooks a real number would,
+signed by the `twilio` library with the account's token, follows the TwiML answers, and stands in for
+Twilio's REST API on loopback (CC_TWILIO_API_URL), where the gateway's dialer sends its call updates
+with the library's own HTTP client."""
+
+import asyncio
+import json
+import queue
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import pytest
+from twilio.request_validator import RequestValidator
+
+from services.common.command_bus import created_id
+from services.platform import Platform
+from tests.e2e.platform import TWILIO_ACCOUNT_SID, TWILIO_TOKEN
+from tests.e2e.support import until
+from tests.e2e.test_call_life import ok
+
+ADMIN = {"X-API-Key": "e2e-twilio-admin"}
+VOICE = "/v1/adapters/twilio/voice"
+ENDPOINT = "+82212340001"  # the agent's desk phone, which Twilio dials
+
+
+class TwilioApi:
+    """Twilio's REST API on loopback: each call update the dialer sends, as (path, form)."""
+
+    def __init__(self, port: int) -> None:
+        self.updates: queue.Queue[tuple[str, dict[str, str]]] = queue.Queue()
+        updates = self.updates
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                updates.put((self.path, dict(parse_qsl(self.rfile.read(length).decode()))))
+                body = json.dumps({"sid": self.path.rsplit("/", 1)[-1].removesuffix(".json")}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+
+    async def next_update(self, call_sid: str) -> dict[str, str]:
+        """The next update of that call (45 s at most: the dialer follows events on a loaded machine)."""
+        async with asyncio.timeout(45):
+            while True:
+                try:
+                    path, form = await asyncio.to_thread(self.updates.get, timeout=1)
+                except queue.Empty:
+                    continue
+                if path == f"/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Calls/{call_sid}.json":
+                    return form
+        raise AssertionError("unreachable")
+
+
+@pytest.fixture
+def twilio_api(platform: Platform) -> Iterator[TwilioApi]:
+    api = TwilioApi(int(platform.env["CC_TWILIO_API_URL"].rsplit(":", 1)[1]))
+    serving = threading.Thread(target=api.server.serve_forever, daemon=True)
+    serving.start()
+    yield api
+    api.server.shutdown()
+    api.server.server_close()
+
+
+@pytest.fixture
+async def rest(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    base = f"http://127.0.0.1:{platform.settings.gateway_port}"
+    async with httpx.AsyncClient(base_url=base, headers=ADMIN, timeout=30) as client:
+        yield client
+
+
+async def twilio(rest: httpx.AsyncClient, url: str, **form: str) -> httpx.Response:
+    """A webhook as Twilio sends it: the account's form, signed over the full URL."""
+    form = {"AccountSid": TWILIO_ACCOUNT_SID, **form}
+    full = f"{rest.base_url}{url.removeprefix(str(rest.base_url))}"
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(full, form)
+    return await rest.post(full, data=form, headers={"X-Twilio-Signature": str(signature), "X-API-Key": ""})
+
+
+def twiml(response: httpx.Response) -> ET.Element:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/xml")
+    return ET.fromstring(response.text)
+
+
+def verbs(response: ET.Element) -> list[str]:
+    return [verb.tag for verb in response]
+
+
+async def test_a_webhook_not_signed_by_the_account_is_refused(rest: httpx.AsyncClient) -> None:
+    form = {"AccountSid": TWILIO_ACCOUNT_SID, "CallSid": "CAforged", "From": "+8210", "To": "1588"}
+    unsigned = await rest.post(VOICE, data=form, headers={"X-API-Key": ""})
+    wrong = RequestValidator("not-the-token").compute_signature(f"{rest.base_url}{VOICE}", form)
+    forged = await rest.post(VOICE, data=form, headers={"X-Twilio-Signature": str(wrong), "X-API-Key": ""})
+
+    for refused in (unsigned, forged):
+        assert (refused.status_code, refused.json()["error_id"]) == (403, "invalid-twilio-signature")
+    never_offered = created_id("call", "tenant-twilio", "twilio-CAforged")
+    assert (await rest.get(f"/v1/calls/{never_offered}")).status_code == 404
+    nothing = await twilio(rest, "/v1/adapters/twilio/status", CallSid="CAforged", CallStatus="completed")
+    assert nothing.status_code == 204  # the status of a call never offered changes nothing
+
+
+async def test_a_twilio_call_through_the_ivr_to_an_agent(
+    rest: httpx.AsyncClient, twilio_api: TwilioApi
+) -> None:
+    profile = {"site_id": "seoul", "skills": [{"name": "member", "proficiency": 5}], "endpoint": ENDPOINT}
+    ok(await rest.put("/v1/agents/tw-kim/profile", json=profile))
+    ok(await rest.post("/v1/agents/tw-kim/login", json={}))
+    sid = "CAe2e0000000000000000000000000001"
+
+    # The number is called: the default line's welcome, then its menu in a <Gather>.
+    first = twiml(
+        await twilio(rest, VOICE, CallSid=sid, From="+821077770001", To="1588", CallStatus="ringing")
+    )
+    assert verbs(first) == ["Say", "Gather", "Redirect"]
+    assert first[1].get("numDigits") == "1"
+    again = twiml(
+        await twilio(rest, VOICE, CallSid=sid, From="+821077770001", To="1588", CallStatus="ringing")
+    )
+    assert first[1].get("action") == again[1].get("action")  # Twilio's retry: the same call
+    call_id = dict(parse_qsl(urlsplit(first[1].get("action", "")).query))["call_id"]
+    call = ok(await rest.get(f"/v1/calls/{call_id}"))
+    assert (call["carrier_ref"], call["ani"], call["status"]) == (sid, "+821077770001", "in-ivr")
+
+    # Silence until Twilio's timeout: its <Redirect> reports no entry, a miss; the menu is played again.
+    replayed = twiml(await twilio(rest, first[2].text or "", CallSid=sid))
+    assert verbs(replayed) == ["Gather", "Redirect"]
+    assert ok(await rest.get(f"/v1/calls/{call_id}"))["ivr_digits"] == [""]
+
+    # 1: member enquiries. The caller waits in <Enqueue> until routing rings tw-kim and the dialer moves
+    # the live call back to the voice webhook, which dials the agent.
+    queued = twiml(await twilio(rest, replayed[0].get("action", ""), CallSid=sid, Digits="1"))
+    assert verbs(queued) in (["Enqueue"], ["Dial"])  # routing may have been quicker than the answer
+    connected = await answered_by_kim(rest, twilio_api, sid, call_id)
+    assert connected["carrier_ref"] == sid
+
+    # The agent hangs up at the desktop: the dialer ends the call at Twilio; Twilio then reports the end
+    # of the <Dial>, which finds the call over.
+    ok(await rest.post(f"/v1/calls/{call_id}/hangup", json={"party": "agent"}))
+    assert await twilio_api.next_update(sid) == {"Status": "completed"}
+    done = twiml(
+        await twilio(
+            rest,
+            f"/v1/adapters/twilio/dialed?call_id={call_id}&agent_id=tw-kim",
+            CallSid=sid,
+            DialCallStatus="completed",
+            CallStatus="in-progress",
+        )
+    )
+    assert verbs(done) == ["Hangup"]
+    ended = ok(await rest.get(f"/v1/calls/{call_id}"))
+    assert (ended["status"], ended["ended_by"]) == ("ended", "agent")
+    status = await twilio(rest, "/v1/adapters/twilio/status", CallSid=sid, CallStatus="completed")
+    assert status.status_code == 204
+    assert ok(await rest.get(f"/v1/calls/{call_id}"))["ended_by"] == "agent"  # not the caller's end
+
+
+async def answered_by_kim(
+    rest: httpx.AsyncClient, twilio_api: TwilioApi, sid: str, call_id: str
+) -> dict[str, Any]:
+    """Follow the dialer to the <Dial> and answer the agent's leg. The platform's ring timeout here is 3 s:
+    on a loaded machine the answer may come after it, when the leg is hung up, the agent is made ready
+    again and the call rings it again."""
+    for _ in range(5):
+        moved = await twilio_api.next_update(sid)
+        assert moved == {"Url": f"{rest.base_url}{VOICE}?call_id={call_id}", "Method": "POST"}
+        dial = twiml(await twilio(rest, moved["Url"], CallSid=sid))
+        if verbs(dial) != ["Dial"]:
+            continue  # the call went back to its queue meanwhile: the next update rings again
+        number = dial[0][0]
+        assert (number.tag, number.text) == ("Number", ENDPOINT)
+        leg = twiml(await twilio(rest, number.get("url", ""), CallSid=f"{sid}-leg"))
+        if verbs(leg) == []:  # the legs are bridged
+            call: dict[str, Any] = ok(await rest.get(f"/v1/calls/{call_id}"))
+            assert (call["status"], call["agent_id"]) == ("connected", "tw-kim")
+            return call
+        assert verbs(leg) == ["Hangup"]
+        await until(rest, "/v1/agents/tw-kim", lambda a: a["state"] == "not-ready", "no ring-no-answer")
+        ok(await rest.put("/v1/agents/tw-kim/state", json={"state": "ready"}))
+    raise AssertionError("tw-kim never answered in time")
+
+
+async def test_a_caller_who_hangs_up_while_queued_ends_the_call(rest: httpx.AsyncClient) -> None:
+    sid = "CAe2e0000000000000000000000000002"
+    first = twiml(
+        await twilio(rest, VOICE, CallSid=sid, From="+821077770002", To="1588", CallStatus="ringing")
+    )
+    queued = twiml(await twilio(rest, first[1].get("action", ""), CallSid=sid, Digits="2"))  # payment: nobody
+    assert verbs(queued) == ["Enqueue"]
+    call_id = queued[0].text or ""
+
+    gone = await twilio(rest, "/v1/adapters/twilio/status", CallSid=sid, CallStatus="completed")
+
+    assert gone.status_code == 204
+    ended = await until(rest, f"/v1/calls/{call_id}", lambda c: c["status"] == "ended", "never ended")
+    assert ended["ended_by"] == "caller"

@@ -1,0 +1,145 @@
+"""The Twilio dialer (TEL-10): which events a live Twilio call must hear of, and the call update it sends,
+caught at the `twilio` library's HTTP layer."""
+
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from aiokafka import ConsumerRecord
+from cc.common.v1 import event_pb2
+from cc.telephony.v1 import events_pb2, telephony_pb2
+from google.protobuf.message import Message
+from twilio.http import AsyncHttpClient
+from twilio.http.response import Response
+
+from services.common.settings import PlatformSettings
+from services.gateway.clients import ServiceClients
+from services.gateway.twilio.accounts import TwilioAccounts
+from services.gateway.twilio.dialer import Dialer, Move, move_for
+
+SID = "AC" + "1" * 32
+SETTINGS = PlatformSettings(
+    cc_twilio_accounts=f"{SID}:acme:token:adapter-key", cc_twilio_public_url="https://cc.example.com/"
+)
+Party = events_pb2.Party
+
+
+def event(payload: Message, tenant_id: str = "acme", call_id: str = "c-1") -> event_pb2.Event:
+    field = {
+        "CallRinging": "call_ringing",
+        "CallQueued": "call_queued",
+        "CallEnded": "call_ended",
+        "CallAnswered": "call_answered",
+    }[payload.DESCRIPTOR.name]
+    built = event_pb2.Event(event_id="e-1", tenant_id=tenant_id, aggregate_id=call_id)
+    getattr(built, field).CopyFrom(payload)
+    return built
+
+
+@pytest.mark.parametrize(
+    "payload, move",
+    [
+        (events_pb2.CallRinging(agent_id="kim"), Move.REDIRECT),
+        (events_pb2.CallQueued(queue_id="q", reason="ring-no-answer"), Move.REDIRECT),
+        (events_pb2.CallQueued(queue_id="q", reason="rejected"), Move.REDIRECT),
+        (events_pb2.CallQueued(queue_id="q", reason="transferred"), Move.REDIRECT),
+        (events_pb2.CallQueued(queue_id="q", reason="menu-choice"), None),  # the webhook answered it
+        (events_pb2.CallEnded(ended_by=Party.PARTY_AGENT), Move.END),
+        (events_pb2.CallEnded(ended_by=Party.PARTY_CALLER), None),  # Twilio told us
+        (events_pb2.CallEnded(ended_by=Party.PARTY_SYSTEM), None),  # the flow's own <Hangup>
+        (events_pb2.CallAnswered(agent_id="kim"), None),
+    ],
+)
+def test_what_twilio_must_hear_of(payload: Message, move: Move | None) -> None:
+    assert move_for(event(payload)) == move
+
+
+class Recorder(AsyncHttpClient):
+    """The library's HTTP layer: what the library would send to Twilio, answered as Twilio would."""
+
+    def __init__(self) -> None:
+        super().__init__(logger=cast(Any, SimpleNamespace(isEnabledFor=lambda level: False)), is_async=True)
+        self.sent: list[dict[str, Any]] = []
+
+    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        self.sent.append({"method": method, "url": url, **kwargs})
+        return Response(200, '{"sid": "CA77", "status": "in-progress"}')
+
+
+class Telephony:
+    def __init__(self, carrier_ref: str) -> None:
+        self.carrier_ref = carrier_ref
+        self.metadata: object = None
+
+    async def GetCall(self, request: telephony_pb2.GetCallRequest, metadata: object) -> telephony_pb2.Call:
+        self.metadata = metadata
+        return telephony_pb2.Call(call_id=request.call_id, carrier_ref=self.carrier_ref)
+
+
+def dialer(carrier_ref: str = "CA77") -> tuple[Dialer, Recorder, Telephony]:
+    recorder, telephony = Recorder(), Telephony(carrier_ref)
+    services = cast(ServiceClients, SimpleNamespace(telephony=telephony))
+    return (
+        Dialer(SETTINGS, TwilioAccounts.parse(SETTINGS.cc_twilio_accounts), services, recorder),
+        recorder,
+        telephony,
+    )
+
+
+def record(built: event_pb2.Event) -> ConsumerRecord[bytes, bytes]:
+    value = built.SerializeToString()
+    return ConsumerRecord("telephony.call.events.v1", 0, 7, 0, 0, b"k", value, None, 1, len(value), [])
+
+
+async def test_a_ringing_call_is_pointed_back_at_the_voice_webhook() -> None:
+    running, recorder, telephony = dialer()
+
+    await running.handle(record(event(events_pb2.CallRinging(agent_id="kim"))))
+
+    [sent] = recorder.sent
+    assert sent["method"] == "POST"
+    assert sent["url"] == f"https://api.twilio.com/2010-04-01/Accounts/{SID}/Calls/CA77.json"
+    assert sent["data"] == {
+        "Url": "https://cc.example.com/v1/adapters/twilio/voice?call_id=c-1",
+        "Method": "POST",
+    }
+    assert sent["auth"] == (SID, "token")
+    assert ("x-api-key", "adapter-key") in cast(tuple[tuple[str, str], ...], telephony.metadata)
+    assert running.updates == 1
+
+
+async def test_a_call_an_agent_hung_up_is_ended_at_twilio() -> None:
+    running, recorder, _ = dialer()
+
+    await running.handle(record(event(events_pb2.CallEnded(ended_by=Party.PARTY_AGENT))))
+
+    assert recorder.sent[0]["data"] == {"Status": "completed"}
+
+
+async def test_calls_of_other_carriers_and_tenants_are_left_alone() -> None:
+    simulated, recorder, _ = dialer(carrier_ref="")
+    await simulated.handle(record(event(events_pb2.CallRinging(agent_id="kim"))))
+    other_tenant, other_recorder, telephony = dialer()
+    await other_tenant.handle(record(event(events_pb2.CallRinging(agent_id="kim"), tenant_id="globex")))
+
+    assert recorder.sent == other_recorder.sent == []
+    assert telephony.metadata is None  # not even looked up
+
+
+async def test_a_refused_update_or_an_unreadable_record_stops_nothing() -> None:
+    running, recorder, _ = dialer()
+
+    async def refuses(*args: Any, **kwargs: Any) -> Response:
+        return Response(400, '{"code": 21220, "message": "Call is not in-progress", "status": 400}')
+
+    recorder.request = refuses  # type: ignore[method-assign]
+    await running.handle(record(event(events_pb2.CallRinging(agent_id="kim"))))
+    garbage = ConsumerRecord("t", 0, 8, 0, 0, b"k", b"\xff\x00", None, 1, 2, [])
+    await running.handle(garbage)
+
+    assert running.updates == 0
+
+
+def test_the_public_url_is_required_with_accounts() -> None:
+    with pytest.raises(ValueError, match="CC_TWILIO_PUBLIC_URL"):
+        PlatformSettings(cc_twilio_accounts=f"{SID}:acme:token:key")
