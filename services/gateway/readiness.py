@@ -32,8 +32,8 @@ async def _serving(channel: grpc.aio.Channel) -> bool:
 async def checks(
     clients: ServiceClients, live_metrics: LiveQueueMetrics, keys: KeyRing, dialer: Dialer | None = None
 ) -> dict[str, bool]:
-    """Each thing the gateway needs, and whether it has it now; with Twilio accounts, the dialer's
-    partitions too (until then a routed Twilio call would wait in its queue unheard of)."""
+    """Each thing the gateway needs, and whether it has it now; with Twilio accounts, the dialer
+    following the calls' events too (until then a routed Twilio call would wait in its queue unheard of)."""
     serving = await asyncio.gather(*(_serving(channel) for channel in clients.channels))
     found = {
         **dict(zip(SERVICES, serving, strict=True)),
@@ -41,5 +41,5 @@ async def checks(
         "api-keys": keys.ready(),
     }
     if dialer is not None:
-        found["twilio-dialer"] = dialer.assigned
+        found["twilio-dialer"] = dialer.following
     return found

@@ -735,6 +735,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 ringing_agent_id=ringing.agent_id,
                 ring_timeout=timedelta(seconds=ringing.ring_timeout_seconds),
                 ring_event_id=event.event_id,
+                heard=(),  # told before it waited; nothing of it is said again
             )
         case "call_ring_no_answer" | "call_rejected":
             return evolved(state, ringing_agent_id="", ring_timeout=None, ring_event_id="")

@@ -51,15 +51,20 @@ class TwilioApi:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
 
-    async def next_update(self, call_sid: str) -> dict[str, str]:
-        """The next update of that call (45 s at most: the dialer follows events on a loaded machine)."""
+    async def next_update(self, call_sid: str, having: str = "Url") -> dict[str, str]:
+        """The next update of that call that sets `having` (Url: a redirect, Status: the end), past any
+        redirect of a ring the test did not wait for (45 s at most: the dialer follows events on a loaded
+        machine)."""
         async with asyncio.timeout(45):
             while True:
                 try:
                     path, form = await asyncio.to_thread(self.updates.get, timeout=1)
                 except queue.Empty:
                     continue
-                if path == f"/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Calls/{call_sid}.json":
+                if (
+                    path == f"/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Calls/{call_sid}.json"
+                    and having in form
+                ):
                     return form
         raise AssertionError("unreachable")
 
@@ -144,17 +149,24 @@ async def test_a_twilio_call_through_the_ivr_to_an_agent(
     # the live call back to the voice webhook, which dials the agent.
     queued = twiml(await twilio(rest, replayed[0].get("action", ""), CallSid=sid, Digits="1"))
     assert verbs(queued) in (["Enqueue"], ["Dial"])  # routing may have been quicker than the answer
-    connected = await answered_by_kim(rest, twilio_api, sid, call_id)
+
+    # tw-kim's phone rings out: Twilio ends the <Dial> as no-answer; the call goes back to its place.
+    dial = await dial_of(rest, twilio_api, sid, call_id)
+    form = {"CallSid": sid, "DialCallStatus": "no-answer", "CallStatus": "in-progress"}
+    back = twiml(await twilio(rest, dial[0].get("action", ""), **form))
+    assert verbs(back) == ["Enqueue"]
+    await ready_again(rest)
+    connected, dial = await answered_by_kim(rest, twilio_api, sid, call_id)
     assert connected["carrier_ref"] == sid
 
     # The agent hangs up at the desktop: the dialer ends the call at Twilio; Twilio then reports the end
     # of the <Dial>, which finds the call over.
     ok(await rest.post(f"/v1/calls/{call_id}/hangup", json={"party": "agent"}))
-    assert await twilio_api.next_update(sid) == {"Status": "completed"}
+    assert await twilio_api.next_update(sid, "Status") == {"Status": "completed"}
     done = twiml(
         await twilio(
             rest,
-            f"/v1/adapters/twilio/dialed?call_id={call_id}&agent_id=tw-kim",
+            dial[0].get("action", ""),
             CallSid=sid,
             DialCallStatus="completed",
             CallStatus="in-progress",
@@ -168,42 +180,89 @@ async def test_a_twilio_call_through_the_ivr_to_an_agent(
     assert ok(await rest.get(f"/v1/calls/{call_id}"))["ended_by"] == "agent"  # not the caller's end
 
 
-async def answered_by_kim(
-    rest: httpx.AsyncClient, twilio_api: TwilioApi, sid: str, call_id: str
-) -> dict[str, Any]:
-    """Follow the dialer to the <Dial> and answer the agent's leg. The platform's ring timeout here is 3 s:
-    on a loaded machine the answer may come after it, when the leg is hung up, the agent is made ready
-    again and the call rings it again."""
+async def dial_of(
+    rest: httpx.AsyncClient,
+    twilio_api: TwilioApi,
+    sid: str,
+    call_id: str,
+    endpoint: tuple[str, str] = ("Number", ENDPOINT),
+) -> ET.Element:
+    """Follow the dialer's updates to the <Dial> of an agent's `endpoint` (tw-kim's desk phone)."""
     for _ in range(5):
         moved = await twilio_api.next_update(sid)
-        assert moved == {"Url": f"{rest.base_url}{VOICE}?call_id={call_id}", "Method": "POST"}
+        assert moved["Method"] == "POST"
+        assert moved["Url"].startswith(f"{rest.base_url}{VOICE}?call_id={call_id}&version=")
         dial = twiml(await twilio(rest, moved["Url"], CallSid=sid))
-        if verbs(dial) != ["Dial"]:
-            continue  # the call went back to its queue meanwhile: the next update rings again
-        number = dial[0][0]
-        assert (number.tag, number.text) == ("Number", ENDPOINT)
-        leg = twiml(await twilio(rest, number.get("url", ""), CallSid=f"{sid}-leg"))
+        if verbs(dial) == ["Dial"]:
+            number = dial[0][0]
+            assert (number.tag, number.text) == endpoint
+            return dial
+        # the call went back to its queue meanwhile: the next update rings again
+    raise AssertionError(f"{endpoint} was never dialled")
+
+
+async def ready_again(rest: httpx.AsyncClient) -> None:
+    """After a ring no answer (or a rejection) the agent is not ready until it says so."""
+    await until(rest, "/v1/agents/tw-kim", lambda a: a["state"] == "not-ready", "tw-kim stayed ready")
+    ok(await rest.put("/v1/agents/tw-kim/state", json={"state": "ready"}))
+
+
+async def answered_by_kim(
+    rest: httpx.AsyncClient, twilio_api: TwilioApi, sid: str, call_id: str
+) -> tuple[dict[str, Any], ET.Element]:
+    """Answer the agent's leg. The platform's ring timeout here is 3 s: on a loaded machine the answer may
+    come after it, when the leg is hung up, the agent is made ready again and the call rings it again."""
+    for _ in range(5):
+        dial = await dial_of(rest, twilio_api, sid, call_id)
+        leg = twiml(await twilio(rest, dial[0][0].get("url", ""), CallSid=f"{sid}-leg"))
         if verbs(leg) == []:  # the legs are bridged
             call: dict[str, Any] = ok(await rest.get(f"/v1/calls/{call_id}"))
             assert (call["status"], call["agent_id"]) == ("connected", "tw-kim")
-            return call
+            return call, dial
         assert verbs(leg) == ["Hangup"]
-        await until(rest, "/v1/agents/tw-kim", lambda a: a["state"] == "not-ready", "no ring-no-answer")
-        ok(await rest.put("/v1/agents/tw-kim/state", json={"state": "ready"}))
+        await ready_again(rest)
     raise AssertionError("tw-kim never answered in time")
 
 
-async def test_a_caller_who_hangs_up_while_queued_ends_the_call(rest: httpx.AsyncClient) -> None:
-    sid = "CAe2e0000000000000000000000000002"
-    first = twiml(
-        await twilio(rest, VOICE, CallSid=sid, From="+821077770002", To="1588", CallStatus="ringing")
+async def test_a_caller_who_hangs_up_while_queued_or_ringing_ends_the_call(
+    rest: httpx.AsyncClient, twilio_api: TwilioApi
+) -> None:
+    profile = {
+        "site_id": "seoul",
+        "skills": [{"name": "payment", "proficiency": 5}],
+        "endpoint": "client:lee",
+    }
+    ok(await rest.put("/v1/agents/tw-lee/profile", json=profile))
+    ok(await rest.post("/v1/agents/tw-lee/login", json={}))
+
+    async def queued(sid: str, digits: str) -> str:
+        first = twiml(
+            await twilio(rest, VOICE, CallSid=sid, From="+821077770002", To="1588", CallStatus="ringing")
+        )
+        waiting = twiml(await twilio(rest, first[1].get("action", ""), CallSid=sid, Digits=digits))
+        assert verbs(waiting) in (["Enqueue"], ["Dial"])
+        return dict(parse_qsl(urlsplit(first[1].get("action", "")).query))["call_id"]
+
+    # 9: the general queue, which nobody here serves; the caller gives up waiting.
+    general = await queued("CAe2e0000000000000000000000000002", "9")
+    gone = await twilio(
+        rest,
+        "/v1/adapters/twilio/status",
+        CallSid="CAe2e0000000000000000000000000002",
+        CallStatus="completed",
     )
-    queued = twiml(await twilio(rest, first[1].get("action", ""), CallSid=sid, Digits="2"))  # payment: nobody
-    assert verbs(queued) == ["Enqueue"]
-    call_id = queued[0].text or ""
-
-    gone = await twilio(rest, "/v1/adapters/twilio/status", CallSid=sid, CallStatus="completed")
-
     assert gone.status_code == 204
-    ended = await until(rest, f"/v1/calls/{call_id}", lambda c: c["status"] == "ended", "never ended")
-    assert ended["ended_by"] == "caller"
+    ended = await until(rest, f"/v1/calls/{general}", lambda c: c["status"] == "ended", "never ended")
+    assert (ended["ended_by"], ended["end_reason"]) == ("caller", "abandoned-in-queue")
+
+    # 2: payment, tw-lee's (a Twilio Client); the caller hangs up while it rings: the <Dial> ends as
+    # canceled with the call completed. The call is the caller's to end, not tw-lee's to reject.
+    sid = "CAe2e0000000000000000000000000003"
+    payment = await queued(sid, "2")
+    dial = await dial_of(rest, twilio_api, sid, payment, endpoint=("Client", "lee"))
+    form = {"CallSid": sid, "DialCallStatus": "canceled", "CallStatus": "completed"}
+    assert verbs(twiml(await twilio(rest, dial[0].get("action", ""), **form))) == ["Hangup"]
+    call = ok(await rest.get(f"/v1/calls/{payment}"))
+    assert (call["status"], call["ended_by"]) == ("ended", "caller")
+    lee = await until(rest, "/v1/agents/tw-lee", lambda a: a["state"] != "reserved", "tw-lee stayed reserved")
+    assert lee["state"] == "ready"  # not marked as passing on the call

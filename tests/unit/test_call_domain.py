@@ -1,5 +1,6 @@
 """The call aggregate (TEL-1): every legal and illegal transition of decide, folded through evolve."""
 
+import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -367,6 +368,18 @@ def test_the_caller_hears_the_announcements_then_the_prompt_until_their_next_ent
     other = DEFAULT_FLOW.node(MENU.branches["3"]).parameters["announcement"]
     assert call.state.heard == (other,)
     assert call.state.status == CallStatus.CALL_STATUS_ENDED
+
+
+def test_what_the_caller_was_told_is_not_said_again_once_an_agent_is_rung() -> None:
+    call = Call()
+    call.offer()
+    call.digits("1")  # member enquiries: queued
+    assert call.state.heard == ()
+    call.history.state = dataclasses.replace(call.state, heard=("Please hold",))  # a queue's announcement
+
+    call.ring()
+
+    assert call.state.heard == ()
 
 
 def test_the_carriers_id_of_the_call_is_kept_with_it() -> None:

@@ -47,6 +47,12 @@ def test_a_malformed_account_stops_the_start(text: str) -> None:
         TwilioAccounts.parse(text)
 
 
+@pytest.mark.parametrize("text", ["AC1:acme:t:k,AC1:globex:t:k", "AC1:acme:t:k,AC2:acme:t:k"])
+def test_an_account_or_a_tenant_named_twice_stops_the_start(text: str) -> None:
+    with pytest.raises(ValueError, match="once"):
+        TwilioAccounts.parse(text)
+
+
 def test_no_accounts_no_adapter() -> None:
     assert not TwilioAccounts.parse("")
     assert ACCOUNTS

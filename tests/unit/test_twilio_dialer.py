@@ -1,8 +1,10 @@
 """The Twilio dialer (TEL-10): which events a live Twilio call must hear of, and the call update it sends,
 caught at the `twilio` library's HTTP layer."""
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any, cast
+from unittest.mock import patch
 
 import pytest
 from aiokafka import ConsumerRecord
@@ -10,12 +12,13 @@ from cc.common.v1 import event_pb2
 from cc.telephony.v1 import events_pb2, telephony_pb2
 from google.protobuf.message import Message
 from twilio.http import AsyncHttpClient
+from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 
 from services.common.settings import PlatformSettings
 from services.gateway.clients import ServiceClients
 from services.gateway.twilio.accounts import TwilioAccounts
-from services.gateway.twilio.dialer import Dialer, Move, move_for
+from services.gateway.twilio.dialer import UPDATE_SECONDS, Dialer, Move, RebasedHttpClient, move_for
 
 SID = "AC" + "1" * 32
 SETTINGS = PlatformSettings(
@@ -24,14 +27,18 @@ SETTINGS = PlatformSettings(
 Party = events_pb2.Party
 
 
-def event(payload: Message, tenant_id: str = "acme", call_id: str = "c-1") -> event_pb2.Event:
+def event(
+    payload: Message, tenant_id: str = "acme", call_id: str = "c-1", version: int = 5
+) -> event_pb2.Event:
     field = {
         "CallRinging": "call_ringing",
         "CallQueued": "call_queued",
         "CallEnded": "call_ended",
         "CallAnswered": "call_answered",
     }[payload.DESCRIPTOR.name]
-    built = event_pb2.Event(event_id="e-1", tenant_id=tenant_id, aggregate_id=call_id)
+    built = event_pb2.Event(
+        event_id="e-1", tenant_id=tenant_id, aggregate_id=call_id, aggregate_version=version
+    )
     getattr(built, field).CopyFrom(payload)
     return built
 
@@ -67,17 +74,29 @@ class Recorder(AsyncHttpClient):
 
 
 class Telephony:
-    def __init__(self, carrier_ref: str) -> None:
+    """GetCall as telephony answers it: the call now, in `status`."""
+
+    def __init__(self, carrier_ref: str, status: "telephony_pb2.CallStatus.ValueType") -> None:
         self.carrier_ref = carrier_ref
+        self.status = status
+        self.asked: telephony_pb2.GetCallRequest | None = None
         self.metadata: object = None
 
     async def GetCall(self, request: telephony_pb2.GetCallRequest, metadata: object) -> telephony_pb2.Call:
-        self.metadata = metadata
-        return telephony_pb2.Call(call_id=request.call_id, carrier_ref=self.carrier_ref)
+        self.asked, self.metadata = request, metadata
+        return telephony_pb2.Call(
+            call_id=request.call_id,
+            carrier_ref=self.carrier_ref,
+            status=self.status,
+            version=request.min_version,
+        )
 
 
-def dialer(carrier_ref: str = "CA77") -> tuple[Dialer, Recorder, Telephony]:
-    recorder, telephony = Recorder(), Telephony(carrier_ref)
+def dialer(
+    carrier_ref: str = "CA77",
+    status: "telephony_pb2.CallStatus.ValueType" = telephony_pb2.CALL_STATUS_RINGING,
+) -> tuple[Dialer, Recorder, Telephony]:
+    recorder, telephony = Recorder(), Telephony(carrier_ref, status)
     services = cast(ServiceClients, SimpleNamespace(telephony=telephony))
     return (
         Dialer(SETTINGS, TwilioAccounts.parse(SETTINGS.cc_twilio_accounts), services, recorder),
@@ -94,26 +113,89 @@ def record(built: event_pb2.Event) -> ConsumerRecord[bytes, bytes]:
 async def test_a_ringing_call_is_pointed_back_at_the_voice_webhook() -> None:
     running, recorder, telephony = dialer()
 
-    await running.handle(record(event(events_pb2.CallRinging(agent_id="kim"))))
+    await running.handle(record(event(events_pb2.CallRinging(agent_id="kim"), version=6)))
 
     [sent] = recorder.sent
     assert sent["method"] == "POST"
     assert sent["url"] == f"https://api.twilio.com/2010-04-01/Accounts/{SID}/Calls/CA77.json"
     assert sent["data"] == {
-        "Url": "https://cc.example.com/v1/adapters/twilio/voice?call_id=c-1",
+        "Url": "https://cc.example.com/v1/adapters/twilio/voice?call_id=c-1&version=6",
         "Method": "POST",
     }
+    assert telephony.asked is not None and telephony.asked.min_version == 6  # read as far as the event
     assert sent["auth"] == (SID, "token")
     assert ("x-api-key", "adapter-key") in cast(tuple[tuple[str, str], ...], telephony.metadata)
     assert running.updates == 1
 
 
 async def test_a_call_an_agent_hung_up_is_ended_at_twilio() -> None:
-    running, recorder, _ = dialer()
+    running, recorder, _ = dialer(status=telephony_pb2.CALL_STATUS_ENDED)
 
     await running.handle(record(event(events_pb2.CallEnded(ended_by=Party.PARTY_AGENT))))
 
     assert recorder.sent[0]["data"] == {"Status": "completed"}
+
+
+@pytest.mark.parametrize(
+    "status, callback",
+    [
+        (telephony_pb2.CALL_STATUS_CONNECTED, False),  # a redirect would cut the bridge
+        (telephony_pb2.CALL_STATUS_ENDED, False),
+        (telephony_pb2.CALL_STATUS_QUEUED, True),  # a callback's caller has hung up
+    ],
+)
+async def test_a_ring_read_again_after_the_call_moved_on_is_not_passed_on(
+    status: "telephony_pb2.CallStatus.ValueType", callback: bool
+) -> None:
+    running, recorder, telephony = dialer(status=status)
+    if callback:
+        telephony.GetCall = with_callback(telephony.GetCall)  # type: ignore[method-assign]
+
+    await running.handle(record(event(events_pb2.CallRinging(agent_id="kim"))))
+
+    assert recorder.sent == []
+
+
+def with_callback(get_call: Any) -> Any:
+    async def answer(request: telephony_pb2.GetCallRequest, metadata: object) -> telephony_pb2.Call:
+        call: telephony_pb2.Call = await get_call(request, metadata)
+        call.callback.number = "+821012345678"
+        return call
+
+    return answer
+
+
+async def test_an_update_twilio_does_not_answer_in_time_is_given_up() -> None:
+    running, recorder, _ = dialer()
+
+    async def hangs(*args: Any, **kwargs: Any) -> Response:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    recorder.request = hangs  # type: ignore[method-assign]
+    with patch("services.gateway.twilio.dialer.UPDATE_SECONDS", 0.05):
+        async with asyncio.timeout(5):
+            await running.handle(record(event(events_pb2.CallRinging(agent_id="kim"))))
+
+    assert running.updates == 0
+
+
+async def test_the_librarys_client_gets_a_timeout_the_library_leaves_out() -> None:
+    client = RebasedHttpClient("http://127.0.0.1:9")
+    sent: dict[str, Any] = {}
+
+    async def request(self: object, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        sent.update(url=url, **kwargs)
+        return Response(200, "{}")
+
+    with patch.object(AsyncTwilioHttpClient, "request", request):
+        await client.request(
+            "POST", "https://api.twilio.com/2010-04-01/Accounts/AC1/Calls/CA1.json", timeout=None
+        )
+    await client.close()
+
+    assert sent["url"] == "http://127.0.0.1:9/2010-04-01/Accounts/AC1/Calls/CA1.json"
+    assert sent["timeout"] == UPDATE_SECONDS
 
 
 async def test_calls_of_other_carriers_and_tenants_are_left_alone() -> None:

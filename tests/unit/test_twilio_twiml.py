@@ -92,10 +92,11 @@ def test_a_ringing_call_dials_the_agents_endpoint_and_learns_of_the_answer() -> 
 
         assert verbs(response) == ["Dial"]
         dial = response[0]
-        assert dial.get("action") == "/v1/adapters/twilio/dialed?call_id=c-1&agent_id=kim"
+        # the version names the ring: the next ring of the same agent is another answer and dial end
+        assert dial.get("action") == "/v1/adapters/twilio/dialed?call_id=c-1&agent_id=kim&version=4"
         assert dial.get("answerOnBridge") == "true"
         assert [(n.tag, n.text) for n in dial] == [(noun, address)]
-        assert dial[0].get("url") == "/v1/adapters/twilio/answered?call_id=c-1&agent_id=kim"
+        assert dial[0].get("url") == "/v1/adapters/twilio/answered?call_id=c-1&agent_id=kim&version=4"
 
 
 def test_an_agent_without_an_endpoint_leaves_the_caller_waiting() -> None:

@@ -43,6 +43,12 @@ class TwilioAccounts:
                     "(the AccountSid starts with AC)"
                 )
             accounts.append(TwilioAccount(*fields))
+        for kind, ids in (
+            ("AccountSid", [a.account_sid for a in accounts]),
+            ("tenant", [a.tenant_id for a in accounts]),
+        ):
+            if len(set(ids)) < len(ids):  # the dialer acts on a tenant's calls with its one account
+                raise ValueError(f"CC_TWILIO_ACCOUNTS: each {kind} once")
         return TwilioAccounts(accounts)
 
     def __bool__(self) -> bool:

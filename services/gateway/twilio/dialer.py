@@ -34,6 +34,10 @@ GROUP = "gateway-twilio-dialer"
 TWILIO_API = "https://api.twilio.com"
 # The reasons a call joins its queue again after an agent had it: its caller must wait again.
 QUEUED_AGAIN = frozenset({"ring-no-answer", "rejected", "transferred"})
+# The longest one update may take, its lookup included; and how many are in flight at once (a backlog
+# replayed after a restart must not run into Twilio's rate limits).
+UPDATE_SECONDS = 10.0
+UPDATES_IN_FLIGHT = 16
 
 
 class Move(Enum):
@@ -55,15 +59,19 @@ def move_for(event: event_pb2.Event) -> Move | None:
 
 
 class RebasedHttpClient(AsyncTwilioHttpClient):
-    """The library's own async client, sending to `base` instead of Twilio's API (CC_TWILIO_API_URL)."""
+    """The library's own async client with a timeout on every request (the library sends none of its
+    own, and one hung connection would hold the partition's updates), sending to `base` instead of
+    Twilio's API when one is set (CC_TWILIO_API_URL)."""
 
     def __init__(self, base: str) -> None:
-        super().__init__(timeout=10)
+        super().__init__(timeout=UPDATE_SECONDS)
         self._base = base.rstrip("/")
 
     async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
         if self._base and url.startswith(TWILIO_API):
             url = self._base + url.removeprefix(TWILIO_API)
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
         return await super().request(method, url, *args, **kwargs)
 
 
@@ -78,23 +86,27 @@ class Dialer:
         self._settings = settings
         self._accounts = accounts
         self._services = services
-        self._http = http or RebasedHttpClient(settings.cc_twilio_api_url)
+        self._http = http
         self._clients: dict[str, Client] = {}
-        self.assigned = False
+        self._in_flight = asyncio.Semaphore(UPDATES_IN_FLIGHT)
+        self.following = False
         self.updates = 0
 
     async def run(self) -> None:
+        self._http = self._http or RebasedHttpClient(self._settings.cc_twilio_api_url)
         consumer = kafka.group_consumer(self._settings.kafka_bootstrap_servers, GROUP)
         consumer.subscribe([CALLS.events])
-        await consumer.start()
         try:
+            await consumer.start()
             while True:
                 batches = await consumer.getmany(timeout_ms=200)
-                self.assigned = bool(consumer.assignment())
+                # In the group (a replica may hold no partition, and all hold none while it rebalances).
+                self.following = True
                 for tp, records in batches.items():
                     await asyncio.gather(*(self._in_order(of_call) for of_call in _by_call(records)))
                     await self._commit(consumer, {tp: records[-1].offset + 1})
         finally:
+            self.following = False
             await consumer.stop()
             await self._http.close()
 
@@ -111,29 +123,37 @@ class Dialer:
             move = move_for(event) if account else None
             if account is None or move is None:
                 return
-            await self._tell(account, event.aggregate_id, move)
+            async with self._in_flight, asyncio.timeout(UPDATE_SECONDS):
+                await self._tell(account, event, move)
         except Exception as error:  # Twilio refused or is away, a service is, or the record is unreadable
             where = f"{record.topic}/{record.partition}/{record.offset}"
             log.warning("twilio dialer: %s not passed on (%r)", where, error)
 
-    async def _tell(self, account: TwilioAccount, call_id: str, move: Move) -> None:
+    async def _tell(self, account: TwilioAccount, event: event_pb2.Event, move: Move) -> None:
         metadata = ((API_KEY_HEADER, account.api_key),)
-        call = await self._services.telephony.GetCall(
-            telephony_pb2.GetCallRequest(call_id=call_id), metadata=metadata
-        )
+        version = event.aggregate_version
+        found = telephony_pb2.GetCallRequest(call_id=event.aggregate_id, min_version=version)
+        call = await self._services.telephony.GetCall(found, metadata=metadata)
         if not call.carrier_ref:
             return  # a call of the simulated carrier, in a tenant that also has Twilio numbers
+        if move == Move.REDIRECT and not waiting(call):
+            # an event read again, or overtaken: a redirect now would cut a bridged call (Twilio ends a
+            # call whose new instructions are empty); the event that moved it on says what to do
+            return
         live = self._client(account).calls(call.carrier_ref)
         if move == Move.END:
             await live.update_async(status="completed")
         else:
-            base = self._settings.cc_twilio_public_url.rstrip("/")
-            await live.update_async(url=twiml.Urls(base).to("voice", call_id=call_id), method="POST")
+            urls = twiml.Urls(self._settings.cc_twilio_public_url.rstrip("/"))
+            await live.update_async(
+                url=urls.to("voice", call_id=call.call_id, version=version), method="POST"
+            )
         self.updates += 1
 
     def _client(self, account: TwilioAccount) -> Client:
         client = self._clients.get(account.account_sid)
         if client is None:
+            assert self._http is not None, "run() makes the HTTP client"
             client = Client(account.account_sid, account.auth_token, http_client=self._http)
             self._clients[account.account_sid] = client
         return client
@@ -144,6 +164,13 @@ class Dialer:
             await consumer.commit(offsets)
         except KafkaError as error:  # a rebalance; the partition's next owner tells Twilio again
             log.warning("twilio dialer: offsets %s not committed (%r)", offsets, error)
+
+
+def waiting(call: telephony_pb2.Call) -> bool:
+    """Whether the caller is on Twilio's side waiting for the platform: queued (not as a callback, whose
+    caller has hung up) or ringing an agent."""
+    queued = call.status == telephony_pb2.CALL_STATUS_QUEUED and not call.HasField("callback")
+    return queued or call.status == telephony_pb2.CALL_STATUS_RINGING
 
 
 def _by_call(records: list[ConsumerRecord]) -> list[list[ConsumerRecord]]:

@@ -80,7 +80,8 @@ class Webhook:
             request = routing_pb2.GetAgentRequest(agent_id=call.agent_id)
             agent = await self.services.routing.GetAgent(request, metadata=self.metadata)
             endpoint = agent.profile.endpoint
-        text = twiml.render(call, node, endpoint, twiml.Urls(), self.settings.cc_twilio_language)
+        urls = twiml.Urls(self.settings.cc_twilio_public_url.rstrip("/"))
+        text = twiml.render(call, node, endpoint, urls, self.settings.cc_twilio_language)
         return twiml_response(text)
 
 
@@ -99,12 +100,12 @@ async def webhook(request: Request, signature: str) -> Webhook:
 
 
 @router.post("/voice")
-async def voice(request: Request, signature: Signature = "", call_id: str = "") -> Response:
+async def voice(request: Request, signature: Signature = "", call_id: str = "", version: int = 0) -> Response:
     hook = await webhook(request, signature)
     telephony = hook.services.telephony
-    if call_id:  # the dialer moved the call: what it does now
-        found = await telephony.GetCall(telephony_pb2.GetCallRequest(call_id=call_id), metadata=hook.metadata)
-        return await hook.answer(found)
+    if call_id:  # the dialer moved the call: what it does now, once this gateway has read that far
+        found = telephony_pb2.GetCallRequest(call_id=call_id, min_version=version)
+        return await hook.answer(await telephony.GetCall(found, metadata=hook.metadata))
     sid = hook.form.get("CallSid", "")
     offer = telephony_pb2.OfferCallRequest(
         ani=hook.form.get("From", ""),
@@ -145,13 +146,13 @@ async def recording(request: Request, call_id: CallId, signature: Signature = ""
 
 @router.post("/answered")
 async def answered(
-    request: Request, call_id: CallId, agent_id: AgentId, signature: Signature = ""
+    request: Request, call_id: CallId, agent_id: AgentId, version: int, signature: Signature = ""
 ) -> Response:
     """The agent picked up: the call is answered, and an empty answer bridges the two legs. Too late (the
     ring timed out and the call moved on) the agent's leg is hung up instead."""
     hook = await webhook(request, signature)
     answer = telephony_pb2.AnswerCallRequest(
-        call_id=call_id, agent_id=agent_id, request_id=f"twilio-answer-{hook.form.get('CallSid', '')}"
+        call_id=call_id, agent_id=agent_id, request_id=f"twilio-answer-{version}"
     )
     call = await hook.acted(hook.services.telephony.AnswerCall(answer, metadata=hook.metadata), call_id)
     taken = call.status == telephony_pb2.CALL_STATUS_CONNECTED and call.agent_id == agent_id
@@ -159,21 +160,33 @@ async def answered(
 
 
 @router.post("/dialed")
-async def dialed(request: Request, call_id: CallId, agent_id: AgentId, signature: Signature = "") -> Response:
-    """The agent's leg ended: unanswered, the agent passed on the call (it is offered again); answered,
-    whoever hung up ended the call."""
+async def dialed(
+    request: Request, call_id: CallId, agent_id: AgentId, version: int, signature: Signature = ""
+) -> Response:
+    """The agent's leg of one ring ended. The caller gone, the call ends as theirs; unanswered (no
+    answer, busy, failed), the agent passed on it and it is offered again in its place; answered,
+    the agent hung up, if the call is still with that agent (a transfer moved it on)."""
     hook = await webhook(request, signature)
-    telephony, sid = hook.services.telephony, hook.form.get("CallSid", "")
-    if hook.form.get("DialCallStatus") != "completed":
-        reject = telephony_pb2.CallControlRequest(
-            call_id=call_id, agent_id=agent_id, request_id=f"twilio-dialed-{sid}-{agent_id}"
+    telephony, request_id = hook.services.telephony, f"twilio-dialed-{version}"
+    if hook.form.get("CallStatus") in _ENDED:
+        gone = telephony_pb2.HangUpCallRequest(
+            call_id=call_id, party=events_pb2.PARTY_CALLER, request_id=request_id
         )
+        return await hook.answer(
+            await hook.acted(telephony.HangUpCall(gone, metadata=hook.metadata), call_id)
+        )
+    if hook.form.get("DialCallStatus") != "completed":
+        reject = telephony_pb2.CallControlRequest(call_id=call_id, agent_id=agent_id, request_id=request_id)
         return await hook.answer(
             await hook.acted(telephony.RejectCall(reject, metadata=hook.metadata), call_id)
         )
-    caller_left = hook.form.get("CallStatus") in _ENDED
-    party = events_pb2.PARTY_CALLER if caller_left else events_pb2.PARTY_AGENT
-    hang_up = telephony_pb2.HangUpCallRequest(call_id=call_id, party=party, request_id=f"twilio-dialed-{sid}")
+    found = telephony_pb2.GetCallRequest(call_id=call_id, min_version=version)
+    call = await telephony.GetCall(found, metadata=hook.metadata)
+    if call.status != telephony_pb2.CALL_STATUS_CONNECTED or call.agent_id != agent_id:
+        return await hook.answer(call)
+    hang_up = telephony_pb2.HangUpCallRequest(
+        call_id=call_id, party=events_pb2.PARTY_AGENT, request_id=request_id
+    )
     return await hook.answer(await hook.acted(telephony.HangUpCall(hang_up, metadata=hook.metadata), call_id))
 
 

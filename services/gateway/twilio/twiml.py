@@ -32,7 +32,8 @@ PREFIX = "/v1/adapters/twilio"
 
 @dataclass(frozen=True)
 class Urls:
-    """Where Twilio reports back: relative to the request it answers (or absolute, from `base`)."""
+    """Where Twilio reports back, under `base` (CC_TWILIO_PUBLIC_URL: Twilio would resolve a relative
+    URL against the host alone, losing any path the public URL has)."""
 
     base: str = ""
 
@@ -79,9 +80,15 @@ def render(
         _say(response, told, language)
         response.enqueue(call.call_id)
     elif call.status == Status.CALL_STATUS_RINGING:
-        answered = urls.to("answered", call_id=call.call_id, agent_id=call.agent_id)
+        # the version names this ring: a second ring of the same agent is another answer and dial end
+        ring: dict[str, str | int] = {
+            "call_id": call.call_id,
+            "agent_id": call.agent_id,
+            "version": call.version,
+        }
+        answered = urls.to("answered", **ring)
         dial = Dial(
-            action=urls.to("dialed", call_id=call.call_id, agent_id=call.agent_id),
+            action=urls.to("dialed", **ring),
             method="POST",
             timeout=DIAL_TIMEOUT_SECONDS,
             answer_on_bridge=True,
