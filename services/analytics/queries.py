@@ -37,7 +37,10 @@ LIMIT {limit:UInt32}
 # - average handle time (AHT): mean of talk + after-contact work, i.e. from an agent's answer to the
 #   end of that agent's wrap-up on that contact: its routing.agent.state_changed leaving wrap-up with
 #   that contact_id (or its logging out during that wrap-up), minus its answer. A transferred call is
-#   handled once by each agent that answered it, in the queue it answered from.
+#   handled once by each agent that answered it, in the queue it answered from;
+# - held and average hold time: the contacts whose caller was put on hold after an agent answered (an
+#   agent's hold, a consultation), counted when the call ends, in the queue it ends in, and their mean
+#   time on hold in all (Amazon Connect's "customer hold time" over the contacts put on hold).
 # Each count belongs to the interval in which its event happened (the answer, the abandon, the end of
 # wrap-up); what it is measured from (the enqueue, the answer) may lie before the interval, so those
 # lookups are not limited by the range. Ratios and means are NULL when there is nothing to measure.
@@ -47,7 +50,9 @@ WITH
         SELECT event_type, aggregate_id, occurred_at, queue_id, agent_id, contact_id, reason, abandoned,
                enqueued_at, state, previous_state,
                if(event_type = 'telephony.call.answered', JSONExtractInt(payload_json, 'callback_attempt'), 0)
-                   AS callback_attempt
+                   AS callback_attempt,
+               if(event_type = 'telephony.call.ended', JSONExtractFloat(payload_json, 'hold_seconds'), 0)
+                   AS hold_seconds
         FROM cc.events FINAL
         WHERE tenant_id = {tenant_id:String} AND aggregate_type IN ('call', 'agent')
     ),
@@ -122,6 +127,12 @@ WITH
            AND work_ends.ended_at >= answers.answered_at
         WHERE work_ends.ended_at >= {from_time:DateTime64(6, 'UTC')}
           AND work_ends.ended_at < {to_time:DateTime64(6, 'UTC')}
+        UNION ALL
+        SELECT queue_id, 'held', hold_seconds
+        FROM tenant_events
+        WHERE event_type = 'telephony.call.ended' AND hold_seconds > 0
+          AND occurred_at >= {from_time:DateTime64(6, 'UTC')}
+          AND occurred_at < {to_time:DateTime64(6, 'UTC')}
     )
 SELECT
     queue_id,
@@ -133,7 +144,9 @@ SELECT
     countIf(kind = 'handled') AS handled,
     if(removed = 0, NULL, round(100 * removed_in_time / removed, 2)) AS service_level_percent,
     if(answered = 0, NULL, round(avgIf(seconds, kind = 'answered'), 3)) AS average_speed_of_answer_seconds,
-    if(handled = 0, NULL, round(avgIf(seconds, kind = 'handled'), 3)) AS average_handle_time_seconds
+    if(handled = 0, NULL, round(avgIf(seconds, kind = 'handled'), 3)) AS average_handle_time_seconds,
+    countIf(kind = 'held') AS held,
+    if(held = 0, NULL, round(avgIf(seconds, kind = 'held'), 3)) AS average_hold_time_seconds
 FROM facts
 GROUP BY queue_id
 ORDER BY queue_id

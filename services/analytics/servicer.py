@@ -33,7 +33,11 @@ def journey_event(entry: JourneyEntry) -> analytics_pb2.JourneyEvent:
 
 def statistics_row(stats: QueueStats) -> analytics_pb2.QueueStatisticsRow:
     row = analytics_pb2.QueueStatisticsRow(
-        queue_id=stats.queue_id, offered=stats.offered, answered=stats.answered, abandoned=stats.abandoned
+        queue_id=stats.queue_id,
+        offered=stats.offered,
+        answered=stats.answered,
+        abandoned=stats.abandoned,
+        held=stats.held,
     )
     # Optional fields stay absent when there was nothing to measure, rather than reading as 0.
     if stats.service_level_percent is not None:
@@ -42,6 +46,8 @@ def statistics_row(stats: QueueStats) -> analytics_pb2.QueueStatisticsRow:
         row.average_speed_of_answer_seconds = stats.average_speed_of_answer_seconds
     if stats.average_handle_time_seconds is not None:
         row.average_handle_time_seconds = stats.average_handle_time_seconds
+    if stats.average_hold_time_seconds is not None:
+        row.average_hold_time_seconds = stats.average_hold_time_seconds
     return row
 
 

@@ -52,6 +52,8 @@ class QueueStats:
     service_level_percent: float | None
     average_speed_of_answer_seconds: float | None
     average_handle_time_seconds: float | None
+    held: int = 0
+    average_hold_time_seconds: float | None = None
 
 
 class AnalyticsStore:
@@ -125,8 +127,10 @@ class AnalyticsStore:
                 service_level_percent=level,
                 average_speed_of_answer_seconds=asa,
                 average_handle_time_seconds=aht,
+                held=held,
+                average_hold_time_seconds=hold,
             )
-            for queue_id, offered, answered, abandoned, *_counts, level, asa, aht in rows
+            for queue_id, offered, answered, abandoned, *_counts, level, asa, aht, held, hold in rows
         ]
 
     async def _query(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:

@@ -903,6 +903,8 @@ class QueueStatisticsRow(BaseModel):
     service_level_percent: float | None
     average_speed_of_answer_seconds: float | None
     average_handle_time_seconds: float | None
+    held: int = Field(description="Contacts whose caller was put on hold, by the queue they ended in.")
+    average_hold_time_seconds: float | None = Field(description="Their mean time on hold in all.")
 
 
 class QueueStatistics(BaseModel):
@@ -922,6 +924,8 @@ class QueueStatistics(BaseModel):
                     service_level_percent=number(row, "service_level_percent"),
                     average_speed_of_answer_seconds=number(row, "average_speed_of_answer_seconds"),
                     average_handle_time_seconds=number(row, "average_handle_time_seconds"),
+                    held=row.held,
+                    average_hold_time_seconds=number(row, "average_hold_time_seconds"),
                 )
                 for row in stats.queues
             ],

@@ -82,3 +82,12 @@ async def test_reject_hold_and_resume_over_rest(rest: httpx.AsyncClient) -> None
     )
     held_by = next(e["actor"] for e in journey["events"] if e["event_type"] == "telephony.call.held")
     assert "lee" in held_by  # who did it
+
+    # The queue's statistics count the call as held, with its time on hold.
+    def held_counted(body: dict[str, Any]) -> bool:
+        return any(row["held"] for row in body["queues"])
+
+    statistics = await until(rest, "/v1/statistics/queues", held_counted, "the hold was never counted")
+    [row] = [row for row in statistics["queues"] if row["held"]]
+    assert row["held"] == 1
+    assert row["average_hold_time_seconds"] == pytest.approx(ended["hold_seconds"], abs=0.001)

@@ -168,9 +168,18 @@ def answered(queue_id: str, agent_id: str, first_enqueued_seconds: float) -> Mes
     )
 
 
-def ended(reason: "call_events.EndReason.ValueType", queue_id: str = "", abandoned: bool = False) -> Message:
+def ended(
+    reason: "call_events.EndReason.ValueType",
+    queue_id: str = "",
+    abandoned: bool = False,
+    hold_seconds: float = 0,
+) -> Message:
     return call_events.CallEnded(
-        queue_id=queue_id, ended_by=call_events.PARTY_CALLER, reason=reason, abandoned=abandoned
+        queue_id=queue_id,
+        ended_by=call_events.PARTY_CALLER,
+        reason=reason,
+        abandoned=abandoned,
+        hold_seconds=hold_seconds,
     )
 
 
@@ -183,8 +192,9 @@ def agent_state(
 
 
 def statistics_scenario(history: History) -> None:
-    """q-support: A answered after 10 s (talk 60 s + wrap-up 10 s), B rang an agent who rejected it (at
-    12 s) and one who did not answer (RONA at 15 s), each time back in the queue keeping its first
+    """q-support: A answered after 10 s (talk 60 s, 12.5 s of it on hold, + wrap-up 10 s), B rang an
+    agent who rejected it (at 12 s) and one who did not answer (RONA at 15 s), each time back in the
+    queue keeping its first
     enqueue, and was answered after 30 s in total (talk 70 s, then the agent logged out 20 s into
     wrap-up), C abandoned after 5 s.
     q-sales: D is still waiting.
@@ -202,7 +212,7 @@ def statistics_scenario(history: History) -> None:
         history.call(call_id, 0, queued(support, 0))
     history.call("A", 10, answered(support, "agent-1", 0))
     history.agent("agent-1", 10, agent_state(ON_CONTACT, READY, "A"))
-    history.call("A", 70, ended(call_events.END_REASON_NORMAL_CLEARING, support))
+    history.call("A", 70, ended(call_events.END_REASON_NORMAL_CLEARING, support, hold_seconds=12.5))
     history.agent("agent-1", 70, agent_state(WRAP_UP, ON_CONTACT, "A"))
     history.agent("agent-1", 80, agent_state(READY, WRAP_UP, "A"))
     history.call("B", 12, call_events.CallRejected(queue_id=support, agent_id="agent-8"))
@@ -227,6 +237,8 @@ SUPPORT_AT_20 = QueueStats(
     service_level_percent=66.67,
     average_speed_of_answer_seconds=20.0,
     average_handle_time_seconds=80.0,
+    held=1,
+    average_hold_time_seconds=12.5,
 )
 SALES = QueueStats(
     "q-sales",
@@ -445,7 +457,8 @@ async def test_queue_statistics_follow_the_amazon_connect_definitions(
         # A stricter threshold: only C (abandoned after 5 s) left the queue within 5 s.
         strict = await store.queue_statistics(history.tenant_id, None, None, 5)
         assert [row.service_level_percent for row in strict] == [None, 33.33]
-        # From T0 + 20 s: only B's answer (30 s after its first enqueue) and both wrap-up ends fall in range.
+        # From T0 + 20 s: only B's answer (30 s after its first enqueue), both wrap-up ends and A's end
+        # (12.5 s on hold) fall in range.
         later = await store.queue_statistics(history.tenant_id, at(20), None, 20)
         assert later == [
             QueueStats(
@@ -456,6 +469,8 @@ async def test_queue_statistics_follow_the_amazon_connect_definitions(
                 service_level_percent=0.0,
                 average_speed_of_answer_seconds=30.0,
                 average_handle_time_seconds=80.0,
+                held=1,
+                average_hold_time_seconds=12.5,
             )
         ]
         assert await store.queue_statistics(history.tenant_id, at(0), at(10), 20) == [
