@@ -90,6 +90,8 @@ RESTRICTED: dict[str, frozenset[Role]] = {
     "/cc.telephony.v1.TelephonyService/ResumeCall": _CALL_CONTROL,
     "/cc.telephony.v1.TelephonyService/RejectCall": _CALL_CONTROL,
     "/cc.telephony.v1.TelephonyService/TransferCall": _CALL_CONTROL,
+    "/cc.telephony.v1.TelephonyService/ConsultCall": _CALL_CONTROL,
+    "/cc.telephony.v1.TelephonyService/FinishConsult": _CALL_CONTROL,
     "/cc.telephony.v1.TelephonyService/PauseRecording": _CALL_CONTROL,
     "/cc.telephony.v1.TelephonyService/ResumeRecording": _CALL_CONTROL,
     "/cc.telephony.v1.TelephonyService/DefineLine": _ADMIN,

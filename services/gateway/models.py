@@ -122,6 +122,18 @@ class TransferBody(WriteOptions):
     to: Text = Field(description="The queue id, the agent id or the phone number.")
 
 
+class ConsultBody(WriteOptions):
+    """The agent on the call consults an outside number, the caller on hold (TEL-1)."""
+
+    agent_id: Text = Field(description="The agent on the call, who consults.")
+    number: Text = Field(description="The outside number to consult: an expert, a partner, an interpreter.")
+
+
+class ConsultView(BaseModel):
+    number: str = Field(description="The outside number the agent consults.")
+    conference: bool = Field(description="Whether the three of them are in a conference.")
+
+
 class CallbackBody(WriteOptions):
     """The caller waiting in a queue accepts a callback (TEL-5)."""
 
@@ -233,6 +245,7 @@ class Call(BaseModel):
         "the prompt the call waits on. A carrier adapter plays these."
     )
     carrier_ref: str = Field(description="The carrier's own id of the call (Twilio's CallSid); may be empty.")
+    consult: ConsultView | None = Field(description="Set while the agent consults an outside number.")
     version: int
 
     @staticmethod
@@ -273,6 +286,9 @@ class Call(BaseModel):
             recording_paused=call.recording_paused,
             heard=list(call.heard),
             carrier_ref=call.carrier_ref,
+            consult=ConsultView(number=call.consult.number, conference=call.consult.conference)
+            if call.HasField("consult")
+            else None,
             version=call.version,
         )
 

@@ -33,7 +33,7 @@ from services.common.errors import (
     text_problem,
 )
 from services.common.pci import holds_card_number
-from services.telephony import caller_list, flows, numbers, recording
+from services.telephony import caller_list, consult, flows, numbers, recording
 from services.telephony.caller_list import CallerList, NoListedNumbers
 from services.telephony.lines import DEFAULT_FLOW, LineDirectory, LineState, NoLines
 from services.telephony.recording import Recording
@@ -42,6 +42,7 @@ Party = events_pb2.Party
 EndReason = events_pb2.EndReason
 Target = events_pb2.TransferTarget
 Outcome = events_pb2.CallbackOutcome
+Consult = events_pb2.ConsultAction
 # How far ahead a callback's time slot may be reserved (TEL-5).
 CALLBACK_SLOT_LEAD = timedelta(minutes=1)
 CALLBACK_SLOT_HORIZON = timedelta(days=14)
@@ -105,6 +106,9 @@ class CallState:
     # The carrier's own id of the call, and what the caller was told since their last entry (TEL-10).
     carrier_ref: str = ""
     heard: tuple[str, ...] = ()
+    # The outside number the agent consults (TEL-1), and whether the three are in a conference.
+    consult_number: str = ""
+    conference: bool = False
 
     def hold_seconds_at(self, now: datetime) -> float:
         """All the time on hold until `now`, the hold in progress included."""
@@ -230,14 +234,21 @@ def _decide(
             if command.hang_up_call.party == Party.PARTY_AGENT and call.callback_dialing:
                 # the agent gives up on the attempt before the caller answers: it failed
                 return _callback_outcome(call, Outcome.CALLBACK_OUTCOME_FAILED, now, rules)
+            if command.hang_up_call.party == Party.PARTY_AGENT and call.conference:
+                return _consult_transfer(call, now)  # the agent leaves the other two talking
+            if command.hang_up_call.party == Party.PARTY_AGENT:
+                consult.refused_while_consulting(call)
             return [_hang_up(call, command.hang_up_call.party, now)]
         case "hold_call":
             call = _with_caller(_existing(state, call_id), command.hold_call.agent_id)
+            consult.refused_while_consulting(call)
             if call.held_since is not None:
                 raise _illegal(call, "call-on-hold", "off hold")
             return [events_pb2.CallHeld(agent_id=call.agent_id)]
         case "resume_call":
-            call = _with_agent(_existing(state, call_id), command.resume_call.agent_id)
+            call = consult.refused_while_consulting(
+                _with_agent(_existing(state, call_id), command.resume_call.agent_id)
+            )
             if call.held_since is None:
                 raise _illegal(call, "call-not-on-hold", "on hold")
             held = (now - call.held_since).total_seconds()
@@ -253,7 +264,15 @@ def _decide(
             ]
         case "transfer_call":
             transfer = command.transfer_call
-            return _transfer(_with_caller(_existing(state, call_id), transfer.agent_id), transfer, now)
+            call = consult.refused_while_consulting(
+                _with_caller(_existing(state, call_id), transfer.agent_id)
+            )
+            return _transfer(call, transfer, now)
+        case "consult_call":
+            call = _with_caller(_existing(state, call_id), command.consult_call.agent_id)
+            return consult.started(call, command.consult_call.number)
+        case "finish_consult":
+            return _finish_consult(_existing(state, call_id), command.finish_consult, now)
         case "request_callback":
             return _request_callback(_existing(state, call_id), command.request_callback, now)
         case "release_callback":
@@ -495,6 +514,35 @@ def _transfer(call: CallState, transfer: commands_pb2.TransferCall, now: datetim
         "target is queue, agent or number",
         [FieldViolation("target", "queue, agent or number")],
     )
+
+
+def _finish_consult(call: CallState, finish: commands_pb2.FinishConsult, now: datetime) -> list[Message]:
+    call = consult.consulting(_with_agent(call, finish.agent_id))
+    match finish.action:
+        case Consult.CONSULT_ACTION_CANCEL:
+            return consult.dropped(call, consult.CANCELLED, now)
+        case Consult.CONSULT_ACTION_PARTY_LEFT:
+            return consult.dropped(call, consult.PARTY_LEFT, now)
+        case Consult.CONSULT_ACTION_CONFERENCE:
+            return consult.joined(call, now)
+        case Consult.CONSULT_ACTION_TRANSFER:
+            return _consult_transfer(call, now)
+    raise InvalidArgument(
+        "invalid-argument",
+        "action is cancel, conference, transfer or party-left",
+        [FieldViolation("action", "cancel, conference, transfer or party-left")],
+    )
+
+
+def _consult_transfer(call: CallState, now: datetime) -> list[Message]:
+    """The agent leaves the caller with the consulted party: a transfer to that number, consulted."""
+    to_party = commands_pb2.TransferCall(
+        agent_id=call.agent_id, target=Target.TRANSFER_TARGET_NUMBER, to=call.consult_number
+    )
+    transferred, *ended = _transfer(call, to_party, now)
+    assert isinstance(transferred, events_pb2.CallTransferred)
+    transferred.consulted = True
+    return [transferred, *ended]
 
 
 # CallQueued.reason of a call an agent transferred (TEL-1).
@@ -776,10 +824,18 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 callback_due=to_datetime(failed.retry_at),
                 callback_due_event_id=event.event_id,
             )
+        case "call_consult_started":
+            return evolved(state, consult_number=event.call_consult_started.number, conference=False)
+        case "call_consult_ended":
+            return evolved(state, consult_number="", conference=False)
+        case "call_conferenced":
+            return evolved(state, conference=True)
         case "call_transferred":
             transferred = event.call_transferred
             return evolved(
                 state,
+                consult_number="",
+                conference=False,
                 # to a number, the call ends here with its agent; else the agent has left it
                 agent_id=state.agent_id if transferred.target == Target.TRANSFER_TARGET_NUMBER else "",
                 callback_dialing=False,
@@ -806,6 +862,8 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 state,
                 status=CallStatus.CALL_STATUS_ENDED,
                 ended_at=at,
+                consult_number="",
+                conference=False,
                 ended_by=ended.ended_by,
                 end_reason=ended.reason,
                 ringing_agent_id="",

@@ -50,6 +50,8 @@ def call_view(entry: Versioned[CallState]) -> telephony_pb2.Call:
         heard=call.heard,
         carrier_ref=call.carrier_ref,
     )
+    if call.consult_number:
+        view.consult.CopyFrom(telephony_pb2.Consult(number=call.consult_number, conference=call.conference))
     if call.callback_number:
         view.callback.CopyFrom(
             telephony_pb2.Callback(
@@ -107,6 +109,8 @@ CallWrite = (
     | telephony_pb2.LeaveVoicemailRequest
     | telephony_pb2.CallControlRequest
     | telephony_pb2.TransferCallRequest
+    | telephony_pb2.ConsultCallRequest
+    | telephony_pb2.FinishConsultRequest
     | telephony_pb2.RequestCallbackRequest
     | telephony_pb2.ReportCallbackOutcomeRequest
     | telephony_pb2.CancelCallbackRequest
@@ -217,6 +221,18 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
     ) -> telephony_pb2.Call:
         transfer = commands_pb2.TransferCall(agent_id=request.agent_id, target=request.target, to=request.to)
         return await self._on_call(request, transfer_call=transfer)
+
+    async def ConsultCall(
+        self, request: telephony_pb2.ConsultCallRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.Call:
+        consulting = commands_pb2.ConsultCall(agent_id=request.agent_id, number=request.number)
+        return await self._on_call(request, consult_call=consulting)
+
+    async def FinishConsult(
+        self, request: telephony_pb2.FinishConsultRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.Call:
+        finish = commands_pb2.FinishConsult(agent_id=request.agent_id, action=request.action)
+        return await self._on_call(request, finish_consult=finish)
 
     async def RequestCallback(
         self, request: telephony_pb2.RequestCallbackRequest, context: grpc.aio.ServicerContext

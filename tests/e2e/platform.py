@@ -49,6 +49,8 @@ API_KEYS = {
     "e2e-callback-kim": "tenant-callback:agent:kim",
     "e2e-pci": "tenant-pci",
     "e2e-pci-kim": "tenant-pci:agent:kim",
+    "e2e-consult": "tenant-consult",
+    "e2e-consult-kim": "tenant-consult:agent:kim",
     "e2e-twilio": "tenant-twilio:integration",  # the Twilio adapter's key
     "e2e-twilio-admin": "tenant-twilio",
 }

@@ -31,3 +31,13 @@ async def until(
                 return response.json()
             await asyncio.sleep(0.2)
     raise AssertionError(what)  # unreachable: the timeout raises first
+
+
+async def journey_to_the_end(rest: httpx.AsyncClient, customer_id: str) -> Any:
+    """The customer's journey once the sink has stored a call's end."""
+    return await until(
+        rest,
+        f"/v1/customers/{customer_id}/journey",
+        lambda body: any(e["event_type"] == "telephony.call.ended" for e in body["events"]),
+        "the journey never showed the end",
+    )

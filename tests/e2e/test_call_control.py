@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from services.platform import Platform
-from tests.e2e.support import until
+from tests.e2e.support import journey_to_the_end, until
 from tests.e2e.test_call_life import ok
 
 ADMIN, KIM, LEE = "e2e-control", "e2e-control-kim", "e2e-control-lee"
@@ -67,12 +67,7 @@ async def test_reject_hold_and_resume_over_rest(rest: httpx.AsyncClient) -> None
     )
     assert ended["hold_seconds"] == resumed["hold_seconds"]
 
-    journey = await until(
-        rest,
-        f"/v1/customers/{call['customer_id']}/journey",
-        lambda body: any(e["event_type"] == "telephony.call.ended" for e in body["events"]),
-        "the journey never showed the end",
-    )
+    journey = await journey_to_the_end(rest, call["customer_id"])
     kinds = [e["event_type"] for e in journey["events"]]
     assert kinds.index("telephony.call.rejected") < kinds.index("telephony.call.answered")
     assert (

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from services.platform import Platform
-from tests.e2e.support import until
+from tests.e2e.support import journey_to_the_end, until
 from tests.e2e.test_call_life import ok
 
 ADMIN, KIM = "e2e-callback", {"X-API-Key": "e2e-callback-kim"}
@@ -81,12 +81,7 @@ async def test_a_callback_keeps_its_place_retries_and_connects(rest: httpx.Async
     late = await rest.post(f"/v1/calls/{call_id}/callback-outcome", json={"outcome": "connected"})
     assert (late.status_code, late.json()["error_id"]) == (409, "call-already-ended")
 
-    journey = await until(
-        rest,
-        f"/v1/customers/{first['customer_id']}/journey",
-        lambda body: any(e["event_type"] == "telephony.call.ended" for e in body["events"]),
-        "the journey never showed the end",
-    )
+    journey = await journey_to_the_end(rest, first["customer_id"])
     kinds = [e["event_type"] for e in journey["events"]]
     assert kinds.count("telephony.call.callback_dialing") == 2
     assert (

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from services.platform import Platform
-from tests.e2e.support import until
+from tests.e2e.support import journey_to_the_end, until
 from tests.e2e.test_call_life import ok
 
 ADMIN = "e2e-transfer"
@@ -86,12 +86,7 @@ async def test_a_call_transferred_to_a_queue_an_agent_and_a_number(rest: httpx.A
     assert (ended["status"], ended["end_reason"], ended["ended_by"]) == ("ended", "transferred-out", "agent")
     await until(rest, "/v1/agents/kim", lambda a: a["state"] == "wrap-up", "kim never wrapped up")
 
-    journey = await until(
-        rest,
-        f"/v1/customers/{call['customer_id']}/journey",
-        lambda body: any(e["event_type"] == "telephony.call.ended" for e in body["events"]),
-        "the journey never showed the end",
-    )
+    journey = await journey_to_the_end(rest, call["customer_id"])
     transfers = [e for e in journey["events"] if e["event_type"] == "telephony.call.transferred"]
     assert [("kim" in e["actor"], "lee" in e["actor"]) for e in transfers] == [
         (True, False),

@@ -29,6 +29,10 @@ REQUESTS: dict[str, Message] = {
     f"{CALLS}/PauseRecording": telephony_pb2.CallControlRequest(call_id="c", agent_id="kim"),
     f"{CALLS}/ResumeRecording": telephony_pb2.CallControlRequest(call_id="c", agent_id="kim"),
     f"{CALLS}/TransferCall": telephony_pb2.TransferCallRequest(call_id="c", agent_id="kim", to="lee"),
+    f"{CALLS}/ConsultCall": telephony_pb2.ConsultCallRequest(
+        call_id="c", agent_id="kim", number="+8225550100"
+    ),
+    f"{CALLS}/FinishConsult": telephony_pb2.FinishConsultRequest(call_id="c", agent_id="kim"),
     f"{CALLS}/RequestCallback": telephony_pb2.RequestCallbackRequest(call_id="c"),
     f"{CALLS}/ReportCallbackOutcome": telephony_pb2.ReportCallbackOutcomeRequest(call_id="c"),
     f"{CALLS}/CancelCallback": telephony_pb2.CancelCallbackRequest(call_id="c"),

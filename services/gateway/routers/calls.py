@@ -1,5 +1,7 @@
 """Calls: an adapter offers inbound calls and relays the caller's digits; agents answer; either hangs up."""
 
+from typing import Literal
+
 from cc.telephony.v1 import events_pb2, telephony_pb2
 from fastapi import APIRouter
 
@@ -11,6 +13,7 @@ from services.gateway.models import (
     Call,
     CallbackBody,
     CallbackOutcomeBody,
+    ConsultBody,
     DigitsBody,
     HangUpBody,
     OfferCallBody,
@@ -27,6 +30,12 @@ CALLBACK_OUTCOMES = {
     "no-answer": events_pb2.CALLBACK_OUTCOME_NO_ANSWER,
     "busy": events_pb2.CALLBACK_OUTCOME_BUSY,
     "failed": events_pb2.CALLBACK_OUTCOME_FAILED,
+}
+CONSULT_ACTIONS = {
+    "cancel": events_pb2.CONSULT_ACTION_CANCEL,
+    "conference": events_pb2.CONSULT_ACTION_CONFERENCE,
+    "transfer": events_pb2.CONSULT_ACTION_TRANSFER,
+    "party-left": events_pb2.CONSULT_ACTION_PARTY_LEFT,
 }
 TRANSFER_TARGETS = {
     "queue": events_pb2.TRANSFER_TARGET_QUEUE,
@@ -146,6 +155,49 @@ async def transfer(
         expected_version=body.expected_version,
     )
     return Call.of(await services.telephony.TransferCall(request, metadata=who.metadata))
+
+
+@router.post(
+    "/{call_id}/consult", summary="The agent on the call consults an outside number, the caller on hold"
+)
+async def consult(
+    call_id: PathId,
+    body: ConsultBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Call:
+    request = telephony_pb2.ConsultCallRequest(
+        call_id=call_id,
+        agent_id=body.agent_id,
+        number=body.number,
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
+    return Call.of(await services.telephony.ConsultCall(request, metadata=who.metadata))
+
+
+@router.post(
+    "/{call_id}/consult/{action}",
+    summary="The agent ends the consultation: cancel it, make it a conference, transfer the call to the "
+    "party, or report that the party left",
+)
+async def finish_consult(
+    call_id: PathId,
+    action: Literal["cancel", "conference", "transfer", "party-left"],
+    body: AnswerBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Call:
+    request = telephony_pb2.FinishConsultRequest(
+        call_id=call_id,
+        agent_id=body.agent_id,
+        action=CONSULT_ACTIONS[action],
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
+    return Call.of(await services.telephony.FinishConsult(request, metadata=who.metadata))
 
 
 @router.post(

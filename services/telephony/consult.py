@@ -1,0 +1,77 @@
+"""Consultation and conference (TEL-1): the agent on a call consults an outside number (an expert, a
+partner, an interpreter) with the caller on hold, then drops the party and is back with the caller,
+joins the three of them in a conference, or leaves the caller with the party: a consult transfer,
+which ends the call here as a blind transfer to that number does (`domain._consult_transfer`).
+
+While a consultation is in progress the agent cannot hold, resume or blind-transfer the call (the
+caller is on hold already, and the party would be left hanging), nor hang up on it: that would drop
+the caller unawares. In a conference, the agent hanging up leaves the other two talking: the call is
+transferred to the party. The caller hanging up ends the call, consultation and all. Pure: no I/O."""
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from cc.telephony.v1 import events_pb2
+from google.protobuf.message import Message
+
+from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument
+from services.telephony import numbers
+
+if TYPE_CHECKING:
+    from services.telephony.domain import CallState
+
+# CallConsultEnded.reason
+CANCELLED = "cancelled"
+PARTY_LEFT = "party-left"
+
+
+def started(call: "CallState", number: str) -> list[Message]:
+    """The agent on the call (checked by the caller) consults `number`; the caller goes on hold."""
+    if call.consult_number:
+        raise IllegalTransition("call-consulting", f"call {call.call_id} is consulting {call.consult_number}")
+    if not numbers.NUMBER.fullmatch(numbers.canonical(number)):
+        raise InvalidArgument(
+            "invalid-argument",
+            "number is not a phone number",
+            [FieldViolation("number", numbers.NUMBER_RULE)],
+        )
+    held = [] if call.held_since is not None else [events_pb2.CallHeld(agent_id=call.agent_id)]
+    return [*held, events_pb2.CallConsultStarted(agent_id=call.agent_id, number=number)]
+
+
+def consulting(call: "CallState") -> "CallState":
+    """The call, with a consultation in progress."""
+    if not call.consult_number:
+        raise IllegalTransition("call-not-consulting", f"call {call.call_id} has no consultation in progress")
+    return call
+
+
+def refused_while_consulting(call: "CallState") -> "CallState":
+    """The call, unless a consultation is in progress (hold, resume, blind transfer, the agent's hang-up)."""
+    if call.consult_number:
+        raise IllegalTransition(
+            "call-consulting",
+            f"call {call.call_id} is consulting {call.consult_number}: cancel, conference or transfer first",
+        )
+    return call
+
+
+def dropped(call: "CallState", reason: str, now: datetime) -> list[Message]:
+    """The party is off the call (`reason`: cancelled, party-left); the caller is back with the agent."""
+    ended = events_pb2.CallConsultEnded(agent_id=call.agent_id, number=call.consult_number, reason=reason)
+    return [ended, *_off_hold(call, now)]
+
+
+def joined(call: "CallState", now: datetime) -> list[Message]:
+    """The party joins the agent and the caller: a three-party conference."""
+    if call.conference:
+        raise IllegalTransition("call-in-conference", f"call {call.call_id} is a conference already")
+    conferenced = events_pb2.CallConferenced(agent_id=call.agent_id, number=call.consult_number)
+    return [conferenced, *_off_hold(call, now)]
+
+
+def _off_hold(call: "CallState", now: datetime) -> list[Message]:
+    if call.held_since is None:
+        return []
+    held = (now - call.held_since).total_seconds()
+    return [events_pb2.CallResumed(agent_id=call.agent_id, held_seconds=held)]

@@ -1,0 +1,74 @@
+"""Consultation and conference (TEL-1) end to end over REST: the agent on a call consults an outside
+number with the caller on hold, cancels, consults again and makes it a three-party conference, then
+leaves it, which transfers the call to the party; the agent wraps up, the journey shows each step and
+the queue's statistics count the time on hold."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from services.platform import Platform
+from tests.e2e.support import journey_to_the_end, until
+from tests.e2e.test_call_life import ok
+
+KIM = {"X-API-Key": "e2e-consult-kim"}
+EXPERT = "+82 2-555-0100"
+
+
+@pytest.fixture
+async def rest(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    base = f"http://127.0.0.1:{platform.settings.gateway_port}"
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": "e2e-consult"}, timeout=30) as client:
+        yield client
+
+
+async def test_consult_cancel_conference_and_leave_over_rest(rest: httpx.AsyncClient) -> None:
+    member = {"site_id": "seoul", "skills": [{"name": "member", "proficiency": 5}]}
+    ok(await rest.post("/v1/agents/kim/login", json=member, headers=KIM))
+    call = ok(await rest.post("/v1/calls", json={"ani": "+821055550077", "dnis": "1588"}), 201)
+    call_id, kim = call["call_id"], {"agent_id": "kim"}
+    ok(await rest.post(f"/v1/calls/{call_id}/digits", json={"digits": "1"}))
+    await until(rest, f"/v1/calls/{call_id}", lambda c: c["status"] == "ringing", "the call never rang kim")
+    ok(await rest.post(f"/v1/calls/{call_id}/answer", json=kim, headers=KIM))
+
+    consulting = ok(
+        await rest.post(f"/v1/calls/{call_id}/consult", json={**kim, "number": EXPERT}, headers=KIM)
+    )
+    assert (consulting["on_hold"], consulting["consult"]) == (True, {"number": EXPERT, "conference": False})
+    no_hold = await rest.post(f"/v1/calls/{call_id}/hold", json=kim, headers=KIM)
+    assert (no_hold.status_code, no_hold.json()["error_id"]) == (409, "call-consulting")
+    no_hang_up = await rest.post(f"/v1/calls/{call_id}/hangup", json={"party": "agent"}, headers=KIM)
+    assert (no_hang_up.status_code, no_hang_up.json()["error_id"]) == (409, "call-consulting")
+
+    back = ok(await rest.post(f"/v1/calls/{call_id}/consult/cancel", json=kim, headers=KIM))
+    assert (back["on_hold"], back["consult"], back["status"]) == (False, None, "connected")
+    assert back["hold_seconds"] > 0
+    none_now = await rest.post(f"/v1/calls/{call_id}/consult/conference", json=kim, headers=KIM)
+    assert (none_now.status_code, none_now.json()["error_id"]) == (409, "call-not-consulting")
+
+    ok(await rest.post(f"/v1/calls/{call_id}/consult", json={**kim, "number": EXPERT}, headers=KIM))
+    three = ok(await rest.post(f"/v1/calls/{call_id}/consult/conference", json=kim, headers=KIM))
+    assert (three["on_hold"], three["consult"]) == (False, {"number": EXPERT, "conference": True})
+
+    left = ok(await rest.post(f"/v1/calls/{call_id}/hangup", json={"party": "agent"}, headers=KIM))
+    assert (left["status"], left["end_reason"], left["ended_by"]) == ("ended", "transferred-out", "agent")
+    await until(rest, "/v1/agents/kim", lambda a: a["state"] == "wrap-up", "kim never wrapped up")
+
+    journey = await journey_to_the_end(rest, call["customer_id"])
+    steps = [
+        e["event_type"].removeprefix("telephony.call.")
+        for e in journey["events"]
+        if e["event_type"].startswith(
+            ("telephony.call.consult", "telephony.call.conferenced", "telephony.call.transferred")
+        )
+    ]
+    assert steps == ["consult_started", "consult_ended", "consult_started", "conferenced", "transferred"]
+
+    def held(body: dict[str, Any]) -> bool:
+        return any(row["queue_id"] == "member" and row["held"] for row in body["queues"])
+
+    statistics = await until(rest, "/v1/statistics/queues", held, "the consultation's hold was never counted")
+    [row] = [row for row in statistics["queues"] if row["queue_id"] == "member"]
+    assert row["average_hold_time_seconds"] == pytest.approx(left["hold_seconds"], abs=0.001)

@@ -1,0 +1,166 @@
+"""Consultation and conference on the call aggregate (TEL-1): the agent consults an outside number with
+the caller on hold, then drops the party, joins the three of them, or leaves the caller with the party
+(a consult transfer); what may and may not happen meanwhile."""
+
+import pytest
+from cc.telephony.v1 import commands_pb2, events_pb2
+from cc.telephony.v1.telephony_pb2 import CallStatus
+from google.protobuf.message import Message
+
+from services.common.errors import IllegalTransition, InvalidArgument
+from tests.unit.support import refused, violated_fields
+from tests.unit.test_call_domain import Call, connected
+
+Action = events_pb2.ConsultAction
+Party = events_pb2.Party
+EXPERT = "+82 2-555-0100"
+
+
+def consult(call: Call, number: str = EXPERT, t: float = 20, agent_id: str = "agent-1") -> list[Message]:
+    return call.send(t, consult_call=commands_pb2.ConsultCall(agent_id=agent_id, number=number))
+
+
+def finish(call: Call, action: "events_pb2.ConsultAction.ValueType", t: float = 30) -> list[Message]:
+    return call.send(t, finish_consult=commands_pb2.FinishConsult(agent_id="agent-1", action=action))
+
+
+def consulting() -> Call:
+    """agent-1 answered at 14 and consults the expert from 20, the caller on hold."""
+    call = connected()
+    consult(call)
+    return call
+
+
+def test_consulting_puts_the_caller_on_hold() -> None:
+    call = connected()
+
+    payloads = consult(call)
+
+    assert payloads == [
+        events_pb2.CallHeld(agent_id="agent-1"),
+        events_pb2.CallConsultStarted(agent_id="agent-1", number=EXPERT),
+    ]
+    assert (call.state.consult_number, call.state.held_since is not None) == (EXPERT, True)
+
+
+def test_a_caller_on_hold_already_is_not_held_twice() -> None:
+    call = connected()
+    call.hold(t=16)
+
+    assert consult(call) == [events_pb2.CallConsultStarted(agent_id="agent-1", number=EXPERT)]
+
+
+def test_cancelling_brings_the_caller_back_after_the_time_on_hold() -> None:
+    call = consulting()
+
+    payloads = finish(call, Action.CONSULT_ACTION_CANCEL, t=32)
+
+    assert payloads == [
+        events_pb2.CallConsultEnded(agent_id="agent-1", number=EXPERT, reason="cancelled"),
+        events_pb2.CallResumed(agent_id="agent-1", held_seconds=12.0),
+    ]
+    assert (call.state.consult_number, call.state.held_since, call.state.hold_seconds) == ("", None, 12.0)
+
+
+def test_the_party_leaving_brings_the_caller_back_too() -> None:
+    call = consulting()
+
+    payloads = finish(call, Action.CONSULT_ACTION_PARTY_LEFT)
+
+    assert payloads[0] == events_pb2.CallConsultEnded(agent_id="agent-1", number=EXPERT, reason="party-left")
+    assert call.state.consult_number == ""
+
+
+def test_a_conference_joins_the_three_and_the_agent_leaving_it_transfers_the_call() -> None:
+    call = consulting()
+
+    joined = finish(call, Action.CONSULT_ACTION_CONFERENCE, t=26)
+    assert joined == [
+        events_pb2.CallConferenced(agent_id="agent-1", number=EXPERT),
+        events_pb2.CallResumed(agent_id="agent-1", held_seconds=6.0),
+    ]
+    assert (call.state.conference, call.state.held_since) == (True, None)
+    refused(lambda: finish(call, Action.CONSULT_ACTION_CONFERENCE), IllegalTransition, "call-in-conference")
+
+    left = call.hang_up(Party.PARTY_AGENT, t=74)
+
+    transferred, ended = left
+    assert isinstance(transferred, events_pb2.CallTransferred)
+    assert (transferred.target, transferred.to, transferred.consulted) == (
+        events_pb2.TRANSFER_TARGET_NUMBER,
+        EXPERT,
+        True,
+    )
+    assert (transferred.talk_seconds, transferred.hold_seconds) == (60.0, 6.0)
+    assert ended == events_pb2.CallEnded(
+        ended_by=Party.PARTY_AGENT,
+        reason=events_pb2.END_REASON_TRANSFERRED_OUT,
+        queue_id="member",
+        agent_id="agent-1",
+        hold_seconds=6.0,
+    )
+
+
+def test_a_consult_transfer_leaves_the_caller_with_the_party_and_counts_the_hold() -> None:
+    call = consulting()
+
+    payloads = finish(call, Action.CONSULT_ACTION_TRANSFER, t=40)
+
+    assert [type(p).__name__ for p in payloads] == ["CallTransferred", "CallEnded"]
+    assert payloads[0].consulted  # type: ignore[attr-defined]
+    assert payloads[1].hold_seconds == 20.0  # type: ignore[attr-defined]
+    assert call.state.status == CallStatus.CALL_STATUS_ENDED
+    assert (call.state.consult_number, call.state.conference) == ("", False)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        lambda call: call.hold(t=25),
+        lambda call: call.send(25, resume_call=commands_pb2.ResumeCall(agent_id="agent-1")),
+        lambda call: call.send(
+            25,
+            transfer_call=commands_pb2.TransferCall(
+                agent_id="agent-1", target=events_pb2.TRANSFER_TARGET_QUEUE, to="payment"
+            ),
+        ),
+        lambda call: consult(call, "+82 2-555-0199", t=25),
+        lambda call: call.hang_up(Party.PARTY_AGENT, t=25),  # the caller would be dropped unawares
+    ],
+)
+def test_while_consulting_the_agent_finishes_the_consultation_first(command: object) -> None:
+    call = consulting()
+    version = call.version
+
+    refused(lambda: command(call), IllegalTransition, "call-consulting")  # type: ignore[operator]
+
+    assert call.version == version
+
+
+def test_the_caller_hanging_up_ends_the_call_consultation_and_all() -> None:
+    call = consulting()
+
+    [ended] = call.hang_up(Party.PARTY_CALLER, t=50)
+
+    assert ended.reason == events_pb2.END_REASON_NORMAL_CLEARING  # type: ignore[attr-defined]
+    assert ended.hold_seconds == 30.0  # type: ignore[attr-defined]
+    assert call.state.consult_number == ""
+
+
+def test_only_the_agent_on_the_call_consults_and_only_a_number() -> None:
+    call = connected()
+
+    refused(lambda: consult(call, agent_id="agent-2"), IllegalTransition, "call-not-with-agent")
+    error = refused(lambda: consult(call, number="the expert"), InvalidArgument, "invalid-argument")
+    assert violated_fields(error) == ["number"]
+
+
+def test_finishing_needs_a_consultation_and_an_action() -> None:
+    call = connected()
+    refused(lambda: finish(call, Action.CONSULT_ACTION_CANCEL), IllegalTransition, "call-not-consulting")
+
+    call = consulting()
+    error = refused(
+        lambda: finish(call, Action.CONSULT_ACTION_UNSPECIFIED), InvalidArgument, "invalid-argument"
+    )
+    assert violated_fields(error) == ["action"]
