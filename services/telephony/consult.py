@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 # CallConsultEnded.reason
 CANCELLED = "cancelled"
 PARTY_LEFT = "party-left"
+CALL_ENDED = "call-ended"
 
 
 def started(call: "CallState", number: str) -> list[Message]:
@@ -57,9 +58,20 @@ def refused_while_consulting(call: "CallState") -> "CallState":
 
 
 def dropped(call: "CallState", reason: str, now: datetime) -> list[Message]:
-    """The party is off the call (`reason`: cancelled, party-left); the caller is back with the agent."""
+    """The party is off the call (`reason`: cancelled, party-left); the caller is back with the agent,
+    off hold, even from a hold the agent began before consulting."""
     ended = events_pb2.CallConsultEnded(agent_id=call.agent_id, number=call.consult_number, reason=reason)
     return [ended, *_off_hold(call, now)]
+
+
+def ended_with_call(call: "CallState") -> list[Message]:
+    """The caller hung up: a consultation or conference in progress ends with the call (an adapter drops
+    the party's leg on it)."""
+    if not call.consult_number:
+        return []
+    return [
+        events_pb2.CallConsultEnded(agent_id=call.agent_id, number=call.consult_number, reason=CALL_ENDED)
+    ]
 
 
 def joined(call: "CallState", now: datetime) -> list[Message]:

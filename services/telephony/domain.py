@@ -151,6 +151,14 @@ def _existing(state: CallState | None, call_id: str) -> CallState:
     return state
 
 
+def _with_hold(decided: list[Message], call: CallState, now: datetime) -> None:
+    """Every end of a call carries its time on hold in all, however it ends (abandoned after a transfer,
+    a callback cancelled after one): the queue statistics read it there."""
+    for event in decided:
+        if isinstance(event, events_pb2.CallEnded) and not event.hold_seconds:
+            event.hold_seconds = call.hold_seconds_at(now)
+
+
 def _illegal(state: CallState, error_id: str, wanted: str) -> IllegalTransition:
     status = CallStatus.Name(state.status).removeprefix("CALL_STATUS_").lower()
     return IllegalTransition(error_id, f"call {state.call_id} is {status}, not {wanted}")
@@ -162,6 +170,8 @@ def decide(
     """What the command decides, with the recording's segments around it (TEL-7): paused while the
     caller is at a masked node, ended with the call."""
     decided = _decide(state, command, now, rules)
+    if state is not None:
+        _with_hold(decided, state, now)
     if not rules.record_calls and (state is None or not state.recording.segment):
         return decided  # a recording begun before recording was turned off still ends with its call
     tenant_id = command.meta.tenant_id
@@ -238,7 +248,7 @@ def _decide(
                 return _consult_transfer(call, now)  # the agent leaves the other two talking
             if command.hang_up_call.party == Party.PARTY_AGENT:
                 consult.refused_while_consulting(call)
-            return [_hang_up(call, command.hang_up_call.party, now)]
+            return [*consult.ended_with_call(call), _hang_up(call, command.hang_up_call.party, now)]
         case "hold_call":
             call = _with_caller(_existing(state, call_id), command.hold_call.agent_id)
             consult.refused_while_consulting(call)
@@ -270,6 +280,11 @@ def _decide(
             return _transfer(call, transfer, now)
         case "consult_call":
             call = _with_caller(_existing(state, call_id), command.consult_call.agent_id)
+            if call.carrier_ref:
+                raise IllegalTransition(
+                    "consult-not-supported-by-carrier",
+                    f"call {call_id} is carried by an adapter that cannot place the consultation's leg",
+                )
             return consult.started(call, command.consult_call.number)
         case "finish_consult":
             return _finish_consult(_existing(state, call_id), command.finish_consult, now)

@@ -183,7 +183,12 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
         self, request: telephony_pb2.HangUpCallRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.Call:
         credential = current_credential()
-        if credential.role == Role.AGENT:  # an agent hangs up its own call only
+        if credential.role == Role.AGENT:  # an agent hangs up its own call only, as itself
+            if request.party != events_pb2.PARTY_AGENT:
+                raise PermissionDenied(
+                    "agent-hangs-up-as-agent",
+                    "an agent's key hangs up as the agent; the carrier reports the caller",
+                )
             call = (await lookup(self._calls, credential.tenant_id, request.call_id)).state
             if credential.agent_id not in (call.agent_id, call.ringing_agent_id):
                 raise PermissionDenied("not-your-call", f"the call is not with {credential.agent_id}")

@@ -45,6 +45,8 @@ async def test_each_role_does_only_what_it_may_and_events_name_who_did_it(platfo
         assert (await kim.post(f"/v1/calls/{call_id}/answer", json={"agent_id": "kim"})).status_code == 200
         not_lees = await lee.post(f"/v1/calls/{call_id}/hangup", json={"party": "agent"})
         assert (not_lees.status_code, not_lees.json()["error_id"]) == (403, "not-your-call")
+        as_caller = await kim.post(f"/v1/calls/{call_id}/hangup", json={"party": "caller"})
+        assert (as_caller.status_code, as_caller.json()["error_id"]) == (403, "agent-hangs-up-as-agent")
         assert (await kim.post(f"/v1/calls/{call_id}/hangup", json={"party": "agent"})).status_code == 200
 
         async with asyncio.timeout(45):

@@ -47,7 +47,13 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
     await owner.post(f"/v1/calls/{call_id}/digits", json={"digits": "1"})
     ringing = await until(owner, f"/v1/calls/{call_id}", lambda c: c["status"] == "ringing", "it never rang")
 
-    ids = {"call_id": call_id, "agent_id": "iso", "contact_id": call_id, "customer_id": customer_id}
+    ids = {
+        "call_id": call_id,
+        "agent_id": "iso",
+        "contact_id": call_id,
+        "customer_id": customer_id,
+        "action": "cancel",
+    }
     for method, template, body in [
         ("GET", "/v1/calls/{call_id}", None),
         ("POST", "/v1/calls/{call_id}/digits", {"digits": "1"}),
@@ -60,6 +66,8 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
         ("POST", "/v1/calls/{call_id}/recording/pause", {"agent_id": "iso"}),
         ("POST", "/v1/calls/{call_id}/recording/resume", {"agent_id": "iso"}),
         ("POST", "/v1/calls/{call_id}/transfer", {"agent_id": "iso", "target": "queue", "to": "general"}),
+        ("POST", "/v1/calls/{call_id}/consult", {"agent_id": "iso", "number": "+8225550100"}),
+        ("POST", "/v1/calls/{call_id}/consult/{action}", {"agent_id": "iso"}),
         ("POST", "/v1/calls/{call_id}/callback", {}),
         ("DELETE", "/v1/calls/{call_id}/callback", None),
         ("POST", "/v1/calls/{call_id}/callback-outcome", {"outcome": "connected"}),

@@ -382,6 +382,21 @@ def test_what_the_caller_was_told_is_not_said_again_once_an_agent_is_rung() -> N
     assert call.state.heard == ()
 
 
+def test_every_end_carries_the_time_on_hold_even_after_a_transfer_and_an_abandon() -> None:
+    call = connected()
+    call.hold(t=16)
+    call.send(
+        46,
+        transfer_call=commands_pb2.TransferCall(
+            agent_id="agent-1", target=Target.TRANSFER_TARGET_QUEUE, to="billing"
+        ),
+    )
+
+    [ended] = call.hang_up(Party.PARTY_CALLER, t=60)
+
+    assert ended.abandoned and ended.hold_seconds == 30.0  # type: ignore[attr-defined]
+
+
 def test_the_carriers_id_of_the_call_is_kept_with_it() -> None:
     call = Call()
     offer = commands_pb2.OfferCall(ani=ANI, dnis=DNIS, carrier_ref="CA0123")

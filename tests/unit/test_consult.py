@@ -9,7 +9,7 @@ from google.protobuf.message import Message
 
 from services.common.errors import IllegalTransition, InvalidArgument
 from tests.unit.support import refused, violated_fields
-from tests.unit.test_call_domain import Call, connected
+from tests.unit.test_call_domain import Call, connected, queued
 
 Action = events_pb2.ConsultAction
 Party = events_pb2.Party
@@ -65,10 +65,33 @@ def test_cancelling_brings_the_caller_back_after_the_time_on_hold() -> None:
 def test_the_party_leaving_brings_the_caller_back_too() -> None:
     call = consulting()
 
-    payloads = finish(call, Action.CONSULT_ACTION_PARTY_LEFT)
+    payloads = finish(call, Action.CONSULT_ACTION_PARTY_LEFT, t=29)
 
-    assert payloads[0] == events_pb2.CallConsultEnded(agent_id="agent-1", number=EXPERT, reason="party-left")
+    assert payloads == [
+        events_pb2.CallConsultEnded(agent_id="agent-1", number=EXPERT, reason="party-left"),
+        events_pb2.CallResumed(agent_id="agent-1", held_seconds=9.0),
+    ]
     assert call.state.consult_number == ""
+
+
+def test_the_caller_back_means_off_any_hold_even_one_begun_before_consulting() -> None:
+    call = connected()
+    call.hold(t=16)
+    consult(call)
+
+    payloads = finish(call, Action.CONSULT_ACTION_CANCEL, t=30)
+
+    assert payloads[-1] == events_pb2.CallResumed(agent_id="agent-1", held_seconds=14.0)
+
+
+def test_cancelling_a_conference_drops_the_party() -> None:
+    call = consulting()
+    finish(call, Action.CONSULT_ACTION_CONFERENCE, t=26)
+
+    payloads = finish(call, Action.CONSULT_ACTION_CANCEL, t=40)
+
+    assert payloads == [events_pb2.CallConsultEnded(agent_id="agent-1", number=EXPERT, reason="cancelled")]
+    assert (call.state.consult_number, call.state.conference) == ("", False)
 
 
 def test_a_conference_joins_the_three_and_the_agent_leaving_it_transfers_the_call() -> None:
@@ -140,11 +163,24 @@ def test_while_consulting_the_agent_finishes_the_consultation_first(command: obj
 def test_the_caller_hanging_up_ends_the_call_consultation_and_all() -> None:
     call = consulting()
 
-    [ended] = call.hang_up(Party.PARTY_CALLER, t=50)
+    consult_ended, ended = call.hang_up(Party.PARTY_CALLER, t=50)
 
+    assert consult_ended == events_pb2.CallConsultEnded(
+        agent_id="agent-1", number=EXPERT, reason="call-ended"
+    )
     assert ended.reason == events_pb2.END_REASON_NORMAL_CLEARING  # type: ignore[attr-defined]
     assert ended.hold_seconds == 30.0  # type: ignore[attr-defined]
     assert call.state.consult_number == ""
+
+
+def test_only_a_connected_call_is_consulted_on_and_not_one_the_carrier_cannot_place_a_leg_for() -> None:
+    refused(lambda: consult(queued()), IllegalTransition, "call-not-with-agent")
+    carried = Call()
+    carried.send(0, offer_call=commands_pb2.OfferCall(ani="+821012345678", dnis="1588", carrier_ref="CA1"))
+    carried.digits("1", t=5)
+    carried.ring("agent-1", t=10)
+    carried.answer("agent-1", t=14)
+    refused(lambda: consult(carried), IllegalTransition, "consult-not-supported-by-carrier")
 
 
 def test_only_the_agent_on_the_call_consults_and_only_a_number() -> None:

@@ -2,6 +2,7 @@
 caught at the `twilio` library's HTTP layer."""
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 from unittest.mock import patch
@@ -35,6 +36,7 @@ def event(
         "CallQueued": "call_queued",
         "CallEnded": "call_ended",
         "CallAnswered": "call_answered",
+        "CallTransferred": "call_transferred",
     }[payload.DESCRIPTOR.name]
     built = event_pb2.Event(
         event_id="e-1", tenant_id=tenant_id, aggregate_id=call_id, aggregate_version=version
@@ -55,6 +57,16 @@ def event(
         (events_pb2.CallEnded(ended_by=Party.PARTY_CALLER), None),  # Twilio told us
         (events_pb2.CallEnded(ended_by=Party.PARTY_SYSTEM), None),  # the flow's own <Hangup>
         (events_pb2.CallAnswered(agent_id="kim"), None),
+        (
+            events_pb2.CallTransferred(target=events_pb2.TRANSFER_TARGET_NUMBER, to="+8225550100"),
+            Move.DIAL_OUT,
+        ),
+        (events_pb2.CallTransferred(target=events_pb2.TRANSFER_TARGET_QUEUE, to="q"), None),  # its CallQueued
+        # the caller is with the number now: not hung up
+        (
+            events_pb2.CallEnded(ended_by=Party.PARTY_AGENT, reason=events_pb2.END_REASON_TRANSFERRED_OUT),
+            None,
+        ),
     ],
 )
 def test_what_twilio_must_hear_of(payload: Message, move: Move | None) -> None:
@@ -196,6 +208,37 @@ async def test_the_librarys_client_gets_a_timeout_the_library_leaves_out() -> No
 
     assert sent["url"] == "http://127.0.0.1:9/2010-04-01/Accounts/AC1/Calls/CA1.json"
     assert sent["timeout"] == UPDATE_SECONDS
+
+
+@pytest.mark.parametrize(("ended_seconds_ago", "dialled"), [(2, True), (120, False)])
+async def test_a_transfer_to_a_number_is_dialled_at_twilio_once(
+    ended_seconds_ago: int, dialled: bool
+) -> None:
+    running, recorder, telephony = dialer(status=telephony_pb2.CALL_STATUS_ENDED)
+    ended_at = datetime.now(UTC) - timedelta(seconds=ended_seconds_ago)
+
+    async def transferred_out(request: telephony_pb2.GetCallRequest, metadata: object) -> telephony_pb2.Call:
+        call = telephony_pb2.Call(
+            call_id=request.call_id,
+            carrier_ref="CA77",
+            status=telephony_pb2.CALL_STATUS_ENDED,
+            end_reason=events_pb2.END_REASON_TRANSFERRED_OUT,
+        )
+        call.ended_at.FromDatetime(ended_at)
+        return call
+
+    telephony.GetCall = transferred_out  # type: ignore[method-assign]
+    to_number = events_pb2.CallTransferred(target=events_pb2.TRANSFER_TARGET_NUMBER, to="+8225550100")
+
+    await running.handle(record(event(to_number)))
+
+    if dialled:  # read again two minutes on, it is a replay: the caller is with the number already
+        [sent] = recorder.sent
+        assert sent["data"] == {
+            "Twiml": '<?xml version="1.0" encoding="UTF-8"?><Response><Dial>+8225550100</Dial></Response>'
+        }
+    else:
+        assert recorder.sent == []
 
 
 async def test_calls_of_other_carriers_and_tenants_are_left_alone() -> None:

@@ -10,6 +10,7 @@ skipped: the platform's ring timeout moves the call on, and the next event tries
 
 import asyncio
 import logging
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -38,11 +39,14 @@ QUEUED_AGAIN = frozenset({"ring-no-answer", "rejected", "transferred"})
 # replayed after a restart must not run into Twilio's rate limits).
 UPDATE_SECONDS = 10.0
 UPDATES_IN_FLIGHT = 16
+# A transfer to a number read again later than this is a replay: the caller is with the number already.
+DIAL_OUT_WITHIN_SECONDS = 30
 
 
 class Move(Enum):
     REDIRECT = "redirect"  # to the voice webhook: Twilio fetches what the call does now
     END = "end"
+    DIAL_OUT = "dial-out"  # the agent transferred the call to a number: Twilio connects the caller to it
 
 
 def move_for(event: event_pb2.Event) -> Move | None:
@@ -53,8 +57,13 @@ def move_for(event: event_pb2.Event) -> Move | None:
             return Move.REDIRECT
         case "call_queued" if event.call_queued.reason in QUEUED_AGAIN:
             return Move.REDIRECT
-        case "call_ended" if event.call_ended.ended_by == events_pb2.PARTY_AGENT:
+        case "call_ended" if (
+            event.call_ended.ended_by == events_pb2.PARTY_AGENT
+            and event.call_ended.reason != events_pb2.END_REASON_TRANSFERRED_OUT
+        ):
             return Move.END
+        case "call_transferred" if event.call_transferred.target == events_pb2.TRANSFER_TARGET_NUMBER:
+            return Move.DIAL_OUT
     return None
 
 
@@ -136,13 +145,13 @@ class Dialer:
         call = await self._services.telephony.GetCall(found, metadata=metadata)
         if not call.carrier_ref:
             return  # a call of the simulated carrier, in a tenant that also has Twilio numbers
-        if move == Move.REDIRECT and not waiting(call):
-            # an event read again, or overtaken: a redirect now would cut a bridged call (Twilio ends a
-            # call whose new instructions are empty); the event that moved it on says what to do
+        if not still_due(call, move, datetime.now(UTC)):
             return
         live = self._client(account).calls(call.carrier_ref)
         if move == Move.END:
             await live.update_async(status="completed")
+        elif move == Move.DIAL_OUT:
+            await live.update_async(twiml=twiml.dial_out(event.call_transferred.to))
         else:
             urls = twiml.Urls(self._settings.cc_twilio_public_url.rstrip("/"))
             await live.update_async(
@@ -164,6 +173,20 @@ class Dialer:
             await consumer.commit(offsets)
         except KafkaError as error:  # a rebalance; the partition's next owner tells Twilio again
             log.warning("twilio dialer: offsets %s not committed (%r)", offsets, error)
+
+
+def still_due(call: telephony_pb2.Call, move: Move, now: datetime) -> bool:
+    """Whether the move still fits the call as it is now. An event read again after a restart, or
+    overtaken by the next, must not cut a bridged call (Twilio ends a call whose new instructions are
+    empty) or dial a number again on a live transfer; the event that moved the call on says what to do."""
+    match move:
+        case Move.REDIRECT:
+            return waiting(call)
+        case Move.DIAL_OUT:
+            ended_at = call.ended_at.ToDatetime(UTC) if call.HasField("ended_at") else None
+            just_now = ended_at is not None and now - ended_at < timedelta(seconds=DIAL_OUT_WITHIN_SECONDS)
+            return call.end_reason == events_pb2.END_REASON_TRANSFERRED_OUT and just_now
+    return True
 
 
 def waiting(call: telephony_pb2.Call) -> bool:

@@ -103,6 +103,14 @@ def render(
     return str(response)
 
 
+def dial_out(number: str) -> str:
+    """The agent transferred the call to an outside number: Twilio connects the caller to it, and the
+    call is over for the platform."""
+    response = VoiceResponse()
+    response.dial(number)
+    return str(response)
+
+
 def hang_up() -> str:
     """The call (or, answering the agent's leg, that leg) ends."""
     response = VoiceResponse()
