@@ -85,7 +85,7 @@ class CommandProcessor(ConsumerRebalanceListener, Generic[S, C]):
 
     async def _commit_group_offsets(self, consumer: AIOKafkaConsumer) -> None:
         """The owners' positions as the group's offsets: for lag monitoring, and where a new owner starts
-        when the outcome window holds nothing of its partition. Never ahead of what was committed."""
+        on a partition that never committed a batch. Never ahead of what was committed."""
         offsets = {
             owner.tp: owner.next_command
             for owner in self.owners.values()

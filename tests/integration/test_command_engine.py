@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaConnectionError
 from cc.common.v1 import event_pb2
 from cc.telephony.v1 import commands_pb2, telephony_pb2, telephony_pb2_grpc
 
-from services.common import kafka, partition_owner
+from services.common import command_processor, kafka, partition_owner
 from services.common.access import parse_api_keys
 from services.common.command_bus import CommandBus, command_meta
 from services.common.command_processor import CommandProcessor
@@ -351,6 +351,30 @@ async def test_an_aggregate_swept_away_and_back_in_one_round_keeps_its_snapshot(
     reloaded = owner_of(again, 0)
     assert reloaded.loaded_from_snapshots
     entry = reloaded.entries.get((tenant, returning))
+    assert entry is not None and entry.version == 3
+
+
+async def test_a_partition_idle_past_the_window_starts_after_its_last_command(
+    members: Members, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no outcome left in the window, a new owner starts after the last batch's command, found in
+    the outcomes log, not at the group's offset (committed only every few seconds, here never): it
+    never decides a command twice. Before, a refused digits command ran again on the call offered after
+    it, and the call moved on to version 5."""
+    monkeypatch.setattr(command_processor, "GROUP_COMMIT_SECONDS", 3600.0)
+    settings = {"cc_outcome_window_hours": 1e-7}  # every outcome is out of the window at once
+    tenant = f"t-{new_id()}"
+    processor = members.start(**settings)
+    await asyncio.wait_for(processor.assigned.wait(), 60)
+    early, later = calls_on(tenant, 0, 2)
+    with pytest.raises(NotFound):  # refused: the call is not offered yet
+        await members.bus.send(CALLS, digits(tenant, early, "1"))
+    await members.bus.send(CALLS, offer(tenant, early))
+
+    again = await members.restart(processor, **settings)
+    await members.bus.send(CALLS, offer(tenant, later))  # decided after anything the restart re-read
+
+    entry = owner_of(again, 0).entries.get((tenant, early))
     assert entry is not None and entry.version == 3
 
 
