@@ -13,6 +13,7 @@ from services.common.command_bus import CommandBus, command_meta
 from services.common.envelope import new_id, timestamp
 from services.common.errors import IllegalTransition, require
 from services.common.grpc_server import current_credential, current_tenant
+from services.common.pci import redact_card_numbers
 from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
 from services.routing.board_view import BoardView
@@ -113,7 +114,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         log_in = commands_pb2.LogInAgent(
             site_id=request.site_id,
             skills=request.skills,
-            display_name=request.display_name,
+            display_name=redact_card_numbers(request.display_name),
             capacity=request.capacity,
         )
         return await self._on_agent(request, log_in=log_in)
@@ -122,7 +123,10 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         self, request: routing_pb2.SetAgentStateRequest, context: grpc.aio.ServicerContext
     ) -> routing_pb2.Agent:
         return await self._on_agent(
-            request, set_state=commands_pb2.SetAgentState(state=request.state, reason=request.reason)
+            request,
+            set_state=commands_pb2.SetAgentState(
+                state=request.state, reason=redact_card_numbers(request.reason)
+            ),
         )
 
     async def LogOutAgent(
@@ -141,7 +145,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         self, request: routing_pb2.DefineAgentProfileRequest, context: grpc.aio.ServicerContext
     ) -> routing_pb2.Agent:
         profile = events_pb2.AgentProfileDefined(
-            display_name=request.display_name,
+            display_name=redact_card_numbers(request.display_name),
             site_id=request.site_id,
             skills=request.skills,
             capacity=request.capacity,
@@ -268,7 +272,9 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     async def DeclineContact(
         self, request: routing_pb2.DeclineContactRequest, context: grpc.aio.ServicerContext
     ) -> routing_pb2.Contact:
-        decline = commands_pb2.DeclineContact(agent_id=request.agent_id, reason=request.reason)
+        decline = commands_pb2.DeclineContact(
+            agent_id=request.agent_id, reason=redact_card_numbers(request.reason)
+        )
         return await self._on_contact(request.contact_id, request.request_id, decline=decline)
 
     async def CloseContact(

@@ -13,6 +13,7 @@ from services.common.command_bus import CommandBus, command_meta, created_id
 from services.common.envelope import timestamp
 from services.common.errors import IllegalTransition, NotFound, PermissionDenied, require
 from services.common.grpc_server import current_credential, current_tenant
+from services.common.pci import redact_card_numbers
 from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
 from services.telephony import domain, flows, lines, numbers
@@ -298,7 +299,10 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
                 raise IllegalTransition(
                     "number-in-use", f"line {other.aggregate_id} has {', '.join(sorted(taken))}"
                 )
-        return await self._on_line(request, define=commands_pb2.DefineLine(settings=request.settings))
+        settings = events_pb2.LineSettings()
+        settings.CopyFrom(request.settings)
+        settings.display_name = redact_card_numbers(settings.display_name)
+        return await self._on_line(request, define=commands_pb2.DefineLine(settings=settings))
 
     async def PublishFlow(
         self, request: telephony_pb2.PublishFlowRequest, context: grpc.aio.ServicerContext
@@ -348,7 +352,7 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
     async def PutCallerListEntry(
         self, request: telephony_pb2.PutCallerListEntryRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.CallerListEntry:
-        listing = commands_pb2.ListNumber(action=request.action, reason=request.reason)
+        listing = commands_pb2.ListNumber(action=request.action, reason=redact_card_numbers(request.reason))
         if request.HasField("expires_at"):
             listing.expires_at.CopyFrom(request.expires_at)
         return await self._on_listed(request, list=listing)

@@ -136,6 +136,17 @@ async def test_no_card_number_is_stored_anywhere_after_a_payment_call(
     assert not holds_card(str(ok(await rest.get(f"/v1/tickets/{ticket_id}"))))
     assert not holds_card(str(ok(await rest.get(f"/v1/calls/{call_id}"))))
 
+    # a card number typed into any other free text is masked before a command holds it
+    for answer in (
+        await rest.put("/v1/agents/kim/state", json={"state": "not-ready", "reason": TYPED}, headers=KIM),
+        await rest.put("/v1/caller-list/+821077770003", json={"action": "flag", "reason": f"paid {TYPED}"}),
+        await rest.put("/v1/lines/pay", json={"display_name": f"Pay {TYPED}", "numbers": ["15887000"]}),
+        await rest.put("/v1/agents/pci-lee/profile", json={**skilled, "display_name": TYPED}),
+        await rest.post("/v1/api-keys", json={"user": "pci-bot", "role": "analyst", "description": TYPED}),
+    ):
+        assert answer.is_success, answer.text
+        assert "1881" in answer.text and not holds_card(answer.text)
+
     records = await every_record(platform.settings.kafka_bootstrap_servers)
     assert records and not any(holds_card(record) for record in records)
     logs: dict[Path, Any] = {path: path.read_bytes() for path in platform.logs.glob("*.log")}

@@ -9,6 +9,7 @@ from services.common.envelope import derived_id, new_id, timestamp
 from services.common.errors import IllegalTransition, require
 from services.common.grpc_server import current_credential, current_tenant
 from services.common.keys import ROLES, ApiKeyState, issue
+from services.common.pci import redact_card_numbers
 from services.common.projection import Projection
 from services.common.queries import execute
 
@@ -59,7 +60,7 @@ class ApiKeyServicer(keys_pb2_grpc.ApiKeyServiceServicer):
             role=request.role,
             agent_id=request.agent_id,
             secret_sha256=digest,
-            description=request.description,
+            description=redact_card_numbers(request.description),
         )
         entry = await execute(self._bus, self._keys, self._command(key_id, create=create), request.request_id)
         if entry.state.secret_sha256 != digest:
@@ -85,7 +86,7 @@ class ApiKeyServicer(keys_pb2_grpc.ApiKeyServiceServicer):
         self, request: keys_pb2.RevokeApiKeyRequest, context: grpc.aio.ServicerContext
     ) -> keys_pb2.ApiKey:
         key_id = require(request.key_id, "key_id", "the key")
-        revoke = commands_pb2.RevokeApiKey(reason=request.reason)
+        revoke = commands_pb2.RevokeApiKey(reason=redact_card_numbers(request.reason))
         return key_view(
             await execute(self._bus, self._keys, self._command(key_id, revoke=revoke), request.request_id)
         )
