@@ -152,8 +152,9 @@ def _existing(state: CallState | None, call_id: str) -> CallState:
 
 
 def _with_hold(decided: list[Message], call: CallState, now: datetime) -> None:
-    """Every end of a call carries its time on hold in all, however it ends (abandoned after a transfer,
-    a callback cancelled after one): the queue statistics read it there."""
+    """Every end of a call carries its time on hold in all, however it ends (the agent hanging up, a
+    transfer out, abandoned after a transfer, a callback failed or cancelled): the queue statistics
+    read it there. The one place it is set, so no way of ending can forget it."""
     for event in decided:
         if isinstance(event, events_pb2.CallEnded) and not event.hold_seconds:
             event.hold_seconds = call.hold_seconds_at(now)
@@ -248,7 +249,7 @@ def _decide(
                 return _consult_transfer(call, now)  # the agent leaves the other two talking
             if command.hang_up_call.party == Party.PARTY_AGENT:
                 consult.refused_while_consulting(call)
-            return [*consult.ended_with_call(call), _hang_up(call, command.hang_up_call.party, now)]
+            return [*consult.ended_with_call(call), _hang_up(call, command.hang_up_call.party)]
         case "hold_call":
             call = _with_caller(_existing(state, call_id), command.hold_call.agent_id)
             consult.refused_while_consulting(call)
@@ -521,7 +522,6 @@ def _transfer(call: CallState, transfer: commands_pb2.TransferCall, now: datetim
                 reason=EndReason.END_REASON_TRANSFERRED_OUT,
                 queue_id=call.queue_id,
                 agent_id=call.agent_id,
-                hold_seconds=call.hold_seconds_at(now),
             )
             return [transferred, ended]
     raise InvalidArgument(
@@ -657,7 +657,6 @@ def _callback_outcome(
         reason=EndReason.END_REASON_CALLBACK_FAILED,
         queue_id=call.queue_id,
         agent_id=call.agent_id,
-        hold_seconds=call.hold_seconds_at(now),
     )
     return [failed, ended]
 
@@ -699,7 +698,7 @@ def _with_caller(call: CallState, agent_id: str) -> CallState:
     return call
 
 
-def _hang_up(call: CallState, party: "events_pb2.Party.ValueType", now: datetime) -> events_pb2.CallEnded:
+def _hang_up(call: CallState, party: "events_pb2.Party.ValueType") -> events_pb2.CallEnded:
     if party not in (Party.PARTY_CALLER, Party.PARTY_AGENT):
         raise InvalidArgument(
             "invalid-argument", "party must be caller or agent", [FieldViolation("party", "caller or agent")]
@@ -713,7 +712,6 @@ def _hang_up(call: CallState, party: "events_pb2.Party.ValueType", now: datetime
     if call.status == CallStatus.CALL_STATUS_CONNECTED:
         ended.reason = EndReason.END_REASON_NORMAL_CLEARING
         ended.agent_id = call.agent_id
-        ended.hold_seconds = call.hold_seconds_at(now)
         return ended
     if party == Party.PARTY_AGENT:
         raise _illegal(call, "call-not-connected", "connected to an agent")

@@ -61,14 +61,11 @@ class Webhook:
 
     async def acted(self, rpc: Awaitable[telephony_pb2.Call], call_id: str) -> telephony_pb2.Call:
         """The call after the command, or as it is when the call has moved past it."""
-        try:
-            return await rpc
-        except grpc.aio.AioRpcError as error:
-            if error.code() not in _MOVED_ON:
-                raise
-            log.info("twilio: call %s moved past the webhook (%s)", call_id, error.details())
-            request = telephony_pb2.GetCallRequest(call_id=call_id)
-            return await self.services.telephony.GetCall(request, metadata=self.metadata)
+        call = await moved_on_or(rpc, call_id)
+        if call is not None:
+            return call
+        request = telephony_pb2.GetCallRequest(call_id=call_id)
+        return await self.services.telephony.GetCall(request, metadata=self.metadata)
 
     async def answer(self, call: telephony_pb2.Call) -> Response:
         node = None
@@ -83,6 +80,17 @@ class Webhook:
         urls = twiml.Urls(self.settings.cc_twilio_public_url.rstrip("/"))
         text = twiml.render(call, node, endpoint, urls, self.settings.cc_twilio_language)
         return twiml_response(text)
+
+
+async def moved_on_or(rpc: Awaitable[telephony_pb2.Call], call_id: str) -> telephony_pb2.Call | None:
+    """The command's answer, or None when the call has moved past it (409, 404): not an error here."""
+    try:
+        return await rpc
+    except grpc.aio.AioRpcError as error:
+        if error.code() not in _MOVED_ON:
+            raise
+        log.info("twilio: call %s moved past the webhook (%s)", call_id, error.details())
+        return None
 
 
 def twiml_response(text: str) -> Response:
@@ -196,15 +204,9 @@ async def status(request: Request, signature: Signature = "") -> Response:
     hook = await webhook(request, signature)
     sid = hook.form.get("CallSid", "")
     if hook.form.get("CallStatus") in _ENDED and sid:
+        call_id = created_id("call", hook.account.tenant_id, f"twilio-{sid}")
         hang_up = telephony_pb2.HangUpCallRequest(
-            call_id=created_id("call", hook.account.tenant_id, f"twilio-{sid}"),
-            party=events_pb2.PARTY_CALLER,
-            request_id=f"twilio-status-{sid}",
+            call_id=call_id, party=events_pb2.PARTY_CALLER, request_id=f"twilio-status-{sid}"
         )
-        try:
-            await hook.services.telephony.HangUpCall(hang_up, metadata=hook.metadata)
-        except grpc.aio.AioRpcError as error:
-            if error.code() not in _MOVED_ON:
-                raise
-            log.info("twilio: %s ended after the call did (%s)", sid, error.details())
+        await moved_on_or(hook.services.telephony.HangUpCall(hang_up, metadata=hook.metadata), call_id)
     return Response(status_code=204)
