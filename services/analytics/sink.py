@@ -67,7 +67,9 @@ class EventSink:
         is replaced by a new one, which resumes from the group's last commit."""
         ends: dict[TopicPartition, int] | None = None
         while True:
-            consumer = kafka.group_consumer(self._bootstrap, self._group_id)
+            consumer = kafka.group_consumer(
+                self._bootstrap, self._group_id, gather_ms=int(BATCH_SECONDS * 1000)
+            )
             consumer.subscribe(self._topics)
             await consumer.start()
             try:

@@ -2,9 +2,16 @@
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import KafkaError
 
 from services.common.topics import dlq
@@ -16,6 +23,11 @@ REPLAY_BATCH = 5000
 # answers a waiting fetch at once, so this sets only what an idle consumer costs: at 100 ms the platform's
 # consumers kept an idle broker at a fifth of a core, and each Python process polling at about a tenth.
 IDLE_FETCH_WAIT_MS = 500
+# What a gathering group member (see group_consumer) waits for before the broker answers its fetch.
+GATHER_BYTES = 256 * 1024
+# A group member that reacts idempotently commits its offsets when idle, or this often while busy, not
+# per record: per record, the policies made ten offset commits per call.
+COMMIT_EVERY_SECONDS = 1.0
 
 
 def idempotent_producer(bootstrap_servers: str, linger_ms: int = 0) -> AIOKafkaProducer:
@@ -54,18 +66,60 @@ def reader(bootstrap_servers: str) -> AIOKafkaConsumer:
     )
 
 
-def group_consumer(bootstrap_servers: str, group_id: str) -> AIOKafkaConsumer:
-    """A consumer in a group that commits only after its work is acknowledged downstream."""
+def group_consumer(bootstrap_servers: str, group_id: str, gather_ms: int | None = None) -> AIOKafkaConsumer:
+    """A consumer in a group that commits only after its work is acknowledged downstream.
+
+    `gather_ms` is for a member whose work is cheaper in batches than it is late (the analytics sink):
+    the broker then holds each fetch until GATHER_BYTES have arrived or that long has passed, instead of
+    answering every record appended, so the member fetches once a round rather than once a record."""
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        fetch_max_wait_ms=IDLE_FETCH_WAIT_MS,
+        fetch_max_wait_ms=gather_ms or IDLE_FETCH_WAIT_MS,
+        fetch_min_bytes=GATHER_BYTES if gather_ms else 1,
         isolation_level="read_committed",
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
     )
+
+
+class CommitRounds(ConsumerRebalanceListener):
+    """The offsets a group member has handled, committed in rounds: when a fetch finds nothing, or at
+    least every COMMIT_EVERY_SECONDS while busy, and for the partitions leaving it in a rebalance. After
+    a crash the partition's next owner reads again at most a round, so only for members whose handling
+    of a record twice is harmless. A commit refused (a rebalance, the broker away) is only logged."""
+
+    def __init__(self, who: str, consumer: AIOKafkaConsumer) -> None:
+        self._who = who
+        self._consumer = consumer
+        self._handled: dict[TopicPartition, int] = {}
+        self._committed_at = time.monotonic()
+
+    def handled(self, tp: TopicPartition, records: Sequence[ConsumerRecord]) -> None:
+        if records:
+            self._handled[tp] = records[-1].offset + 1
+
+    async def after_fetch(self, found_any: bool) -> None:
+        if self._handled and (not found_any or time.monotonic() - self._committed_at >= COMMIT_EVERY_SECONDS):
+            await self._commit(self._handled)
+            self._handled = {}
+            self._committed_at = time.monotonic()
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        leaving = {tp: self._handled.pop(tp) for tp in revoked if tp in self._handled}
+        if leaving:
+            await self._commit(leaving)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        pass
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as error:  # CommitFailedError in a rebalance, or the broker away
+            log.warning("%s: %s not committed (%r); read again later", self._who, offsets, error)
 
 
 async def partitions_of(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:

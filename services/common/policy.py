@@ -5,8 +5,8 @@ redelivered event sends a command the owner has already seen: the policy is idem
 One record never stops a policy: an event it cannot read, or cannot react to (any exception, or a
 command too large for a record), goes to `<topic>.dlq` with the reason, and the policy goes on. What
 the broker refuses for a while (it is down, or moving a partition) is retried until it is written, so no
-command is lost; an offset commit that a rebalance refuses is skipped, and the partition's new owner
-reads those events again, harmlessly."""
+command is lost. Offsets are committed in rounds (`kafka.CommitRounds`); one that a rebalance refuses
+is skipped, and the partition's new owner reads those events again, harmlessly."""
 
 import asyncio
 import logging
@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from cc.common.v1 import event_pb2
 
@@ -51,7 +51,8 @@ class Policy:
 
     async def run(self) -> None:
         consumer = kafka.group_consumer(self._bootstrap, self.name)
-        consumer.subscribe(self._topics)
+        rounds = kafka.CommitRounds(self.name, consumer)
+        consumer.subscribe(self._topics, listener=rounds)
         await consumer.start()
         try:
             while True:
@@ -59,7 +60,8 @@ class Policy:
                 for tp, records in batches.items():
                     for record in records:
                         await self._handle(record)
-                    await self._commit(consumer, tp, records[-1].offset + 1)
+                    rounds.handled(tp, records)
+                await rounds.after_fetch(bool(batches))
         finally:
             await consumer.stop()
 
@@ -83,12 +85,6 @@ class Policy:
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
         await _until_written(partial(kafka.send_to_dlq, self._producer, record, reason), self.name)
         self.dead_lettered += 1
-
-    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
-        try:
-            await consumer.commit({tp: offset})
-        except KafkaError as error:  # CommitFailedError in a rebalance, or the broker away
-            log.warning("%s: %s not committed at %s (%r); read again later", self.name, tp, offset, error)
 
 
 async def _until_written(write: Callable[[], Awaitable[T]], who: str) -> T:

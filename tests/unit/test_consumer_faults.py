@@ -3,6 +3,7 @@ through, does not retry a record too large, and skips a commit a rebalance refus
 past an observer (a timer) that fails."""
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -11,10 +12,10 @@ from aiokafka.structs import TopicPartition
 from cc.common.v1 import types_pb2
 from cc.telephony.v1 import events_pb2 as call_events
 
-from services.common import policy
+from services.common import kafka, policy
 from services.common.aggregate import Versioned
 from services.common.envelope import build_event
-from services.common.policy import Policy
+from services.common.kafka import CommitRounds
 from services.common.projection import Projection
 from services.telephony.app import call_spec
 from services.telephony.domain import TelephonyRules
@@ -62,10 +63,57 @@ class RebalancingConsumer:
 async def test_a_commit_refused_by_a_rebalance_is_skipped_not_fatal() -> None:
     consumer = RebalancingConsumer()
     tp = TopicPartition("telephony.call.events.v1", 0)
-    a_policy = object.__new__(Policy)  # only its name is used when a commit is refused
-    a_policy.name = "test"
-    await a_policy._commit(consumer, tp, 7)  # type: ignore[arg-type]
+    rounds = CommitRounds("test", consumer)  # type: ignore[arg-type]
+    rounds.handled(tp, [SimpleNamespace(offset=6)])  # type: ignore[list-item]
+    await rounds.after_fetch(found_any=False)
     assert consumer.asked == [{tp: 7}]
+
+
+class CommittingConsumer:
+    def __init__(self) -> None:
+        self.asked: list[dict[TopicPartition, int]] = []
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.asked.append(offsets)
+
+
+def records_up_to(offset: int) -> list[Any]:
+    return [SimpleNamespace(offset=o) for o in range(offset - 2, offset + 1)]
+
+
+async def test_a_busy_member_commits_in_rounds_not_per_fetch(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [100.0]
+    monkeypatch.setattr(kafka.time, "monotonic", lambda: now[0])
+    consumer = CommittingConsumer()
+    rounds = CommitRounds("test", consumer)  # type: ignore[arg-type]
+    a, b = TopicPartition("telephony.call.events.v1", 0), TopicPartition("telephony.call.events.v1", 1)
+    rounds.handled(a, records_up_to(4))
+    await rounds.after_fetch(found_any=True)
+    now[0] += kafka.COMMIT_EVERY_SECONDS / 2
+    rounds.handled(b, records_up_to(9))
+    rounds.handled(a, records_up_to(6))
+    await rounds.after_fetch(found_any=True)
+    assert consumer.asked == []  # busy, and the round is not over
+    now[0] += kafka.COMMIT_EVERY_SECONDS / 2
+    await rounds.after_fetch(found_any=True)
+    assert consumer.asked == [{a: 7, b: 10}]
+    await rounds.after_fetch(found_any=False)
+    assert consumer.asked == [{a: 7, b: 10}]  # nothing new to commit
+
+
+async def test_an_idle_member_commits_at_once_and_a_leaving_partition_on_revoke() -> None:
+    consumer = CommittingConsumer()
+    rounds = CommitRounds("test", consumer)  # type: ignore[arg-type]
+    a, b = TopicPartition("telephony.call.events.v1", 0), TopicPartition("telephony.call.events.v1", 1)
+    rounds.handled(a, records_up_to(4))
+    await rounds.after_fetch(found_any=False)
+    assert consumer.asked == [{a: 5}]
+    rounds.handled(a, records_up_to(8))
+    rounds.handled(b, records_up_to(3))
+    await rounds.on_partitions_revoked([b])
+    assert consumer.asked == [{a: 5}, {b: 4}]  # a stays for the next round
+    await rounds.after_fetch(found_any=False)
+    assert consumer.asked == [{a: 5}, {b: 4}, {a: 9}]
 
 
 def test_a_failing_observer_never_stops_the_read_model() -> None:

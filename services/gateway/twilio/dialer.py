@@ -14,8 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from aiokafka.errors import KafkaError
+from aiokafka import ConsumerRecord
 from cc.common.v1 import event_pb2
 from cc.telephony.v1 import events_pb2, telephony_pb2
 from twilio.http.async_http_client import AsyncTwilioHttpClient
@@ -104,7 +103,9 @@ class Dialer:
     async def run(self) -> None:
         self._http = self._http or RebasedHttpClient(self._settings.cc_twilio_api_url)
         consumer = kafka.group_consumer(self._settings.kafka_bootstrap_servers, GROUP)
-        consumer.subscribe([CALLS.events])
+        # A partition's next owner tells Twilio again what the last round did: `still_due` guards it.
+        rounds = kafka.CommitRounds("twilio dialer", consumer)
+        consumer.subscribe([CALLS.events], listener=rounds)
         try:
             await consumer.start()
             while True:
@@ -113,7 +114,8 @@ class Dialer:
                 self.following = True
                 for tp, records in batches.items():
                     await asyncio.gather(*(self._in_order(of_call) for of_call in _by_call(records)))
-                    await self._commit(consumer, {tp: records[-1].offset + 1})
+                    rounds.handled(tp, records)
+                await rounds.after_fetch(bool(batches))
         finally:
             self.following = False
             await consumer.stop()
@@ -166,13 +168,6 @@ class Dialer:
             client = Client(account.account_sid, account.auth_token, http_client=self._http)
             self._clients[account.account_sid] = client
         return client
-
-    @staticmethod
-    async def _commit(consumer: AIOKafkaConsumer, offsets: dict[Any, int]) -> None:
-        try:
-            await consumer.commit(offsets)
-        except KafkaError as error:  # a rebalance; the partition's next owner tells Twilio again
-            log.warning("twilio dialer: offsets %s not committed (%r)", offsets, error)
 
 
 def still_due(call: telephony_pb2.Call, move: Move, now: datetime) -> bool:
