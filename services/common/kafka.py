@@ -103,7 +103,10 @@ class CommitRounds(ConsumerRebalanceListener):
 
     async def after_fetch(self, found_any: bool) -> None:
         if self._handled and (not found_any or time.monotonic() - self._committed_at >= COMMIT_EVERY_SECONDS):
-            await self._commit(self._handled)
+            # A batch fetched before a rebalance may name a partition this member no longer holds: the
+            # broker would refuse the whole commit for it.
+            held = self._consumer.assignment()
+            await self._commit({tp: offset for tp, offset in self._handled.items() if tp in held})
             self._handled = {}
             self._committed_at = time.monotonic()
 
@@ -116,6 +119,8 @@ class CommitRounds(ConsumerRebalanceListener):
         pass
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if not offsets:
+            return
         try:
             await self._consumer.commit(offsets)
         except KafkaError as error:  # CommitFailedError in a rebalance, or the broker away

@@ -55,6 +55,9 @@ class RebalancingConsumer:
     def __init__(self) -> None:
         self.asked: list[dict[TopicPartition, int]] = []
 
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition("telephony.call.events.v1", 0)}
+
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         self.asked.append(offsets)
         raise CommitFailedError("the group rebalanced")
@@ -72,6 +75,10 @@ async def test_a_commit_refused_by_a_rebalance_is_skipped_not_fatal() -> None:
 class CommittingConsumer:
     def __init__(self) -> None:
         self.asked: list[dict[TopicPartition, int]] = []
+        self.held = {TopicPartition("telephony.call.events.v1", p) for p in range(2)}
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.held
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         self.asked.append(offsets)
@@ -114,6 +121,14 @@ async def test_an_idle_member_commits_at_once_and_a_leaving_partition_on_revoke(
     assert consumer.asked == [{a: 5}, {b: 4}]  # a stays for the next round
     await rounds.after_fetch(found_any=False)
     assert consumer.asked == [{a: 5}, {b: 4}, {a: 9}]
+    consumer.held = {a}  # b left while records of it were in hand
+    rounds.handled(b, records_up_to(6))
+    rounds.handled(a, records_up_to(12))
+    await rounds.after_fetch(found_any=False)
+    assert consumer.asked[-1] == {a: 13}
+    rounds.handled(b, records_up_to(7))
+    await rounds.after_fetch(found_any=False)
+    assert consumer.asked[-1] == {a: 13}  # nothing held to commit: no request at all
 
 
 def test_a_failing_observer_never_stops_the_read_model() -> None:
