@@ -156,3 +156,17 @@ def test_a_failing_observer_never_stops_the_read_model() -> None:
     calls._apply(offered.SerializeToString(), 0)
     assert [entry.version for entry in seen] == [1]
     assert calls.get("acme", "call-1") is not None
+
+
+def test_a_transaction_right_after_another_asks_again_for_its_partition_after_2_ms_not_20() -> None:
+    """The coordinator refuses to add a partition whose previous transaction's markers are still being
+    written (CONCURRENT_TRANSACTIONS, code 51). aiokafka's own wait of 20 ms capped a partition at about
+    45 transactions a second; the platform sets it to CONCURRENT_TRANSACTIONS_RETRY_SECONDS. Should
+    aiokafka stop reading the setting it overrides, this fails rather than the speed quietly going."""
+    from aiokafka.producer.sender import AddPartitionsToTxnHandler
+
+    no_partitions_yet = SimpleNamespace(txn_partitions=set())
+    sender = SimpleNamespace(_retry_backoff=0.1, _txn_manager=no_partitions_yet)
+    handler = AddPartitionsToTxnHandler(sender, [TopicPartition("calls", 0)])
+    refused = SimpleNamespace(errors=[("calls", [(0, 51)])])
+    assert handler.handle_response(refused) == kafka.CONCURRENT_TRANSACTIONS_RETRY_SECONDS == 0.002
