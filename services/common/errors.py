@@ -113,9 +113,9 @@ def text_problem(value: str, *, multiline: bool = False) -> str | None:
     return None
 
 
-def optional_text(value: str, field: str, what: str) -> str:
+def optional_text(value: str, field: str, what: str, *, multiline: bool = False) -> str:
     """Validate optional text (a reason, a display name): empty is fine, control characters are not."""
-    if _CONTROL.search(value):
+    if (_CONTROL_MULTILINE if multiline else _CONTROL).search(value):
         problem = "must not contain control characters"
         raise InvalidArgument(
             "invalid-argument", f"{field} {problem}", [FieldViolation(field, f"{what} {problem}")]

@@ -3,7 +3,7 @@ Enum values are lower-case words (`queued`, `not-ready`) rather than protobuf co
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from cc.analytics.v1 import analytics_pb2
 from cc.gateway.v1 import keys_pb2
@@ -11,6 +11,7 @@ from cc.routing.v1 import events_pb2 as routing_events
 from cc.routing.v1 import routing_pb2
 from cc.telephony.v1 import events_pb2 as telephony_events
 from cc.telephony.v1 import telephony_pb2
+from cc.ticketing.v1 import events_pb2 as ticket_events
 from cc.ticketing.v1 import ticketing_pb2
 from fastapi import Path, Query
 from google.protobuf.message import Message
@@ -740,9 +741,72 @@ class ContactCandidates(BaseModel):
 
 
 # --- tickets ------------------------------------------------------------------------------------
+TicketStatusWord = Literal["new", "open", "pending", "on-hold", "solved", "closed"]
+TicketPriorityWord = Literal["low", "normal", "high", "urgent"]
+TICKET_STATUSES = {
+    word: ticket_events.TicketStatus.Value("TICKET_STATUS_" + word.upper().replace("-", "_"))
+    for word in TicketStatusWord.__args__  # type: ignore[attr-defined]
+}
+TICKET_PRIORITIES = {
+    word: ticket_events.TicketPriority.Value("TICKET_PRIORITY_" + word.upper())
+    for word in TicketPriorityWord.__args__  # type: ignore[attr-defined]
+}
+TICKET_CHANNELS = {"voice": 1, "chat": 2, "email": 3, "web-form": 4, "sms": 5}
+Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,49}$", examples=["refund"])]
+# Levels joined by "/", each with a visible character (the service trims the spaces around each).
+_LEVEL = r"[^/\x00-\x1f\x7f-\x9f]*[^/\s\x00-\x1f\x7f-\x9f][^/\x00-\x1f\x7f-\x9f]*"
+Category = Annotated[
+    str, Field(max_length=200, pattern=f"^({_LEVEL}(/{_LEVEL})*)?$", examples=["billing/refund"])
+]
+FieldName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
+# JSON Schema's patternProperties alone lets any other key through; the gateway refuses them.
+ONLY_FIELD_NAMES: dict[str, Any] = {"additionalProperties": False}
+FieldValue = Annotated[str, Field(max_length=1000, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$")]
+
+
 class TransitionBody(WriteOptions):
-    to: Literal["open", "pending", "solved", "closed"]
+    to: Literal["open", "pending", "on-hold", "solved", "closed"] = Field(
+        description="new -> open, pending, on-hold or solved; open, pending and on-hold move among "
+        "themselves and to solved; solved -> open (reopen) or closed; closed is final."
+    )
     reason: OptionalText = ""
+
+
+class CreateTicketBody(BaseModel):
+    subject: Text
+    description: Annotated[
+        str, Field(max_length=10_000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")
+    ] = ""
+    channel: Literal["voice", "chat", "email", "web-form", "sms"] = Field(description="Where it came in.")
+    customer_id: Text = Field(description="The requester.")
+    priority: TicketPriorityWord = "normal"
+    tags: list[Tag] = Field(default=[], max_length=20, description="Kept in lower case, each once.")
+    category: Category = Field(default="", description="A category path, levels joined by /.")
+    group_id: OptionalText = ""
+    assignee_agent_id: OptionalText = Field(default="", description="Set: the ticket starts open, else new.")
+    queue_id: OptionalText = ""
+    fields: dict[FieldName, FieldValue] = Field(
+        default={}, max_length=50, description="Custom fields.", json_schema_extra=ONLY_FIELD_NAMES
+    )
+
+
+class EditTicketBody(WriteOptions):
+    """Only the fields given change. In `fields`, a null value removes that custom field."""
+
+    subject: Text | None = None
+    priority: TicketPriorityWord | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=20, description="The whole new set of tags.")
+    category: Category | None = None
+    fields: dict[FieldName, FieldValue | None] = Field(
+        default={}, max_length=50, json_schema_extra=ONLY_FIELD_NAMES
+    )
+
+
+class AssignTicketBody(WriteOptions):
+    agent_id: OptionalText = Field(
+        default="", description="Empty: no agent. An agent's key may name only itself."
+    )
+    group_id: OptionalText = Field(default="", description="Empty: no group.")
 
 
 class NoteBody(WriteOptions):
@@ -767,15 +831,33 @@ class TicketVoicemail(BaseModel):
     dnis: str
 
 
+class TicketStatusChange(BaseModel):
+    from_status: str
+    to_status: str
+    reason: str
+    actor_type: str = Field(
+        description="Who made the change, from the credential: user, agent or integration."
+    )
+    actor_id: str
+    changed_at: datetime | None
+
+
 class Ticket(BaseModel):
     ticket_id: str
     subject: str
+    description: str
     channel: str
     customer_id: str
     queue_id: str
     assignee_agent_id: str
+    group_id: str
     call_id: str
     status: str
+    priority: str
+    tags: list[str]
+    category: str
+    fields: dict[str, str]
+    status_changes: list[TicketStatusChange]
     notes: list[Note]
     opened_at: datetime | None
     updated_at: datetime | None
@@ -787,12 +869,29 @@ class Ticket(BaseModel):
         return Ticket(
             ticket_id=ticket.ticket_id,
             subject=ticket.subject,
+            description=ticket.description,
             channel=enum_word(ticket, "channel", "CHANNEL_"),
             customer_id=ticket.customer_id,
             queue_id=ticket.queue_id,
             assignee_agent_id=ticket.assignee_agent_id,
+            group_id=ticket.group_id,
             call_id=ticket.call_id,
             status=enum_word(ticket, "status", "TICKET_STATUS_"),
+            priority=enum_word(ticket, "priority", "TICKET_PRIORITY_"),
+            tags=list(ticket.tags),
+            category=ticket.category,
+            fields=dict(ticket.custom_fields),
+            status_changes=[
+                TicketStatusChange(
+                    from_status=enum_word(c, "from_status", "TICKET_STATUS_"),
+                    to_status=enum_word(c, "to_status", "TICKET_STATUS_"),
+                    reason=c.reason,
+                    actor_type=enum_word(c.actor, "type", "ACTOR_TYPE_"),
+                    actor_id=c.actor.id,
+                    changed_at=moment(c, "changed_at"),
+                )
+                for c in ticket.status_changes
+            ],
             notes=[
                 Note(
                     note_id=n.note_id,
@@ -820,6 +919,7 @@ class Ticket(BaseModel):
 
 class TicketList(BaseModel):
     tickets: list[Ticket]
+    next_cursor: str = Field(description="Pass as `cursor` for the next page; empty on the last page.")
 
 
 # --- journey and metrics ------------------------------------------------------------------------

@@ -1,12 +1,17 @@
-"""The ticket aggregate (TKT-1, TKT-2, TKT-5): decide and evolve, pure.
+"""The ticket aggregate (TKT-1, TKT-2, TKT-3, TKT-5): decide and evolve, pure.
 
-Lifecycle: open -> pending -> solved -> closed. Pending goes back to open or on to solved; a solved
-ticket can be reopened or closed; closed is final. Notes are internal agent notes; a closed ticket
-takes no more notes.
+Lifecycle: a ticket starts new (nobody has taken it) or open (it names an assignee). Open, pending
+(waiting on the customer) and on hold (waiting on a third party) move freely among themselves and on to
+solved; a solved ticket can be reopened or closed; closed is final and takes no more notes, edits or
+assignments. Nothing goes back to new. Assigning an agent to a new ticket opens it. Every change is an
+event whose actor is the credential that asked for it.
 """
 
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from cc.common.v1 import event_pb2, types_pb2
 from cc.ticketing.v1 import commands_pb2, events_pb2
@@ -24,17 +29,31 @@ from services.common.errors import (
 )
 
 Status = events_pb2.TicketStatus
+NEW = Status.TICKET_STATUS_NEW
 OPEN = Status.TICKET_STATUS_OPEN
 PENDING = Status.TICKET_STATUS_PENDING
+ON_HOLD = Status.TICKET_STATUS_ON_HOLD
 SOLVED = Status.TICKET_STATUS_SOLVED
 CLOSED = Status.TICKET_STATUS_CLOSED
 TRANSITIONS: dict[int, frozenset[int]] = {
-    OPEN: frozenset({PENDING, SOLVED}),
-    PENDING: frozenset({OPEN, SOLVED}),
+    NEW: frozenset({OPEN, PENDING, ON_HOLD, SOLVED}),
+    OPEN: frozenset({PENDING, ON_HOLD, SOLVED}),
+    PENDING: frozenset({OPEN, ON_HOLD, SOLVED}),
+    ON_HOLD: frozenset({OPEN, PENDING, SOLVED}),
     SOLVED: frozenset({OPEN, CLOSED}),
     CLOSED: frozenset(),
 }
+Priority = events_pb2.TicketPriority
+NORMAL = Priority.TICKET_PRIORITY_NORMAL
 MAX_NOTE_LENGTH = 10_000
+MAX_DESCRIPTION_LENGTH = 10_000
+MAX_TAGS = 20
+MAX_CUSTOM_FIELDS = 50
+MAX_FIELD_VALUE_LENGTH = 1_000
+# Tags are words an agent types and filters by: lower case, no spaces (Zendesk's rule too).
+TAG = re.compile(r"[a-z0-9][a-z0-9_\-]{0,49}")
+# Custom field keys are identifiers an integration names its fields by.
+FIELD_KEY = re.compile(r"[a-z][a-z0-9_]{0,49}")
 
 
 def note_text(body: str) -> str:
@@ -87,6 +106,15 @@ class Note:
 
 
 @dataclass(frozen=True)
+class StatusChange:
+    from_status: "events_pb2.TicketStatus.ValueType"
+    to_status: "events_pb2.TicketStatus.ValueType"
+    reason: str
+    by: Author
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
 class TicketState:
     ticket_id: str
     subject: str
@@ -101,6 +129,14 @@ class TicketState:
     notes: tuple[Note, ...] = ()
     # The voicemail a ticket was opened from (TEL-6).
     voicemail: Voicemail | None = None
+    description: str = ""
+    priority: "events_pb2.TicketPriority.ValueType" = NORMAL
+    tags: tuple[str, ...] = ()
+    category: str = ""
+    group_id: str = ""
+    # Sorted by key, so that two states with the same fields are equal.
+    custom_fields: tuple[tuple[str, str], ...] = ()
+    status_changes: tuple[StatusChange, ...] = ()
 
 
 def status_name(status: int) -> str:
@@ -116,61 +152,180 @@ def customer_of(state: TicketState | None, command: commands_pb2.TicketCommand) 
     return state.customer_id if state is not None else command.open_ticket.customer_id
 
 
+def _refused(field: str, problem: str) -> InvalidArgument:
+    return InvalidArgument("invalid-argument", f"{field} {problem}", [FieldViolation(field, problem)])
+
+
+def clean_tags(tags: Sequence[str], field: str = "tags") -> tuple[str, ...]:
+    """Tags in lower case, each once, sorted; refused when one is not a word or there are too many."""
+    cleaned = sorted({tag.strip().lower() for tag in tags})
+    if len(cleaned) > MAX_TAGS:
+        raise _refused(field, f"at most {MAX_TAGS} tags")
+    for tag in cleaned:
+        if not TAG.fullmatch(tag):
+            raise _refused(field, f"{tag[:60]!r} is not a tag: letters, digits, - and _, at most 50")
+    return tuple(cleaned)
+
+
+def clean_category(category: str, field: str = "category") -> str:
+    """A category path like "billing/refund": segments of plain text joined by "/", none empty."""
+    if not category:
+        return ""
+    segments = [
+        optional_text(part, field, "each level of the category").strip() for part in category.split("/")
+    ]
+    if not all(segments):
+        raise _refused(field, "has an empty level: write levels like billing/refund")
+    return "/".join(segments)
+
+
+def clean_field_values(fields: Mapping[str, str], field: str) -> dict[str, str]:
+    for key, value in fields.items():
+        if not FIELD_KEY.fullmatch(key):
+            raise _refused(field, f"{key[:60]!r} is not a field name: a-z, digits and _, at most 50")
+        optional_text(value, field, f"the value of {key}")
+        if len(value) > MAX_FIELD_VALUE_LENGTH:
+            raise _refused(field, f"the value of {key} is longer than {MAX_FIELD_VALUE_LENGTH} characters")
+    return dict(fields)
+
+
+def _priority(priority: int, field: str = "priority") -> "events_pb2.TicketPriority.ValueType":
+    if priority not in Priority.values():
+        raise _refused(field, "low, normal, high or urgent")
+    return priority or NORMAL  # type: ignore[return-value]
+
+
+def _open(ticket_id: str, opening: commands_pb2.OpenTicket) -> list[Message]:
+    require(opening.subject, "subject", "the subject")
+    require(opening.customer_id, "customer_id", "the requester")
+    if opening.channel == types_pb2.CHANNEL_UNSPECIFIED:
+        raise _refused("channel", "the channel the ticket came in on")
+    if opening.channel not in types_pb2.Channel.values():
+        raise _refused("channel", "not a known channel")
+    description = optional_text(opening.description, "description", "the description", multiline=True)
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        raise _refused("description", f"at most {MAX_DESCRIPTION_LENGTH} characters")
+    fields = clean_field_values(opening.custom_fields, "custom_fields")
+    if len(fields) > MAX_CUSTOM_FIELDS:
+        raise _refused("custom_fields", f"at most {MAX_CUSTOM_FIELDS} fields")
+    return [
+        events_pb2.TicketOpened(
+            subject=opening.subject,
+            channel=opening.channel,
+            customer_id=opening.customer_id,
+            queue_id=opening.queue_id,
+            assignee_agent_id=opening.assignee_agent_id,
+            call_id=opening.call_id,
+            status=OPEN if opening.assignee_agent_id else NEW,
+            voicemail=opening.voicemail if opening.HasField("voicemail") else None,
+            description=description,
+            priority=_priority(opening.priority),
+            tags=clean_tags(opening.tags),
+            category=clean_category(opening.category),
+            group_id=opening.group_id,
+            custom_fields=fields,
+        )
+    ]
+
+
+def _change_status(state: TicketState, change: commands_pb2.ChangeTicketStatus) -> list[Message]:
+    wanted = change.to_status
+    if wanted not in TRANSITIONS:
+        raise _refused("to_status", "new, open, pending, on_hold, solved or closed")
+    if wanted not in TRANSITIONS[state.status]:
+        raise IllegalTransition(
+            "illegal-ticket-transition",
+            f"ticket {state.ticket_id} cannot go from {status_name(state.status)} to {status_name(wanted)}",
+        )
+    reason = optional_text(change.reason, "reason", "the reason")
+    return [events_pb2.TicketStatusChanged(from_status=state.status, to_status=wanted, reason=reason)]
+
+
+def _edit(state: TicketState, edit: commands_pb2.EditTicket) -> list[Message]:
+    """The fields that differ from the ticket's, each with its new value; an edit changing nothing is
+    refused, so that every event records a change."""
+    changed = events_pb2.TicketFieldsChanged()
+    if edit.HasField("subject") and edit.subject != state.subject:
+        changed.subject = require(edit.subject, "subject", "the subject")
+    if edit.priority and _priority(edit.priority) != state.priority:
+        changed.priority = edit.priority
+    if edit.HasField("tags") and (tags := clean_tags(edit.tags.values)) != state.tags:
+        changed.tags.values.extend(tags)
+    if edit.HasField("category") and (category := clean_category(edit.category)) != state.category:
+        changed.category = category
+    current = dict(state.custom_fields)
+    setting = clean_field_values(edit.set_custom_fields, "set_custom_fields")
+    unsetting = set(edit.unset_custom_fields) & current.keys()
+    if setting.keys() & set(edit.unset_custom_fields):
+        raise _refused("unset_custom_fields", "a field is both set and unset")
+    for key, value in sorted(setting.items()):
+        if current.get(key) != value:
+            changed.set_custom_fields[key] = value
+    changed.unset_custom_fields.extend(sorted(unsetting))
+    if len(current.keys() - unsetting | setting.keys()) > MAX_CUSTOM_FIELDS:
+        raise _refused("set_custom_fields", f"a ticket has at most {MAX_CUSTOM_FIELDS} fields")
+    if changed.ByteSize() == 0:
+        raise InvalidArgument("nothing-to-change", f"ticket {state.ticket_id} already has these values")
+    return [changed]
+
+
+def _assign(state: TicketState, assign: commands_pb2.AssignTicket) -> list[Message]:
+    if (assign.agent_id, assign.group_id) == (state.assignee_agent_id, state.group_id):
+        raise InvalidArgument("nothing-to-change", f"ticket {state.ticket_id} is already assigned so")
+    events: list[Message] = [
+        events_pb2.TicketAssigned(
+            from_agent_id=state.assignee_agent_id,
+            to_agent_id=assign.agent_id,
+            from_group_id=state.group_id,
+            to_group_id=assign.group_id,
+        )
+    ]
+    if state.status == NEW and assign.agent_id:
+        events.append(events_pb2.TicketStatusChanged(from_status=NEW, to_status=OPEN, reason="assigned"))
+    return events
+
+
 def decide(state: TicketState | None, command: commands_pb2.TicketCommand, now: datetime) -> list[Message]:
     ticket_id = command.meta.aggregate_id
     action = command.WhichOneof("command")
     if action == "open_ticket":
         if state is not None:
             raise IllegalTransition("ticket-already-open", f"ticket {ticket_id} already exists")
-        opening = command.open_ticket
-        require(opening.customer_id, "customer_id", "the requester")
-        return [
-            events_pb2.TicketOpened(
-                subject=opening.subject,
-                channel=opening.channel,
-                customer_id=opening.customer_id,
-                queue_id=opening.queue_id,
-                assignee_agent_id=opening.assignee_agent_id,
-                call_id=opening.call_id,
-                status=OPEN,
-                voicemail=opening.voicemail if opening.HasField("voicemail") else None,
-            )
-        ]
+        return _open(ticket_id, command.open_ticket)
     if state is None:
         raise NotFound("ticket-not-found", f"ticket {ticket_id} does not exist")
+    if action == "change_status":
+        return _change_status(state, command.change_status)
+    if state.status == CLOSED and action in ("add_note", "edit", "assign"):
+        raise IllegalTransition("ticket-closed", f"ticket {ticket_id} is closed")
     match action:
-        case "change_status":
-            wanted = command.change_status.to_status
-            if wanted not in TRANSITIONS:
-                raise InvalidArgument(
-                    "invalid-argument",
-                    "to_status must be open, pending, solved or closed",
-                    [FieldViolation("to_status", "open, pending, solved or closed")],
-                )
-            if wanted not in TRANSITIONS[state.status]:
-                raise IllegalTransition(
-                    "illegal-ticket-transition",
-                    f"ticket {ticket_id} cannot go from {status_name(state.status)} to {status_name(wanted)}",
-                )
-            return [
-                events_pb2.TicketStatusChanged(
-                    from_status=state.status,
-                    to_status=wanted,
-                    reason=optional_text(command.change_status.reason, "reason", "the reason"),
-                )
-            ]
         case "add_note":
             body = note_text(command.add_note.body)
-            if state.status == CLOSED:
-                raise IllegalTransition("ticket-closed", f"ticket {ticket_id} is closed")
             return [
                 events_pb2.TicketNoteAdded(note_id=derived_id("note", command.meta.command_id), body=body)
             ]
+        case "edit":
+            return _edit(state, command.edit)
+        case "assign":
+            return _assign(state, command.assign)
     raise InvalidArgument("unknown-command", "the ticket command names no known action")
 
 
 def _voicemail(left: events_pb2.Voicemail) -> Voicemail:
     return Voicemail(left.recording_ref, left.duration_seconds, left.caller_number, left.line_id, left.dnis)
+
+
+def _fields_changed(state: TicketState, changed: events_pb2.TicketFieldsChanged) -> dict[str, Any]:
+    fields = dict(state.custom_fields) | dict(changed.set_custom_fields)
+    for key in changed.unset_custom_fields:
+        fields.pop(key, None)
+    return {
+        "subject": changed.subject if changed.HasField("subject") else state.subject,
+        "priority": changed.priority or state.priority,
+        "tags": tuple(changed.tags.values) if changed.HasField("tags") else state.tags,
+        "category": changed.category if changed.HasField("category") else state.category,
+        "custom_fields": tuple(sorted(fields.items())),
+    }
 
 
 def evolve(state: TicketState | None, event: event_pb2.Event) -> TicketState:
@@ -190,13 +345,34 @@ def evolve(state: TicketState | None, event: event_pb2.Event) -> TicketState:
                 opened_at=at,
                 updated_at=at,
                 voicemail=_voicemail(opened.voicemail) if opened.HasField("voicemail") else None,
+                description=opened.description,
+                priority=opened.priority or NORMAL,
+                tags=tuple(opened.tags),
+                category=opened.category,
+                group_id=opened.group_id,
+                custom_fields=tuple(sorted(opened.custom_fields.items())),
             )
     assert state is not None, f"{event.event_type} before ticket_opened"
+    by = Author(event.actor.type, event.actor.id)
     match event.WhichOneof("payload"):
         case "ticket_status_changed":
-            return evolved(state, status=event.ticket_status_changed.to_status, updated_at=at)
+            changed = event.ticket_status_changed
+            change = StatusChange(changed.from_status, changed.to_status, changed.reason, by, at)
+            return evolved(
+                state,
+                status=changed.to_status,
+                status_changes=(*state.status_changes, change),
+                updated_at=at,
+            )
         case "ticket_note_added":
             added = event.ticket_note_added
-            note = Note(added.note_id, added.body, Author(event.actor.type, event.actor.id), at)
+            note = Note(added.note_id, added.body, by, at)
             return evolved(state, notes=(*state.notes, note), updated_at=at)
+        case "ticket_fields_changed":
+            return evolved(state, **_fields_changed(state, event.ticket_fields_changed), updated_at=at)
+        case "ticket_assigned":
+            assigned = event.ticket_assigned
+            return evolved(
+                state, assignee_agent_id=assigned.to_agent_id, group_id=assigned.to_group_id, updated_at=at
+            )
     return state

@@ -43,6 +43,8 @@ API_KEYS = {
     "e2e-control-kim": "tenant-control:agent:kim",
     "e2e-control-lee": "tenant-control:agent:lee",
     "e2e-transfer": "tenant-transfer",
+    "e2e-tickets": "tenant-tickets:supervisor",
+    "e2e-tickets-kim": "tenant-tickets:agent:kim",
     "e2e-transfer-kim": "tenant-transfer:agent:kim",
     "e2e-transfer-lee": "tenant-transfer:agent:lee",
     "e2e-callback": "tenant-callback",

@@ -96,11 +96,18 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
         ("GET", "/v1/tickets/{ticket_id}", None),
         ("POST", "/v1/tickets/{ticket_id}/transitions", {"to": "solved"}),
         ("POST", "/v1/tickets/{ticket_id}/notes", {"body": "not yours"}),
+        ("PATCH", "/v1/tickets/{ticket_id}", {"priority": "urgent"}),
+        ("PUT", "/v1/tickets/{ticket_id}/assignment", {"agent_id": "iso"}),
     ]:
         refused = await intruder.call(method, template, json=body, **ids)
         assert refused.status_code == 404, (template, refused.text)
     listed = await intruder.call("GET", "/v1/tickets", params={"customer_id": customer_id})
     assert listed.json()["tickets"] == []
+    assert (await intruder.call("GET", "/v1/tickets")).json()["tickets"] == []
+    # A ticket the intruder creates for the same customer is its own, and the owner never sees it.
+    theirs_ticket = {"subject": "mine", "channel": "email", "customer_id": customer_id}
+    assert (await intruder.call("POST", "/v1/tickets", json=theirs_ticket)).status_code == 201
+    assert len((await owner.get("/v1/tickets", params={"customer_id": customer_id})).json()["tickets"]) == 1
     journey = await intruder.call("GET", "/v1/customers/{customer_id}/journey", **ids)
     assert journey.json()["events"] == []
     metrics = await intruder.call("GET", "/v1/queues/{queue_id}/metrics", queue_id="member")

@@ -54,6 +54,9 @@ REQUESTS: dict[str, Message] = {
     f"{AGENTS}/CloseContact": routing_pb2.CloseContactRequest(contact_id="c"),
     f"{TICKETS}/TransitionTicket": ticketing_pb2.TransitionTicketRequest(ticket_id="t"),
     f"{TICKETS}/AddTicketNote": ticketing_pb2.AddTicketNoteRequest(ticket_id="t"),
+    f"{TICKETS}/CreateTicket": ticketing_pb2.CreateTicketRequest(subject="s"),
+    f"{TICKETS}/EditTicket": ticketing_pb2.EditTicketRequest(ticket_id="t"),
+    f"{TICKETS}/AssignTicket": ticketing_pb2.AssignTicketRequest(ticket_id="t", agent_id="kim"),
     f"{KEYS}/CreateApiKey": keys_pb2.CreateApiKeyRequest(user="kim"),
     f"{KEYS}/ListApiKeys": keys_pb2.ListApiKeysRequest(),
     f"{KEYS}/RevokeApiKey": keys_pb2.RevokeApiKeyRequest(key_id="k"),
@@ -131,6 +134,7 @@ def test_reads_are_open_to_every_role() -> None:
         ("/cc.routing.v1.RoutingService/SetAgentState", routing_pb2.SetAgentStateRequest(agent_id="lee")),
         ("/cc.routing.v1.RoutingService/LogInAgent", routing_pb2.LogInAgentRequest(agent_id="lee")),
         ("/cc.routing.v1.RoutingService/LogOutAgent", routing_pb2.LogOutAgentRequest(agent_id="lee")),
+        (f"{TICKETS}/AssignTicket", ticketing_pb2.AssignTicketRequest(ticket_id="t", agent_id="lee")),
     ],
 )
 def test_an_agent_acts_only_as_itself_and_a_supervisor_for_anyone(method: str, request_: Message) -> None:

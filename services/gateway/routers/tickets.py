@@ -1,33 +1,160 @@
-"""Tickets: read, move through open -> pending -> solved -> closed, and add notes (TKT-2, TKT-5)."""
+"""Tickets on any channel (TKT-1, TKT-2, TKT-3, TKT-5): create, edit, assign, search, move through
+new -> open -> pending / on-hold -> solved -> closed, and add notes."""
 
-from cc.ticketing.v1 import events_pb2, ticketing_pb2
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated
+
+from cc.ticketing.v1 import events_pb2 as ticket_events
+from cc.ticketing.v1 import ticketing_pb2
+from fastapi import APIRouter, Query
 
 from services.gateway.deps import AuthenticatedCaller, Clients, IdempotencyKey
 from services.gateway.errors import ERROR_RESPONSES
-from services.gateway.models import NoteBody, PathId, QueryId, Ticket, TicketList, TransitionBody
+from services.gateway.models import (
+    TICKET_CHANNELS,
+    TICKET_PRIORITIES,
+    TICKET_STATUSES,
+    AssignTicketBody,
+    Category,
+    CreateTicketBody,
+    EditTicketBody,
+    NoteBody,
+    OptionalText,
+    PathId,
+    Tag,
+    Ticket,
+    TicketList,
+    TicketStatusWord,
+    TransitionBody,
+    given_timestamp,
+)
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"], responses=ERROR_RESPONSES)
-STATUSES = {
-    "open": events_pb2.TICKET_STATUS_OPEN,
-    "pending": events_pb2.TICKET_STATUS_PENDING,
-    "solved": events_pb2.TICKET_STATUS_SOLVED,
-    "closed": events_pb2.TICKET_STATUS_CLOSED,
+SORTS = {
+    "-opened": ticketing_pb2.TICKET_SORT_OPENED_DESC,
+    "opened": ticketing_pb2.TICKET_SORT_OPENED_ASC,
+    "-updated": ticketing_pb2.TICKET_SORT_UPDATED_DESC,
+    "updated": ticketing_pb2.TICKET_SORT_UPDATED_ASC,
+    "priority": ticketing_pb2.TICKET_SORT_PRIORITY,
 }
+SortWord = Annotated[
+    str,
+    Query(
+        pattern="^(-opened|opened|-updated|updated|priority)$",
+        description="-opened (newest first, the default), opened, -updated, updated, or priority (most "
+        "urgent first, then oldest).",
+    ),
+]
 
 
-@router.get("/{ticket_id}", summary="One ticket with its notes")
+@router.post("", status_code=201, summary="Create a ticket on any channel; new, or open with an assignee")
+async def create_ticket(
+    body: CreateTicketBody, who: AuthenticatedCaller, services: Clients, idempotency_key: IdempotencyKey = ""
+) -> Ticket:
+    request = ticketing_pb2.CreateTicketRequest(
+        subject=body.subject,
+        description=body.description,
+        channel=TICKET_CHANNELS[body.channel],  # type: ignore[arg-type]
+        customer_id=body.customer_id,
+        priority=TICKET_PRIORITIES[body.priority],
+        tags=body.tags,
+        category=body.category,
+        group_id=body.group_id,
+        assignee_agent_id=body.assignee_agent_id,
+        queue_id=body.queue_id,
+        custom_fields=body.fields,
+        request_id=idempotency_key,
+    )
+    return Ticket.of(await services.ticketing.CreateTicket(request, metadata=who.metadata))
+
+
+@router.get("/{ticket_id}", summary="One ticket with its notes and status changes")
 async def get_ticket(ticket_id: PathId, who: AuthenticatedCaller, services: Clients) -> Ticket:
     request = ticketing_pb2.GetTicketRequest(ticket_id=ticket_id)
     return Ticket.of(await services.ticketing.GetTicket(request, metadata=who.metadata))
 
 
-@router.get("", summary="A customer's tickets, oldest first")
-async def list_tickets(customer_id: QueryId, who: AuthenticatedCaller, services: Clients) -> TicketList:
-    response = await services.ticketing.ListTickets(
-        ticketing_pb2.ListTicketsRequest(customer_id=customer_id), metadata=who.metadata
+@router.get("", summary="Search tickets: every filter given must match; pages follow next_cursor")
+async def list_tickets(
+    who: AuthenticatedCaller,
+    services: Clients,
+    customer_id: OptionalText = "",
+    status: Annotated[list[TicketStatusWord], Query(max_length=6)] = [],  # noqa: B006 (FastAPI copies it)
+    assignee: OptionalText = "",
+    group: OptionalText = "",
+    category: Annotated[Category, Query(description="This category or any under it.")] = "",
+    tag: Annotated[list[Tag], Query(max_length=20, description="Tickets with every tag given.")] = [],  # noqa: B006
+    opened_from: Annotated[datetime | None, Query(description="Opened at or after")] = None,
+    opened_before: Annotated[datetime | None, Query(description="Opened before")] = None,
+    sort: SortWord = "-opened",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str, Query(max_length=1000, pattern=r"^[A-Za-z0-9_\-]*$")] = "",
+) -> TicketList:
+    request = ticketing_pb2.ListTicketsRequest(
+        customer_id=customer_id,
+        statuses=[TICKET_STATUSES[word] for word in status],
+        assignee_agent_id=assignee,
+        group_id=group,
+        category=category,
+        tags=tag,
+        sort=SORTS[sort],
+        page_size=limit,
+        page_token=cursor,
     )
-    return TicketList(tickets=[Ticket.of(t) for t in response.tickets])
+    if opened_from is not None:
+        request.opened_from.CopyFrom(given_timestamp(opened_from, "opened_from"))
+    if opened_before is not None:
+        request.opened_before.CopyFrom(given_timestamp(opened_before, "opened_before"))
+    response = await services.ticketing.ListTickets(request, metadata=who.metadata)
+    return TicketList(tickets=[Ticket.of(t) for t in response.tickets], next_cursor=response.next_page_token)
+
+
+@router.patch(
+    "/{ticket_id}", summary="Change some of a ticket's fields; an edit that changes nothing gets 422"
+)
+async def edit_ticket(
+    ticket_id: PathId,
+    body: EditTicketBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Ticket:
+    request = ticketing_pb2.EditTicketRequest(
+        ticket_id=ticket_id,
+        priority=TICKET_PRIORITIES[body.priority]
+        if body.priority
+        else ticket_events.TICKET_PRIORITY_UNSPECIFIED,
+        set_custom_fields={key: value for key, value in body.fields.items() if value is not None},
+        unset_custom_fields=[key for key, value in body.fields.items() if value is None],
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
+    if body.subject is not None:
+        request.subject = body.subject
+    if body.tags is not None:
+        request.tags.values.extend(body.tags)
+        request.tags.SetInParent()
+    if body.category is not None:
+        request.category = body.category
+    return Ticket.of(await services.ticketing.EditTicket(request, metadata=who.metadata))
+
+
+@router.put("/{ticket_id}/assignment", summary="Give the ticket to an agent and a group; a new ticket opens")
+async def assign_ticket(
+    ticket_id: PathId,
+    body: AssignTicketBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Ticket:
+    request = ticketing_pb2.AssignTicketRequest(
+        ticket_id=ticket_id,
+        agent_id=body.agent_id,
+        group_id=body.group_id,
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
+    return Ticket.of(await services.ticketing.AssignTicket(request, metadata=who.metadata))
 
 
 @router.post("/{ticket_id}/transitions", summary="Move a ticket to another status; illegal moves get 409")
@@ -40,7 +167,7 @@ async def transition(
 ) -> Ticket:
     request = ticketing_pb2.TransitionTicketRequest(
         ticket_id=ticket_id,
-        to_status=STATUSES[body.to],
+        to_status=TICKET_STATUSES[body.to],
         reason=body.reason,
         request_id=idempotency_key,
         expected_version=body.expected_version,

@@ -1,0 +1,153 @@
+"""Tickets over REST (TKT-1, TKT-2, TKT-3): a supervisor creates a ticket on any channel, an agent
+takes it, fields are edited, every status change names who made it, and the list filters, sorts and
+pages. Through the gateway, the ticketing service and the broker, with the journey in chDB."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from services.platform import Platform
+from tests.e2e.support import until
+
+
+@pytest.fixture
+async def clients(platform: Platform) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    base = f"http://127.0.0.1:{platform.settings.gateway_port}"
+    async with (
+        httpx.AsyncClient(base_url=base, headers={"X-API-Key": "e2e-tickets"}, timeout=30) as supervisor,
+        httpx.AsyncClient(base_url=base, headers={"X-API-Key": "e2e-tickets-kim"}, timeout=30) as kim,
+    ):
+        yield supervisor, kim
+
+
+def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_a_ticket_is_created_taken_edited_and_found(
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    supervisor, kim = clients
+    refund = {
+        "subject": "Charged twice",
+        "description": "Two charges on 3 March.\nPlease refund one.",
+        "channel": "email",
+        "customer_id": "cu-tickets",
+        "priority": "high",
+        "tags": ["Refund", "vip"],
+        "category": "billing / refund",
+        "group_id": "tier-1",
+        "fields": {"order_id": "A-17", "amount": "12000"},
+    }
+    created = ok(await supervisor.post("/v1/tickets", json=refund, headers={"Idempotency-Key": "r-1"}), 201)
+    assert (created["status"], created["priority"], created["tags"], created["category"]) == (
+        "new",
+        "high",
+        ["refund", "vip"],
+        "billing/refund",
+    )
+    assert created["fields"] == {"order_id": "A-17", "amount": "12000"}
+    assert created["description"] == refund["description"]
+    ticket_id = created["ticket_id"]
+    again = ok(await supervisor.post("/v1/tickets", json=refund, headers={"Idempotency-Key": "r-1"}), 201)
+    assert (again["ticket_id"], again["version"]) == (ticket_id, created["version"])  # a retry, not a second
+
+    for bad, field in [({**refund, "channel": "fax"}, "channel"), ({**refund, "subject": ""}, "subject")]:
+        refused = await supervisor.post("/v1/tickets", json=bad)
+        assert refused.status_code == 422 and field in refused.text, refused.text
+
+    # An agent takes the ticket for itself, never for someone else; taking it opens it.
+    taken = await kim.put(
+        f"/v1/tickets/{ticket_id}/assignment", json={"agent_id": "lee", "group_id": "tier-1"}
+    )
+    assert (taken.status_code, taken.json()["error_id"]) == (403, "not-your-agent")
+    taken_body = ok(
+        await kim.put(f"/v1/tickets/{ticket_id}/assignment", json={"agent_id": "kim", "group_id": "tier-1"})
+    )
+    assert (taken_body["assignee_agent_id"], taken_body["status"]) == ("kim", "open")
+    [opened] = taken_body["status_changes"]
+    assert (opened["from_status"], opened["to_status"], opened["actor_type"], opened["actor_id"]) == (
+        "new",
+        "open",
+        "agent",
+        "kim",
+    )
+
+    edited = ok(
+        await kim.patch(
+            f"/v1/tickets/{ticket_id}",
+            json={"priority": "urgent", "tags": ["refund"], "fields": {"amount": None, "reason": "double"}},
+        )
+    )
+    assert (edited["priority"], edited["tags"], edited["fields"]) == (
+        "urgent",
+        ["refund"],
+        {"order_id": "A-17", "reason": "double"},
+    )
+    nothing = await kim.patch(f"/v1/tickets/{ticket_id}", json={"priority": "urgent"})
+    assert (nothing.status_code, nothing.json()["error_id"]) == (422, "nothing-to-change")
+    stale = await kim.patch(f"/v1/tickets/{ticket_id}", json={"subject": "x", "expected_version": 1})
+    assert (stale.status_code, stale.json()["error_id"]) == (409, "version-conflict")
+
+    held = ok(
+        await supervisor.post(
+            f"/v1/tickets/{ticket_id}/transitions", json={"to": "on-hold", "reason": "bank"}
+        )
+    )
+    last = held["status_changes"][-1]
+    assert (last["to_status"], last["reason"], last["actor_type"]) == ("on-hold", "bank", "user")
+    assert last["actor_id"].startswith("supervisor")
+
+    # Two more tickets, then the list: filters, a sort, and pages that follow each other.
+    chat = {
+        "subject": "Where is my card?",
+        "channel": "chat",
+        "customer_id": "cu-tickets",
+        "category": "cards",
+    }
+    ok(await supervisor.post("/v1/tickets", json=chat), 201)
+    ok(await supervisor.post("/v1/tickets", json={**chat, "subject": "Card blocked", "priority": "low"}), 201)
+
+    async def listed(**params: Any) -> list[str]:
+        return [t["subject"] for t in ok(await supervisor.get("/v1/tickets", params=params))["tickets"]]
+
+    assert await listed(status="on-hold") == ["Charged twice"]
+    assert await listed(assignee="kim", category="billing", tag="refund") == ["Charged twice"]
+    assert await listed(category="cards", sort="opened") == ["Where is my card?", "Card blocked"]
+    assert await listed(status=["new", "on-hold"], sort="priority") == [
+        "Charged twice",
+        "Where is my card?",
+        "Card blocked",
+    ]
+    pages: list[str] = []
+    cursor = ""
+    while True:
+        page = ok(
+            await supervisor.get("/v1/tickets", params={"limit": 1, "cursor": cursor, "sort": "opened"})
+        )
+        pages += [t["subject"] for t in page["tickets"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert pages == ["Charged twice", "Where is my card?", "Card blocked"]
+    foreign = await supervisor.get("/v1/tickets", params={"cursor": "bm90IGpzb24"})
+    assert (foreign.status_code, foreign.json()["error_id"]) == (422, "invalid-page-token")
+
+    # The journey shows the ticket's whole life, each change with its own event.
+    journey = await until(
+        supervisor,
+        "/v1/customers/cu-tickets/journey",
+        lambda body: len([e for e in body["events"] if e["aggregate_id"] == ticket_id]) >= 5,
+        "the ticket's last change never reached the journey",
+    )
+    types = [e["event_type"] for e in journey["events"] if e["aggregate_id"] == ticket_id]
+    assert types == [
+        "ticketing.ticket.opened",
+        "ticketing.ticket.assigned",
+        "ticketing.ticket.status_changed",
+        "ticketing.ticket.fields_changed",
+        "ticketing.ticket.status_changed",
+    ]

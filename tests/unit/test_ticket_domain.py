@@ -1,0 +1,329 @@
+"""The ticket aggregate (TKT-1, TKT-2, TKT-3, TKT-5): every status transition, and the rules of
+creating, editing, assigning and noting a ticket. Pure: no broker."""
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+from cc.common.v1 import types_pb2
+from cc.ticketing.v1 import commands_pb2, events_pb2
+from google.protobuf.message import Message
+
+from services.common.envelope import build_event
+from services.common.errors import IllegalTransition, InvalidArgument, NotFound
+from services.common.snapshots import StateCodec
+from services.ticketing import domain
+from tests.unit.support import TENANT, History, at, meta, refused, violated_fields
+
+S = events_pb2.TicketStatus
+NEW, OPEN, PENDING, ON_HOLD, SOLVED, CLOSED = (
+    S.TICKET_STATUS_NEW,
+    S.TICKET_STATUS_OPEN,
+    S.TICKET_STATUS_PENDING,
+    S.TICKET_STATUS_ON_HOLD,
+    S.TICKET_STATUS_SOLVED,
+    S.TICKET_STATUS_CLOSED,
+)
+STATUSES = (NEW, OPEN, PENDING, ON_HOLD, SOLVED, CLOSED)
+# The lifecycle as the README states it, written out rather than read from the domain's table.
+ALLOWED = {
+    (NEW, OPEN), (NEW, PENDING), (NEW, ON_HOLD), (NEW, SOLVED),
+    (OPEN, PENDING), (OPEN, ON_HOLD), (OPEN, SOLVED),
+    (PENDING, OPEN), (PENDING, ON_HOLD), (PENDING, SOLVED),
+    (ON_HOLD, OPEN), (ON_HOLD, PENDING), (ON_HOLD, SOLVED),
+    (SOLVED, OPEN), (SOLVED, CLOSED),
+}  # fmt: skip
+SUPERVISOR = types_pb2.Actor(type=types_pb2.ACTOR_TYPE_USER, id="supervisor-key-1a2b")
+
+
+def command(**action: Message) -> commands_pb2.TicketCommand:
+    return commands_pb2.TicketCommand(meta=meta("t-1"), **action)  # type: ignore[arg-type]
+
+
+def opening(**fields: Any) -> commands_pb2.TicketCommand:
+    fields = {"subject": "Refund", "channel": types_pb2.CHANNEL_EMAIL, "customer_id": "cu-1"} | fields
+    return command(open_ticket=commands_pb2.OpenTicket(**fields))
+
+
+class Ticket(History):
+    def __init__(self, **fields: Any) -> None:
+        super().__init__(
+            lambda state, cmd, now, _: domain.decide(state, cmd, now),
+            domain.evolve,
+            domain.customer_of,
+            None,
+            "ticketing",
+            "ticket",
+            "t-1",
+        )
+        self.handle(opening(**fields), at(0))
+
+    def to(self, status: int, at_second: float = 1) -> list[Message]:
+        return self.handle(
+            command(change_status=commands_pb2.ChangeTicketStatus(to_status=status)), at(at_second)
+        )
+
+    def edit(self, **fields: Any) -> list[Message]:
+        return self.handle(command(edit=commands_pb2.EditTicket(**fields)), at(2))
+
+    def assign(self, agent_id: str = "", group_id: str = "") -> list[Message]:
+        return self.handle(
+            command(assign=commands_pb2.AssignTicket(agent_id=agent_id, group_id=group_id)), at(3)
+        )
+
+    def note(self, body: str = "called back") -> list[Message]:
+        return self.handle(command(add_note=commands_pb2.AddTicketNote(body=body)), at(4))
+
+
+PATH_TO = {
+    NEW: [],
+    OPEN: [OPEN],
+    PENDING: [PENDING],
+    ON_HOLD: [ON_HOLD],
+    SOLVED: [SOLVED],
+    CLOSED: [SOLVED, CLOSED],
+}
+
+
+def ticket_in(status: int) -> Ticket:
+    ticket = Ticket()
+    for step in PATH_TO[status]:
+        ticket.to(step)
+    assert ticket.state.status == status
+    return ticket
+
+
+@pytest.mark.parametrize("start", STATUSES, ids=domain.status_name)
+@pytest.mark.parametrize("target", STATUSES, ids=domain.status_name)
+def test_every_status_goes_only_where_the_lifecycle_allows(start: int, target: int) -> None:
+    ticket = ticket_in(start)
+    if (start, target) in ALLOWED:
+        [changed] = ticket.to(target, at_second=9)
+        assert changed == events_pb2.TicketStatusChanged(from_status=start, to_status=target)
+        assert (ticket.state.status, ticket.state.updated_at) == (target, at(9))
+    else:
+        error = refused(lambda: ticket.to(target), IllegalTransition, "illegal-ticket-transition")
+        assert domain.status_name(start) in error.message and domain.status_name(target) in error.message
+
+
+def test_a_status_the_lifecycle_does_not_know_is_refused_by_name() -> None:
+    error = refused(lambda: Ticket().to(42), InvalidArgument, "invalid-argument")
+    assert violated_fields(error) == ["to_status"]
+
+
+def test_a_ticket_starts_new_unless_it_names_an_assignee() -> None:
+    assert Ticket().state.status == NEW
+    assert Ticket(assignee_agent_id="kim").state.status == OPEN
+
+
+def test_creating_keeps_every_field_cleaned() -> None:
+    ticket = Ticket(
+        description="Charged twice",
+        priority=events_pb2.TICKET_PRIORITY_HIGH,
+        tags=["Refund", "vip", "refund "],
+        category=" billing / refund ",
+        group_id="tier-1",
+        custom_fields={"order_id": "A-17", "amount": "12000"},
+    )
+    state = ticket.state
+    assert (state.subject, state.description, state.channel, state.customer_id) == (
+        "Refund",
+        "Charged twice",
+        types_pb2.CHANNEL_EMAIL,
+        "cu-1",
+    )
+    assert (state.priority, state.tags, state.category, state.group_id) == (
+        events_pb2.TICKET_PRIORITY_HIGH,
+        ("refund", "vip"),
+        "billing/refund",
+        "tier-1",
+    )
+    assert state.custom_fields == (("amount", "12000"), ("order_id", "A-17"))
+    assert Ticket().state.priority == events_pb2.TICKET_PRIORITY_NORMAL  # none given
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"subject": ""}, "subject"),
+        ({"customer_id": ""}, "customer_id"),
+        ({"channel": types_pb2.CHANNEL_UNSPECIFIED}, "channel"),
+        ({"channel": 99}, "channel"),
+        ({"priority": 9}, "priority"),
+        ({"tags": ["two words"]}, "tags"),
+        ({"tags": [f"t{n}" for n in range(21)]}, "tags"),
+        ({"category": "billing//refund"}, "category"),
+        ({"custom_fields": {"Order Id": "1"}}, "custom_fields"),
+        ({"custom_fields": {"order_id": "x" * 1001}}, "custom_fields"),
+        ({"custom_fields": {f"f{n}": "1" for n in range(51)}}, "custom_fields"),
+        ({"description": "bell\x07"}, "description"),
+    ],
+)
+def test_a_create_with_a_bad_field_is_refused_naming_it(fields: dict[str, Any], field: str) -> None:
+    error = refused(
+        lambda: domain.decide(None, opening(**fields), at(0)), InvalidArgument, "invalid-argument"
+    )
+    assert violated_fields(error) == [field]
+
+
+def test_a_ticket_is_created_once() -> None:
+    ticket = Ticket()
+    refused(lambda: ticket.handle(opening(), at(1)), IllegalTransition, "ticket-already-open")
+
+
+def test_a_ticket_that_does_not_exist_takes_no_command() -> None:
+    refused(
+        lambda: domain.decide(None, command(add_note=commands_pb2.AddTicketNote(body="x")), at(0)),
+        NotFound,
+        "ticket-not-found",
+    )
+
+
+def test_an_edit_records_only_what_it_changed() -> None:
+    ticket = Ticket(tags=["refund"], custom_fields={"order_id": "A-17", "amount": "1"})
+    [changed] = ticket.edit(
+        subject="Refund",  # unchanged
+        priority=events_pb2.TICKET_PRIORITY_URGENT,
+        tags=events_pb2.TicketTags(values=["refund", "Escalated"]),
+        category="billing",
+        set_custom_fields={"order_id": "A-17", "reason": "double charge"},  # order_id unchanged
+        unset_custom_fields=["amount", "never-set"],
+    )
+    assert changed == events_pb2.TicketFieldsChanged(
+        priority=events_pb2.TICKET_PRIORITY_URGENT,
+        tags=events_pb2.TicketTags(values=["escalated", "refund"]),
+        category="billing",
+        set_custom_fields={"reason": "double charge"},
+        unset_custom_fields=["amount"],
+    )
+    state = ticket.state
+    assert (state.subject, state.priority, state.tags, state.category) == (
+        "Refund",
+        events_pb2.TICKET_PRIORITY_URGENT,
+        ("escalated", "refund"),
+        "billing",
+    )
+    assert state.custom_fields == (("order_id", "A-17"), ("reason", "double charge"))
+
+
+def test_an_edit_can_empty_the_tags_and_the_category() -> None:
+    ticket = Ticket(tags=["refund"], category="billing")
+    ticket.edit(tags=events_pb2.TicketTags(), category="")
+    assert (ticket.state.tags, ticket.state.category) == ((), "")
+
+
+def test_an_edit_that_changes_nothing_is_refused() -> None:
+    ticket = Ticket(tags=["refund"], priority=events_pb2.TICKET_PRIORITY_HIGH)
+    refused(
+        lambda: ticket.edit(
+            subject="Refund",
+            priority=events_pb2.TICKET_PRIORITY_HIGH,
+            tags=events_pb2.TicketTags(values=["REFUND"]),
+        ),
+        InvalidArgument,
+        "nothing-to-change",
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"subject": ""}, "subject"),
+        ({"priority": 7}, "priority"),
+        ({"tags": events_pb2.TicketTags(values=["no spaces please"])}, "tags"),
+        ({"set_custom_fields": {"a": "1"}, "unset_custom_fields": ["a"]}, "unset_custom_fields"),
+        ({"set_custom_fields": {f"f{n}": "1" for n in range(50)}}, "set_custom_fields"),
+    ],
+)
+def test_an_edit_with_a_bad_field_is_refused_naming_it(fields: dict[str, Any], field: str) -> None:
+    ticket = Ticket(custom_fields={"order_id": "A-17"})  # 50 more would make 51
+    error = refused(lambda: ticket.edit(**fields), InvalidArgument, "invalid-argument")
+    assert violated_fields(error) == [field]
+
+
+def test_assigning_an_agent_opens_a_new_ticket_and_a_group_alone_does_not() -> None:
+    ticket = Ticket()
+    assert ticket.assign(group_id="tier-1") == [events_pb2.TicketAssigned(to_group_id="tier-1")]
+    assert ticket.state.status == NEW
+    assert ticket.assign(agent_id="kim", group_id="tier-1") == [
+        events_pb2.TicketAssigned(to_agent_id="kim", from_group_id="tier-1", to_group_id="tier-1"),
+        events_pb2.TicketStatusChanged(from_status=NEW, to_status=OPEN, reason="assigned"),
+    ]
+    assert (ticket.state.assignee_agent_id, ticket.state.group_id, ticket.state.status) == (
+        "kim",
+        "tier-1",
+        OPEN,
+    )
+
+
+def test_reassigning_keeps_the_status_and_records_both_sides() -> None:
+    ticket = Ticket(assignee_agent_id="kim")
+    ticket.to(PENDING)
+    assert ticket.assign(agent_id="lee") == [
+        events_pb2.TicketAssigned(from_agent_id="kim", to_agent_id="lee")
+    ]
+    assert (ticket.state.assignee_agent_id, ticket.state.status) == ("lee", PENDING)
+    refused(lambda: ticket.assign(agent_id="lee"), InvalidArgument, "nothing-to-change")
+    ticket.assign()  # nobody
+    assert ticket.state.assignee_agent_id == ""
+
+
+@pytest.mark.parametrize("action", ["note", "edit", "assign"])
+def test_a_closed_ticket_takes_no_note_edit_or_assignment(action: str) -> None:
+    ticket = ticket_in(CLOSED)
+    attempts = {
+        "note": lambda: ticket.note(),
+        "edit": lambda: ticket.edit(subject="Reworded"),
+        "assign": lambda: ticket.assign(agent_id="kim"),
+    }
+    refused(attempts[action], IllegalTransition, "ticket-closed")
+
+
+@pytest.mark.parametrize("status", [NEW, OPEN, PENDING, ON_HOLD, SOLVED])
+def test_a_ticket_not_closed_takes_notes_edits_and_assignments(status: int) -> None:
+    ticket = ticket_in(status)
+    [noted] = ticket.note("called back")
+    assert isinstance(noted, events_pb2.TicketNoteAdded) and ticket.state.notes[-1].body == "called back"
+    ticket.edit(subject="Reworded")
+    ticket.assign(group_id="tier-2")
+    assert (ticket.state.subject, ticket.state.group_id) == ("Reworded", "tier-2")
+
+
+def test_every_status_change_records_who_made_it_and_when() -> None:
+    ticket = Ticket()
+    changed = events_pb2.TicketStatusChanged(
+        from_status=NEW, to_status=PENDING, reason="asked for the receipt"
+    )
+    event = build_event(
+        changed,
+        context="ticketing",
+        aggregate_type="ticket",
+        aggregate_id="t-1",
+        aggregate_version=2,
+        tenant_id=TENANT,
+        occurred_at=at(60),
+        correlation_id="t-1",
+        causation_id="c",
+        customer_id="cu-1",
+        actor=SUPERVISOR,
+    )
+    state = domain.evolve(ticket.state, event)
+    assert state.status_changes == (
+        domain.StatusChange(
+            NEW,
+            PENDING,
+            "asked for the receipt",
+            domain.Author(types_pb2.ACTOR_TYPE_USER, "supervisor-key-1a2b"),
+            at(60),
+        ),
+    )
+
+
+def test_a_ticket_with_every_field_survives_its_snapshot() -> None:
+    ticket = Ticket(tags=["refund"], category="billing/refund", custom_fields={"order_id": "A-17"})
+    ticket.assign(agent_id="kim", group_id="tier-1")
+    ticket.to(ON_HOLD)
+    ticket.note()
+    codec = StateCodec(domain.TicketState)
+    assert codec.decode(codec.encode(ticket.state)) == ticket.state
+    assert isinstance(ticket.state.status_changes[0].changed_at, datetime)
