@@ -802,6 +802,17 @@ class EditTicketBody(WriteOptions):
     )
 
 
+class EscalateTicketBody(WriteOptions):
+    reason: Text = Field(description="Why it goes up a tier.")
+    to_tier: int = Field(default=0, ge=0, le=3, description="0: one above the ticket's tier; at most 3.")
+    group_id: OptionalText = Field(default="", description="The team of that tier.")
+    assignee_agent_id: OptionalText = Field(default="", description="Empty: whoever in the group takes it.")
+
+
+class ReturnTicketBody(WriteOptions):
+    reason: Text = Field(description="Why it goes back down.")
+
+
 class AssignTicketBody(WriteOptions):
     agent_id: OptionalText = Field(
         default="", description="Empty: no agent. An agent's key may name only itself."
@@ -831,6 +842,28 @@ class TicketVoicemail(BaseModel):
     dnis: str
 
 
+class TicketReply(BaseModel):
+    reply_id: str
+    body: str
+    author_type: str
+    author_id: str
+    sent_at: datetime | None
+
+
+class TicketEscalation(BaseModel):
+    direction: Literal["up", "back"]
+    from_tier: int
+    to_tier: int
+    from_group_id: str
+    to_group_id: str
+    from_agent_id: str
+    to_agent_id: str
+    reason: str
+    actor_type: str
+    actor_id: str
+    at: datetime | None
+
+
 class TicketStatusChange(BaseModel):
     from_status: str
     to_status: str
@@ -858,7 +891,11 @@ class Ticket(BaseModel):
     category: str
     fields: dict[str, str]
     status_changes: list[TicketStatusChange]
-    notes: list[Note]
+    notes: list[Note] = Field(description="Internal: never shown to the customer.")
+    replies: list[TicketReply] = Field(description="Public replies to the customer.")
+    first_replied_at: datetime | None = Field(description="When the first public reply went out.")
+    tier: int = Field(description="1 for the first line of support; escalations raise it.")
+    escalations: list[TicketEscalation]
     opened_at: datetime | None
     updated_at: datetime | None
     version: int
@@ -901,6 +938,34 @@ class Ticket(BaseModel):
                     added_at=moment(n, "added_at"),
                 )
                 for n in ticket.notes
+            ],
+            replies=[
+                TicketReply(
+                    reply_id=r.reply_id,
+                    body=r.body,
+                    author_type=enum_word(r.author, "type", "ACTOR_TYPE_"),
+                    author_id=r.author.id,
+                    sent_at=moment(r, "sent_at"),
+                )
+                for r in ticket.replies
+            ],
+            first_replied_at=moment(ticket, "first_replied_at"),
+            tier=ticket.tier,
+            escalations=[
+                TicketEscalation(
+                    direction="back" if e.returned else "up",
+                    from_tier=e.from_tier,
+                    to_tier=e.to_tier,
+                    from_group_id=e.from_group_id,
+                    to_group_id=e.to_group_id,
+                    from_agent_id=e.from_agent_id,
+                    to_agent_id=e.to_agent_id,
+                    reason=e.reason,
+                    actor_type=enum_word(e.actor, "type", "ACTOR_TYPE_"),
+                    actor_id=e.actor.id,
+                    at=moment(e, "at"),
+                )
+                for e in ticket.escalations
             ],
             opened_at=moment(ticket, "opened_at"),
             updated_at=moment(ticket, "updated_at"),

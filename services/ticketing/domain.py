@@ -1,5 +1,9 @@
 """The ticket aggregate (TKT-1, TKT-2, TKT-3, TKT-5): decide and evolve, pure.
 
+Tiers (TKT-4): a ticket starts at tier 1; escalating sends it up to another team with a reason, and
+returning sends it back to the tier, group and agent that escalated it. Replies (TKT-5) are public,
+to the customer; notes stay internal.
+
 Lifecycle: a ticket starts new (nobody has taken it) or open (it names an assignee). Open, pending
 (waiting on the customer) and on hold (waiting on a third party) move freely among themselves and on to
 solved; a solved ticket can be reopened or closed; closed is final and takes no more notes, edits or
@@ -46,6 +50,8 @@ TRANSITIONS: dict[int, frozenset[int]] = {
 Priority = events_pb2.TicketPriority
 NORMAL = Priority.TICKET_PRIORITY_NORMAL
 MAX_NOTE_LENGTH = 10_000
+# First line, second line, specialists (the seed's 1차/2차 상담 and one more).
+FIRST_TIER, MAX_TIER = 1, 3
 MAX_DESCRIPTION_LENGTH = 10_000
 MAX_TAGS = 20
 MAX_CUSTOM_FIELDS = 50
@@ -56,14 +62,14 @@ TAG = re.compile(r"[a-z0-9][a-z0-9_\-]{0,49}")
 FIELD_KEY = re.compile(r"[a-z][a-z0-9_]{0,49}")
 
 
-def note_text(body: str) -> str:
-    """A note's text, refused when empty, not text, or too long (the servicer checks it before it
-    masks card numbers in it, so masking never works on more than a note's worth)."""
-    require(body, "body", "the note's text", multiline=True)
+def note_text(body: str, what: str = "note") -> str:
+    """A note's or a reply's text, refused when empty, not text, or too long (the servicer checks it
+    before it masks card numbers in it, so masking never works on more than a note's worth)."""
+    require(body, "body", f"the {what}'s text", multiline=True)
     if len(body) > MAX_NOTE_LENGTH:
         raise InvalidArgument(
             "invalid-argument",
-            "the note is too long",
+            f"the {what} is too long",
             [FieldViolation("body", f"at most {MAX_NOTE_LENGTH} characters")],
         )
     return body
@@ -106,6 +112,30 @@ class Note:
 
 
 @dataclass(frozen=True)
+class Reply:
+    reply_id: str
+    body: str
+    author: Author
+    sent_at: datetime
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """One hop between tiers: up, or back (`returned`) to where the last escalation came from."""
+
+    returned: bool
+    from_tier: int
+    to_tier: int
+    from_group_id: str
+    to_group_id: str
+    from_agent_id: str
+    to_agent_id: str
+    reason: str
+    by: Author
+    at: datetime
+
+
+@dataclass(frozen=True)
 class StatusChange:
     from_status: "events_pb2.TicketStatus.ValueType"
     to_status: "events_pb2.TicketStatus.ValueType"
@@ -137,6 +167,20 @@ class TicketState:
     # Sorted by key, so that two states with the same fields are equal.
     custom_fields: tuple[tuple[str, str], ...] = ()
     status_changes: tuple[StatusChange, ...] = ()
+    replies: tuple[Reply, ...] = ()
+    first_replied_at: datetime | None = None
+    tier: int = FIRST_TIER
+    escalations: tuple[Escalation, ...] = ()
+
+    def open_escalations(self) -> list[Escalation]:
+        """The escalations not yet returned, the latest last: a return goes back to the last one's origin."""
+        stack: list[Escalation] = []
+        for hop in self.escalations:
+            if hop.returned:
+                stack.pop()
+            else:
+                stack.append(hop)
+        return stack
 
 
 def status_name(status: int) -> str:
@@ -285,6 +329,50 @@ def _assign(state: TicketState, assign: commands_pb2.AssignTicket) -> list[Messa
     return events
 
 
+def _escalate(state: TicketState, escalate: commands_pb2.EscalateTicket) -> list[Message]:
+    if state.status == SOLVED:
+        raise IllegalTransition("ticket-solved", f"ticket {state.ticket_id} is solved: reopen it first")
+    to_tier = escalate.to_tier or state.tier + 1
+    if not state.tier < to_tier <= MAX_TIER:
+        raise _refused("to_tier", f"above the ticket's tier {state.tier}, at most {MAX_TIER}")
+    events: list[Message] = [
+        events_pb2.TicketEscalated(
+            from_tier=state.tier,
+            to_tier=to_tier,
+            from_group_id=state.group_id,
+            to_group_id=escalate.group_id,
+            from_agent_id=state.assignee_agent_id,
+            to_agent_id=escalate.agent_id,
+            reason=require(escalate.reason, "reason", "why it goes up a tier"),
+        )
+    ]
+    if state.status == NEW and escalate.agent_id:
+        events.append(events_pb2.TicketStatusChanged(from_status=NEW, to_status=OPEN, reason="assigned"))
+    return events
+
+
+def _return(state: TicketState, back: commands_pb2.ReturnTicket) -> list[Message]:
+    if state.status == SOLVED:
+        raise IllegalTransition("ticket-solved", f"ticket {state.ticket_id} is solved: reopen it first")
+    escalated = state.open_escalations()
+    if not escalated:
+        raise IllegalTransition(
+            "ticket-not-escalated", f"ticket {state.ticket_id} has no escalation to return"
+        )
+    origin = escalated[-1]
+    return [
+        events_pb2.TicketReturned(
+            from_tier=state.tier,
+            to_tier=origin.from_tier,
+            from_group_id=state.group_id,
+            to_group_id=origin.from_group_id,
+            from_agent_id=state.assignee_agent_id,
+            to_agent_id=origin.from_agent_id,
+            reason=require(back.reason, "reason", "why it goes back"),
+        )
+    ]
+
+
 def decide(state: TicketState | None, command: commands_pb2.TicketCommand, now: datetime) -> list[Message]:
     ticket_id = command.meta.aggregate_id
     action = command.WhichOneof("command")
@@ -296,7 +384,7 @@ def decide(state: TicketState | None, command: commands_pb2.TicketCommand, now: 
         raise NotFound("ticket-not-found", f"ticket {ticket_id} does not exist")
     if action == "change_status":
         return _change_status(state, command.change_status)
-    if state.status == CLOSED and action in ("add_note", "edit", "assign"):
+    if state.status == CLOSED:
         raise IllegalTransition("ticket-closed", f"ticket {ticket_id} is closed")
     match action:
         case "add_note":
@@ -308,6 +396,15 @@ def decide(state: TicketState | None, command: commands_pb2.TicketCommand, now: 
             return _edit(state, command.edit)
         case "assign":
             return _assign(state, command.assign)
+        case "add_reply":
+            body = note_text(command.add_reply.body, "reply")
+            return [
+                events_pb2.TicketReplied(reply_id=derived_id("reply", command.meta.command_id), body=body)
+            ]
+        case "escalate":
+            return _escalate(state, command.escalate)
+        case "return_ticket":
+            return _return(state, command.return_ticket)
     raise InvalidArgument("unknown-command", "the ticket command names no known action")
 
 
@@ -370,6 +467,37 @@ def evolve(state: TicketState | None, event: event_pb2.Event) -> TicketState:
             return evolved(state, notes=(*state.notes, note), updated_at=at)
         case "ticket_fields_changed":
             return evolved(state, **_fields_changed(state, event.ticket_fields_changed), updated_at=at)
+        case "ticket_replied":
+            replied = event.ticket_replied
+            reply = Reply(replied.reply_id, replied.body, by, at)
+            return evolved(
+                state,
+                replies=(*state.replies, reply),
+                first_replied_at=state.first_replied_at or at,
+                updated_at=at,
+            )
+        case "ticket_escalated" | "ticket_returned" as hop:
+            moved = getattr(event, hop)
+            escalation = Escalation(
+                hop == "ticket_returned",
+                moved.from_tier,
+                moved.to_tier,
+                moved.from_group_id,
+                moved.to_group_id,
+                moved.from_agent_id,
+                moved.to_agent_id,
+                moved.reason,
+                by,
+                at,
+            )
+            return evolved(
+                state,
+                tier=moved.to_tier,
+                group_id=moved.to_group_id,
+                assignee_agent_id=moved.to_agent_id,
+                escalations=(*state.escalations, escalation),
+                updated_at=at,
+            )
         case "ticket_assigned":
             assigned = event.ticket_assigned
             return evolved(

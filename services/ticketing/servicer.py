@@ -1,6 +1,7 @@
 """TicketingService: creates, edits, assignments, transitions and notes as ticket commands; reads and
 searches from the tickets read model."""
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 import grpc
@@ -63,7 +64,31 @@ def ticket_view(entry: Versioned[TicketState]) -> ticketing_pb2.Ticket:
             )
             for c in ticket.status_changes
         ],
+        replies=[
+            ticketing_pb2.TicketReply(
+                reply_id=r.reply_id, body=r.body, author=_actor(r.author), sent_at=timestamp(r.sent_at)
+            )
+            for r in ticket.replies
+        ],
+        tier=ticket.tier,
+        escalations=[
+            ticketing_pb2.TicketEscalation(
+                returned=e.returned,
+                from_tier=e.from_tier,
+                to_tier=e.to_tier,
+                from_group_id=e.from_group_id,
+                to_group_id=e.to_group_id,
+                from_agent_id=e.from_agent_id,
+                to_agent_id=e.to_agent_id,
+                reason=e.reason,
+                actor=_actor(e.by),
+                at=timestamp(e.at),
+            )
+            for e in ticket.escalations
+        ],
     )
+    if ticket.first_replied_at is not None:
+        view.first_replied_at.CopyFrom(timestamp(ticket.first_replied_at))
     if ticket.voicemail is not None:
         view.voicemail.CopyFrom(ticket.voicemail.message())
     return view
@@ -74,7 +99,20 @@ TicketWrite = (
     | ticketing_pb2.AddTicketNoteRequest
     | ticketing_pb2.EditTicketRequest
     | ticketing_pb2.AssignTicketRequest
+    | ticketing_pb2.AddTicketReplyRequest
+    | ticketing_pb2.EscalateTicketRequest
+    | ticketing_pb2.ReturnTicketRequest
 )
+
+
+# A card number read out and typed into any of a ticket's free text is masked before a command holds
+# it (SEC-1); a tag that was one is then no tag, and refused.
+def _masked_all(texts: Iterable[str]) -> list[str]:
+    return [redact_card_numbers(text) for text in texts]
+
+
+def _masked_values(fields: Mapping[str, str]) -> dict[str, str]:
+    return {key: redact_card_numbers(value) for key, value in fields.items()}
 
 
 def _bound(request: ticketing_pb2.ListTicketsRequest, field: str) -> datetime | None:
@@ -148,8 +186,7 @@ class TicketingServicer(ticketing_pb2_grpc.TicketingServiceServicer):
         )
         meta = command_meta(tenant_id=tenant_id, aggregate_id=ticket_id, actor=current_credential().actor())
         opening = commands_pb2.OpenTicket(
-            subject=require(request.subject, "subject", "the subject"),
-            # a card number read out and typed in is masked before it is kept (SEC-1)
+            subject=redact_card_numbers(require(request.subject, "subject", "the subject")),
             description=redact_card_numbers(
                 optional_text(request.description, "description", "the description", multiline=True)
             ),
@@ -157,11 +194,11 @@ class TicketingServicer(ticketing_pb2_grpc.TicketingServiceServicer):
             customer_id=request.customer_id,
             queue_id=request.queue_id,
             priority=request.priority,
-            tags=request.tags,
-            category=request.category,
+            tags=_masked_all(request.tags),
+            category=redact_card_numbers(request.category),
             group_id=request.group_id,
             assignee_agent_id=request.assignee_agent_id,
-            custom_fields=request.custom_fields,
+            custom_fields=_masked_values(request.custom_fields),
         )
         command = commands_pb2.TicketCommand(meta=meta, open_ticket=opening)
         return ticket_view(await execute(self._bus, self._tickets, command, request.request_id))
@@ -171,15 +208,16 @@ class TicketingServicer(ticketing_pb2_grpc.TicketingServiceServicer):
     ) -> ticketing_pb2.Ticket:
         edit = commands_pb2.EditTicket(
             priority=request.priority,
-            set_custom_fields=request.set_custom_fields,
+            set_custom_fields=_masked_values(request.set_custom_fields),
             unset_custom_fields=request.unset_custom_fields,
         )
         if request.HasField("subject"):
-            edit.subject = request.subject
+            edit.subject = redact_card_numbers(request.subject)
         if request.HasField("tags"):
-            edit.tags.CopyFrom(request.tags)
+            edit.tags.values.extend(_masked_all(request.tags.values))
+            edit.tags.SetInParent()
         if request.HasField("category"):
-            edit.category = request.category
+            edit.category = redact_card_numbers(request.category)
         return await self._on_ticket(request, edit=edit)
 
     async def AssignTicket(
@@ -202,3 +240,26 @@ class TicketingServicer(ticketing_pb2_grpc.TicketingServiceServicer):
         return await self._on_ticket(
             request, add_note=commands_pb2.AddTicketNote(body=redact_card_numbers(note_text(request.body)))
         )
+
+    async def AddTicketReply(
+        self, request: ticketing_pb2.AddTicketReplyRequest, context: grpc.aio.ServicerContext
+    ) -> ticketing_pb2.Ticket:
+        body = redact_card_numbers(note_text(request.body, "reply"))
+        return await self._on_ticket(request, add_reply=commands_pb2.AddTicketReply(body=body))
+
+    async def EscalateTicket(
+        self, request: ticketing_pb2.EscalateTicketRequest, context: grpc.aio.ServicerContext
+    ) -> ticketing_pb2.Ticket:
+        escalate = commands_pb2.EscalateTicket(
+            to_tier=request.to_tier,
+            group_id=request.group_id,
+            agent_id=request.assignee_agent_id,
+            reason=redact_card_numbers(optional_text(request.reason, "reason", "the reason")),
+        )
+        return await self._on_ticket(request, escalate=escalate)
+
+    async def ReturnTicket(
+        self, request: ticketing_pb2.ReturnTicketRequest, context: grpc.aio.ServicerContext
+    ) -> ticketing_pb2.Ticket:
+        reason = redact_card_numbers(optional_text(request.reason, "reason", "the reason"))
+        return await self._on_ticket(request, return_ticket=commands_pb2.ReturnTicket(reason=reason))

@@ -136,13 +136,30 @@ async def test_no_card_number_is_stored_anywhere_after_a_payment_call(
     assert not holds_card(str(ok(await rest.get(f"/v1/tickets/{ticket_id}"))))
     assert not holds_card(str(ok(await rest.get(f"/v1/calls/{call_id}"))))
 
-    # a card number typed into any other free text is masked before a command holds it
+    # a card number typed into any other free text is masked before a command holds it; as a tag it is
+    # no tag at all
+    tagged = {"subject": "s", "channel": "chat", "customer_id": "pci-customer", "tags": [CARD]}
+    assert (await rest.post("/v1/tickets", json=tagged)).status_code == 422
     for answer in (
         await rest.put("/v1/agents/kim/state", json={"state": "not-ready", "reason": TYPED}, headers=KIM),
         await rest.put("/v1/caller-list/+821077770003", json={"action": "flag", "reason": f"paid {TYPED}"}),
         await rest.put("/v1/lines/pay", json={"display_name": f"Pay {TYPED}", "numbers": ["15887000"]}),
         await rest.put("/v1/agents/pci-lee/profile", json={**skilled, "display_name": TYPED}),
         await rest.post("/v1/api-keys", json={"user": "pci-bot", "role": "analyst", "description": TYPED}),
+        await rest.post(
+            "/v1/tickets",
+            json={
+                "subject": f"paid with {TYPED}",
+                "description": f"card\n{CARD}",
+                "channel": "chat",
+                "customer_id": "pci-customer",
+                "category": f"cards/{CARD}",
+                "fields": {"card": TYPED},
+            },
+        ),
+        await rest.patch(f"/v1/tickets/{ticket_id}", json={"subject": TYPED, "fields": {"card": CARD}}),
+        await rest.post(f"/v1/tickets/{ticket_id}/replies", json={"body": f"your card {TYPED}"}),
+        await rest.post(f"/v1/tickets/{ticket_id}/escalate", json={"reason": f"chargeback {CARD}"}),
     ):
         assert answer.is_success, answer.text
         assert "1881" in answer.text and not holds_card(answer.text)

@@ -98,6 +98,9 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
         ("POST", "/v1/tickets/{ticket_id}/notes", {"body": "not yours"}),
         ("PATCH", "/v1/tickets/{ticket_id}", {"priority": "urgent"}),
         ("PUT", "/v1/tickets/{ticket_id}/assignment", {"agent_id": "iso"}),
+        ("POST", "/v1/tickets/{ticket_id}/replies", {"body": "not yours"}),
+        ("POST", "/v1/tickets/{ticket_id}/escalate", {"reason": "not yours"}),
+        ("POST", "/v1/tickets/{ticket_id}/return", {"reason": "not yours"}),
     ]:
         refused = await intruder.call(method, template, json=body, **ids)
         assert refused.status_code == 404, (template, refused.text)

@@ -1,6 +1,7 @@
-"""Tickets over REST (TKT-1, TKT-2, TKT-3): a supervisor creates a ticket on any channel, an agent
-takes it, fields are edited, every status change names who made it, and the list filters, sorts and
-pages. Through the gateway, the ticketing service and the broker, with the journey in chDB."""
+"""Tickets over REST (TKT-1 to TKT-5): a supervisor creates a ticket on any channel, an agent takes
+it, fields are edited, replies go to the customer apart from notes, the ticket goes up a tier and back,
+every status change names who made it, and the list filters, sorts and pages. Through the gateway,
+the ticketing service and the broker, with the journey in chDB."""
 
 from collections.abc import AsyncIterator
 from typing import Any
@@ -93,6 +94,23 @@ async def test_a_ticket_is_created_taken_edited_and_found(
     stale = await kim.patch(f"/v1/tickets/{ticket_id}", json={"subject": "x", "expected_version": 1})
     assert (stale.status_code, stale.json()["error_id"]) == (409, "version-conflict")
 
+    # Tier 1 replies to the customer, notes internally, sends it up to tier 2, and gets it back.
+    replied = ok(await kim.post(f"/v1/tickets/{ticket_id}/replies", json={"body": "We are on it"}), 201)
+    assert [r["body"] for r in replied["replies"]] == ["We are on it"] and replied["first_replied_at"]
+    noted = ok(await kim.post(f"/v1/tickets/{ticket_id}/notes", json={"body": "bank to confirm"}), 201)
+    assert [n["body"] for n in noted["notes"]] == ["bank to confirm"] and len(noted["replies"]) == 1
+    escalation = {"reason": "needs the bank", "group_id": "tier-2"}
+    up = ok(await kim.post(f"/v1/tickets/{ticket_id}/escalate", json=escalation))
+    assert (up["tier"], up["group_id"], up["assignee_agent_id"]) == (2, "tier-2", "")
+    back = ok(await supervisor.post(f"/v1/tickets/{ticket_id}/return", json={"reason": "bank confirmed"}))
+    assert (back["tier"], back["group_id"], back["assignee_agent_id"]) == (1, "tier-1", "kim")
+    assert [(e["direction"], e["from_tier"], e["to_tier"], e["reason"]) for e in back["escalations"]] == [
+        ("up", 1, 2, "needs the bank"),
+        ("back", 2, 1, "bank confirmed"),
+    ]
+    again_back = await supervisor.post(f"/v1/tickets/{ticket_id}/return", json={"reason": "twice"})
+    assert (again_back.status_code, again_back.json()["error_id"]) == (409, "ticket-not-escalated")
+
     held = ok(
         await supervisor.post(
             f"/v1/tickets/{ticket_id}/transitions", json={"to": "on-hold", "reason": "bank"}
@@ -140,7 +158,7 @@ async def test_a_ticket_is_created_taken_edited_and_found(
     journey = await until(
         supervisor,
         "/v1/customers/cu-tickets/journey",
-        lambda body: len([e for e in body["events"] if e["aggregate_id"] == ticket_id]) >= 5,
+        lambda body: len([e for e in body["events"] if e["aggregate_id"] == ticket_id]) >= 9,
         "the ticket's last change never reached the journey",
     )
     types = [e["event_type"] for e in journey["events"] if e["aggregate_id"] == ticket_id]
@@ -149,5 +167,9 @@ async def test_a_ticket_is_created_taken_edited_and_found(
         "ticketing.ticket.assigned",
         "ticketing.ticket.status_changed",
         "ticketing.ticket.fields_changed",
+        "ticketing.ticket.replied",
+        "ticketing.ticket.note_added",
+        "ticketing.ticket.escalated",
+        "ticketing.ticket.returned",
         "ticketing.ticket.status_changed",
     ]

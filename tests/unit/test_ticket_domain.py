@@ -74,6 +74,15 @@ class Ticket(History):
     def note(self, body: str = "called back") -> list[Message]:
         return self.handle(command(add_note=commands_pb2.AddTicketNote(body=body)), at(4))
 
+    def reply(self, body: str = "We have refunded you", at_second: float = 5) -> list[Message]:
+        return self.handle(command(add_reply=commands_pb2.AddTicketReply(body=body)), at(at_second))
+
+    def escalate(self, reason: str = "needs the bank", **fields: Any) -> list[Message]:
+        return self.handle(command(escalate=commands_pb2.EscalateTicket(reason=reason, **fields)), at(6))
+
+    def send_back(self, reason: str = "bank answered") -> list[Message]:
+        return self.handle(command(return_ticket=commands_pb2.ReturnTicket(reason=reason)), at(7))
+
 
 PATH_TO = {
     NEW: [],
@@ -268,13 +277,19 @@ def test_reassigning_keeps_the_status_and_records_both_sides() -> None:
     assert ticket.state.assignee_agent_id == ""
 
 
-@pytest.mark.parametrize("action", ["note", "edit", "assign"])
-def test_a_closed_ticket_takes_no_note_edit_or_assignment(action: str) -> None:
-    ticket = ticket_in(CLOSED)
+@pytest.mark.parametrize("action", ["note", "edit", "assign", "reply", "escalate", "return"])
+def test_a_closed_ticket_takes_no_note_edit_assignment_reply_or_escalation(action: str) -> None:
+    ticket = Ticket()
+    ticket.escalate()  # so that a return would otherwise be possible
+    for step in (SOLVED, CLOSED):
+        ticket.to(step)
     attempts = {
         "note": lambda: ticket.note(),
         "edit": lambda: ticket.edit(subject="Reworded"),
         "assign": lambda: ticket.assign(agent_id="kim"),
+        "reply": lambda: ticket.reply(),
+        "escalate": lambda: ticket.escalate(),
+        "return": lambda: ticket.send_back(),
     }
     refused(attempts[action], IllegalTransition, "ticket-closed")
 
@@ -327,3 +342,113 @@ def test_a_ticket_with_every_field_survives_its_snapshot() -> None:
     codec = StateCodec(domain.TicketState)
     assert codec.decode(codec.encode(ticket.state)) == ticket.state
     assert isinstance(ticket.state.status_changes[0].changed_at, datetime)
+
+
+def test_replies_are_public_and_kept_apart_from_notes_and_the_first_one_is_remembered() -> None:
+    ticket = Ticket()
+    ticket.note("internal: customer sounded upset")
+    [replied] = ticket.reply("We have refunded you", at_second=30)
+    ticket.reply("Anything else?", at_second=90)
+    assert isinstance(replied, events_pb2.TicketReplied) and replied.reply_id
+    assert [r.body for r in ticket.state.replies] == ["We have refunded you", "Anything else?"]
+    assert [n.body for n in ticket.state.notes] == ["internal: customer sounded upset"]
+    assert ticket.state.first_replied_at == at(30)
+    assert Ticket().state.first_replied_at is None
+
+
+@pytest.mark.parametrize("body", ["", " ", "x" * 10_001, "bell\x07"])
+def test_a_reply_must_be_text_of_reasonable_length(body: str) -> None:
+    error = refused(lambda: Ticket().reply(body), InvalidArgument, "invalid-argument")
+    assert violated_fields(error) == ["body"]
+
+
+def test_a_ticket_goes_up_a_tier_and_back_to_who_sent_it() -> None:
+    ticket = Ticket(assignee_agent_id="kim", group_id="tier-1")
+    assert ticket.escalate(group_id="tier-2") == [
+        events_pb2.TicketEscalated(
+            from_tier=1,
+            to_tier=2,
+            from_group_id="tier-1",
+            to_group_id="tier-2",
+            from_agent_id="kim",
+            reason="needs the bank",
+        )
+    ]
+    assert (ticket.state.tier, ticket.state.group_id, ticket.state.assignee_agent_id) == (2, "tier-2", "")
+    ticket.assign(agent_id="lee", group_id="tier-2")  # tier 2 takes it
+    ticket.escalate("fraud team", to_tier=3, group_id="fraud", agent_id="park")
+    assert (ticket.state.tier, ticket.state.assignee_agent_id) == (3, "park")
+
+    [back] = ticket.send_back("not fraud")
+    assert back == events_pb2.TicketReturned(
+        from_tier=3,
+        to_tier=2,
+        from_group_id="fraud",
+        to_group_id="tier-2",
+        from_agent_id="park",
+        to_agent_id="lee",
+        reason="not fraud",
+    )
+    ticket.send_back()
+    assert (ticket.state.tier, ticket.state.group_id, ticket.state.assignee_agent_id) == (1, "tier-1", "kim")
+    assert [(e.returned, e.to_tier) for e in ticket.state.escalations] == [
+        (False, 2),
+        (False, 3),
+        (True, 2),
+        (True, 1),
+    ]
+    refused(lambda: ticket.send_back(), IllegalTransition, "ticket-not-escalated")
+
+
+def test_an_escalation_names_an_agent_of_the_new_tier_and_opens_a_new_ticket() -> None:
+    waiting = Ticket()
+    assert len(waiting.escalate(group_id="tier-2")) == 1  # nobody named: it waits in the group, new
+    assert waiting.state.status == NEW
+    ticket = Ticket()
+    [_, opened] = ticket.escalate(agent_id="lee")
+    assert opened == events_pb2.TicketStatusChanged(from_status=NEW, to_status=OPEN, reason="assigned")
+    assert (ticket.state.status, ticket.state.assignee_agent_id) == (OPEN, "lee")
+
+
+@pytest.mark.parametrize("to_tier", [1, 4])
+def test_an_escalation_goes_up_and_no_higher_than_the_last_tier(to_tier: int) -> None:
+    error = refused(lambda: Ticket().escalate(to_tier=to_tier), InvalidArgument, "invalid-argument")
+    assert violated_fields(error) == ["to_tier"]
+
+
+def test_the_last_tier_has_nowhere_higher_to_go() -> None:
+    ticket = Ticket()
+    ticket.escalate(to_tier=3)
+    error = refused(lambda: ticket.escalate(), InvalidArgument, "invalid-argument")
+    assert violated_fields(error) == ["to_tier"]
+
+
+def test_an_escalation_and_a_return_each_need_a_reason() -> None:
+    ticket = Ticket()
+    assert violated_fields(refused(lambda: ticket.escalate(""), InvalidArgument, "invalid-argument")) == [
+        "reason"
+    ]
+    ticket.escalate()
+    assert violated_fields(refused(lambda: ticket.send_back(" "), InvalidArgument, "invalid-argument")) == [
+        "reason"
+    ]
+
+
+@pytest.mark.parametrize("action", ["escalate", "return"])
+def test_a_solved_ticket_is_reopened_before_it_changes_tier(action: str) -> None:
+    ticket = Ticket()
+    ticket.escalate()
+    ticket.to(SOLVED)
+    move = ticket.escalate if action == "escalate" else ticket.send_back
+    refused(lambda: move(), IllegalTransition, "ticket-solved")
+    ticket.to(OPEN)
+    move()
+
+
+def test_replies_and_escalations_survive_the_snapshot() -> None:
+    ticket = Ticket()
+    ticket.reply()
+    ticket.escalate(group_id="tier-2")
+    ticket.send_back()
+    codec = StateCodec(domain.TicketState)
+    assert codec.decode(codec.encode(ticket.state)) == ticket.state

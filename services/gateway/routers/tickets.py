@@ -1,5 +1,6 @@
-"""Tickets on any channel (TKT-1, TKT-2, TKT-3, TKT-5): create, edit, assign, search, move through
-new -> open -> pending / on-hold -> solved -> closed, and add notes."""
+"""Tickets on any channel (TKT-1 to TKT-5): create, edit, assign, search, move through new -> open ->
+pending / on-hold -> solved -> closed, escalate between tiers and back, reply to the customer and add
+internal notes."""
 
 from datetime import datetime
 from typing import Annotated
@@ -18,9 +19,11 @@ from services.gateway.models import (
     Category,
     CreateTicketBody,
     EditTicketBody,
+    EscalateTicketBody,
     NoteBody,
     OptionalText,
     PathId,
+    ReturnTicketBody,
     Tag,
     Ticket,
     TicketList,
@@ -190,3 +193,59 @@ async def add_note(
         expected_version=body.expected_version,
     )
     return Ticket.of(await services.ticketing.AddTicketNote(request, metadata=who.metadata))
+
+
+@router.post("/{ticket_id}/replies", status_code=201, summary="Reply to the customer (public, unlike notes)")
+async def add_reply(
+    ticket_id: PathId,
+    body: NoteBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Ticket:
+    request = ticketing_pb2.AddTicketReplyRequest(
+        ticket_id=ticket_id,
+        body=body.body,
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
+    return Ticket.of(await services.ticketing.AddTicketReply(request, metadata=who.metadata))
+
+
+@router.post("/{ticket_id}/escalate", summary="Send the ticket up a tier to another team, with why")
+async def escalate(
+    ticket_id: PathId,
+    body: EscalateTicketBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Ticket:
+    request = ticketing_pb2.EscalateTicketRequest(
+        ticket_id=ticket_id,
+        to_tier=body.to_tier,
+        group_id=body.group_id,
+        assignee_agent_id=body.assignee_agent_id,
+        reason=body.reason,
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
+    return Ticket.of(await services.ticketing.EscalateTicket(request, metadata=who.metadata))
+
+
+@router.post(
+    "/{ticket_id}/return", summary="Send the ticket back to the tier, group and agent that escalated it"
+)
+async def return_ticket(
+    ticket_id: PathId,
+    body: ReturnTicketBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Ticket:
+    request = ticketing_pb2.ReturnTicketRequest(
+        ticket_id=ticket_id,
+        reason=body.reason,
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
+    return Ticket.of(await services.ticketing.ReturnTicket(request, metadata=who.metadata))
