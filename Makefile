@@ -6,7 +6,7 @@ GEN := gen/python
 PROTOS := $(shell find proto -name '*.proto')
 STAMP := .local/stamps
 
-.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-commands bench-routing bench-board bench-staffing bench-strategies chaos clean
+.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-commands bench-routing bench-sink bench-board bench-staffing bench-strategies chaos clean
 
 setup: $(STAMP)/venv $(STAMP)/kafka $(GEN)/.stamp
 
@@ -69,6 +69,10 @@ bench-routing: setup
 # Time to SERVING and peak memory with 1M events in telephony's log, without and with snapshots.
 bench-replay: setup
 	$(PY) -m bench.replay
+
+# Kafka -> analytics sink -> chDB with BENCH_EVENTS (200,000) waiting, against a raw chDB insert (P2).
+bench-sink: setup
+	$(PY) -m bench.sink
 
 # The pure routing board at 2,000 agents and 500 waiting: board work and changelog bytes per event.
 bench-board: setup

@@ -1,19 +1,23 @@
 """An event envelope as a row of cc.events: the envelope's fields, the payload as proto3 JSON and the
 payload fields the statistics group and join on, flattened into their own columns."""
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import NamedTuple
 
 from cc.common.v1 import event_pb2, types_pb2
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-
-from services.common.envelope import to_datetime
 
 # Flattened text columns: filled from a payload field of the same name (string or enum), else "".
 _TEXT_FIELDS = ("queue_id", "agent_id", "contact_id", "reason", "state", "previous_state")
 _UINT32_MAX = 2**32 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# What a Timestamp may hold: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
 
 
 class EventRow(NamedTuple):
@@ -59,61 +63,99 @@ def _payload(event: event_pb2.Event) -> Message | None:
     return getattr(event, field) if field else None
 
 
-def _text(payload: Message, name: str) -> str:
-    field = payload.DESCRIPTOR.fields_by_name.get(name)
-    if field is None or field.is_repeated:
-        return ""
-    value = getattr(payload, name)
-    if field.enum_type is not None:
-        known = field.enum_type.values_by_number.get(value)
-        return known.name if known is not None else str(value)
-    return value if isinstance(value, str) else ""
+@dataclass(frozen=True)
+class _Flattening:
+    """Where one payload type keeps the flattened columns: worked out once per type, not per event."""
+
+    # Per _TEXT_FIELDS name: None (no such single field), or the enum's value names (None for a string).
+    texts: tuple[tuple[str, dict[int, str] | None] | None, ...]
+    abandoned: bool
+    enqueued_at: bool
+
+    def text_values(self, payload: Message) -> list[str]:
+        values = []
+        for name, plan in zip(_TEXT_FIELDS, self.texts, strict=True):
+            if plan is None:
+                values.append("")
+                continue
+            value = getattr(payload, name)
+            enum_names = plan[1]
+            if enum_names is not None:
+                values.append(enum_names.get(value, str(value)))
+            else:
+                values.append(value if isinstance(value, str) else "")
+        return values
 
 
-def _flag(payload: Message, name: str) -> bool:
-    value = getattr(payload, name, False) if name in payload.DESCRIPTOR.fields_by_name else False
-    return value if isinstance(value, bool) else False
+@cache
+def _flattening(descriptor: Descriptor) -> _Flattening:
+    def text(name: str) -> tuple[str, dict[int, str] | None] | None:
+        field = descriptor.fields_by_name.get(name)
+        if field is None or field.is_repeated:
+            return None
+        if field.enum_type is not None:
+            return name, {value.number: value.name for value in field.enum_type.values}
+        return (name, None) if field.type == FieldDescriptor.TYPE_STRING else None
+
+    abandoned = descriptor.fields_by_name.get("abandoned")
+    enqueued_at = descriptor.fields_by_name.get("enqueued_at")
+    return _Flattening(
+        texts=tuple(text(name) for name in _TEXT_FIELDS),
+        abandoned=abandoned is not None and abandoned.type == FieldDescriptor.TYPE_BOOL,
+        enqueued_at=enqueued_at is not None and enqueued_at.message_type is Timestamp.DESCRIPTOR,
+    )
 
 
-def _moment(payload: Message, name: str) -> datetime | None:
-    field = payload.DESCRIPTOR.fields_by_name.get(name)
-    if field is None or field.message_type is not Timestamp.DESCRIPTOR or not payload.HasField(name):
-        return None
-    return to_datetime(getattr(payload, name))
+def _moment(stamp: Timestamp) -> datetime:
+    """`to_datetime` for the sink's hot path: the same moment (whole microseconds, UTC) and the same
+    refusal of a Timestamp out of its range, at a third of the cost of Timestamp.ToDatetime, which a
+    backlog of events pays twice an event."""
+    if not (_MIN_SECONDS <= stamp.seconds <= _MAX_SECONDS and 0 <= stamp.nanos < 1_000_000_000):
+        raise ValueError(f"Timestamp is not valid: {stamp.seconds} s {stamp.nanos} ns")
+    return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
 
 
 def row_of(event: event_pb2.Event, topic: str, partition: int, offset: int) -> EventRow:
     payload = _payload(event)
-    texts = {name: _text(payload, name) if payload is not None else "" for name in _TEXT_FIELDS}
+    if payload is None:
+        texts, abandoned, enqueued_at, payload_json = [""] * len(_TEXT_FIELDS), False, None, "{}"
+    else:
+        flattening = _flattening(payload.DESCRIPTOR)
+        texts = flattening.text_values(payload)
+        abandoned = flattening.abandoned and payload.abandoned  # type: ignore[attr-defined]
+        enqueued_at = (
+            _moment(payload.enqueued_at)  # type: ignore[attr-defined]
+            if flattening.enqueued_at and payload.HasField("enqueued_at")
+            else None
+        )
+        payload_json = json_format.MessageToJson(payload, preserving_proto_field_name=True, indent=None)
+    queue_id, agent_id, contact_id, reason, state, previous_state = texts
+    # Positional, in EventRow's order: keywords cost a backlog a few microseconds an event.
     return EventRow(
-        event_id=event.event_id,
-        event_type=event.event_type,
+        event.event_id,
+        event.event_type,
         # A negative int32 would make the whole batch fail to insert into UInt32; clamp instead.
-        event_version=min(max(event.event_version, 0), _UINT32_MAX),
-        tenant_id=event.tenant_id,
-        aggregate_type=event.aggregate_type,
-        aggregate_id=event.aggregate_id,
-        aggregate_version=event.aggregate_version,
-        occurred_at=to_datetime(event.occurred_at),
-        correlation_id=event.correlation_id,
-        causation_id=event.causation_id,
-        customer_id=event.customer_id,
-        actor_type=actor_type_name(event.actor.type),
-        actor_id=event.actor.id,
-        payload_json=(
-            json_format.MessageToJson(payload, preserving_proto_field_name=True, indent=None)
-            if payload is not None
-            else "{}"
-        ),
-        queue_id=texts["queue_id"],
-        agent_id=texts["agent_id"],
-        contact_id=texts["contact_id"],
-        reason=texts["reason"],
-        abandoned=_flag(payload, "abandoned") if payload is not None else False,
-        enqueued_at=_moment(payload, "enqueued_at") if payload is not None else None,
-        state=texts["state"],
-        previous_state=texts["previous_state"],
-        source_topic=topic,
-        source_partition=partition,
-        source_offset=offset,
+        min(max(event.event_version, 0), _UINT32_MAX),
+        event.tenant_id,
+        event.aggregate_type,
+        event.aggregate_id,
+        event.aggregate_version,
+        _moment(event.occurred_at),
+        event.correlation_id,
+        event.causation_id,
+        event.customer_id,
+        actor_type_name(event.actor.type),
+        event.actor.id,
+        payload_json,
+        queue_id,
+        agent_id,
+        contact_id,
+        reason,
+        abandoned,
+        enqueued_at,
+        state,
+        previous_state,
+        topic,
+        partition,
+        offset,
     )

@@ -25,7 +25,10 @@ from services.common.topics import EVENT_TOPICS
 
 log = logging.getLogger(__name__)
 GROUP_ID = "analytics.sink"
-BATCH_RECORDS = 500
+# A backlog (a replay, a burst) is inserted 5,000 rows at a time: chDB costs about 40 us a row in
+# inserts of 500 and 14 us in inserts of 5,000 (make bench-sink: 6,800 -> 10,500 events/s). Under light
+# load a batch is whatever BATCH_SECONDS brought, so nothing waits longer for it.
+BATCH_RECORDS = 5000
 BATCH_SECONDS = 0.2
 # A consumer that fetched nothing for this long while records wait for its group is replaced.
 STALL_SECONDS = 30.0
