@@ -66,7 +66,7 @@ async def run_sink(platform: Platform, where: Path, total: int) -> float:
     started = time.perf_counter()
     task = asyncio.create_task(sink.run())
     try:
-        while sink.sunk < total:
+        while sink.sunk + sink.dead_lettered < total:
             if task.done():
                 task.result()
             await asyncio.sleep(0.05)

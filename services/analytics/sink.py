@@ -1,7 +1,7 @@
 """The analytics sink: every event topic into cc.events, at least once.
 
-A consumer group reads the event topics in batches (up to BATCH_RECORDS records or BATCH_SECONDS,
-whichever comes first), inserts each batch with one ClickHouse insert and only then commits the
+A consumer group reads the event topics in batches (up to BATCH_RECORDS records, BATCH_BYTES or
+BATCH_SECONDS, whichever comes first), inserts each batch with one ClickHouse insert and only then commits the
 batch's offsets. A crash between the insert and the commit replays the batch into ClickHouse; the
 ReplacingMergeTree keyed by event id and the FINAL reads make the answers exactly-once anyway.
 A record that is not a readable event goes to `<topic>.dlq` and the sink goes on with the next one.
@@ -29,6 +29,8 @@ GROUP_ID = "analytics.sink"
 # inserts of 500 and 14 us in inserts of 5,000 (make bench-sink: 6,800 -> 10,500 events/s). Under light
 # load a batch is whatever BATCH_SECONDS brought, so nothing waits longer for it.
 BATCH_RECORDS = 5000
+# And no more than this many bytes of records a batch, whatever their size (events run to 900 KiB).
+BATCH_BYTES = 16 * 1024 * 1024
 BATCH_SECONDS = 0.2
 # A consumer that fetched nothing for this long while records wait for its group is replaced.
 STALL_SECONDS = 30.0
@@ -124,7 +126,8 @@ class EventSink:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + BATCH_SECONDS
         records: list[ConsumerRecord] = []
-        while len(records) < BATCH_RECORDS:
+        size = 0
+        while len(records) < BATCH_RECORDS and size < BATCH_BYTES:
             remaining_ms = int((deadline - loop.time()) * 1000)
             if remaining_ms <= 0:
                 break
@@ -132,6 +135,7 @@ class EventSink:
             batches = await consumer.getmany(timeout_ms=remaining_ms, max_records=wanted)
             for batch in batches.values():
                 records.extend(batch)
+                size += sum(len(record.value or b"") for record in batch)
         return records
 
     async def _sink(self, records: list[ConsumerRecord]) -> None:

@@ -124,6 +124,12 @@ RESTRICTED: dict[str, frozenset[Role]] = {
 }
 
 
+# Requests that may name an agent under another field, where naming nobody is fine: an agent's key may
+# create a ticket for itself or for nobody, never for another agent. (Escalating names an agent of the
+# next tier on purpose: tier 1 hands the ticket over.)
+_NAMES_AN_AGENT = {"/cc.ticketing.v1.TicketingService/CreateTicket": "assignee_agent_id"}
+
+
 def authorize(credential: Credential, method: str, request: Message) -> None:
     """Refuse what the credential's role may not do; an agent acts only as itself."""
     allowed = RESTRICTED.get(method)
@@ -133,7 +139,16 @@ def authorize(credential: Credential, method: str, request: Message) -> None:
         raise PermissionDenied(
             "role-not-permitted", f"the {credential.role} role may not call {method.rsplit('/', 1)[-1]}"
         )
-    if credential.role == Role.AGENT and "agent_id" in request.DESCRIPTOR.fields_by_name:
+    if credential.role != Role.AGENT:
+        return
+    optional = _NAMES_AN_AGENT.get(method)
+    if optional is not None:
+        named = getattr(request, optional)
+        if named and named != credential.agent_id:
+            raise PermissionDenied(
+                "not-your-agent", f"an agent's key gives tickets only to {credential.agent_id}"
+            )
+    elif "agent_id" in request.DESCRIPTOR.fields_by_name:
         named = getattr(request, "agent_id")  # noqa: B009 (a field some requests have)
         if named != credential.agent_id:
             raise PermissionDenied("not-your-agent", f"an agent's key acts only as {credential.agent_id}")

@@ -1,8 +1,10 @@
 """Ticket search (TKT-3): filters, a sort order and cursor pages over the tickets read model, pure.
 
-A page token names the last ticket of the page before by its sort key, not by a position, so a ticket
-that arrives or changes between two pages neither repeats a ticket nor skips one that did not move. It
-also carries a fingerprint of the filters and the sort, and a token from another query is refused.
+A page token names the last ticket of the page before by its sort key, not by a position, so tickets
+that arrive between two pages neither repeat a ticket nor skip one. (A ticket whose sort key changes
+meanwhile, an update under the `updated` sorts or a new priority, moves in the order and can show on
+two pages or none, as in any keyset pagination.) The token also carries a fingerprint of the filters
+and the sort, and a token from another query is refused.
 """
 
 import base64
@@ -105,12 +107,18 @@ def _after(token: str, query: str) -> tuple[SortKey, str]:
     )
     try:
         decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        key, ticket_id = tuple(int(part) for part in decoded["k"]), str(decoded["id"])
+        parts, ticket_id = decoded["k"], decoded["id"]
     except (ValueError, TypeError, KeyError, binascii.Error) as error:
         raise refused from error
-    if decoded.get("q") != query:
+    # Only what _token writes: whole numbers (not 1e400, not Infinity) and a text id, for this query.
+    if (
+        not isinstance(parts, list)
+        or not all(type(part) is int for part in parts)
+        or not isinstance(ticket_id, str)
+        or decoded.get("q") != query
+    ):
         raise refused
-    return key, ticket_id
+    return tuple(parts), ticket_id
 
 
 def page_of(

@@ -192,12 +192,12 @@ class TicketingServicer(ticketing_pb2_grpc.TicketingServiceServicer):
             ),
             channel=request.channel,
             customer_id=request.customer_id,
-            queue_id=request.queue_id,
+            queue_id=optional_text(request.queue_id, "queue_id", "the queue"),
             priority=request.priority,
             tags=_masked_all(request.tags),
             category=redact_card_numbers(request.category),
-            group_id=request.group_id,
-            assignee_agent_id=request.assignee_agent_id,
+            group_id=optional_text(request.group_id, "group_id", "the group"),
+            assignee_agent_id=optional_text(request.assignee_agent_id, "assignee_agent_id", "the agent"),
             custom_fields=_masked_values(request.custom_fields),
         )
         command = commands_pb2.TicketCommand(meta=meta, open_ticket=opening)
@@ -223,7 +223,10 @@ class TicketingServicer(ticketing_pb2_grpc.TicketingServiceServicer):
     async def AssignTicket(
         self, request: ticketing_pb2.AssignTicketRequest, context: grpc.aio.ServicerContext
     ) -> ticketing_pb2.Ticket:
-        assign = commands_pb2.AssignTicket(agent_id=request.agent_id, group_id=request.group_id)
+        assign = commands_pb2.AssignTicket(
+            agent_id=optional_text(request.agent_id, "agent_id", "the agent"),
+            group_id=optional_text(request.group_id, "group_id", "the group"),
+        )
         return await self._on_ticket(request, assign=assign)
 
     async def TransitionTicket(
@@ -252,8 +255,8 @@ class TicketingServicer(ticketing_pb2_grpc.TicketingServiceServicer):
     ) -> ticketing_pb2.Ticket:
         escalate = commands_pb2.EscalateTicket(
             to_tier=request.to_tier,
-            group_id=request.group_id,
-            agent_id=request.assignee_agent_id,
+            group_id=optional_text(request.group_id, "group_id", "the group"),
+            agent_id=optional_text(request.assignee_agent_id, "assignee_agent_id", "the agent"),
             reason=redact_card_numbers(optional_text(request.reason, "reason", "the reason")),
         )
         return await self._on_ticket(request, escalate=escalate)

@@ -147,6 +147,20 @@ def test_an_agent_acts_only_as_itself_and_a_supervisor_for_anyone(method: str, r
     authorize(Credential("acme", Role.SUPERVISOR, "supervisor-key"), method, request_)
 
 
+def test_an_agent_creates_tickets_for_itself_or_for_nobody_never_for_another() -> None:
+    method = f"{TICKETS}/CreateTicket"
+    authorize(KIM, method, ticketing_pb2.CreateTicketRequest(subject="s", assignee_agent_id="kim"))
+    authorize(KIM, method, ticketing_pb2.CreateTicketRequest(subject="s"))
+    with pytest.raises(PermissionDenied) as refused:
+        authorize(KIM, method, ticketing_pb2.CreateTicketRequest(subject="s", assignee_agent_id="lee"))
+    assert refused.value.error_id == "not-your-agent"
+    authorize(
+        Credential("acme", Role.SUPERVISOR, "s"),
+        method,
+        ticketing_pb2.CreateTicketRequest(assignee_agent_id="lee"),
+    )
+
+
 def test_each_credential_puts_its_person_or_integration_on_events() -> None:
     keys = parse_api_keys("a:acme,s:acme:supervisor,k:acme:agent:kim,i:acme:integration")
     assert keys["a"].actor() == types_pb2.Actor(type=types_pb2.ACTOR_TYPE_USER, id=keys["a"].name)

@@ -1,5 +1,6 @@
 """Ticket search (TKT-3): filters, sorts and cursor pages over read-model entries. Pure: no broker."""
 
+import base64
 import dataclasses
 
 import pytest
@@ -108,7 +109,24 @@ def test_a_full_last_page_says_there_is_no_next() -> None:
     assert len(page_of(TICKETS, TicketFilter()).tickets) == 5  # 0: the default size
 
 
-@pytest.mark.parametrize("token", ["not-base64!", "eyJ4IjogMX0", "bm90IGpzb24"])
+def _crafted(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-base64!",
+        "eyJ4IjogMX0",
+        "bm90IGpzb24",
+        _crafted('{"k": [1e400], "id": "x", "q": ""}'),  # a float no int can hold
+        _crafted('{"k": [Infinity], "id": "x", "q": ""}'),
+        _crafted('{"k": [1.5], "id": "x", "q": ""}'),
+        _crafted('{"k": 7, "id": "x", "q": ""}'),
+        _crafted('{"k": [1], "id": ["x"], "q": ""}'),
+        _crafted("[1, 2]"),
+    ],
+)
 def test_a_token_this_list_did_not_give_is_refused(token: str) -> None:
     refused(lambda: page_of(TICKETS, TicketFilter(), page_token=token), InvalidArgument, "invalid-page-token")
 
