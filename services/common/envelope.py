@@ -6,7 +6,7 @@ Event type strings are derived from the payload message so no table can drift fr
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from cc.common.v1 import event_pb2, types_pb2
 from google.protobuf.message import Message
@@ -34,6 +34,11 @@ def derived_id(*parts: str) -> str:
     return str(uuid.uuid5(DERIVED_ID_NAMESPACE, "/".join(parts)))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# What a Timestamp may hold: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+
+
 def timestamp(moment: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(moment)
@@ -41,7 +46,12 @@ def timestamp(moment: datetime) -> Timestamp:
 
 
 def to_datetime(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
+    """The moment (whole microseconds, UTC) a Timestamp holds, refused (ValueError) outside its range:
+    Timestamp.ToDatetime's answer at a third of its cost. Every replayed event and every row the
+    analytics sink makes pays it once or twice."""
+    if not (_MIN_SECONDS <= stamp.seconds <= _MAX_SECONDS and 0 <= stamp.nanos < 1_000_000_000):
+        raise ValueError(f"Timestamp is not valid: {stamp.seconds} s {stamp.nanos} ns")
+    return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
 
 
 def given_moment(stamp: Timestamp) -> datetime | None:
