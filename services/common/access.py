@@ -118,6 +118,9 @@ RESTRICTED: dict[str, frozenset[Role]] = {
     "/cc.ticketing.v1.TicketingService/AddTicketReply": _CALL_CONTROL,
     "/cc.ticketing.v1.TicketingService/EscalateTicket": _CALL_CONTROL,
     "/cc.ticketing.v1.TicketingService/ReturnTicket": _CALL_CONTROL,
+    # Agents take a caller's details down during the call.
+    "/cc.ticketing.v1.TicketingService/RegisterCustomer": _CALL_CONTROL,
+    "/cc.ticketing.v1.TicketingService/ChangeCustomer": _CALL_CONTROL,
     "/cc.gateway.v1.ApiKeyService/CreateApiKey": _ADMIN,
     "/cc.gateway.v1.ApiKeyService/ListApiKeys": _ADMIN,
     "/cc.gateway.v1.ApiKeyService/RevokeApiKey": _ADMIN,

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Generic
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -149,6 +149,37 @@ class Projection(Generic[S, C]):
     def _store(self, entry: Versioned[S]) -> None:
         self.entries[(entry.tenant_id, entry.aggregate_id)] = entry
         self._by_tenant[entry.tenant_id][entry.aggregate_id] = entry
+
+
+class Index(Generic[S]):
+    """A read model's aggregates found by a key their state holds (a customer by each of its
+    identifiers), kept current as the model changes. A key may belong to several aggregates: the model
+    never refuses a state, so uniqueness is the writer's business."""
+
+    def __init__(self, projection: "Projection[S, Any]", keys_of: Callable[[S], Iterable[str]]) -> None:
+        self._projection = projection
+        self._keys_of = keys_of
+        self._keys: dict[Key, frozenset[str]] = {}
+        self._holders: dict[tuple[str, str], set[str]] = defaultdict(set)
+        projection.observe(self._update)
+
+    def find(self, tenant_id: str, key: str) -> list[Versioned[S]]:
+        """The aggregates holding the key, by aggregate id."""
+        found = (self._projection.get(tenant_id, i) for i in sorted(self._holders.get((tenant_id, key), ())))
+        return [entry for entry in found if entry is not None]
+
+    def _update(self, entry: Versioned[S]) -> None:
+        aggregate = (entry.tenant_id, entry.aggregate_id)
+        before = self._keys.get(aggregate, frozenset())
+        after = frozenset(self._keys_of(entry.state))
+        for key in before - after:
+            holders = self._holders[(entry.tenant_id, key)]
+            holders.discard(entry.aggregate_id)
+            if not holders:
+                del self._holders[(entry.tenant_id, key)]
+        for key in after - before:
+            self._holders[(entry.tenant_id, key)].add(entry.aggregate_id)
+        self._keys[aggregate] = after
 
 
 async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:

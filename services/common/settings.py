@@ -41,6 +41,8 @@ class PlatformSettings(BaseSettings):
 
     # How long an agent's phone rings before RONA (RT-1), and how long wrap-up lasts.
     cc_ring_timeout_seconds: int = 15
+    # The least priority a VIP customer's call waits with (RT-4, 0 to 10; higher is served first).
+    cc_vip_priority: int = Field(default=5, ge=0, le=10)
     # An agent whose desktop has sent heartbeats and then sends none for this long, while ready or
     # wrapping up, goes not ready (lost-presence, RT-9).
     cc_presence_timeout_seconds: float = 30.0

@@ -56,9 +56,11 @@ LINES = AggregateTopics("telephony", "line")
 # The caller list (TEL-9): numbers blocked or flagged, one aggregate per number.
 LISTED_NUMBERS = AggregateTopics("telephony", "listed-number")
 TICKETS = AggregateTopics("ticketing", "ticket")
+# Customers (CH-2): profiles and the identifiers a contact on any channel is recognised by.
+CUSTOMERS = AggregateTopics("ticketing", "customer")
 # The gateway's API keys: every service follows their events to know who may call it.
 API_KEYS = AggregateTopics("gateway", "api-key")
-AGGREGATES = (CALLS, LINES, LISTED_NUMBERS, AGENTS, QUEUES, CONTACTS, TICKETS, API_KEYS)
+AGGREGATES = (CALLS, LINES, LISTED_NUMBERS, AGENTS, QUEUES, CONTACTS, TICKETS, CUSTOMERS, API_KEYS)
 
 ROUTING_DECISIONS = "routing.decisions.v1"
 # Each agent's latest desktop heartbeat (RT-9), compacted: presence, not events.
@@ -73,6 +75,7 @@ EVENT_TOPICS = (
     QUEUES.events,
     CONTACTS.events,
     TICKETS.events,
+    CUSTOMERS.events,
     ROUTING_DECISIONS,
 )
 

@@ -9,6 +9,7 @@ from services.common.settings import PlatformSettings, get_settings
 from services.common.topics import CALLS, LINES, LISTED_NUMBERS, ROUTING_DECISIONS
 from services.telephony import caller_list, domain, lines
 from services.telephony.consumers import CallTimer, ring_for_decision
+from services.telephony.customers import CustomerDirectory
 from services.telephony.directory import ProjectedCallerList, ProjectedLines
 from services.telephony.servicer import TelephonyServicer
 
@@ -48,6 +49,7 @@ async def main(settings: PlatformSettings | None = None) -> None:
     settings = settings or get_settings()
     line_model = Projection(LINE_SPEC, settings.kafka_bootstrap_servers)
     listed_model = Projection(LISTED_NUMBER_SPEC, settings.kafka_bootstrap_servers)
+    customers = CustomerDirectory(settings.kafka_bootstrap_servers)
     rules = domain.TelephonyRules(
         lines=ProjectedLines(line_model),
         callers=ProjectedCallerList(listed_model),
@@ -55,6 +57,7 @@ async def main(settings: PlatformSettings | None = None) -> None:
         callback_attempts=settings.cc_callback_attempts,
         callback_retry_seconds=settings.cc_callback_retry_seconds,
         record_calls=settings.cc_record_calls,
+        vip_priority=settings.cc_vip_priority,
     )
     service = AggregateService(
         name="telephony",
@@ -62,9 +65,10 @@ async def main(settings: PlatformSettings | None = None) -> None:
         port=settings.telephony_port,
         grpc_service="cc.telephony.v1.TelephonyService",
         add_servicer=telephony_pb2_grpc.add_TelephonyServiceServicer_to_server,
-        servicer=lambda bus, calls: TelephonyServicer(bus, calls, line_model, listed_model, rules),
+        servicer=lambda bus, calls: TelephonyServicer(bus, calls, line_model, listed_model, rules, customers),
         policies=[PolicyDefinition("telephony.ring-agent", [ROUTING_DECISIONS], ring_for_decision)],
         timers=[CallTimer],
         further=[FurtherAggregate(LINE_SPEC, line_model), FurtherAggregate(LISTED_NUMBER_SPEC, listed_model)],
+        companions=[customers],
     )
     await service.run(settings)

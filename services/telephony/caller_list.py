@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 from services.common.aggregate import evolved
 from services.common.envelope import given_moment, to_datetime
 from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, text_problem
-from services.telephony.numbers import NUMBER, NUMBER_RULE
+from services.common.numbers import NUMBER, NUMBER_RULE
 
 ListedAction = events_pb2.ListedAction
 ACTIONS = {ListedAction.LISTED_ACTION_BLOCK: "block", ListedAction.LISTED_ACTION_FLAG: "flag"}

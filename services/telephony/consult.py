@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from cc.telephony.v1 import events_pb2
 from google.protobuf.message import Message
 
+from services.common import numbers
 from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument
-from services.telephony import numbers
 
 if TYPE_CHECKING:
     from services.telephony.domain import CallState

@@ -21,6 +21,7 @@ from cc.telephony.v1 import commands_pb2, events_pb2
 from cc.telephony.v1.telephony_pb2 import CallStatus
 from google.protobuf.message import Message
 
+from services.common import numbers
 from services.common.aggregate import evolved
 from services.common.envelope import derived_id, given_moment, timestamp, to_datetime
 from services.common.errors import (
@@ -33,7 +34,7 @@ from services.common.errors import (
     text_problem,
 )
 from services.common.pci import holds_card_number
-from services.telephony import caller_list, consult, flows, numbers, recording
+from services.telephony import caller_list, consult, flows, recording
 from services.telephony.caller_list import CallerList, NoListedNumbers
 from services.telephony.lines import DEFAULT_FLOW, LineDirectory, LineState, NoLines
 from services.telephony.recording import Recording
@@ -63,6 +64,8 @@ class TelephonyRules:
     callback_retry_seconds: int = 60
     # Whether calls are recorded (TEL-7): on in every deployment unless CC_RECORD_CALLS says otherwise.
     record_calls: bool = False
+    # The least priority a VIP customer's call waits with (RT-4).
+    vip_priority: int = 5
 
 
 @dataclass(frozen=True)
@@ -348,11 +351,12 @@ def _offer(
     line = rules.lines.line_for(tenant_id, offer.dnis)
     version = line.flow_version if line else 0
     flow = line.flow(version) if line else DEFAULT_FLOW
-    caller = _caller(line, offer.priority, now, offer.ani)
+    priority = max(offer.priority, rules.vip_priority) if offer.customer_vip else offer.priority
+    caller = _caller(line, priority, now, offer.ani)
     offered = events_pb2.CallOffered(
         ani=offer.ani,
         dnis=offer.dnis,
-        priority=offer.priority,
+        priority=priority,
         line_id=line.line_id if line else "",
         flow_version=version,
         carrier_ref=offer.carrier_ref,

@@ -37,10 +37,10 @@ from datetime import datetime
 from cc.telephony.v1 import events_pb2
 from google.protobuf.message import Message
 
+from services.common import numbers
 from services.common.envelope import timestamp
 from services.common.errors import FieldViolation, InvalidArgument, text_problem
 from services.common.pci import luhn_valid
-from services.telephony import numbers
 
 MAX_NODES = 200
 MAX_TEXT = 1000

@@ -28,9 +28,9 @@ from services.common.aggregate import evolved
 from services.common.calendar import BusinessCalendar, Span
 from services.common.envelope import to_datetime
 from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, NotFound, optional_text
+from services.common.numbers import NUMBER, NUMBER_RULE
 from services.telephony import flows
 from services.telephony.flows import Flow
-from services.telephony.numbers import NUMBER, NUMBER_RULE
 
 KEPT_FLOWS = 20
 KEPT_FLOW_BYTES = 300_000

@@ -7,6 +7,7 @@ from cc.common.v1 import types_pb2
 from cc.telephony.v1 import commands_pb2, events_pb2, telephony_pb2, telephony_pb2_grpc
 from google.protobuf.message import Message
 
+from services.common import numbers
 from services.common.access import Role
 from services.common.aggregate import Versioned
 from services.common.command_bus import CommandBus, command_meta, created_id
@@ -16,8 +17,9 @@ from services.common.grpc_server import current_credential, current_tenant
 from services.common.pci import redact_card_numbers
 from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
-from services.telephony import domain, flows, lines, numbers
+from services.telephony import domain, flows, lines
 from services.telephony.caller_list import ListedNumber
+from services.telephony.customers import CustomerDirectory
 from services.telephony.domain import CallState
 from services.telephony.lines import LineState
 
@@ -126,12 +128,14 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
         lines: Projection[LineState, commands_pb2.LineCommand],
         listed: Projection[ListedNumber, commands_pb2.ListedNumberCommand],
         rules: domain.TelephonyRules,
+        customers: CustomerDirectory,
     ) -> None:
         self._bus = bus
         self._calls = calls
         self._lines = lines
         self._listed = listed
         self._rules = rules
+        self._customers = customers
 
     def _meta(self, call_id: str, expected_version: int | None = None) -> types_pb2.CommandMeta:
         return command_meta(
@@ -155,12 +159,19 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
         self, request: telephony_pb2.OfferCallRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.Call:
         tenant = current_tenant()
+        # The caller's customer (CH-2): the one the adapter names, else the profile with the ANI's number.
+        known = (
+            self._customers.get(tenant, request.customer_id)
+            if request.customer_id
+            else self._customers.caller(tenant, request.ani)
+        )
         offer = commands_pb2.OfferCall(
             ani=request.ani,
             dnis=request.dnis,
-            customer_id=request.customer_id,
+            customer_id=known.customer_id if known else request.customer_id,
             priority=request.priority,
             carrier_ref=request.carrier_ref,
+            customer_vip=known.vip if known else False,
         )
         call_id = created_id("call", tenant, request.request_id)
         return await self._run(

@@ -3,10 +3,11 @@
 from cc.ticketing.v1 import commands_pb2, ticketing_pb2_grpc
 
 from services.common.aggregate import AggregateSpec
-from services.common.service import AggregateService, PolicyDefinition
+from services.common.projection import Index, Projection
+from services.common.service import AggregateService, FurtherAggregate, PolicyDefinition
 from services.common.settings import PlatformSettings, get_settings
-from services.common.topics import CALLS, TICKETS
-from services.ticketing import domain
+from services.common.topics import CALLS, CUSTOMERS, TICKETS
+from services.ticketing import customers, domain
 from services.ticketing.consumers import voice_tickets
 from services.ticketing.servicer import TicketingServicer
 
@@ -19,16 +20,28 @@ TICKET_SPEC: AggregateSpec[domain.TicketState, commands_pb2.TicketCommand] = Agg
     domain.TicketState,
 )
 
+CUSTOMER_SPEC: AggregateSpec[customers.CustomerState, commands_pb2.CustomerCommand] = AggregateSpec(
+    CUSTOMERS,
+    commands_pb2.CustomerCommand,
+    customers.decide,
+    customers.evolve,
+    customers.customer_of,
+    customers.CustomerState,
+)
+
 
 async def main(settings: PlatformSettings | None = None) -> None:
     settings = settings or get_settings()
+    customer_model = Projection(CUSTOMER_SPEC, settings.kafka_bootstrap_servers)
+    by_identifier = Index(customer_model, customers.identifiers_of)
     service = AggregateService(
         name="ticketing",
         spec=TICKET_SPEC,
         port=settings.ticketing_port,
         grpc_service="cc.ticketing.v1.TicketingService",
         add_servicer=ticketing_pb2_grpc.add_TicketingServiceServicer_to_server,
-        servicer=TicketingServicer,
+        servicer=lambda bus, tickets: TicketingServicer(bus, tickets, customer_model, by_identifier),
         policies=[PolicyDefinition("ticketing.voice-tickets", [CALLS.events], voice_tickets)],
+        further=[FurtherAggregate(CUSTOMER_SPEC, customer_model)],
     )
     await service.run(settings)

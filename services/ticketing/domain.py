@@ -196,7 +196,7 @@ def customer_of(state: TicketState | None, command: commands_pb2.TicketCommand) 
     return state.customer_id if state is not None else command.open_ticket.customer_id
 
 
-def _refused(field: str, problem: str) -> InvalidArgument:
+def refused(field: str, problem: str) -> InvalidArgument:
     return InvalidArgument("invalid-argument", f"{field} {problem}", [FieldViolation(field, problem)])
 
 
@@ -204,10 +204,10 @@ def clean_tags(tags: Sequence[str], field: str = "tags") -> tuple[str, ...]:
     """Tags in lower case, each once, sorted; refused when one is not a word or there are too many."""
     cleaned = sorted({tag.strip().lower() for tag in tags})
     if len(cleaned) > MAX_TAGS:
-        raise _refused(field, f"at most {MAX_TAGS} tags")
+        raise refused(field, f"at most {MAX_TAGS} tags")
     for tag in cleaned:
         if not TAG.fullmatch(tag):
-            raise _refused(field, f"{tag[:60]!r} is not a tag: letters, digits, - and _, at most 50")
+            raise refused(field, f"{tag[:60]!r} is not a tag: letters, digits, - and _, at most 50")
     return tuple(cleaned)
 
 
@@ -219,23 +219,23 @@ def clean_category(category: str, field: str = "category") -> str:
         optional_text(part, field, "each level of the category").strip() for part in category.split("/")
     ]
     if not all(segments):
-        raise _refused(field, "has an empty level: write levels like billing/refund")
+        raise refused(field, "has an empty level: write levels like billing/refund")
     return "/".join(segments)
 
 
 def clean_field_values(fields: Mapping[str, str], field: str) -> dict[str, str]:
     for key, value in fields.items():
         if not FIELD_KEY.fullmatch(key):
-            raise _refused(field, f"{key[:60]!r} is not a field name: a-z, digits and _, at most 50")
+            raise refused(field, f"{key[:60]!r} is not a field name: a-z, digits and _, at most 50")
         optional_text(value, field, f"the value of {key}")
         if len(value) > MAX_FIELD_VALUE_LENGTH:
-            raise _refused(field, f"the value of {key} is longer than {MAX_FIELD_VALUE_LENGTH} characters")
+            raise refused(field, f"the value of {key} is longer than {MAX_FIELD_VALUE_LENGTH} characters")
     return dict(fields)
 
 
 def _priority(priority: int, field: str = "priority") -> "events_pb2.TicketPriority.ValueType":
     if priority not in Priority.values():
-        raise _refused(field, "low, normal, high or urgent")
+        raise refused(field, "low, normal, high or urgent")
     return priority or NORMAL  # type: ignore[return-value]
 
 
@@ -243,15 +243,15 @@ def _open(ticket_id: str, opening: commands_pb2.OpenTicket) -> list[Message]:
     require(opening.subject, "subject", "the subject")
     require(opening.customer_id, "customer_id", "the requester")
     if opening.channel == types_pb2.CHANNEL_UNSPECIFIED:
-        raise _refused("channel", "the channel the ticket came in on")
+        raise refused("channel", "the channel the ticket came in on")
     if opening.channel not in types_pb2.Channel.values():
-        raise _refused("channel", "not a known channel")
+        raise refused("channel", "not a known channel")
     description = optional_text(opening.description, "description", "the description", multiline=True)
     if len(description) > MAX_DESCRIPTION_LENGTH:
-        raise _refused("description", f"at most {MAX_DESCRIPTION_LENGTH} characters")
+        raise refused("description", f"at most {MAX_DESCRIPTION_LENGTH} characters")
     fields = clean_field_values(opening.custom_fields, "custom_fields")
     if len(fields) > MAX_CUSTOM_FIELDS:
-        raise _refused("custom_fields", f"at most {MAX_CUSTOM_FIELDS} fields")
+        raise refused("custom_fields", f"at most {MAX_CUSTOM_FIELDS} fields")
     return [
         events_pb2.TicketOpened(
             subject=opening.subject,
@@ -275,7 +275,7 @@ def _open(ticket_id: str, opening: commands_pb2.OpenTicket) -> list[Message]:
 def _change_status(state: TicketState, change: commands_pb2.ChangeTicketStatus) -> list[Message]:
     wanted = change.to_status
     if wanted not in TRANSITIONS:
-        raise _refused("to_status", "new, open, pending, on_hold, solved or closed")
+        raise refused("to_status", "new, open, pending, on_hold, solved or closed")
     if wanted not in TRANSITIONS[state.status]:
         raise IllegalTransition(
             "illegal-ticket-transition",
@@ -301,13 +301,13 @@ def _edit(state: TicketState, edit: commands_pb2.EditTicket) -> list[Message]:
     setting = clean_field_values(edit.set_custom_fields, "set_custom_fields")
     unsetting = set(edit.unset_custom_fields) & current.keys()
     if setting.keys() & set(edit.unset_custom_fields):
-        raise _refused("unset_custom_fields", "a field is both set and unset")
+        raise refused("unset_custom_fields", "a field is both set and unset")
     for key, value in sorted(setting.items()):
         if current.get(key) != value:
             changed.set_custom_fields[key] = value
     changed.unset_custom_fields.extend(sorted(unsetting))
     if len(current.keys() - unsetting | setting.keys()) > MAX_CUSTOM_FIELDS:
-        raise _refused("set_custom_fields", f"a ticket has at most {MAX_CUSTOM_FIELDS} fields")
+        raise refused("set_custom_fields", f"a ticket has at most {MAX_CUSTOM_FIELDS} fields")
     if changed.ByteSize() == 0:
         raise InvalidArgument("nothing-to-change", f"ticket {state.ticket_id} already has these values")
     return [changed]
@@ -334,7 +334,7 @@ def _escalate(state: TicketState, escalate: commands_pb2.EscalateTicket) -> list
         raise IllegalTransition("ticket-solved", f"ticket {state.ticket_id} is solved: reopen it first")
     to_tier = escalate.to_tier or state.tier + 1
     if not state.tier < to_tier <= MAX_TIER:
-        raise _refused("to_tier", f"above the ticket's tier {state.tier}, at most {MAX_TIER}")
+        raise refused("to_tier", f"above the ticket's tier {state.tier}, at most {MAX_TIER}")
     events: list[Message] = [
         events_pb2.TicketEscalated(
             from_tier=state.tier,

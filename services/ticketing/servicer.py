@@ -1,5 +1,5 @@
 """TicketingService: creates, edits, assignments, transitions and notes as ticket commands; reads and
-searches from the tickets read model."""
+searches from the tickets read model. The customer RPCs are in customer_servicer."""
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -15,8 +15,10 @@ from services.common.envelope import derived_id, given_moment, new_id, timestamp
 from services.common.errors import FieldViolation, InvalidArgument, optional_text, require
 from services.common.grpc_server import current_credential, current_tenant
 from services.common.pci import redact_card_numbers
-from services.common.projection import Projection
+from services.common.projection import Index, Projection
 from services.common.queries import execute, expected_version, lookup
+from services.ticketing.customer_servicer import CustomerRpcs, Customers
+from services.ticketing.customers import CustomerState
 from services.ticketing.domain import Author, TicketState, clean_category, clean_tags, note_text
 from services.ticketing.search import TicketFilter, page_of
 
@@ -140,9 +142,15 @@ def ticket_filter(request: ticketing_pb2.ListTicketsRequest) -> TicketFilter:
     )
 
 
-class TicketingServicer(ticketing_pb2_grpc.TicketingServiceServicer):
-    def __init__(self, bus: CommandBus, tickets: Projection[TicketState, commands_pb2.TicketCommand]) -> None:
-        self._bus = bus
+class TicketingServicer(CustomerRpcs, ticketing_pb2_grpc.TicketingServiceServicer):
+    def __init__(
+        self,
+        bus: CommandBus,
+        tickets: Projection[TicketState, commands_pb2.TicketCommand],
+        customers: Customers,
+        by_identifier: Index[CustomerState],
+    ) -> None:
+        super().__init__(bus, customers, by_identifier)
         self._tickets = tickets
 
     async def _on_ticket(self, request: TicketWrite, **action: Message) -> ticketing_pb2.Ticket:

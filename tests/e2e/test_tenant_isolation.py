@@ -203,6 +203,22 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
     assert theirs.status_code == 201
     assert [k["key_id"] for k in (await owner.get("/v1/api-keys")).json()["keys"]] == [ids["key_id"]]
 
+    # Customers: the intruder neither reads, finds nor changes the owner's, its screen pop of the
+    # owner's call is refused, and its own customer of the same number is its own.
+    kim = {"name": "Kim", "identifiers": [{"kind": "phone", "value": "+821077779999"}]}
+    ids["customer_id"] = (await owner.post("/v1/customers", json=kim)).json()["customer_id"]
+    for method, template, body in [
+        ("GET", "/v1/customers/{customer_id}", None),
+        ("PATCH", "/v1/customers/{customer_id}", {"vip": True}),
+        ("GET", "/v1/calls/{call_id}/screen-pop", None),
+    ]:
+        refused = await intruder.call(method, template, json=body, **ids)
+        assert refused.status_code == 404, (template, refused.text)
+    by_phone = {"kind": "phone", "value": "+821077779999"}
+    assert (await intruder.call("GET", "/v1/customers", params=by_phone)).json()["customers"] == []
+    assert (await intruder.call("POST", "/v1/customers", json=kim)).status_code == 201
+    assert len((await owner.get("/v1/customers", params=by_phone)).json()["customers"]) == 1
+
     documented = {
         (method, path)
         for path, operations in (await owner.get("/openapi.json")).json()["paths"].items()

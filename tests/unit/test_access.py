@@ -60,6 +60,8 @@ REQUESTS: dict[str, Message] = {
     f"{TICKETS}/AddTicketReply": ticketing_pb2.AddTicketReplyRequest(ticket_id="t"),
     f"{TICKETS}/EscalateTicket": ticketing_pb2.EscalateTicketRequest(ticket_id="t"),
     f"{TICKETS}/ReturnTicket": ticketing_pb2.ReturnTicketRequest(ticket_id="t"),
+    f"{TICKETS}/RegisterCustomer": ticketing_pb2.RegisterCustomerRequest(name="Kim"),
+    f"{TICKETS}/ChangeCustomer": ticketing_pb2.ChangeCustomerRequest(customer_id="cu", vip=True),
     f"{KEYS}/CreateApiKey": keys_pb2.CreateApiKeyRequest(user="kim"),
     f"{KEYS}/ListApiKeys": keys_pb2.ListApiKeysRequest(),
     f"{KEYS}/RevokeApiKey": keys_pb2.RevokeApiKeyRequest(key_id="k"),

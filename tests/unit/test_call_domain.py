@@ -57,9 +57,17 @@ class Call:
         return self.history.handle(command, at(t))
 
     def offer(
-        self, t: float = 0, ani: str = ANI, dnis: str = DNIS, customer_id: str = "", priority: int = 0
+        self,
+        t: float = 0,
+        ani: str = ANI,
+        dnis: str = DNIS,
+        customer_id: str = "",
+        priority: int = 0,
+        customer_vip: bool = False,
     ) -> list[Message]:
-        offer = commands_pb2.OfferCall(ani=ani, dnis=dnis, customer_id=customer_id, priority=priority)
+        offer = commands_pb2.OfferCall(
+            ani=ani, dnis=dnis, customer_id=customer_id, priority=priority, customer_vip=customer_vip
+        )
         return self.send(t, offer_call=offer)
 
     def digits(self, digits: str, t: float = 3) -> list[Message]:
@@ -206,6 +214,17 @@ def test_a_priority_given_at_the_offer_goes_with_the_call_into_its_queue_and_bac
     call.ring()
     (_, requeued) = call.expire()
     assert isinstance(requeued, events_pb2.CallQueued) and requeued.priority == 7
+
+
+@pytest.mark.parametrize(("given", "vip", "waits_with"), [(0, True, 6), (8, True, 8), (3, False, 3)])
+def test_a_vip_customers_call_waits_with_at_least_the_vip_priority(
+    given: int, vip: bool, waits_with: int
+) -> None:
+    call = Call(rules=domain.TelephonyRules(vip_priority=6))
+    (offered, *_) = call.offer(priority=given, customer_vip=vip)
+    assert isinstance(offered, events_pb2.CallOffered) and offered.priority == waits_with
+    (_, joined) = call.digits("1")
+    assert isinstance(joined, events_pb2.CallQueued) and joined.priority == waits_with
 
 
 @pytest.mark.parametrize("priority", [-1, 11])

@@ -11,10 +11,11 @@ from cc.telephony.v1.telephony_pb2 import CallStatus
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.common import numbers
 from services.common.envelope import timestamp
 from services.common.errors import IllegalTransition, InvalidArgument
 from services.common.snapshots import StateCodec
-from services.telephony import caller_list, domain, numbers
+from services.telephony import caller_list, domain
 from services.telephony.caller_list import ListedNumber
 from tests.unit.support import History, at, meta, refused, violated_fields
 

@@ -1,5 +1,6 @@
-"""Phone numbers as telephony takes them: a line's service numbers and the caller list's numbers are
-written one way (2 to 20 digits, optionally after +), and compared as their digits."""
+"""Phone numbers as the platform takes them: a line's service numbers, the caller list's numbers and
+customers' phone identifiers are written one way (2 to 20 digits, optionally after +), and compared as
+their digits, so that a caller's ANI finds its customer."""
 
 import re
 
