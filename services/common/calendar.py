@@ -87,6 +87,22 @@ class BusinessCalendar:
             return max(opens, moment)
         return None
 
+    def after_business_seconds(
+        self, start: datetime, seconds: float, within_days: int = 366
+    ) -> datetime | None:
+        """The moment `seconds` of open time after `start` (`start` itself for none): when an SLA clock
+        with that much left is due. None if it is not within `within_days`."""
+        if seconds <= 0:
+            return start
+        left = seconds
+        for opens, closes in self._open_periods(start, start + timedelta(days=within_days)):
+            begin = max(opens, start)
+            available = (closes - begin).total_seconds()
+            if available >= left:
+                return begin + timedelta(seconds=left)
+            left -= available
+        return None
+
     def _open_periods(self, start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Each opening span that overlaps [start, end) (or holds `start` when they are equal), as aware
         datetimes, in time order."""

@@ -347,17 +347,49 @@ class BusinessHours(BaseModel):
         )
 
 
+TicketPriorityKey = Literal["low", "normal", "high", "urgent"]
+TargetMinutes = Annotated[int, Field(ge=1, le=365 * 24 * 60)]
+
+
+class TicketSla(BaseModel):
+    """The line's ticket SLA targets (TKT-6) in minutes by priority; a priority not listed has none."""
+
+    first_response_minutes: dict[TicketPriorityKey, TargetMinutes] = Field(
+        default={}, examples=[{"urgent": 60, "normal": 480}]
+    )
+    resolution_minutes: dict[TicketPriorityKey, TargetMinutes] = Field(default={})
+    all_hours: bool = Field(default=False, description="Count every hour, not only the line's hours.")
+
+    def to_proto(self) -> telephony_events.TicketSla:
+        return telephony_events.TicketSla(
+            first_response_minutes={str(k): v for k, v in self.first_response_minutes.items()},
+            resolution_minutes={str(k): v for k, v in self.resolution_minutes.items()},
+            all_hours=self.all_hours,
+        )
+
+    @staticmethod
+    def of(sla: telephony_events.TicketSla) -> "TicketSla":
+        return TicketSla(
+            first_response_minutes=dict(sla.first_response_minutes),  # type: ignore[arg-type]
+            resolution_minutes=dict(sla.resolution_minutes),  # type: ignore[arg-type]
+            all_hours=sla.all_hours,
+        )
+
+
 class LineSettings(BaseModel):
     display_name: OptionalText = ""
     numbers: list[Annotated[str, Field(pattern=r"^\+?[0-9]{2,20}$")]] = Field(
         default=[], max_length=100, description="The service numbers (DNIS) that reach this line."
     )
     hours: BusinessHours | None = Field(default=None, description="null: always open.")
+    ticket_sla: TicketSla | None = Field(default=None, description="null: its tickets have no SLA clocks.")
 
     def to_proto(self) -> telephony_events.LineSettings:
         settings = telephony_events.LineSettings(display_name=self.display_name, numbers=self.numbers)
         if self.hours is not None:
             settings.hours.CopyFrom(self.hours.to_proto())
+        if self.ticket_sla is not None:
+            settings.ticket_sla.CopyFrom(self.ticket_sla.to_proto())
         return settings
 
     @staticmethod
@@ -366,6 +398,7 @@ class LineSettings(BaseModel):
             display_name=settings.display_name,
             numbers=list(settings.numbers),
             hours=BusinessHours.of(settings.hours) if settings.HasField("hours") else None,
+            ticket_sla=TicketSla.of(settings.ticket_sla) if settings.HasField("ticket_sla") else None,
         )
 
 
@@ -785,6 +818,7 @@ class CreateTicketBody(BaseModel):
     group_id: OptionalText = ""
     assignee_agent_id: OptionalText = Field(default="", description="Set: the ticket starts open, else new.")
     queue_id: OptionalText = ""
+    line_id: OptionalText = Field(default="", description="Its line of business: SLA targets and hours.")
     fields: dict[FieldName, FieldValue] = Field(
         default={}, max_length=50, description="Custom fields.", json_schema_extra=ONLY_FIELD_NAMES
     )
@@ -875,6 +909,24 @@ class TicketStatusChange(BaseModel):
     changed_at: datetime | None
 
 
+class SlaClock(BaseModel):
+    metric: Literal["first_response", "resolution"]
+    target_seconds: int
+    elapsed_seconds: float = Field(description="On the line's hours, not while pending or on hold.")
+    state: Literal["running", "paused", "met", "breached"]
+    due_at: datetime | None = Field(description="When a running clock reaches its target.")
+
+    @staticmethod
+    def of(clock: ticketing_pb2.TicketSlaClock) -> "SlaClock":
+        return SlaClock(
+            metric=clock.metric,  # type: ignore[arg-type]
+            target_seconds=clock.target_seconds,
+            elapsed_seconds=clock.elapsed_seconds,
+            state=clock.state,  # type: ignore[arg-type]
+            due_at=moment(clock, "due_at"),
+        )
+
+
 class Ticket(BaseModel):
     ticket_id: str
     subject: str
@@ -900,10 +952,14 @@ class Ticket(BaseModel):
     updated_at: datetime | None
     version: int
     voicemail: TicketVoicemail | None = Field(description="Set for a ticket opened from a voicemail.")
+    line_id: str = Field(description="The line of business whose calendar and SLA targets its clocks use.")
+    sla: list[SlaClock] = Field(description="Its SLA clocks as of the answer (TKT-6); none without targets.")
 
     @staticmethod
     def of(ticket: ticketing_pb2.Ticket) -> "Ticket":
         return Ticket(
+            line_id=ticket.line_id,
+            sla=[SlaClock.of(clock) for clock in ticket.sla],
             ticket_id=ticket.ticket_id,
             subject=ticket.subject,
             description=ticket.description,

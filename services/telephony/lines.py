@@ -12,9 +12,8 @@ open.
 """
 
 import json
-import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from importlib import resources
 from typing import Protocol
 
@@ -23,9 +22,9 @@ from cc.telephony.v1 import commands_pb2, events_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from services.common import calendar
 from services.common.aggregate import evolved
-from services.common.calendar import BusinessCalendar, Span
+from services.common.business_hours import calendar_of, hours_message
+from services.common.calendar import BusinessCalendar
 from services.common.envelope import to_datetime
 from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, NotFound, optional_text
 from services.common.numbers import NUMBER, NUMBER_RULE
@@ -35,9 +34,8 @@ from services.telephony.flows import Flow
 KEPT_FLOWS = 20
 KEPT_FLOW_BYTES = 300_000
 MAX_NUMBERS = 100
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_TIME = re.compile(r"([0-9]{2}):([0-9]{2})")
-_COUNTRY = re.compile(r"[A-Z]{2}")
+TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+MAX_TARGET_MINUTES = 365 * 24 * 60
 
 
 def _default_flow() -> Flow:
@@ -58,6 +56,22 @@ class PublishedFlow:
 
 
 @dataclass(frozen=True)
+class TicketSla:
+    """The line's ticket SLA targets (TKT-6), in minutes by priority word; ticketing runs the clocks."""
+
+    first_response_minutes: tuple[tuple[str, int], ...]
+    resolution_minutes: tuple[tuple[str, int], ...]
+    all_hours: bool = False
+
+    def message(self) -> events_pb2.TicketSla:
+        return events_pb2.TicketSla(
+            first_response_minutes=dict(self.first_response_minutes),
+            resolution_minutes=dict(self.resolution_minutes),
+            all_hours=self.all_hours,
+        )
+
+
+@dataclass(frozen=True)
 class LineState:
     line_id: str
     display_name: str
@@ -68,6 +82,7 @@ class LineState:
     changed_at: datetime
     # The last KEPT_FLOWS published versions, oldest first.
     flows: tuple[PublishedFlow, ...] = ()
+    ticket_sla: TicketSla | None = None
 
     @property
     def flow_version(self) -> int:
@@ -136,15 +151,23 @@ def evolve(state: LineState | None, event: event_pb2.Event) -> LineState:
         case "line_defined":
             settings = event.line_defined.settings
             hours = calendar_of(settings.hours) if settings.HasField("hours") else None
+            sla = _sla_of(settings.ticket_sla) if settings.HasField("ticket_sla") else None
             if state is None:
                 return LineState(
-                    event.aggregate_id, settings.display_name, tuple(settings.numbers), hours, at, at
+                    event.aggregate_id,
+                    settings.display_name,
+                    tuple(settings.numbers),
+                    hours,
+                    at,
+                    at,
+                    ticket_sla=sla,
                 )
             return evolved(
                 state,
                 display_name=settings.display_name,
                 numbers=tuple(settings.numbers),
                 hours=hours,
+                ticket_sla=sla,
                 changed_at=at,
             )
     assert state is not None, f"{event.event_type} before line_defined"
@@ -185,6 +208,8 @@ def validated_settings(settings: events_pb2.LineSettings) -> events_pb2.LineSett
     )
     if settings.HasField("hours"):
         written.hours.CopyFrom(hours_message(calendar_of(settings.hours)))
+    if settings.HasField("ticket_sla"):
+        written.ticket_sla.CopyFrom(_validated_sla(settings.ticket_sla))
     return written
 
 
@@ -192,93 +217,35 @@ def settings_message(state: LineState) -> events_pb2.LineSettings:
     settings = events_pb2.LineSettings(display_name=state.display_name, numbers=state.numbers)
     if state.hours is not None:
         settings.hours.CopyFrom(hours_message(state.hours))
+    if state.ticket_sla is not None:
+        settings.ticket_sla.CopyFrom(state.ticket_sla.message())
     return settings
 
 
-def calendar_of(hours: events_pb2.BusinessHours) -> BusinessCalendar:
-    """The calendar the hours describe, or InvalidArgument naming each field (`settings.hours...`)."""
-    faults: list[FieldViolation] = []
-    weekly: dict[int, tuple[Span, ...]] = {}
-    for day, text in sorted(hours.weekly.items()):
-        where = f"settings.hours.weekly[{day}]"
-        if day not in WEEKDAYS:
-            faults.append(FieldViolation(where, "a weekday: mon, tue, wed, thu, fri, sat or sun"))
-        elif (spans := _spans(text, where, faults)) is not None:
-            weekly[WEEKDAYS.index(day)] = spans
-    special: dict[date, tuple[Span, ...]] = {}
-    for day, text in sorted(hours.special_days.items()):
-        where = f"settings.hours.special_days[{day}]"
-        try:
-            moment = date.fromisoformat(day)
-        except ValueError:
-            faults.append(FieldViolation(where, "a date: 2026-12-24"))
-            continue
-        if (spans := _spans(text, where, faults)) is not None:
-            special[moment] = spans
-    if hours.holiday_country and not _COUNTRY.fullmatch(hours.holiday_country):
-        faults.append(FieldViolation("settings.hours.holiday_country", "an ISO 3166 alpha-2 code: KR"))
+def _validated_sla(sla: events_pb2.TicketSla) -> events_pb2.TicketSla:
+    """Targets for known priorities, each a minute to a year, or InvalidArgument naming each."""
+    faults = [
+        FieldViolation(f"settings.ticket_sla.{name}[{priority}]", problem)
+        for name in ("first_response_minutes", "resolution_minutes")
+        for priority, minutes in sorted(getattr(sla, name).items())
+        if (problem := _target_problem(priority, minutes)) is not None
+    ]
     if faults:
-        raise InvalidArgument("invalid-argument", "the line's hours are not valid", faults)
-    found = BusinessCalendar(
-        time_zone=hours.time_zone,
-        weekly=weekly,
-        country=hours.holiday_country,
-        subdivision=hours.holiday_subdivision,
-        special_days=special,
+        raise InvalidArgument("invalid-argument", "the line's ticket SLA is not valid", faults)
+    return sla
+
+
+def _target_problem(priority: str, minutes: int) -> str | None:
+    if priority not in TICKET_PRIORITIES:
+        return "a ticket priority: low, normal, high or urgent"
+    if not 1 <= minutes <= MAX_TARGET_MINUTES:
+        return f"1 to {MAX_TARGET_MINUTES} minutes (a year)"
+    return None
+
+
+def _sla_of(sla: events_pb2.TicketSla) -> TicketSla:
+    return TicketSla(
+        tuple(sorted(sla.first_response_minutes.items())),
+        tuple(sorted(sla.resolution_minutes.items())),
+        sla.all_hours,
     )
-    try:
-        return calendar.validated(found)
-    except InvalidArgument as invalid:  # name the fields as the API does
-        raise InvalidArgument(
-            invalid.error_id,
-            "the line's hours are not valid",
-            [FieldViolation(_api_field(v.field), v.description) for v in invalid.field_violations],
-        ) from None
-
-
-def _api_field(field: str) -> str:
-    renamed = {"country": "holiday_country", "subdivision": "holiday_subdivision"}.get(field, field)
-    if renamed.startswith("weekly["):
-        renamed = f"weekly[{WEEKDAYS[int(renamed[7:-1])]}]"
-    return f"settings.hours.{renamed}"
-
-
-def _spans(text: str, where: str, faults: list[FieldViolation]) -> tuple[Span, ...] | None:
-    spans: list[Span] = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        ends = [_minutes(t.strip()) for t in part.split("-")]
-        if len(ends) != 2 or None in ends:
-            faults.append(FieldViolation(where, f"{part!r}: spans like 09:00-18:00, separated by commas"))
-            return None
-        opens, closes = ends
-        assert opens is not None and closes is not None
-        spans.append((opens, closes))
-    return tuple(sorted(spans))
-
-
-def _minutes(text: str) -> int | None:
-    match = _TIME.fullmatch(text)
-    if match is None:
-        return None
-    hours, minutes = int(match[1]), int(match[2])
-    if minutes > 59 or hours > 24 or (hours == 24 and minutes):
-        return None
-    return hours * 60 + minutes
-
-
-def hours_message(found: BusinessCalendar) -> events_pb2.BusinessHours:
-    return events_pb2.BusinessHours(
-        time_zone=found.time_zone,
-        weekly={WEEKDAYS[day]: _text(spans) for day, spans in found.weekly.items()},
-        holiday_country=found.country,
-        holiday_subdivision=found.subdivision,
-        special_days={day.isoformat(): _text(spans) for day, spans in found.special_days.items()},
-    )
-
-
-def _text(spans: tuple[Span, ...]) -> str:
-    return ",".join(f"{_clock(opens)}-{_clock(closes)}" for opens, closes in spans)
-
-
-def _clock(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"

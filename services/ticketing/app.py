@@ -4,21 +4,26 @@ from cc.ticketing.v1 import commands_pb2, ticketing_pb2_grpc
 
 from services.common.aggregate import AggregateSpec
 from services.common.projection import Index, Projection
-from services.common.service import AggregateService, FurtherAggregate, PolicyDefinition
+from services.common.service import AggregateService, FurtherAggregate, PolicyDefinition, with_rules
 from services.common.settings import PlatformSettings, get_settings
 from services.common.topics import CALLS, CUSTOMERS, TICKETS
 from services.ticketing import customers, domain
 from services.ticketing.consumers import voice_tickets
+from services.ticketing.lines import LineDirectory
 from services.ticketing.servicer import TicketingServicer
+from services.ticketing.sla_timer import SlaTimer
 
-TICKET_SPEC: AggregateSpec[domain.TicketState, commands_pb2.TicketCommand] = AggregateSpec(
-    TICKETS,
-    commands_pb2.TicketCommand,
-    domain.decide,
-    domain.evolve,
-    domain.customer_of,
-    domain.TicketState,
-)
+
+def ticket_spec(rules: domain.TicketRules) -> AggregateSpec[domain.TicketState, commands_pb2.TicketCommand]:
+    return AggregateSpec(
+        TICKETS,
+        commands_pb2.TicketCommand,
+        with_rules(domain.decide, rules),
+        domain.evolve,
+        domain.customer_of,
+        domain.TicketState,
+    )
+
 
 CUSTOMER_SPEC: AggregateSpec[customers.CustomerState, commands_pb2.CustomerCommand] = AggregateSpec(
     CUSTOMERS,
@@ -34,14 +39,18 @@ async def main(settings: PlatformSettings | None = None) -> None:
     settings = settings or get_settings()
     customer_model = Projection(CUSTOMER_SPEC, settings.kafka_bootstrap_servers)
     by_identifier = Index(customer_model, customers.identifiers_of)
+    lines = LineDirectory(settings.kafka_bootstrap_servers)
+    sla_timer = SlaTimer(lines)
     service = AggregateService(
         name="ticketing",
-        spec=TICKET_SPEC,
+        spec=ticket_spec(domain.TicketRules(sla_terms=lines.sla_terms)),
         port=settings.ticketing_port,
         grpc_service="cc.ticketing.v1.TicketingService",
         add_servicer=ticketing_pb2_grpc.add_TicketingServiceServicer_to_server,
-        servicer=lambda bus, tickets: TicketingServicer(bus, tickets, customer_model, by_identifier),
+        servicer=lambda bus, tickets: TicketingServicer(bus, tickets, customer_model, by_identifier, lines),
         policies=[PolicyDefinition("ticketing.voice-tickets", [CALLS.events], voice_tickets)],
         further=[FurtherAggregate(CUSTOMER_SPEC, customer_model)],
+        timers=[sla_timer.timer],
+        companions=[lines, sla_timer],
     )
     await service.run(settings)

@@ -36,6 +36,7 @@ def voice_tickets(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, Agg
                     line_id=left.line_id,
                     dnis=left.dnis,
                 ),
+                line_id=left.line_id,
             )
         case _:
             return []

@@ -12,7 +12,7 @@ event whose actor is the credential that asked for it.
 """
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +31,8 @@ from services.common.errors import (
     optional_text,
     require,
 )
+from services.ticketing import sla
+from services.ticketing.sla import SlaTerms
 
 Status = events_pb2.TicketStatus
 NEW = Status.TICKET_STATUS_NEW
@@ -171,6 +173,10 @@ class TicketState:
     first_replied_at: datetime | None = None
     tier: int = FIRST_TIER
     escalations: tuple[Escalation, ...] = ()
+    # The line of business whose calendar and SLA targets its clocks run on (TKT-6).
+    line_id: str = ""
+    # The SLA metrics whose breach is recorded, each once.
+    sla_breaches: tuple[str, ...] = ()
 
     def open_escalations(self) -> list[Escalation]:
         """The escalations not yet returned, the latest last: a return goes back to the last one's origin."""
@@ -268,6 +274,7 @@ def _open(ticket_id: str, opening: commands_pb2.OpenTicket) -> list[Message]:
             category=clean_category(opening.category),
             group_id=opening.group_id,
             custom_fields=fields,
+            line_id=optional_text(opening.line_id, "line_id", "the line of business"),
         )
     ]
 
@@ -373,7 +380,22 @@ def _return(state: TicketState, back: commands_pb2.ReturnTicket) -> list[Message
     ]
 
 
-def decide(state: TicketState | None, command: commands_pb2.TicketCommand, now: datetime) -> list[Message]:
+def _no_terms(tenant_id: str, line_id: str) -> SlaTerms | None:
+    return None
+
+
+@dataclass(frozen=True)
+class TicketRules:
+    # The SLA terms of a tenant's line of business (its targets and calendar), None for none.
+    sla_terms: Callable[[str, str], SlaTerms | None] = _no_terms
+
+
+def decide(
+    state: TicketState | None,
+    command: commands_pb2.TicketCommand,
+    now: datetime,
+    rules: TicketRules = TicketRules(),
+) -> list[Message]:
     ticket_id = command.meta.aggregate_id
     action = command.WhichOneof("command")
     if action == "open_ticket":
@@ -405,6 +427,9 @@ def decide(state: TicketState | None, command: commands_pb2.TicketCommand, now: 
             return _escalate(state, command.escalate)
         case "return_ticket":
             return _return(state, command.return_ticket)
+        case "record_sla_breach":
+            terms = rules.sla_terms(command.meta.tenant_id, state.line_id)
+            return sla.record_breach(state, command.record_sla_breach.metric, terms, now)
     raise InvalidArgument("unknown-command", "the ticket command names no known action")
 
 
@@ -448,6 +473,7 @@ def evolve(state: TicketState | None, event: event_pb2.Event) -> TicketState:
                 category=opened.category,
                 group_id=opened.group_id,
                 custom_fields=tuple(sorted(opened.custom_fields.items())),
+                line_id=opened.line_id,
             )
     assert state is not None, f"{event.event_type} before ticket_opened"
     by = Author(event.actor.type, event.actor.id)
@@ -467,6 +493,8 @@ def evolve(state: TicketState | None, event: event_pb2.Event) -> TicketState:
             return evolved(state, notes=(*state.notes, note), updated_at=at)
         case "ticket_fields_changed":
             return evolved(state, **_fields_changed(state, event.ticket_fields_changed), updated_at=at)
+        case "ticket_sla_breached":
+            return evolved(state, sla_breaches=(*state.sla_breaches, event.ticket_sla_breached.metric))
         case "ticket_replied":
             replied = event.ticket_replied
             reply = Reply(replied.reply_id, replied.body, by, at)

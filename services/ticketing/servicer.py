@@ -1,8 +1,8 @@
 """TicketingService: creates, edits, assignments, transitions and notes as ticket commands; reads and
 searches from the tickets read model. The customer RPCs are in customer_servicer."""
 
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 
 import grpc
 from cc.common.v1 import types_pb2
@@ -17,17 +17,20 @@ from services.common.grpc_server import current_credential, current_tenant
 from services.common.pci import redact_card_numbers
 from services.common.projection import Index, Projection
 from services.common.queries import execute, expected_version, lookup
+from services.ticketing import sla
 from services.ticketing.customer_servicer import CustomerRpcs, Customers
 from services.ticketing.customers import CustomerState
 from services.ticketing.domain import Author, TicketState, clean_category, clean_tags, note_text
+from services.ticketing.lines import LineDirectory
 from services.ticketing.search import TicketFilter, page_of
+from services.ticketing.sla import SlaClock
 
 
 def _actor(author: Author) -> types_pb2.Actor:
     return types_pb2.Actor(type=author.type, id=author.id)
 
 
-def ticket_view(entry: Versioned[TicketState]) -> ticketing_pb2.Ticket:
+def ticket_view(entry: Versioned[TicketState], clocks: Sequence[SlaClock] = ()) -> ticketing_pb2.Ticket:
     ticket = entry.state
     view = ticketing_pb2.Ticket(
         ticket_id=ticket.ticket_id,
@@ -73,6 +76,7 @@ def ticket_view(entry: Versioned[TicketState]) -> ticketing_pb2.Ticket:
             for r in ticket.replies
         ],
         tier=ticket.tier,
+        line_id=ticket.line_id,
         escalations=[
             ticketing_pb2.TicketEscalation(
                 returned=e.returned,
@@ -89,6 +93,15 @@ def ticket_view(entry: Versioned[TicketState]) -> ticketing_pb2.Ticket:
             for e in ticket.escalations
         ],
     )
+    for clock in clocks:
+        shown = view.sla.add(
+            metric=clock.metric,
+            target_seconds=clock.target_seconds,
+            elapsed_seconds=clock.elapsed_seconds,
+            state=clock.state,
+        )
+        if clock.due_at is not None:
+            shown.due_at.CopyFrom(timestamp(clock.due_at))
     if ticket.first_replied_at is not None:
         view.first_replied_at.CopyFrom(timestamp(ticket.first_replied_at))
     if ticket.voicemail is not None:
@@ -149,9 +162,18 @@ class TicketingServicer(CustomerRpcs, ticketing_pb2_grpc.TicketingServiceService
         tickets: Projection[TicketState, commands_pb2.TicketCommand],
         customers: Customers,
         by_identifier: Index[CustomerState],
+        lines: LineDirectory,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         super().__init__(bus, customers, by_identifier)
         self._tickets = tickets
+        self._lines = lines
+        self._clock = clock
+
+    def _view(self, entry: Versioned[TicketState]) -> ticketing_pb2.Ticket:
+        """The ticket with its SLA clocks as of now, on its line's targets and calendar."""
+        terms = self._lines.sla_terms(entry.tenant_id, entry.state.line_id)
+        return ticket_view(entry, sla.clocks(entry.state, terms, self._clock()) if terms else ())
 
     async def _on_ticket(self, request: TicketWrite, **action: Message) -> ticketing_pb2.Ticket:
         """One command on a ticket, with the request's idempotency key and expected version."""
@@ -162,13 +184,13 @@ class TicketingServicer(CustomerRpcs, ticketing_pb2_grpc.TicketingServiceService
             actor=current_credential().actor(),
         )
         command = commands_pb2.TicketCommand(meta=meta, **action)  # type: ignore[arg-type]
-        return ticket_view(await execute(self._bus, self._tickets, command, request.request_id))
+        return self._view(await execute(self._bus, self._tickets, command, request.request_id))
 
     async def GetTicket(
         self, request: ticketing_pb2.GetTicketRequest, context: grpc.aio.ServicerContext
     ) -> ticketing_pb2.Ticket:
         ticket_id = require(request.ticket_id, "ticket_id", "the ticket")
-        return ticket_view(await lookup(self._tickets, current_tenant(), ticket_id, request.min_version))
+        return self._view(await lookup(self._tickets, current_tenant(), ticket_id, request.min_version))
 
     async def ListTickets(
         self, request: ticketing_pb2.ListTicketsRequest, context: grpc.aio.ServicerContext
@@ -181,7 +203,7 @@ class TicketingServicer(CustomerRpcs, ticketing_pb2_grpc.TicketingServiceService
             request.page_token,
         )
         return ticketing_pb2.ListTicketsResponse(
-            tickets=[ticket_view(e) for e in found.tickets], next_page_token=found.next_page_token
+            tickets=[self._view(e) for e in found.tickets], next_page_token=found.next_page_token
         )
 
     async def CreateTicket(
@@ -207,9 +229,10 @@ class TicketingServicer(CustomerRpcs, ticketing_pb2_grpc.TicketingServiceService
             group_id=optional_text(request.group_id, "group_id", "the group"),
             assignee_agent_id=optional_text(request.assignee_agent_id, "assignee_agent_id", "the agent"),
             custom_fields=_masked_values(request.custom_fields),
+            line_id=request.line_id,
         )
         command = commands_pb2.TicketCommand(meta=meta, open_ticket=opening)
-        return ticket_view(await execute(self._bus, self._tickets, command, request.request_id))
+        return self._view(await execute(self._bus, self._tickets, command, request.request_id))
 
     async def EditTicket(
         self, request: ticketing_pb2.EditTicketRequest, context: grpc.aio.ServicerContext

@@ -45,6 +45,7 @@ API_KEYS = {
     "e2e-transfer": "tenant-transfer",
     "e2e-tickets": "tenant-tickets:supervisor",
     "e2e-tickets-kim": "tenant-tickets:agent:kim",
+    "e2e-tickets-admin": "tenant-tickets",
     "e2e-customers": "tenant-customers:supervisor",
     "e2e-customers-lee": "tenant-customers:agent:lee",
     "e2e-customers-adapter": "tenant-customers:integration",

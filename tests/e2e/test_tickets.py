@@ -4,6 +4,7 @@ every status change names who made it, and the list filters, sorts and pages. Th
 the ticketing service and the broker, with the journey in chDB."""
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -173,3 +174,58 @@ async def test_a_ticket_is_created_taken_edited_and_found(
         "ticketing.ticket.returned",
         "ticketing.ticket.status_changed",
     ]
+
+
+def clocks(ticket: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {clock["metric"]: clock for clock in ticket["sla"]}
+
+
+async def test_a_tickets_sla_clocks_run_on_its_lines_targets_pause_and_stop(
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient], platform: Platform
+) -> None:
+    supervisor, _ = clients
+    base = f"http://127.0.0.1:{platform.settings.gateway_port}"
+    async with httpx.AsyncClient(
+        base_url=base, headers={"X-API-Key": "e2e-tickets-admin"}, timeout=30
+    ) as admin:
+        sla = {
+            "first_response_minutes": {"normal": 60},
+            "resolution_minutes": {"normal": 240},
+            "all_hours": True,
+        }
+        line = ok(await admin.put("/v1/lines/sla-cards", json={"display_name": "Cards", "ticket_sla": sla}))
+        assert line["settings"]["ticket_sla"] == sla
+        zero = {"ticket_sla": {"first_response_minutes": {"normal": 0}}}
+        assert (await admin.put("/v1/lines/sla-cards", json=zero)).status_code == 422
+    # Ticketing follows the line's events: a ticket opened once it has them runs both clocks.
+    ticket = {
+        "subject": "Card not arrived",
+        "channel": "email",
+        "customer_id": "cu-sla",
+        "line_id": "sla-cards",
+    }
+    created = ok(await supervisor.post("/v1/tickets", json=ticket), 201)
+    ticket_id = created["ticket_id"]
+    opened = await until(
+        supervisor, f"/v1/tickets/{ticket_id}", lambda t: len(t["sla"]) == 2, "no SLA clocks"
+    )
+    first = clocks(opened)["first_response"]
+    assert (first["state"], first["target_seconds"], opened["line_id"]) == ("running", 3600, "sla-cards")
+    due = datetime.fromisoformat(first["due_at"]) - datetime.fromisoformat(opened["opened_at"])
+    assert 3599 <= due.total_seconds() <= 3601
+
+    async def move(to: str) -> dict[str, Any]:
+        return ok(await supervisor.post(f"/v1/tickets/{ticket_id}/transitions", json={"to": to}))
+
+    waiting = clocks(await move("pending"))
+    assert {m: (c["state"], c["due_at"]) for m, c in waiting.items()} == {
+        "first_response": ("paused", None),
+        "resolution": ("paused", None),
+    }
+    assert clocks(await move("open"))["resolution"]["state"] == "running"
+    replied = ok(await supervisor.post(f"/v1/tickets/{ticket_id}/replies", json={"body": "On its way"}), 201)
+    assert clocks(replied)["first_response"]["state"] == "met"
+    solved = clocks(await move("solved"))
+    assert (solved["first_response"]["state"], solved["resolution"]["state"]) == ("met", "met")
+    listed = ok(await supervisor.get("/v1/tickets", params={"customer_id": "cu-sla"}))
+    assert clocks(listed["tickets"][0])["resolution"]["state"] == "met"

@@ -109,3 +109,22 @@ def test_business_seconds_add_up_and_never_exceed_the_time_between(three: list[d
     parts = KOREA.business_seconds(a, b) + KOREA.business_seconds(b, c)
     assert KOREA.business_seconds(a, c) == pytest.approx(parts)
     assert 0 <= KOREA.business_seconds(a, c) <= (c - a).total_seconds()
+
+
+def test_a_moment_after_business_seconds_skips_nights_weekends_and_holidays() -> None:
+    assert KOREA.after_business_seconds(seoul("2026-03-06", 17), 2 * 3600) == seoul("2026-03-09", 10)
+    assert KOREA.after_business_seconds(seoul("2026-03-07", 12), 60) == seoul("2026-03-09", 9, 1)
+    # Friday 13 Feb 17:00 plus two hours: across Seollal to Thursday 19 Feb 10:00
+    assert KOREA.after_business_seconds(seoul("2026-02-13", 17), 2 * 3600) == seoul("2026-02-19", 10)
+    assert KOREA.after_business_seconds(seoul("2026-03-09", 10), 0) == seoul("2026-03-09", 10)
+    never = BusinessCalendar("Asia/Seoul", {})
+    assert never.after_business_seconds(seoul("2026-03-09", 10), 1) is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(moments, st.integers(min_value=1, max_value=30 * 9 * 3600))
+def test_the_moment_after_is_exactly_that_many_business_seconds_away(start: datetime, seconds: int) -> None:
+    due = KOREA.after_business_seconds(start, seconds)
+    assert due is not None and due > start
+    assert KOREA.business_seconds(start, due) == pytest.approx(seconds)
+    assert KOREA.business_seconds(start, due - timedelta(seconds=1)) < seconds

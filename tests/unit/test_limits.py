@@ -39,8 +39,11 @@ def unbounded(message: Descriptor, path: str = "") -> Iterator[str]:
     for field in message.fields:
         name, rules = f"{path}{field.name}", rules_of(field)
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            entry = field.message_type.fields_by_name
             bounded = rules.map.HasField("max_pairs") and all(
-                side.string.HasField("max_len") for side in (rules.map.keys, rules.map.values)
+                side.string.HasField("max_len")
+                for side, kind in ((rules.map.keys, entry["key"]), (rules.map.values, entry["value"]))
+                if kind.type == FieldDescriptor.TYPE_STRING  # a number has a size of its own
             )
             if not bounded:
                 yield f"{name}{{}}"

@@ -140,6 +140,18 @@ def test_the_same_settings_again_are_refused_and_changed_ones_replace_them() -> 
             {"hours": events_pb2.BusinessHours(time_zone="UTC", special_days={"2026-13-01": ""})},
             "settings.hours.special_days[2026-13-01]",
         ),
+        (
+            {"ticket_sla": events_pb2.TicketSla(first_response_minutes={"asap": 10})},
+            "settings.ticket_sla.first_response_minutes[asap]",
+        ),
+        (
+            {"ticket_sla": events_pb2.TicketSla(resolution_minutes={"urgent": 0})},
+            "settings.ticket_sla.resolution_minutes[urgent]",
+        ),
+        (
+            {"ticket_sla": events_pb2.TicketSla(resolution_minutes={"low": 365 * 24 * 60 + 1})},
+            "settings.ticket_sla.resolution_minutes[low]",
+        ),
     ],
 )
 def test_bad_settings_are_refused_naming_the_field(settings: dict[str, Any], field: str) -> None:
@@ -149,6 +161,20 @@ def test_bad_settings_are_refused_naming_the_field(settings: dict[str, Any], fie
         refused(lambda: line.define(**settings), InvalidArgument, "invalid-argument")
     )
     assert line.history.state is None
+
+
+def test_a_lines_ticket_sla_targets_are_kept_and_shown_and_changing_them_is_a_change() -> None:
+    line = Line()
+    sla = events_pb2.TicketSla(
+        first_response_minutes={"urgent": 15, "normal": 60}, resolution_minutes={"normal": 480}
+    )
+    (defined,) = line.define(ticket_sla=sla)
+    assert isinstance(defined, events_pb2.LineDefined) and defined.settings.ticket_sla == sla
+    assert line.state.ticket_sla == lines.TicketSla((("normal", 60), ("urgent", 15)), (("normal", 480),))
+    assert lines.settings_message(line.state) == defined.settings
+    refused(lambda: line.define(ticket_sla=sla), IllegalTransition, "line-unchanged")
+    (dropped,) = line.define(kst(2026, 11, 3, 9))
+    assert not dropped.settings.HasField("ticket_sla") and line.state.ticket_sla is None
 
 
 def test_hours_follow_the_line_zone_weekdays_korean_holidays_and_special_days() -> None:

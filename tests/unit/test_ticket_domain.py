@@ -48,7 +48,7 @@ def opening(**fields: Any) -> commands_pb2.TicketCommand:
 class Ticket(History):
     def __init__(self, **fields: Any) -> None:
         super().__init__(
-            lambda state, cmd, now, _: domain.decide(state, cmd, now),
+            lambda state, cmd, now, rules: domain.decide(state, cmd, now, rules or domain.TicketRules()),
             domain.evolve,
             domain.customer_of,
             None,

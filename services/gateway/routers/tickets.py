@@ -67,6 +67,7 @@ async def create_ticket(
         queue_id=body.queue_id,
         custom_fields=body.fields,
         request_id=idempotency_key,
+        line_id=body.line_id,
     )
     return Ticket.of(await services.ticketing.CreateTicket(request, metadata=who.metadata))
 
