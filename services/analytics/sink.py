@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import KafkaError
 from cc.common.v1 import event_pb2
 
 from services.analytics.rows import EventRow, row_of
@@ -162,10 +162,7 @@ class EventSink:
                 offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
         if not offsets:
             return
-        try:
-            await consumer.commit(offsets)
-        except CommitFailedError as error:
-            log.warning("offsets not committed (the group rebalanced); the batch will be replayed: %s", error)
+        await kafka.commit_offsets(consumer, offsets, "the analytics sink")  # else the batch is replayed
 
     @staticmethod
     async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:

@@ -17,7 +17,6 @@ import time
 from typing import Generic
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
 from cc.common.v1 import types_pb2
 
 from services.common import kafka
@@ -91,11 +90,8 @@ class CommandProcessor(ConsumerRebalanceListener, Generic[S, C]):
             for owner in self.owners.values()
             if owner.status == owner.SERVING and owner.next_command is not None
         }
-        if offsets:
-            try:
-                await consumer.commit(offsets)
-            except KafkaError as error:  # a rebalance in progress: the next round commits
-                log.debug("%s: group offsets not committed: %r", self.group, error)
+        if offsets:  # not committed (a rebalance, the broker away): the next round commits them
+            await kafka.commit_offsets(consumer, offsets, self.group)
 
     def _log_batching(self) -> None:
         """How many commands shared a transaction since the last time, for operators and benchmarks."""

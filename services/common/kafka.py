@@ -133,10 +133,28 @@ class CommitRounds(ConsumerRebalanceListener):
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         if not offsets:
             return
-        try:
-            await self._consumer.commit(offsets)
-        except KafkaError as error:  # CommitFailedError in a rebalance, or the broker away
-            log.warning("%s: %s not committed (%r); read again later", self._who, offsets, error)
+        await commit_offsets(self._consumer, offsets, self._who)
+
+
+async def commit_offsets(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int], who: str) -> bool:
+    """Commit a group member's offsets, or log why not and go on (whatever was not committed is read
+    again, so every caller handles a record twice harmlessly): refused in a rebalance, the broker away,
+    or its connection dropped under the write. Whether they were committed."""
+    try:
+        await consumer.commit(offsets)
+        return True
+    except KafkaError as error:  # CommitFailedError in a rebalance, or the broker away
+        log.warning("%s: %s not committed (%r); read again later", who, offsets, error)
+    except RuntimeError as error:
+        # aiokafka writes the commit to a connection the broker has just dropped (its process killed),
+        # and uvloop says so with a RuntimeError, not a connection error: seen in `make chaos`, where it
+        # stopped the whole service. Any other RuntimeError is a bug and goes on up.
+        if "closed=True" not in str(error) and "handler is closed" not in str(error):
+            raise
+        log.warning(
+            "%s: %s not committed (the connection dropped: %s); read again later", who, offsets, error
+        )
+    return False
 
 
 async def partitions_of(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:

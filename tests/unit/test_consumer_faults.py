@@ -72,6 +72,35 @@ async def test_a_commit_refused_by_a_rebalance_is_skipped_not_fatal() -> None:
     assert consumer.asked == [{tp: 7}]
 
 
+class DroppedConsumer(RebalancingConsumer):
+    """A commit written to a connection the broker just dropped, as uvloop reports it."""
+
+    def __init__(self, error: RuntimeError) -> None:
+        super().__init__()
+        self.error = error
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.asked.append(offsets)
+        raise self.error
+
+
+async def test_a_commit_on_a_connection_the_broker_dropped_is_skipped_but_other_bugs_are_not() -> None:
+    tp = TopicPartition("telephony.call.events.v1", 0)
+    dropped = RuntimeError(
+        "unable to perform operation on <TCPTransport closed=True reading=False 0x7f06b4001990>; "
+        "the handler is closed"
+    )
+    consumer = DroppedConsumer(dropped)
+    rounds = CommitRounds("test", consumer)  # type: ignore[arg-type]
+    rounds.handled(tp, [SimpleNamespace(offset=6)])  # type: ignore[list-item]
+    await rounds.after_fetch(found_any=False)
+    assert consumer.asked == [{tp: 7}]
+    broken = CommitRounds("test", DroppedConsumer(RuntimeError("a bug")))  # type: ignore[arg-type]
+    broken.handled(tp, [SimpleNamespace(offset=6)])  # type: ignore[list-item]
+    with pytest.raises(RuntimeError, match="a bug"):
+        await broken.after_fetch(found_any=False)
+
+
 class CommittingConsumer:
     def __init__(self) -> None:
         self.asked: list[dict[TopicPartition, int]] = []
