@@ -121,6 +121,9 @@ RESTRICTED: dict[str, frozenset[Role]] = {
     # Agents take a caller's details down during the call.
     "/cc.ticketing.v1.TicketingService/RegisterCustomer": _CALL_CONTROL,
     "/cc.ticketing.v1.TicketingService/ChangeCustomer": _CALL_CONTROL,
+    # The floor's reply templates and automatic messages: supervisors and admins keep them.
+    "/cc.ticketing.v1.TicketingService/DefineReplyTemplate": _STAFFING,
+    "/cc.ticketing.v1.TicketingService/RemoveReplyTemplate": _STAFFING,
     "/cc.gateway.v1.ApiKeyService/CreateApiKey": _ADMIN,
     "/cc.gateway.v1.ApiKeyService/ListApiKeys": _ADMIN,
     "/cc.gateway.v1.ApiKeyService/RevokeApiKey": _ADMIN,

@@ -64,6 +64,10 @@ class CommandBus:
     async def send(self, topics: AggregateTopics, command: AggregateCommand) -> types_pb2.CommandReply:
         """Send and wait for the outcome; a refusal is raised as the PlatformError it carries."""
         meta = command.meta
+        if not meta.aggregate_id:  # its owner would dead-letter it unanswered: refuse it here
+            raise InvalidArgument(
+                "invalid-argument", f"the {topics.aggregate} command names no {topics.aggregate}"
+            )
         if not meta.command_id:
             meta.command_id = new_id()
         meta.reply_to = self.instance_id

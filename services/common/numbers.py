@@ -13,4 +13,5 @@ def canonical(number: str) -> str:
     """One way of writing a number, its digits, so that "+82 10-6666-0001", "+821066660001" and
     "821066660001" are one entry and one caller. (A national form such as 010-6666-0001 is not the
     international one: numbers are compared as written in digits, without a country's rules.)"""
-    return re.sub(r"[^0-9]", "", number) if _WRITTEN.fullmatch(number) else number
+    written = number.strip()
+    return re.sub(r"[^0-9]", "", written) if _WRITTEN.fullmatch(written) else written

@@ -71,3 +71,9 @@ def redact_card_numbers(text: str) -> str:
         return "".join("*" if p in hidden else char for p, char in enumerate(written))
 
     return _CHAIN.sub(masked, text)
+
+
+def shows_card_number(text: str) -> bool:
+    """Whether `text` holds a card number however it is written (in groups, with dashes): what a
+    field that is kept as it is, never masked (an identifier, a name), must not."""
+    return redact_card_numbers(text) != text

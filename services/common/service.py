@@ -45,6 +45,9 @@ class PolicyDefinition:
     name: str
     topics: Sequence[str]
     react: Reaction
+    # Read models its reactions read: it starts reading events once they have caught up, so that no
+    # event is reacted to on a model still loading (an automatic message with no template found).
+    after: Sequence[asyncio.Event] = ()
 
 
 class Companion(Protocol):
@@ -81,6 +84,9 @@ class AggregateService(Generic[S, C]):
     timers: Sequence[Callable[[Deadlines], Observer]] = field(default_factory=tuple)
     companions: Sequence[Companion] = ()
     further: Sequence[FurtherAggregate[Any, Any]] = ()
+    # Other read models its decisions read (ticketing's lines, for SLA clocks): its single writer
+    # starts once they have caught up, so that nothing is decided on a model still loading.
+    decide_after: Sequence[asyncio.Event] = ()
 
     async def run(self, settings: PlatformSettings) -> None:
         configure_logging(self.name)
@@ -104,7 +110,8 @@ class AggregateService(Generic[S, C]):
                 for timer in part.timers:
                     part.read_model.observe(timer(part_deadlines))
             policies = [
-                Policy(p.name, p.topics, p.react, rt.bus, rt.producer, bootstrap) for p in self.policies
+                (Policy(p.name, p.topics, p.react, rt.bus, rt.producer, bootstrap), p.after)
+                for p in self.policies
             ]
             await serve(
                 address=settings.address(self.port),
@@ -114,11 +121,14 @@ class AggregateService(Generic[S, C]):
                 background=[
                     # The service's own decisions may read its further aggregates (a call's flow
                     # from its line): its single writer starts once their read models have caught up.
-                    _after([part.read_model.caught_up for part in self.further], processor.run()),
+                    _after(
+                        [*(part.read_model.caught_up for part in self.further), *self.decide_after],
+                        processor.run(),
+                    ),
                     *(p.run() for p in processors[1:]),
                     *(model.run() for model in read_models),
                     rt.bus.listen(replies),
-                    *(policy.run() for policy in policies),
+                    *(_after(after, policy.run()) for policy, after in policies),
                     deadlines.run(rt.bus, read_model.caught_up),
                     *(d.run(rt.bus, part.read_model.caught_up) for d, part in further_deadlines),
                     *(companion.run() for companion in self.companions),

@@ -58,9 +58,22 @@ LISTED_NUMBERS = AggregateTopics("telephony", "listed-number")
 TICKETS = AggregateTopics("ticketing", "ticket")
 # Customers (CH-2): profiles and the identifiers a contact on any channel is recognised by.
 CUSTOMERS = AggregateTopics("ticketing", "customer")
+# Reply templates (TKT-7) and the automatic messages they make (TKT-8).
+REPLY_TEMPLATES = AggregateTopics("ticketing", "reply-template")
 # The gateway's API keys: every service follows their events to know who may call it.
 API_KEYS = AggregateTopics("gateway", "api-key")
-AGGREGATES = (CALLS, LINES, LISTED_NUMBERS, AGENTS, QUEUES, CONTACTS, TICKETS, CUSTOMERS, API_KEYS)
+AGGREGATES = (
+    CALLS,
+    LINES,
+    LISTED_NUMBERS,
+    AGENTS,
+    QUEUES,
+    CONTACTS,
+    TICKETS,
+    CUSTOMERS,
+    REPLY_TEMPLATES,
+    API_KEYS,
+)
 
 ROUTING_DECISIONS = "routing.decisions.v1"
 # Each agent's latest desktop heartbeat (RT-9), compacted: presence, not events.
@@ -76,6 +89,7 @@ EVENT_TOPICS = (
     CONTACTS.events,
     TICKETS.events,
     CUSTOMERS.events,
+    REPLY_TEMPLATES.events,
     ROUTING_DECISIONS,
 )
 

@@ -32,6 +32,7 @@ from services.gateway.routers import (
     keys,
     lines,
     queues,
+    templates,
     tickets,
 )
 from services.gateway.twilio import routes as twilio_routes
@@ -126,6 +127,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         tickets.router,
         customers.router,
         customers.screen_pop_router,
+        templates.router,
         insights.router,
         keys.router,
         twilio_routes.router,

@@ -858,6 +858,25 @@ class NoteBody(WriteOptions):
     body: MultilineText
 
 
+TemplateId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$", examples=["thanks"])]
+
+
+class TypedReply(WriteOptions):
+    model_config = ConfigDict(extra="forbid")
+    body: MultilineText
+
+
+class TemplatedReply(WriteOptions):
+    """A reply template (TKT-7), rendered with the ticket's and the customer's values."""
+
+    model_config = ConfigDict(extra="forbid")
+    template_id: TemplateId
+
+
+# The reply's text, or a template: one of the two, never both.
+ReplyBody = TypedReply | TemplatedReply
+
+
 class Note(BaseModel):
     note_id: str
     body: str
@@ -882,6 +901,8 @@ class TicketReply(BaseModel):
     author_type: str
     author_id: str
     sent_at: datetime | None
+    template_id: str = Field(description="The reply template it was written from; empty if typed out.")
+    automatic: bool = Field(description="Sent by itself (received, solved, after hours): not an answer.")
 
 
 class TicketEscalation(BaseModel):
@@ -1002,6 +1023,8 @@ class Ticket(BaseModel):
                     author_type=enum_word(r.author, "type", "ACTOR_TYPE_"),
                     author_id=r.author.id,
                     sent_at=moment(r, "sent_at"),
+                    template_id=r.template_id,
+                    automatic=r.automatic,
                 )
                 for r in ticket.replies
             ],

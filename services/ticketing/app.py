@@ -6,8 +6,9 @@ from services.common.aggregate import AggregateSpec
 from services.common.projection import Index, Projection
 from services.common.service import AggregateService, FurtherAggregate, PolicyDefinition, with_rules
 from services.common.settings import PlatformSettings, get_settings
-from services.common.topics import CALLS, CUSTOMERS, TICKETS
-from services.ticketing import customers, domain
+from services.common.topics import CALLS, CUSTOMERS, REPLY_TEMPLATES, TICKETS
+from services.ticketing import customers, domain, templates
+from services.ticketing.automatic import AutomaticMessages
 from services.ticketing.consumers import voice_tickets
 from services.ticketing.lines import LineDirectory
 from services.ticketing.servicer import TicketingServicer
@@ -25,6 +26,16 @@ def ticket_spec(rules: domain.TicketRules) -> AggregateSpec[domain.TicketState, 
     )
 
 
+TEMPLATE_SPEC: AggregateSpec[templates.TemplateState, commands_pb2.ReplyTemplateCommand] = AggregateSpec(
+    REPLY_TEMPLATES,
+    commands_pb2.ReplyTemplateCommand,
+    templates.decide,
+    templates.evolve,
+    templates.customer_of,
+    templates.TemplateState,
+)
+
+
 CUSTOMER_SPEC: AggregateSpec[customers.CustomerState, commands_pb2.CustomerCommand] = AggregateSpec(
     CUSTOMERS,
     commands_pb2.CustomerCommand,
@@ -39,18 +50,32 @@ async def main(settings: PlatformSettings | None = None) -> None:
     settings = settings or get_settings()
     customer_model = Projection(CUSTOMER_SPEC, settings.kafka_bootstrap_servers)
     by_identifier = Index(customer_model, customers.identifiers_of)
+    template_model = Projection(TEMPLATE_SPEC, settings.kafka_bootstrap_servers)
     lines = LineDirectory(settings.kafka_bootstrap_servers)
     sla_timer = SlaTimer(lines)
+    automatic = AutomaticMessages(template_model, customer_model, lines)
+    rules = domain.TicketRules(sla_terms=lines.sla_terms, automatic_template=automatic.template)
+    # The automatic messages read the templates, the customers and the lines: they start once all are read.
+    loaded = [template_model.caught_up, customer_model.caught_up, lines.lines.caught_up]
     service = AggregateService(
         name="ticketing",
-        spec=ticket_spec(domain.TicketRules(sla_terms=lines.sla_terms)),
+        spec=ticket_spec(rules),
         port=settings.ticketing_port,
         grpc_service="cc.ticketing.v1.TicketingService",
         add_servicer=ticketing_pb2_grpc.add_TicketingServiceServicer_to_server,
-        servicer=lambda bus, tickets: TicketingServicer(bus, tickets, customer_model, by_identifier, lines),
-        policies=[PolicyDefinition("ticketing.voice-tickets", [CALLS.events], voice_tickets)],
-        further=[FurtherAggregate(CUSTOMER_SPEC, customer_model)],
+        servicer=lambda bus, tickets: TicketingServicer(
+            bus, tickets, customer_model, by_identifier, lines, template_model
+        ),
+        policies=[
+            PolicyDefinition("ticketing.voice-tickets", [CALLS.events], voice_tickets),
+            PolicyDefinition("ticketing.automatic-messages", [TICKETS.events], automatic, after=loaded),
+        ],
+        further=[
+            FurtherAggregate(CUSTOMER_SPEC, customer_model),
+            FurtherAggregate(TEMPLATE_SPEC, template_model),
+        ],
         timers=[sla_timer.timer],
+        decide_after=[lines.lines.caught_up],
         companions=[lines, sla_timer],
     )
     await service.run(settings)

@@ -6,10 +6,11 @@ from collections.abc import Iterable
 import grpc
 from cc.ticketing.v1 import commands_pb2, events_pb2, ticketing_pb2
 
+from services.common.access import Role
 from services.common.aggregate import Versioned
 from services.common.command_bus import CommandBus, command_meta, created_id
 from services.common.envelope import timestamp
-from services.common.errors import IllegalTransition, require
+from services.common.errors import IllegalTransition, PermissionDenied, require
 from services.common.grpc_server import current_credential, current_tenant
 from services.common.pci import redact_card_numbers
 from services.common.projection import Index, Projection
@@ -53,6 +54,12 @@ def most_recent_first(found: Iterable[Versioned[CustomerState]]) -> list[Version
     return sorted(by_id, key=lambda entry: entry.state.updated_at, reverse=True)
 
 
+def _no_vip_from_an_agent(sets_vip: bool) -> None:
+    """A VIP's calls jump the queue (RT-4): agents take details down, but supervisors grant that."""
+    if sets_vip and current_credential().role == Role.AGENT:
+        raise PermissionDenied("vip-by-supervisor", "an agent's key may not make a customer a VIP or not")
+
+
 class CustomerRpcs:
     """Mixed into the servicer: the customer RPCs over the customers read model and its identifier index."""
 
@@ -93,6 +100,7 @@ class CustomerRpcs:
     async def RegisterCustomer(
         self, request: ticketing_pb2.RegisterCustomerRequest, context: grpc.aio.ServicerContext
     ) -> ticketing_pb2.Customer:
+        _no_vip_from_an_agent(request.vip)
         tenant_id = current_tenant()
         # The same request_id names the same customer, so a retried registration answers with the first.
         customer_id = created_id("customer", tenant_id, request.request_id)
@@ -113,6 +121,7 @@ class CustomerRpcs:
         self, request: ticketing_pb2.ChangeCustomerRequest, context: grpc.aio.ServicerContext
     ) -> ticketing_pb2.Customer:
         customer_id = require(request.customer_id, "customer_id", "the customer")
+        _no_vip_from_an_agent(request.HasField("vip"))
         if request.replace_identifiers:
             identifiers = clean_identifiers(request.identifiers, "identifiers")
             self._not_held_by_another(current_tenant(), customer_id, identifiers)

@@ -20,7 +20,7 @@ from services.common import numbers
 from services.common.aggregate import evolved
 from services.common.envelope import to_datetime
 from services.common.errors import IllegalTransition, InvalidArgument, NotFound, optional_text
-from services.common.pci import holds_card_number
+from services.common.pci import shows_card_number
 from services.ticketing.domain import MAX_CUSTOM_FIELDS, clean_field_values, refused
 
 Kind = events_pb2.IdentifierKind
@@ -55,8 +55,12 @@ def customer_of(state: CustomerState | None, command: commands_pb2.CustomerComma
 
 
 def canonical_identifier(kind: int, value: str, field: str = "identifiers") -> Identifier:
-    """The identifier as it is kept and looked up, or a refusal that names what a valid one looks like."""
-    written = value.strip()
+    """The identifier as it is kept and looked up, or a refusal that names what a valid one looks like.
+    A card number is never kept as an identifier (SEC-1), however it is dressed: a "phone number" of
+    16 digits, an email address or a member number made of one is refused."""
+    written = optional_text(value, field, "an identifier").strip()
+    if shows_card_number(written):
+        raise refused(field, "an identifier must not hold a card number")
     if kind == PHONE:
         digits = numbers.canonical(written)
         if numbers.NUMBER.fullmatch(digits):
@@ -67,11 +71,9 @@ def canonical_identifier(kind: int, value: str, field: str = "identifiers") -> I
             return (EMAIL, written.lower())
         raise refused(field, f"{value[:40]!r} is not an email address")
     if kind == MEMBER:
-        if not MEMBER_NUMBER.fullmatch(written):
-            raise refused(field, f"{value[:40]!r} is not a member number: letters, digits, . _ -, at most 64")
-        if holds_card_number(written):  # a card number is never an identifier the platform keeps (SEC-1)
-            raise refused(field, "a member number must not be a card number")
-        return (MEMBER, written)
+        if MEMBER_NUMBER.fullmatch(written):
+            return (MEMBER, written)
+        raise refused(field, f"{value[:40]!r} is not a member number: letters, digits, . _ -, at most 64")
     raise refused(field, "each identifier's kind is phone, email or member")
 
 
@@ -94,6 +96,8 @@ def _tier(tier: str) -> str:
     cleaned = tier.strip().lower()
     if cleaned and not TIER.fullmatch(cleaned):
         raise refused("tier", "a word: a-z, digits, - and _, at most 50")
+    if shows_card_number(cleaned):
+        raise refused("tier", "a tier must not hold a card number")
     return cleaned
 
 

@@ -31,7 +31,8 @@ from services.common.errors import (
     optional_text,
     require,
 )
-from services.ticketing import sla
+from services.common.pci import shows_card_number
+from services.ticketing import rendering, sla
 from services.ticketing.sla import SlaTerms
 
 Status = events_pb2.TicketStatus
@@ -119,6 +120,9 @@ class Reply:
     body: str
     author: Author
     sent_at: datetime
+    # The reply template it was written from (TKT-7), and whether it went by itself (TKT-8).
+    template_id: str = ""
+    automatic: bool = False
 
 
 @dataclass(frozen=True)
@@ -233,6 +237,8 @@ def clean_field_values(fields: Mapping[str, str], field: str) -> dict[str, str]:
     for key, value in fields.items():
         if not FIELD_KEY.fullmatch(key):
             raise refused(field, f"{key[:60]!r} is not a field name: a-z, digits and _, at most 50")
+        if shows_card_number(key):  # values are masked at the edge; a name is refused (SEC-1)
+            raise refused(field, "a field name must not hold a card number")
         optional_text(value, field, f"the value of {key}")
         if len(value) > MAX_FIELD_VALUE_LENGTH:
             raise refused(field, f"the value of {key} is longer than {MAX_FIELD_VALUE_LENGTH} characters")
@@ -384,10 +390,49 @@ def _no_terms(tenant_id: str, line_id: str) -> SlaTerms | None:
     return None
 
 
+def _no_template(tenant_id: str, moment: str, line_id: str) -> tuple[str, str] | None:
+    return None
+
+
 @dataclass(frozen=True)
 class TicketRules:
     # The SLA terms of a tenant's line of business (its targets and calendar), None for none.
     sla_terms: Callable[[str, str], SlaTerms | None] = _no_terms
+    # The automatic message template (id, text) of a tenant for a moment and a line, None for none.
+    automatic_template: Callable[[str, str, str], tuple[str, str] | None] = _no_template
+
+
+def _first_response_stopped(state: TicketState) -> bool:
+    """An agent has replied, or the ticket was solved once: its first-response clock is over."""
+    return state.first_replied_at is not None or any(c.to_status == SOLVED for c in state.status_changes)
+
+
+def ticket_variables(state: TicketState) -> dict[str, str]:
+    """What a reply template's {{ticket.*}} variables say of this ticket."""
+    return {
+        "ticket.id": state.ticket_id,
+        "ticket.subject": state.subject,
+        "ticket.category": state.category,
+        "ticket.status": status_name(state.status),
+    }
+
+
+def _reply(state: TicketState, reply: commands_pb2.AddTicketReply, reply_id: str) -> events_pb2.TicketReplied:
+    """A reply typed out, or rendered from a template with the ticket's variables and the ones given
+    (the customer's name, the agent), so the event keeps the text the customer received."""
+    if reply.template_body and reply.body:
+        raise refused("body", "either a reply's text or a template, not both")
+    body = (
+        rendering.render(reply.template_body, dict(reply.variables) | ticket_variables(state))
+        if reply.template_body
+        else reply.body
+    )
+    return events_pb2.TicketReplied(
+        reply_id=reply_id,
+        body=note_text(body, "reply"),
+        template_id=reply.template_id,
+        automatic=reply.automatic,
+    )
 
 
 def decide(
@@ -404,8 +449,13 @@ def decide(
         return _open(ticket_id, command.open_ticket)
     if state is None:
         raise NotFound("ticket-not-found", f"ticket {ticket_id} does not exist")
+    terms = rules.sla_terms(command.meta.tenant_id, state.line_id) if state.line_id else None
     if action == "change_status":
-        return _change_status(state, command.change_status)
+        changed = _change_status(state, command.change_status)
+        if command.change_status.to_status != SOLVED:
+            return changed
+        stopping = [sla.RESOLUTION] + ([] if _first_response_stopped(state) else [sla.FIRST_RESPONSE])
+        return changed + sla.breaches_on_stop(state, stopping, terms, now)
     if state.status == CLOSED:
         raise IllegalTransition("ticket-closed", f"ticket {ticket_id} is closed")
     match action:
@@ -419,16 +469,30 @@ def decide(
         case "assign":
             return _assign(state, command.assign)
         case "add_reply":
-            body = note_text(command.add_reply.body, "reply")
-            return [
-                events_pb2.TicketReplied(reply_id=derived_id("reply", command.meta.command_id), body=body)
-            ]
+            replied = _reply(state, command.add_reply, derived_id("reply", command.meta.command_id))
+            if replied.automatic or _first_response_stopped(state):
+                return [replied]
+            return [replied, *sla.breaches_on_stop(state, [sla.FIRST_RESPONSE], terms, now)]
         case "escalate":
             return _escalate(state, command.escalate)
         case "return_ticket":
             return _return(state, command.return_ticket)
+        case "send_automatic_message":
+            sent = command.send_automatic_message
+            found = rules.automatic_template(command.meta.tenant_id, sent.moment, state.line_id)
+            if found is None:
+                raise NotFound(
+                    "no-automatic-message", f"no {sent.moment[:20]} message for ticket {ticket_id}"
+                )
+            template_id, body = found
+            automatic = commands_pb2.AddTicketReply(
+                template_id=template_id,
+                template_body=body,
+                variables={"customer.name": sent.customer_name},
+                automatic=True,
+            )
+            return [_reply(state, automatic, derived_id("reply", command.meta.command_id))]
         case "record_sla_breach":
-            terms = rules.sla_terms(command.meta.tenant_id, state.line_id)
             return sla.record_breach(state, command.record_sla_breach.metric, terms, now)
     raise InvalidArgument("unknown-command", "the ticket command names no known action")
 
@@ -497,11 +561,12 @@ def evolve(state: TicketState | None, event: event_pb2.Event) -> TicketState:
             return evolved(state, sla_breaches=(*state.sla_breaches, event.ticket_sla_breached.metric))
         case "ticket_replied":
             replied = event.ticket_replied
-            reply = Reply(replied.reply_id, replied.body, by, at)
+            reply = Reply(replied.reply_id, replied.body, by, at, replied.template_id, replied.automatic)
             return evolved(
                 state,
                 replies=(*state.replies, reply),
-                first_replied_at=state.first_replied_at or at,
+                # an automatic acknowledgement is not an answer: the first response is an agent's
+                first_replied_at=state.first_replied_at or (None if replied.automatic else at),
                 updated_at=at,
             )
         case "ticket_escalated" | "ticket_returned" as hop:

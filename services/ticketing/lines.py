@@ -1,14 +1,17 @@
-"""The lines of business as ticketing's SLA clocks read them (TKT-6): each line's ticket SLA targets and
-the calendar they count on, from telephony's line events. Each event carries the line's whole settings,
-so this copy takes the latest; the hours are read by the same shared codec telephony uses."""
+"""The lines of business as ticketing reads them: each line's ticket SLA targets and the calendar
+they count on (TKT-6), and its hours for after-hours messages (TKT-8), from telephony's line events.
+Each event carries the line's whole settings, so this copy takes the latest; the hours are read by the
+same shared codec telephony uses."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from cc.common.v1 import event_pb2
 
 from services.common.aggregate import ReadSpec
 from services.common.business_hours import calendar_of
+from services.common.calendar import BusinessCalendar
 from services.common.projection import Projection
 from services.common.topics import LINES
 from services.ticketing.sla import SlaTerms
@@ -19,6 +22,8 @@ class LineTerms:
     line_id: str
     # None: the line sets no ticket SLA.
     terms: SlaTerms | None
+    # None: always open.
+    hours: BusinessCalendar | None = None
 
 
 def evolve(state: LineTerms | None, event: event_pb2.Event) -> LineTerms:
@@ -27,16 +32,16 @@ def evolve(state: LineTerms | None, event: event_pb2.Event) -> LineTerms:
             raise ValueError(f"{event.event_type} before line_defined")
         return state  # a flow published: nothing the clocks read
     settings = event.line_defined.settings
+    hours = calendar_of(settings.hours) if settings.HasField("hours") else None
     if not settings.HasField("ticket_sla"):
-        return LineTerms(event.aggregate_id, None)
+        return LineTerms(event.aggregate_id, None, hours)
     sla = settings.ticket_sla
-    calendar = None if sla.all_hours or not settings.HasField("hours") else calendar_of(settings.hours)
     terms = SlaTerms(
         tuple(sorted(sla.first_response_minutes.items())),
         tuple(sorted(sla.resolution_minutes.items())),
-        calendar,
+        None if sla.all_hours else hours,
     )
-    return LineTerms(event.aggregate_id, terms)
+    return LineTerms(event.aggregate_id, terms, hours)
 
 
 LINE_TERMS: ReadSpec[LineTerms] = ReadSpec(LINES, evolve, LineTerms)
@@ -54,6 +59,12 @@ class LineDirectory:
 
     def ready(self) -> bool:
         return self.lines.caught_up.is_set()
+
+    def is_open(self, tenant_id: str, line_id: str, moment: datetime) -> bool:
+        """Whether the line is open at `moment`; a line with no hours, or none, always is."""
+        entry = self.lines.get(tenant_id, line_id) if line_id else None
+        hours = entry.state.hours if entry else None
+        return hours is None or hours.is_open(moment)
 
     def sla_terms(self, tenant_id: str, line_id: str) -> SlaTerms | None:
         entry = self.lines.get(tenant_id, line_id) if line_id else None

@@ -17,13 +17,14 @@ from services.common.grpc_server import current_credential, current_tenant
 from services.common.pci import redact_card_numbers
 from services.common.projection import Index, Projection
 from services.common.queries import execute, expected_version, lookup
-from services.ticketing import sla
+from services.ticketing import sla, templates
 from services.ticketing.customer_servicer import CustomerRpcs, Customers
 from services.ticketing.customers import CustomerState
-from services.ticketing.domain import Author, TicketState, clean_category, clean_tags, note_text
+from services.ticketing.domain import Author, TicketState, clean_category, clean_tags, note_text, refused
 from services.ticketing.lines import LineDirectory
 from services.ticketing.search import TicketFilter, page_of
 from services.ticketing.sla import SlaClock
+from services.ticketing.template_servicer import TemplateRpcs, Templates
 
 
 def _actor(author: Author) -> types_pb2.Actor:
@@ -71,7 +72,12 @@ def ticket_view(entry: Versioned[TicketState], clocks: Sequence[SlaClock] = ()) 
         ],
         replies=[
             ticketing_pb2.TicketReply(
-                reply_id=r.reply_id, body=r.body, author=_actor(r.author), sent_at=timestamp(r.sent_at)
+                reply_id=r.reply_id,
+                body=r.body,
+                author=_actor(r.author),
+                sent_at=timestamp(r.sent_at),
+                template_id=r.template_id,
+                automatic=r.automatic,
             )
             for r in ticket.replies
         ],
@@ -155,7 +161,7 @@ def ticket_filter(request: ticketing_pb2.ListTicketsRequest) -> TicketFilter:
     )
 
 
-class TicketingServicer(CustomerRpcs, ticketing_pb2_grpc.TicketingServiceServicer):
+class TicketingServicer(CustomerRpcs, TemplateRpcs, ticketing_pb2_grpc.TicketingServiceServicer):
     def __init__(
         self,
         bus: CommandBus,
@@ -163,9 +169,11 @@ class TicketingServicer(CustomerRpcs, ticketing_pb2_grpc.TicketingServiceService
         customers: Customers,
         by_identifier: Index[CustomerState],
         lines: LineDirectory,
+        templates: Templates,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        super().__init__(bus, customers, by_identifier)
+        CustomerRpcs.__init__(self, bus, customers, by_identifier)
+        TemplateRpcs.__init__(self, bus, templates)
         self._tickets = tickets
         self._lines = lines
         self._clock = clock
@@ -278,8 +286,18 @@ class TicketingServicer(CustomerRpcs, ticketing_pb2_grpc.TicketingServiceService
     async def AddTicketReply(
         self, request: ticketing_pb2.AddTicketReplyRequest, context: grpc.aio.ServicerContext
     ) -> ticketing_pb2.Ticket:
-        body = redact_card_numbers(note_text(request.body, "reply"))
-        return await self._on_ticket(request, add_reply=commands_pb2.AddTicketReply(body=body))
+        if not request.template_id:
+            body = redact_card_numbers(note_text(request.body, "reply"))
+            return await self._on_ticket(request, add_reply=commands_pb2.AddTicketReply(body=body))
+        if request.body:
+            raise refused("body", "either a reply's text or a template_id, not both")
+        tenant_id, credential = current_tenant(), current_credential()
+        template = self.live_template(tenant_id, request.template_id)
+        ticket = self._tickets.get(tenant_id, request.ticket_id)
+        customer = self._customers.get(tenant_id, ticket.state.customer_id) if ticket else None
+        name = customer.state.name if customer else ""
+        reply = templates.reply_from(template, name, credential.agent_id or credential.actor().id)
+        return await self._on_ticket(request, add_reply=reply)
 
     async def EscalateTicket(
         self, request: ticketing_pb2.EscalateTicketRequest, context: grpc.aio.ServicerContext

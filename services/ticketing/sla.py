@@ -35,6 +35,7 @@ PRIORITY_WORDS = {
 }
 FIRST_RESPONSE, RESOLUTION = "first_response", "resolution"
 METRICS = (FIRST_RESPONSE, RESOLUTION)
+DUE_WITHIN_DAYS = 6 * 366
 RUNNING, PAUSED_STATE, MET, BREACHED = "running", "paused", "met", "breached"
 
 
@@ -60,7 +61,8 @@ class SlaTerms:
     def due(self, now: datetime, seconds: float) -> datetime | None:
         if self.calendar is None:
             return now + timedelta(seconds=seconds)
-        return self.calendar.after_business_seconds(now, seconds)
+        # A target is at most a year of open minutes: on 9-to-6 weekdays that is about four years away.
+        return self.calendar.after_business_seconds(now, seconds, within_days=DUE_WITHIN_DAYS)
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class SlaClock:
     state: str
     # When a running clock reaches its target.
     due_at: datetime | None = None
+    # Stopped for good (the first reply, the solve): its breach, if any, was recorded when it stopped.
+    stopped: bool = False
 
 
 def counting_periods(ticket: "TicketState", until: datetime) -> list[tuple[datetime, datetime]]:
@@ -95,9 +99,13 @@ def clocks(ticket: "TicketState", terms: SlaTerms, now: datetime) -> list[SlaClo
         stop = _stopped_at(ticket, metric)
         until = min(stop, now) if stop is not None else now
         elapsed = sum(terms.seconds_between(start, end) for start, end in counting_periods(ticket, until))
+        # A clock is judged when it stops (the stopping reply or solve records its breach), so a stopped
+        # one is breached only if that was recorded: no later change of terms or priority judges it
+        # again. A recorded breach stands for a running clock too.
+        recorded = metric in ticket.sla_breaches
         if stop is not None:
-            found.append(SlaClock(metric, target, elapsed, MET if elapsed <= target else BREACHED))
-        elif elapsed >= target:
+            found.append(SlaClock(metric, target, elapsed, BREACHED if recorded else MET, stopped=True))
+        elif elapsed > target or recorded:
             found.append(SlaClock(metric, target, elapsed, BREACHED))
         elif ticket.status in PAUSED:
             found.append(SlaClock(metric, target, elapsed, PAUSED_STATE))
@@ -111,7 +119,8 @@ def _stopped_at(ticket: "TicketState", metric: str) -> datetime | None:
     solve without one) for first response; the last solve of a solved or closed ticket for resolution."""
     solves = [change.changed_at for change in ticket.status_changes if change.to_status == SOLVED]
     if metric == FIRST_RESPONSE:
-        return ticket.first_replied_at or (solves[0] if solves else None)
+        ends = [moment for moment in (ticket.first_replied_at, solves[0] if solves else None) if moment]
+        return min(ends, default=None)
     if ticket.status in COUNTING | PAUSED or not solves:
         return None
     return solves[-1]
@@ -131,8 +140,25 @@ def record_breach(ticket: "TicketState", metric: str, terms: SlaTerms | None, no
     clock = next((c for c in clocks(ticket, terms, now) if c.metric == metric), None) if terms else None
     if clock is None:
         raise NotFound("no-sla-target", f"ticket {ticket.ticket_id} has no {metric} target")
-    if clock.state != BREACHED:
+    if clock.state != BREACHED or clock.stopped:  # a stopped clock was judged when it stopped
         raise IllegalTransition(
             "sla-not-breached", f"the {metric} clock of {ticket.ticket_id} is {clock.state}"
         )
     return [events_pb2.TicketSlaBreached(metric=metric, target_seconds=clock.target_seconds)]
+
+
+def breaches_on_stop(
+    ticket: "TicketState", metrics: list[str], terms: SlaTerms | None, now: datetime
+) -> list[Message]:
+    """The breaches of the clocks a reply or a solve stops now, recorded with it: a clock is judged on
+    the terms in force when it stops, and no later change of terms or priority judges it again."""
+    if terms is None:
+        return []
+    return [
+        events_pb2.TicketSlaBreached(metric=clock.metric, target_seconds=clock.target_seconds)
+        for clock in clocks(ticket, terms, now)
+        if clock.metric in metrics
+        and not clock.stopped
+        and clock.state == BREACHED
+        and clock.metric not in ticket.sla_breaches
+    ]

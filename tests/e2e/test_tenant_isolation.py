@@ -219,6 +219,24 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
     assert (await intruder.call("POST", "/v1/customers", json=kim)).status_code == 201
     assert len((await owner.get("/v1/customers", params=by_phone)).json()["customers"]) == 1
 
+    # Reply templates: the intruder neither reads nor removes the owner's, and its own of the same id
+    # is its own.
+    thanks = {"title": "Thanks", "body": "Thank you, {{customer.name}}."}
+    assert (await owner.put("/v1/reply-templates/iso-thanks", json=thanks)).status_code == 200
+    ids["template_id"] = "iso-thanks"
+    for method, template in [
+        ("GET", "/v1/reply-templates/{template_id}"),
+        ("DELETE", "/v1/reply-templates/{template_id}"),
+    ]:
+        refused = await intruder.call(method, template, **ids)
+        assert refused.status_code == 404, (template, refused.text)
+    assert (await intruder.call("GET", "/v1/reply-templates")).json()["templates"] == []
+    theirs_t = await intruder.call(
+        "PUT", "/v1/reply-templates/{template_id}", json={**thanks, "title": "Mine"}, **ids
+    )
+    assert theirs_t.status_code == 200 and theirs_t.json()["version"] == 1
+    assert (await owner.get("/v1/reply-templates/iso-thanks")).json()["title"] == "Thanks"
+
     documented = {
         (method, path)
         for path, operations in (await owner.get("/openapi.json")).json()["paths"].items()

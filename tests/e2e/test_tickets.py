@@ -229,3 +229,99 @@ async def test_a_tickets_sla_clocks_run_on_its_lines_targets_pause_and_stop(
     assert (solved["first_response"]["state"], solved["resolution"]["state"]) == ("met", "met")
     listed = ok(await supervisor.get("/v1/tickets", params={"customer_id": "cu-sla"}))
     assert clocks(listed["tickets"][0])["resolution"]["state"] == "met"
+
+
+@pytest.fixture
+async def templates_tenant(
+    platform: Platform,
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient, httpx.AsyncClient]]:
+    """A tenant of its own: its automatic messages reply to every ticket it receives."""
+    base = f"http://127.0.0.1:{platform.settings.gateway_port}"
+    async with (
+        httpx.AsyncClient(base_url=base, headers={"X-API-Key": "e2e-templates"}, timeout=30) as supervisor,
+        httpx.AsyncClient(base_url=base, headers={"X-API-Key": "e2e-templates-kim"}, timeout=30) as kim,
+        httpx.AsyncClient(base_url=base, headers={"X-API-Key": "e2e-templates-admin"}, timeout=30) as admin,
+    ):
+        yield supervisor, kim, admin
+
+
+async def test_templates_are_recommended_by_category_and_automatic_messages_go_out_by_themselves(
+    templates_tenant: tuple[httpx.AsyncClient, httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    supervisor, kim, admin = templates_tenant
+    ok(await admin.put("/v1/lines/night", json={"hours": {"time_zone": "UTC", "weekly": {}}}))  # never open
+    templates = {
+        "ack": {
+            "title": "Received",
+            "body": "Hello {{customer.name}}, we have {{ticket.id}}.",
+            "automatic": "received",
+        },
+        "night": {
+            "title": "Closed",
+            "body": "We are closed; back soon.",
+            "automatic": "after-hours",
+            "line_id": "night",
+        },
+        "done": {"title": "Solved", "body": "Solved: {{ticket.subject}}", "automatic": "solved"},
+        "refund": {"title": "Refund", "body": "{{agent.id}} here: refunded.", "categories": ["billing"]},
+    }
+    for template_id, template in templates.items():
+        assert ok(await supervisor.put(f"/v1/reply-templates/{template_id}", json=template))["version"] == 1
+    unknown = await supervisor.put(
+        "/v1/reply-templates/bad", json={"title": "x", "body": "{{customer.email}}"}
+    )
+    assert unknown.status_code == 422 and "customer.email" in unknown.text
+    assert (await kim.put("/v1/reply-templates/mine", json={"title": "x", "body": "y"})).status_code == 403
+    recommended = ok(await kim.get("/v1/reply-templates", params={"category": "billing/refund"}))
+    assert [t["template_id"] for t in recommended["templates"]] == ["ack", "done", "night", "refund"]
+    assert [
+        t["template_id"]
+        for t in ok(await kim.get("/v1/reply-templates", params={"category": "delivery"}))["templates"]
+    ] == [
+        "ack",
+        "done",
+        "night",
+    ]
+    automatic = ok(await kim.get("/v1/reply-templates", params={"automatic": "received"}))
+    assert [t["template_id"] for t in automatic["templates"]] == ["ack"]
+
+    # A ticket received by email gets the acknowledgement by itself, in the customer's name; on a line
+    # that is closed, the after-hours notice instead. Neither is a first response.
+    customer_id = ok(await supervisor.post("/v1/customers", json={"name": "Minji"}), 201)["customer_id"]
+    email = {
+        "subject": "Refund please",
+        "channel": "email",
+        "customer_id": customer_id,
+        "category": "billing",
+    }
+    ticket_id = ok(await supervisor.post("/v1/tickets", json=email), 201)["ticket_id"]
+    path = f"/v1/tickets/{ticket_id}"
+    acked = await until(supervisor, path, lambda t: t["replies"], "no acknowledgement")
+    [ack] = acked["replies"]
+    assert (ack["body"], ack["template_id"], ack["automatic"], ack["author_type"]) == (
+        f"Hello Minji, we have {ticket_id}.",
+        "ack",
+        True,
+        "system",
+    )
+    assert acked["first_replied_at"] is None
+    night = ok(await supervisor.post("/v1/tickets", json={**email, "line_id": "night"}), 201)["ticket_id"]
+    closed = await until(supervisor, f"/v1/tickets/{night}", lambda t: t["replies"], "no after-hours notice")
+    assert [r["template_id"] for r in closed["replies"]] == ["night"]
+
+    # The agent answers with a recommended template; solving sends the solved message by itself.
+    ok(await kim.put(f"/v1/tickets/{ticket_id}/assignment", json={"agent_id": "kim"}))
+    answered = ok(await kim.post(f"{path}/replies", json={"template_id": "refund"}), 201)
+    assert answered["replies"][-1]["body"] == "kim here: refunded."
+    assert answered["first_replied_at"] is not None
+    both = await kim.post(f"{path}/replies", json={"template_id": "refund", "body": "typed too"})
+    assert both.status_code == 422
+    ok(await kim.post(f"{path}/transitions", json={"to": "solved"}))
+    solved = await until(supervisor, path, lambda t: len(t["replies"]) == 3, "no solved message")
+    assert solved["replies"][-1]["body"] == "Solved: Refund please"
+
+    # A removed template is no longer listed nor replied with.
+    assert ok(await supervisor.delete("/v1/reply-templates/refund"))["removed"] is True
+    assert "refund" not in [t["template_id"] for t in ok(await kim.get("/v1/reply-templates"))["templates"]]
+    gone = await kim.post(f"/v1/tickets/{night}/replies", json={"template_id": "refund"})
+    assert (gone.status_code, gone.json()["error_id"]) == (404, "template-not-found")

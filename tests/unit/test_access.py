@@ -62,6 +62,8 @@ REQUESTS: dict[str, Message] = {
     f"{TICKETS}/ReturnTicket": ticketing_pb2.ReturnTicketRequest(ticket_id="t"),
     f"{TICKETS}/RegisterCustomer": ticketing_pb2.RegisterCustomerRequest(name="Kim"),
     f"{TICKETS}/ChangeCustomer": ticketing_pb2.ChangeCustomerRequest(customer_id="cu", vip=True),
+    f"{TICKETS}/DefineReplyTemplate": ticketing_pb2.DefineReplyTemplateRequest(template_id="thanks"),
+    f"{TICKETS}/RemoveReplyTemplate": ticketing_pb2.RemoveReplyTemplateRequest(template_id="thanks"),
     f"{KEYS}/CreateApiKey": keys_pb2.CreateApiKeyRequest(user="kim"),
     f"{KEYS}/ListApiKeys": keys_pb2.ListApiKeysRequest(),
     f"{KEYS}/RevokeApiKey": keys_pb2.RevokeApiKeyRequest(key_id="k"),
@@ -84,12 +86,15 @@ ADMIN_ONLY = {
     f"{CALLS}/DefineLine",
     f"{CALLS}/PublishFlow",
 }
-# Supervisors, admins and integrations: who works when, which callers get through, and callbacks owed.
+# Supervisors, admins and integrations: who works when, which callers get through, callbacks owed, and
+# the replies the floor sends.
 STAFFING = {
     f"{AGENTS}/ChangeAgentSkills",
     f"{CALLS}/PutCallerListEntry",
     f"{CALLS}/RemoveCallerListEntry",
     f"{CALLS}/CancelCallback",
+    f"{TICKETS}/DefineReplyTemplate",
+    f"{TICKETS}/RemoveReplyTemplate",
 }
 # Each role and the restricted methods it may call (every role may read the rest).
 MAY_WRITE = {

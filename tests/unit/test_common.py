@@ -209,3 +209,15 @@ def test_optional_text_may_be_empty_but_never_holds_control_characters() -> None
         assert refused.value.field_violations[0].field == "reason"
         with pytest.raises(ValidationError):
             adapter.validate_python(value)
+
+
+async def test_a_command_that_names_no_aggregate_is_refused_before_it_is_sent() -> None:
+    from cc.ticketing.v1 import commands_pb2
+
+    from services.common.command_bus import CommandBus
+    from services.common.topics import REPLY_TEMPLATES
+
+    bus = CommandBus("127.0.0.1:1", None, "test", 1.0)  # type: ignore[arg-type]  # never reaches a producer
+    nameless = commands_pb2.ReplyTemplateCommand(meta=types_pb2.CommandMeta(tenant_id="t"))
+    with pytest.raises(InvalidArgument, match="names no reply-template"):
+        await bus.send(REPLY_TEMPLATES, nameless)

@@ -89,7 +89,10 @@ def test_a_registered_customer_keeps_its_identifiers_in_one_written_form() -> No
         (EMAIL, "kim minji@example.com"),
         (EMAIL, "kim@localhost"),
         (MEMBER, "has space"),
-        (MEMBER, "4111111111111111"),  # a card number is never kept as an identifier
+        (MEMBER, "4111111111111111"),  # a card number is never kept as an identifier...
+        (PHONE, "4111 1111 1111 1111"),  # ...dressed as a phone number
+        (EMAIL, "4111111111111111@example.com"),  # ...or as an address
+        (EMAIL, "kim\x00@example.com"),
         (0, "821012345678"),
     ],
 )
@@ -105,6 +108,8 @@ def test_an_identifier_that_is_not_one_is_refused_naming_the_field(kind: int, va
         ({"name": "x" * 201}, "name"),
         ({"name": "Kim\x00"}, "name"),
         ({"tier": "gold star"}, "tier"),
+        ({"tier": "4111111111111111"}, "tier"),
+        ({"attributes": {"a4111111111111111": "x"}}, "attributes"),
         ({"attributes": {"Plan": "x"}}, "attributes"),
         ({"attributes": {"plan": "x" * 1001}}, "attributes"),
         ({"attributes": {f"a{i}": "x" for i in range(51)}}, "attributes"),

@@ -30,6 +30,13 @@ ALL_HOURS = sla.SlaTerms(*TARGETS, calendar=None)
 OFFICE = sla.SlaTerms(*TARGETS, calendar=BusinessCalendar("UTC", {d: ((9 * 60, 18 * 60),) for d in range(5)}))
 
 
+def sla_ticket() -> Ticket:
+    """A ticket on a line with the all-hours targets: its replies and solves judge the clocks they stop."""
+    ticket = Ticket(line_id="cards")
+    ticket.rules = domain.TicketRules(sla_terms=lambda tenant_id, line_id: ALL_HOURS)
+    return ticket
+
+
 def clock(ticket: Ticket, metric: str, minutes: float, terms: sla.SlaTerms = ALL_HOURS) -> sla.SlaClock:
     [found] = [c for c in sla.clocks(ticket.state, terms, at(minutes * MINUTE)) if c.metric == metric]
     return found
@@ -64,7 +71,7 @@ def test_pending_and_on_hold_pause_both_clocks_and_open_resumes_them() -> None:
 
 @pytest.mark.parametrize(("replied_after", "state"), [(20, "met"), (60, "met"), (70, "breached")])
 def test_the_first_public_reply_stops_the_first_response_clock(replied_after: int, state: str) -> None:
-    ticket = Ticket()
+    ticket = sla_ticket()
     ticket.note("internal notes do not count")
     ticket.reply(at_second=replied_after * MINUTE)
     stopped = clock(ticket, "first_response", 500)
@@ -73,7 +80,7 @@ def test_the_first_public_reply_stops_the_first_response_clock(replied_after: in
 
 
 def test_solving_stops_resolution_and_a_reopen_runs_on_from_where_it_stopped() -> None:
-    ticket = Ticket()
+    ticket = sla_ticket()
     ticket.to(SOLVED, at_second=100 * MINUTE)
     solved = clock(ticket, "resolution", 150)
     assert (solved.state, solved.elapsed_seconds) == ("met", 100 * MINUTE)
@@ -94,7 +101,8 @@ def test_solving_stops_resolution_and_a_reopen_runs_on_from_where_it_stopped() -
 def test_a_clock_past_its_target_is_breached_while_it_runs_and_is_due_no_more() -> None:
     late = clock(Ticket(), "first_response", 61)
     assert (late.state, late.due_at) == ("breached", None)
-    assert clock(Ticket(), "first_response", 60).state == "breached"  # due at its target
+    on_time = clock(Ticket(), "first_response", 60)  # due at its target: past it only after
+    assert (on_time.state, on_time.due_at) == ("running", at(60 * MINUTE))
 
 
 def test_business_hours_count_only_while_the_line_is_open() -> None:
@@ -128,7 +136,7 @@ def record(
 
 
 def test_a_breach_is_recorded_once_and_only_when_the_clock_has_passed_its_target() -> None:
-    ticket = Ticket()
+    ticket = Ticket(line_id="cards")
     error = refused(lambda: record(ticket, "first_response", 59), IllegalTransition, "sla-not-breached")
     assert "running" in error.message
     [breached] = record(ticket, "first_response", 61)
@@ -210,3 +218,49 @@ def test_ticketings_copy_of_a_line_reads_its_targets_and_its_hours_unless_all_ho
     sla_given.all_hours = True
     assert defined(hours=hours, ticket_sla=sla_given).terms.calendar is None  # type: ignore[union-attr]
     assert defined(hours=hours).terms is None
+
+
+def test_a_first_response_stopped_by_a_solve_stays_stopped_when_a_reply_follows_a_reopen() -> None:
+    ticket = Ticket()
+    ticket.to(SOLVED, at_second=30 * MINUTE)
+    ticket.to(OPEN, at_second=40 * MINUTE)
+    ticket.reply(at_second=200 * MINUTE)
+    first = clock(ticket, "first_response", 300)
+    assert (first.state, first.elapsed_seconds, first.stopped) == ("met", 30 * MINUTE, True)
+
+
+def test_the_stopping_reply_or_solve_records_a_late_clocks_breach_and_the_timer_leaves_it() -> None:
+    ticket = Ticket(line_id="cards")
+    ticket.rules = domain.TicketRules(sla_terms=lambda tenant_id, line_id: ALL_HOURS)
+    replied = ticket.reply(at_second=70 * MINUTE)
+    assert replied[1:] == [events_pb2.TicketSlaBreached(metric="first_response", target_seconds=60 * MINUTE)]
+    assert ticket.state.sla_breaches == ("first_response",)
+    assert ticket.reply(at_second=80 * MINUTE)[1:] == []  # a second reply stops nothing
+    solved = ticket.to(SOLVED, at_second=300 * MINUTE)
+    assert solved[1:] == [events_pb2.TicketSlaBreached(metric="resolution", target_seconds=240 * MINUTE)]
+    on_time = Ticket(line_id="cards")
+    on_time.rules = ticket.rules
+    assert on_time.to(SOLVED, at_second=30 * MINUTE)[1:] == []
+    entry = Versioned(on_time.state, on_time.version, on_time.tenant_id, on_time.aggregate_id)
+    assert next_breach(entry, ALL_HOURS, at(500 * MINUTE)) is None  # stopped: never judged again
+
+
+def test_later_terms_never_turn_a_met_clock_into_a_breach_to_record_and_a_recorded_one_stands() -> None:
+    ticket = Ticket(line_id="cards")
+    ticket.to(SOLVED, at_second=100 * MINUTE)  # met on a 240-minute target
+    stricter = sla.SlaTerms((), (("normal", 30),), calendar=None)
+    later = clock(ticket, "resolution", 10_000, stricter)
+    assert (later.state, later.stopped) == ("met", True)  # judged when it stopped...
+    entry = Versioned(ticket.state, ticket.version, ticket.tenant_id, ticket.aggregate_id)
+    assert next_breach(entry, stricter, at(10_000 * MINUTE)) is None  # ...and never recorded later
+    refused(lambda: record(ticket, "resolution", 10_000, stricter), IllegalTransition, "sla-not-breached")
+    late = Ticket(line_id="cards")
+    record(late, "first_response", 61)
+    lenient = sla.SlaTerms((("normal", 600),), (), calendar=None)
+    assert clock(late, "first_response", 62, lenient).state == "breached"  # the recorded breach stands
+
+
+def test_a_long_target_on_office_hours_is_still_due_some_day() -> None:
+    year = sla.SlaTerms((), (("normal", 365 * 24 * 60),), calendar=OFFICE.calendar)
+    [resolution] = sla.clocks(Ticket().state, year, at(0))
+    assert resolution.due_at is not None and resolution.due_at > at(3 * 365 * 24 * 3600)

@@ -23,12 +23,15 @@ from services.gateway.models import (
     NoteBody,
     OptionalText,
     PathId,
+    ReplyBody,
     ReturnTicketBody,
     Tag,
+    TemplatedReply,
     Ticket,
     TicketList,
     TicketStatusWord,
     TransitionBody,
+    TypedReply,
     given_timestamp,
 )
 
@@ -199,14 +202,15 @@ async def add_note(
 @router.post("/{ticket_id}/replies", status_code=201, summary="Reply to the customer (public, unlike notes)")
 async def add_reply(
     ticket_id: PathId,
-    body: NoteBody,
+    body: ReplyBody,
     who: AuthenticatedCaller,
     services: Clients,
     idempotency_key: IdempotencyKey = "",
 ) -> Ticket:
     request = ticketing_pb2.AddTicketReplyRequest(
         ticket_id=ticket_id,
-        body=body.body,
+        body=body.body if isinstance(body, TypedReply) else "",
+        template_id=body.template_id if isinstance(body, TemplatedReply) else "",
         request_id=idempotency_key,
         expected_version=body.expected_version,
     )
