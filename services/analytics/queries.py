@@ -152,6 +152,120 @@ GROUP BY queue_id
 ORDER BY queue_id
 """
 
+# Ticket statistics (AN-2), each fact counted in the bucket its event happened in, in [from_time, to_time):
+# - created: ticketing.ticket.opened;
+# - solved: a status change to solved (a ticket solved twice counts twice), with its resolution time
+#   from the opening (calendar time; the SLA clocks count business time);
+# - reopened: a status change from solved back to open, pending or on hold;
+# - escalated: ticketing.ticket.escalated; sla_breached: ticketing.ticket.sla_breached;
+# - replied: public replies by agents (an automatic message is none), and the first of them is the
+#   ticket's first response, measured from the opening.
+# The keys (channel, category, agent, group, status) are each ticket's as they are now, as help desks
+# report them. {bucket} and {key} are chosen from fixed expressions by the store, never from input.
+TICKET_STATISTICS = """
+WITH
+    ticket_events AS (
+        SELECT event_type, aggregate_id, occurred_at, payload_json
+        FROM cc.events FINAL
+        WHERE tenant_id = {{tenant_id:String}} AND aggregate_type = 'ticket'
+    ),
+    tickets AS (
+        SELECT
+            aggregate_id AS ticket_id,
+            minIf(occurred_at, event_type = 'ticketing.ticket.opened') AS opened_at,
+            anyIf(JSONExtractString(payload_json, 'channel'), event_type = 'ticketing.ticket.opened')
+                AS channel,
+            argMaxIf(JSONExtractString(payload_json, 'category'), occurred_at,
+                     event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.fields_changed')
+                     AND JSONHas(payload_json, 'category')) AS category,
+            argMaxIf(if(event_type = 'ticketing.ticket.opened',
+                        JSONExtractString(payload_json, 'assignee_agent_id'),
+                        JSONExtractString(payload_json, 'to_agent_id')),
+                     occurred_at,
+                     event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.assigned',
+                                    'ticketing.ticket.escalated', 'ticketing.ticket.returned')) AS agent,
+            argMaxIf(if(event_type = 'ticketing.ticket.opened',
+                        JSONExtractString(payload_json, 'group_id'),
+                        JSONExtractString(payload_json, 'to_group_id')),
+                     occurred_at,
+                     event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.assigned',
+                                    'ticketing.ticket.escalated', 'ticketing.ticket.returned')) AS group_id,
+            argMaxIf(if(event_type = 'ticketing.ticket.opened', JSONExtractString(payload_json, 'status'),
+                        JSONExtractString(payload_json, 'to_status')),
+                     occurred_at,
+                     event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.status_changed')) AS status,
+            minIfOrNull(occurred_at, event_type = 'ticketing.ticket.replied'
+                                     AND NOT JSONExtractBool(payload_json, 'automatic')) AS first_replied_at
+        FROM ticket_events
+        GROUP BY aggregate_id
+    ),
+    facts AS (
+        SELECT aggregate_id AS ticket_id, occurred_at AS at,
+               multiIf(event_type = 'ticketing.ticket.opened', 'created',
+                       event_type = 'ticketing.ticket.escalated', 'escalated',
+                       event_type = 'ticketing.ticket.sla_breached', 'sla_breached',
+                       event_type = 'ticketing.ticket.replied', 'replied',
+                       JSONExtractString(payload_json, 'to_status') = 'TICKET_STATUS_SOLVED', 'solved',
+                       'reopened') AS kind
+        FROM ticket_events
+        WHERE (event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.escalated',
+                              'ticketing.ticket.sla_breached')
+               OR (event_type = 'ticketing.ticket.replied'
+                   AND NOT JSONExtractBool(payload_json, 'automatic'))
+               OR (event_type = 'ticketing.ticket.status_changed'
+                   AND (JSONExtractString(payload_json, 'to_status') = 'TICKET_STATUS_SOLVED'
+                        OR (JSONExtractString(payload_json, 'from_status') = 'TICKET_STATUS_SOLVED'
+                            AND JSONExtractString(payload_json, 'to_status') != 'TICKET_STATUS_CLOSED'))))
+          AND occurred_at >= {{from_time:DateTime64(6, 'UTC')}}
+          AND occurred_at < {{to_time:DateTime64(6, 'UTC')}}
+        UNION ALL
+        SELECT ticket_id, assumeNotNull(first_replied_at), 'first_response'
+        FROM tickets
+        WHERE first_replied_at IS NOT NULL
+          AND first_replied_at >= {{from_time:DateTime64(6, 'UTC')}}
+          AND first_replied_at < {{to_time:DateTime64(6, 'UTC')}}
+    )
+SELECT
+    {bucket} AS bucket_start,
+    {key} AS key,
+    countIf(kind = 'created') AS created,
+    countIf(kind = 'solved') AS solved,
+    countIf(kind = 'reopened') AS reopened,
+    countIf(kind = 'escalated') AS escalated,
+    countIf(kind = 'replied') AS replied,
+    countIf(kind = 'sla_breached') AS sla_breached,
+    if(countIf(kind = 'first_response') = 0, NULL,
+       round(avgIf(dateDiff('microsecond', opened_at, at) / 1e6, kind = 'first_response'), 3))
+        AS average_first_response_seconds,
+    if(solved = 0, NULL, round(avgIf(dateDiff('microsecond', opened_at, at) / 1e6, kind = 'solved'), 3))
+        AS average_resolution_seconds
+FROM facts INNER JOIN tickets USING ticket_id
+GROUP BY bucket_start, key
+ORDER BY bucket_start, key
+"""
+# The bucket a fact falls in, as the epoch second it starts at, cut in the asked time zone.
+TICKET_BUCKETS = {
+    "": "toInt64(0)",
+    "hour": "toUnixTimestamp(toStartOfHour(at, {time_zone:String}))",
+    "day": "toUnixTimestamp(toStartOfDay(at, {time_zone:String}))",
+    "week": "toUnixTimestamp(toDateTime(toMonday(at, {time_zone:String}), {time_zone:String}))",
+    "month": "toUnixTimestamp(toDateTime(toStartOfMonth(at, {time_zone:String}), {time_zone:String}))",
+}
+TICKET_KEYS = {
+    "": "''",
+    "channel": "lower(replaceAll(replaceOne(channel, 'CHANNEL_', ''), '_', '-'))",
+    "category": "category",
+    "agent": "agent",
+    "group": "group_id",
+    "status": "lower(replaceAll(replaceOne(status, 'TICKET_STATUS_', ''), '_', '-'))",
+}
+
+
+def ticket_statistics_sql(bucket: str, by: str) -> str:
+    """The ticket statistics query for a bucket and a key the caller has checked against the tables."""
+    return TICKET_STATISTICS.format(bucket=TICKET_BUCKETS[bucket], key=TICKET_KEYS[by])
+
+
 # Settings the queries above rely on:
 # - join_use_nulls: a LEFT JOIN without a match yields NULL (not 1970-01-01), so a contact whose enqueue
 #   is unknown is not measured as having waited for 55 years;

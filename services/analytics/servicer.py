@@ -1,13 +1,15 @@
-"""AnalyticsService: the customer journey and queue statistics, answered from ClickHouse. Thin: checks
+"""AnalyticsService: the customer journey, queue and ticket statistics, answered from ClickHouse. Thin: checks
 the request, asks the store for the caller's tenant and maps rows to messages."""
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import grpc
 from cc.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.analytics.store import AnalyticsStore, JourneyEntry, QueueStats
+from services.analytics.queries import TICKET_BUCKETS, TICKET_KEYS
+from services.analytics.store import AnalyticsStore, JourneyEntry, QueueStats, TicketStats
 from services.common.envelope import timestamp, to_datetime
 from services.common.errors import FieldViolation, InvalidArgument, require
 from services.common.grpc_server import current_tenant
@@ -56,6 +58,23 @@ EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2299, 12, 31, tzinfo=UTC)
 
 
+def ticket_row(stats: TicketStats) -> analytics_pb2.TicketStatisticsRow:
+    row = analytics_pb2.TicketStatisticsRow(
+        key=stats.key,
+        created=stats.created,
+        solved=stats.solved,
+        reopened=stats.reopened,
+        escalated=stats.escalated,
+        replied=stats.replied,
+        sla_breached=stats.sla_breached,
+        average_first_response_seconds=stats.average_first_response_seconds,
+        average_resolution_seconds=stats.average_resolution_seconds,
+    )
+    if stats.bucket_start is not None:
+        row.bucket_start.CopyFrom(timestamp(stats.bucket_start))
+    return row
+
+
 def _clamped(moment: Timestamp, field: str) -> datetime:
     """The moment within what ClickHouse holds; a Timestamp outside protobuf's own range (year 1 to
     9999, nanos 0 to 999,999,999) is the caller's error."""
@@ -89,6 +108,29 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         return analytics_pb2.CustomerJourney(
             customer_id=customer_id, events=[journey_event(entry) for entry in entries]
         )
+
+    async def GetTicketStatistics(
+        self, request: analytics_pb2.GetTicketStatisticsRequest, context: grpc.aio.ServicerContext
+    ) -> analytics_pb2.TicketStatistics:
+        if request.bucket not in TICKET_BUCKETS:
+            raise _invalid("bucket", "hour, day, week, month, or empty for the whole period")
+        if request.by not in TICKET_KEYS:
+            raise _invalid("by", "channel, category, agent, group, status, or empty for all tickets")
+        time_zone = request.time_zone or "UTC"
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise _invalid("time_zone", "an IANA time zone such as Asia/Seoul") from None
+        answer = analytics_pb2.TicketStatistics(bucket=request.bucket, by=request.by, time_zone=time_zone)
+        from_time = _clamped(request.from_time, "from_time") if request.HasField("from_time") else None
+        to_time = _clamped(request.to_time, "to_time") if request.HasField("to_time") else None
+        if from_time is not None and to_time is not None and from_time >= to_time:
+            return answer
+        stats = await self._store.ticket_statistics(
+            current_tenant(), from_time, to_time, request.bucket, request.by, time_zone
+        )
+        answer.rows.extend(ticket_row(s) for s in stats)
+        return answer
 
     async def GetQueueStatistics(
         self, request: analytics_pb2.GetQueueStatisticsRequest, context: grpc.aio.ServicerContext

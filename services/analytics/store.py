@@ -56,6 +56,21 @@ class QueueStats:
     average_hold_time_seconds: float | None = None
 
 
+@dataclass(frozen=True)
+class TicketStats:
+    # None without buckets.
+    bucket_start: datetime | None
+    key: str
+    created: int
+    solved: int
+    reopened: int
+    escalated: int
+    replied: int
+    sla_breached: int
+    average_first_response_seconds: float | None
+    average_resolution_seconds: float | None
+
+
 class AnalyticsStore:
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
@@ -131,6 +146,30 @@ class AnalyticsStore:
                 average_hold_time_seconds=hold,
             )
             for queue_id, offered, answered, abandoned, *_counts, level, asa, aht, held, hold in rows
+        ]
+
+    async def ticket_statistics(
+        self,
+        tenant_id: str,
+        from_time: datetime | None,
+        to_time: datetime | None,
+        bucket: str,
+        by: str,
+        time_zone: str,
+    ) -> list[TicketStats]:
+        """`bucket` and `by` must be keys of queries.TICKET_BUCKETS and TICKET_KEYS (the servicer checks)."""
+        rows = await self._query(
+            queries.ticket_statistics_sql(bucket, by),
+            {
+                "tenant_id": tenant_id,
+                "from_time": from_time or BEGINNING,
+                "to_time": to_time or END_OF_TIME,
+                "time_zone": time_zone,
+            },
+        )
+        return [
+            TicketStats(datetime.fromtimestamp(start, UTC) if bucket else None, *rest)
+            for start, *rest in rows
         ]
 
     async def _query(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:

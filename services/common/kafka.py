@@ -4,6 +4,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
 from aiokafka import (
     AIOKafkaConsumer,
@@ -12,7 +13,8 @@ from aiokafka import (
     ConsumerRecord,
     TopicPartition,
 )
-from aiokafka.errors import KafkaError
+from aiokafka.conn import AIOKafkaConnection, CloseReason
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.producer import sender as aiokafka_sender
 
 from services.common.topics import dlq
@@ -40,6 +42,26 @@ COMMIT_EVERY_SECONDS = 1.0
 # same reason. Kafka 4's transactions v2 (KIP-890) drop this request, but aiokafka does not speak them.
 CONCURRENT_TRANSACTIONS_RETRY_SECONDS = 0.002
 aiokafka_sender.BACKOFF_OVERRIDE = CONCURRENT_TRANSACTIONS_RETRY_SECONDS
+
+_aiokafka_send = AIOKafkaConnection.send
+
+
+def _send_or_connection_error(self: AIOKafkaConnection, request: Any, expect_response: bool = True) -> Any:
+    """aiokafka's request write, where a connection the broker has just dropped (its process killed)
+    fails as a broken connection, as aiokafka expects, and not as the RuntimeError uvloop raises for a
+    closed transport. aiokafka handles the first everywhere (it marks the node or its coordinator dead
+    and tries again); the second escaped its coordination routine and failed the whole consumer, which
+    stopped the service (seen in `make chaos` and tests/e2e/test_broker_outage.py)."""
+    try:
+        return _aiokafka_send(self, request, expect_response)
+    except RuntimeError as error:
+        if "closed=True" not in str(error) and "handler is closed" not in str(error):
+            raise  # any other RuntimeError is a bug, and goes on up
+        self.close(reason=CloseReason.CONNECTION_BROKEN)
+        raise KafkaConnectionError(f"Connection at {self.host}:{self.port} broken: {error}") from error
+
+
+AIOKafkaConnection.send = _send_or_connection_error
 
 
 def idempotent_producer(bootstrap_servers: str, linger_ms: int = 0) -> AIOKafkaProducer:
@@ -138,22 +160,13 @@ class CommitRounds(ConsumerRebalanceListener):
 
 async def commit_offsets(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int], who: str) -> bool:
     """Commit a group member's offsets, or log why not and go on (whatever was not committed is read
-    again, so every caller handles a record twice harmlessly): refused in a rebalance, the broker away,
-    or its connection dropped under the write. Whether they were committed."""
+    again, so every caller handles a record twice harmlessly): refused in a rebalance, or the broker
+    away. Whether they were committed."""
     try:
         await consumer.commit(offsets)
         return True
     except KafkaError as error:  # CommitFailedError in a rebalance, or the broker away
         log.warning("%s: %s not committed (%r); read again later", who, offsets, error)
-    except RuntimeError as error:
-        # aiokafka writes the commit to a connection the broker has just dropped (its process killed),
-        # and uvloop says so with a RuntimeError, not a connection error: seen in `make chaos`, where it
-        # stopped the whole service. Any other RuntimeError is a bug and goes on up.
-        if "closed=True" not in str(error) and "handler is closed" not in str(error):
-            raise
-        log.warning(
-            "%s: %s not committed (the connection dropped: %s); read again later", who, offsets, error
-        )
     return False
 
 

@@ -1192,6 +1192,51 @@ class QueueStatistics(BaseModel):
         )
 
 
+class TicketStatisticsRow(BaseModel):
+    bucket_start: datetime | None = Field(description="Where the bucket starts; null without buckets.")
+    key: str = Field(description="The channel, category, agent, group or status; empty when not asked.")
+    created: int
+    solved: int
+    reopened: int
+    escalated: int
+    replied: int = Field(description="Public replies by agents; automatic messages are not counted.")
+    sla_breached: int
+    average_first_response_seconds: float | None = Field(
+        description="Opening to the first agent reply, over the tickets first answered in the bucket."
+    )
+    average_resolution_seconds: float | None = Field(description="Opening to the solve (calendar time).")
+
+
+class TicketStatistics(BaseModel):
+    bucket: str
+    by: str
+    time_zone: str
+    rows: list[TicketStatisticsRow]
+
+    @staticmethod
+    def of(stats: analytics_pb2.TicketStatistics) -> "TicketStatistics":
+        return TicketStatistics(
+            bucket=stats.bucket,
+            by=stats.by,
+            time_zone=stats.time_zone,
+            rows=[
+                TicketStatisticsRow(
+                    bucket_start=moment(row, "bucket_start"),
+                    key=row.key,
+                    created=row.created,
+                    solved=row.solved,
+                    reopened=row.reopened,
+                    escalated=row.escalated,
+                    replied=row.replied,
+                    sla_breached=row.sla_breached,
+                    average_first_response_seconds=number(row, "average_first_response_seconds"),
+                    average_resolution_seconds=number(row, "average_resolution_seconds"),
+                )
+                for row in stats.rows
+            ],
+        )
+
+
 # --- API keys -----------------------------------------------------------------------------------
 class _NewKey(BaseModel):
     model_config = ConfigDict(extra="forbid")  # an agent_id on a key of another role is refused, not lost

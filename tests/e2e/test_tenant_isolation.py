@@ -116,6 +116,7 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
     metrics = await intruder.call("GET", "/v1/queues/{queue_id}/metrics", queue_id="member")
     assert metrics.status_code == 404 or metrics.json()["offered"] == 0
     assert (await intruder.call("GET", "/v1/statistics/queues")).json()["queues"] == []
+    assert (await intruder.call("GET", "/v1/statistics/tickets")).json()["rows"] == []
 
     # The same ids in the intruder's tenant are its own: its "iso" logs in without touching the owner's.
     busan = {"site_id": "busan", "skills": [{"name": "general"}]}

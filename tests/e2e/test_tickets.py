@@ -6,6 +6,7 @@ the ticketing service and the broker, with the journey in chDB."""
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -325,3 +326,26 @@ async def test_templates_are_recommended_by_category_and_automatic_messages_go_o
     assert "refund" not in [t["template_id"] for t in ok(await kim.get("/v1/reply-templates"))["templates"]]
     gone = await kim.post(f"/v1/tickets/{night}/replies", json={"template_id": "refund"})
     assert (gone.status_code, gone.json()["error_id"]) == (404, "template-not-found")
+
+
+async def test_ticket_statistics_count_the_tenants_tickets_by_channel_per_day_in_a_time_zone(
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    supervisor, _ = clients
+    sms = {"subject": "Texted us", "channel": "sms", "customer_id": "cu-stats"}
+    ok(await supervisor.post("/v1/tickets", json=sms), 201)
+    asked = {"by": "channel", "bucket": "day", "time_zone": "Asia/Seoul"}
+    table = await until(
+        supervisor,
+        "/v1/statistics/tickets",
+        lambda b: any(row["key"] == "sms" and row["created"] >= 1 for row in b["rows"]),
+        "the sms ticket never reached the statistics",
+        **asked,
+    )
+    assert (table["bucket"], table["by"], table["time_zone"]) == ("day", "channel", "Asia/Seoul")
+    sms_row = next(row for row in table["rows"] if row["key"] == "sms")
+    seoul_midnight = datetime.fromisoformat(sms_row["bucket_start"]).astimezone(ZoneInfo("Asia/Seoul"))
+    assert (seoul_midnight.hour, seoul_midnight.minute) == (0, 0)
+    for bad, field in [({"time_zone": "Mars/Olympus"}, "time_zone"), ({"by": "fax"}, "by")]:
+        refused = await supervisor.get("/v1/statistics/tickets", params=bad)
+        assert refused.status_code == 422 and field in refused.text, refused.text

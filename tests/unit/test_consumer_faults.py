@@ -2,11 +2,13 @@
 through, does not retry a record too large, and skips a commit a rebalance refuses; a read model goes on
 past an observer (a timer) that fails."""
 
+import asyncio
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiokafka.conn import AIOKafkaConnection
 from aiokafka.errors import CommitFailedError, KafkaConnectionError, MessageSizeTooLargeError
 from aiokafka.structs import TopicPartition
 from cc.common.v1 import types_pb2
@@ -72,33 +74,51 @@ async def test_a_commit_refused_by_a_rebalance_is_skipped_not_fatal() -> None:
     assert consumer.asked == [{tp: 7}]
 
 
-class DroppedConsumer(RebalancingConsumer):
-    """A commit written to a connection the broker just dropped, as uvloop reports it."""
+class _Request:
+    """The least of an aiokafka request that a connection writes."""
 
+    def prepare(self, versions: object) -> "_Request":
+        return self
+
+    def build_request_header(self, correlation_id: int, client_id: str) -> Any:
+        return SimpleNamespace(encode=lambda: b"header")
+
+    def encode(self) -> bytes:
+        return b"body"
+
+
+class _ClosedTransport:
     def __init__(self, error: RuntimeError) -> None:
-        super().__init__()
         self.error = error
+        self.closed = False
 
-    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        self.asked.append(offsets)
+    def write(self, data: bytes) -> None:
         raise self.error
 
+    def close(self) -> None:
+        self.closed = True
 
-async def test_a_commit_on_a_connection_the_broker_dropped_is_skipped_but_other_bugs_are_not() -> None:
-    tp = TopicPartition("telephony.call.events.v1", 0)
-    dropped = RuntimeError(
-        "unable to perform operation on <TCPTransport closed=True reading=False 0x7f06b4001990>; "
-        "the handler is closed"
+
+async def test_a_write_on_a_connection_the_broker_dropped_is_a_broken_connection_not_a_crash() -> None:
+    connection = AIOKafkaConnection("127.0.0.1", 1)
+    dropped = _ClosedTransport(
+        RuntimeError(
+            "unable to perform operation on <TCPTransport closed=True reading=False 0x7f06b4001990>; "
+            "the handler is closed"
+        )
     )
-    consumer = DroppedConsumer(dropped)
-    rounds = CommitRounds("test", consumer)  # type: ignore[arg-type]
-    rounds.handled(tp, [SimpleNamespace(offset=6)])  # type: ignore[list-item]
-    await rounds.after_fetch(found_any=False)
-    assert consumer.asked == [{tp: 7}]
-    broken = CommitRounds("test", DroppedConsumer(RuntimeError("a bug")))  # type: ignore[arg-type]
-    broken.handled(tp, [SimpleNamespace(offset=6)])  # type: ignore[list-item]
+    connection._writer = dropped  # type: ignore[assignment]
+    connection._reader = object()  # type: ignore[assignment]  # as if it had connected
+    finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    finished.set_result(None)
+    connection._read_task = finished  # type: ignore[assignment]
+    with pytest.raises(KafkaConnectionError, match="broken"):
+        connection.send(_Request())  # type: ignore[arg-type]
+    assert dropped.closed and connection._writer is None  # aiokafka connects afresh for the next request
+    other = AIOKafkaConnection("127.0.0.1", 1)
+    other._writer = _ClosedTransport(RuntimeError("a bug"))  # type: ignore[assignment]
     with pytest.raises(RuntimeError, match="a bug"):
-        await broken.after_fetch(found_any=False)
+        other.send(_Request())  # type: ignore[arg-type]
 
 
 class CommittingConsumer:

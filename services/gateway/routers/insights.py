@@ -1,22 +1,35 @@
-"""Customer journeys from ClickHouse (AN-1) and live queue metrics from the stream worker (RTM-1, RTM-5)."""
+"""Customer journeys (AN-1), queue and ticket statistics (AN-2, AN-3) from ClickHouse, and live queue
+metrics from the stream worker (RTM-1, RTM-5)."""
 
 import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from cc.analytics.v1 import analytics_pb2
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
+from google.protobuf.message import Message
 
 from services.common.envelope import timestamp
 from services.common.errors import NotFound
 from services.gateway.deps import AuthenticatedCaller, Clients, LiveMetrics
 from services.gateway.errors import ERROR_RESPONSES
-from services.gateway.models import Journey, PathId, QueueMetrics, QueueStatistics
+from services.gateway.models import Journey, PathId, QueueMetrics, QueueStatistics, TicketStatistics
 
 router = APIRouter(tags=["insights"], responses=ERROR_RESPONSES)
+
+
+def _period(request: Message, from_time: datetime | None, to_time: datetime | None) -> None:
+    """A statistics request's period; a time without a zone is UTC."""
+    for field, moment in (("from_time", from_time), ("to_time", to_time)):
+        if moment is not None:
+            getattr(request, field).CopyFrom(
+                timestamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+            )
+
+
 STREAM_INTERVAL_SECONDS = 1.0
 
 
@@ -42,12 +55,36 @@ async def queue_statistics(
     threshold: Annotated[int, Query(ge=1, le=3600, description="Service level threshold, seconds")] = 20,
 ) -> QueueStatistics:
     request = analytics_pb2.GetQueueStatisticsRequest(service_level_threshold_seconds=threshold)
-    for field, moment in (("from_time", from_time), ("to_time", to_time)):
-        if moment is not None:
-            getattr(request, field).CopyFrom(
-                timestamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-            )
+    _period(request, from_time, to_time)
     return QueueStatistics.of(await services.analytics.GetQueueStatistics(request, metadata=who.metadata))
+
+
+@router.get(
+    "/v1/statistics/tickets",
+    summary="The ticket statistics table by channel, category, agent, group or status",
+)
+async def ticket_statistics(
+    who: AuthenticatedCaller,
+    services: Clients,
+    from_time: Annotated[
+        datetime | None, Query(alias="from", description="Start (inclusive); none: all")
+    ] = None,
+    to_time: Annotated[datetime | None, Query(alias="to", description="End (exclusive); none: now")] = None,
+    bucket: Annotated[
+        Literal["hour", "day", "week", "month"] | None, Query(description="None: one row per key")
+    ] = None,
+    by: Annotated[
+        Literal["channel", "category", "agent", "group", "status"] | None,
+        Query(description="The ticket's as it is now; none: all tickets as one"),
+    ] = None,
+    time_zone: Annotated[
+        str,
+        Query(max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$", description="Where buckets are cut (IANA)"),
+    ] = "UTC",
+) -> TicketStatistics:
+    request = analytics_pb2.GetTicketStatisticsRequest(bucket=bucket or "", by=by or "", time_zone=time_zone)
+    _period(request, from_time, to_time)
+    return TicketStatistics.of(await services.analytics.GetTicketStatistics(request, metadata=who.metadata))
 
 
 @router.get("/v1/queues/{queue_id}/metrics", summary="Live metrics of a queue (refreshed every second)")
