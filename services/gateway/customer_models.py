@@ -113,3 +113,6 @@ class ScreenPop(BaseModel):
     tickets: list[Ticket] = Field(
         description="The customer's latest tickets, open or not, last updated first."
     )
+    integration_url: str | None = Field(
+        description="The line's screen_pop_url with [TEL] as the caller's number; null when it has none."
+    )

@@ -348,6 +348,7 @@ class BusinessHours(BaseModel):
 
 
 TicketPriorityKey = Literal["low", "normal", "high", "urgent"]
+ScreenPopUrl = Annotated[str, Field(max_length=2000, pattern=r"^(https?://[^\s\x00-\x1f\x7f-\x9f]+)?$")]
 TargetMinutes = Annotated[int, Field(ge=1, le=365 * 24 * 60)]
 
 
@@ -383,9 +384,18 @@ class LineSettings(BaseModel):
     )
     hours: BusinessHours | None = Field(default=None, description="null: always open.")
     ticket_sla: TicketSla | None = Field(default=None, description="null: its tickets have no SLA clocks.")
+    screen_pop_url: Annotated[
+        str, Field(max_length=2000, pattern=r"^(https?://[^\s\x00-\x1f\x7f-\x9f]+)?$")
+    ] = Field(
+        default="",
+        examples=["https://crm.example.com/customers?phone=[TEL]"],
+        description="The page the agent's screen pop opens; [TEL] is the caller's number. Empty: none.",
+    )
 
     def to_proto(self) -> telephony_events.LineSettings:
-        settings = telephony_events.LineSettings(display_name=self.display_name, numbers=self.numbers)
+        settings = telephony_events.LineSettings(
+            display_name=self.display_name, numbers=self.numbers, screen_pop_url=self.screen_pop_url
+        )
         if self.hours is not None:
             settings.hours.CopyFrom(self.hours.to_proto())
         if self.ticket_sla is not None:
@@ -399,6 +409,7 @@ class LineSettings(BaseModel):
             numbers=list(settings.numbers),
             hours=BusinessHours.of(settings.hours) if settings.HasField("hours") else None,
             ticket_sla=TicketSla.of(settings.ticket_sla) if settings.HasField("ticket_sla") else None,
+            screen_pop_url=settings.screen_pop_url,
         )
 
 

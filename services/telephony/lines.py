@@ -12,6 +12,7 @@ open.
 """
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -36,6 +37,8 @@ KEPT_FLOW_BYTES = 300_000
 MAX_NUMBERS = 100
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 MAX_TARGET_MINUTES = 365 * 24 * 60
+# A page for the agent to open: http(s), no spaces or control characters, [TEL] where the number goes.
+SCREEN_POP_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f-\x9f]{1,1990}")
 
 
 def _default_flow() -> Flow:
@@ -83,6 +86,8 @@ class LineState:
     # The last KEPT_FLOWS published versions, oldest first.
     flows: tuple[PublishedFlow, ...] = ()
     ticket_sla: TicketSla | None = None
+    # The screen pop's page for a caller (TEL-2), [TEL] standing for the number; empty: none.
+    screen_pop_url: str = ""
 
     @property
     def flow_version(self) -> int:
@@ -161,6 +166,7 @@ def evolve(state: LineState | None, event: event_pb2.Event) -> LineState:
                     at,
                     at,
                     ticket_sla=sla,
+                    screen_pop_url=settings.screen_pop_url,
                 )
             return evolved(
                 state,
@@ -168,6 +174,7 @@ def evolve(state: LineState | None, event: event_pb2.Event) -> LineState:
                 numbers=tuple(settings.numbers),
                 hours=hours,
                 ticket_sla=sla,
+                screen_pop_url=settings.screen_pop_url,
                 changed_at=at,
             )
     assert state is not None, f"{event.event_type} before line_defined"
@@ -201,10 +208,14 @@ def validated_settings(settings: events_pb2.LineSettings) -> events_pb2.LineSett
     ]
     if len(settings.numbers) > MAX_NUMBERS:
         faults.append(FieldViolation("settings.numbers", f"at most {MAX_NUMBERS}"))
+    if settings.screen_pop_url and not SCREEN_POP_URL.fullmatch(settings.screen_pop_url):
+        faults.append(FieldViolation("settings.screen_pop_url", "an http or https URL, [TEL] for the number"))
     if faults:
         raise InvalidArgument("invalid-argument", "the line's settings are not valid", faults)
     written = events_pb2.LineSettings(
-        display_name=settings.display_name, numbers=sorted(set(settings.numbers))
+        display_name=settings.display_name,
+        numbers=sorted(set(settings.numbers)),
+        screen_pop_url=settings.screen_pop_url,
     )
     if settings.HasField("hours"):
         written.hours.CopyFrom(hours_message(calendar_of(settings.hours)))
@@ -214,7 +225,9 @@ def validated_settings(settings: events_pb2.LineSettings) -> events_pb2.LineSett
 
 
 def settings_message(state: LineState) -> events_pb2.LineSettings:
-    settings = events_pb2.LineSettings(display_name=state.display_name, numbers=state.numbers)
+    settings = events_pb2.LineSettings(
+        display_name=state.display_name, numbers=state.numbers, screen_pop_url=state.screen_pop_url
+    )
     if state.hours is not None:
         settings.hours.CopyFrom(hours_message(state.hours))
     if state.ticket_sla is not None:

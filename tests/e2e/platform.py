@@ -52,6 +52,7 @@ API_KEYS = {
     "e2e-customers": "tenant-customers:supervisor",
     "e2e-customers-lee": "tenant-customers:agent:lee",
     "e2e-customers-adapter": "tenant-customers:integration",
+    "e2e-customers-admin": "tenant-customers",
     "e2e-transfer-kim": "tenant-transfer:agent:kim",
     "e2e-transfer-lee": "tenant-transfer:agent:lee",
     "e2e-callback": "tenant-callback",

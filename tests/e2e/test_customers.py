@@ -6,6 +6,7 @@ telephony (its own copy of the customers, found by ANI) and the broker, with the
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from services.platform import Platform
 from tests.e2e.support import until
 
 VIP_PRIORITY = 5  # CC_VIP_PRIORITY's default
+LINE_NUMBER = "15880101"
 
 
 @pytest.fixture
@@ -124,12 +126,13 @@ async def test_a_customer_is_registered_found_by_any_identifier_and_changed(
 
 
 async def offer_until_recognised(adapter: httpx.AsyncClient, ani: str, customer_id: str) -> dict[str, Any]:
-    """Offer calls from `ani` until telephony's copy of the customers has the profile registered a
-    moment ago (it follows ticketing's events); every call offered before is hung up."""
+    """Offer calls from `ani` to the cards line until telephony's copies of the customers and the lines
+    have the profile and the line defined a moment ago (it follows their events); every call offered
+    before is hung up."""
     async with asyncio.timeout(45):
         while True:
-            call = ok(await adapter.post("/v1/calls", json={"ani": ani, "dnis": "1588-0101"}), 201)
-            if call["customer_id"] == customer_id:
+            call = ok(await adapter.post("/v1/calls", json={"ani": ani, "dnis": LINE_NUMBER}), 201)
+            if call["customer_id"] == customer_id and call["line_id"] == "cards":  # both copies read
                 return call
             await adapter.post(f"/v1/calls/{call['call_id']}/hangup", json={"party": "caller"})
 
@@ -138,6 +141,12 @@ async def test_a_call_from_a_customers_number_is_theirs_waits_as_a_vip_and_pops_
     clients: tuple[httpx.AsyncClient, httpx.AsyncClient, httpx.AsyncClient],
 ) -> None:
     supervisor, lee, adapter = clients
+    base = str(adapter.base_url)
+    async with httpx.AsyncClient(
+        base_url=base, headers={"X-API-Key": "e2e-customers-admin"}, timeout=30
+    ) as admin:
+        line = {"numbers": [LINE_NUMBER], "screen_pop_url": "https://crm.example.com/customers?phone=[TEL]"}
+        ok(await admin.put("/v1/lines/cards", json=line))
     park = {"name": "Park Jiho", "identifiers": [{"kind": "phone", "value": "+821055550202"}], "vip": True}
     customer_id = ok(await supervisor.post("/v1/customers", json=park), 201)["customer_id"]
     ticket = {"subject": "Card not arrived", "channel": "email", "customer_id": customer_id}
@@ -153,6 +162,9 @@ async def test_a_call_from_a_customers_number_is_theirs_waits_as_a_vip_and_pops_
         True,
     )
     assert [t["ticket_id"] for t in popped["tickets"]] == [ticket_id]
+    assert popped["integration_url"] == "https://crm.example.com/customers?phone=" + quote(
+        call["ani"], safe=""
+    )
     await adapter.post(f"/v1/calls/{call['call_id']}/digits", json={"digits": "1"})
     queued = await until(
         lee, f"/v1/calls/{call['call_id']}", lambda c: c["status"] == "queued", "never queued"
@@ -160,10 +172,14 @@ async def test_a_call_from_a_customers_number_is_theirs_waits_as_a_vip_and_pops_
     assert queued["priority"] == VIP_PRIORITY
 
     # A caller with no profile: the call keeps the identity derived from its number, and pops nothing.
-    stranger = ok(await adapter.post("/v1/calls", json={"ani": "+821055550303", "dnis": "1588-0101"}), 201)
+    stranger = ok(await adapter.post("/v1/calls", json={"ani": "+821055550303", "dnis": "1588-0202"}), 201)
     assert stranger["priority"] == 0 and stranger["customer_id"] not in ("", customer_id)
     unknown = ok(await lee.get(f"/v1/calls/{stranger['call_id']}/screen-pop"))
-    assert (unknown["customer"], unknown["tickets"]) == (None, [])
+    assert (unknown["customer"], unknown["tickets"], unknown["integration_url"]) == (
+        None,
+        [],
+        None,
+    )  # no line
     refused(await lee.get("/v1/calls/no-such-call/screen-pop"), 404, "call-not-found")
 
     # The profile and the call are in one journey.

@@ -140,6 +140,8 @@ def test_the_same_settings_again_are_refused_and_changed_ones_replace_them() -> 
             {"hours": events_pb2.BusinessHours(time_zone="UTC", special_days={"2026-13-01": ""})},
             "settings.hours.special_days[2026-13-01]",
         ),
+        ({"screen_pop_url": "javascript:alert(1)"}, "settings.screen_pop_url"),
+        ({"screen_pop_url": "https://crm.example.com/?q=a b"}, "settings.screen_pop_url"),
         (
             {"ticket_sla": events_pb2.TicketSla(first_response_minutes={"asap": 10})},
             "settings.ticket_sla.first_response_minutes[asap]",
@@ -161,6 +163,14 @@ def test_bad_settings_are_refused_naming_the_field(settings: dict[str, Any], fie
         refused(lambda: line.define(**settings), InvalidArgument, "invalid-argument")
     )
     assert line.history.state is None
+
+
+def test_a_lines_screen_pop_page_is_kept_and_shown() -> None:
+    line = Line()
+    url = "https://crm.example.com/customers?phone=[TEL]"
+    (defined,) = line.define(screen_pop_url=url)
+    assert isinstance(defined, events_pb2.LineDefined) and defined.settings.screen_pop_url == url
+    assert line.state.screen_pop_url == url and lines.settings_message(line.state) == defined.settings
 
 
 def test_a_lines_ticket_sla_targets_are_kept_and_shown_and_changing_them_is_a_change() -> None:

@@ -1,9 +1,10 @@
 """Customers (CH-2): profiles with identifiers (phone numbers, email addresses, member numbers), found
 by any of them. A call's customer is its caller's profile, found by the ANI, and the agent's screen pop
-(TEL-2) shows it with the customer's latest tickets."""
+(TEL-2) shows it with the customer's latest tickets and the line's page for the caller."""
 
 import asyncio
 from typing import Annotated
+from urllib.parse import quote
 
 import grpc
 from cc.telephony.v1 import telephony_pb2
@@ -115,7 +116,20 @@ async def screen_pop(call_id: PathId, who: AuthenticatedCaller, services: Client
         sort=ticketing_pb2.TICKET_SORT_UPDATED_DESC,
         page_size=SCREEN_POP_TICKETS,
     )
-    customer, tickets = await asyncio.gather(
-        profile(), services.ticketing.ListTickets(latest, metadata=who.metadata)
+
+    async def integration_url() -> str | None:
+        if not call.line_id:
+            return None
+        asked = telephony_pb2.GetLineRequest(line_id=call.line_id)
+        template = (await services.telephony.GetLine(asked, metadata=who.metadata)).settings.screen_pop_url
+        return template.replace("[TEL]", quote(call.ani, safe="")) if template else None
+
+    customer, tickets, url = await asyncio.gather(
+        profile(), services.ticketing.ListTickets(latest, metadata=who.metadata), integration_url()
     )
-    return ScreenPop(call=Call.of(call), customer=customer, tickets=[Ticket.of(t) for t in tickets.tickets])
+    return ScreenPop(
+        call=Call.of(call),
+        customer=customer,
+        tickets=[Ticket.of(t) for t in tickets.tickets],
+        integration_url=url,
+    )
