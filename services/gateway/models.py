@@ -80,7 +80,10 @@ class WriteOptions(BaseModel):
 class OfferCallBody(BaseModel):
     ani: Text = Field(description="The caller's number (ANI).", examples=["+821012345678"])
     dnis: Text = Field(description="The dialled service number (DNIS).", examples=["1588-1234"])
-    customer_id: OptionalText = Field(default="", description="Known customer id; derived from ANI if empty.")
+    customer_id: OptionalText = Field(
+        default="",
+        description="Known customer id; if empty, the profile with the ANI's number, else one from it.",
+    )
     priority: int = Field(
         default=0, ge=0, le=10, description="0 (none) to 10: a VIP or urgency the adapter knows (RT-4)."
     )

@@ -135,7 +135,8 @@ class CallState:
 
 
 def customer_for_ani(tenant_id: str, ani: str) -> str:
-    """One customer identity per caller number within a tenant (CH-2), until a CRM tells us better."""
+    """The identity of a caller with no customer profile (CH-2): one per number within a tenant. A caller
+    whose number a profile has is that customer (the servicer resolves it before the offer)."""
     return derived_id("customer", tenant_id, "tel", ani)
 
 
