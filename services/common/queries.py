@@ -9,14 +9,27 @@ from services.common.projection import Projection
 
 
 async def execute(
-    bus: CommandBus, projection: Projection[S, C], command: AggregateCommand, request_id: str
+    bus: CommandBus,
+    projection: Projection[S, C],
+    command: AggregateCommand,
+    request_id: str,
+    wait_seconds: float = 5.0,
 ) -> Versioned[S]:
     """Send the command (idempotent under the client's request_id) and return the aggregate as of the
     version the command produced, from the read model once it has caught up: answering from the owner's
     state saved about 2 ms, but then a list read right after the write could miss it."""
     idempotency(command, projection.spec.aggregate_type, request_id)
     reply = await bus.send(projection.spec.topics, command)
-    return await lookup(projection, command.meta.tenant_id, reply.aggregate_id, reply.aggregate_version)
+    tenant_id, version = command.meta.tenant_id, reply.aggregate_version
+    entry = await projection.wait_for(tenant_id, reply.aggregate_id, version, wait_seconds)
+    if entry is None or entry.version < version:
+        # The command wrote this version: a read model that has not seen it yet is behind (say, it is
+        # reconnecting to a broker that was away), which is no proof that the aggregate is not there.
+        kind = projection.spec.aggregate_type
+        raise Unavailable(
+            "read-model-behind", f"{kind} {reply.aggregate_id} is written but not yet readable here; retry"
+        )
+    return entry
 
 
 async def lookup(

@@ -221,3 +221,23 @@ async def test_a_command_that_names_no_aggregate_is_refused_before_it_is_sent() 
     nameless = commands_pb2.ReplyTemplateCommand(meta=types_pb2.CommandMeta(tenant_id="t"))
     with pytest.raises(InvalidArgument, match="names no reply-template"):
         await bus.send(REPLY_TEMPLATES, nameless)
+
+
+async def test_a_write_whose_version_the_read_model_has_not_seen_yet_is_unavailable_not_missing() -> None:
+    """The command wrote version 3; a read model still reconnecting must not answer 404 for it."""
+    from cc.telephony.v1 import commands_pb2
+
+    from services.common.errors import Unavailable
+    from services.common.projection import Projection
+    from services.common.queries import execute
+    from services.telephony.app import LINE_SPEC
+
+    class Written:
+        async def send(self, topics: object, command: object) -> types_pb2.CommandReply:
+            return types_pb2.CommandReply(aggregate_id="shop", aggregate_version=3)
+
+    behind: Projection[object, object] = Projection(LINE_SPEC, "127.0.0.1:1")  # type: ignore[arg-type]
+    define = commands_pb2.LineCommand(meta=types_pb2.CommandMeta(tenant_id="t", aggregate_id="shop"))
+    with pytest.raises(Unavailable) as refused:
+        await execute(Written(), behind, define, "", wait_seconds=0.05)  # type: ignore[arg-type]
+    assert refused.value.error_id == "read-model-behind"
