@@ -75,6 +75,15 @@ def ticket_row(stats: TicketStats) -> analytics_pb2.TicketStatisticsRow:
     return row
 
 
+def _period(
+    request: analytics_pb2.GetQueueStatisticsRequest | analytics_pb2.GetTicketStatisticsRequest,
+) -> tuple[datetime | None, datetime | None]:
+    """The period a statistics request asks about; an unset bound is open."""
+    from_time = _clamped(request.from_time, "from_time") if request.HasField("from_time") else None
+    to_time = _clamped(request.to_time, "to_time") if request.HasField("to_time") else None
+    return from_time, to_time
+
+
 def _clamped(moment: Timestamp, field: str) -> datetime:
     """The moment within what ClickHouse holds; a Timestamp outside protobuf's own range (year 1 to
     9999, nanos 0 to 999,999,999) is the caller's error."""
@@ -122,8 +131,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         except (ZoneInfoNotFoundError, ValueError, OSError):
             raise _invalid("time_zone", "an IANA time zone such as Asia/Seoul") from None
         answer = analytics_pb2.TicketStatistics(bucket=request.bucket, by=request.by, time_zone=time_zone)
-        from_time = _clamped(request.from_time, "from_time") if request.HasField("from_time") else None
-        to_time = _clamped(request.to_time, "to_time") if request.HasField("to_time") else None
+        from_time, to_time = _period(request)
         if from_time is not None and to_time is not None and from_time >= to_time:
             return answer
         stats = await self._store.ticket_statistics(
@@ -140,8 +148,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             raise _invalid("service_level_threshold_seconds", "must not be negative")
         # A bound beyond what ClickHouse's DateTime64 holds cuts off no event: clamp it. An empty or
         # backwards period holds no event: it is answered with no rows, not refused.
-        from_time = _clamped(request.from_time, "from_time") if request.HasField("from_time") else None
-        to_time = _clamped(request.to_time, "to_time") if request.HasField("to_time") else None
+        from_time, to_time = _period(request)
         if from_time is not None and to_time is not None and from_time >= to_time:
             return analytics_pb2.QueueStatistics(service_level_threshold_seconds=threshold)
         stats = await self._store.queue_statistics(current_tenant(), from_time, to_time, threshold)

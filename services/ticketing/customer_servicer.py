@@ -32,16 +32,7 @@ def customer_view(entry: Versioned[CustomerState]) -> ticketing_pb2.Customer:
     customer = entry.state
     return ticketing_pb2.Customer(
         customer_id=customer.customer_id,
-        profile=events_pb2.CustomerProfile(
-            name=customer.name,
-            identifiers=[
-                events_pb2.CustomerIdentifier(kind=kind, value=value)  # type: ignore[arg-type]
-                for kind, value in customer.identifiers
-            ],
-            vip=customer.vip,
-            tier=customer.tier,
-            attributes=dict(customer.attributes),
-        ),
+        profile=customer.profile(),
         registered_at=timestamp(customer.registered_at),
         updated_at=timestamp(customer.updated_at),
         version=entry.version,

@@ -48,6 +48,9 @@ class CustomerState:
     registered_at: datetime
     updated_at: datetime
 
+    def profile(self) -> events_pb2.CustomerProfile:
+        return profile_message(self.name, self.identifiers, self.vip, self.tier, dict(self.attributes))
+
 
 def customer_of(state: CustomerState | None, command: commands_pb2.CustomerCommand) -> str:
     """A profile's changes belong to the customer's own journey."""
@@ -108,7 +111,7 @@ def _attributes(attributes: Mapping[str, str], field: str) -> dict[str, str]:
     return cleaned
 
 
-def _profile(
+def profile_message(
     name: str, identifiers: Iterable[Identifier], vip: bool, tier: str, attributes: Mapping[str, str]
 ) -> events_pb2.CustomerProfile:
     return events_pb2.CustomerProfile(
@@ -126,7 +129,7 @@ def _register(given: events_pb2.CustomerProfile) -> list[Message]:
     if not name and not identifiers:
         raise refused("name", "a customer needs a name or at least one identifier")
     attributes = _attributes(given.attributes, "attributes")
-    profile = _profile(name, identifiers, given.vip, _tier(given.tier), attributes)
+    profile = profile_message(name, identifiers, given.vip, _tier(given.tier), attributes)
     return [events_pb2.CustomerRegistered(profile=profile)]
 
 
@@ -161,7 +164,7 @@ def _change(state: CustomerState, change: commands_pb2.ChangeCustomer) -> list[M
     ]
     if not changed:
         raise InvalidArgument("nothing-to-change", f"customer {state.customer_id} already has these values")
-    profile = _profile(name, identifiers, vip, tier, attributes)
+    profile = profile_message(name, identifiers, vip, tier, attributes)
     return [events_pb2.CustomerChanged(profile=profile, changed=changed)]
 
 
