@@ -6,12 +6,12 @@ import logging
 from datetime import UTC, datetime
 from typing import cast
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from cc.common.v1 import types_pb2
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
-from services.common import kafka, telemetry
+from services.common import tail, telemetry
 from services.common.aggregate import AggregateCommand
 from services.common.envelope import aggregate_key, derived_id, new_id, timestamp
 from services.common.errors import InvalidArgument, PlatformError, Unavailable
@@ -32,24 +32,21 @@ class CommandBus:
         self.listening = asyncio.Event()
 
     async def listen(self, replies_topics: list[str]) -> None:
-        """Tail the replies topics from their end; only replies addressed to this instance matter."""
-        consumer = kafka.reader(self._bootstrap)
-        await consumer.start()
-        try:
-            partitions = await kafka.partitions_of(consumer, replies_topics)
-            consumer.assign(partitions)
-            await consumer.seek_to_end(*partitions)
-            for tp in partitions:
-                await consumer.position(tp)  # resolve the end offset now, before any command is sent
-            self.listening.set()
-            while True:
-                batches = await consumer.getmany(timeout_ms=200)
-                for records in batches.values():
-                    for record in records:
-                        if record.key == self.instance_id.encode():
-                            self.deliver(types_pb2.CommandReply.FromString(record.value))
-        finally:
-            await consumer.stop()
+        """Follow the replies topics from their end; only replies addressed to this instance matter."""
+        await tail.follow(
+            self._bootstrap,
+            tail.Follower(replies_topics, lambda tp, end: end, self._take_replies, self.listening.set),
+        )
+
+    def _take_replies(self, records: list[ConsumerRecord]) -> None:
+        mine = self.instance_id.encode()
+        for record in records:
+            if record.key != mine:
+                continue
+            try:
+                self.deliver(types_pb2.CommandReply.FromString(record.value))
+            except DecodeError:  # nobody here wrote it: its RPC times out, the others are answered
+                log.error("unreadable reply at %s/%s/%s", record.topic, record.partition, record.offset)
 
     def deliver(self, reply: types_pb2.CommandReply) -> bool:
         """Hand a reply to the RPC waiting for it in this process; False when it is addressed elsewhere.

@@ -14,11 +14,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any, Generic
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import ConsumerRecord
 from cc.common.v1 import event_pb2
 from google.protobuf.message import DecodeError
 
-from services.common import kafka
+from services.common import kafka, tail
 from services.common.aggregate import AggregateSpec, C, ReadSpec, S, Versioned
 from services.common.snapshots import load_partition
 
@@ -70,46 +70,47 @@ class Projection(Generic[S, C]):
         return self.get(tenant_id, aggregate_id)
 
     async def run(self) -> None:
+        starts = await self._load_snapshots()
+        await tail.follow(
+            self._bootstrap,
+            tail.Follower(
+                [self.spec.topics.events],
+                lambda tp, end: starts.get(tp.partition, 0),
+                self._apply_all,
+                self._caught_up,
+            ),
+        )
+
+    def _caught_up(self) -> None:
+        log.info("%s read model caught up: %d aggregates", self.spec.aggregate_type, len(self.entries))
+        self.caught_up.set()
+
+    async def _load_snapshots(self) -> dict[int, int]:
+        """Load every partition's snapshots, with a reader of its own for as long as that takes; the
+        events offset each partition is followed from, by partition."""
         consumer = kafka.reader(self._bootstrap)
         await consumer.start()
         try:
-            partitions = await kafka.partitions_of(consumer, [self.spec.topics.events])
-            starts = await self._load_snapshots(consumer, partitions)
-            consumer.assign(partitions)
-            for tp, start in starts.items():
-                consumer.seek(tp, start)
-            ends = await consumer.end_offsets(partitions)
-            while True:
-                if not self.caught_up.is_set() and await _reached(consumer, ends):
-                    log.info(
-                        "%s read model caught up: %d aggregates", self.spec.aggregate_type, len(self.entries)
-                    )
-                    self.caught_up.set()
-                batches = await consumer.getmany(timeout_ms=200)
-                for records in batches.values():
-                    for record in records:
-                        self._apply(record.value, record.offset)
+            starts: dict[int, int] = {}
+            for tp in await kafka.partitions_of(consumer, [self.spec.topics.snapshots]):
+                loaded = await load_partition(consumer, tp, self.spec.codec)
+                starts[tp.partition] = loaded.events_offset if loaded else 0
+                for snapshot in (loaded.aggregates if loaded else {}).values():
+                    if snapshot.state is not None:
+                        self._store(
+                            Versioned(
+                                snapshot.state, snapshot.version, snapshot.tenant_id, snapshot.aggregate_id
+                            )
+                        )
         finally:
             await consumer.stop()
-
-    async def _load_snapshots(
-        self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
-    ) -> dict[TopicPartition, int]:
-        """Load every partition's snapshots; the events offset each partition is tailed from."""
-        starts: dict[TopicPartition, int] = {}
-        for tp in partitions:
-            loaded = await load_partition(
-                consumer, TopicPartition(self.spec.topics.snapshots, tp.partition), self.spec.codec
-            )
-            starts[tp] = loaded.events_offset if loaded else 0
-            for snapshot in (loaded.aggregates if loaded else {}).values():
-                if snapshot.state is not None:
-                    self._store(
-                        Versioned(snapshot.state, snapshot.version, snapshot.tenant_id, snapshot.aggregate_id)
-                    )
         for entry in self.entries.values():
             self._notify(entry)
         return starts
+
+    def _apply_all(self, records: list[ConsumerRecord]) -> None:
+        for record in records:
+            self._apply(record.value, record.offset)
 
     def _apply(self, value: bytes, offset: int) -> None:
         event = event_pb2.Event()
@@ -180,10 +181,3 @@ class Index(Generic[S]):
         for key in after - before:
             self._holders[(entry.tenant_id, key)].add(entry.aggregate_id)
         self._keys[aggregate] = after
-
-
-async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
-    for tp, end in ends.items():
-        if await consumer.position(tp) < end:
-            return False
-    return True

@@ -3,11 +3,12 @@
 import asyncio
 import logging
 
+from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 from cc.routing.v1 import events_pb2
 from google.protobuf.message import DecodeError
 
-from services.common import kafka
+from services.common import tail
 from services.common.topics import QUEUE_METRICS
 
 log = logging.getLogger(__name__)
@@ -34,26 +35,23 @@ class LiveQueueMetrics:
                 await asyncio.sleep(RETRY_SECONDS)
 
     async def _tail(self) -> None:
-        consumer = kafka.reader(self._bootstrap)
-        await consumer.start()
+        # Only the current picture matters: start a few seconds back, not at the beginning of history.
         try:
-            partitions = await kafka.partitions_of(consumer, [QUEUE_METRICS])
-            consumer.assign(partitions)
-            # Only the current picture matters: start a few seconds back, not at the beginning of history.
-            ends = await consumer.end_offsets(partitions)
-            for tp, end in ends.items():
-                consumer.seek(tp, max(0, end - 200))
-            self.following = bool(partitions)
-            while True:
-                batches = await consumer.getmany(timeout_ms=500)
-                for records in batches.values():
-                    for record in records:
-                        try:
-                            metrics = events_pb2.QueueMetrics.FromString(record.value)
-                        except DecodeError:
-                            log.error("unreadable queue metrics at offset %s", record.offset)
-                            continue
-                        self._latest[(metrics.tenant_id, metrics.queue_id)] = metrics
+            await tail.follow(
+                self._bootstrap,
+                tail.Follower([QUEUE_METRICS], lambda tp, end: max(0, end - 200), self._take, self._follows),
+            )
         finally:
             self.following = False
-            await consumer.stop()
+
+    def _follows(self) -> None:
+        self.following = True
+
+    def _take(self, records: list[ConsumerRecord]) -> None:
+        for record in records:
+            try:
+                metrics = events_pb2.QueueMetrics.FromString(record.value)
+            except DecodeError:
+                log.error("unreadable queue metrics at offset %s", record.offset)
+                continue
+            self._latest[(metrics.tenant_id, metrics.queue_id)] = metrics

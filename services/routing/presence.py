@@ -23,11 +23,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from cc.routing.v1 import commands_pb2, routing_pb2
 from google.protobuf.message import DecodeError
 
-from services.common import kafka
+from services.common import kafka, tail
 from services.common.aggregate import Versioned
 from services.common.command_bus import caused_by
 from services.common.deadlines import Deadline, Deadlines
@@ -135,24 +135,17 @@ class Presence:
     async def run(self) -> None:
         self._producer = kafka.idempotent_producer(self._bootstrap)
         await self._producer.start()
-        consumer = kafka.reader(self._bootstrap)
-        await consumer.start()
         try:
-            partitions = await kafka.partitions_of(consumer, [AGENT_PRESENCE])
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            while True:
-                batches = await consumer.getmany(timeout_ms=200, max_records=kafka.REPLAY_BATCH)
-                for record in (r for records in batches.values() for r in records):
-                    self._read(record.value)
-                if self._watch_from is None:
-                    positions = [await consumer.position(tp) for tp in partitions]
-                    if all(at >= ends[tp] for tp, at in zip(partitions, positions, strict=True)):
-                        self.caught_up()
+            await tail.follow(
+                self._bootstrap,
+                tail.Follower([AGENT_PRESENCE], lambda tp, end: 0, self._read_all, self.caught_up),
+            )
         finally:
-            await consumer.stop()
             await self._producer.stop()
+
+    def _read_all(self, records: list[ConsumerRecord]) -> None:
+        for record in records:
+            self._read(record.value)
 
     def _read(self, value: bytes | None) -> None:
         try:

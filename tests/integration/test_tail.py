@@ -1,0 +1,128 @@
+"""The shared reader on a real broker (issue 5): every read model of a process follows its topics
+through one consumer, and each still gets every record from its own start, once, in order."""
+
+import asyncio
+import time
+from collections import defaultdict
+
+import pytest
+from aiokafka import ConsumerRecord, TopicPartition
+
+from services.common import kafka, tail
+from services.common.envelope import new_id
+from services.common.settings import PlatformSettings
+from services.common.topics import TopicSpec, ensure_topics
+
+Seen = dict[str, list[int]]  # offsets taken, by topic and partition
+
+
+class Recorder:
+    def __init__(self, fail: bool = False) -> None:
+        self.seen: Seen = defaultdict(list)
+        self.caught_up = asyncio.Event()
+        self.fail = fail
+
+    def take(self, records: list[ConsumerRecord]) -> None:
+        if self.fail:
+            raise RuntimeError("a follower's bug")
+        for record in records:
+            self.seen[f"{record.topic[:10]}/{record.partition}"].append(record.offset)
+
+    async def holds(self, expected: Seen, timeout: float = 20) -> None:
+        async with asyncio.timeout(timeout):
+            while dict(self.seen) != expected:
+                await asyncio.sleep(0.05)
+
+
+async def test_followers_share_one_reader_and_each_takes_its_records_from_its_own_start(
+    kafka_bootstrap: str,
+) -> None:
+    topic, other = f"test.tail-{new_id()}.events.v1", f"test.other-{new_id()}.events.v1"
+    topics = {topic: TopicSpec(2), other: TopicSpec(1)}
+    await ensure_topics(kafka_bootstrap, PlatformSettings().cc_partitions, extra=topics)
+    producer = kafka.idempotent_producer(kafka_bootstrap)
+    await producer.start()
+
+    async def write(partition: int, count: int, to: str = topic) -> None:
+        for _ in range(count):
+            await producer.send_and_wait(to, b"record", partition=partition)
+
+    await write(0, 5)
+    await write(1, 3)
+    await write(0, 2, to=other)
+    first, later, broken = Recorder(), Recorder(), Recorder(fail=True)
+
+    def follow(recorder: Recorder, start_at: tail.StartAt, *more: str) -> "asyncio.Task[None]":
+        follower = tail.Follower([topic, *more], start_at, recorder.take, recorder.caught_up.set)
+        return asyncio.create_task(tail.follow(kafka_bootstrap, follower))
+
+    running = [follow(first, lambda tp, end: 0)]
+    try:
+        async with asyncio.timeout(20):
+            await first.caught_up.wait()
+        assert dict(first.seen) == {"test.tail-/0": [0, 1, 2, 3, 4], "test.tail-/1": [0, 1, 2]}
+        await write(0, 2)
+        await first.holds({"test.tail-/0": list(range(7)), "test.tail-/1": [0, 1, 2]})
+        # A follower starting behind the reader sends it back (the first takes nothing twice), and
+        # one of its topics is new to the reader.
+        running.append(
+            follow(later, lambda tp, end: 3 if tp.topic == topic and tp.partition == 0 else 0, other)
+        )
+        running.append(follow(broken, lambda tp, end: 0))
+        async with asyncio.timeout(20):
+            await later.caught_up.wait()
+            await broken.caught_up.wait()  # caught up, though it failed on every record
+        assert dict(later.seen) == {
+            "test.tail-/0": [3, 4, 5, 6],
+            "test.tail-/1": [0, 1, 2],
+            "test.other/0": [0, 1],
+        }
+        await write(1, 1)
+        await write(0, 1)
+        await first.holds({"test.tail-/0": list(range(8)), "test.tail-/1": [0, 1, 2, 3]})
+        await later.holds(
+            {"test.tail-/0": [3, 4, 5, 6, 7], "test.tail-/1": [0, 1, 2, 3], "test.other/0": [0, 1]}
+        )
+        loop = asyncio.get_running_loop()
+        assert [key for key in tail._tails if key[0] is loop] == [(loop, kafka_bootstrap)]
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        await producer.stop()
+    assert not tail._tails  # the last follower gone, the reader stopped
+
+
+async def test_a_quiet_consumer_gets_a_committed_transaction_at_once_not_after_its_long_wait(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once its fetches find nothing, a consumer asks the broker to hold them QUIET_FETCH_WAIT_MS. A
+    committed transaction (what every command writes) must still answer the waiting fetch at once: its
+    commit marker moves the partition's last stable offset, and that wakes the fetch. The wait is made
+    10 s here, so that a commit that did not wake the fetch would show plainly."""
+    monkeypatch.setattr(kafka, "QUIET_FETCH_WAIT_MS", 10_000)
+    topic = f"test.quiet-{new_id()}.events.v1"
+    await ensure_topics(kafka_bootstrap, PlatformSettings().cc_partitions, extra={topic: TopicSpec(1)})
+    writer = kafka.transactional_producer(kafka_bootstrap, f"test-quiet-{new_id()}")
+    consumer = kafka.reader(kafka_bootstrap)
+    await writer.start()
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        await consumer.seek_to_end(TopicPartition(topic, 0))
+        delays = []
+        for _ in range(5):
+            assert not await consumer.getmany(timeout_ms=1200)  # quiet: its fetches now wait long
+            async with writer.transaction():
+                await writer.send(topic, b"event", partition=0)
+            committed = time.monotonic()
+            async with asyncio.timeout(15):
+                while not await consumer.getmany(timeout_ms=1000):
+                    pass
+            delays.append(time.monotonic() - committed)
+        # Each would take up to the whole wait if the commit did not wake the fetch; a loaded machine
+        # may stall one or two, not most.
+        assert sorted(delays)[2] < 1.0, delays
+    finally:
+        await consumer.stop()
+        await writer.stop()
