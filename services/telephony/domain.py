@@ -234,7 +234,10 @@ def _decide(
             agent_id = require(command.answer_call.agent_id, "agent_id", "the answering agent")
             call = _ringing(_existing(state, call_id), agent_id)
             answered = events_pb2.CallAnswered(
-                agent_id=agent_id, queue_id=call.queue_id, enqueued_at=timestamp(call.enqueued_at or now)
+                agent_id=agent_id,
+                queue_id=call.queue_id,
+                enqueued_at=timestamp(call.enqueued_at or now),
+                line_id=call.line_id,
             )
             if not call.callback_number or call.callback_connected:  # the caller is on the line
                 return [answered]

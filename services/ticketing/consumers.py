@@ -23,6 +23,7 @@ def voice_tickets(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, Agg
                 subject=f"Voice call in queue {answered.queue_id}",
                 queue_id=answered.queue_id,
                 assignee_agent_id=answered.agent_id,
+                line_id=answered.line_id,
             )
         case "voicemail_left":
             left = event.voicemail_left

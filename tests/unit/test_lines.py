@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from cc.common.v1 import event_pb2
 from cc.telephony.v1 import commands_pb2, events_pb2
 from cc.telephony.v1.telephony_pb2 import CallStatus
 from google.protobuf.message import Message
@@ -16,6 +17,7 @@ from services.common.errors import IllegalTransition, InvalidArgument, NotFound
 from services.common.snapshots import StateCodec
 from services.telephony import domain, lines
 from services.telephony.lines import KEPT_FLOWS, LineState
+from services.ticketing.consumers import voice_tickets
 from tests.unit.support import TENANT, History, meta, refused, violated_fields
 from tests.unit.test_flows import SHOP, flow, node
 
@@ -327,6 +329,21 @@ def test_a_call_to_a_line_number_walks_the_line_current_flow_and_records_its_ver
         menu_id="main", prompt="1 sales, 2 vip, 3 pay, 4 call me back", attempt=1
     )
     assert (call.state.line_id, call.state.flow_version, call.state.node_id) == ("shop", 1, "main")
+
+
+def test_the_answer_of_a_call_on_a_line_names_the_line_so_its_voice_ticket_runs_the_line_clocks() -> None:
+    directory, _ = shop_directory()
+    call = Call(directory)
+    call.offer(kst(2026, 11, 25, 10))
+    call.press("1", kst(2026, 11, 25, 10, 1))
+    call.send(kst(2026, 11, 25, 10, 2), ring_agent=commands_pb2.RingAgent(agent_id="kim", decision_id="d-1"))
+
+    [answered] = call.send(kst(2026, 11, 25, 10, 3), answer_call=commands_pb2.AnswerCall(agent_id="kim"))
+
+    assert isinstance(answered, events_pb2.CallAnswered) and answered.line_id == "shop"
+    event = event_pb2.Event(event_id="e-1", tenant_id=TENANT, aggregate_id="call-1", call_answered=answered)
+    [(_, ticket)] = voice_tickets(event)
+    assert ticket.open_ticket.line_id == "shop"
 
 
 def test_a_call_to_another_number_takes_the_default_line() -> None:
