@@ -20,8 +20,10 @@ ORDER BY occurred_at, aggregate_version, event_id
 LIMIT {limit:UInt32}
 """
 
-# Queue statistics (AN-3) over [from_time, to_time), with Amazon Connect's definitions (the same as the
-# live metrics of services/routing/metrics.py, so historical and live numbers agree):
+# Call statistics (AN-3) over [from_time, to_time), by queue, agent or site and by period, with Amazon
+# Connect's definitions (the same as the live metrics of services/routing/metrics.py, so historical and
+# live numbers agree); the queue statistics are these by queue over the whole period (AN-5: one
+# definition):
 # - offered: contacts that entered the queue, counted by their telephony.call.queued events; the
 #   re-queue after a ring-no-answer (RONA) or the agent's reject is the same contact, not a new offer,
 #   and so is a callback back in its queue (TEL-5); a transfer (TEL-1) is a new offer in the queue it
@@ -44,7 +46,10 @@ LIMIT {limit:UInt32}
 # Each count belongs to the interval in which its event happened (the answer, the abandon, the end of
 # wrap-up); what it is measured from (the enqueue, the answer) may lie before the interval, so those
 # lookups are not limited by the range. Ratios and means are NULL when there is nothing to measure.
-QUEUE_STATISTICS = """
+# By agent, offers and abandons (no agent took them) are counted under the empty key; an agent's facts
+# are the site's where the agent's latest login before the fact was. {bucket} and {key} are chosen from
+# fixed expressions by the store, never from input.
+CALL_STATISTICS = """
 WITH
     tenant_events AS (
         SELECT event_type, aggregate_id, occurred_at, queue_id, agent_id, contact_id, reason, abandoned,
@@ -52,9 +57,11 @@ WITH
                if(event_type = 'telephony.call.answered', JSONExtractInt(payload_json, 'callback_attempt'), 0)
                    AS callback_attempt,
                if(event_type = 'telephony.call.ended', JSONExtractFloat(payload_json, 'hold_seconds'), 0)
-                   AS hold_seconds
+                   AS hold_seconds,
+               if(event_type = 'routing.agent.logged_in', JSONExtractString(payload_json, 'site_id'), '')
+                   AS site_id
         FROM cc.events FINAL
-        WHERE tenant_id = {tenant_id:String} AND aggregate_type IN ('call', 'agent')
+        WHERE tenant_id = {{tenant_id:String}} AND aggregate_type IN ('call', 'agent')
     ),
     -- CallQueued.enqueued_at carries the enqueue of its wait (the first on a RONA re-queue, the
     -- transfer's on a transfer): the latest CallQueued's is the wait a call ends or is answered in.
@@ -92,64 +99,74 @@ WITH
         ON logout.agent_id = wrap_up.agent_id AND logout.occurred_at >= wrap_up.began_at
     ),
     -- One row per counted fact: its queue, its kind and the seconds it measures (wait or handle time).
+    -- Where each agent sat: the site of its latest login (an agent logs in at one site at a time).
+    logins AS (
+        SELECT aggregate_id AS agent_id, occurred_at AS logged_in_at, site_id
+        FROM tenant_events
+        WHERE event_type = 'routing.agent.logged_in'
+    ),
+    -- One row per counted fact: when it happened, its queue and agent, its kind and the seconds it
+    -- measures (wait, handle or hold time). Offers and abandons belong to no agent.
     facts AS (
-        SELECT queue_id, 'offered' AS kind, CAST(NULL, 'Nullable(Float64)') AS seconds
+        SELECT occurred_at AS at, queue_id, '' AS agent_id, 'offered' AS kind,
+               CAST(NULL, 'Nullable(Float64)') AS seconds
         FROM tenant_events
         WHERE event_type = 'telephony.call.queued'
           AND reason NOT IN ('ring-no-answer', 'rejected', 'callback-slot', 'callback-retry')
-          AND occurred_at >= {from_time:DateTime64(6, 'UTC')}
-          AND occurred_at < {to_time:DateTime64(6, 'UTC')}
+          AND occurred_at >= {{from_time:DateTime64(6, 'UTC')}}
+          AND occurred_at < {{to_time:DateTime64(6, 'UTC')}}
         UNION ALL
-        SELECT answers.queue_id, 'answered',
+        SELECT answers.answered_at, answers.queue_id, answers.agent_id, 'answered',
                dateDiff('microsecond', coalesce(answers.enqueued_at, last_enqueue.enqueued_at),
                         answers.answered_at) / 1e6
         FROM answers LEFT JOIN last_enqueue ON last_enqueue.call_id = answers.call_id
         WHERE answers.callback_attempt <= 1
-          AND answers.answered_at >= {from_time:DateTime64(6, 'UTC')}
-          AND answers.answered_at < {to_time:DateTime64(6, 'UTC')}
+          AND answers.answered_at >= {{from_time:DateTime64(6, 'UTC')}}
+          AND answers.answered_at < {{to_time:DateTime64(6, 'UTC')}}
         UNION ALL
-        SELECT ended.queue_id, 'abandoned',
+        SELECT ended.occurred_at, ended.queue_id, '', 'abandoned',
                dateDiff('microsecond', last_enqueue.enqueued_at, ended.occurred_at) / 1e6
         FROM (
             SELECT aggregate_id, queue_id, occurred_at
             FROM tenant_events
             WHERE event_type = 'telephony.call.ended' AND abandoned
-              AND occurred_at >= {from_time:DateTime64(6, 'UTC')}
-              AND occurred_at < {to_time:DateTime64(6, 'UTC')}
+              AND occurred_at >= {{from_time:DateTime64(6, 'UTC')}}
+              AND occurred_at < {{to_time:DateTime64(6, 'UTC')}}
         ) AS ended
         LEFT JOIN last_enqueue ON last_enqueue.call_id = ended.aggregate_id
         UNION ALL
-        SELECT answers.queue_id, 'handled',
+        SELECT work_ends.ended_at, answers.queue_id, answers.agent_id, 'handled',
                dateDiff('microsecond', answers.answered_at, work_ends.ended_at) / 1e6
         FROM work_ends
         ASOF INNER JOIN answers
         ON answers.call_id = work_ends.contact_id AND answers.agent_id = work_ends.agent_id
            AND work_ends.ended_at >= answers.answered_at
-        WHERE work_ends.ended_at >= {from_time:DateTime64(6, 'UTC')}
-          AND work_ends.ended_at < {to_time:DateTime64(6, 'UTC')}
+        WHERE work_ends.ended_at >= {{from_time:DateTime64(6, 'UTC')}}
+          AND work_ends.ended_at < {{to_time:DateTime64(6, 'UTC')}}
         UNION ALL
-        SELECT queue_id, 'held', hold_seconds
+        SELECT occurred_at, queue_id, agent_id, 'held', hold_seconds
         FROM tenant_events
         WHERE event_type = 'telephony.call.ended' AND hold_seconds > 0
-          AND occurred_at >= {from_time:DateTime64(6, 'UTC')}
-          AND occurred_at < {to_time:DateTime64(6, 'UTC')}
+          AND occurred_at >= {{from_time:DateTime64(6, 'UTC')}}
+          AND occurred_at < {{to_time:DateTime64(6, 'UTC')}}
     )
 SELECT
-    queue_id,
+    {bucket} AS bucket_start,
+    {key} AS key,
     countIf(kind = 'offered') AS offered,
     countIf(kind = 'answered') AS answered,
     countIf(kind = 'abandoned') AS abandoned,
     countIf(kind IN ('answered', 'abandoned')) AS removed,
-    countIf(kind IN ('answered', 'abandoned') AND seconds <= {threshold_seconds:UInt32}) AS removed_in_time,
+    countIf(kind IN ('answered', 'abandoned') AND seconds <= {{threshold_seconds:UInt32}}) AS removed_in_time,
     countIf(kind = 'handled') AS handled,
     if(removed = 0, NULL, round(100 * removed_in_time / removed, 2)) AS service_level_percent,
     if(answered = 0, NULL, round(avgIf(seconds, kind = 'answered'), 3)) AS average_speed_of_answer_seconds,
     if(handled = 0, NULL, round(avgIf(seconds, kind = 'handled'), 3)) AS average_handle_time_seconds,
     countIf(kind = 'held') AS held,
     if(held = 0, NULL, round(avgIf(seconds, kind = 'held'), 3)) AS average_hold_time_seconds
-FROM facts
-GROUP BY queue_id
-ORDER BY queue_id
+FROM facts ASOF LEFT JOIN logins ON logins.agent_id = facts.agent_id AND facts.at >= logins.logged_in_at
+GROUP BY bucket_start, key
+ORDER BY bucket_start, key
 """
 
 # Ticket statistics (AN-2), each fact counted in the bucket its event happened in, in [from_time, to_time):
@@ -244,7 +261,7 @@ GROUP BY bucket_start, key
 ORDER BY bucket_start, key
 """
 # The bucket a fact falls in, as the epoch second it starts at, cut in the asked time zone.
-TICKET_BUCKETS = {
+BUCKETS = {
     "": "toInt64(0)",
     "hour": "toUnixTimestamp(toStartOfHour(at, {time_zone:String}))",
     "day": "toUnixTimestamp(toStartOfDay(at, {time_zone:String}))",
@@ -263,7 +280,15 @@ TICKET_KEYS = {
 
 def ticket_statistics_sql(bucket: str, by: str) -> str:
     """The ticket statistics query for a bucket and a key the caller has checked against the tables."""
-    return TICKET_STATISTICS.format(bucket=TICKET_BUCKETS[bucket], key=TICKET_KEYS[by])
+    return TICKET_STATISTICS.format(bucket=BUCKETS[bucket], key=TICKET_KEYS[by])
+
+
+CALL_KEYS = {"": "''", "queue": "queue_id", "agent": "facts.agent_id", "site": "coalesce(logins.site_id, '')"}
+
+
+def call_statistics_sql(bucket: str, by: str) -> str:
+    """The call statistics query for a bucket and a key the caller has checked against the tables."""
+    return CALL_STATISTICS.format(bucket=BUCKETS[bucket], key=CALL_KEYS[by])
 
 
 # Settings the queries above rely on:

@@ -1,6 +1,7 @@
-"""AnalyticsService: the customer journey, queue and ticket statistics, answered from ClickHouse. Thin: checks
-the request, asks the store for the caller's tenant and maps rows to messages."""
+"""AnalyticsService: the customer journey, call, queue and ticket statistics, answered from ClickHouse.
+Thin: checks the request, asks the store for the caller's tenant and maps rows to messages."""
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -8,8 +9,8 @@ import grpc
 from cc.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.analytics.queries import TICKET_BUCKETS, TICKET_KEYS
-from services.analytics.store import AnalyticsStore, JourneyEntry, QueueStats, TicketStats
+from services.analytics.queries import BUCKETS, CALL_KEYS, TICKET_KEYS
+from services.analytics.store import AnalyticsStore, CallStats, JourneyEntry, QueueStats, TicketStats
 from services.common.envelope import timestamp, to_datetime
 from services.common.errors import FieldViolation, InvalidArgument, require
 from services.common.grpc_server import current_tenant
@@ -75,9 +76,58 @@ def ticket_row(stats: TicketStats) -> analytics_pb2.TicketStatisticsRow:
     return row
 
 
-def _period(
-    request: analytics_pb2.GetQueueStatisticsRequest | analytics_pb2.GetTicketStatisticsRequest,
-) -> tuple[datetime | None, datetime | None]:
+def call_row(stats: CallStats) -> analytics_pb2.CallStatisticsRow:
+    row = analytics_pb2.CallStatisticsRow(
+        key=stats.key,
+        offered=stats.offered,
+        answered=stats.answered,
+        abandoned=stats.abandoned,
+        handled=stats.handled,
+        service_level_percent=stats.service_level_percent,
+        average_speed_of_answer_seconds=stats.average_speed_of_answer_seconds,
+        average_handle_time_seconds=stats.average_handle_time_seconds,
+        held=stats.held,
+        average_hold_time_seconds=stats.average_hold_time_seconds,
+    )
+    if stats.bucket_start is not None:
+        row.bucket_start.CopyFrom(timestamp(stats.bucket_start))
+    return row
+
+
+StatisticsRequest = (
+    analytics_pb2.GetQueueStatisticsRequest
+    | analytics_pb2.GetTicketStatisticsRequest
+    | analytics_pb2.GetCallStatisticsRequest
+)
+
+
+def _table(
+    request: analytics_pb2.GetTicketStatisticsRequest | analytics_pb2.GetCallStatisticsRequest,
+    keys: Mapping[str, str],
+) -> str:
+    """The time zone of a statistics table's request, once its bucket and key are known ones."""
+    if request.bucket not in BUCKETS:
+        raise _invalid("bucket", "hour, day, week, month, or empty for the whole period")
+    if request.by not in keys:
+        raise _invalid("by", f"{', '.join(key for key in keys if key)}, or empty for all as one")
+    time_zone = request.time_zone or "UTC"
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise _invalid("time_zone", "an IANA time zone such as Asia/Seoul") from None
+    return time_zone
+
+
+def _threshold(
+    request: analytics_pb2.GetQueueStatisticsRequest | analytics_pb2.GetCallStatisticsRequest,
+) -> int:
+    threshold = request.service_level_threshold_seconds or DEFAULT_THRESHOLD_SECONDS
+    if threshold < 0:
+        raise _invalid("service_level_threshold_seconds", "must not be negative")
+    return threshold
+
+
+def _period(request: StatisticsRequest) -> tuple[datetime | None, datetime | None]:
     """The period a statistics request asks about; an unset bound is open."""
     from_time = _clamped(request.from_time, "from_time") if request.HasField("from_time") else None
     to_time = _clamped(request.to_time, "to_time") if request.HasField("to_time") else None
@@ -121,15 +171,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
     async def GetTicketStatistics(
         self, request: analytics_pb2.GetTicketStatisticsRequest, context: grpc.aio.ServicerContext
     ) -> analytics_pb2.TicketStatistics:
-        if request.bucket not in TICKET_BUCKETS:
-            raise _invalid("bucket", "hour, day, week, month, or empty for the whole period")
-        if request.by not in TICKET_KEYS:
-            raise _invalid("by", "channel, category, agent, group, status, or empty for all tickets")
-        time_zone = request.time_zone or "UTC"
-        try:
-            ZoneInfo(time_zone)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise _invalid("time_zone", "an IANA time zone such as Asia/Seoul") from None
+        time_zone = _table(request, TICKET_KEYS)
         answer = analytics_pb2.TicketStatistics(bucket=request.bucket, by=request.by, time_zone=time_zone)
         from_time, to_time = _period(request)
         if from_time is not None and to_time is not None and from_time >= to_time:
@@ -140,12 +182,25 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         answer.rows.extend(ticket_row(s) for s in stats)
         return answer
 
+    async def GetCallStatistics(
+        self, request: analytics_pb2.GetCallStatisticsRequest, context: grpc.aio.ServicerContext
+    ) -> analytics_pb2.CallStatistics:
+        time_zone, threshold = _table(request, CALL_KEYS), _threshold(request)
+        answer = analytics_pb2.CallStatistics(bucket=request.bucket, by=request.by, time_zone=time_zone)
+        answer.service_level_threshold_seconds = threshold
+        from_time, to_time = _period(request)
+        if from_time is not None and to_time is not None and from_time >= to_time:
+            return answer
+        stats = await self._store.call_statistics(
+            current_tenant(), from_time, to_time, threshold, request.bucket, request.by, time_zone
+        )
+        answer.rows.extend(call_row(s) for s in stats)
+        return answer
+
     async def GetQueueStatistics(
         self, request: analytics_pb2.GetQueueStatisticsRequest, context: grpc.aio.ServicerContext
     ) -> analytics_pb2.QueueStatistics:
-        threshold = request.service_level_threshold_seconds or DEFAULT_THRESHOLD_SECONDS
-        if threshold < 0:
-            raise _invalid("service_level_threshold_seconds", "must not be negative")
+        threshold = _threshold(request)
         # A bound beyond what ClickHouse's DateTime64 holds cuts off no event: clamp it. An empty or
         # backwards period holds no event: it is answered with no rows, not refused.
         from_time, to_time = _period(request)

@@ -57,6 +57,22 @@ class QueueStats:
 
 
 @dataclass(frozen=True)
+class CallStats:
+    # None without buckets.
+    bucket_start: datetime | None
+    key: str
+    offered: int
+    answered: int
+    abandoned: int
+    handled: int
+    service_level_percent: float | None
+    average_speed_of_answer_seconds: float | None
+    average_handle_time_seconds: float | None
+    held: int
+    average_hold_time_seconds: float | None
+
+
+@dataclass(frozen=True)
 class TicketStats:
     # None without buckets.
     bucket_start: datetime | None
@@ -124,28 +140,50 @@ class AnalyticsStore:
     async def queue_statistics(
         self, tenant_id: str, from_time: datetime | None, to_time: datetime | None, threshold_seconds: int
     ) -> list[QueueStats]:
+        """The call statistics by queue over the whole period: one definition for both (AN-5)."""
+        calls = await self.call_statistics(
+            tenant_id, from_time, to_time, threshold_seconds, "", "queue", "UTC"
+        )
+        return [
+            QueueStats(
+                queue_id=row.key,
+                offered=row.offered,
+                answered=row.answered,
+                abandoned=row.abandoned,
+                service_level_percent=row.service_level_percent,
+                average_speed_of_answer_seconds=row.average_speed_of_answer_seconds,
+                average_handle_time_seconds=row.average_handle_time_seconds,
+                held=row.held,
+                average_hold_time_seconds=row.average_hold_time_seconds,
+            )
+            for row in calls
+        ]
+
+    async def call_statistics(
+        self,
+        tenant_id: str,
+        from_time: datetime | None,
+        to_time: datetime | None,
+        threshold_seconds: int,
+        bucket: str,
+        by: str,
+        time_zone: str,
+    ) -> list[CallStats]:
+        """`bucket` and `by` must be keys of queries.BUCKETS and CALL_KEYS (the servicer checks)."""
         rows = await self._query(
-            queries.QUEUE_STATISTICS,
+            queries.call_statistics_sql(bucket, by),
             {
                 "tenant_id": tenant_id,
                 "from_time": from_time or BEGINNING,
                 "to_time": to_time or END_OF_TIME,
                 "threshold_seconds": threshold_seconds,
+                "time_zone": time_zone,
             },
         )
+        # Removed and removed in time (counts[3:5]) only make the service level.
         return [
-            QueueStats(
-                queue_id=queue_id,
-                offered=offered,
-                answered=answered,
-                abandoned=abandoned,
-                service_level_percent=level,
-                average_speed_of_answer_seconds=asa,
-                average_handle_time_seconds=aht,
-                held=held,
-                average_hold_time_seconds=hold,
-            )
-            for queue_id, offered, answered, abandoned, *_counts, level, asa, aht, held, hold in rows
+            CallStats(datetime.fromtimestamp(start, UTC) if bucket else None, key, *counts[:3], *counts[5:])
+            for start, key, *counts in rows
         ]
 
     async def ticket_statistics(
@@ -157,7 +195,7 @@ class AnalyticsStore:
         by: str,
         time_zone: str,
     ) -> list[TicketStats]:
-        """`bucket` and `by` must be keys of queries.TICKET_BUCKETS and TICKET_KEYS (the servicer checks)."""
+        """`bucket` and `by` must be keys of queries.BUCKETS and TICKET_KEYS (the servicer checks)."""
         rows = await self._query(
             queries.ticket_statistics_sql(bucket, by),
             {

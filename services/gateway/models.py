@@ -1251,6 +1251,56 @@ class TicketStatistics(BaseModel):
         )
 
 
+class CallStatisticsRow(BaseModel):
+    bucket_start: datetime | None = Field(description="Where the bucket starts; null without buckets.")
+    key: str = Field(
+        description="The queue, agent or site; empty when not asked, and by agent or site for the offers "
+        "and abandons no agent took."
+    )
+    offered: int
+    answered: int
+    abandoned: int
+    handled: int = Field(description="Contacts whose after-contact work ended in the bucket.")
+    service_level_percent: float | None
+    average_speed_of_answer_seconds: float | None
+    average_handle_time_seconds: float | None
+    held: int = Field(description="Contacts whose caller was put on hold, counted when the call ends.")
+    average_hold_time_seconds: float | None = Field(description="Their mean time on hold in all.")
+
+
+class CallStatistics(BaseModel):
+    bucket: str
+    by: str
+    time_zone: str
+    service_level_threshold_seconds: int
+    rows: list[CallStatisticsRow]
+
+    @staticmethod
+    def of(stats: analytics_pb2.CallStatistics) -> "CallStatistics":
+        return CallStatistics(
+            bucket=stats.bucket,
+            by=stats.by,
+            time_zone=stats.time_zone,
+            service_level_threshold_seconds=stats.service_level_threshold_seconds,
+            rows=[
+                CallStatisticsRow(
+                    bucket_start=moment(row, "bucket_start"),
+                    key=row.key,
+                    offered=row.offered,
+                    answered=row.answered,
+                    abandoned=row.abandoned,
+                    handled=row.handled,
+                    service_level_percent=number(row, "service_level_percent"),
+                    average_speed_of_answer_seconds=number(row, "average_speed_of_answer_seconds"),
+                    average_handle_time_seconds=number(row, "average_handle_time_seconds"),
+                    held=row.held,
+                    average_hold_time_seconds=number(row, "average_hold_time_seconds"),
+                )
+                for row in stats.rows
+            ],
+        )
+
+
 # --- API keys -----------------------------------------------------------------------------------
 class _NewKey(BaseModel):
     model_config = ConfigDict(extra="forbid")  # an agent_id on a key of another role is refused, not lost

@@ -116,6 +116,7 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
     metrics = await intruder.call("GET", "/v1/queues/{queue_id}/metrics", queue_id="member")
     assert metrics.status_code == 404 or metrics.json()["offered"] == 0
     assert (await intruder.call("GET", "/v1/statistics/queues")).json()["queues"] == []
+    assert (await intruder.call("GET", "/v1/statistics/calls", params={"by": "agent"})).json()["rows"] == []
     # The owner's voice ticket is in its ticket statistics, never in the intruder's (which has only
     # the email ticket it created above).
     by_channel = {"by": "channel"}

@@ -105,3 +105,10 @@ async def test_a_call_transferred_to_a_queue_an_agent_and_a_number(rest: httpx.A
     # member: offered once, answered by kim; payment: offered by the transfer, then again to wait for kim
     assert (rows["member"]["offered"], rows["member"]["answered"]) == (1, 1)
     assert (rows["payment"]["offered"], rows["payment"]["answered"]) == (2, 2)
+    # The same facts by agent and by the agents' site (AN-3): the offers belong to no agent.
+    by_agent = ok(await rest.get("/v1/statistics/calls", params={"by": "agent"}))
+    assert {row["key"]: row["offered"] for row in by_agent["rows"]} == {"": 3, "kim": 0, "lee": 0}
+    by_site = ok(await rest.get("/v1/statistics/calls", params={"by": "site"}))
+    assert {row["key"]: row["answered"] for row in by_site["rows"]} == {"": 0, "seoul": 3}
+    refused = await rest.get("/v1/statistics/calls", params={"time_zone": "Mars/Olympus"})
+    assert refused.status_code == 422 and "time_zone" in refused.text, refused.text

@@ -9,7 +9,7 @@ Every test uses its own tenant and consumer group, so it reads correctly on a br
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +25,7 @@ from google.protobuf.message import Message
 
 from services.analytics.servicer import AnalyticsServicer
 from services.analytics.sink import EventSink
-from services.analytics.store import AnalyticsStore, QueueStats
+from services.analytics.store import AnalyticsStore, CallStats, QueueStats
 from services.common import kafka
 from services.common.access import parse_api_keys
 from services.common.envelope import aggregate_key, build_event, new_id, timestamp
@@ -173,9 +173,11 @@ def ended(
     queue_id: str = "",
     abandoned: bool = False,
     hold_seconds: float = 0,
+    agent_id: str = "",
 ) -> Message:
     return call_events.CallEnded(
         queue_id=queue_id,
+        agent_id=agent_id,
         ended_by=call_events.PARTY_CALLER,
         reason=reason,
         abandoned=abandoned,
@@ -202,9 +204,9 @@ def statistics_scenario(history: History) -> None:
     the shared topics (read models, policies) fold these events too."""
     support = "q-support"
     skills = [routing_events.Skill(name="support", proficiency=5)]
-    for agent_id in ("agent-1", "agent-2"):
+    for agent_id, site_id in (("agent-1", "seoul"), ("agent-2", "busan")):
         history.agent(
-            agent_id, -600, routing_events.AgentLoggedIn(site_id="site-1", skills=skills, initial_state=READY)
+            agent_id, -600, routing_events.AgentLoggedIn(site_id=site_id, skills=skills, initial_state=READY)
         )
     for call_id in ("A", "B", "C", "D"):
         history.call(call_id, -30, call_events.CallOffered(ani="+15550100", dnis="+15550199"))
@@ -212,7 +214,9 @@ def statistics_scenario(history: History) -> None:
         history.call(call_id, 0, queued(support, 0))
     history.call("A", 10, answered(support, "agent-1", 0))
     history.agent("agent-1", 10, agent_state(ON_CONTACT, READY, "A"))
-    history.call("A", 70, ended(call_events.END_REASON_NORMAL_CLEARING, support, hold_seconds=12.5))
+    history.call(
+        "A", 70, ended(call_events.END_REASON_NORMAL_CLEARING, support, hold_seconds=12.5, agent_id="agent-1")
+    )
     history.agent("agent-1", 70, agent_state(WRAP_UP, ON_CONTACT, "A"))
     history.agent("agent-1", 80, agent_state(READY, WRAP_UP, "A"))
     history.call("B", 12, call_events.CallRejected(queue_id=support, agent_id="agent-8"))
@@ -499,6 +503,37 @@ def transfer_scenario(history: History) -> None:
     history.call("T", 280, ended(call_events.END_REASON_NORMAL_CLEARING, "q-sales"))
     history.agent("agent-2", 280, agent_state(WRAP_UP, ON_CONTACT, "T"))
     history.agent("agent-2", 290, agent_state(READY, WRAP_UP, "T"))
+
+
+async def test_call_statistics_cut_the_same_facts_by_agent_site_and_period(
+    store: AnalyticsStore, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    """AN-3 over the queue statistics' scenario: by agent, each answer, handling and hold is its agent's
+    (offers and abandons, which no agent took, under the empty key); by site, its agent's site; by
+    queue over the whole period, the queue statistics themselves (AN-5: one definition)."""
+    async with asyncio.timeout(TEST_SECONDS):
+        history = History()
+        statistics_scenario(history)
+        await history.produce(producer)
+        async with running_sink(store, producer, kafka_bootstrap) as running:
+            await running.until(lambda: scenario_stored(store, history.tenant_id))
+
+        async def table(by: str, bucket: str = "", time_zone: str = "UTC") -> list[CallStats]:
+            return await store.call_statistics(history.tenant_id, None, None, 20, bucket, by, time_zone)
+
+        nobody = CallStats(None, "", 4, 0, 1, 0, 100.0, None, None, 0, None)  # C abandoned after 5 s
+        kim = CallStats(None, "agent-1", 0, 1, 0, 1, 100.0, 10.0, 70.0, 1, 12.5)
+        lee = CallStats(None, "agent-2", 0, 1, 0, 1, 0.0, 30.0, 90.0, 0, None)
+        assert await table("agent") == [nobody, kim, lee]
+        assert await table("site") == [nobody, replace(lee, key="busan"), replace(kim, key="seoul")]
+        by_queue = await table("queue")
+        assert [
+            QueueStats(row.key, *astuple(row)[2:5], *astuple(row)[6:]) for row in by_queue
+        ] == await store.queue_statistics(history.tenant_id, None, None, 20)
+        # Hours cut in India's time zone (UTC+5:30) start at half past the UTC hour.
+        [hour] = await table("", bucket="hour", time_zone="Asia/Kolkata")
+        assert hour.bucket_start == datetime(2025, 6, 2, 8, 30, tzinfo=UTC)
+        assert (hour.offered, hour.answered, hour.abandoned, hour.handled) == (4, 2, 1, 2)
 
 
 async def test_a_transferred_call_is_an_offer_in_each_queue_and_handled_once_by_each_agent(

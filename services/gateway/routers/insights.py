@@ -1,4 +1,4 @@
-"""Customer journeys (AN-1), queue and ticket statistics (AN-2, AN-3) from ClickHouse, and live queue
+"""Customer journeys (AN-1), call, queue and ticket statistics (AN-2, AN-3) from ClickHouse, and live queue
 metrics from the stream worker (RTM-1, RTM-5)."""
 
 import asyncio
@@ -16,7 +16,14 @@ from services.common.envelope import timestamp
 from services.common.errors import NotFound
 from services.gateway.deps import AuthenticatedCaller, Clients, LiveMetrics
 from services.gateway.errors import ERROR_RESPONSES
-from services.gateway.models import Journey, PathId, QueueMetrics, QueueStatistics, TicketStatistics
+from services.gateway.models import (
+    CallStatistics,
+    Journey,
+    PathId,
+    QueueMetrics,
+    QueueStatistics,
+    TicketStatistics,
+)
 
 router = APIRouter(tags=["insights"], responses=ERROR_RESPONSES)
 
@@ -31,6 +38,14 @@ def _period(request: Message, from_time: datetime | None, to_time: datetime | No
 
 
 STREAM_INTERVAL_SECONDS = 1.0
+# The period and the buckets of a statistics table.
+From = Annotated[datetime | None, Query(alias="from", description="Start (inclusive); none: all")]
+To = Annotated[datetime | None, Query(alias="to", description="End (exclusive); none: now")]
+Bucket = Annotated[Literal["hour", "day", "week", "month"] | None, Query(description="None: one row per key")]
+TimeZone = Annotated[
+    str, Query(max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$", description="Where buckets are cut (IANA)")
+]
+Threshold = Annotated[int, Query(ge=1, le=3600, description="Service level threshold, seconds")]
 
 
 @router.get("/v1/customers/{customer_id}/journey", summary="Every event of one customer, in time order")
@@ -48,11 +63,9 @@ async def journey(
 async def queue_statistics(
     who: AuthenticatedCaller,
     services: Clients,
-    from_time: Annotated[
-        datetime | None, Query(alias="from", description="Start (inclusive); none: all")
-    ] = None,
-    to_time: Annotated[datetime | None, Query(alias="to", description="End (exclusive); none: now")] = None,
-    threshold: Annotated[int, Query(ge=1, le=3600, description="Service level threshold, seconds")] = 20,
+    from_time: From = None,
+    to_time: To = None,
+    threshold: Threshold = 20,
 ) -> QueueStatistics:
     request = analytics_pb2.GetQueueStatisticsRequest(service_level_threshold_seconds=threshold)
     _period(request, from_time, to_time)
@@ -66,25 +79,39 @@ async def queue_statistics(
 async def ticket_statistics(
     who: AuthenticatedCaller,
     services: Clients,
-    from_time: Annotated[
-        datetime | None, Query(alias="from", description="Start (inclusive); none: all")
-    ] = None,
-    to_time: Annotated[datetime | None, Query(alias="to", description="End (exclusive); none: now")] = None,
-    bucket: Annotated[
-        Literal["hour", "day", "week", "month"] | None, Query(description="None: one row per key")
-    ] = None,
+    from_time: From = None,
+    to_time: To = None,
+    bucket: Bucket = None,
     by: Annotated[
         Literal["channel", "category", "agent", "group", "status"] | None,
         Query(description="The ticket's as it is now; none: all tickets as one"),
     ] = None,
-    time_zone: Annotated[
-        str,
-        Query(max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$", description="Where buckets are cut (IANA)"),
-    ] = "UTC",
+    time_zone: TimeZone = "UTC",
 ) -> TicketStatistics:
     request = analytics_pb2.GetTicketStatisticsRequest(bucket=bucket or "", by=by or "", time_zone=time_zone)
     _period(request, from_time, to_time)
     return TicketStatistics.of(await services.analytics.GetTicketStatistics(request, metadata=who.metadata))
+
+
+@router.get("/v1/statistics/calls", summary="Call statistics by queue, agent or site, per period")
+async def call_statistics(
+    who: AuthenticatedCaller,
+    services: Clients,
+    from_time: From = None,
+    to_time: To = None,
+    bucket: Bucket = None,
+    by: Annotated[
+        Literal["queue", "agent", "site"] | None,
+        Query(description="The agent's site at its latest login; none: all calls as one"),
+    ] = None,
+    time_zone: TimeZone = "UTC",
+    threshold: Threshold = 20,
+) -> CallStatistics:
+    request = analytics_pb2.GetCallStatisticsRequest(
+        bucket=bucket or "", by=by or "", time_zone=time_zone, service_level_threshold_seconds=threshold
+    )
+    _period(request, from_time, to_time)
+    return CallStatistics.of(await services.analytics.GetCallStatistics(request, metadata=who.metadata))
 
 
 @router.get("/v1/queues/{queue_id}/metrics", summary="Live metrics of a queue (refreshed every second)")
