@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common import categories
 from services.common.envelope import timestamp
 from services.common.errors import FieldViolation, InvalidArgument
 
@@ -380,6 +381,13 @@ class TicketSla(BaseModel):
         )
 
 
+# Levels joined by "/", each with a visible character (the service trims the spaces around each).
+_LEVEL = r"[^/\x00-\x1f\x7f-\x9f]*[^/\s\x00-\x1f\x7f-\x9f][^/\x00-\x1f\x7f-\x9f]*"
+_PATH = f"{_LEVEL}(/{_LEVEL}){{0,{categories.MAX_LEVELS - 1}}}"
+CategoryPath = Annotated[str, Field(max_length=200, pattern=f"^{_PATH}$", examples=["billing/refund"])]
+Category = Annotated[str, Field(max_length=200, pattern=f"^({_PATH})?$", examples=["billing/refund"])]
+
+
 class LineSettings(BaseModel):
     display_name: OptionalText = ""
     numbers: list[Annotated[str, Field(pattern=r"^\+?[0-9]{2,20}$")]] = Field(
@@ -394,10 +402,20 @@ class LineSettings(BaseModel):
         examples=["https://crm.example.com/customers?phone=[TEL]"],
         description="The page the agent's screen pop opens; [TEL] is the caller's number. Empty: none.",
     )
+    ticket_categories: list[CategoryPath] = Field(
+        default=[],
+        max_length=500,
+        examples=[["billing/refund", "billing/invoice", "delivery"]],
+        description="The ticket categories (VOC) as paths, up to 5 levels; its tickets take only these "
+        "and their branches. Empty: any category.",
+    )
 
     def to_proto(self) -> telephony_events.LineSettings:
         settings = telephony_events.LineSettings(
-            display_name=self.display_name, numbers=self.numbers, screen_pop_url=self.screen_pop_url
+            display_name=self.display_name,
+            numbers=self.numbers,
+            screen_pop_url=self.screen_pop_url,
+            ticket_categories=self.ticket_categories,
         )
         if self.hours is not None:
             settings.hours.CopyFrom(self.hours.to_proto())
@@ -413,6 +431,7 @@ class LineSettings(BaseModel):
             hours=BusinessHours.of(settings.hours) if settings.HasField("hours") else None,
             ticket_sla=TicketSla.of(settings.ticket_sla) if settings.HasField("ticket_sla") else None,
             screen_pop_url=settings.screen_pop_url,
+            ticket_categories=list(settings.ticket_categories),
         )
 
 
@@ -800,11 +819,6 @@ TICKET_PRIORITIES = {
 }
 TICKET_CHANNELS = {"voice": 1, "chat": 2, "email": 3, "web-form": 4, "sms": 5}
 Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,49}$", examples=["refund"])]
-# Levels joined by "/", each with a visible character (the service trims the spaces around each).
-_LEVEL = r"[^/\x00-\x1f\x7f-\x9f]*[^/\s\x00-\x1f\x7f-\x9f][^/\x00-\x1f\x7f-\x9f]*"
-Category = Annotated[
-    str, Field(max_length=200, pattern=f"^({_LEVEL}(/{_LEVEL})*)?$", examples=["billing/refund"])
-]
 FieldName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
 # JSON Schema's patternProperties alone lets any other key through; the gateway refuses them.
 ONLY_FIELD_NAMES: dict[str, Any] = {"additionalProperties": False}

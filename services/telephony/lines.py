@@ -23,6 +23,7 @@ from cc.telephony.v1 import commands_pb2, events_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from services.common import categories
 from services.common.aggregate import evolved
 from services.common.business_hours import calendar_of, hours_message
 from services.common.calendar import BusinessCalendar
@@ -35,6 +36,7 @@ from services.telephony.flows import Flow
 KEPT_FLOWS = 20
 KEPT_FLOW_BYTES = 300_000
 MAX_NUMBERS = 100
+MAX_TICKET_CATEGORIES = 500
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 MAX_TARGET_MINUTES = 365 * 24 * 60
 # A page for the agent to open: http(s), no spaces or control characters, [TEL] where the number goes.
@@ -88,6 +90,8 @@ class LineState:
     ticket_sla: TicketSla | None = None
     # The screen pop's page for a caller (TEL-2), [TEL] standing for the number; empty: none.
     screen_pop_url: str = ""
+    # The ticket category tree's paths as defined, sorted (TKT-2); empty: any category.
+    ticket_categories: tuple[str, ...] = ()
 
     @property
     def flow_version(self) -> int:
@@ -167,6 +171,7 @@ def evolve(state: LineState | None, event: event_pb2.Event) -> LineState:
                     at,
                     ticket_sla=sla,
                     screen_pop_url=settings.screen_pop_url,
+                    ticket_categories=tuple(settings.ticket_categories),
                 )
             return evolved(
                 state,
@@ -175,6 +180,7 @@ def evolve(state: LineState | None, event: event_pb2.Event) -> LineState:
                 hours=hours,
                 ticket_sla=sla,
                 screen_pop_url=settings.screen_pop_url,
+                ticket_categories=tuple(settings.ticket_categories),
                 changed_at=at,
             )
     assert state is not None, f"{event.event_type} before line_defined"
@@ -210,12 +216,19 @@ def validated_settings(settings: events_pb2.LineSettings) -> events_pb2.LineSett
         faults.append(FieldViolation("settings.numbers", f"at most {MAX_NUMBERS}"))
     if settings.screen_pop_url and not SCREEN_POP_URL.fullmatch(settings.screen_pop_url):
         faults.append(FieldViolation("settings.screen_pop_url", "an http or https URL, [TEL] for the number"))
+    for i, path in enumerate(settings.ticket_categories):
+        optional_text(path, f"settings.ticket_categories[{i}]", "a ticket category")
+        if (problem := categories.problem(path)) is not None:
+            faults.append(FieldViolation(f"settings.ticket_categories[{i}]", problem))
+    if len(settings.ticket_categories) > MAX_TICKET_CATEGORIES:
+        faults.append(FieldViolation("settings.ticket_categories", f"at most {MAX_TICKET_CATEGORIES}"))
     if faults:
         raise InvalidArgument("invalid-argument", "the line's settings are not valid", faults)
     written = events_pb2.LineSettings(
         display_name=settings.display_name,
         numbers=sorted(set(settings.numbers)),
         screen_pop_url=settings.screen_pop_url,
+        ticket_categories=sorted({categories.canonical(path) for path in settings.ticket_categories}),
     )
     if settings.HasField("hours"):
         written.hours.CopyFrom(hours_message(calendar_of(settings.hours)))
@@ -226,7 +239,10 @@ def validated_settings(settings: events_pb2.LineSettings) -> events_pb2.LineSett
 
 def settings_message(state: LineState) -> events_pb2.LineSettings:
     settings = events_pb2.LineSettings(
-        display_name=state.display_name, numbers=state.numbers, screen_pop_url=state.screen_pop_url
+        display_name=state.display_name,
+        numbers=state.numbers,
+        screen_pop_url=state.screen_pop_url,
+        ticket_categories=state.ticket_categories,
     )
     if state.hours is not None:
         settings.hours.CopyFrom(hours_message(state.hours))

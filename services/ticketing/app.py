@@ -54,7 +54,9 @@ async def main(settings: PlatformSettings | None = None) -> None:
     lines = LineDirectory(settings.kafka_bootstrap_servers)
     sla_timer = SlaTimer(lines)
     automatic = AutomaticMessages(template_model, customer_model, lines)
-    rules = domain.TicketRules(sla_terms=lines.sla_terms, automatic_template=automatic.template)
+    rules = domain.TicketRules(
+        sla_terms=lines.sla_terms, automatic_template=automatic.template, categories=lines.categories
+    )
     # The automatic messages read the templates, the customers and the lines: they start once all are read.
     loaded = [template_model.caught_up, customer_model.caught_up, lines.lines.caught_up]
     service = AggregateService(

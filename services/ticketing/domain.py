@@ -21,6 +21,7 @@ from cc.common.v1 import event_pb2, types_pb2
 from cc.ticketing.v1 import commands_pb2, events_pb2
 from google.protobuf.message import Message
 
+from services.common import categories
 from services.common.aggregate import evolved
 from services.common.envelope import derived_id, to_datetime
 from services.common.errors import (
@@ -222,15 +223,20 @@ def clean_tags(tags: Sequence[str], field: str = "tags") -> tuple[str, ...]:
 
 
 def clean_category(category: str, field: str = "category") -> str:
-    """A category path like "billing/refund": segments of plain text joined by "/", none empty."""
+    """A category path like "billing/refund": levels of plain text joined by "/", none empty."""
     if not category:
         return ""
-    segments = [
-        optional_text(part, field, "each level of the category").strip() for part in category.split("/")
-    ]
-    if not all(segments):
-        raise refused(field, "has an empty level: write levels like billing/refund")
-    return "/".join(segments)
+    optional_text(category, field, "the category")
+    if (fault := categories.problem(category)) is not None:
+        raise refused(field, fault)
+    return categories.canonical(category)
+
+
+def _in_line_tree(category: str, line_id: str, tenant_id: str, rules: "TicketRules") -> None:
+    """A line with a category tree takes only its categories; a line without one, or no line, any."""
+    tree = rules.categories(tenant_id, line_id) if category and line_id else None
+    if tree is not None and category not in tree:
+        raise refused("category", f"{category[:100]!r} is not one of line {line_id}'s ticket categories")
 
 
 def clean_field_values(fields: Mapping[str, str], field: str) -> dict[str, str]:
@@ -251,7 +257,7 @@ def _priority(priority: int, field: str = "priority") -> "events_pb2.TicketPrior
     return priority or NORMAL  # type: ignore[return-value]
 
 
-def _open(ticket_id: str, opening: commands_pb2.OpenTicket) -> list[Message]:
+def _open(ticket_id: str, opening: commands_pb2.OpenTicket) -> events_pb2.TicketOpened:
     require(opening.subject, "subject", "the subject")
     require(opening.customer_id, "customer_id", "the requester")
     if opening.channel == types_pb2.CHANNEL_UNSPECIFIED:
@@ -264,25 +270,23 @@ def _open(ticket_id: str, opening: commands_pb2.OpenTicket) -> list[Message]:
     fields = clean_field_values(opening.custom_fields, "custom_fields")
     if len(fields) > MAX_CUSTOM_FIELDS:
         raise refused("custom_fields", f"at most {MAX_CUSTOM_FIELDS} fields")
-    return [
-        events_pb2.TicketOpened(
-            subject=opening.subject,
-            channel=opening.channel,
-            customer_id=opening.customer_id,
-            queue_id=opening.queue_id,
-            assignee_agent_id=opening.assignee_agent_id,
-            call_id=opening.call_id,
-            status=OPEN if opening.assignee_agent_id else NEW,
-            voicemail=opening.voicemail if opening.HasField("voicemail") else None,
-            description=description,
-            priority=_priority(opening.priority),
-            tags=clean_tags(opening.tags),
-            category=clean_category(opening.category),
-            group_id=opening.group_id,
-            custom_fields=fields,
-            line_id=optional_text(opening.line_id, "line_id", "the line of business"),
-        )
-    ]
+    return events_pb2.TicketOpened(
+        subject=opening.subject,
+        channel=opening.channel,
+        customer_id=opening.customer_id,
+        queue_id=opening.queue_id,
+        assignee_agent_id=opening.assignee_agent_id,
+        call_id=opening.call_id,
+        status=OPEN if opening.assignee_agent_id else NEW,
+        voicemail=opening.voicemail if opening.HasField("voicemail") else None,
+        description=description,
+        priority=_priority(opening.priority),
+        tags=clean_tags(opening.tags),
+        category=clean_category(opening.category),
+        group_id=opening.group_id,
+        custom_fields=fields,
+        line_id=optional_text(opening.line_id, "line_id", "the line of business"),
+    )
 
 
 def _change_status(state: TicketState, change: commands_pb2.ChangeTicketStatus) -> list[Message]:
@@ -298,7 +302,7 @@ def _change_status(state: TicketState, change: commands_pb2.ChangeTicketStatus) 
     return [events_pb2.TicketStatusChanged(from_status=state.status, to_status=wanted, reason=reason)]
 
 
-def _edit(state: TicketState, edit: commands_pb2.EditTicket) -> list[Message]:
+def _edit(state: TicketState, edit: commands_pb2.EditTicket) -> events_pb2.TicketFieldsChanged:
     """The fields that differ from the ticket's, each with its new value; an edit changing nothing is
     refused, so that every event records a change."""
     changed = events_pb2.TicketFieldsChanged()
@@ -323,7 +327,7 @@ def _edit(state: TicketState, edit: commands_pb2.EditTicket) -> list[Message]:
         raise refused("set_custom_fields", f"a ticket has at most {MAX_CUSTOM_FIELDS} fields")
     if changed.ByteSize() == 0:
         raise InvalidArgument("nothing-to-change", f"ticket {state.ticket_id} already has these values")
-    return [changed]
+    return changed
 
 
 def _assign(state: TicketState, assign: commands_pb2.AssignTicket) -> list[Message]:
@@ -390,6 +394,10 @@ def _no_terms(tenant_id: str, line_id: str) -> SlaTerms | None:
     return None
 
 
+def _no_tree(tenant_id: str, line_id: str) -> frozenset[str] | None:
+    return None
+
+
 def _no_template(tenant_id: str, moment: str, line_id: str) -> tuple[str, str] | None:
     return None
 
@@ -400,6 +408,8 @@ class TicketRules:
     sla_terms: Callable[[str, str], SlaTerms | None] = _no_terms
     # The automatic message template (id, text) of a tenant for a moment and a line, None for none.
     automatic_template: Callable[[str, str, str], tuple[str, str] | None] = _no_template
+    # The category tree of a tenant's line of business (every path and its ancestors), None for none.
+    categories: Callable[[str, str], frozenset[str] | None] = _no_tree
 
 
 def _first_response_stopped(state: TicketState) -> bool:
@@ -446,7 +456,9 @@ def decide(
     if action == "open_ticket":
         if state is not None:
             raise IllegalTransition("ticket-already-open", f"ticket {ticket_id} already exists")
-        return _open(ticket_id, command.open_ticket)
+        opened = _open(ticket_id, command.open_ticket)
+        _in_line_tree(opened.category, opened.line_id, command.meta.tenant_id, rules)
+        return [opened]
     if state is None:
         raise NotFound("ticket-not-found", f"ticket {ticket_id} does not exist")
     terms = rules.sla_terms(command.meta.tenant_id, state.line_id) if state.line_id else None
@@ -465,7 +477,10 @@ def decide(
                 events_pb2.TicketNoteAdded(note_id=derived_id("note", command.meta.command_id), body=body)
             ]
         case "edit":
-            return _edit(state, command.edit)
+            edited = _edit(state, command.edit)
+            if edited.HasField("category"):
+                _in_line_tree(edited.category, state.line_id, command.meta.tenant_id, rules)
+            return [edited]
         case "assign":
             return _assign(state, command.assign)
         case "add_reply":

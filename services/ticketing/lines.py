@@ -1,5 +1,6 @@
 """The lines of business as ticketing reads them: each line's ticket SLA targets and the calendar
-they count on (TKT-6), and its hours for after-hours messages (TKT-8), from telephony's line events.
+they count on (TKT-6), its hours for after-hours messages (TKT-8) and its ticket category tree (TKT-2),
+from telephony's line events.
 Each event carries the line's whole settings, so this copy takes the latest; the hours are read by the
 same shared codec telephony uses."""
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from cc.common.v1 import event_pb2
 
+from services.common import categories
 from services.common.aggregate import ReadSpec
 from services.common.business_hours import calendar_of
 from services.common.calendar import BusinessCalendar
@@ -24,6 +26,8 @@ class LineTerms:
     terms: SlaTerms | None
     # None: always open.
     hours: BusinessCalendar | None = None
+    # Every category path of the line's tree and its ancestors; None: the line takes any category.
+    categories: frozenset[str] | None = None
 
 
 def evolve(state: LineTerms | None, event: event_pb2.Event) -> LineTerms:
@@ -33,15 +37,16 @@ def evolve(state: LineTerms | None, event: event_pb2.Event) -> LineTerms:
         return state  # a flow published: nothing the clocks read
     settings = event.line_defined.settings
     hours = calendar_of(settings.hours) if settings.HasField("hours") else None
+    tree = categories.tree(settings.ticket_categories) if settings.ticket_categories else None
     if not settings.HasField("ticket_sla"):
-        return LineTerms(event.aggregate_id, None, hours)
+        return LineTerms(event.aggregate_id, None, hours, tree)
     sla = settings.ticket_sla
     terms = SlaTerms(
         tuple(sorted(sla.first_response_minutes.items())),
         tuple(sorted(sla.resolution_minutes.items())),
         None if sla.all_hours else hours,
     )
-    return LineTerms(event.aggregate_id, terms, hours)
+    return LineTerms(event.aggregate_id, terms, hours, tree)
 
 
 LINE_TERMS: ReadSpec[LineTerms] = ReadSpec(LINES, evolve, LineTerms)
@@ -69,3 +74,7 @@ class LineDirectory:
     def sla_terms(self, tenant_id: str, line_id: str) -> SlaTerms | None:
         entry = self.lines.get(tenant_id, line_id) if line_id else None
         return entry.state.terms if entry else None
+
+    def categories(self, tenant_id: str, line_id: str) -> frozenset[str] | None:
+        entry = self.lines.get(tenant_id, line_id) if line_id else None
+        return entry.state.categories if entry else None

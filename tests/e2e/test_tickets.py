@@ -3,6 +3,7 @@ it, fields are edited, replies go to the customer apart from notes, the ticket g
 every status change names who made it, and the list filters, sorts and pages. Through the gateway,
 the ticketing service and the broker, with the journey in chDB."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -194,16 +195,30 @@ async def test_a_tickets_sla_clocks_run_on_its_lines_targets_pause_and_stop(
             "resolution_minutes": {"normal": 240},
             "all_hours": True,
         }
-        line = ok(await admin.put("/v1/lines/sla-cards", json={"display_name": "Cards", "ticket_sla": sla}))
+        cards = {
+            "display_name": "Cards",
+            "ticket_sla": sla,
+            "ticket_categories": ["cards/late", "cards/lost"],
+        }
+        line = ok(await admin.put("/v1/lines/sla-cards", json=cards))
         assert line["settings"]["ticket_sla"] == sla
         zero = {"ticket_sla": {"first_response_minutes": {"normal": 0}}}
         assert (await admin.put("/v1/lines/sla-cards", json=zero)).status_code == 422
-    # Ticketing follows the line's events: a ticket opened once it has them runs both clocks.
+    # Ticketing follows the line's events: once it has them, a category outside the line's tree is
+    # refused naming the field (TKT-2), and a ticket opened runs both clocks.
+    shelf = {"subject": "Wrong shelf", "channel": "email", "customer_id": "cu-shelf", "line_id": "sla-cards"}
+    async with asyncio.timeout(30):
+        while (
+            refused := await supervisor.post("/v1/tickets", json={**shelf, "category": "loans"})
+        ).is_success:
+            await asyncio.sleep(0.2)
+    assert refused.status_code == 422 and refused.json()["field_violations"][0]["field"] == "category"
     ticket = {
         "subject": "Card not arrived",
         "channel": "email",
         "customer_id": "cu-sla",
         "line_id": "sla-cards",
+        "category": "cards/late",
     }
     created = ok(await supervisor.post("/v1/tickets", json=ticket), 201)
     ticket_id = created["ticket_id"]

@@ -143,6 +143,9 @@ def test_the_same_settings_again_are_refused_and_changed_ones_replace_them() -> 
             "settings.hours.special_days[2026-13-01]",
         ),
         ({"screen_pop_url": "javascript:alert(1)"}, "settings.screen_pop_url"),
+        ({"ticket_categories": ["billing", "billing//refund"]}, "settings.ticket_categories[1]"),
+        ({"ticket_categories": ["a/b/c/d/e/f"]}, "settings.ticket_categories[0]"),
+        ({"ticket_categories": [f"c{n}" for n in range(501)]}, "settings.ticket_categories"),
         ({"screen_pop_url": "https://crm.example.com/?q=a b"}, "settings.screen_pop_url"),
         (
             {"ticket_sla": events_pb2.TicketSla(first_response_minutes={"asap": 10})},
@@ -173,6 +176,15 @@ def test_a_lines_screen_pop_page_is_kept_and_shown() -> None:
     (defined,) = line.define(screen_pop_url=url)
     assert isinstance(defined, events_pb2.LineDefined) and defined.settings.screen_pop_url == url
     assert line.state.screen_pop_url == url and lines.settings_message(line.state) == defined.settings
+
+
+def test_a_lines_ticket_categories_are_written_once_each_in_order_and_shown() -> None:
+    line = Line()
+    (defined,) = line.define(ticket_categories=["delivery", " billing / refund ", "delivery"])
+    assert isinstance(defined, events_pb2.LineDefined)
+    assert list(defined.settings.ticket_categories) == ["billing/refund", "delivery"]
+    assert line.state.ticket_categories == ("billing/refund", "delivery")
+    assert lines.settings_message(line.state) == defined.settings
 
 
 def test_a_lines_ticket_sla_targets_are_kept_and_shown_and_changing_them_is_a_change() -> None:

@@ -218,6 +218,11 @@ def test_ticketings_copy_of_a_line_reads_its_targets_and_its_hours_unless_all_ho
     sla_given.all_hours = True
     assert defined(hours=hours, ticket_sla=sla_given).terms.calendar is None  # type: ignore[union-attr]
     assert defined(hours=hours).terms is None
+    # With or without targets, the copy holds the line's category tree: each path and its branches.
+    for targets in ({}, {"ticket_sla": sla_given}):
+        copy = defined(ticket_categories=["billing/refund", "delivery"], **targets)
+        assert copy.categories == {"billing", "billing/refund", "delivery"}
+    assert defined().categories is None  # no tree: any category
 
 
 def test_a_first_response_stopped_by_a_solve_stays_stopped_when_a_reply_follows_a_reopen() -> None:

@@ -9,6 +9,7 @@ from cc.common.v1 import types_pb2
 from cc.ticketing.v1 import commands_pb2, events_pb2
 from google.protobuf.message import Message
 
+from services.common import categories
 from services.common.envelope import build_event
 from services.common.errors import IllegalTransition, InvalidArgument, NotFound
 from services.common.snapshots import StateCodec
@@ -452,3 +453,31 @@ def test_replies_and_escalations_survive_the_snapshot() -> None:
     ticket.send_back()
     codec = StateCodec(domain.TicketState)
     assert codec.decode(codec.encode(ticket.state)) == ticket.state
+
+
+def test_a_line_with_a_category_tree_takes_only_its_categories_and_their_branches() -> None:
+    """TKT-2: a line of business sorts its tickets by its own VOC categories."""
+    tree = categories.tree(["billing/refund", "billing/invoice", "delivery"])
+    rules = domain.TicketRules(categories=lambda tenant, line: tree if line == "shop" else None)
+
+    def open_on(line_id: str, category: str) -> list[Message]:
+        return domain.decide(None, opening(line_id=line_id, category=category), at(0), rules)
+
+    for category in ("billing/refund", "billing", " delivery ", ""):
+        [opened] = open_on("shop", category)
+        assert isinstance(opened, events_pb2.TicketOpened) and opened.category == category.strip()
+    error = refused(lambda: open_on("shop", "billing/refunds"), InvalidArgument, "invalid-argument")
+    assert violated_fields(error) == ["category"]
+    [elsewhere] = open_on("other-line", "anything/at/all")  # a line without a tree takes any
+    assert isinstance(elsewhere, events_pb2.TicketOpened)
+
+    ticket = History(domain.decide, domain.evolve, domain.customer_of, rules, "ticketing", "ticket", "t-1")
+    ticket.handle(opening(line_id="shop", category="billing"), at(0))
+
+    def edit_to(category: str) -> list[Message]:
+        return ticket.handle(command(edit=commands_pb2.EditTicket(category=category)), at(1))
+
+    edit_to("billing/invoice")
+    assert ticket.state.category == "billing/invoice"
+    error = refused(lambda: edit_to("returns"), InvalidArgument, "invalid-argument")
+    assert violated_fields(error) == ["category"]
