@@ -5,8 +5,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from cc.common.v1 import event_pb2
-from cc.telephony.v1 import commands_pb2
-from cc.telephony.v1.telephony_pb2 import CallStatus
+from cc.telephony.v1 import commands_pb2, telephony_pb2
 
 from services.common.aggregate import AggregateCommand, Versioned
 from services.common.command_bus import caused_by
@@ -49,7 +48,7 @@ class CallTimer:
     def __call__(self, entry: Versioned[CallState]) -> None:
         call = entry.state
         key = (entry.tenant_id, entry.aggregate_id)
-        if call.status == CallStatus.CALL_STATUS_RINGING and call.ring_timeout is not None:
+        if call.status == telephony_pb2.CALL_STATUS_RINGING and call.ring_timeout is not None:
 
             def expire() -> commands_pb2.CallCommand:
                 meta = caused_by(
@@ -60,7 +59,7 @@ class CallTimer:
                 )
 
             self._deadlines.set(key, Deadline(call.ring_event_id, call.ring_timeout, CALLS, expire))
-        elif call.status == CallStatus.CALL_STATUS_CALLBACK_PENDING and call.callback_due is not None:
+        elif call.status == telephony_pb2.CALL_STATUS_CALLBACK_PENDING and call.callback_due is not None:
 
             def release() -> commands_pb2.CallCommand:
                 cause = call.callback_due_event_id

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cc.common.v1 import event_pb2
-from cc.telephony.v1 import commands_pb2, events_pb2
+from cc.telephony.v1 import commands_pb2, events_pb2, telephony_pb2
 from cc.telephony.v1.telephony_pb2 import CallStatus
 from google.protobuf.message import Message
 
@@ -39,10 +39,6 @@ from services.telephony.caller_list import CallerList, NoListedNumbers
 from services.telephony.lines import DEFAULT_FLOW, LineDirectory, LineState, NoLines
 from services.telephony.recording import Recording
 
-Party = events_pb2.Party
-EndReason = events_pb2.EndReason
-Target = events_pb2.TransferTarget
-Outcome = events_pb2.CallbackOutcome
 Consult = events_pb2.ConsultAction
 # How far ahead a callback's time slot may be reserved (TEL-5).
 CALLBACK_SLOT_LEAD = timedelta(minutes=1)
@@ -75,7 +71,7 @@ class CallState:
     dnis: str
     customer_id: str
     offered_at: datetime
-    status: "CallStatus.ValueType" = CallStatus.CALL_STATUS_IN_IVR
+    status: "CallStatus.ValueType" = telephony_pb2.CALL_STATUS_IN_IVR
     line_id: str = ""
     flow_version: int = 0
     # The flow node the call waits on in the IVR, and the play number of its prompt (1 = first).
@@ -130,8 +126,8 @@ class CallState:
     agent_id: str = ""
     answered_at: datetime | None = None
     ended_at: datetime | None = None
-    ended_by: "events_pb2.Party.ValueType" = Party.PARTY_UNSPECIFIED
-    end_reason: "events_pb2.EndReason.ValueType" = EndReason.END_REASON_UNSPECIFIED
+    ended_by: "events_pb2.Party.ValueType" = events_pb2.PARTY_UNSPECIFIED
+    end_reason: "events_pb2.EndReason.ValueType" = events_pb2.END_REASON_UNSPECIFIED
 
 
 def customer_for_ani(tenant_id: str, ani: str) -> str:
@@ -150,7 +146,7 @@ def customer_of(state: CallState | None, command: commands_pb2.CallCommand) -> s
 def _existing(state: CallState | None, call_id: str) -> CallState:
     if state is None:
         raise NotFound("call-not-found", f"call {call_id} does not exist")
-    if state.status == CallStatus.CALL_STATUS_ENDED:
+    if state.status == telephony_pb2.CALL_STATUS_ENDED:
         raise IllegalTransition("call-already-ended", f"call {call_id} has already ended")
     return state
 
@@ -207,7 +203,7 @@ def _decide(
             return _digits(_existing(state, call_id), command.send_digits, command.meta.tenant_id, now, rules)
         case "ring_agent":
             call = _existing(state, call_id)
-            if call.status != CallStatus.CALL_STATUS_QUEUED:
+            if call.status != telephony_pb2.CALL_STATUS_QUEUED:
                 raise _illegal(call, "call-not-queued", "queued")
             agent_id = require(command.ring_agent.agent_id, "agent_id", "the agent to ring")
             return [
@@ -249,12 +245,12 @@ def _decide(
             ]
         case "hang_up_call":
             call = _existing(state, call_id)
-            if command.hang_up_call.party == Party.PARTY_AGENT and call.callback_dialing:
+            if command.hang_up_call.party == events_pb2.PARTY_AGENT and call.callback_dialing:
                 # the agent gives up on the attempt before the caller answers: it failed
-                return _callback_outcome(call, Outcome.CALLBACK_OUTCOME_FAILED, now, rules)
-            if command.hang_up_call.party == Party.PARTY_AGENT and call.conference:
+                return _callback_outcome(call, events_pb2.CALLBACK_OUTCOME_FAILED, now, rules)
+            if command.hang_up_call.party == events_pb2.PARTY_AGENT and call.conference:
                 return _consult_transfer(call, now)  # the agent leaves the other two talking
-            if command.hang_up_call.party == Party.PARTY_AGENT:
+            if command.hang_up_call.party == events_pb2.PARTY_AGENT:
                 consult.refused_while_consulting(call)
             return [*consult.ended_with_call(call), _hang_up(call, command.hang_up_call.party)]
         case "hold_call":
@@ -367,7 +363,8 @@ def _offer(
     )
     screening = caller_list.screened(rules.callers.entry(tenant_id, numbers.canonical(offer.ani)), now)
     if any(isinstance(said, events_pb2.CallerBlocked) for said in screening):
-        ended = events_pb2.CallEnded(ended_by=Party.PARTY_SYSTEM, reason=EndReason.END_REASON_CALLER_BLOCKED)
+        blocked = events_pb2.END_REASON_CALLER_BLOCKED
+        ended = events_pb2.CallEnded(ended_by=events_pb2.PARTY_SYSTEM, reason=blocked)
         return [offered, *screening, ended]
     return [offered, *screening, *flows.enter(flow, flow.start, caller)]
 
@@ -409,7 +406,7 @@ def digits_to_send(
 
 
 def _at_masked_node(call: CallState | None, tenant_id: str, rules: TelephonyRules) -> bool:
-    if call is None or call.status != CallStatus.CALL_STATUS_IN_IVR:
+    if call is None or call.status != telephony_pb2.CALL_STATUS_IN_IVR:
         return False
     if call.recording.paused == recording.PCI:  # also when its flow version is no longer kept
         return True
@@ -430,7 +427,7 @@ def _check_digits(digits: str) -> None:
 def _digits(
     call: CallState, sent: commands_pb2.SendDigits, tenant_id: str, now: datetime, rules: TelephonyRules
 ) -> list[Message]:
-    if call.status != CallStatus.CALL_STATUS_IN_IVR:
+    if call.status != telephony_pb2.CALL_STATUS_IN_IVR:
         raise _illegal(call, "call-not-in-ivr", "in the IVR")
     flow, line = _walked(call, tenant_id, rules)
     caller = _caller(line, call.priority, now, call.ani)
@@ -455,10 +452,11 @@ def _voicemail(call: CallState, left: commands_pb2.LeaveVoicemail) -> list[Messa
     event carries what ticketing needs to open the ticket. Carriers often report the caller's hang-up
     before the recording: a call that ended at the voicemail node still takes its one recording."""
     at_voicemail = call.voicemail_seconds > 0 and not call.voicemail_left
-    hung_up_there = call.end_reason == EndReason.END_REASON_CALLER_LEFT_IVR
-    if not at_voicemail or call.status not in (CallStatus.CALL_STATUS_IN_IVR, CallStatus.CALL_STATUS_ENDED):
+    hung_up_there = call.end_reason == events_pb2.END_REASON_CALLER_LEFT_IVR
+    at_the_node = call.status in (telephony_pb2.CALL_STATUS_IN_IVR, telephony_pb2.CALL_STATUS_ENDED)
+    if not at_voicemail or not at_the_node:
         raise _illegal(call, "call-not-at-voicemail", "at a voicemail node")
-    if call.status == CallStatus.CALL_STATUS_ENDED and not hung_up_there:
+    if call.status == telephony_pb2.CALL_STATUS_ENDED and not hung_up_there:
         raise IllegalTransition("call-already-ended", f"call {call.call_id} has already ended")
     left_ref = require(left.recording_ref, "recording_ref", "the carrier's reference to the recording")
     # a carrier may round the length up past the node's limit
@@ -481,11 +479,11 @@ def _voicemail(call: CallState, left: commands_pb2.LeaveVoicemail) -> list[Messa
         line_id=call.line_id,
         dnis=call.dnis,
     )
-    if call.status == CallStatus.CALL_STATUS_ENDED:
+    if call.status == telephony_pb2.CALL_STATUS_ENDED:
         return [left_event]
     return [
         left_event,
-        events_pb2.CallEnded(ended_by=Party.PARTY_CALLER, reason=EndReason.END_REASON_VOICEMAIL_LEFT),
+        events_pb2.CallEnded(ended_by=events_pb2.PARTY_CALLER, reason=events_pb2.END_REASON_VOICEMAIL_LEFT),
     ]
 
 
@@ -506,9 +504,9 @@ def _transfer(call: CallState, transfer: commands_pb2.TransferCall, now: datetim
         hold_seconds=call.hold_seconds_at(now),
     )
     match transfer.target:
-        case Target.TRANSFER_TARGET_QUEUE:
+        case events_pb2.TRANSFER_TARGET_QUEUE:
             return [transferred, _queued(to, to, call.priority, now, TRANSFERRED)]
-        case Target.TRANSFER_TARGET_AGENT:
+        case events_pb2.TRANSFER_TARGET_AGENT:
             if to == call.agent_id:
                 raise InvalidArgument(
                     "invalid-argument",
@@ -518,7 +516,7 @@ def _transfer(call: CallState, transfer: commands_pb2.TransferCall, now: datetim
             waiting = _queued(call.queue_id, call.required_skill, call.priority, now, TRANSFERRED)
             waiting.agent_id = to
             return [transferred, waiting]
-        case Target.TRANSFER_TARGET_NUMBER:
+        case events_pb2.TRANSFER_TARGET_NUMBER:
             if not numbers.NUMBER.fullmatch(numbers.canonical(to)):
                 raise InvalidArgument(
                     "invalid-argument",
@@ -526,8 +524,8 @@ def _transfer(call: CallState, transfer: commands_pb2.TransferCall, now: datetim
                     [FieldViolation("to", numbers.NUMBER_RULE)],
                 )
             ended = events_pb2.CallEnded(
-                ended_by=Party.PARTY_AGENT,
-                reason=EndReason.END_REASON_TRANSFERRED_OUT,
+                ended_by=events_pb2.PARTY_AGENT,
+                reason=events_pb2.END_REASON_TRANSFERRED_OUT,
                 queue_id=call.queue_id,
                 agent_id=call.agent_id,
             )
@@ -560,7 +558,7 @@ def _finish_consult(call: CallState, finish: commands_pb2.FinishConsult, now: da
 def _consult_transfer(call: CallState, now: datetime) -> list[Message]:
     """The agent leaves the caller with the consulted party: a transfer to that number, consulted."""
     to_party = commands_pb2.TransferCall(
-        agent_id=call.agent_id, target=Target.TRANSFER_TARGET_NUMBER, to=call.consult_number
+        agent_id=call.agent_id, target=events_pb2.TRANSFER_TARGET_NUMBER, to=call.consult_number
     )
     transferred, *ended = _transfer(call, to_party, now)
     assert isinstance(transferred, events_pb2.CallTransferred)
@@ -577,7 +575,7 @@ CALLBACK_SLOT, CALLBACK_RETRY = "callback-slot", "callback-retry"
 def _request_callback(call: CallState, request: commands_pb2.RequestCallback, now: datetime) -> list[Message]:
     """The caller accepts a callback while waiting (TEL-5): it keeps their place, or with a time slot
     leaves the queue until then. Their number unless they gave another."""
-    if call.status != CallStatus.CALL_STATUS_QUEUED:
+    if call.status != telephony_pb2.CALL_STATUS_QUEUED:
         raise _illegal(call, "call-not-queued", "waiting in a queue")
     if call.callback_number:
         raise IllegalTransition("callback-already-requested", f"call {call.call_id} is a callback already")
@@ -606,7 +604,7 @@ def _request_callback(call: CallState, request: commands_pb2.RequestCallback, no
 def _release_callback(call: CallState) -> events_pb2.CallQueued:
     """The callback timer: a reserved slot has come (its wait in the queue starts now), or the next
     attempt is due (it goes back to the place it kept)."""
-    if call.status != CallStatus.CALL_STATUS_CALLBACK_PENDING or call.callback_due is None:
+    if call.status != telephony_pb2.CALL_STATUS_CALLBACK_PENDING or call.callback_due is None:
         raise _illegal(call, "callback-not-pending", "a callback waiting out of its queue")
     if call.callback_attempts == 0:
         return _queued(call.queue_id, call.required_skill, call.priority, call.callback_due, CALLBACK_SLOT)
@@ -619,14 +617,16 @@ def _cancel_callback(call: CallState) -> events_pb2.CallEnded:
     """A supervisor or an integration ends a callback whose caller is not on the line: waiting in its
     queue, ringing an agent (who is no longer reserved for it) or out of the queue."""
     waiting = (
-        CallStatus.CALL_STATUS_QUEUED,
-        CallStatus.CALL_STATUS_RINGING,
-        CallStatus.CALL_STATUS_CALLBACK_PENDING,
+        telephony_pb2.CALL_STATUS_QUEUED,
+        telephony_pb2.CALL_STATUS_RINGING,
+        telephony_pb2.CALL_STATUS_CALLBACK_PENDING,
     )
     if not call.callback_number or call.status not in waiting:
         raise _illegal(call, "callback-not-cancellable", "a callback waiting for an agent")
     return events_pb2.CallEnded(
-        ended_by=Party.PARTY_SYSTEM, reason=EndReason.END_REASON_CALLBACK_CANCELLED, queue_id=call.queue_id
+        ended_by=events_pb2.PARTY_SYSTEM,
+        reason=events_pb2.END_REASON_CALLBACK_CANCELLED,
+        queue_id=call.queue_id,
     )
 
 
@@ -636,14 +636,14 @@ def _callback_outcome(
     """The carrier's word on the outbound leg the agent's answer placed: connected, or a failed attempt
     that the agent leaves (another waits out of the queue for the retry delay, after the last the call
     ends)."""
-    if call.status != CallStatus.CALL_STATUS_CONNECTED or not call.callback_dialing:
+    if call.status != telephony_pb2.CALL_STATUS_CONNECTED or not call.callback_dialing:
         raise _illegal(call, "callback-not-dialing", "dialling a callback")
-    if outcome == Outcome.CALLBACK_OUTCOME_CONNECTED:
+    if outcome == events_pb2.CALLBACK_OUTCOME_CONNECTED:
         return [events_pb2.CallbackConnected(agent_id=call.agent_id, attempt=call.callback_attempts)]
     if outcome not in (
-        Outcome.CALLBACK_OUTCOME_NO_ANSWER,
-        Outcome.CALLBACK_OUTCOME_BUSY,
-        Outcome.CALLBACK_OUTCOME_FAILED,
+        events_pb2.CALLBACK_OUTCOME_NO_ANSWER,
+        events_pb2.CALLBACK_OUTCOME_BUSY,
+        events_pb2.CALLBACK_OUTCOME_FAILED,
     ):
         raise InvalidArgument(
             "invalid-argument",
@@ -661,8 +661,8 @@ def _callback_outcome(
         failed.retry_at.CopyFrom(timestamp(now + timedelta(seconds=rules.callback_retry_seconds)))
         return [failed]
     ended = events_pb2.CallEnded(
-        ended_by=Party.PARTY_SYSTEM,
-        reason=EndReason.END_REASON_CALLBACK_FAILED,
+        ended_by=events_pb2.PARTY_SYSTEM,
+        reason=events_pb2.END_REASON_CALLBACK_FAILED,
         queue_id=call.queue_id,
         agent_id=call.agent_id,
     )
@@ -682,7 +682,7 @@ def _queued(
 
 
 def _ringing(call: CallState, agent_id: str) -> CallState:
-    if call.status != CallStatus.CALL_STATUS_RINGING or call.ringing_agent_id != agent_id:
+    if call.status != telephony_pb2.CALL_STATUS_RINGING or call.ringing_agent_id != agent_id:
         raise _illegal(call, "call-not-ringing-agent", f"ringing agent {agent_id}")
     return call
 
@@ -690,7 +690,7 @@ def _ringing(call: CallState, agent_id: str) -> CallState:
 def _with_agent(call: CallState, agent_id: str) -> CallState:
     """The call, connected to `agent_id`: only the agent on the call holds or resumes it."""
     require(agent_id, "agent_id", "the agent on the call")
-    if call.status != CallStatus.CALL_STATUS_CONNECTED or call.agent_id != agent_id:
+    if call.status != telephony_pb2.CALL_STATUS_CONNECTED or call.agent_id != agent_id:
         raise _illegal(call, "call-not-with-agent", f"connected to agent {agent_id}")
     return call
 
@@ -707,26 +707,26 @@ def _with_caller(call: CallState, agent_id: str) -> CallState:
 
 
 def _hang_up(call: CallState, party: "events_pb2.Party.ValueType") -> events_pb2.CallEnded:
-    if party not in (Party.PARTY_CALLER, Party.PARTY_AGENT):
+    if party not in (events_pb2.PARTY_CALLER, events_pb2.PARTY_AGENT):
         raise InvalidArgument(
             "invalid-argument", "party must be caller or agent", [FieldViolation("party", "caller or agent")]
         )
-    if party == Party.PARTY_CALLER and call.callback_number and not call.callback_connected:
+    if party == events_pb2.PARTY_CALLER and call.callback_number and not call.callback_connected:
         raise IllegalTransition(
             "callback-requested",
             f"call {call.call_id} is a callback: it ends with the outcome of its attempts",
         )
     ended = events_pb2.CallEnded(ended_by=party, queue_id=call.queue_id)
-    if call.status == CallStatus.CALL_STATUS_CONNECTED:
-        ended.reason = EndReason.END_REASON_NORMAL_CLEARING
+    if call.status == telephony_pb2.CALL_STATUS_CONNECTED:
+        ended.reason = events_pb2.END_REASON_NORMAL_CLEARING
         ended.agent_id = call.agent_id
         return ended
-    if party == Party.PARTY_AGENT:
+    if party == events_pb2.PARTY_AGENT:
         raise _illegal(call, "call-not-connected", "connected to an agent")
-    if call.status == CallStatus.CALL_STATUS_IN_IVR:
-        ended.reason = EndReason.END_REASON_CALLER_LEFT_IVR
+    if call.status == telephony_pb2.CALL_STATUS_IN_IVR:
+        ended.reason = events_pb2.END_REASON_CALLER_LEFT_IVR
         return ended
-    ended.reason = EndReason.END_REASON_ABANDONED_IN_QUEUE
+    ended.reason = events_pb2.END_REASON_ABANDONED_IN_QUEUE
     ended.abandoned = True
     ended.agent_id = call.ringing_agent_id
     return ended
@@ -785,7 +785,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
             queued = event.call_queued
             return evolved(
                 state,
-                status=CallStatus.CALL_STATUS_QUEUED,
+                status=telephony_pb2.CALL_STATUS_QUEUED,
                 queue_id=queued.queue_id,
                 required_skill=queued.required_skill,
                 priority=queued.priority,
@@ -800,7 +800,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
             ringing = event.call_ringing
             return evolved(
                 state,
-                status=CallStatus.CALL_STATUS_RINGING,
+                status=telephony_pb2.CALL_STATUS_RINGING,
                 ringing_agent_id=ringing.agent_id,
                 ring_timeout=timedelta(seconds=ringing.ring_timeout_seconds),
                 ring_event_id=event.event_id,
@@ -823,7 +823,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
             return evolved(
                 state,
                 callback_number=requested.number,
-                status=CallStatus.CALL_STATUS_CALLBACK_PENDING,
+                status=telephony_pb2.CALL_STATUS_CALLBACK_PENDING,
                 callback_due=to_datetime(requested.at),
                 callback_due_event_id=event.event_id,
             )
@@ -837,7 +837,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 return evolved(state, callback_dialing=False)  # the CallEnded that follows ends it
             return evolved(
                 state,
-                status=CallStatus.CALL_STATUS_CALLBACK_PENDING,
+                status=telephony_pb2.CALL_STATUS_CALLBACK_PENDING,
                 agent_id="",
                 callback_dialing=False,
                 held_since=None,
@@ -858,7 +858,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 consult_number="",
                 conference=False,
                 # to a number, the call ends here with its agent; else the agent has left it
-                agent_id=state.agent_id if transferred.target == Target.TRANSFER_TARGET_NUMBER else "",
+                agent_id=state.agent_id if transferred.target == events_pb2.TRANSFER_TARGET_NUMBER else "",
                 callback_dialing=False,
                 held_since=None,
                 hold_seconds=event.call_transferred.hold_seconds,
@@ -870,7 +870,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
         case "call_answered":
             return evolved(
                 state,
-                status=CallStatus.CALL_STATUS_CONNECTED,
+                status=telephony_pb2.CALL_STATUS_CONNECTED,
                 agent_id=event.call_answered.agent_id,
                 ringing_agent_id="",
                 ring_timeout=None,
@@ -881,7 +881,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
             ended = event.call_ended
             return evolved(
                 state,
-                status=CallStatus.CALL_STATUS_ENDED,
+                status=telephony_pb2.CALL_STATUS_ENDED,
                 ended_at=at,
                 consult_number="",
                 conference=False,

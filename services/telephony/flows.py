@@ -50,8 +50,6 @@ _NODE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _MENU_DIGITS = re.compile(r"[0-9*#]{1,16}")
 _WHOLE = re.compile(r"[0-9]{1,4}")
 _ATTRIBUTE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
-Party = events_pb2.Party
-EndReason = events_pb2.EndReason
 
 
 @dataclass(frozen=True)
@@ -376,13 +374,13 @@ def enter(flow: Flow, node_id: str, caller: Caller, reason: str = "ivr") -> list
                 return events
             case "hang-up":
                 ended = events_pb2.CallEnded(
-                    ended_by=Party.PARTY_SYSTEM, reason=EndReason.END_REASON_FLOW_HUNG_UP
+                    ended_by=events_pb2.PARTY_SYSTEM, reason=events_pb2.END_REASON_FLOW_HUNG_UP
                 )
                 if node.parameters.get("announcement"):
                     events.append(
                         events_pb2.IvrAnnouncementPlayed(menu_id=node.node_id, announcement=_say(node))
                     )
-                    ended.reason = EndReason.END_REASON_ANNOUNCEMENT_COMPLETED
+                    ended.reason = events_pb2.END_REASON_ANNOUNCEMENT_COMPLETED
                 events.append(ended)
                 return events
     raise AssertionError(f"the flow loops without waiting for the caller at {node_id}")

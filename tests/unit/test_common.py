@@ -241,3 +241,18 @@ async def test_a_write_whose_version_the_read_model_has_not_seen_yet_is_unavaila
     with pytest.raises(Unavailable) as refused:
         await execute(Written(), behind, define, "", wait_seconds=0.05)  # type: ignore[arg-type]
     assert refused.value.error_id == "read-model-behind"
+
+
+def test_a_service_collects_young_garbage_every_20000_allocations_not_700() -> None:
+    import gc
+
+    from services.common.runtime import YOUNG_COLLECTION_OBJECTS, collect_young_garbage_less_often
+
+    before = gc.get_threshold()
+    try:
+        collect_young_garbage_less_often()
+        assert (
+            gc.get_threshold() == (YOUNG_COLLECTION_OBJECTS, 50, 100) and YOUNG_COLLECTION_OBJECTS == 20_000
+        )
+    finally:
+        gc.set_threshold(*before)

@@ -4,7 +4,7 @@ import asyncio
 
 from faust import Worker
 
-from services.common.runtime import arm_stop_deadline, configure_logging
+from services.common.runtime import arm_stop_deadline, collect_young_garbage_less_often, configure_logging
 from services.common.topics import ensure_topics
 from services.routing.stream import agents  # noqa: F401  (registers the agents and timers on the app)
 from services.routing.stream.app import app, settings
@@ -27,6 +27,7 @@ class RoutingWorker(Worker):
 
 
 configure_logging("routing-stream")
+collect_young_garbage_less_often()
 asyncio.run(
     ensure_topics(
         settings.kafka_bootstrap_servers,
