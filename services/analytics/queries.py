@@ -98,7 +98,6 @@ WITH
         ) AS wrap_up
         ON logout.agent_id = wrap_up.agent_id AND logout.occurred_at >= wrap_up.began_at
     ),
-    -- One row per counted fact: its queue, its kind and the seconds it measures (wait or handle time).
     -- Where each agent sat: the site of its latest login (an agent logs in at one site at a time).
     logins AS (
         SELECT aggregate_id AS agent_id, occurred_at AS logged_in_at, site_id

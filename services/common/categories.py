@@ -2,6 +2,7 @@
 written as paths like "billing/refund". Telephony keeps each line's tree in its settings, and ticketing
 refuses a ticket category that is not in its line's tree. One rule for both, with no I/O."""
 
+import unicodedata
 from collections.abc import Iterable
 
 SEPARATOR = "/"
@@ -10,8 +11,9 @@ EXAMPLE = "billing/refund"
 
 
 def canonical(path: str) -> str:
-    """The path in its one written form: each level without surrounding spaces."""
-    return SEPARATOR.join(level.strip() for level in path.split(SEPARATOR))
+    """The path in its one written form: each level without surrounding spaces, in Unicode NFC (a
+    Korean category typed as composed syllables or as jamo is one category)."""
+    return SEPARATOR.join(unicodedata.normalize("NFC", level.strip()) for level in path.split(SEPARATOR))
 
 
 def problem(path: str) -> str | None:

@@ -72,13 +72,28 @@ _fetch = Fetcher._proc_fetch_request
 
 def _fetch_actions_waiting_longer_when_quiet(self: Fetcher, assignment: Any) -> Any:
     """aiokafka's next fetches, asking the broker to hold them QUIET_FETCH_WAIT_MS when the last fetch
-    found nothing and no partition has records still being handled (so every partition is in the
-    fetch, and a record appended to any answers it at once). An idle consumer then asks five times less
-    often; a busy one keeps the short wait. Gathering members (fetch_min_bytes > 1) keep their own."""
+    found nothing and every assigned partition is in the fetch: none has records still being handled,
+    is paused (a partition an owner is still loading) or awaits its position. A record appended to any
+    then answers it at once, while a partition left out would wait for it to return. An idle consumer
+    asks five times less often; a busy one keeps the short wait. Gathering members (fetch_min_bytes > 1)
+    keep their own."""
     configured = self.__dict__.setdefault("_configured_wait_ms", self._fetch_max_wait_ms)
-    quiet = self.__dict__.get("_found_nothing", False) and not self._records and self._fetch_min_bytes == 1
+    quiet = (
+        self.__dict__.get("_found_nothing", False)
+        and not self._records
+        and self._fetch_min_bytes == 1
+        and _every_partition_fetchable(assignment)
+    )
     self._fetch_max_wait_ms = max(configured, QUIET_FETCH_WAIT_MS) if quiet else configured
     return _fetch_actions(self, assignment)
+
+
+def _every_partition_fetchable(assignment: Any) -> bool:
+    for tp in assignment.tps:
+        state = assignment.state_value(tp)
+        if state is None or state.paused or not state.has_valid_position:
+            return False
+    return True
 
 
 async def _fetch_noting_what_it_found(self: Fetcher, assignment: Any, node_id: int, request: Any) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 
 from services.common import kafka
 
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 # How long one fetch waits for records before the reader looks again for followers that joined. A
 # follower joins while its service starts, so this is start-up latency, never a record's.
 JOIN_WAIT_MS = 100
+# Tries to learn a joining follower's partitions (1 s, 2 s... apart) before the reader gives up.
+METADATA_ATTEMPTS = 5
 # Where a follower starts in a partition, given the partition and its end when the follower joined.
 StartAt = Callable[[TopicPartition, int], int]
 
@@ -52,13 +55,23 @@ class _Place:
     ends: dict[TopicPartition, int] = field(default_factory=dict)
 
     def take(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        """Hand the follower its records. One that fails on a batch is handed it again record by
+        record, so that only the records it fails on are skipped (and logged): every follower takes a
+        record twice harmlessly (a read model skips versions it has)."""
         start = self.next_offsets[tp]
         if records[0].offset < start:  # the reader went back for a follower that joined after this one
             records = [record for record in records if record.offset >= start]
             if not records:
                 return
         self.next_offsets[tp] = records[-1].offset + 1
-        self.follower.deliver(records)
+        try:
+            self.follower.deliver(records)
+        except Exception:
+            for record in records:
+                try:
+                    self.follower.deliver([record])
+                except Exception:
+                    log.exception("a follower of %s failed on offset %s; it goes on", tp, record.offset)
 
 
 class _Tail:
@@ -96,22 +109,11 @@ class _Tail:
                 batches = await consumer.getmany(timeout_ms=JOIN_WAIT_MS, max_records=kafka.REPLAY_BATCH)
                 for tp, records in batches.items():
                     for place in self._by_partition.get(tp, ()):
-                        self._hand(place, tp, records)
+                        place.take(tp, records)
                 if self._catching_up:
                     await self._note_caught_up()
         finally:
             await consumer.stop()
-
-    @staticmethod
-    def _hand(place: _Place, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-        """Hand a follower its records; one that fails on them is logged and goes on from the next, so
-        that one bad record never stops the reader of every other model in the process."""
-        try:
-            place.take(tp, records)
-        except Exception:
-            log.exception(
-                "a follower of %s failed on offsets %s-%s", tp, records[0].offset, records[-1].offset
-            )
 
     async def _admit(self) -> None:
         """Assign the joiners' partitions beside the ones already read, and go back where a joiner
@@ -121,20 +123,36 @@ class _Tail:
         standing = {tp: await consumer.position(tp) for tp in consumer.assignment()}
         wanted = dict(standing)
         for place in joining:
-            partitions = await kafka.partitions_of(consumer, place.follower.topics)
-            place.ends = dict(await consumer.end_offsets(partitions))
-            for tp, end in place.ends.items():
-                start = place.next_offsets[tp] = place.follower.start_at(tp, end)
+            partitions = await self._partitions_of(place.follower.topics)
+            ends = dict(await consumer.end_offsets(partitions))
+            if place not in self._places:
+                continue  # it left while its partitions were looked up
+            place.ends = ends
+            for tp, end in ends.items():
+                # Never past the end: the reader would be sent back to the beginning, and a follower
+                # starting there would miss what is written between the end and its start.
+                start = place.next_offsets[tp] = min(place.follower.start_at(tp, end), end)
                 wanted[tp] = min(start, wanted.get(tp, start))
                 self._by_partition.setdefault(tp, []).append(place)
+            self._catching_up.append(place)
         reassigned = wanted.keys() != standing.keys()
         if reassigned:
             consumer.assign(list(wanted))  # this replaces the assignment: every position is set again
         for tp, offset in wanted.items():
             if reassigned or standing[tp] != offset:
                 consumer.seek(tp, offset)
-        self._catching_up.extend(joining)
         await self._note_caught_up()
+
+    async def _partitions_of(self, topics: Sequence[str]) -> list[TopicPartition]:
+        """The topics' partitions, or KafkaError: a follower with none would read nothing, silently
+        (every topic a service follows exists before it starts, so none known is the broker's fault)."""
+        for attempt in range(METADATA_ATTEMPTS):
+            partitions = await kafka.partitions_of(self._consumer, topics)
+            missing = set(topics) - {tp.topic for tp in partitions}
+            if not missing:
+                return partitions
+            await asyncio.sleep(attempt + 1)
+        raise KafkaError(f"no partitions known for {sorted(missing)}")
 
     async def _note_caught_up(self) -> None:
         consumer = self._consumer
@@ -143,8 +161,9 @@ class _Tail:
                 if await consumer.position(tp) < end:
                     break
             else:
-                self._catching_up.remove(place)
-                place.follower.caught_up()
+                if place in self._catching_up:  # it may have left while a position was asked
+                    self._catching_up.remove(place)
+                    place.follower.caught_up()
 
 
 _tails: dict[tuple[asyncio.AbstractEventLoop, str], _Tail] = {}

@@ -1,11 +1,12 @@
 import uvicorn
 
-from services.common.runtime import configure_logging
+from services.common.runtime import collect_young_garbage_less_often, configure_logging
 from services.common.settings import get_settings
 from services.gateway.main import create_app
 
 settings = get_settings()
 configure_logging("gateway")
+collect_young_garbage_less_often()
 uvicorn.run(
     create_app(settings),
     host=settings.grpc_host,

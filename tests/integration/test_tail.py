@@ -17,16 +17,18 @@ Seen = dict[str, list[int]]  # offsets taken, by topic and partition
 
 
 class Recorder:
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, fail: bool = False, fail_on: tuple[str, int] | None = None) -> None:
         self.seen: Seen = defaultdict(list)
         self.caught_up = asyncio.Event()
         self.fail = fail
+        self.fail_on = fail_on  # a record it cannot take (where, offset)
 
     def take(self, records: list[ConsumerRecord]) -> None:
-        if self.fail:
+        where = [(f"{record.topic[:10]}/{record.partition}", record.offset) for record in records]
+        if self.fail or self.fail_on in where:
             raise RuntimeError("a follower's bug")
-        for record in records:
-            self.seen[f"{record.topic[:10]}/{record.partition}"].append(record.offset)
+        for at, offset in where:
+            self.seen[at].append(offset)
 
     async def holds(self, expected: Seen, timeout: float = 20) -> None:
         async with asyncio.timeout(timeout):
@@ -51,6 +53,7 @@ async def test_followers_share_one_reader_and_each_takes_its_records_from_its_ow
     await write(1, 3)
     await write(0, 2, to=other)
     first, later, broken = Recorder(), Recorder(), Recorder(fail=True)
+    picky = Recorder(fail_on=("test.tail-/0", 5))
 
     def follow(recorder: Recorder, start_at: tail.StartAt, *more: str) -> "asyncio.Task[None]":
         follower = tail.Follower([topic, *more], start_at, recorder.take, recorder.caught_up.set)
@@ -69,9 +72,13 @@ async def test_followers_share_one_reader_and_each_takes_its_records_from_its_ow
             follow(later, lambda tp, end: 3 if tp.topic == topic and tp.partition == 0 else 0, other)
         )
         running.append(follow(broken, lambda tp, end: 0))
+        running.append(follow(picky, lambda tp, end: 0))
         async with asyncio.timeout(20):
             await later.caught_up.wait()
             await broken.caught_up.wait()  # caught up, though it failed on every record
+            await picky.caught_up.wait()
+        # The one that failed on one record took the rest of its batch, that one skipped.
+        assert dict(picky.seen) == {"test.tail-/0": [0, 1, 2, 3, 4, 6], "test.tail-/1": [0, 1, 2]}
         assert dict(later.seen) == {
             "test.tail-/0": [3, 4, 5, 6],
             "test.tail-/1": [0, 1, 2],

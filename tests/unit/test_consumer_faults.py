@@ -222,33 +222,52 @@ def test_a_transaction_right_after_another_asks_again_for_its_partition_after_2_
 
 
 @pytest.mark.parametrize(
-    ("found_nothing", "records_held", "min_bytes", "wait_ms"),
+    ("found_nothing", "records_held", "paused", "min_bytes", "wait_ms"),
     [
-        (True, False, 1, kafka.QUIET_FETCH_WAIT_MS),  # quiet: every partition is in the fetch
-        (False, False, 1, kafka.IDLE_FETCH_WAIT_MS),  # records flowing
-        (True, True, 1, kafka.IDLE_FETCH_WAIT_MS),  # a partition left out while its records are handled
-        (True, False, 262144, 200),  # a gathering member keeps its own wait
+        (True, False, False, 1, kafka.QUIET_FETCH_WAIT_MS),  # quiet: every partition is in the fetch
+        (False, False, False, 1, kafka.IDLE_FETCH_WAIT_MS),  # records flowing
+        (
+            True,
+            True,
+            False,
+            1,
+            kafka.IDLE_FETCH_WAIT_MS,
+        ),  # a partition left out while its records are handled
+        (True, False, True, 1, kafka.IDLE_FETCH_WAIT_MS),  # a partition paused while its owner loads
+        (True, False, False, 262144, 200),  # a gathering member keeps its own wait
     ],
 )
 def test_a_fetch_waits_longer_only_when_quiet_and_no_partition_is_left_out(
-    monkeypatch: pytest.MonkeyPatch, found_nothing: bool, records_held: bool, min_bytes: int, wait_ms: int
+    monkeypatch: pytest.MonkeyPatch,
+    found_nothing: bool,
+    records_held: bool,
+    paused: bool,
+    min_bytes: int,
+    wait_ms: int,
 ) -> None:
     """An idle consumer's fetch is held QUIET_FETCH_WAIT_MS by the broker; a record appended answers it
-    at once, but only for the partitions in it, so a partition whose records are still being handled
-    (left out of the fetch) would wait that long: then the short wait stays."""
+    at once, but only for the partitions in it, so a partition left out (its records still being
+    handled, or paused until its owner has loaded it) would wait that long: then the short wait stays."""
     asked: list[int] = []
     monkeypatch.setattr(
         kafka, "_fetch_actions", lambda fetcher, assignment: asked.append(fetcher._fetch_max_wait_ms)
     )
     configured = 200 if min_bytes > 1 else kafka.IDLE_FETCH_WAIT_MS
+    calls, tickets = TopicPartition("calls", 0), TopicPartition("tickets", 0)
+    states = {
+        calls: SimpleNamespace(paused=False, has_valid_position=True),
+        tickets: SimpleNamespace(paused=paused, has_valid_position=True),
+    }
+    assignment = SimpleNamespace(tps={calls, tickets}, state_value=states.get)
     fetcher = SimpleNamespace(
         _fetch_max_wait_ms=configured,
         _fetch_min_bytes=min_bytes,
-        _records={TopicPartition("calls", 0): object()} if records_held else {},
+        _records={calls: object()} if records_held else {},
         _found_nothing=found_nothing,
     )
-    kafka._fetch_actions_waiting_longer_when_quiet(fetcher, None)  # type: ignore[arg-type]
+    kafka._fetch_actions_waiting_longer_when_quiet(fetcher, assignment)  # type: ignore[arg-type]
     fetcher._found_nothing = False
     fetcher._records = {}
-    kafka._fetch_actions_waiting_longer_when_quiet(fetcher, None)  # type: ignore[arg-type]
+    states[tickets].paused = False
+    kafka._fetch_actions_waiting_longer_when_quiet(fetcher, assignment)  # type: ignore[arg-type]
     assert asked == [wait_ms, configured]  # and back to the configured wait once records flow
