@@ -25,6 +25,9 @@ Sort = ticketing_pb2.TicketSort
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 SortKey = tuple[int, ...]
+# The states of a ticket's SLA clocks now: running, paused, met, breached.
+ClockStates = Callable[[TicketState], frozenset[str]]
+SLA_STATES = frozenset({"running", "paused", "met", "breached"})
 
 
 def _micros(moment: datetime) -> int:
@@ -53,8 +56,10 @@ class TicketFilter:
     tags: frozenset[str] = frozenset()
     opened_from: datetime | None = None
     opened_before: datetime | None = None
+    # The states of SLA clocks (running, paused, met, breached) of which a ticket must have one.
+    sla_states: frozenset[str] = frozenset()
 
-    def matches(self, ticket: TicketState) -> bool:
+    def matches(self, ticket: TicketState, clock_states: ClockStates = lambda ticket: frozenset()) -> bool:
         return (
             (not self.customer_id or ticket.customer_id == self.customer_id)
             and (not self.statuses or ticket.status in self.statuses)
@@ -68,6 +73,8 @@ class TicketFilter:
             and self.tags <= set(ticket.tags)
             and (self.opened_from is None or ticket.opened_at >= self.opened_from)
             and (self.opened_before is None or ticket.opened_at < self.opened_before)
+            # Last: a ticket's clocks are worked out only for the tickets every other filter let by.
+            and (not self.sla_states or bool(self.sla_states & clock_states(ticket)))
         )
 
     def fingerprint(self, sort: int) -> str:
@@ -82,6 +89,7 @@ class TicketFilter:
                 sorted(self.tags),
                 self.opened_from.isoformat() if self.opened_from else "",
                 self.opened_before.isoformat() if self.opened_before else "",
+                sorted(self.sla_states),
             ]
         )
         return hashlib.sha256(described.encode()).hexdigest()[:16]
@@ -127,6 +135,7 @@ def page_of(
     sort: int = Sort.TICKET_SORT_UNSPECIFIED,
     page_size: int = 0,
     page_token: str = "",
+    clock_states: "ClockStates" = lambda ticket: frozenset(),
 ) -> Page:
     if sort == Sort.TICKET_SORT_UNSPECIFIED:
         sort = Sort.TICKET_SORT_OPENED_DESC
@@ -144,7 +153,7 @@ def page_of(
     key_of, descending = SORTS[sort]
     query = matching.fingerprint(sort)
     ranked = sorted(
-        ((key_of(e.state), e.aggregate_id, e) for e in entries if matching.matches(e.state)),
+        ((key_of(e.state), e.aggregate_id, e) for e in entries if matching.matches(e.state, clock_states)),
         key=lambda ranked: (ranked[0], ranked[1]),
         reverse=descending,
     )

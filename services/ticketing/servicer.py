@@ -22,7 +22,7 @@ from services.ticketing.customer_servicer import CustomerRpcs, Customers
 from services.ticketing.customers import CustomerState
 from services.ticketing.domain import Author, TicketState, clean_category, clean_tags, note_text, refused
 from services.ticketing.lines import LineDirectory
-from services.ticketing.search import TicketFilter, page_of
+from services.ticketing.search import SLA_STATES, TicketFilter, page_of
 from services.ticketing.sla import SlaClock
 from services.ticketing.template_servicer import TemplateRpcs, Templates
 
@@ -158,7 +158,19 @@ def ticket_filter(request: ticketing_pb2.ListTicketsRequest) -> TicketFilter:
         tags=frozenset(clean_tags(request.tags)),
         opened_from=_bound(request, "opened_from"),
         opened_before=_bound(request, "opened_before"),
+        sla_states=_sla_states(request.sla_states),
     )
+
+
+def _sla_states(states: Iterable[str]) -> frozenset[str]:
+    unknown = set(states) - SLA_STATES
+    if unknown:
+        raise InvalidArgument(
+            "invalid-argument",
+            f"{sorted(unknown)[0][:20]!r} is not an SLA clock state",
+            [FieldViolation("sla_states", "running, paused, met or breached")],
+        )
+    return frozenset(states)
 
 
 class TicketingServicer(CustomerRpcs, TemplateRpcs, ticketing_pb2_grpc.TicketingServiceServicer):
@@ -177,6 +189,17 @@ class TicketingServicer(CustomerRpcs, TemplateRpcs, ticketing_pb2_grpc.Ticketing
         self._tickets = tickets
         self._lines = lines
         self._clock = clock
+
+    def _clock_states(self, tenant_id: str, now: datetime) -> Callable[[TicketState], frozenset[str]]:
+        """The states of a ticket's SLA clocks as of `now`, on its line's targets and calendar."""
+
+        def states(ticket: TicketState) -> frozenset[str]:
+            terms = self._lines.sla_terms(tenant_id, ticket.line_id)
+            if terms is None:
+                return frozenset()
+            return frozenset(clock.state for clock in sla.clocks(ticket, terms, now))
+
+        return states
 
     def _view(self, entry: Versioned[TicketState]) -> ticketing_pb2.Ticket:
         """The ticket with its SLA clocks as of now, on its line's targets and calendar."""
@@ -209,6 +232,7 @@ class TicketingServicer(CustomerRpcs, TemplateRpcs, ticketing_pb2_grpc.Ticketing
             request.sort,
             request.page_size,
             request.page_token,
+            self._clock_states(current_tenant(), self._clock()),
         )
         return ticketing_pb2.ListTicketsResponse(
             tickets=[self._view(e) for e in found.tickets], next_page_token=found.next_page_token

@@ -230,6 +230,14 @@ async def test_a_tickets_sla_clocks_run_on_its_lines_targets_pause_and_stop(
     due = datetime.fromisoformat(first["due_at"]) - datetime.fromisoformat(opened["opened_at"])
     assert 3599 <= due.total_seconds() <= 3601
 
+    async def with_clocks(*states: str) -> list[str]:
+        found = await supervisor.get("/v1/tickets", params={"customer_id": "cu-sla", "sla": list(states)})
+        return [t["ticket_id"] for t in ok(found)["tickets"]]
+
+    assert await with_clocks("running") == [ticket_id]
+    assert await with_clocks("breached", "met") == []
+    assert (await supervisor.get("/v1/tickets", params={"sla": "late"})).status_code == 422
+
     async def move(to: str) -> dict[str, Any]:
         return ok(await supervisor.post(f"/v1/tickets/{ticket_id}/transitions", json={"to": to}))
 
@@ -245,6 +253,7 @@ async def test_a_tickets_sla_clocks_run_on_its_lines_targets_pause_and_stop(
     assert (solved["first_response"]["state"], solved["resolution"]["state"]) == ("met", "met")
     listed = ok(await supervisor.get("/v1/tickets", params={"customer_id": "cu-sla"}))
     assert clocks(listed["tickets"][0])["resolution"]["state"] == "met"
+    assert await with_clocks("met") == [ticket_id] and await with_clocks("running") == []
 
 
 @pytest.fixture

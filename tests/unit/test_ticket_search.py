@@ -150,3 +150,25 @@ def test_a_token_from_other_filters_or_another_sort_is_refused() -> None:
 )
 def test_an_unknown_sort_or_a_page_size_out_of_range_is_refused(sort: int, size: int) -> None:
     refused(lambda: page_of(TICKETS, TicketFilter(), sort, size), InvalidArgument, "invalid-argument")
+
+
+def test_the_sla_filter_keeps_tickets_with_a_clock_in_a_state_asked_and_asks_only_for_the_rest() -> None:
+    clocks = {"t-1": {"running"}, "t-2": {"breached", "met"}, "t-3": {"paused"}}
+    asked: list[str] = []
+
+    def clock_states(ticket: TicketState) -> frozenset[str]:
+        asked.append(ticket.ticket_id)
+        return frozenset(clocks.get(ticket.ticket_id, set()))
+
+    def listed(matching: TicketFilter) -> list[str]:
+        asked.clear()
+        found = page_of(TICKETS, matching, Sort.TICKET_SORT_OPENED_ASC, 200, clock_states=clock_states)
+        return [e.aggregate_id for e in found.tickets]
+
+    assert listed(TicketFilter(sla_states=frozenset({"breached"}))) == ["t-2"]
+    assert listed(TicketFilter(sla_states=frozenset({"running", "paused"}))) == ["t-1", "t-3"]
+    assert listed(TicketFilter(customer_id="cu-2", sla_states=frozenset({"paused"}))) == ["t-3"]
+    assert asked == ["t-3"]  # the other filters first: clocks are worked out for what they let by
+    assert listed(TicketFilter()) == ["t-1", "t-2", "t-3", "t-4", "t-5"] and asked == []
+    one, other = TicketFilter(sla_states=frozenset({"met"})), TicketFilter(sla_states=frozenset({"paused"}))
+    assert one.fingerprint(0) != other.fingerprint(0)  # a cursor of one is not taken by the other

@@ -3,7 +3,7 @@ pending / on-hold -> solved -> closed, escalate between tiers and back, reply to
 internal notes."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from cc.ticketing.v1 import events_pb2 as ticket_events
 from cc.ticketing.v1 import ticketing_pb2
@@ -93,6 +93,10 @@ async def list_tickets(
     tag: Annotated[list[Tag], Query(max_length=20, description="Tickets with every tag given.")] = [],  # noqa: B006
     opened_from: Annotated[datetime | None, Query(description="Opened at or after")] = None,
     opened_before: Annotated[datetime | None, Query(description="Opened before")] = None,
+    sla: Annotated[
+        list[Literal["running", "paused", "met", "breached"]],
+        Query(max_length=4, description="Tickets with an SLA clock in any of these states now."),
+    ] = [],  # noqa: B006 (FastAPI copies it)
     sort: SortWord = "-opened",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str, Query(max_length=1000, pattern=r"^[A-Za-z0-9_\-]*$")] = "",
@@ -104,6 +108,7 @@ async def list_tickets(
         group_id=group,
         category=category,
         tags=tag,
+        sla_states=sla,
         sort=SORTS[sort],
         page_size=limit,
         page_token=cursor,
