@@ -6,7 +6,7 @@ GEN := gen/python
 PROTOS := $(shell find proto -name '*.proto')
 STAMP := .local/stamps
 
-.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-commands bench-routing bench-sink bench-board bench-staffing bench-strategies chaos clean
+.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-commands bench-routing bench-journey bench-sink bench-board bench-staffing bench-strategies chaos clean
 
 setup: $(STAMP)/venv $(STAMP)/kafka $(GEN)/.stamp
 
@@ -73,6 +73,10 @@ bench-replay: setup
 # Kafka -> analytics sink -> chDB with BENCH_EVENTS (200,000) waiting, against a raw chDB insert (P2).
 bench-sink: setup
 	$(PY) -m bench.sink
+
+# A customer's journey at BENCH_EVENTS (10M) stored events against a raw keyed lookup of the same rows (AN-1).
+bench-journey: setup
+	$(PY) -m bench.journey
 
 # The pure routing board at 2,000 agents and 500 waiting: board work and changelog bytes per event.
 bench-board: setup

@@ -3,21 +3,56 @@
 Rules every query keeps:
 - tenant scoping (ORG-1): the tenant is a bound parameter of every query, never an optional filter;
 - exactly-once answers: cc.events is read with FINAL, which collapses the copies of an event that an
-  at-least-once replay inserted, even before ClickHouse has merged them away;
+  at-least-once replay inserted, even before ClickHouse has merged them away (the journey keeps one
+  copy of each event with LIMIT 1 BY, see JOURNEY);
 - values are bound server-side ({name:Type}), never formatted into the SQL text.
 """
 
 # A customer's journey (AN-1): everything that happened to them across calls, routing and tickets, in
-# the order it happened. Events of one command share occurred_at, so the aggregate version and then
-# the (time-ordered UUIDv7) event id break ties deterministically.
-JOURNEY = """
+# the order it happened, read from cc.journey's key range of that customer (schema.py says why). Events
+# of one command share occurred_at, so the aggregate version and then the (time-ordered UUIDv7) event
+# id break ties deterministically: the table's own order. The copies of a replayed event are identical
+# rows, so LIMIT 1 BY event_id keeps one of each: exactly-once like FINAL, which here cost 2-3x a raw
+# keyed read at 10M events (p95 56-63 ms against 22; LIMIT 1 BY 27-32 ms: `make bench-journey`).
+_JOURNEY_ROWS = """
 SELECT
     event_id, event_type, occurred_at, aggregate_type, aggregate_id, aggregate_version, correlation_id,
     actor_type, actor_id, payload_json
-FROM cc.events FINAL
-WHERE tenant_id = {tenant_id:String} AND customer_id = {customer_id:String}
+FROM cc.journey
+WHERE tenant_id = {{tenant_id:String}} AND customer_id = {{customer_id:String}}{narrower}
 ORDER BY occurred_at, aggregate_version, event_id
-LIMIT {limit:UInt32}
+LIMIT 1 BY event_id
+LIMIT {{limit:UInt32}}
+"""
+JOURNEY = _JOURNEY_ROWS.format(narrower="")
+# One contact's journey: its call's and routing's events, and every event of the tickets opened on it.
+CONTACT_JOURNEY = _JOURNEY_ROWS.format(
+    narrower="""
+    AND ((contact_id = {contact_id:String} AND aggregate_type != 'ticket')
+        OR aggregate_id IN (
+            SELECT aggregate_id FROM cc.journey
+            WHERE tenant_id = {tenant_id:String} AND customer_id = {customer_id:String}
+                AND aggregate_type = 'ticket' AND contact_id = {contact_id:String}))"""
+)
+# One ticket's journey: its own events, and its contact's call and routing events (not the events of
+# other tickets on the same contact).
+TICKET_JOURNEY = _JOURNEY_ROWS.format(
+    narrower="""
+    AND (aggregate_id = {ticket_id:String}
+        OR (contact_id = {contact_id:String} AND contact_id != '' AND aggregate_type != 'ticket'))"""
+)
+# Whose contact it is: found through cc.journey's bloom filter on contact_id, without FINAL (a copy
+# names the same customer).
+CONTACT_OWNER = """
+SELECT customer_id FROM cc.journey
+WHERE tenant_id = {tenant_id:String} AND contact_id = {contact_id:String}
+LIMIT 1
+"""
+# Whose ticket it is now, and the contact it was opened on ('' for one opened without a call).
+TICKET_OWNER = """
+SELECT argMax(customer_id, (occurred_at, aggregate_version)), max(contact_id) FROM cc.journey
+WHERE tenant_id = {tenant_id:String} AND aggregate_id = {ticket_id:String} AND aggregate_type = 'ticket'
+HAVING count() > 0
 """
 
 # Call statistics (AN-3) over [from_time, to_time), by queue, agent or site and by period, with Amazon

@@ -12,7 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.analytics.queries import BUCKETS, CALL_KEYS, TICKET_KEYS
 from services.analytics.store import AnalyticsStore, CallStats, JourneyEntry, QueueStats, TicketStats
 from services.common.envelope import timestamp, to_datetime
-from services.common.errors import FieldViolation, InvalidArgument, require
+from services.common.errors import FieldViolation, InvalidArgument, NotFound, require
 from services.common.grpc_server import current_tenant
 
 DEFAULT_JOURNEY_LIMIT = 1000
@@ -31,6 +31,12 @@ def journey_event(entry: JourneyEntry) -> analytics_pb2.JourneyEvent:
         correlation_id=entry.correlation_id,
         actor=f"{entry.actor_type}:{entry.actor_id}" if entry.actor_id else entry.actor_type,
         payload_json=entry.payload_json,
+    )
+
+
+def _journey(customer_id: str, entries: list[JourneyEntry]) -> analytics_pb2.CustomerJourney:
+    return analytics_pb2.CustomerJourney(
+        customer_id=customer_id, events=[journey_event(entry) for entry in entries]
     )
 
 
@@ -164,9 +170,25 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
     ) -> analytics_pb2.CustomerJourney:
         customer_id = require(request.customer_id, "customer_id", "the customer")
         entries = await self._store.journey(current_tenant(), customer_id, journey_limit(request.limit))
-        return analytics_pb2.CustomerJourney(
-            customer_id=customer_id, events=[journey_event(entry) for entry in entries]
-        )
+        return _journey(customer_id, entries)
+
+    async def GetContactJourney(
+        self, request: analytics_pb2.GetContactJourneyRequest, context: grpc.aio.ServicerContext
+    ) -> analytics_pb2.CustomerJourney:
+        contact_id = require(request.contact_id, "contact_id", "the contact")
+        found = await self._store.contact_journey(current_tenant(), contact_id, journey_limit(request.limit))
+        if found is None:
+            raise NotFound("contact-not-found", f"no journey holds contact {contact_id}")
+        return _journey(*found)
+
+    async def GetTicketJourney(
+        self, request: analytics_pb2.GetTicketJourneyRequest, context: grpc.aio.ServicerContext
+    ) -> analytics_pb2.CustomerJourney:
+        ticket_id = require(request.ticket_id, "ticket_id", "the ticket")
+        found = await self._store.ticket_journey(current_tenant(), ticket_id, journey_limit(request.limit))
+        if found is None:
+            raise NotFound("ticket-not-found", f"no journey holds ticket {ticket_id} (has it a customer?)")
+        return _journey(*found)
 
     async def GetTicketStatistics(
         self, request: analytics_pb2.GetTicketStatisticsRequest, context: grpc.aio.ServicerContext

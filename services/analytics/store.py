@@ -98,6 +98,13 @@ class AnalyticsStore:
         self._client = await asyncio.to_thread(self._connect)
         for statement in schema.MIGRATIONS:
             await self._command(statement)
+        journey_existed = await self._run(
+            lambda client: client.command(f"EXISTS TABLE {schema.JOURNEY_TABLE}")
+        )
+        for statement in schema.JOURNEY_MIGRATIONS:
+            await self._command(statement)
+        if not journey_existed:
+            await self._command(schema.JOURNEY_BACKFILL)
         log.info("analytics store open on %s", self._dsn.split("@")[-1])
 
     def _connect(self) -> Client:
@@ -132,10 +139,40 @@ class AnalyticsStore:
         await self._run(lambda client: client.insert(schema.EVENTS_TABLE, rows, column_names=columns))
 
     async def journey(self, tenant_id: str, customer_id: str, limit: int) -> list[JourneyEntry]:
-        rows = await self._query(
-            queries.JOURNEY, {"tenant_id": tenant_id, "customer_id": customer_id, "limit": limit}
+        return await self._journey(queries.JOURNEY, tenant_id, customer_id, limit)
+
+    async def contact_journey(
+        self, tenant_id: str, contact_id: str, limit: int
+    ) -> tuple[str, list[JourneyEntry]] | None:
+        """The contact's customer and the contact's journey; None for a contact no journey holds."""
+        found = await self._query(queries.CONTACT_OWNER, {"tenant_id": tenant_id, "contact_id": contact_id})
+        if not found:
+            return None
+        customer_id = found[0][0]
+        entries = await self._journey(
+            queries.CONTACT_JOURNEY, tenant_id, customer_id, limit, contact_id=contact_id
         )
-        return [JourneyEntry(*row) for row in rows]
+        return customer_id, entries
+
+    async def ticket_journey(
+        self, tenant_id: str, ticket_id: str, limit: int
+    ) -> tuple[str, list[JourneyEntry]] | None:
+        """The ticket's customer and the ticket's journey; None for a ticket no journey holds (one
+        without a customer)."""
+        found = await self._query(queries.TICKET_OWNER, {"tenant_id": tenant_id, "ticket_id": ticket_id})
+        if not found:
+            return None
+        customer_id, contact_id = found[0]
+        entries = await self._journey(
+            queries.TICKET_JOURNEY, tenant_id, customer_id, limit, ticket_id=ticket_id, contact_id=contact_id
+        )
+        return customer_id, entries
+
+    async def _journey(
+        self, sql: str, tenant_id: str, customer_id: str, limit: int, **narrower: str
+    ) -> list[JourneyEntry]:
+        parameters = {"tenant_id": tenant_id, "customer_id": customer_id, "limit": limit, **narrower}
+        return [JourneyEntry(*row) for row in await self._query(sql, parameters)]
 
     async def queue_statistics(
         self, tenant_id: str, from_time: datetime | None, to_time: datetime | None, threshold_seconds: int

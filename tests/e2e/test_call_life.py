@@ -137,6 +137,13 @@ async def test_a_call_lives_its_whole_life_over_rest(rest: httpx.AsyncClient) ->
     assert routed["agent_id"] == "kim"
     assert [(c["agent_id"], c["rank"]) for c in routed["candidates"]] == [("kim", 1)]
     assert routed["skipped"] == [{"reason": "missing-skill", "count": 1}]  # lee
+    # The same story asked for by the contact and by its ticket (AN-1).
+    story = [e["event_id"] for e in events if e["aggregate_id"] in (call_id, ticket_id)]
+    for path in (f"/v1/contacts/{call_id}/journey", f"/v1/tickets/{ticket_id}/journey"):
+        narrowed = ok(await rest.get(path))
+        assert (narrowed["customer_id"], [e["event_id"] for e in narrowed["events"]]) == (customer_id, story)
+    unknown = await rest.get("/v1/contacts/no-such-call/journey")
+    assert (unknown.status_code, unknown.json()["error_id"]) == (404, "contact-not-found")
 
     async def metrics() -> dict[str, Any] | None:
         response = await rest.get("/v1/queues/payment/metrics")

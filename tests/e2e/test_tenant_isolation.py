@@ -89,6 +89,7 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
     tickets = await until(owner, "/v1/tickets", lambda b: b["tickets"], "no ticket", customer_id=customer_id)
     ids["ticket_id"] = tickets["tickets"][0]["ticket_id"]
     await until(owner, f"/v1/customers/{customer_id}/journey", lambda b: b["events"], "no journey")
+    await until(owner, f"/v1/tickets/{ids['ticket_id']}/journey", lambda b: b["events"], "no ticket journey")
     await until(owner, "/v1/queues/member/metrics", lambda b: b["offered"] >= 1, "no live metrics")
     await until(owner, "/v1/statistics/queues", lambda b: b["queues"], "no statistics")
 
@@ -101,6 +102,8 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
         ("POST", "/v1/tickets/{ticket_id}/replies", {"body": "not yours"}),
         ("POST", "/v1/tickets/{ticket_id}/escalate", {"reason": "not yours"}),
         ("POST", "/v1/tickets/{ticket_id}/return", {"reason": "not yours"}),
+        ("GET", "/v1/tickets/{ticket_id}/journey", None),
+        ("GET", "/v1/contacts/{contact_id}/journey", None),
     ]:
         refused = await intruder.call(method, template, json=body, **ids)
         assert refused.status_code == 404, (template, refused.text)

@@ -23,9 +23,11 @@ from cc.telephony.v1 import events_pb2 as call_events
 from cc.ticketing.v1 import events_pb2 as ticket_events
 from google.protobuf.message import Message
 
+from services.analytics import schema
+from services.analytics.rows import row_of
 from services.analytics.servicer import AnalyticsServicer
 from services.analytics.sink import EventSink
-from services.analytics.store import AnalyticsStore, CallStats, QueueStats
+from services.analytics.store import AnalyticsStore, CallStats, JourneyEntry, QueueStats
 from services.common import kafka
 from services.common.access import parse_api_keys
 from services.common.envelope import aggregate_key, build_event, new_id, timestamp
@@ -329,6 +331,104 @@ async def test_a_customer_journey_spans_calls_routing_and_tickets_in_time_order(
         assert (journey[-1].actor_type, journey[-1].actor_id) == ("customer", "caller")
         assert len(await store.journey(other.tenant_id, customer, 100)) == 1  # tenant scoping (ORG-1)
         assert len(await store.journey(history.tenant_id, customer, 3)) == 3
+
+
+async def test_a_contact_and_a_ticket_have_journeys_of_their_own_inside_their_customer(
+    store: AnalyticsStore, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    async with asyncio.timeout(TEST_SECONDS):
+        history, customer = History(), f"customer-{new_id()}"
+        call_id, later_call_id = f"call-{new_id()}", f"call-{new_id()}"
+        ticket_id, sibling_id, mail_id = (f"ticket-{new_id()}" for _ in range(3))
+
+        def opened(call: str) -> Message:
+            return ticket_events.TicketOpened(subject="s", customer_id=customer, call_id=call)
+
+        def ticket(ticket: str, seconds: float, payload: Message) -> event_pb2.Event:
+            return history.add(TICKETS.events, "ticketing", "ticket", ticket, seconds, payload, customer)
+
+        routed = routing_events.ContactRouted(decision_id=new_id(), contact_id=call_id, agent_id="agent-1")
+        solved = ticket_events.TicketStatusChanged(to_status=ticket_events.TICKET_STATUS_SOLVED)
+        offered = history.call(call_id, 0, call_events.CallOffered(ani="+15550100"), customer)
+        routing = history.add(ROUTING_DECISIONS, "routing", "contact", call_id, 5, routed, customer)
+        first_opened = ticket(ticket_id, 13, opened(call_id))
+        sibling_opened = ticket(sibling_id, 14, opened(call_id))
+        ended_call = history.call(call_id, 90, ended(call_events.END_REASON_NORMAL_CLEARING, "q"), customer)
+        first_solved = ticket(ticket_id, 95, solved)
+        later = history.call(later_call_id, 200, call_events.CallOffered(ani="+15550100"), customer)
+        mail_opened = ticket(mail_id, 300, opened(""))
+        # The same call id in another tenant is another contact.
+        other = History()
+        other.call(call_id, 2, call_events.CallOffered(ani="+15550122"), customer)
+        await history.produce(producer)
+        await other.produce(producer)
+
+        async with running_sink(store, producer, kafka_bootstrap) as running:
+
+            async def complete() -> bool:
+                return len(await store.journey(history.tenant_id, customer, 100)) == 8 and bool(
+                    await store.journey(other.tenant_id, customer, 100)
+                )
+
+            await running.until(complete)
+
+        def ids(found: tuple[str, list[JourneyEntry]] | None) -> tuple[str, list[str]]:
+            assert found is not None
+            return found[0], [entry.event_id for entry in found[1]]
+
+        tenant = history.tenant_id
+        contact = [offered, routing, first_opened, sibling_opened, ended_call, first_solved]
+        assert ids(await store.contact_journey(tenant, call_id, 100)) == (
+            customer,
+            [e.event_id for e in contact],
+        )
+        assert ids(await store.contact_journey(tenant, later_call_id, 100)) == (customer, [later.event_id])
+        # A ticket's journey holds its contact's call and routing, not another ticket on that contact.
+        assert ids(await store.ticket_journey(tenant, ticket_id, 100)) == (
+            customer,
+            [e.event_id for e in (offered, routing, first_opened, ended_call, first_solved)],
+        )
+        assert ids(await store.ticket_journey(tenant, mail_id, 100)) == (customer, [mail_opened.event_id])
+        assert ids(await store.contact_journey(tenant, call_id, 2)) == (
+            customer,
+            [offered.event_id, routing.event_id],
+        )
+        assert await store.contact_journey(tenant, f"call-{new_id()}", 100) is None
+        assert await store.ticket_journey(tenant, f"ticket-{new_id()}", 100) is None
+        # Tenant scoping (ORG-1): the other tenant's call of that id is its own, and no ticket of ours.
+        assert ids(await store.contact_journey(other.tenant_id, call_id, 100))[1] == [
+            other.records[0][2].event_id
+        ]
+        assert await store.ticket_journey(other.tenant_id, ticket_id, 100) is None
+
+
+async def test_a_store_from_before_the_journey_table_fills_it_from_the_events_once(
+    store: AnalyticsStore,
+) -> None:
+    """One chDB path per process: the module's store is turned into one of an earlier version (events
+    only, no journey table or view), then started again."""
+    history, customer = History(), f"customer-{new_id()}"
+    offered = history.call("call-1", 0, call_events.CallOffered(ani="+15550100"), customer)
+    queued_event = history.call("call-1", 4, queued("q", 4), customer)
+    rows = [row_of(event, CALLS.events, 0, offset) for offset, (_, _, event) in enumerate(history.records)]
+    await store._command(f"DROP VIEW {schema.JOURNEY_VIEW}")
+    await store._command(f"DROP TABLE {schema.JOURNEY_TABLE}")
+    await store.insert_events(rows)
+    count = f"SELECT count() FROM {schema.JOURNEY_TABLE} WHERE tenant_id = {{tenant_id:String}}"
+    for _ in range(2):  # The second start must not copy the events again.
+        await store.close()
+        await store.open()
+        journey = await store.journey(history.tenant_id, customer, 100)
+        assert [entry.event_id for entry in journey] == [offered.event_id, queued_event.event_id]
+        assert (await store._query(count, {"tenant_id": history.tenant_id}))[0][0] == 2
+    # A replayed batch: the view copies it again, and every journey still holds each event once.
+    await store.insert_events(rows)
+    journey = await store.journey(history.tenant_id, customer, 100)
+    assert [entry.event_id for entry in journey] == [offered.event_id, queued_event.event_id]
+    found = await store.contact_journey(history.tenant_id, "call-1", 100)
+    assert found is not None and [entry.event_id for entry in found[1]] == [
+        e.event_id for e in (offered, queued_event)
+    ]
 
 
 class CrashBeforeCommit(Exception):

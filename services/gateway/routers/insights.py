@@ -48,15 +48,37 @@ TimeZone = Annotated[
 Threshold = Annotated[int, Query(ge=1, le=3600, description="Service level threshold, seconds")]
 
 
+JourneyLimit = Annotated[int, Query(ge=1, le=10_000, description="At most this many events")]
+
+
 @router.get("/v1/customers/{customer_id}/journey", summary="Every event of one customer, in time order")
 async def journey(
-    customer_id: PathId,
-    who: AuthenticatedCaller,
-    services: Clients,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    customer_id: PathId, who: AuthenticatedCaller, services: Clients, limit: JourneyLimit = 1000
 ) -> Journey:
     request = analytics_pb2.GetCustomerJourneyRequest(customer_id=customer_id, limit=limit)
     return Journey.of(await services.analytics.GetCustomerJourney(request, metadata=who.metadata))
+
+
+@router.get(
+    "/v1/contacts/{contact_id}/journey",
+    summary="One contact's call and routing events and its tickets' events, in time order",
+)
+async def contact_journey(
+    contact_id: PathId, who: AuthenticatedCaller, services: Clients, limit: JourneyLimit = 1000
+) -> Journey:
+    request = analytics_pb2.GetContactJourneyRequest(contact_id=contact_id, limit=limit)
+    return Journey.of(await services.analytics.GetContactJourney(request, metadata=who.metadata))
+
+
+@router.get(
+    "/v1/tickets/{ticket_id}/journey",
+    summary="One ticket's events and its contact's call and routing events, in time order",
+)
+async def ticket_journey(
+    ticket_id: PathId, who: AuthenticatedCaller, services: Clients, limit: JourneyLimit = 1000
+) -> Journey:
+    request = analytics_pb2.GetTicketJourneyRequest(ticket_id=ticket_id, limit=limit)
+    return Journey.of(await services.analytics.GetTicketJourney(request, metadata=who.metadata))
 
 
 @router.get("/v1/statistics/queues", summary="Per-queue call statistics from ClickHouse, over any period")
