@@ -213,15 +213,9 @@ ORDER BY bucket_start, key
 #   ticket's first response, measured from the opening.
 # The keys (channel, category, agent, group, status) are each ticket's as they are now, as help desks
 # report them. {bucket} and {key} are chosen from fixed expressions by the store, never from input.
-TICKET_STATISTICS = """
-WITH
-    ticket_events AS (
-        SELECT event_type, aggregate_id, occurred_at, payload_json
-        FROM cc.events FINAL
-        WHERE tenant_id = {{tenant_id:String}} AND aggregate_type = 'ticket'
-    ),
-    tickets AS (
-        SELECT
+# Each ticket as it is now, from its events (ticket_events below): one definition for the statistics'
+# keys and the export (AN-5).
+_TICKET_NOW = """
             aggregate_id AS ticket_id,
             minIf(occurred_at, event_type = 'ticketing.ticket.opened') AS opened_at,
             anyIf(JSONExtractString(payload_json, 'channel'), event_type = 'ticketing.ticket.opened')
@@ -246,7 +240,20 @@ WITH
                      occurred_at,
                      event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.status_changed')) AS status,
             minIfOrNull(occurred_at, event_type = 'ticketing.ticket.replied'
-                                     AND NOT JSONExtractBool(payload_json, 'automatic')) AS first_replied_at
+                                     AND NOT JSONExtractBool(payload_json, 'automatic'))
+                AS first_replied_at"""
+TICKET_STATISTICS = (
+    """
+WITH
+    ticket_events AS (
+        SELECT event_type, aggregate_id, occurred_at, payload_json
+        FROM cc.events FINAL
+        WHERE tenant_id = {{tenant_id:String}} AND aggregate_type = 'ticket'
+    ),
+    tickets AS (
+        SELECT"""
+    + _TICKET_NOW
+    + """
         FROM ticket_events
         GROUP BY aggregate_id
     ),
@@ -294,6 +301,63 @@ FROM facts INNER JOIN tickets USING ticket_id
 GROUP BY bucket_start, key
 ORDER BY bucket_start, key
 """
+)
+
+# Exports (AN-6) read a page at a time after a cursor, so that no answer is held whole and the store's
+# one connection is free between pages (the sink and the journeys go on). Every event of the tenant in
+# [from_time, to_time) after event id {after}, by event id (the sort key: a page is one range read).
+EVENTS_EXPORT = """
+SELECT
+    event_id, event_type, event_version, occurred_at, aggregate_type, aggregate_id, aggregate_version,
+    correlation_id, causation_id, customer_id, actor_type, actor_id, queue_id, agent_id, contact_id,
+    payload_json
+FROM cc.events
+WHERE tenant_id = {tenant_id:String} AND event_id > {after:String}
+  AND occurred_at >= {from_time:DateTime64(6, 'UTC')} AND occurred_at < {to_time:DateTime64(6, 'UTC')}
+ORDER BY event_id
+LIMIT 1 BY event_id
+LIMIT {page:UInt32}
+"""
+# The tickets opened in [from_time, to_time) after ticket id {after}, a page of them by ticket id, each
+# as it is now: the statistics' definition plus what an export row also shows.
+TICKETS_EXPORT = (
+    """
+WITH
+    page AS (
+        SELECT aggregate_id FROM cc.events
+        WHERE tenant_id = {tenant_id:String} AND event_type = 'ticketing.ticket.opened'
+          AND occurred_at >= {from_time:DateTime64(6, 'UTC')} AND occurred_at < {to_time:DateTime64(6, 'UTC')}
+          AND aggregate_id > {after:String}
+        ORDER BY aggregate_id
+        LIMIT 1 BY aggregate_id
+        LIMIT {page:UInt32}
+    ),
+    ticket_events AS (
+        SELECT event_type, aggregate_id, occurred_at, payload_json
+        FROM cc.events FINAL
+        WHERE tenant_id = {tenant_id:String} AND aggregate_type = 'ticket' AND aggregate_id IN page
+    )
+SELECT"""
+    + _TICKET_NOW
+    + """,
+            anyIf(JSONExtractString(payload_json, 'customer_id'), event_type = 'ticketing.ticket.opened')
+                AS customer_id,
+            argMaxIf(JSONExtractString(payload_json, 'subject'), occurred_at,
+                     event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.fields_changed')
+                     AND JSONHas(payload_json, 'subject')) AS subject,
+            argMaxIf(JSONExtractString(payload_json, 'priority'), occurred_at,
+                     event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.fields_changed')
+                     AND JSONHas(payload_json, 'priority')) AS priority,
+            maxIfOrNull(occurred_at, event_type = 'ticketing.ticket.status_changed'
+                        AND JSONExtractString(payload_json, 'to_status') = 'TICKET_STATUS_SOLVED')
+                AS solved_at,
+            countIf(event_type = 'ticketing.ticket.escalated') AS escalations,
+            countIf(event_type = 'ticketing.ticket.sla_breached') AS sla_breaches
+FROM ticket_events
+GROUP BY aggregate_id
+ORDER BY ticket_id
+"""
+)
 # The bucket a fact falls in, as the epoch second it starts at, cut in the asked time zone.
 BUCKETS = {
     "": "toInt64(0)",

@@ -1,7 +1,8 @@
 """AnalyticsService: the customer journey, call, queue and ticket statistics, answered from ClickHouse.
 Thin: checks the request, asks the store for the caller's tenant and maps rows to messages."""
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import astuple
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -9,6 +10,8 @@ import grpc
 from cc.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.analytics import exports
+from services.analytics.exports import Row
 from services.analytics.queries import BUCKETS, CALL_KEYS, TICKET_KEYS
 from services.analytics.store import AnalyticsStore, CallStats, JourneyEntry, QueueStats, TicketStats
 from services.common.envelope import timestamp, to_datetime
@@ -18,6 +21,8 @@ from services.common.grpc_server import current_tenant
 DEFAULT_JOURNEY_LIMIT = 1000
 MAX_JOURNEY_LIMIT = 10_000
 DEFAULT_THRESHOLD_SECONDS = 20
+# Rows an export reads at a time: a few MiB of events at most in memory.
+EXPORT_PAGE_ROWS = 5000
 
 
 def journey_event(entry: JourneyEntry) -> analytics_pb2.JourneyEvent:
@@ -100,10 +105,18 @@ def call_row(stats: CallStats) -> analytics_pb2.CallStatisticsRow:
     return row
 
 
-StatisticsRequest = (
+PeriodRequest = (
     analytics_pb2.GetQueueStatisticsRequest
     | analytics_pb2.GetTicketStatisticsRequest
     | analytics_pb2.GetCallStatisticsRequest
+    | analytics_pb2.ExportEventsRequest
+    | analytics_pb2.ExportTicketsRequest
+)
+ExportRequest = (
+    analytics_pb2.ExportEventsRequest
+    | analytics_pb2.ExportTicketsRequest
+    | analytics_pb2.ExportCallStatisticsRequest
+    | analytics_pb2.ExportTicketStatisticsRequest
 )
 
 
@@ -133,11 +146,30 @@ def _threshold(
     return threshold
 
 
-def _period(request: StatisticsRequest) -> tuple[datetime | None, datetime | None]:
-    """The period a statistics request asks about; an unset bound is open."""
+def _period(request: PeriodRequest) -> tuple[datetime | None, datetime | None]:
+    """The period a statistics or export request asks about; an unset bound is open."""
     from_time = _clamped(request.from_time, "from_time") if request.HasField("from_time") else None
     to_time = _clamped(request.to_time, "to_time") if request.HasField("to_time") else None
     return from_time, to_time
+
+
+def _empty(from_time: datetime | None, to_time: datetime | None) -> bool:
+    """An empty or backwards period holds no event: it is answered with no rows, not refused."""
+    return from_time is not None and to_time is not None and from_time >= to_time
+
+
+def _parquet(request: ExportRequest) -> bool:
+    """Whether the export is Parquet (else CSV, also when unset)."""
+    if request.format not in analytics_pb2.ExportFormat.values():
+        raise _invalid("format", "EXPORT_FORMAT_CSV or EXPORT_FORMAT_PARQUET")
+    return request.format == analytics_pb2.EXPORT_FORMAT_PARQUET
+
+
+async def _chunks(
+    table: exports.Table, parquet: bool, pages: AsyncIterator[Sequence[Row]]
+) -> AsyncIterator[analytics_pb2.ExportChunk]:
+    async for piece in exports.encoded(table, parquet, pages):
+        yield analytics_pb2.ExportChunk(data=piece)
 
 
 def _clamped(moment: Timestamp, field: str) -> datetime:
@@ -193,31 +225,89 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
     async def GetTicketStatistics(
         self, request: analytics_pb2.GetTicketStatisticsRequest, context: grpc.aio.ServicerContext
     ) -> analytics_pb2.TicketStatistics:
-        time_zone = _table(request, TICKET_KEYS)
+        time_zone, stats = await self._ticket_statistics(request)
         answer = analytics_pb2.TicketStatistics(bucket=request.bucket, by=request.by, time_zone=time_zone)
-        from_time, to_time = _period(request)
-        if from_time is not None and to_time is not None and from_time >= to_time:
-            return answer
-        stats = await self._store.ticket_statistics(
-            current_tenant(), from_time, to_time, request.bucket, request.by, time_zone
-        )
         answer.rows.extend(ticket_row(s) for s in stats)
         return answer
 
     async def GetCallStatistics(
         self, request: analytics_pb2.GetCallStatisticsRequest, context: grpc.aio.ServicerContext
     ) -> analytics_pb2.CallStatistics:
-        time_zone, threshold = _table(request, CALL_KEYS), _threshold(request)
+        time_zone, threshold, stats = await self._call_statistics(request)
         answer = analytics_pb2.CallStatistics(bucket=request.bucket, by=request.by, time_zone=time_zone)
         answer.service_level_threshold_seconds = threshold
+        answer.rows.extend(call_row(s) for s in stats)
+        return answer
+
+    async def ExportEvents(
+        self, request: analytics_pb2.ExportEventsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[analytics_pb2.ExportChunk]:
+        tenant_id, parquet, (from_time, to_time) = current_tenant(), _parquet(request), _period(request)
+
+        async def page(after: str) -> Sequence[Row]:
+            if _empty(from_time, to_time):
+                return []
+            return await self._store.export_events(tenant_id, from_time, to_time, after, EXPORT_PAGE_ROWS)
+
+        async for chunk in _chunks(exports.EVENTS, parquet, exports.pages(exports.EVENTS, page)):
+            yield chunk
+
+    async def ExportTickets(
+        self, request: analytics_pb2.ExportTicketsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[analytics_pb2.ExportChunk]:
+        tenant_id, parquet, (from_time, to_time) = current_tenant(), _parquet(request), _period(request)
+
+        async def page(after: str) -> Sequence[Row]:
+            if _empty(from_time, to_time):
+                return []
+            return await self._store.export_tickets(tenant_id, from_time, to_time, after, EXPORT_PAGE_ROWS)
+
+        async for chunk in _chunks(exports.TICKETS, parquet, exports.pages(exports.TICKETS, page)):
+            yield chunk
+
+    async def ExportCallStatistics(
+        self, request: analytics_pb2.ExportCallStatisticsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[analytics_pb2.ExportChunk]:
+        parquet = _parquet(request)
+        _, _, stats = await self._call_statistics(request.statistics)
+        rows = [astuple(s) for s in stats]
+        async for chunk in _chunks(exports.CALL_STATISTICS, parquet, exports.one_page(rows)):
+            yield chunk
+
+    async def ExportTicketStatistics(
+        self, request: analytics_pb2.ExportTicketStatisticsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[analytics_pb2.ExportChunk]:
+        parquet = _parquet(request)
+        _, stats = await self._ticket_statistics(request.statistics)
+        rows = [astuple(s) for s in stats]
+        async for chunk in _chunks(exports.TICKET_STATISTICS, parquet, exports.one_page(rows)):
+            yield chunk
+
+    async def _ticket_statistics(
+        self, request: analytics_pb2.GetTicketStatisticsRequest
+    ) -> tuple[str, list[TicketStats]]:
+        """The time zone and rows of a ticket statistics table."""
+        time_zone = _table(request, TICKET_KEYS)
         from_time, to_time = _period(request)
-        if from_time is not None and to_time is not None and from_time >= to_time:
-            return answer
+        if _empty(from_time, to_time):
+            return time_zone, []
+        stats = await self._store.ticket_statistics(
+            current_tenant(), from_time, to_time, request.bucket, request.by, time_zone
+        )
+        return time_zone, stats
+
+    async def _call_statistics(
+        self, request: analytics_pb2.GetCallStatisticsRequest
+    ) -> tuple[str, int, list[CallStats]]:
+        """The time zone, service level threshold and rows of a call statistics table."""
+        time_zone, threshold = _table(request, CALL_KEYS), _threshold(request)
+        from_time, to_time = _period(request)
+        if _empty(from_time, to_time):
+            return time_zone, threshold, []
         stats = await self._store.call_statistics(
             current_tenant(), from_time, to_time, threshold, request.bucket, request.by, time_zone
         )
-        answer.rows.extend(call_row(s) for s in stats)
-        return answer
+        return time_zone, threshold, stats
 
     async def GetQueueStatistics(
         self, request: analytics_pb2.GetQueueStatisticsRequest, context: grpc.aio.ServicerContext
@@ -226,7 +316,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         # A bound beyond what ClickHouse's DateTime64 holds cuts off no event: clamp it. An empty or
         # backwards period holds no event: it is answered with no rows, not refused.
         from_time, to_time = _period(request)
-        if from_time is not None and to_time is not None and from_time >= to_time:
+        if _empty(from_time, to_time):
             return analytics_pb2.QueueStatistics(service_level_threshold_seconds=threshold)
         stats = await self._store.queue_statistics(current_tenant(), from_time, to_time, threshold)
         return analytics_pb2.QueueStatistics(

@@ -168,6 +168,18 @@ class AnalyticsStore:
         )
         return customer_id, entries
 
+    async def export_events(
+        self, tenant_id: str, from_time: datetime | None, to_time: datetime | None, after: str, page: int
+    ) -> Sequence[Sequence[Any]]:
+        """A page of the events in the period after event id `after`, in exports.EVENTS' columns."""
+        return await self._query(queries.EVENTS_EXPORT, _page(tenant_id, from_time, to_time, after, page))
+
+    async def export_tickets(
+        self, tenant_id: str, from_time: datetime | None, to_time: datetime | None, after: str, page: int
+    ) -> Sequence[Sequence[Any]]:
+        """A page of the tickets opened in the period after ticket id `after`, in exports.TICKETS' columns."""
+        return await self._query(queries.TICKETS_EXPORT, _page(tenant_id, from_time, to_time, after, page))
+
     async def _journey(
         self, sql: str, tenant_id: str, customer_id: str, limit: int, **narrower: str
     ) -> list[JourneyEntry]:
@@ -252,3 +264,15 @@ class AnalyticsStore:
             lambda client: client.query(sql, parameters=parameters, settings=queries.QUERY_SETTINGS)
         )
         return result.result_rows
+
+
+def _page(
+    tenant_id: str, from_time: datetime | None, to_time: datetime | None, after: str, page: int
+) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id,
+        "from_time": from_time or BEGINNING,
+        "to_time": to_time or END_OF_TIME,
+        "after": after,
+        "page": page,
+    }

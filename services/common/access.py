@@ -5,11 +5,12 @@ same check through the gateway, which forwards the caller's key).
 - admin: everything;
 - supervisor: everything on calls, agents and tickets except what a carrier reports (offering calls,
   digits, voicemail recordings, a callback's acceptance and outcome);
-- analyst: reads only (statistics, journeys, calls, agents, tickets);
+- analyst: reads only (statistics, journeys, calls, agents, tickets), exports included;
 - agent: its own agent's state and calls (answer as itself, hang up its own call) and tickets;
 - integration: anything an adapter does, for any agent (carrier adapters, load generators).
 
-Reads are open to every role of the tenant, except the API keys: only admins manage and list them.
+Reads are open to every role of the tenant, except the API keys (only admins manage and list them)
+and the exports (admins, supervisors and analysts).
 Only admins define queues, lines of business and their IVR flows, and agents' profiles; supervisors,
 admins and integrations change logged-in agents' skills and the caller list.
 Keys of named users are issued over the API (services/common/keys.py). Development keys come from
@@ -75,6 +76,9 @@ _ADAPTER = frozenset({Role.ADMIN, Role.INTEGRATION})
 _ADMIN = frozenset({Role.ADMIN})
 # Who may change an agent's skills: people who run the floor, and workforce-management integrations.
 _STAFFING = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.INTEGRATION})
+# Bulk reads of every event and ticket of the tenant (AN-6): for the people who analyse, not for an
+# agent's or an adapter's key.
+_EXPORTS = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.ANALYST})
 # The roles allowed each restricted method: every write, and the reads of keys. A method not listed is
 # a read, open to every role.
 RESTRICTED: dict[str, frozenset[Role]] = {
@@ -124,6 +128,10 @@ RESTRICTED: dict[str, frozenset[Role]] = {
     # The floor's reply templates and automatic messages: supervisors and admins keep them.
     "/cc.ticketing.v1.TicketingService/DefineReplyTemplate": _STAFFING,
     "/cc.ticketing.v1.TicketingService/RemoveReplyTemplate": _STAFFING,
+    "/cc.analytics.v1.AnalyticsService/ExportEvents": _EXPORTS,
+    "/cc.analytics.v1.AnalyticsService/ExportTickets": _EXPORTS,
+    "/cc.analytics.v1.AnalyticsService/ExportCallStatistics": _EXPORTS,
+    "/cc.analytics.v1.AnalyticsService/ExportTicketStatistics": _EXPORTS,
     "/cc.gateway.v1.ApiKeyService/CreateApiKey": _ADMIN,
     "/cc.gateway.v1.ApiKeyService/ListApiKeys": _ADMIN,
     "/cc.gateway.v1.ApiKeyService/RevokeApiKey": _ADMIN,

@@ -7,7 +7,7 @@ import asyncio
 import contextvars
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -85,14 +85,36 @@ class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
         if guarded is not None:
             return guarded
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None or method.startswith(_OPEN_SERVICES):
+        if handler is None or method.startswith(_OPEN_SERVICES):
             return handler
-        guarded = self._guarded[method] = grpc.unary_unary_rpc_method_handler(
-            self._guard(method, handler.unary_unary),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        if handler.unary_unary is not None:
+            guarded = grpc.unary_unary_rpc_method_handler(
+                self._guard(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        elif handler.unary_stream is not None:
+            guarded = grpc.unary_stream_rpc_method_handler(
+                self._guard_stream(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        else:  # no client-streaming methods: none would be served unguarded
+            raise NotImplementedError(f"{method}: only unary requests are guarded")
+        self._guarded[method] = guarded
         return guarded
+
+    def _admit(self, method: str, request: Any, metadata: dict[str, Any]) -> None:
+        """Who calls, whether the request keeps its contract and the role may send it, and whether the
+        service can answer yet; raises the PlatformError that answers the call otherwise."""
+        credential = self._authenticate(str(metadata.get(API_KEY_HEADER, "")))
+        if credential is None:
+            raise Unauthenticated("invalid-api-key", f"a valid {API_KEY_HEADER} metadata entry is required")
+        _credential.set(credential)
+        check_request(request)
+        authorize(credential, method, request)
+        if not self._ready():  # a read model still replaying would answer wrongly (404, [])
+            raise Unavailable("service-not-ready", "the service is rebuilding its state; retry shortly")
 
     def _guard(
         self, method: str, inner: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
@@ -103,31 +125,44 @@ class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
                 method, context=telemetry.extract_metadata(metadata), kind=trace.SpanKind.SERVER
             ):
                 try:
-                    credential = self._authenticate(str(metadata.get(API_KEY_HEADER, "")))
-                    if credential is None:
-                        raise Unauthenticated(
-                            "invalid-api-key", f"a valid {API_KEY_HEADER} metadata entry is required"
-                        )
-                    _credential.set(credential)
-                    check_request(request)
-                    authorize(credential, method, request)
-                    if not self._ready():  # a read model still replaying would answer wrongly (404, [])
-                        raise Unavailable(
-                            "service-not-ready", "the service is rebuilding its state; retry shortly"
-                        )
+                    self._admit(method, request, metadata)
                     return await inner(request, context)
-                except PlatformError as error:
-                    await context.abort_with_status(rpc_status.to_status(status_of(error)))
-                except grpc.aio.AbortError:
-                    raise  # the handler answered with a status of its own
-                except Exception:
-                    # A bug, not the caller's fault: INTERNAL with an id to find it in the log by.
-                    incident = new_id()
-                    log.exception("%s failed unexpectedly (incident %s)", method, incident)
-                    failure = PlatformError("internal-error", f"an unexpected error; incident {incident}")
-                    await context.abort_with_status(rpc_status.to_status(status_of(failure)))
+                except Exception as error:  # every failure becomes a status
+                    await _abort(method, error, context)
 
         return guarded
+
+    def _guard_stream(
+        self, method: str, inner: Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+    ) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
+        """The same guard for a server-streaming method; a failure after the first message still ends
+        the stream with a status of its own."""
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            metadata = dict(context.invocation_metadata() or ())
+            with _tracer.start_as_current_span(
+                method, context=telemetry.extract_metadata(metadata), kind=trace.SpanKind.SERVER
+            ):
+                try:
+                    self._admit(method, request, metadata)
+                    async for response in inner(request, context):
+                        yield response
+                except Exception as error:  # every failure becomes a status
+                    await _abort(method, error, context)
+
+        return guarded
+
+
+async def _abort(method: str, error: Exception, context: grpc.aio.ServicerContext) -> None:
+    """Answer a failed call: a PlatformError with its status and details, a bug with INTERNAL and an
+    incident id to find it in the log by; a handler's own abort stands."""
+    if isinstance(error, grpc.aio.AbortError):
+        raise error
+    if not isinstance(error, PlatformError):
+        incident = new_id()
+        log.error("%s failed unexpectedly (incident %s)", method, incident, exc_info=error)
+        error = PlatformError("internal-error", f"an unexpected error; incident {incident}")
+    await context.abort_with_status(rpc_status.to_status(status_of(error)))
 
 
 Registration = tuple[Callable[[Any, grpc.aio.Server], None], Any, str]

@@ -28,6 +28,7 @@ from services.gateway.routers import (
     calls,
     contacts,
     customers,
+    exports,
     insights,
     keys,
     lines,
@@ -129,6 +130,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         customers.screen_pop_router,
         templates.router,
         insights.router,
+        exports.router,
         keys.router,
         twilio_routes.router,
     ):

@@ -132,6 +132,15 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
     )
     theirs_stats = await intruder.call("GET", "/v1/statistics/tickets", params=by_channel)
     assert {row["key"] for row in theirs_stats.json()["rows"]} <= {"email"}
+    # Exports hold only the intruder's own rows: none of the owner's call, agent or voice ticket.
+    for template in ("/v1/exports/events", "/v1/exports/tickets"):
+        exported = (await intruder.call("GET", template)).text
+        assert call_id not in exported and ids["ticket_id"] not in exported and "iso" not in exported
+    for template in ("/v1/exports/statistics/calls", "/v1/exports/statistics/tickets"):
+        exported = (
+            await intruder.call("GET", template, params=by_channel if "tickets" in template else None)
+        ).text
+        assert "voice" not in exported and exported.count("\r\n") <= 2
 
     # The same ids in the intruder's tenant are its own: its "iso" logs in without touching the owner's.
     busan = {"site_id": "busan", "skills": [{"name": "general"}]}

@@ -8,12 +8,15 @@ Every test uses its own tenant and consumer group, so it reads correctly on a br
 
 import asyncio
 import contextlib
+import csv
+import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
+import pyarrow.parquet as pq
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from cc.analytics.v1 import analytics_pb2, analytics_pb2_grpc
@@ -24,13 +27,14 @@ from cc.ticketing.v1 import events_pb2 as ticket_events
 from google.protobuf.message import Message
 
 from services.analytics import schema
+from services.analytics import servicer as servicer_module
 from services.analytics.rows import row_of
 from services.analytics.servicer import AnalyticsServicer
 from services.analytics.sink import EventSink
 from services.analytics.store import AnalyticsStore, CallStats, JourneyEntry, QueueStats
 from services.common import kafka
 from services.common.access import parse_api_keys
-from services.common.envelope import aggregate_key, build_event, new_id, timestamp
+from services.common.envelope import aggregate_key, build_event, new_id, timestamp, to_datetime
 from services.common.grpc_server import API_KEY_HEADER, TenantAndErrorsInterceptor
 from services.common.settings import PlatformSettings
 from services.common.topics import AGENTS, CALLS, ROUTING_DECISIONS, TICKETS, dlq, ensure_topics
@@ -745,5 +749,139 @@ async def test_the_grpc_service_answers_for_the_callers_tenant_only(
                     )
                 assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
                 assert "customer_id" in (refused.value.details() or "")
+        finally:
+            await server.stop(grace=None)
+
+
+async def test_exports_stream_every_event_and_ticket_of_the_tenant_page_by_page(
+    store: AnalyticsStore, producer: AIOKafkaProducer, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AN-6 over gRPC: pages of 3 rows, so that every export spans several pages and row groups."""
+    monkeypatch.setattr(servicer_module, "EXPORT_PAGE_ROWS", 3)
+    async with asyncio.timeout(TEST_SECONDS):
+        history, customer = History(), f"customer-{new_id()}"
+        statistics_scenario(history)
+        refund = ticket_events.TicketOpened(
+            subject="Refund",
+            channel=types_pb2.CHANNEL_EMAIL,
+            customer_id=customer,
+            status=ticket_events.TICKET_STATUS_OPEN,
+            priority=ticket_events.TICKET_PRIORITY_HIGH,
+            category="billing/refund",
+        )
+        solved = ticket_events.TicketStatusChanged(
+            from_status=ticket_events.TICKET_STATUS_OPEN, to_status=ticket_events.TICKET_STATUS_SOLVED
+        )
+        history.add(TICKETS.events, "ticketing", "ticket", "T-1", 30, refund, customer)
+        history.add(TICKETS.events, "ticketing", "ticket", "T-1", 50, solved, customer)
+        history.add(
+            TICKETS.events, "ticketing", "ticket", "T-2", 60, ticket_events.TicketOpened(subject="Hi")
+        )
+        await history.produce(producer)
+        async with running_sink(store, producer, kafka_bootstrap) as running:
+
+            async def stored() -> bool:
+                found = await store.export_tickets(history.tenant_id, None, None, "", 10)
+                return await scenario_stored(store, history.tenant_id) and len(found) == 2
+
+            await running.until(stored)
+
+        keys = parse_api_keys(
+            f"key-a:{history.tenant_id},key-b:someone-else,key-k:{history.tenant_id}:agent:kim"
+        )
+        server = grpc.aio.server(interceptors=[TenantAndErrorsInterceptor(keys.get, lambda: True)])
+        analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(AnalyticsServicer(store), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = analytics_pb2_grpc.AnalyticsServiceStub(channel)
+
+                async def file(method: str, request: Message, key: str = "key-a") -> bytes:
+                    call = getattr(stub, method)(request, metadata=((API_KEY_HEADER, key),))
+                    return b"".join([chunk.data async for chunk in call])
+
+                every = sorted(event.event_id for _, _, event in history.records)
+                events = list(
+                    csv.DictReader(
+                        io.StringIO(
+                            (await file("ExportEvents", analytics_pb2.ExportEventsRequest())).decode()
+                        )
+                    )
+                )
+                assert [row["event_id"] for row in events] == every
+                first = next(row for row in events if row["event_id"] == history.records[0][2].event_id)
+                assert (
+                    first["occurred_at"].endswith("Z")
+                    and first["aggregate_type"] == history.records[0][2].aggregate_type
+                )
+
+                early = analytics_pb2.ExportEventsRequest(
+                    from_time=timestamp(at(0)),
+                    to_time=timestamp(at(10)),
+                    format=analytics_pb2.EXPORT_FORMAT_PARQUET,
+                )
+                window = pq.read_table(io.BytesIO(await file("ExportEvents", early)))
+                in_window = sorted(
+                    e.event_id for _, _, e in history.records if at(0) <= to_datetime(e.occurred_at) < at(10)
+                )
+                assert window.column("event_id").to_pylist() == in_window and 0 < len(in_window) < len(every)
+
+                tickets = pq.read_table(
+                    io.BytesIO(
+                        await file(
+                            "ExportTickets",
+                            analytics_pb2.ExportTicketsRequest(format=analytics_pb2.EXPORT_FORMAT_PARQUET),
+                        )
+                    )
+                ).to_pylist()
+                assert [(t["ticket_id"], t["status"], t["subject"]) for t in tickets] == [
+                    ("T-1", "TICKET_STATUS_SOLVED", "Refund"),
+                    ("T-2", "", "Hi"),
+                ]
+                assert (tickets[0]["category"], tickets[0]["priority"], tickets[0]["customer_id"]) == (
+                    "billing/refund",
+                    "TICKET_PRIORITY_HIGH",
+                    customer,
+                )
+                assert (tickets[0]["opened_at"], tickets[0]["solved_at"]) == (at(30), at(50))
+
+                by_queue = analytics_pb2.GetCallStatisticsRequest(by="queue")
+                statistics = list(
+                    csv.reader(
+                        io.StringIO(
+                            (
+                                await file(
+                                    "ExportCallStatistics",
+                                    analytics_pb2.ExportCallStatisticsRequest(statistics=by_queue),
+                                )
+                            ).decode()
+                        )
+                    )
+                )
+                expected = await store.call_statistics(history.tenant_id, None, None, 20, "", "queue", "UTC")
+                assert [row[1:5] for row in statistics[1:]] == [
+                    [s.key, str(s.offered), str(s.answered), str(s.abandoned)] for s in expected
+                ]
+
+                # Another tenant's export has the columns and none of these rows.
+                assert (await file("ExportEvents", analytics_pb2.ExportEventsRequest(), "key-b")).count(
+                    b"\r\n"
+                ) == 1
+                for request, key, code in [
+                    (analytics_pb2.ExportEventsRequest(format=9), "key-a", grpc.StatusCode.INVALID_ARGUMENT),
+                    (analytics_pb2.ExportEventsRequest(), "key-k", grpc.StatusCode.PERMISSION_DENIED),
+                    (analytics_pb2.ExportEventsRequest(), "nobody", grpc.StatusCode.UNAUTHENTICATED),
+                ]:
+                    with pytest.raises(grpc.aio.AioRpcError) as refused:
+                        await file("ExportEvents", request, key)
+                    assert refused.value.code() == code
+                bad_zone = analytics_pb2.GetTicketStatisticsRequest(time_zone="Mars/Olympus")
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await file(
+                        "ExportTicketStatistics",
+                        analytics_pb2.ExportTicketStatisticsRequest(statistics=bad_zone),
+                    )
+                assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         finally:
             await server.stop(grace=None)

@@ -2,6 +2,7 @@
 actor each credential puts on events, and development keys as `key:tenant[:role[:agent_id]]`."""
 
 import pytest
+from cc.analytics.v1 import analytics_pb2
 from cc.common.v1 import types_pb2
 from cc.gateway.v1 import keys_pb2
 from cc.routing.v1 import routing_pb2
@@ -17,6 +18,7 @@ CALLS = "/cc.telephony.v1.TelephonyService"
 AGENTS = "/cc.routing.v1.RoutingService"
 TICKETS = "/cc.ticketing.v1.TicketingService"
 KEYS = "/cc.gateway.v1.ApiKeyService"
+ANALYTICS = "/cc.analytics.v1.AnalyticsService"
 REQUESTS: dict[str, Message] = {
     f"{CALLS}/OfferCall": telephony_pb2.OfferCallRequest(ani="1", dnis="2"),
     f"{CALLS}/SendDigits": telephony_pb2.SendDigitsRequest(call_id="c", digits="1"),
@@ -64,6 +66,10 @@ REQUESTS: dict[str, Message] = {
     f"{TICKETS}/ChangeCustomer": ticketing_pb2.ChangeCustomerRequest(customer_id="cu", vip=True),
     f"{TICKETS}/DefineReplyTemplate": ticketing_pb2.DefineReplyTemplateRequest(template_id="thanks"),
     f"{TICKETS}/RemoveReplyTemplate": ticketing_pb2.RemoveReplyTemplateRequest(template_id="thanks"),
+    f"{ANALYTICS}/ExportEvents": analytics_pb2.ExportEventsRequest(),
+    f"{ANALYTICS}/ExportTickets": analytics_pb2.ExportTicketsRequest(),
+    f"{ANALYTICS}/ExportCallStatistics": analytics_pb2.ExportCallStatisticsRequest(),
+    f"{ANALYTICS}/ExportTicketStatistics": analytics_pb2.ExportTicketStatisticsRequest(),
     f"{KEYS}/CreateApiKey": keys_pb2.CreateApiKeyRequest(user="kim"),
     f"{KEYS}/ListApiKeys": keys_pb2.ListApiKeysRequest(),
     f"{KEYS}/RevokeApiKey": keys_pb2.RevokeApiKeyRequest(key_id="k"),
@@ -96,19 +102,19 @@ STAFFING = {
     f"{TICKETS}/DefineReplyTemplate",
     f"{TICKETS}/RemoveReplyTemplate",
 }
+# Bulk reads: admins, supervisors and analysts.
+EXPORTS = {method for method in REQUESTS if method.startswith(f"{ANALYTICS}/Export")}
 # Each role and the restricted methods it may call (every role may read the rest).
 MAY_WRITE = {
     Role.ADMIN: set(REQUESTS),
-    Role.INTEGRATION: set(REQUESTS) - ADMIN_ONLY,
+    Role.INTEGRATION: set(REQUESTS) - ADMIN_ONLY - EXPORTS,
     Role.SUPERVISOR: set(REQUESTS) - ADAPTER_ONLY - ADMIN_ONLY,
-    Role.AGENT: set(REQUESTS) - ADAPTER_ONLY - ADMIN_ONLY - STAFFING,
-    Role.ANALYST: set(),
+    Role.AGENT: set(REQUESTS) - ADAPTER_ONLY - ADMIN_ONLY - STAFFING - EXPORTS,
+    Role.ANALYST: EXPORTS,
 }
 
 
 def test_every_write_of_every_service_and_every_key_method_has_its_roles() -> None:
-    from cc.analytics.v1 import analytics_pb2
-
     writes = {
         f"/{service.full_name}/{method.name}"
         for module in (telephony_pb2, routing_pb2, ticketing_pb2, analytics_pb2, keys_pb2)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from cc.analytics.v1 import analytics_pb2
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from google.protobuf.message import Message
 
@@ -28,7 +28,7 @@ from services.gateway.models import (
 router = APIRouter(tags=["insights"], responses=ERROR_RESPONSES)
 
 
-def _period(request: Message, from_time: datetime | None, to_time: datetime | None) -> None:
+def period(request: Message, from_time: datetime | None, to_time: datetime | None) -> None:
     """A statistics request's period; a time without a zone is UTC."""
     for field, moment in (("from_time", from_time), ("to_time", to_time)):
         if moment is not None:
@@ -90,17 +90,11 @@ async def queue_statistics(
     threshold: Threshold = 20,
 ) -> QueueStatistics:
     request = analytics_pb2.GetQueueStatisticsRequest(service_level_threshold_seconds=threshold)
-    _period(request, from_time, to_time)
+    period(request, from_time, to_time)
     return QueueStatistics.of(await services.analytics.GetQueueStatistics(request, metadata=who.metadata))
 
 
-@router.get(
-    "/v1/statistics/tickets",
-    summary="The ticket statistics table by channel, category, agent, group or status",
-)
-async def ticket_statistics(
-    who: AuthenticatedCaller,
-    services: Clients,
+def ticket_statistics_request(
     from_time: From = None,
     to_time: To = None,
     bucket: Bucket = None,
@@ -109,16 +103,14 @@ async def ticket_statistics(
         Query(description="The ticket's as it is now; none: all tickets as one"),
     ] = None,
     time_zone: TimeZone = "UTC",
-) -> TicketStatistics:
+) -> analytics_pb2.GetTicketStatisticsRequest:
+    """The ticket statistics table asked for, from the query (shared by the table and its export)."""
     request = analytics_pb2.GetTicketStatisticsRequest(bucket=bucket or "", by=by or "", time_zone=time_zone)
-    _period(request, from_time, to_time)
-    return TicketStatistics.of(await services.analytics.GetTicketStatistics(request, metadata=who.metadata))
+    period(request, from_time, to_time)
+    return request
 
 
-@router.get("/v1/statistics/calls", summary="Call statistics by queue, agent or site, per period")
-async def call_statistics(
-    who: AuthenticatedCaller,
-    services: Clients,
+def call_statistics_request(
     from_time: From = None,
     to_time: To = None,
     bucket: Bucket = None,
@@ -128,11 +120,35 @@ async def call_statistics(
     ] = None,
     time_zone: TimeZone = "UTC",
     threshold: Threshold = 20,
-) -> CallStatistics:
+) -> analytics_pb2.GetCallStatisticsRequest:
+    """The call statistics table asked for, from the query (shared by the table and its export)."""
     request = analytics_pb2.GetCallStatisticsRequest(
         bucket=bucket or "", by=by or "", time_zone=time_zone, service_level_threshold_seconds=threshold
     )
-    _period(request, from_time, to_time)
+    period(request, from_time, to_time)
+    return request
+
+
+TicketStatisticsAsked = Annotated[
+    analytics_pb2.GetTicketStatisticsRequest, Depends(ticket_statistics_request)
+]
+CallStatisticsAsked = Annotated[analytics_pb2.GetCallStatisticsRequest, Depends(call_statistics_request)]
+
+
+@router.get(
+    "/v1/statistics/tickets",
+    summary="The ticket statistics table by channel, category, agent, group or status",
+)
+async def ticket_statistics(
+    who: AuthenticatedCaller, services: Clients, request: TicketStatisticsAsked
+) -> TicketStatistics:
+    return TicketStatistics.of(await services.analytics.GetTicketStatistics(request, metadata=who.metadata))
+
+
+@router.get("/v1/statistics/calls", summary="Call statistics by queue, agent or site, per period")
+async def call_statistics(
+    who: AuthenticatedCaller, services: Clients, request: CallStatisticsAsked
+) -> CallStatistics:
     return CallStatistics.of(await services.analytics.GetCallStatistics(request, metadata=who.metadata))
 
 
