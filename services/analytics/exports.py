@@ -1,7 +1,8 @@
 """Exports (AN-6): a table written as CSV or Parquet from pages of rows, a page at a time, so that an
 export of any size holds one page in memory, never the whole answer.
 
-CSV is RFC 4180 with a header row: times in ISO 8601 UTC, an absent value empty, booleans true/false.
+CSV is RFC 4180 with a header row: times in ISO 8601 UTC, an absent value empty, booleans true/false,
+and text a spreadsheet would run as a formula (starting with = + - @) prefixed with an apostrophe.
 Parquet gets a row group per page and its footer at the end; times are microseconds in UTC. Either way
 the bytes come out in pieces of at most CHUNK_BYTES, each small enough for one gRPC message."""
 
@@ -77,6 +78,7 @@ TICKETS = Table(
         ("solved_at", MOMENT),
         ("escalations", INTEGER),
         ("sla_breaches", INTEGER),
+        ("satisfaction_score", INTEGER),
     ),
     cursor="ticket_id",
 )
@@ -107,6 +109,9 @@ TICKET_STATISTICS = Table(
         ("sla_breached", INTEGER),
         ("average_first_response_seconds", NUMBER),
         ("average_resolution_seconds", NUMBER),
+        ("rated", INTEGER),
+        ("average_satisfaction_score", NUMBER),
+        ("satisfaction_percent", NUMBER),
     )
 )
 
@@ -120,6 +125,10 @@ async def pages(table: Table, fetch: FetchPage) -> AsyncIterator[Sequence[Row]]:
         after = rows[-1][at]
 
 
+# A cell a spreadsheet would run as a formula (OWASP's CSV injection): text starting with one of these.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
@@ -127,6 +136,9 @@ def _csv_value(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        # A customer's subject "=HYPERLINK(...)" stays text when an analyst opens the file.
+        return "'" + value
     return value
 
 

@@ -3,8 +3,8 @@
 Rules every query keeps:
 - tenant scoping (ORG-1): the tenant is a bound parameter of every query, never an optional filter;
 - exactly-once answers: cc.events is read with FINAL, which collapses the copies of an event that an
-  at-least-once replay inserted, even before ClickHouse has merged them away (the journey keeps one
-  copy of each event with LIMIT 1 BY, see JOURNEY);
+  at-least-once replay inserted, even before ClickHouse has merged them away (the journey and the
+  events export keep one copy of each event with LIMIT 1 BY instead, see JOURNEY);
 - values are bound server-side ({name:Type}), never formatted into the SQL text.
 """
 
@@ -210,7 +210,9 @@ ORDER BY bucket_start, key
 # - reopened: a status change from solved back to open, pending or on hold;
 # - escalated: ticketing.ticket.escalated; sla_breached: ticketing.ticket.sla_breached;
 # - replied: public replies by agents (an automatic message is none), and the first of them is the
-#   ticket's first response, measured from the opening.
+#   ticket's first response, measured from the opening;
+# - rated: answers to satisfaction surveys (TKT-9), with their mean score (1-5) and CSAT, the share of
+#   answers scoring 4 or 5 (the usual "satisfied" top two boxes).
 # The keys (channel, category, agent, group, status) are each ticket's as they are now, as help desks
 # report them. {bucket} and {key} are chosen from fixed expressions by the store, never from input.
 # Each ticket as it is now, from its events (ticket_events below): one definition for the statistics'
@@ -263,11 +265,13 @@ WITH
                        event_type = 'ticketing.ticket.escalated', 'escalated',
                        event_type = 'ticketing.ticket.sla_breached', 'sla_breached',
                        event_type = 'ticketing.ticket.replied', 'replied',
+                       event_type = 'ticketing.ticket.rated', 'rated',
                        JSONExtractString(payload_json, 'to_status') = 'TICKET_STATUS_SOLVED', 'solved',
-                       'reopened') AS kind
+                       'reopened') AS kind,
+               if(kind = 'rated', JSONExtractInt(payload_json, 'score'), 0) AS score
         FROM ticket_events
         WHERE (event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.escalated',
-                              'ticketing.ticket.sla_breached')
+                              'ticketing.ticket.sla_breached', 'ticketing.ticket.rated')
                OR (event_type = 'ticketing.ticket.replied'
                    AND NOT JSONExtractBool(payload_json, 'automatic'))
                OR (event_type = 'ticketing.ticket.status_changed'
@@ -277,7 +281,7 @@ WITH
           AND occurred_at >= {{from_time:DateTime64(6, 'UTC')}}
           AND occurred_at < {{to_time:DateTime64(6, 'UTC')}}
         UNION ALL
-        SELECT ticket_id, assumeNotNull(first_replied_at), 'first_response'
+        SELECT ticket_id, assumeNotNull(first_replied_at), 'first_response', 0
         FROM tickets
         WHERE first_replied_at IS NOT NULL
           AND first_replied_at >= {{from_time:DateTime64(6, 'UTC')}}
@@ -296,7 +300,11 @@ SELECT
        round(avgIf(dateDiff('microsecond', opened_at, at) / 1e6, kind = 'first_response'), 3))
         AS average_first_response_seconds,
     if(solved = 0, NULL, round(avgIf(dateDiff('microsecond', opened_at, at) / 1e6, kind = 'solved'), 3))
-        AS average_resolution_seconds
+        AS average_resolution_seconds,
+    countIf(kind = 'rated') AS rated,
+    if(rated = 0, NULL, round(avgIf(score, kind = 'rated'), 2)) AS average_satisfaction_score,
+    if(rated = 0, NULL, round(100 * countIf(kind = 'rated' AND score >= 4) / rated, 2))
+        AS satisfaction_percent
 FROM facts INNER JOIN tickets USING ticket_id
 GROUP BY bucket_start, key
 ORDER BY bucket_start, key
@@ -352,7 +360,10 @@ SELECT"""
                         AND JSONExtractString(payload_json, 'to_status') = 'TICKET_STATUS_SOLVED')
                 AS solved_at,
             countIf(event_type = 'ticketing.ticket.escalated') AS escalations,
-            countIf(event_type = 'ticketing.ticket.sla_breached') AS sla_breaches
+            countIf(event_type = 'ticketing.ticket.sla_breached') AS sla_breaches,
+            if(countIf(event_type = 'ticketing.ticket.rated') = 0, NULL,
+               argMaxIf(JSONExtractInt(payload_json, 'score'), occurred_at,
+                        event_type = 'ticketing.ticket.rated')) AS satisfaction_score
 FROM ticket_events
 GROUP BY aggregate_id
 ORDER BY ticket_id

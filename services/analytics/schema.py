@@ -5,8 +5,8 @@ its own `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` appended to MIGRATIONS, never
 One wide table holds every event of every topic, read by the statistics by tenant and event type.
 Kafka delivers at least once, so the same event can be inserted twice (a crash between insert and
 offset commit replays the batch). ReplacingMergeTree keyed by (tenant_id, event_id) collapses such
-copies when parts merge, and every query reads with FINAL so the copies are collapsed at read time
-too, before any merge: answers are exactly-once.
+copies when parts merge, and every query collapses them at read time too, before any merge (FINAL, or
+LIMIT 1 BY event_id where FINAL costs more: the journey and the exports): answers are exactly-once.
 
 The journey (AN-1) reads by customer, which an event-id order cannot serve: at 10M events a lookup
 through a bloom filter on customer_id read most granules (p95 0.8 s). So a materialized view copies
@@ -125,5 +125,10 @@ ORDER BY (tenant_id, customer_id, occurred_at, aggregate_version, event_id)
     f"CREATE MATERIALIZED VIEW IF NOT EXISTS {JOURNEY_VIEW} TO {JOURNEY_TABLE} AS {_JOURNEY_SELECT}",
 )
 # Fills cc.journey from the events stored before it existed. Run after the view is in place, so no
-# insert falls between the two; a row both copy is collapsed like any other copy.
+# insert falls between the two; a row both copy is collapsed like any other copy. Only a finished
+# backfill creates its marker table, so a start that stopped half way (or a second replica starting
+# meanwhile) backfills again rather than leaving older events out of every journey.
 JOURNEY_BACKFILL = f"INSERT INTO {JOURNEY_TABLE} ({JOURNEY_COLUMNS}) {_JOURNEY_SELECT}"
+JOURNEY_BACKFILL_MARKER = f"{DATABASE}.journey_backfilled"
+JOURNEY_BACKFILLED = f"EXISTS TABLE {JOURNEY_BACKFILL_MARKER}"
+JOURNEY_BACKFILL_DONE = f"CREATE TABLE IF NOT EXISTS {JOURNEY_BACKFILL_MARKER} (done UInt8) ENGINE = TinyLog"

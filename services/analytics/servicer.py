@@ -81,6 +81,9 @@ def ticket_row(stats: TicketStats) -> analytics_pb2.TicketStatisticsRow:
         sla_breached=stats.sla_breached,
         average_first_response_seconds=stats.average_first_response_seconds,
         average_resolution_seconds=stats.average_resolution_seconds,
+        rated=stats.rated,
+        average_satisfaction_score=stats.average_satisfaction_score,
+        satisfaction_percent=stats.satisfaction_percent,
     )
     if stats.bucket_start is not None:
         row.bucket_start.CopyFrom(timestamp(stats.bucket_start))

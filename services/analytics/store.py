@@ -85,6 +85,9 @@ class TicketStats:
     sla_breached: int
     average_first_response_seconds: float | None
     average_resolution_seconds: float | None
+    rated: int = 0
+    average_satisfaction_score: float | None = None
+    satisfaction_percent: float | None = None
 
 
 class AnalyticsStore:
@@ -98,13 +101,12 @@ class AnalyticsStore:
         self._client = await asyncio.to_thread(self._connect)
         for statement in schema.MIGRATIONS:
             await self._command(statement)
-        journey_existed = await self._run(
-            lambda client: client.command(f"EXISTS TABLE {schema.JOURNEY_TABLE}")
-        )
         for statement in schema.JOURNEY_MIGRATIONS:
             await self._command(statement)
-        if not journey_existed:
+        if not await self._run(lambda client: client.command(schema.JOURNEY_BACKFILLED)):
+            # Again after a start that stopped half way: the copies it makes are collapsed like any other.
             await self._command(schema.JOURNEY_BACKFILL)
+            await self._command(schema.JOURNEY_BACKFILL_DONE)
         log.info("analytics store open on %s", self._dsn.split("@")[-1])
 
     def _connect(self) -> Client:

@@ -122,6 +122,9 @@ RESTRICTED: dict[str, frozenset[Role]] = {
     "/cc.ticketing.v1.TicketingService/AddTicketReply": _CALL_CONTROL,
     "/cc.ticketing.v1.TicketingService/EscalateTicket": _CALL_CONTROL,
     "/cc.ticketing.v1.TicketingService/ReturnTicket": _CALL_CONTROL,
+    # A survey bot (an integration) records the customer's answer, or a supervisor one taken by phone;
+    # never the agent whose work is rated.
+    "/cc.ticketing.v1.TicketingService/RateTicket": _STAFFING,
     # Agents take a caller's details down during the call.
     "/cc.ticketing.v1.TicketingService/RegisterCustomer": _CALL_CONTROL,
     "/cc.ticketing.v1.TicketingService/ChangeCustomer": _CALL_CONTROL,

@@ -4,10 +4,11 @@ from the API key, checks the request against its contract's limits and the role'
 maps PlatformError to a status with details, and graceful shutdown on SIGTERM."""
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -133,22 +134,25 @@ class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
         return guarded
 
     def _guard_stream(
-        self, method: str, inner: Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
-    ) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
+        self, method: str, inner: Callable[[Any, grpc.aio.ServicerContext], AsyncGenerator[Any, None]]
+    ) -> Callable[[Any, grpc.aio.ServicerContext], AsyncGenerator[Any, None]]:
         """The same guard for a server-streaming method; a failure after the first message still ends
-        the stream with a status of its own."""
+        the stream with a status of its own. The span covers the admission only: a span kept current
+        across a `yield` would be detached in another context when the client cancels mid-stream. The
+        handler's stream is closed as soon as the call ends, a cancelled one included."""
 
-        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncGenerator[Any, None]:
             metadata = dict(context.invocation_metadata() or ())
-            with _tracer.start_as_current_span(
-                method, context=telemetry.extract_metadata(metadata), kind=trace.SpanKind.SERVER
-            ):
-                try:
+            try:
+                with _tracer.start_as_current_span(
+                    method, context=telemetry.extract_metadata(metadata), kind=trace.SpanKind.SERVER
+                ):
                     self._admit(method, request, metadata)
-                    async for response in inner(request, context):
+                async with contextlib.aclosing(inner(request, context)) as responses:
+                    async for response in responses:
                         yield response
-                except Exception as error:  # every failure becomes a status
-                    await _abort(method, error, context)
+            except Exception as error:  # every failure becomes a status
+                await _abort(method, error, context)
 
         return guarded
 

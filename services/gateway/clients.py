@@ -1,5 +1,6 @@
-"""gRPC channels to every service, opened once in the app's lifespan. Every call carries a deadline, so
-no REST request waits on a service longer than the command timeout and a little more."""
+"""gRPC channels to every service, opened once in the app's lifespan. Every unary call carries a
+deadline, so no REST request waits on a service longer than the command timeout and a little more. An
+export's stream has none: it lasts as long as the file takes, and ends when the download does."""
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass

@@ -882,6 +882,14 @@ class AssignTicketBody(WriteOptions):
     group_id: OptionalText = Field(default="", description="Empty: no group.")
 
 
+class RateTicketBody(WriteOptions):
+    survey_token: Text = Field(description="The survey token of the ticket's latest solve.")
+    score: int = Field(ge=1, le=5, description="1 (very unhappy) to 5 (very happy).")
+    comment: Annotated[str, Field(max_length=1_000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")] = (
+        ""
+    )
+
+
 class NoteBody(WriteOptions):
     body: MultilineText
 
@@ -976,6 +984,24 @@ class SlaClock(BaseModel):
         )
 
 
+class Satisfaction(BaseModel):
+    score: int = Field(description="1 (very unhappy) to 5 (very happy).")
+    comment: str
+    rated_at: datetime | None
+    actor_type: str
+    actor_id: str
+
+    @staticmethod
+    def of(answer: ticketing_pb2.TicketSatisfaction) -> "Satisfaction":
+        return Satisfaction(
+            score=answer.score,
+            comment=answer.comment,
+            rated_at=moment(answer, "rated_at"),
+            actor_type=enum_word(answer.actor, "type", "ACTOR_TYPE_"),
+            actor_id=answer.actor.id,
+        )
+
+
 class Ticket(BaseModel):
     ticket_id: str
     subject: str
@@ -1003,10 +1029,16 @@ class Ticket(BaseModel):
     voicemail: TicketVoicemail | None = Field(description="Set for a ticket opened from a voicemail.")
     line_id: str = Field(description="The line of business whose calendar and SLA targets its clocks use.")
     sla: list[SlaClock] = Field(description="Its SLA clocks as of the answer (TKT-6); none without targets.")
+    survey_token: str = Field(
+        description="The latest solve's satisfaction survey token (TKT-9); empty before any solve."
+    )
+    satisfaction: Satisfaction | None = Field(description="The customer's answer to that survey.")
 
     @staticmethod
     def of(ticket: ticketing_pb2.Ticket) -> "Ticket":
         return Ticket(
+            survey_token=ticket.survey_token,
+            satisfaction=Satisfaction.of(ticket.satisfaction) if ticket.HasField("satisfaction") else None,
             line_id=ticket.line_id,
             sla=[SlaClock.of(clock) for clock in ticket.sla],
             ticket_id=ticket.ticket_id,
@@ -1233,6 +1265,9 @@ class TicketStatisticsRow(BaseModel):
         description="Opening to the first agent reply, over the tickets first answered in the bucket."
     )
     average_resolution_seconds: float | None = Field(description="Opening to the solve (calendar time).")
+    rated: int = Field(description="Answers to satisfaction surveys (TKT-9).")
+    average_satisfaction_score: float | None = Field(description="Their mean score, 1 to 5.")
+    satisfaction_percent: float | None = Field(description="CSAT: the share of them scoring 4 or 5.")
 
 
 class TicketStatistics(BaseModel):
@@ -1259,6 +1294,9 @@ class TicketStatistics(BaseModel):
                     sla_breached=row.sla_breached,
                     average_first_response_seconds=number(row, "average_first_response_seconds"),
                     average_resolution_seconds=number(row, "average_resolution_seconds"),
+                    rated=row.rated,
+                    average_satisfaction_score=number(row, "average_satisfaction_score"),
+                    satisfaction_percent=number(row, "satisfaction_percent"),
                 )
                 for row in stats.rows
             ],

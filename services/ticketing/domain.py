@@ -143,6 +143,17 @@ class Escalation:
 
 
 @dataclass(frozen=True)
+class Satisfaction:
+    """The customer's answer to a solve's survey (TKT-9)."""
+
+    score: int
+    comment: str
+    survey_token: str
+    by: Author
+    rated_at: datetime
+
+
+@dataclass(frozen=True)
 class StatusChange:
     from_status: "events_pb2.TicketStatus.ValueType"
     to_status: "events_pb2.TicketStatus.ValueType"
@@ -182,6 +193,9 @@ class TicketState:
     line_id: str = ""
     # The SLA metrics whose breach is recorded, each once.
     sla_breaches: tuple[str, ...] = ()
+    # The latest solve's survey token (TKT-9), and the customer's answer to its survey, if any yet.
+    survey_token: str = ""
+    satisfaction: Satisfaction | None = None
 
     def open_escalations(self) -> list[Escalation]:
         """The escalations not yet returned, the latest last: a return goes back to the last one's origin."""
@@ -289,7 +303,9 @@ def _open(ticket_id: str, opening: commands_pb2.OpenTicket) -> events_pb2.Ticket
     )
 
 
-def _change_status(state: TicketState, change: commands_pb2.ChangeTicketStatus) -> list[Message]:
+def _change_status(
+    state: TicketState, change: commands_pb2.ChangeTicketStatus, command_id: str
+) -> list[Message]:
     wanted = change.to_status
     if wanted not in TRANSITIONS:
         raise refused("to_status", "new, open, pending, on_hold, solved or closed")
@@ -299,7 +315,34 @@ def _change_status(state: TicketState, change: commands_pb2.ChangeTicketStatus) 
             f"ticket {state.ticket_id} cannot go from {status_name(state.status)} to {status_name(wanted)}",
         )
     reason = optional_text(change.reason, "reason", "the reason")
-    return [events_pb2.TicketStatusChanged(from_status=state.status, to_status=wanted, reason=reason)]
+    changed = events_pb2.TicketStatusChanged(from_status=state.status, to_status=wanted, reason=reason)
+    if wanted == SOLVED:
+        # Each solve gets a survey of its own; the command's id makes a retried solve's token the same.
+        changed.survey_token = derived_id("survey", command_id)
+    return [changed]
+
+
+MIN_SCORE, MAX_SCORE = 1, 5
+MAX_COMMENT_LENGTH = 1_000
+
+
+def _rate(state: TicketState, rate: commands_pb2.RateTicket) -> events_pb2.TicketRated:
+    """The survey's answer, for the latest solve's survey only and once: an old survey's link or a
+    second answer would count one solve twice."""
+    if not state.survey_token:
+        raise IllegalTransition("no-survey", f"ticket {state.ticket_id} has not been solved yet")
+    if rate.survey_token != state.survey_token:
+        raise IllegalTransition(
+            "survey-token-mismatch", "the survey token is not the ticket's latest solve's"
+        )
+    if state.satisfaction is not None and state.satisfaction.survey_token == rate.survey_token:
+        raise IllegalTransition("already-rated", f"ticket {state.ticket_id}'s survey is answered")
+    if not MIN_SCORE <= rate.score <= MAX_SCORE:
+        raise refused("score", f"{MIN_SCORE} (very unhappy) to {MAX_SCORE} (very happy)")
+    comment = optional_text(rate.comment, "comment", "the comment", multiline=True)
+    if len(comment) > MAX_COMMENT_LENGTH:
+        raise refused("comment", f"at most {MAX_COMMENT_LENGTH} characters")
+    return events_pb2.TicketRated(score=rate.score, comment=comment, survey_token=rate.survey_token)
 
 
 def _edit(state: TicketState, edit: commands_pb2.EditTicket) -> events_pb2.TicketFieldsChanged:
@@ -424,6 +467,7 @@ def ticket_variables(state: TicketState) -> dict[str, str]:
         "ticket.subject": state.subject,
         "ticket.category": state.category,
         "ticket.status": status_name(state.status),
+        "ticket.survey_token": state.survey_token,
     }
 
 
@@ -463,11 +507,13 @@ def decide(
         raise NotFound("ticket-not-found", f"ticket {ticket_id} does not exist")
     terms = rules.sla_terms(command.meta.tenant_id, state.line_id) if state.line_id else None
     if action == "change_status":
-        changed = _change_status(state, command.change_status)
+        changed = _change_status(state, command.change_status, command.meta.command_id)
         if command.change_status.to_status != SOLVED:
             return changed
         stopping = [sla.RESOLUTION] + ([] if _first_response_stopped(state) else [sla.FIRST_RESPONSE])
         return changed + sla.breaches_on_stop(state, stopping, terms, now)
+    if action == "rate":  # a customer may answer the survey after the ticket is closed
+        return [_rate(state, command.rate)]
     if state.status == CLOSED:
         raise IllegalTransition("ticket-closed", f"ticket {ticket_id} is closed")
     match action:
@@ -564,8 +610,13 @@ def evolve(state: TicketState | None, event: event_pb2.Event) -> TicketState:
                 state,
                 status=changed.to_status,
                 status_changes=(*state.status_changes, change),
+                survey_token=changed.survey_token or state.survey_token,
                 updated_at=at,
             )
+        case "ticket_rated":
+            rated = event.ticket_rated
+            answer = Satisfaction(rated.score, rated.comment, rated.survey_token, by, at)
+            return evolved(state, satisfaction=answer, updated_at=at)
         case "ticket_note_added":
             added = event.ticket_note_added
             note = Note(added.note_id, added.body, by, at)

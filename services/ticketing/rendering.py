@@ -10,6 +10,7 @@ VARIABLES = (
     "ticket.subject",
     "ticket.category",
     "ticket.status",
+    "ticket.survey_token",
     "customer.name",
     "agent.id",
 )

@@ -112,6 +112,17 @@ def ticket_view(entry: Versioned[TicketState], clocks: Sequence[SlaClock] = ()) 
         view.first_replied_at.CopyFrom(timestamp(ticket.first_replied_at))
     if ticket.voicemail is not None:
         view.voicemail.CopyFrom(ticket.voicemail.message())
+    view.survey_token = ticket.survey_token
+    if ticket.satisfaction is not None:
+        answer = ticket.satisfaction
+        view.satisfaction.CopyFrom(
+            ticketing_pb2.TicketSatisfaction(
+                score=answer.score,
+                comment=answer.comment,
+                rated_at=timestamp(answer.rated_at),
+                actor=_actor(answer.by),
+            )
+        )
     return view
 
 
@@ -123,6 +134,7 @@ TicketWrite = (
     | ticketing_pb2.AddTicketReplyRequest
     | ticketing_pb2.EscalateTicketRequest
     | ticketing_pb2.ReturnTicketRequest
+    | ticketing_pb2.RateTicketRequest
 )
 
 
@@ -339,3 +351,15 @@ class TicketingServicer(CustomerRpcs, TemplateRpcs, ticketing_pb2_grpc.Ticketing
     ) -> ticketing_pb2.Ticket:
         reason = redact_card_numbers(optional_text(request.reason, "reason", "the reason"))
         return await self._on_ticket(request, return_ticket=commands_pb2.ReturnTicket(reason=reason))
+
+    async def RateTicket(
+        self, request: ticketing_pb2.RateTicketRequest, context: grpc.aio.ServicerContext
+    ) -> ticketing_pb2.Ticket:
+        rate = commands_pb2.RateTicket(
+            survey_token=require(request.survey_token, "survey_token", "the survey's token"),
+            score=request.score,
+            comment=redact_card_numbers(
+                optional_text(request.comment, "comment", "the comment", multiline=True)
+            ),
+        )
+        return await self._on_ticket(request, rate=rate)

@@ -111,11 +111,17 @@ def message_of(descriptor: Descriptor, depth: int = 0) -> st.SearchStrategy[Mess
 
 def fuzz(channel: grpc.Channel, method: MethodDescriptor, answers: Counter[str]) -> None:
     path = f"/{method.containing_service.full_name}/{method.name}"
-    call = channel.unary_unary(
+    kind = channel.unary_stream if method.server_streaming else channel.unary_unary
+    rpc = kind(
         path,
         request_serializer=lambda message: message.SerializeToString(),
         response_deserializer=message_factory.GetMessageClass(method.output_type).FromString,
     )
+
+    def call(request: Message, **options: object) -> object:
+        """A unary answer, or every message of a stream (an export) read to its end."""
+        answer = rpc(request, **options)
+        return list(answer) if method.server_streaming else answer
 
     @given(request=message_of(method.input_type))
     @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)

@@ -287,7 +287,11 @@ async def test_templates_are_recommended_by_category_and_automatic_messages_go_o
             "automatic": "after-hours",
             "line_id": "night",
         },
-        "done": {"title": "Solved", "body": "Solved: {{ticket.subject}}", "automatic": "solved"},
+        "done": {
+            "title": "Solved",
+            "body": "Solved: {{ticket.subject}}. Rate us: https://survey.example/{{ticket.survey_token}}",
+            "automatic": "solved",
+        },
         "refund": {"title": "Refund", "body": "{{agent.id}} here: refunded.", "categories": ["billing"]},
     }
     for template_id, template in templates.items():
@@ -343,7 +347,28 @@ async def test_templates_are_recommended_by_category_and_automatic_messages_go_o
     assert both.status_code == 422
     ok(await kim.post(f"{path}/transitions", json={"to": "solved"}))
     solved = await until(supervisor, path, lambda t: len(t["replies"]) == 3, "no solved message")
-    assert solved["replies"][-1]["body"] == "Solved: Refund please"
+    token = solved["survey_token"]
+    assert solved["replies"][-1]["body"] == f"Solved: Refund please. Rate us: https://survey.example/{token}"
+
+    # The customer answers the survey (TKT-9): recorded once, never by the agent whose work it rates.
+    answer = {"survey_token": token, "score": 5, "comment": "fast refund"}
+    assert (await kim.post(f"{path}/satisfaction", json=answer)).status_code == 403
+    wrong = await supervisor.post(f"{path}/satisfaction", json={**answer, "survey_token": "guessed"})
+    assert (wrong.status_code, wrong.json()["error_id"]) == (409, "survey-token-mismatch")
+    rated = ok(await supervisor.post(f"{path}/satisfaction", json=answer))["satisfaction"]
+    assert (rated["score"], rated["comment"], rated["actor_type"]) == (5, "fast refund", "user")
+    again = await supervisor.post(f"{path}/satisfaction", json={**answer, "score": 1})
+    assert (again.status_code, again.json()["error_id"]) == (409, "already-rated")
+    csat = await until(
+        supervisor,
+        "/v1/statistics/tickets",
+        lambda b: any(row["rated"] for row in b["rows"]),
+        "the survey's answer never reached the statistics",
+        by="agent",
+    )
+    assert [(r["key"], r["rated"], r["satisfaction_percent"]) for r in csat["rows"] if r["rated"]] == [
+        ("kim", 1, 100.0)
+    ]
 
     # A removed template is no longer listed nor replied with.
     assert ok(await supervisor.delete("/v1/reply-templates/refund"))["removed"] is True

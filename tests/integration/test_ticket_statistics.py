@@ -1,7 +1,7 @@
 """Ticket statistics in ClickHouse (AN-2): created, solved, reopened, escalated, replied and breached
-tickets, with first-response and resolution times, by channel, category, agent, group or status, in
-hour, day, week or month buckets cut in a line of business's time zone. Real chDB; the events are
-inserted as the analytics sink would have stored them."""
+tickets, with first-response and resolution times and satisfaction survey answers (TKT-9), by channel,
+category, agent, group or status, in hour, day, week or month buckets cut in a line of business's time
+zone. Real chDB; the events are inserted as the analytics sink would have stored them."""
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -83,8 +83,11 @@ async def scenario(store: AnalyticsStore) -> Tickets:
     tickets.add("t1", 600, ticket_events.TicketAssigned(to_agent_id="kim", to_group_id="tier-1"))
     tickets.add("t1", 600, ticket_events.TicketReplied(reply_id="r1", body="Refunded"))
     tickets.add("t1", 3600, moved(S.TICKET_STATUS_OPEN, S.TICKET_STATUS_SOLVED))
+    # Each solve's survey answered (TKT-9): unhappy with the first, happy with the second.
+    tickets.add("t1", 3700, ticket_events.TicketRated(score=2, survey_token="s1"))
     tickets.add("t1", 7200, moved(S.TICKET_STATUS_SOLVED, S.TICKET_STATUS_OPEN))
     tickets.add("t1", 9000, moved(S.TICKET_STATUS_OPEN, S.TICKET_STATUS_SOLVED))
+    tickets.add("t1", 9100, ticket_events.TicketRated(score=5, comment="thanks", survey_token="s2"))
     # t2: a chat six hours later, escalated to tier 2, its first response breached.
     tickets.add(
         "t2",
@@ -111,7 +114,7 @@ async def test_by_channel_per_day_in_seoul(store: AnalyticsStore, scenario: Tick
     rows = await store.ticket_statistics(scenario.tenant_id, None, None, "day", "channel", "Asia/Seoul")
     assert rows == [
         TicketStats(KST_MARCH_2, "chat", 1, 0, 0, 1, 0, 1, None, None),
-        TicketStats(KST_MARCH_2, "email", 1, 2, 1, 0, 1, 0, 600.0, 6300.0),
+        TicketStats(KST_MARCH_2, "email", 1, 2, 1, 0, 1, 0, 600.0, 6300.0, 2, 3.5, 50.0),
         TicketStats(KST_MARCH_3, "email", 1, 0, 0, 0, 0, 0, None, None),
     ]
 
@@ -153,6 +156,6 @@ async def test_a_period_counts_each_fact_where_its_event_happened(
     )
     # t1's first solve, 3,600 s after it opened; its reopen at the period's end falls outside
     assert second_hour == [
-        TicketStats(datetime(2026, 3, 2, 0, tzinfo=UTC), "", 0, 1, 0, 0, 0, 0, None, 3600.0)
+        TicketStats(datetime(2026, 3, 2, 0, tzinfo=UTC), "", 0, 1, 0, 0, 0, 0, None, 3600.0, 1, 2.0, 0.0)
     ]
     assert await store.ticket_statistics(f"tenant-{new_id()}", None, None, "day", "channel", "UTC") == []

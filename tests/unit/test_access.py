@@ -62,6 +62,7 @@ REQUESTS: dict[str, Message] = {
     f"{TICKETS}/AddTicketReply": ticketing_pb2.AddTicketReplyRequest(ticket_id="t"),
     f"{TICKETS}/EscalateTicket": ticketing_pb2.EscalateTicketRequest(ticket_id="t"),
     f"{TICKETS}/ReturnTicket": ticketing_pb2.ReturnTicketRequest(ticket_id="t"),
+    f"{TICKETS}/RateTicket": ticketing_pb2.RateTicketRequest(ticket_id="t", survey_token="s", score=5),
     f"{TICKETS}/RegisterCustomer": ticketing_pb2.RegisterCustomerRequest(name="Kim"),
     f"{TICKETS}/ChangeCustomer": ticketing_pb2.ChangeCustomerRequest(customer_id="cu", vip=True),
     f"{TICKETS}/DefineReplyTemplate": ticketing_pb2.DefineReplyTemplateRequest(template_id="thanks"),
@@ -101,6 +102,7 @@ STAFFING = {
     f"{CALLS}/CancelCallback",
     f"{TICKETS}/DefineReplyTemplate",
     f"{TICKETS}/RemoveReplyTemplate",
+    f"{TICKETS}/RateTicket",
 }
 # Bulk reads: admins, supervisors and analysts.
 EXPORTS = {method for method in REQUESTS if method.startswith(f"{ANALYTICS}/Export")}

@@ -88,3 +88,10 @@ def test_chunks_are_at_most_a_mebibyte_and_together_the_whole(size: int) -> None
     assert b"".join(pieces) == data
     assert all(0 < len(piece) <= exports.CHUNK_BYTES for piece in pieces)
     assert len(pieces) == -(-size // exports.CHUNK_BYTES)
+
+
+async def test_csv_keeps_a_cell_that_looks_like_a_formula_as_text() -> None:
+    row = (MOMENT, '=HYPERLINK("http://evil.example")', -3, 0, 0, 0, None, None, None, 0, None)
+    data = await _file(exports.CALL_STATISTICS, False, [[row]])
+    cells = list(csv.reader(io.StringIO(data.decode())))[1]
+    assert cells[1] == '\'=HYPERLINK("http://evil.example")' and cells[2] == "-3"  # numbers stay numbers

@@ -109,7 +109,11 @@ def test_every_status_goes_only_where_the_lifecycle_allows(start: int, target: i
     ticket = ticket_in(start)
     if (start, target) in ALLOWED:
         [changed] = ticket.to(target, at_second=9)
-        assert changed == events_pb2.TicketStatusChanged(from_status=start, to_status=target)
+        token = changed.survey_token  # type: ignore[attr-defined]
+        assert changed == events_pb2.TicketStatusChanged(
+            from_status=start, to_status=target, survey_token=token
+        )
+        assert bool(token) == (target == SOLVED)  # only a solve offers a survey
         assert (ticket.state.status, ticket.state.updated_at) == (target, at(9))
     else:
         error = refused(lambda: ticket.to(target), IllegalTransition, "illegal-ticket-transition")
@@ -481,3 +485,75 @@ def test_a_line_with_a_category_tree_takes_only_its_categories_and_their_branche
     assert ticket.state.category == "billing/invoice"
     error = refused(lambda: edit_to("returns"), InvalidArgument, "invalid-argument")
     assert violated_fields(error) == ["category"]
+
+
+def solve(ticket: Ticket, command_id: str, at_second: float = 10) -> str:
+    """Solve the ticket by a command of its own id; the solve's survey token."""
+    solving = command(change_status=commands_pb2.ChangeTicketStatus(to_status=SOLVED))
+    solving.meta.command_id = command_id
+    [changed] = ticket.handle(solving, at(at_second))
+    assert isinstance(changed, events_pb2.TicketStatusChanged) and changed.survey_token
+    return changed.survey_token
+
+
+def rate(ticket: Ticket, token: str, score: int = 5, comment: str = "") -> list[Message]:
+    answer = commands_pb2.RateTicket(survey_token=token, score=score, comment=comment)
+    return ticket.handle(command(rate=answer), at(20))
+
+
+def test_each_solve_offers_a_survey_of_its_own_and_the_customer_answers_it_once() -> None:
+    ticket = Ticket()
+    refused(lambda: rate(ticket, "any"), IllegalTransition, "no-survey")
+    first = solve(ticket, "solve-1")
+    assert (
+        ticket.state.survey_token == first
+        and domain.ticket_variables(ticket.state)["ticket.survey_token"] == first
+    )
+    assert rate(ticket, first, 4, "quick, thanks") == [
+        events_pb2.TicketRated(score=4, comment="quick, thanks", survey_token=first)
+    ]
+    assert ticket.state.satisfaction == domain.Satisfaction(
+        4, "quick, thanks", first, ticket.state.satisfaction.by, at(20)
+    )  # type: ignore[union-attr]
+    refused(lambda: rate(ticket, first, 1), IllegalTransition, "already-rated")
+    # Reopened and solved again: a new survey; the old one's link no longer counts.
+    ticket.to(OPEN, 11)
+    assert ticket.state.survey_token == first  # until the next solve
+    second = solve(ticket, "solve-2", 12)
+    assert second != first
+    refused(lambda: rate(ticket, first), IllegalTransition, "survey-token-mismatch")
+    rate(ticket, second, 2)
+    assert ticket.state.satisfaction is not None and ticket.state.satisfaction.score == 2
+
+
+def test_a_closed_ticket_still_takes_its_surveys_answer() -> None:
+    ticket = Ticket()
+    token = solve(ticket, "solve-1")
+    ticket.to(CLOSED, 11)
+    rate(ticket, token, 5)
+    assert ticket.state.satisfaction is not None and ticket.state.status == CLOSED
+
+
+@pytest.mark.parametrize("score", [0, 6, -1])
+def test_a_score_is_one_to_five(score: int) -> None:
+    ticket = Ticket()
+    token = solve(ticket, "solve-1")
+    assert violated_fields(
+        refused(lambda: rate(ticket, token, score), InvalidArgument, "invalid-argument")
+    ) == ["score"]
+
+
+def test_a_survey_comment_is_text_of_reasonable_length() -> None:
+    ticket = Ticket()
+    token = solve(ticket, "solve-1")
+    for comment in ("x" * 1001, "bad\x00byte"):
+        error = refused(lambda c=comment: rate(ticket, token, 3, c), InvalidArgument, "invalid-argument")  # type: ignore[misc]
+        assert violated_fields(error) == ["comment"]
+    rate(ticket, token, 3, "line one\nline two")
+
+
+def test_a_rated_ticket_survives_its_snapshot() -> None:
+    ticket = Ticket()
+    rate(ticket, solve(ticket, "solve-1"), 5, "great")
+    codec = StateCodec(domain.TicketState)
+    assert codec.decode(codec.encode(ticket.state)) == ticket.state

@@ -27,15 +27,24 @@ _FILE: dict[int | str, dict[str, Any]] = {
 
 async def _download(chunks: Any, name: str, file_format: str) -> StreamingResponse:
     """The export as a file download. Its first chunk is awaited here, so that a refused export (a bad
-    time zone, a role that may not export) is an error response, not a broken download."""
+    time zone, a role that may not export) is an error response, not a broken download. A failure
+    after that can only cut the download short (the status line is sent), and a client that goes away
+    cancels the stream, so the analytics service stops reading pages for nobody."""
     stream: AsyncIterator[analytics_pb2.ExportChunk] = chunks.__aiter__()
-    first = await anext(stream, None)
+    try:
+        first = await anext(stream, None)
+    except BaseException:
+        chunks.cancel()
+        raise
 
     async def body() -> AsyncIterator[bytes]:
-        if first is not None:
-            yield first.data
-        async for chunk in stream:
-            yield chunk.data
+        try:
+            if first is not None:
+                yield first.data
+            async for chunk in stream:
+                yield chunk.data
+        finally:
+            chunks.cancel()
 
     disposition = f'attachment; filename="{name}.{file_format}"'
     return StreamingResponse(

@@ -23,6 +23,7 @@ from services.gateway.models import (
     NoteBody,
     OptionalText,
     PathId,
+    RateTicketBody,
     ReplyBody,
     ReturnTicketBody,
     Tag,
@@ -259,3 +260,25 @@ async def return_ticket(
         expected_version=body.expected_version,
     )
     return Ticket.of(await services.ticketing.ReturnTicket(request, metadata=who.metadata))
+
+
+@router.post(
+    "/{ticket_id}/satisfaction",
+    summary="Record the customer's answer to the latest solve's satisfaction survey (TKT-9)",
+)
+async def rate(
+    ticket_id: PathId,
+    body: RateTicketBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Ticket:
+    request = ticketing_pb2.RateTicketRequest(
+        ticket_id=ticket_id,
+        survey_token=body.survey_token,
+        score=body.score,
+        comment=body.comment,
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
+    return Ticket.of(await services.ticketing.RateTicket(request, metadata=who.metadata))
