@@ -72,6 +72,8 @@ TICKETS = Table(
         ("group_id", TEXT),
         ("status", TEXT),
         ("first_replied_at", MOMENT),
+        ("kind", TEXT),
+        ("claim", TEXT),
         ("customer_id", TEXT),
         ("subject", TEXT),
         ("priority", TEXT),

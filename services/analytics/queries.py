@@ -213,8 +213,9 @@ ORDER BY bucket_start, key
 #   ticket's first response, measured from the opening;
 # - rated: answers to satisfaction surveys (TKT-9), with their mean score (1-5) and CSAT, the share of
 #   answers scoring 4 or 5 (the usual "satisfied" top two boxes).
-# The keys (channel, category, agent, group, status) are each ticket's as they are now, as help desks
-# report them. {bucket} and {key} are chosen from fixed expressions by the store, never from input.
+# The keys (channel, category, agent, group, status, kind, claim) are each ticket's as they are now, as
+# help desks report them. {bucket} and {key} are chosen from fixed expressions by the store, never from
+# input.
 # Each ticket as it is now, from its events (ticket_events below): one definition for the statistics'
 # keys and the export (AN-5).
 _TICKET_NOW = """
@@ -243,7 +244,13 @@ _TICKET_NOW = """
                      event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.status_changed')) AS status,
             minIfOrNull(occurred_at, event_type = 'ticketing.ticket.replied'
                                      AND NOT JSONExtractBool(payload_json, 'automatic'))
-                AS first_replied_at"""
+                AS first_replied_at,
+            argMaxIf(JSONExtractString(payload_json, 'kind'), occurred_at,
+                     event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.fields_changed')
+                     AND JSONHas(payload_json, 'kind')) AS ticket_kind,
+            argMaxIf(JSONExtractString(payload_json, 'claim'), occurred_at,
+                     event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.fields_changed')
+                     AND JSONHas(payload_json, 'claim')) AS claim"""
 TICKET_STATISTICS = (
     """
 WITH
@@ -384,6 +391,9 @@ TICKET_KEYS = {
     "agent": "agent",
     "group": "group_id",
     "status": "lower(replaceAll(replaceOne(status, 'TICKET_STATUS_', ''), '_', '-'))",
+    # A ticket opened before kinds existed is a request (TKT-11).
+    "kind": "if(ticket_kind = '', 'request', ticket_kind)",
+    "claim": "claim",
 }
 
 

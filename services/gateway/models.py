@@ -833,6 +833,11 @@ class TransitionBody(WriteOptions):
     reason: OptionalText = ""
 
 
+# What a ticket is (TKT-11), and the claim a complaint makes (the ticketing domain's KINDS and CLAIMS).
+TicketKind = Literal["request", "complaint"]
+Claim = Literal["refund", "exchange", "return", "repair", "compensation", "apology", "other"]
+
+
 class CreateTicketBody(BaseModel):
     subject: Text
     description: Annotated[
@@ -850,6 +855,10 @@ class CreateTicketBody(BaseModel):
     fields: dict[FieldName, FieldValue] = Field(
         default={}, max_length=50, description="Custom fields.", json_schema_extra=ONLY_FIELD_NAMES
     )
+    kind: TicketKind = "request"
+    claim: Claim | None = Field(
+        default=None, description="What a complaint claims; only a complaint has one."
+    )
 
 
 class EditTicketBody(WriteOptions):
@@ -862,6 +871,8 @@ class EditTicketBody(WriteOptions):
     fields: dict[FieldName, FieldValue | None] = Field(
         default={}, max_length=50, json_schema_extra=ONLY_FIELD_NAMES
     )
+    kind: TicketKind | None = Field(default=None, description="Turned into a request, it loses its claim.")
+    claim: Claim | Literal[""] | None = Field(default=None, description='"": the complaint states no claim.')
 
 
 class EscalateTicketBody(WriteOptions):
@@ -1033,11 +1044,15 @@ class Ticket(BaseModel):
         description="The latest solve's satisfaction survey token (TKT-9); empty before any solve."
     )
     satisfaction: Satisfaction | None = Field(description="The customer's answer to that survey.")
+    kind: str = Field(description="request or complaint (TKT-11).")
+    claim: str = Field(description="What a complaint claims: refund, exchange, return...; empty for none.")
 
     @staticmethod
     def of(ticket: ticketing_pb2.Ticket) -> "Ticket":
         return Ticket(
             survey_token=ticket.survey_token,
+            kind=ticket.kind or "request",
+            claim=ticket.claim,
             satisfaction=Satisfaction.of(ticket.satisfaction) if ticket.HasField("satisfaction") else None,
             line_id=ticket.line_id,
             sla=[SlaClock.of(clock) for clock in ticket.sla],

@@ -64,6 +64,11 @@ MAX_FIELD_VALUE_LENGTH = 1_000
 TAG = re.compile(r"[a-z0-9][a-z0-9_\-]{0,49}")
 # Custom field keys are identifiers an integration names its fields by.
 FIELD_KEY = re.compile(r"[a-z][a-z0-9_]{0,49}")
+# What a ticket is (TKT-11): a request (asking for something) or a complaint, which may state the
+# claim the customer makes (the seed's 클레임: a free return, an exchange, a refund...).
+REQUEST, COMPLAINT = "request", "complaint"
+KINDS = (REQUEST, COMPLAINT)
+CLAIMS = ("refund", "exchange", "return", "repair", "compensation", "apology", "other")
 
 
 def note_text(body: str, what: str = "note") -> str:
@@ -196,6 +201,8 @@ class TicketState:
     # The latest solve's survey token (TKT-9), and the customer's answer to its survey, if any yet.
     survey_token: str = ""
     satisfaction: Satisfaction | None = None
+    kind: str = REQUEST
+    claim: str = ""
 
     def open_escalations(self) -> list[Escalation]:
         """The escalations not yet returned, the latest last: a return goes back to the last one's origin."""
@@ -234,6 +241,22 @@ def clean_tags(tags: Sequence[str], field: str = "tags") -> tuple[str, ...]:
         if not TAG.fullmatch(tag):
             raise refused(field, f"{tag[:60]!r} is not a tag: letters, digits, - and _, at most 50")
     return tuple(cleaned)
+
+
+def clean_kind(kind: str, field: str = "kind") -> str:
+    """request (also for empty) or complaint."""
+    if kind and kind not in KINDS:
+        raise refused(field, "request or complaint")
+    return kind or REQUEST
+
+
+def complaint(kind: str, claim: str) -> tuple[str, str]:
+    """A ticket's kind and claim, checked together: only a complaint states a claim."""
+    if claim and claim not in CLAIMS:
+        raise refused("claim", ", ".join(CLAIMS))
+    if claim and kind != COMPLAINT:
+        raise refused("claim", "only a complaint states a claim")
+    return kind, claim
 
 
 def clean_category(category: str, field: str = "category") -> str:
@@ -284,7 +307,10 @@ def _open(ticket_id: str, opening: commands_pb2.OpenTicket) -> events_pb2.Ticket
     fields = clean_field_values(opening.custom_fields, "custom_fields")
     if len(fields) > MAX_CUSTOM_FIELDS:
         raise refused("custom_fields", f"at most {MAX_CUSTOM_FIELDS} fields")
+    kind, claim = complaint(clean_kind(opening.kind), opening.claim)
     return events_pb2.TicketOpened(
+        kind=kind,
+        claim=claim,
         subject=opening.subject,
         channel=opening.channel,
         customer_id=opening.customer_id,
@@ -357,6 +383,14 @@ def _edit(state: TicketState, edit: commands_pb2.EditTicket) -> events_pb2.Ticke
         changed.tags.values.extend(tags)
     if edit.HasField("category") and (category := clean_category(edit.category)) != state.category:
         changed.category = category
+    # A ticket turned into a request loses its claim; a complaint keeps its claim unless given one.
+    kind = clean_kind(edit.kind) if edit.HasField("kind") else state.kind
+    claim = edit.claim if edit.HasField("claim") else (state.claim if kind == COMPLAINT else "")
+    kind, claim = complaint(kind, claim)
+    if kind != state.kind:
+        changed.kind = kind
+    if claim != state.claim:
+        changed.claim = claim
     current = dict(state.custom_fields)
     setting = clean_field_values(edit.set_custom_fields, "set_custom_fields")
     unsetting = set(edit.unset_custom_fields) & current.keys()
@@ -572,6 +606,8 @@ def _fields_changed(state: TicketState, changed: events_pb2.TicketFieldsChanged)
         "tags": tuple(changed.tags.values) if changed.HasField("tags") else state.tags,
         "category": changed.category if changed.HasField("category") else state.category,
         "custom_fields": tuple(sorted(fields.items())),
+        "kind": changed.kind if changed.HasField("kind") else state.kind,
+        "claim": changed.claim if changed.HasField("claim") else state.claim,
     }
 
 
@@ -599,6 +635,8 @@ def evolve(state: TicketState | None, event: event_pb2.Event) -> TicketState:
                 group_id=opened.group_id,
                 custom_fields=tuple(sorted(opened.custom_fields.items())),
                 line_id=opened.line_id,
+                kind=opened.kind or REQUEST,
+                claim=opened.claim,
             )
     assert state is not None, f"{event.event_type} before ticket_opened"
     by = Author(event.actor.type, event.actor.id)

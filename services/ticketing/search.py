@@ -58,6 +58,8 @@ class TicketFilter:
     opened_before: datetime | None = None
     # The states of SLA clocks (running, paused, met, breached) of which a ticket must have one.
     sla_states: frozenset[str] = frozenset()
+    # request or complaint (TKT-11).
+    kind: str = ""
 
     def matches(self, ticket: TicketState, clock_states: ClockStates = lambda ticket: frozenset()) -> bool:
         return (
@@ -71,6 +73,7 @@ class TicketFilter:
                 or ticket.category.startswith(self.category + "/")
             )
             and self.tags <= set(ticket.tags)
+            and (not self.kind or ticket.kind == self.kind)
             and (self.opened_from is None or ticket.opened_at >= self.opened_from)
             and (self.opened_before is None or ticket.opened_at < self.opened_before)
             # Last: a ticket's clocks are worked out only for the tickets every other filter let by.
@@ -90,6 +93,7 @@ class TicketFilter:
                 self.opened_from.isoformat() if self.opened_from else "",
                 self.opened_before.isoformat() if self.opened_before else "",
                 sorted(self.sla_states),
+                self.kind,
             ]
         )
         return hashlib.sha256(described.encode()).hexdigest()[:16]

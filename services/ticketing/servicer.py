@@ -20,7 +20,15 @@ from services.common.queries import execute, expected_version, lookup
 from services.ticketing import sla, templates
 from services.ticketing.customer_servicer import CustomerRpcs, Customers
 from services.ticketing.customers import CustomerState
-from services.ticketing.domain import Author, TicketState, clean_category, clean_tags, note_text, refused
+from services.ticketing.domain import (
+    Author,
+    TicketState,
+    clean_category,
+    clean_kind,
+    clean_tags,
+    note_text,
+    refused,
+)
 from services.ticketing.lines import LineDirectory
 from services.ticketing.search import SLA_STATES, TicketFilter, page_of
 from services.ticketing.sla import SlaClock
@@ -112,7 +120,7 @@ def ticket_view(entry: Versioned[TicketState], clocks: Sequence[SlaClock] = ()) 
         view.first_replied_at.CopyFrom(timestamp(ticket.first_replied_at))
     if ticket.voicemail is not None:
         view.voicemail.CopyFrom(ticket.voicemail.message())
-    view.survey_token = ticket.survey_token
+    view.survey_token, view.kind, view.claim = ticket.survey_token, ticket.kind, ticket.claim
     if ticket.satisfaction is not None:
         answer = ticket.satisfaction
         view.satisfaction.CopyFrom(
@@ -171,6 +179,7 @@ def ticket_filter(request: ticketing_pb2.ListTicketsRequest) -> TicketFilter:
         opened_from=_bound(request, "opened_from"),
         opened_before=_bound(request, "opened_before"),
         sla_states=_sla_states(request.sla_states),
+        kind=clean_kind(request.kind) if request.kind else "",
     )
 
 
@@ -274,6 +283,8 @@ class TicketingServicer(CustomerRpcs, TemplateRpcs, ticketing_pb2_grpc.Ticketing
             assignee_agent_id=optional_text(request.assignee_agent_id, "assignee_agent_id", "the agent"),
             custom_fields=_masked_values(request.custom_fields),
             line_id=request.line_id,
+            kind=request.kind,
+            claim=request.claim,
         )
         command = commands_pb2.TicketCommand(meta=meta, open_ticket=opening)
         return self._view(await execute(self._bus, self._tickets, command, request.request_id))
@@ -293,6 +304,10 @@ class TicketingServicer(CustomerRpcs, TemplateRpcs, ticketing_pb2_grpc.Ticketing
             edit.tags.SetInParent()
         if request.HasField("category"):
             edit.category = redact_card_numbers(request.category)
+        if request.HasField("kind"):
+            edit.kind = request.kind
+        if request.HasField("claim"):
+            edit.claim = request.claim
         return await self._on_ticket(request, edit=edit)
 
     async def AssignTicket(

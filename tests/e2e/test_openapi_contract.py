@@ -34,17 +34,18 @@ def semantic_only(case: schemathesis.Case) -> list[Any]:
     """A line's hours and flow are valid only as a whole (a real time zone, spans that open before they
     close, a flow graph whose paths all end), and a caller list entry's expiry and a callback's time
     slot must lie ahead, a ticket list's cursor must be one the list gave, a ticket edit or
-    assignment must change something, a customer's identifier must be one of its kind (an email
-    address, a phone number) that no other customer has, a reply template may use known {{variables}}
-    only, and a statistics time zone (of a table or its export) must be a real one, which no JSON
-    Schema can say: there a schema-valid request may get a 422 naming what is wrong, and every other
-    check still holds."""
+    assignment must change something, only a complaint states a claim, a customer's identifier must
+    be one of its kind (an email address, a phone number) that no other customer has, a reply
+    template may use known {{variables}} only, and a statistics time zone (of a table or its export)
+    must be a real one, which no JSON Schema can say: there a schema-valid request may get a 422
+    naming what is wrong, and every other check still holds."""
     path = case.operation.path
     semantic = (
         path.startswith(("/v1/lines/", "/v1/caller-list/"))
         or path.endswith("/callback")
         or (path == "/v1/tickets" and bool((case.query or {}).get("cursor")))
         or (path == "/v1/tickets/{ticket_id}" and case.method.upper() == "PATCH")
+        or (path == "/v1/tickets" and case.method.upper() == "POST")
         or path == "/v1/tickets/{ticket_id}/assignment"
         or path in ("/v1/customers", "/v1/customers/{customer_id}")
         or path in ("/v1/statistics/tickets", "/v1/statistics/calls")

@@ -398,3 +398,44 @@ async def test_ticket_statistics_count_the_tenants_tickets_by_channel_per_day_in
     for bad, field in [({"time_zone": "Mars/Olympus"}, "time_zone"), ({"by": "fax"}, "by")]:
         refused = await supervisor.get("/v1/statistics/tickets", params=bad)
         assert refused.status_code == 422 and field in refused.text, refused.text
+
+
+async def test_a_complaint_is_taken_with_its_claim_found_counted_and_turned_back_into_a_request(
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    supervisor, _ = clients
+    grievance = {
+        "subject": "Broken on arrival",
+        "channel": "web-form",
+        "customer_id": "cu-voc",
+        "kind": "complaint",
+    }
+    created = ok(await supervisor.post("/v1/tickets", json={**grievance, "claim": "exchange"}), 201)
+    assert (created["kind"], created["claim"]) == ("complaint", "exchange")
+    ticket_id = created["ticket_id"]
+    request_with_claim = await supervisor.post(
+        "/v1/tickets", json={**grievance, "kind": "request", "claim": "refund"}
+    )
+    assert request_with_claim.status_code == 422 and "claim" in request_with_claim.text
+    complaints = ok(
+        await supervisor.get("/v1/tickets", params={"kind": "complaint", "customer_id": "cu-voc"})
+    )
+    assert [t["ticket_id"] for t in complaints["tickets"]] == [ticket_id]
+    by_kind = await until(
+        supervisor,
+        "/v1/statistics/tickets",
+        lambda b: any(row["key"] == "complaint" for row in b["rows"]),
+        "the complaint never reached the statistics",
+        by="kind",
+    )
+    assert {row["key"] for row in by_kind["rows"]} <= {"complaint", "request"}
+    by_claim = ok(await supervisor.get("/v1/statistics/tickets", params={"by": "claim"}))
+    assert any(row["key"] == "exchange" for row in by_claim["rows"])
+    answered = ok(await supervisor.patch(f"/v1/tickets/{ticket_id}", json={"kind": "request"}))
+    assert (answered["kind"], answered["claim"]) == ("request", "")
+    assert (
+        ok(await supervisor.get("/v1/tickets", params={"kind": "complaint", "customer_id": "cu-voc"}))[
+            "tickets"
+        ]
+        == []
+    )

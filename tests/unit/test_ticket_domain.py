@@ -557,3 +557,32 @@ def test_a_rated_ticket_survives_its_snapshot() -> None:
     rate(ticket, solve(ticket, "solve-1"), 5, "great")
     codec = StateCodec(domain.TicketState)
     assert codec.decode(codec.encode(ticket.state)) == ticket.state
+
+
+def test_a_complaint_states_its_claim_and_a_request_states_none() -> None:
+    assert Ticket().state.kind == "request"
+    complaint = Ticket(kind="complaint", claim="refund")
+    assert (complaint.state.kind, complaint.state.claim) == ("complaint", "refund")
+    for fields, field in [
+        ({"kind": "question"}, "kind"),
+        ({"claim": "refund"}, "claim"),  # a request claims nothing
+        ({"kind": "complaint", "claim": "a pony"}, "claim"),
+    ]:
+        error = refused(lambda f=fields: Ticket(**f), InvalidArgument, "invalid-argument")  # type: ignore[misc]
+        assert violated_fields(error) == [field]
+
+
+def test_a_request_becomes_a_complaint_and_back_losing_its_claim() -> None:
+    ticket = Ticket()
+    assert ticket.edit(kind="complaint", claim="exchange") == [
+        events_pb2.TicketFieldsChanged(kind="complaint", claim="exchange")
+    ]
+    assert ticket.edit(claim="refund") == [events_pb2.TicketFieldsChanged(claim="refund")]
+    assert ticket.edit(kind="request") == [events_pb2.TicketFieldsChanged(kind="request", claim="")]
+    assert (ticket.state.kind, ticket.state.claim) == ("request", "")
+    refused(lambda: ticket.edit(kind="request"), InvalidArgument, "nothing-to-change")
+    assert violated_fields(
+        refused(lambda: ticket.edit(claim="refund"), InvalidArgument, "invalid-argument")
+    ) == ["claim"]
+    codec = StateCodec(domain.TicketState)
+    assert codec.decode(codec.encode(ticket.state)) == ticket.state

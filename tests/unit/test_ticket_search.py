@@ -37,7 +37,14 @@ def ticket(ticket_id: str, opened: float, **fields: object) -> Versioned[TicketS
 TICKETS = [
     ticket("t-1", 10, status=S.TICKET_STATUS_OPEN, assignee_agent_id="kim", category="billing/refund"),
     ticket("t-2", 20, status=S.TICKET_STATUS_PENDING, group_id="tier-2", category="billing", tags=("vip",)),
-    ticket("t-3", 30, customer_id="cu-2", category="billingx", priority=P.TICKET_PRIORITY_URGENT),
+    ticket(
+        "t-3",
+        30,
+        customer_id="cu-2",
+        category="billingx",
+        priority=P.TICKET_PRIORITY_URGENT,
+        kind="complaint",
+    ),
     ticket("t-4", 40, status=S.TICKET_STATUS_SOLVED, tags=("refund", "vip"), updated_at=at(5)),
     ticket("t-5", 40, priority=P.TICKET_PRIORITY_URGENT),  # opened with t-4: the id breaks the tie
 ]
@@ -61,6 +68,8 @@ def ids(matching: TicketFilter, sort: int = Sort.TICKET_SORT_OPENED_ASC) -> list
         (TicketFilter(tags=frozenset({"vip", "refund"})), ["t-4"]),
         (TicketFilter(opened_from=at(20), opened_before=at(40)), ["t-2", "t-3"]),
         (TicketFilter(customer_id="cu-1", statuses=frozenset({S.TICKET_STATUS_NEW})), ["t-5"]),
+        (TicketFilter(kind="complaint"), ["t-3"]),
+        (TicketFilter(kind="request"), ["t-1", "t-2", "t-4", "t-5"]),
     ],
 )
 def test_every_filter_given_must_match(matching: TicketFilter, expected: list[str]) -> None:

@@ -99,7 +99,7 @@ def ticket_statistics_request(
     to_time: To = None,
     bucket: Bucket = None,
     by: Annotated[
-        Literal["channel", "category", "agent", "group", "status"] | None,
+        Literal["channel", "category", "agent", "group", "status", "kind", "claim"] | None,
         Query(description="The ticket's as it is now; none: all tickets as one"),
     ] = None,
     time_zone: TimeZone = "UTC",

@@ -29,6 +29,7 @@ from services.gateway.models import (
     Tag,
     TemplatedReply,
     Ticket,
+    TicketKind,
     TicketList,
     TicketStatusWord,
     TransitionBody,
@@ -72,6 +73,8 @@ async def create_ticket(
         custom_fields=body.fields,
         request_id=idempotency_key,
         line_id=body.line_id,
+        kind=body.kind,
+        claim=body.claim or "",
     )
     return Ticket.of(await services.ticketing.CreateTicket(request, metadata=who.metadata))
 
@@ -98,6 +101,7 @@ async def list_tickets(
         list[Literal["running", "paused", "met", "breached"]],
         Query(max_length=4, description="Tickets with an SLA clock in any of these states now."),
     ] = [],  # noqa: B006 (FastAPI copies it)
+    kind: Annotated[TicketKind | None, Query(description="Requests or complaints only.")] = None,
     sort: SortWord = "-opened",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str, Query(max_length=1000, pattern=r"^[A-Za-z0-9_\-]*$")] = "",
@@ -110,6 +114,7 @@ async def list_tickets(
         category=category,
         tags=tag,
         sla_states=sla,
+        kind=kind or "",
         sort=SORTS[sort],
         page_size=limit,
         page_token=cursor,
@@ -149,6 +154,10 @@ async def edit_ticket(
         request.tags.SetInParent()
     if body.category is not None:
         request.category = body.category
+    if body.kind is not None:
+        request.kind = body.kind
+    if body.claim is not None:
+        request.claim = body.claim
     return Ticket.of(await services.ticketing.EditTicket(request, metadata=who.metadata))
 
 
