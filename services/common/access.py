@@ -125,6 +125,9 @@ RESTRICTED: dict[str, frozenset[Role]] = {
     # A survey bot (an integration) records the customer's answer, or a supervisor one taken by phone;
     # never the agent whose work is rated.
     "/cc.ticketing.v1.TicketingService/RateTicket": _STAFFING,
+    "/cc.ticketing.v1.TicketingService/LinkTickets": _CALL_CONTROL,
+    "/cc.ticketing.v1.TicketingService/UnlinkTickets": _CALL_CONTROL,
+    "/cc.ticketing.v1.TicketingService/MergeTicket": _CALL_CONTROL,
     # Agents take a caller's details down during the call.
     "/cc.ticketing.v1.TicketingService/RegisterCustomer": _CALL_CONTROL,
     "/cc.ticketing.v1.TicketingService/ChangeCustomer": _CALL_CONTROL,

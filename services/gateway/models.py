@@ -893,6 +893,15 @@ class AssignTicketBody(WriteOptions):
     group_id: OptionalText = Field(default="", description="Empty: no group.")
 
 
+class LinkTicketBody(WriteOptions):
+    ticket_id: Text = Field(description="The other ticket of the same journey.")
+
+
+class MergeTicketBody(WriteOptions):
+    into_ticket_id: Text = Field(description="The ticket that goes on; this one is closed as its duplicate.")
+    reason: OptionalText = ""
+
+
 class RateTicketBody(WriteOptions):
     survey_token: Text = Field(description="The survey token of the ticket's latest solve.")
     score: int = Field(ge=1, le=5, description="1 (very unhappy) to 5 (very happy).")
@@ -1044,6 +1053,9 @@ class Ticket(BaseModel):
         description="The latest solve's satisfaction survey token (TKT-9); empty before any solve."
     )
     satisfaction: Satisfaction | None = Field(description="The customer's answer to that survey.")
+    linked_ticket_ids: list[str] = Field(description="Tickets of the same journey (TKT-12).")
+    merged_ticket_ids: list[str] = Field(description="Duplicates merged into this ticket.")
+    merged_into_ticket_id: str = Field(description="The ticket this duplicate was merged into (closing it).")
     kind: str = Field(description="request or complaint (TKT-11).")
     claim: str = Field(description="What a complaint claims: refund, exchange, return...; empty for none.")
 
@@ -1052,6 +1064,9 @@ class Ticket(BaseModel):
         return Ticket(
             survey_token=ticket.survey_token,
             kind=ticket.kind or "request",
+            linked_ticket_ids=list(ticket.linked_ticket_ids),
+            merged_ticket_ids=list(ticket.merged_ticket_ids),
+            merged_into_ticket_id=ticket.merged_into_ticket_id,
             claim=ticket.claim,
             satisfaction=Satisfaction.of(ticket.satisfaction) if ticket.HasField("satisfaction") else None,
             line_id=ticket.line_id,

@@ -11,6 +11,7 @@ from services.ticketing import customers, domain, templates
 from services.ticketing.automatic import AutomaticMessages
 from services.ticketing.consumers import voice_tickets
 from services.ticketing.lines import LineDirectory
+from services.ticketing.relations import ticket_relations
 from services.ticketing.servicer import TicketingServicer
 from services.ticketing.sla_timer import SlaTimer
 
@@ -71,6 +72,7 @@ async def main(settings: PlatformSettings | None = None) -> None:
         policies=[
             PolicyDefinition("ticketing.voice-tickets", [CALLS.events], voice_tickets),
             PolicyDefinition("ticketing.automatic-messages", [TICKETS.events], automatic, after=loaded),
+            PolicyDefinition("ticketing.ticket-relations", [TICKETS.events], ticket_relations),
         ],
         further=[
             FurtherAggregate(CUSTOMER_SPEC, customer_model),

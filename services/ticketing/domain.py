@@ -203,6 +203,11 @@ class TicketState:
     satisfaction: Satisfaction | None = None
     kind: str = REQUEST
     claim: str = ""
+    # Tickets of one journey (TKT-12): linked ones (sorted), duplicates merged into this one (in the
+    # order merged), and the ticket this one was merged into.
+    links: tuple[str, ...] = ()
+    merged_ticket_ids: tuple[str, ...] = ()
+    merged_into: str = ""
 
     def open_escalations(self) -> list[Escalation]:
         """The escalations not yet returned, the latest last: a return goes back to the last one's origin."""
@@ -350,6 +355,43 @@ def _change_status(
 
 MIN_SCORE, MAX_SCORE = 1, 5
 MAX_COMMENT_LENGTH = 1_000
+
+
+def _link(state: TicketState, link: commands_pb2.LinkTicket) -> events_pb2.TicketLinked:
+    other = require(link.ticket_id, "ticket_id", "the ticket to link")
+    if other == state.ticket_id:
+        raise refused("ticket_id", "a ticket does not link to itself")
+    if other in state.links:
+        raise IllegalTransition("already-linked", f"ticket {state.ticket_id} is already linked to {other}")
+    return events_pb2.TicketLinked(ticket_id=other, mirrored=link.mirrored)
+
+
+def _unlink(state: TicketState, unlink: commands_pb2.UnlinkTicket) -> events_pb2.TicketUnlinked:
+    if unlink.ticket_id not in state.links:
+        raise IllegalTransition("not-linked", f"ticket {state.ticket_id} is not linked to {unlink.ticket_id}")
+    return events_pb2.TicketUnlinked(ticket_id=unlink.ticket_id, mirrored=unlink.mirrored)
+
+
+def _merge(state: TicketState, merge: commands_pb2.MergeTicket) -> list[Message]:
+    """A duplicate merged into another ticket is closed, whatever its status: the other one goes on."""
+    into = require(merge.into_ticket_id, "into_ticket_id", "the ticket to merge into")
+    if into == state.ticket_id:
+        raise refused("into_ticket_id", "a ticket is not merged into itself")
+    reason = optional_text(merge.reason, "reason", "the reason")
+    return [
+        events_pb2.TicketMerged(into_ticket_id=into, reason=reason),
+        events_pb2.TicketStatusChanged(
+            from_status=state.status, to_status=CLOSED, reason=f"merged into {into}"
+        ),
+    ]
+
+
+def _absorb(state: TicketState, absorb: commands_pb2.AbsorbTicket) -> events_pb2.TicketAbsorbed:
+    if absorb.ticket_id in state.merged_ticket_ids:
+        raise IllegalTransition(
+            "already-merged", f"{absorb.ticket_id} is merged into {state.ticket_id} already"
+        )
+    return events_pb2.TicketAbsorbed(ticket_id=absorb.ticket_id)
 
 
 def _rate(state: TicketState, rate: commands_pb2.RateTicket) -> events_pb2.TicketRated:
@@ -546,8 +588,17 @@ def decide(
             return changed
         stopping = [sla.RESOLUTION] + ([] if _first_response_stopped(state) else [sla.FIRST_RESPONSE])
         return changed + sla.breaches_on_stop(state, stopping, terms, now)
-    if action == "rate":  # a customer may answer the survey after the ticket is closed
-        return [_rate(state, command.rate)]
+    # A customer may answer the survey after the ticket is closed, and a closed ticket is still linked
+    # to the tickets of its journey and lists the duplicates merged into it.
+    match action:
+        case "rate":
+            return [_rate(state, command.rate)]
+        case "link":
+            return [_link(state, command.link)]
+        case "unlink":
+            return [_unlink(state, command.unlink)]
+        case "absorb":
+            return [_absorb(state, command.absorb)]
     if state.status == CLOSED:
         raise IllegalTransition("ticket-closed", f"ticket {ticket_id} is closed")
     match action:
@@ -568,6 +619,8 @@ def decide(
             if replied.automatic or _first_response_stopped(state):
                 return [replied]
             return [replied, *sla.breaches_on_stop(state, [sla.FIRST_RESPONSE], terms, now)]
+        case "merge":
+            return _merge(state, command.merge)
         case "escalate":
             return _escalate(state, command.escalate)
         case "return_ticket":
@@ -651,6 +704,18 @@ def evolve(state: TicketState | None, event: event_pb2.Event) -> TicketState:
                 survey_token=changed.survey_token or state.survey_token,
                 updated_at=at,
             )
+        case "ticket_linked":
+            return evolved(
+                state, links=tuple(sorted({*state.links, event.ticket_linked.ticket_id})), updated_at=at
+            )
+        case "ticket_unlinked":
+            links = tuple(link for link in state.links if link != event.ticket_unlinked.ticket_id)
+            return evolved(state, links=links, updated_at=at)
+        case "ticket_merged":
+            return evolved(state, merged_into=event.ticket_merged.into_ticket_id, updated_at=at)
+        case "ticket_absorbed":
+            merged = (*state.merged_ticket_ids, event.ticket_absorbed.ticket_id)
+            return evolved(state, merged_ticket_ids=merged, updated_at=at)
         case "ticket_rated":
             rated = event.ticket_rated
             answer = Satisfaction(rated.score, rated.comment, rated.survey_token, by, at)

@@ -12,7 +12,14 @@ from google.protobuf.message import Message
 from services.common.aggregate import Versioned
 from services.common.command_bus import CommandBus, command_meta
 from services.common.envelope import derived_id, given_moment, new_id, timestamp
-from services.common.errors import FieldViolation, InvalidArgument, optional_text, require
+from services.common.errors import (
+    FieldViolation,
+    IllegalTransition,
+    InvalidArgument,
+    NotFound,
+    optional_text,
+    require,
+)
 from services.common.grpc_server import current_credential, current_tenant
 from services.common.pci import redact_card_numbers
 from services.common.projection import Index, Projection
@@ -21,6 +28,7 @@ from services.ticketing import sla, templates
 from services.ticketing.customer_servicer import CustomerRpcs, Customers
 from services.ticketing.customers import CustomerState
 from services.ticketing.domain import (
+    CLOSED,
     Author,
     TicketState,
     clean_category,
@@ -121,6 +129,9 @@ def ticket_view(entry: Versioned[TicketState], clocks: Sequence[SlaClock] = ()) 
     if ticket.voicemail is not None:
         view.voicemail.CopyFrom(ticket.voicemail.message())
     view.survey_token, view.kind, view.claim = ticket.survey_token, ticket.kind, ticket.claim
+    view.linked_ticket_ids.extend(ticket.links)
+    view.merged_ticket_ids.extend(ticket.merged_ticket_ids)
+    view.merged_into_ticket_id = ticket.merged_into
     if ticket.satisfaction is not None:
         answer = ticket.satisfaction
         view.satisfaction.CopyFrom(
@@ -143,6 +154,8 @@ TicketWrite = (
     | ticketing_pb2.EscalateTicketRequest
     | ticketing_pb2.ReturnTicketRequest
     | ticketing_pb2.RateTicketRequest
+    | ticketing_pb2.LinkTicketsRequest
+    | ticketing_pb2.MergeTicketRequest
 )
 
 
@@ -378,3 +391,40 @@ class TicketingServicer(CustomerRpcs, TemplateRpcs, ticketing_pb2_grpc.Ticketing
             ),
         )
         return await self._on_ticket(request, rate=rate)
+
+    def _other(self, ticket_id: str, field: str) -> Versioned[TicketState]:
+        """The other ticket of a link or a merge, in the caller's tenant: a relation to a ticket that does
+        not exist would dangle on one side."""
+        other = require(ticket_id, field, "the other ticket")
+        found = self._tickets.get(current_tenant(), other)
+        if found is None:
+            raise NotFound(
+                "ticket-not-found",
+                f"ticket {other} does not exist",
+                [FieldViolation(field, "no such ticket")],
+            )
+        return found
+
+    async def LinkTickets(
+        self, request: ticketing_pb2.LinkTicketsRequest, context: grpc.aio.ServicerContext
+    ) -> ticketing_pb2.Ticket:
+        other = self._other(request.other_ticket_id, "other_ticket_id").aggregate_id
+        return await self._on_ticket(request, link=commands_pb2.LinkTicket(ticket_id=other))
+
+    async def UnlinkTickets(
+        self, request: ticketing_pb2.LinkTicketsRequest, context: grpc.aio.ServicerContext
+    ) -> ticketing_pb2.Ticket:
+        other = require(request.other_ticket_id, "other_ticket_id", "the other ticket")
+        return await self._on_ticket(request, unlink=commands_pb2.UnlinkTicket(ticket_id=other))
+
+    async def MergeTicket(
+        self, request: ticketing_pb2.MergeTicketRequest, context: grpc.aio.ServicerContext
+    ) -> ticketing_pb2.Ticket:
+        into = self._other(request.into_ticket_id, "into_ticket_id")
+        if into.state.status == CLOSED:
+            raise IllegalTransition(
+                "ticket-closed", f"ticket {into.aggregate_id} is closed: merge into an open one"
+            )
+        reason = redact_card_numbers(optional_text(request.reason, "reason", "the reason"))
+        merge = commands_pb2.MergeTicket(into_ticket_id=into.aggregate_id, reason=reason)
+        return await self._on_ticket(request, merge=merge)

@@ -53,6 +53,7 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
         "contact_id": call_id,
         "customer_id": customer_id,
         "action": "cancel",
+        "other_ticket_id": "theirs",
     }
     for method, template, body in [
         ("GET", "/v1/calls/{call_id}", None),
@@ -103,6 +104,10 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
         ("POST", "/v1/tickets/{ticket_id}/escalate", {"reason": "not yours"}),
         ("POST", "/v1/tickets/{ticket_id}/return", {"reason": "not yours"}),
         ("GET", "/v1/tickets/{ticket_id}/journey", None),
+        ("POST", "/v1/tickets/{ticket_id}/satisfaction", {"survey_token": "guessed", "score": 1}),
+        ("POST", "/v1/tickets/{ticket_id}/links", {"ticket_id": "theirs"}),
+        ("DELETE", "/v1/tickets/{ticket_id}/links/{other_ticket_id}", None),
+        ("POST", "/v1/tickets/{ticket_id}/merge", {"into_ticket_id": "theirs"}),
         ("GET", "/v1/contacts/{contact_id}/journey", None),
     ]:
         refused = await intruder.call(method, template, json=body, **ids)

@@ -439,3 +439,39 @@ async def test_a_complaint_is_taken_with_its_claim_found_counted_and_turned_back
         ]
         == []
     )
+
+
+async def test_tickets_of_one_journey_are_linked_on_both_sides_and_a_duplicate_is_merged_into_the_first(
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    supervisor, kim = clients
+    order = {"subject": "Where is my order", "channel": "email", "customer_id": "cu-journey"}
+    first, second, duplicate = [
+        ok(await supervisor.post("/v1/tickets", json=order), 201)["ticket_id"] for _ in range(3)
+    ]
+
+    linked = ok(await kim.post(f"/v1/tickets/{first}/links", json={"ticket_id": second}))
+    assert linked["linked_ticket_ids"] == [second]
+    mirrored = await until(
+        supervisor, f"/v1/tickets/{second}", lambda t: t["linked_ticket_ids"], "no mirrored link"
+    )
+    assert mirrored["linked_ticket_ids"] == [first]
+    again = await kim.post(f"/v1/tickets/{second}/links", json={"ticket_id": first})
+    assert (again.status_code, again.json()["error_id"]) == (409, "already-linked")
+    nowhere = await kim.post(f"/v1/tickets/{first}/links", json={"ticket_id": "no-such-ticket"})
+    assert (nowhere.status_code, nowhere.json()["error_id"]) == (404, "ticket-not-found")
+    assert ok(await kim.delete(f"/v1/tickets/{second}/links/{first}"))["linked_ticket_ids"] == []
+    await until(
+        supervisor, f"/v1/tickets/{first}", lambda t: t["linked_ticket_ids"] == [], "link left on one side"
+    )
+
+    merged = ok(
+        await kim.post(f"/v1/tickets/{duplicate}/merge", json={"into_ticket_id": first, "reason": "same"})
+    )
+    assert (merged["status"], merged["merged_into_ticket_id"]) == ("closed", first)
+    survivor = await until(
+        supervisor, f"/v1/tickets/{first}", lambda t: t["merged_ticket_ids"], "merge not listed"
+    )
+    assert survivor["merged_ticket_ids"] == [duplicate] and survivor["status"] == "new"
+    into_closed = await kim.post(f"/v1/tickets/{second}/merge", json={"into_ticket_id": duplicate})
+    assert (into_closed.status_code, into_closed.json()["error_id"]) == (409, "ticket-closed")

@@ -586,3 +586,67 @@ def test_a_request_becomes_a_complaint_and_back_losing_its_claim() -> None:
     ) == ["claim"]
     codec = StateCodec(domain.TicketState)
     assert codec.decode(codec.encode(ticket.state)) == ticket.state
+
+
+def relate(ticket: Ticket, **action: Message) -> list[Message]:
+    return ticket.handle(command(**action), at(30))
+
+
+def test_tickets_of_one_journey_link_once_unlink_and_never_to_themselves() -> None:
+    ticket = Ticket()
+    assert relate(ticket, link=commands_pb2.LinkTicket(ticket_id="t-2")) == [
+        events_pb2.TicketLinked(ticket_id="t-2")
+    ]
+    relate(ticket, link=commands_pb2.LinkTicket(ticket_id="t-0", mirrored=True))
+    assert ticket.state.links == ("t-0", "t-2")
+    refused(
+        lambda: relate(ticket, link=commands_pb2.LinkTicket(ticket_id="t-2")),
+        IllegalTransition,
+        "already-linked",
+    )
+    error = refused(
+        lambda: relate(ticket, link=commands_pb2.LinkTicket(ticket_id="t-1")),
+        InvalidArgument,
+        "invalid-argument",
+    )
+    assert violated_fields(error) == ["ticket_id"]
+    relate(ticket, unlink=commands_pb2.UnlinkTicket(ticket_id="t-2"))
+    assert ticket.state.links == ("t-0",)
+    refused(
+        lambda: relate(ticket, unlink=commands_pb2.UnlinkTicket(ticket_id="t-2")),
+        IllegalTransition,
+        "not-linked",
+    )
+
+
+def test_a_duplicate_merged_into_another_is_closed_whatever_its_status_and_the_other_lists_it() -> None:
+    duplicate = ticket_in(PENDING)
+    merged = relate(duplicate, merge=commands_pb2.MergeTicket(into_ticket_id="t-9", reason="same order"))
+    assert merged == [
+        events_pb2.TicketMerged(into_ticket_id="t-9", reason="same order"),
+        events_pb2.TicketStatusChanged(from_status=PENDING, to_status=CLOSED, reason="merged into t-9"),
+    ]
+    assert (duplicate.state.merged_into, duplicate.state.status) == ("t-9", CLOSED)
+    refused(
+        lambda: relate(duplicate, merge=commands_pb2.MergeTicket(into_ticket_id="t-8")),
+        IllegalTransition,
+        "ticket-closed",
+    )
+    into_itself = refused(
+        lambda: relate(Ticket(), merge=commands_pb2.MergeTicket(into_ticket_id="t-1")),
+        InvalidArgument,
+        "invalid-argument",
+    )
+    assert violated_fields(into_itself) == ["into_ticket_id"]
+    # The ticket merged into lists the duplicates, each once, even once it is closed.
+    survivor = ticket_in(CLOSED)
+    relate(survivor, absorb=commands_pb2.AbsorbTicket(ticket_id="t-7"))
+    relate(survivor, link=commands_pb2.LinkTicket(ticket_id="t-7", mirrored=True))
+    assert (survivor.state.merged_ticket_ids, survivor.state.links) == (("t-7",), ("t-7",))
+    refused(
+        lambda: relate(survivor, absorb=commands_pb2.AbsorbTicket(ticket_id="t-7")),
+        IllegalTransition,
+        "already-merged",
+    )
+    codec = StateCodec(domain.TicketState)
+    assert codec.decode(codec.encode(survivor.state)) == survivor.state

@@ -20,6 +20,8 @@ from services.gateway.models import (
     CreateTicketBody,
     EditTicketBody,
     EscalateTicketBody,
+    LinkTicketBody,
+    MergeTicketBody,
     NoteBody,
     OptionalText,
     PathId,
@@ -291,3 +293,52 @@ async def rate(
         expected_version=body.expected_version,
     )
     return Ticket.of(await services.ticketing.RateTicket(request, metadata=who.metadata))
+
+
+@router.post("/{ticket_id}/links", summary="Link another ticket of the same journey (shown on both)")
+async def link_tickets(
+    ticket_id: PathId,
+    body: LinkTicketBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Ticket:
+    request = ticketing_pb2.LinkTicketsRequest(
+        ticket_id=ticket_id,
+        other_ticket_id=body.ticket_id,
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
+    return Ticket.of(await services.ticketing.LinkTickets(request, metadata=who.metadata))
+
+
+@router.delete("/{ticket_id}/links/{other_ticket_id}", summary="Unlink two tickets (on both)")
+async def unlink_tickets(
+    ticket_id: PathId,
+    other_ticket_id: PathId,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Ticket:
+    request = ticketing_pb2.LinkTicketsRequest(
+        ticket_id=ticket_id, other_ticket_id=other_ticket_id, request_id=idempotency_key
+    )
+    return Ticket.of(await services.ticketing.UnlinkTickets(request, metadata=who.metadata))
+
+
+@router.post("/{ticket_id}/merge", summary="Merge this duplicate into another ticket, closing it")
+async def merge_ticket(
+    ticket_id: PathId,
+    body: MergeTicketBody,
+    who: AuthenticatedCaller,
+    services: Clients,
+    idempotency_key: IdempotencyKey = "",
+) -> Ticket:
+    request = ticketing_pb2.MergeTicketRequest(
+        ticket_id=ticket_id,
+        into_ticket_id=body.into_ticket_id,
+        reason=body.reason,
+        request_id=idempotency_key,
+        expected_version=body.expected_version,
+    )
+    return Ticket.of(await services.ticketing.MergeTicket(request, metadata=who.metadata))
