@@ -55,7 +55,7 @@ WHERE tenant_id = {tenant_id:String} AND aggregate_id = {ticket_id:String} AND a
 HAVING count() > 0
 """
 
-# Call statistics (AN-3) over [from_time, to_time), by queue, agent or site and by period, with Amazon
+# Call statistics (AN-3) over [from_time, to_time), by queue, agent, site or line and by period, with Amazon
 # Connect's definitions (the same as the live metrics of services/routing/metrics.py, so historical and
 # live numbers agree); the queue statistics are these by queue over the whole period (AN-5: one
 # definition):
@@ -82,8 +82,8 @@ HAVING count() > 0
 # wrap-up); what it is measured from (the enqueue, the answer) may lie before the interval, so those
 # lookups are not limited by the range. Ratios and means are NULL when there is nothing to measure.
 # By agent, offers and abandons (no agent took them) are counted under the empty key; an agent's facts
-# are the site's where the agent's latest login before the fact was. {bucket} and {key} are chosen from
-# fixed expressions by the store, never from input.
+# are the site's where the agent's latest login before the fact was; a call's facts are its line's.
+# {bucket} and {key} are chosen from fixed expressions by the store, never from input.
 CALL_STATISTICS = """
 WITH
     tenant_events AS (
@@ -94,9 +94,18 @@ WITH
                if(event_type = 'telephony.call.ended', JSONExtractFloat(payload_json, 'hold_seconds'), 0)
                    AS hold_seconds,
                if(event_type = 'routing.agent.logged_in', JSONExtractString(payload_json, 'site_id'), '')
-                   AS site_id
+                   AS site_id,
+               if(event_type = 'telephony.call.offered', JSONExtractString(payload_json, 'line_id'), '')
+                   AS line_id
         FROM cc.events FINAL
         WHERE tenant_id = {{tenant_id:String}} AND aggregate_type IN ('call', 'agent')
+    ),
+    -- The line of business each call came in on (TEL-3): its statistics are the line's.
+    call_lines AS (
+        SELECT aggregate_id AS call_id, any(line_id) AS line_id
+        FROM tenant_events
+        WHERE event_type = 'telephony.call.offered'
+        GROUP BY aggregate_id
     ),
     -- CallQueued.enqueued_at carries the enqueue of its wait (the first on a RONA re-queue, the
     -- transfer's on a transfer): the latest CallQueued's is the wait a call ends or is answered in.
@@ -143,7 +152,7 @@ WITH
     -- measures (wait, handle or hold time). Offers and abandons belong to no agent.
     facts AS (
         SELECT occurred_at AS at, queue_id, '' AS agent_id, 'offered' AS kind,
-               CAST(NULL, 'Nullable(Float64)') AS seconds
+               CAST(NULL, 'Nullable(Float64)') AS seconds, aggregate_id AS call_id
         FROM tenant_events
         WHERE event_type = 'telephony.call.queued'
           AND reason NOT IN ('ring-no-answer', 'rejected', 'callback-slot', 'callback-retry')
@@ -152,14 +161,15 @@ WITH
         UNION ALL
         SELECT answers.answered_at, answers.queue_id, answers.agent_id, 'answered',
                dateDiff('microsecond', coalesce(answers.enqueued_at, last_enqueue.enqueued_at),
-                        answers.answered_at) / 1e6
+                        answers.answered_at) / 1e6,
+               answers.call_id
         FROM answers LEFT JOIN last_enqueue ON last_enqueue.call_id = answers.call_id
         WHERE answers.callback_attempt <= 1
           AND answers.answered_at >= {{from_time:DateTime64(6, 'UTC')}}
           AND answers.answered_at < {{to_time:DateTime64(6, 'UTC')}}
         UNION ALL
         SELECT ended.occurred_at, ended.queue_id, '', 'abandoned',
-               dateDiff('microsecond', last_enqueue.enqueued_at, ended.occurred_at) / 1e6
+               dateDiff('microsecond', last_enqueue.enqueued_at, ended.occurred_at) / 1e6, ended.aggregate_id
         FROM (
             SELECT aggregate_id, queue_id, occurred_at
             FROM tenant_events
@@ -170,7 +180,7 @@ WITH
         LEFT JOIN last_enqueue ON last_enqueue.call_id = ended.aggregate_id
         UNION ALL
         SELECT work_ends.ended_at, answers.queue_id, answers.agent_id, 'handled',
-               dateDiff('microsecond', answers.answered_at, work_ends.ended_at) / 1e6
+               dateDiff('microsecond', answers.answered_at, work_ends.ended_at) / 1e6, answers.call_id
         FROM work_ends
         ASOF INNER JOIN answers
         ON answers.call_id = work_ends.contact_id AND answers.agent_id = work_ends.agent_id
@@ -178,7 +188,7 @@ WITH
         WHERE work_ends.ended_at >= {{from_time:DateTime64(6, 'UTC')}}
           AND work_ends.ended_at < {{to_time:DateTime64(6, 'UTC')}}
         UNION ALL
-        SELECT occurred_at, queue_id, agent_id, 'held', hold_seconds
+        SELECT occurred_at, queue_id, agent_id, 'held', hold_seconds, aggregate_id
         FROM tenant_events
         WHERE event_type = 'telephony.call.ended' AND hold_seconds > 0
           AND occurred_at >= {{from_time:DateTime64(6, 'UTC')}}
@@ -199,6 +209,7 @@ SELECT
     countIf(kind = 'held') AS held,
     if(held = 0, NULL, round(avgIf(seconds, kind = 'held'), 3)) AS average_hold_time_seconds
 FROM facts ASOF LEFT JOIN logins ON logins.agent_id = facts.agent_id AND facts.at >= logins.logged_in_at
+LEFT JOIN call_lines ON call_lines.call_id = facts.call_id
 GROUP BY bucket_start, key
 ORDER BY bucket_start, key
 """
@@ -402,7 +413,14 @@ def ticket_statistics_sql(bucket: str, by: str) -> str:
     return TICKET_STATISTICS.format(bucket=BUCKETS[bucket], key=TICKET_KEYS[by])
 
 
-CALL_KEYS = {"": "''", "queue": "queue_id", "agent": "facts.agent_id", "site": "coalesce(logins.site_id, '')"}
+CALL_KEYS = {
+    "": "''",
+    "queue": "queue_id",
+    "agent": "facts.agent_id",
+    "site": "coalesce(logins.site_id, '')",
+    # '' for the built-in default line (or a call whose offer is not stored).
+    "line": "coalesce(call_lines.line_id, '')",
+}
 
 
 def call_statistics_sql(bucket: str, by: str) -> str:

@@ -110,5 +110,7 @@ async def test_a_call_transferred_to_a_queue_an_agent_and_a_number(rest: httpx.A
     assert {row["key"]: row["offered"] for row in by_agent["rows"]} == {"": 3, "kim": 0, "lee": 0}
     by_site = ok(await rest.get("/v1/statistics/calls", params={"by": "site"}))
     assert {row["key"]: row["answered"] for row in by_site["rows"]} == {"": 0, "seoul": 3}
+    by_line = ok(await rest.get("/v1/statistics/calls", params={"by": "line"}))  # the built-in default line
+    assert [(row["key"], row["offered"], row["answered"]) for row in by_line["rows"]] == [("", 3, 3)]
     refused = await rest.get("/v1/statistics/calls", params={"time_zone": "Mars/Olympus"})
     assert refused.status_code == 422 and "time_zone" in refused.text, refused.text

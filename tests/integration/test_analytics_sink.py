@@ -214,8 +214,10 @@ def statistics_scenario(history: History) -> None:
         history.agent(
             agent_id, -600, routing_events.AgentLoggedIn(site_id=site_id, skills=skills, initial_state=READY)
         )
-    for call_id in ("A", "B", "C", "D"):
-        history.call(call_id, -30, call_events.CallOffered(ani="+15550100", dnis="+15550199"))
+    for call_id, line_id in (("A", "cards"), ("B", "cards"), ("C", "loans"), ("D", "")):
+        history.call(
+            call_id, -30, call_events.CallOffered(ani="+15550100", dnis="+15550199", line_id=line_id)
+        )
     for call_id in ("A", "B", "C"):
         history.call(call_id, 0, queued(support, 0))
     history.call("A", 10, answered(support, "agent-1", 0))
@@ -634,6 +636,12 @@ async def test_call_statistics_cut_the_same_facts_by_agent_site_and_period(
         lee = CallStats(None, "agent-2", 0, 1, 0, 1, 0.0, 30.0, 90.0, 0, None)
         assert await table("agent") == [nobody, kim, lee]
         assert await table("site") == [nobody, replace(lee, key="busan"), replace(kim, key="seoul")]
+        # By line of business (TEL-3): A and B came in on cards, C (abandoned) on loans, D on the default.
+        assert await table("line") == [
+            CallStats(None, "", 1, 0, 0, 0, None, None, None, 0, None),
+            CallStats(None, "cards", 2, 2, 0, 2, 50.0, 20.0, 80.0, 1, 12.5),
+            CallStats(None, "loans", 1, 0, 1, 0, 100.0, None, None, 0, None),
+        ]
         by_queue = [
             (row.key, row.offered, row.answered, row.abandoned, row.handled) for row in await table("queue")
         ]

@@ -115,8 +115,8 @@ def call_statistics_request(
     to_time: To = None,
     bucket: Bucket = None,
     by: Annotated[
-        Literal["queue", "agent", "site"] | None,
-        Query(description="The agent's site at its latest login; none: all calls as one"),
+        Literal["queue", "agent", "site", "line"] | None,
+        Query(description="site: the agent's at its latest login; line: the call's; none: all as one"),
     ] = None,
     time_zone: TimeZone = "UTC",
     threshold: Threshold = 20,
