@@ -60,6 +60,8 @@ TICKETS = AggregateTopics("ticketing", "ticket")
 CUSTOMERS = AggregateTopics("ticketing", "customer")
 # Reply templates (TKT-7) and the automatic messages they make (TKT-8).
 REPLY_TEMPLATES = AggregateTopics("ticketing", "reply-template")
+# Each tenant's ticket counter (TKT-1): the numbers tickets are known by.
+TICKET_NUMBERS = AggregateTopics("ticketing", "ticket-number")
 # The gateway's API keys: every service follows their events to know who may call it.
 API_KEYS = AggregateTopics("gateway", "api-key")
 AGGREGATES = (
@@ -72,6 +74,7 @@ AGGREGATES = (
     TICKETS,
     CUSTOMERS,
     REPLY_TEMPLATES,
+    TICKET_NUMBERS,
     API_KEYS,
 )
 

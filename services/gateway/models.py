@@ -1024,6 +1024,9 @@ class Satisfaction(BaseModel):
 
 class Ticket(BaseModel):
     ticket_id: str
+    number: int = Field(
+        description="Its number in the tenant (TKT-1), given a moment after it opens; 0 until."
+    )
     subject: str
     description: str
     channel: str
@@ -1062,6 +1065,7 @@ class Ticket(BaseModel):
     @staticmethod
     def of(ticket: ticketing_pb2.Ticket) -> "Ticket":
         return Ticket(
+            number=ticket.number,
             survey_token=ticket.survey_token,
             kind=ticket.kind or "request",
             linked_ticket_ids=list(ticket.linked_ticket_ids),

@@ -6,8 +6,8 @@ from services.common.aggregate import AggregateSpec
 from services.common.projection import Index, Projection
 from services.common.service import AggregateService, FurtherAggregate, PolicyDefinition, with_rules
 from services.common.settings import PlatformSettings, get_settings
-from services.common.topics import CALLS, CUSTOMERS, REPLY_TEMPLATES, TICKETS
-from services.ticketing import customers, domain, templates
+from services.common.topics import CALLS, CUSTOMERS, REPLY_TEMPLATES, TICKET_NUMBERS, TICKETS
+from services.ticketing import customers, domain, numbering, templates
 from services.ticketing.automatic import AutomaticMessages
 from services.ticketing.consumers import voice_tickets
 from services.ticketing.lines import LineDirectory
@@ -37,6 +37,16 @@ TEMPLATE_SPEC: AggregateSpec[templates.TemplateState, commands_pb2.ReplyTemplate
 )
 
 
+NUMBER_SPEC: AggregateSpec[numbering.CounterState, commands_pb2.TicketNumberCommand] = AggregateSpec(
+    TICKET_NUMBERS,
+    commands_pb2.TicketNumberCommand,
+    numbering.decide,
+    numbering.evolve,
+    numbering.customer_of,
+    numbering.CounterState,
+)
+
+
 CUSTOMER_SPEC: AggregateSpec[customers.CustomerState, commands_pb2.CustomerCommand] = AggregateSpec(
     CUSTOMERS,
     commands_pb2.CustomerCommand,
@@ -52,6 +62,7 @@ async def main(settings: PlatformSettings | None = None) -> None:
     customer_model = Projection(CUSTOMER_SPEC, settings.kafka_bootstrap_servers)
     by_identifier = Index(customer_model, customers.identifiers_of)
     template_model = Projection(TEMPLATE_SPEC, settings.kafka_bootstrap_servers)
+    number_model = Projection(NUMBER_SPEC, settings.kafka_bootstrap_servers)
     lines = LineDirectory(settings.kafka_bootstrap_servers)
     sla_timer = SlaTimer(lines)
     automatic = AutomaticMessages(template_model, customer_model, lines)
@@ -73,10 +84,14 @@ async def main(settings: PlatformSettings | None = None) -> None:
             PolicyDefinition("ticketing.voice-tickets", [CALLS.events], voice_tickets),
             PolicyDefinition("ticketing.automatic-messages", [TICKETS.events], automatic, after=loaded),
             PolicyDefinition("ticketing.ticket-relations", [TICKETS.events], ticket_relations),
+            PolicyDefinition(
+                "ticketing.ticket-numbers", [TICKETS.events, TICKET_NUMBERS.events], numbering.ticket_numbers
+            ),
         ],
         further=[
             FurtherAggregate(CUSTOMER_SPEC, customer_model),
             FurtherAggregate(TEMPLATE_SPEC, template_model),
+            FurtherAggregate(NUMBER_SPEC, number_model),
         ],
         timers=[sla_timer.timer],
         decide_after=[lines.lines.caught_up],

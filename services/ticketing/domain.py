@@ -208,6 +208,8 @@ class TicketState:
     links: tuple[str, ...] = ()
     merged_ticket_ids: tuple[str, ...] = ()
     merged_into: str = ""
+    # Its number in the tenant (TKT-1), issued a moment after it opened; 0 until then.
+    number: int = 0
 
     def open_escalations(self) -> list[Escalation]:
         """The escalations not yet returned, the latest last: a return goes back to the last one's origin."""
@@ -589,7 +591,7 @@ def decide(
         stopping = [sla.RESOLUTION] + ([] if _first_response_stopped(state) else [sla.FIRST_RESPONSE])
         return changed + sla.breaches_on_stop(state, stopping, terms, now)
     # A customer may answer the survey after the ticket is closed, and a closed ticket is still linked
-    # to the tickets of its journey and lists the duplicates merged into it.
+    # to the tickets of its journey, lists the duplicates merged into it and takes its number.
     match action:
         case "rate":
             return [_rate(state, command.rate)]
@@ -599,6 +601,10 @@ def decide(
             return [_unlink(state, command.unlink)]
         case "absorb":
             return [_absorb(state, command.absorb)]
+        case "number":
+            if state.number:
+                raise IllegalTransition("already-numbered", f"ticket {ticket_id} is number {state.number}")
+            return [events_pb2.TicketNumbered(number=command.number.number)]
     if state.status == CLOSED:
         raise IllegalTransition("ticket-closed", f"ticket {ticket_id} is closed")
     match action:
@@ -716,6 +722,8 @@ def evolve(state: TicketState | None, event: event_pb2.Event) -> TicketState:
         case "ticket_absorbed":
             merged = (*state.merged_ticket_ids, event.ticket_absorbed.ticket_id)
             return evolved(state, merged_ticket_ids=merged, updated_at=at)
+        case "ticket_numbered":
+            return evolved(state, number=event.ticket_numbered.number)
         case "ticket_rated":
             rated = event.ticket_rated
             answer = Satisfaction(rated.score, rated.comment, rated.survey_token, by, at)

@@ -60,6 +60,8 @@ class TicketFilter:
     sla_states: frozenset[str] = frozenset()
     # request or complaint (TKT-11).
     kind: str = ""
+    # The ticket of this number (TKT-1); 0: any.
+    number: int = 0
 
     def matches(self, ticket: TicketState, clock_states: ClockStates = lambda ticket: frozenset()) -> bool:
         return (
@@ -74,6 +76,7 @@ class TicketFilter:
             )
             and self.tags <= set(ticket.tags)
             and (not self.kind or ticket.kind == self.kind)
+            and (not self.number or ticket.number == self.number)
             and (self.opened_from is None or ticket.opened_at >= self.opened_from)
             and (self.opened_before is None or ticket.opened_at < self.opened_before)
             # Last: a ticket's clocks are worked out only for the tickets every other filter let by.
@@ -94,6 +97,7 @@ class TicketFilter:
                 self.opened_before.isoformat() if self.opened_before else "",
                 sorted(self.sla_states),
                 self.kind,
+                self.number,
             ]
         )
         return hashlib.sha256(described.encode()).hexdigest()[:16]

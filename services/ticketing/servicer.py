@@ -132,6 +132,7 @@ def ticket_view(entry: Versioned[TicketState], clocks: Sequence[SlaClock] = ()) 
     view.linked_ticket_ids.extend(ticket.links)
     view.merged_ticket_ids.extend(ticket.merged_ticket_ids)
     view.merged_into_ticket_id = ticket.merged_into
+    view.number = ticket.number
     if ticket.satisfaction is not None:
         answer = ticket.satisfaction
         view.satisfaction.CopyFrom(
@@ -193,6 +194,7 @@ def ticket_filter(request: ticketing_pb2.ListTicketsRequest) -> TicketFilter:
         opened_before=_bound(request, "opened_before"),
         sla_states=_sla_states(request.sla_states),
         kind=clean_kind(request.kind) if request.kind else "",
+        number=request.number,
     )
 
 

@@ -450,6 +450,15 @@ async def test_tickets_of_one_journey_are_linked_on_both_sides_and_a_duplicate_i
         ok(await supervisor.post("/v1/tickets", json=order), 201)["ticket_id"] for _ in range(3)
     ]
 
+    # Each takes its number in the tenant a moment after it opens (TKT-1), and is found by it.
+    numbers = []
+    for ticket_id in (first, second, duplicate):
+        numbered = await until(supervisor, f"/v1/tickets/{ticket_id}", lambda t: t["number"], "no number")
+        numbers.append(numbered["number"])
+    assert len(set(numbers)) == 3
+    found = ok(await supervisor.get("/v1/tickets", params={"number": numbers[1]}))
+    assert [t["ticket_id"] for t in found["tickets"]] == [second]
+
     linked = ok(await kim.post(f"/v1/tickets/{first}/links", json={"ticket_id": second}))
     assert linked["linked_ticket_ids"] == [second]
     mirrored = await until(

@@ -104,6 +104,7 @@ async def list_tickets(
         Query(max_length=4, description="Tickets with an SLA clock in any of these states now."),
     ] = [],  # noqa: B006 (FastAPI copies it)
     kind: Annotated[TicketKind | None, Query(description="Requests or complaints only.")] = None,
+    number: Annotated[int, Query(ge=0, le=2**53, description="The ticket of this number; 0: any.")] = 0,
     sort: SortWord = "-opened",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str, Query(max_length=1000, pattern=r"^[A-Za-z0-9_\-]*$")] = "",
@@ -117,6 +118,7 @@ async def list_tickets(
         tags=tag,
         sla_states=sla,
         kind=kind or "",
+        number=number,
         sort=SORTS[sort],
         page_size=limit,
         page_token=cursor,
