@@ -256,9 +256,11 @@ _TICKET_NOW = """
             minIfOrNull(occurred_at, event_type = 'ticketing.ticket.replied'
                                      AND NOT JSONExtractBool(payload_json, 'automatic'))
                 AS first_replied_at,
-            argMaxIf(JSONExtractString(payload_json, 'kind'), occurred_at,
-                     event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.fields_changed')
-                     AND JSONHas(payload_json, 'kind')) AS ticket_kind,
+            -- A ticket opened before kinds existed is a request (TKT-11).
+            if(countIf(JSONHas(payload_json, 'kind')) = 0, 'request',
+               argMaxIf(JSONExtractString(payload_json, 'kind'), occurred_at,
+                        event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.fields_changed')
+                        AND JSONHas(payload_json, 'kind'))) AS ticket_kind,
             argMaxIf(JSONExtractString(payload_json, 'claim'), occurred_at,
                      event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.fields_changed')
                      AND JSONHas(payload_json, 'claim')) AS claim"""
@@ -402,8 +404,7 @@ TICKET_KEYS = {
     "agent": "agent",
     "group": "group_id",
     "status": "lower(replaceAll(replaceOne(status, 'TICKET_STATUS_', ''), '_', '-'))",
-    # A ticket opened before kinds existed is a request (TKT-11).
-    "kind": "if(ticket_kind = '', 'request', ticket_kind)",
+    "kind": "ticket_kind",
     "claim": "claim",
 }
 

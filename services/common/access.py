@@ -134,6 +134,8 @@ RESTRICTED: dict[str, frozenset[Role]] = {
     # The floor's reply templates and automatic messages: supervisors and admins keep them.
     "/cc.ticketing.v1.TicketingService/DefineReplyTemplate": _STAFFING,
     "/cc.ticketing.v1.TicketingService/RemoveReplyTemplate": _STAFFING,
+    # Teams and the rule that gives them tickets: the floor's managers.
+    "/cc.ticketing.v1.TicketingService/DefineTicketGroup": _STAFFING,
     "/cc.analytics.v1.AnalyticsService/ExportEvents": _EXPORTS,
     "/cc.analytics.v1.AnalyticsService/ExportTickets": _EXPORTS,
     "/cc.analytics.v1.AnalyticsService/ExportCallStatistics": _EXPORTS,

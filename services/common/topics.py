@@ -62,6 +62,8 @@ CUSTOMERS = AggregateTopics("ticketing", "customer")
 REPLY_TEMPLATES = AggregateTopics("ticketing", "reply-template")
 # Each tenant's ticket counter (TKT-1): the numbers tickets are known by.
 TICKET_NUMBERS = AggregateTopics("ticketing", "ticket-number")
+# Ticket groups (TKT-3): teams, and the rule that gives them new tickets.
+TICKET_GROUPS = AggregateTopics("ticketing", "ticket-group")
 # The gateway's API keys: every service follows their events to know who may call it.
 API_KEYS = AggregateTopics("gateway", "api-key")
 AGGREGATES = (
@@ -75,6 +77,7 @@ AGGREGATES = (
     CUSTOMERS,
     REPLY_TEMPLATES,
     TICKET_NUMBERS,
+    TICKET_GROUPS,
     API_KEYS,
 )
 

@@ -34,6 +34,7 @@ from services.gateway.routers import (
     lines,
     queues,
     templates,
+    ticket_groups,
     tickets,
 )
 from services.gateway.twilio import routes as twilio_routes
@@ -129,6 +130,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         customers.router,
         customers.screen_pop_router,
         templates.router,
+        ticket_groups.router,
         insights.router,
         exports.router,
         keys.router,

@@ -6,8 +6,8 @@ from services.common.aggregate import AggregateSpec
 from services.common.projection import Index, Projection
 from services.common.service import AggregateService, FurtherAggregate, PolicyDefinition, with_rules
 from services.common.settings import PlatformSettings, get_settings
-from services.common.topics import CALLS, CUSTOMERS, REPLY_TEMPLATES, TICKET_NUMBERS, TICKETS
-from services.ticketing import customers, domain, numbering, templates
+from services.common.topics import CALLS, CUSTOMERS, REPLY_TEMPLATES, TICKET_GROUPS, TICKET_NUMBERS, TICKETS
+from services.ticketing import customers, domain, groups, numbering, templates
 from services.ticketing.automatic import AutomaticMessages
 from services.ticketing.consumers import voice_tickets
 from services.ticketing.lines import LineDirectory
@@ -37,6 +37,16 @@ TEMPLATE_SPEC: AggregateSpec[templates.TemplateState, commands_pb2.ReplyTemplate
 )
 
 
+GROUP_SPEC: AggregateSpec[groups.GroupState, commands_pb2.TicketGroupCommand] = AggregateSpec(
+    TICKET_GROUPS,
+    commands_pb2.TicketGroupCommand,
+    groups.decide,
+    groups.evolve,
+    groups.customer_of,
+    groups.GroupState,
+)
+
+
 NUMBER_SPEC: AggregateSpec[numbering.CounterState, commands_pb2.TicketNumberCommand] = AggregateSpec(
     TICKET_NUMBERS,
     commands_pb2.TicketNumberCommand,
@@ -63,6 +73,7 @@ async def main(settings: PlatformSettings | None = None) -> None:
     by_identifier = Index(customer_model, customers.identifiers_of)
     template_model = Projection(TEMPLATE_SPEC, settings.kafka_bootstrap_servers)
     number_model = Projection(NUMBER_SPEC, settings.kafka_bootstrap_servers)
+    group_model = Projection(GROUP_SPEC, settings.kafka_bootstrap_servers)
     lines = LineDirectory(settings.kafka_bootstrap_servers)
     sla_timer = SlaTimer(lines)
     automatic = AutomaticMessages(template_model, customer_model, lines)
@@ -78,12 +89,19 @@ async def main(settings: PlatformSettings | None = None) -> None:
         grpc_service="cc.ticketing.v1.TicketingService",
         add_servicer=ticketing_pb2_grpc.add_TicketingServiceServicer_to_server,
         servicer=lambda bus, tickets: TicketingServicer(
-            bus, tickets, customer_model, by_identifier, lines, template_model
+            bus, tickets, customer_model, by_identifier, lines, template_model, group_model
         ),
         policies=[
             PolicyDefinition("ticketing.voice-tickets", [CALLS.events], voice_tickets),
             PolicyDefinition("ticketing.automatic-messages", [TICKETS.events], automatic, after=loaded),
             PolicyDefinition("ticketing.ticket-relations", [TICKETS.events], ticket_relations),
+            # New tickets go to a group only once the groups are read, so none is left unassigned.
+            PolicyDefinition(
+                "ticketing.group-assignment",
+                [TICKETS.events, TICKET_GROUPS.events],
+                groups.GroupAssignment(group_model),
+                after=[group_model.caught_up],
+            ),
             PolicyDefinition(
                 "ticketing.ticket-numbers", [TICKETS.events, TICKET_NUMBERS.events], numbering.ticket_numbers
             ),
@@ -92,6 +110,7 @@ async def main(settings: PlatformSettings | None = None) -> None:
             FurtherAggregate(CUSTOMER_SPEC, customer_model),
             FurtherAggregate(TEMPLATE_SPEC, template_model),
             FurtherAggregate(NUMBER_SPEC, number_model),
+            FurtherAggregate(GROUP_SPEC, group_model),
         ],
         timers=[sla_timer.timer],
         decide_after=[lines.lines.caught_up],

@@ -350,8 +350,9 @@ def _change_status(
     reason = optional_text(change.reason, "reason", "the reason")
     changed = events_pb2.TicketStatusChanged(from_status=state.status, to_status=wanted, reason=reason)
     if wanted == SOLVED:
-        # Each solve gets a survey of its own; the command's id makes a retried solve's token the same.
-        changed.survey_token = derived_id("survey", command_id)
+        # Each solve gets a survey of its own: a random token the edge mints (a retried solve is the
+        # same command, decided once), or one derived from the command for a solve sent without one.
+        changed.survey_token = change.survey_token or derived_id("survey", command_id)
     return [changed]
 
 
@@ -584,11 +585,12 @@ def decide(
     if state is None:
         raise NotFound("ticket-not-found", f"ticket {ticket_id} does not exist")
     terms = rules.sla_terms(command.meta.tenant_id, state.line_id) if state.line_id else None
+    # A solve, and a merge's close, stop the clocks: each records the breach of a clock past its target.
+    stopping = [sla.RESOLUTION] + ([] if _first_response_stopped(state) else [sla.FIRST_RESPONSE])
     if action == "change_status":
         changed = _change_status(state, command.change_status, command.meta.command_id)
         if command.change_status.to_status != SOLVED:
             return changed
-        stopping = [sla.RESOLUTION] + ([] if _first_response_stopped(state) else [sla.FIRST_RESPONSE])
         return changed + sla.breaches_on_stop(state, stopping, terms, now)
     # A customer may answer the survey after the ticket is closed, and a closed ticket is still linked
     # to the tickets of its journey, lists the duplicates merged into it and takes its number.
@@ -626,7 +628,7 @@ def decide(
                 return [replied]
             return [replied, *sla.breaches_on_stop(state, [sla.FIRST_RESPONSE], terms, now)]
         case "merge":
-            return _merge(state, command.merge)
+            return _merge(state, command.merge) + sla.breaches_on_stop(state, stopping, terms, now)
         case "escalate":
             return _escalate(state, command.escalate)
         case "return_ticket":

@@ -1,12 +1,14 @@
 """TicketingService: creates, edits, assignments, transitions and notes as ticket commands; reads and
 searches from the tickets read model. The customer RPCs are in customer_servicer."""
 
+import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import grpc
 from cc.common.v1 import types_pb2
 from cc.ticketing.v1 import commands_pb2, ticketing_pb2, ticketing_pb2_grpc
+from cc.ticketing.v1 import events_pb2 as ticket_events
 from google.protobuf.message import Message
 
 from services.common.aggregate import Versioned
@@ -37,6 +39,8 @@ from services.ticketing.domain import (
     note_text,
     refused,
 )
+from services.ticketing.group_servicer import GroupRpcs
+from services.ticketing.groups import Groups
 from services.ticketing.lines import LineDirectory
 from services.ticketing.search import SLA_STATES, TicketFilter, page_of
 from services.ticketing.sla import SlaClock
@@ -133,7 +137,9 @@ def ticket_view(entry: Versioned[TicketState], clocks: Sequence[SlaClock] = ()) 
     view.merged_ticket_ids.extend(ticket.merged_ticket_ids)
     view.merged_into_ticket_id = ticket.merged_into
     view.number = ticket.number
-    if ticket.satisfaction is not None:
+    # The answer to the latest solve's survey only: after a reopen and a new solve, the new survey is
+    # unanswered (the earlier answer still counts in the statistics, where it was given).
+    if ticket.satisfaction is not None and ticket.satisfaction.survey_token == ticket.survey_token:
         answer = ticket.satisfaction
         view.satisfaction.CopyFrom(
             ticketing_pb2.TicketSatisfaction(
@@ -209,7 +215,7 @@ def _sla_states(states: Iterable[str]) -> frozenset[str]:
     return frozenset(states)
 
 
-class TicketingServicer(CustomerRpcs, TemplateRpcs, ticketing_pb2_grpc.TicketingServiceServicer):
+class TicketingServicer(CustomerRpcs, TemplateRpcs, GroupRpcs, ticketing_pb2_grpc.TicketingServiceServicer):
     def __init__(
         self,
         bus: CommandBus,
@@ -218,10 +224,12 @@ class TicketingServicer(CustomerRpcs, TemplateRpcs, ticketing_pb2_grpc.Ticketing
         by_identifier: Index[CustomerState],
         lines: LineDirectory,
         templates: Templates,
+        groups: Groups,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         CustomerRpcs.__init__(self, bus, customers, by_identifier)
         TemplateRpcs.__init__(self, bus, templates)
+        GroupRpcs.__init__(self, bus, groups)
         self._tickets = tickets
         self._lines = lines
         self._clock = clock
@@ -340,6 +348,9 @@ class TicketingServicer(CustomerRpcs, TemplateRpcs, ticketing_pb2_grpc.Ticketing
         # a card number read out and typed in is masked before it is kept (SEC-1)
         reason = redact_card_numbers(optional_text(request.reason, "reason", "the reason"))
         change = commands_pb2.ChangeTicketStatus(to_status=request.to_status, reason=reason)
+        if request.to_status == ticket_events.TICKET_STATUS_SOLVED:
+            # Random, so that no one can work a survey's token out from what the events show.
+            change.survey_token = secrets.token_urlsafe(18)
         return await self._on_ticket(request, change_status=change)
 
     async def AddTicketNote(

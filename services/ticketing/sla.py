@@ -27,6 +27,7 @@ Status = events_pb2.TicketStatus
 COUNTING = frozenset({Status.TICKET_STATUS_NEW, Status.TICKET_STATUS_OPEN})
 PAUSED = frozenset({Status.TICKET_STATUS_PENDING, Status.TICKET_STATUS_ON_HOLD})
 SOLVED = Status.TICKET_STATUS_SOLVED
+CLOSED = Status.TICKET_STATUS_CLOSED
 PRIORITY_WORDS = {
     events_pb2.TICKET_PRIORITY_LOW: "low",
     events_pb2.TICKET_PRIORITY_NORMAL: "normal",
@@ -116,8 +117,13 @@ def clocks(ticket: "TicketState", terms: SlaTerms, now: datetime) -> list[SlaClo
 
 def _stopped_at(ticket: "TicketState", metric: str) -> datetime | None:
     """When the clock stopped for good, or None while it runs or pauses: the first reply (or the first
-    solve without one) for first response; the last solve of a solved or closed ticket for resolution."""
-    solves = [change.changed_at for change in ticket.status_changes if change.to_status == SOLVED]
+    solve without one) for first response; the last solve of a solved or closed ticket for resolution.
+    A close that no solve came before (a duplicate merged into another ticket) stops them like a solve."""
+    solves = [
+        change.changed_at
+        for change in ticket.status_changes
+        if change.to_status == SOLVED or (change.to_status == CLOSED and change.from_status != SOLVED)
+    ]
     if metric == FIRST_RESPONSE:
         ends = [moment for moment in (ticket.first_replied_at, solves[0] if solves else None) if moment]
         return min(ends, default=None)

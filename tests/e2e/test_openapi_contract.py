@@ -36,9 +36,10 @@ def semantic_only(case: schemathesis.Case) -> list[Any]:
     slot must lie ahead, a ticket list's cursor must be one the list gave, a ticket edit or
     assignment must change something, only a complaint states a claim, a customer's identifier must
     be one of its kind (an email address, a phone number) that no other customer has, a reply
-    template may use known {{variables}} only, and a statistics time zone (of a table or its export)
-    must be a real one, which no JSON Schema can say: there a schema-valid request may get a 422
-    naming what is wrong, and every other check still holds."""
+    template may use known {{variables}} only, a ticket group must have agents to take turns and
+    change something, and a statistics time zone (of a table or its export) must be a real one,
+    which no JSON Schema can say: there a schema-valid request may get a 422 naming what is wrong,
+    and every other check still holds."""
     path = case.operation.path
     semantic = (
         path.startswith(("/v1/lines/", "/v1/caller-list/"))
@@ -51,5 +52,6 @@ def semantic_only(case: schemathesis.Case) -> list[Any]:
         or path in ("/v1/statistics/tickets", "/v1/statistics/calls")
         or path in ("/v1/exports/statistics/tickets", "/v1/exports/statistics/calls")
         or path == "/v1/reply-templates/{template_id}"
+        or path == "/v1/ticket-groups/{group_id}"
     )
     return [positive_data_acceptance] if semantic else []

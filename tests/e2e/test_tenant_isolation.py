@@ -54,6 +54,7 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
         "customer_id": customer_id,
         "action": "cancel",
         "other_ticket_id": "theirs",
+        "group_id": "floor",
     }
     for method, template, body in [
         ("GET", "/v1/calls/{call_id}", None),
@@ -84,9 +85,18 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
     assert (await intruder.call("GET", "/v1/agents")).json() == []
     assert (await intruder.call("GET", "/v1/agent-statistics")).json() == []
     assert (await owner.get(f"/v1/calls/{call_id}")).json() == ringing  # nothing changed
-
     await owner.post(f"/v1/calls/{call_id}/answer", json={"agent_id": "iso"})
     await owner.post(f"/v1/calls/{call_id}/hangup", json={"party": "caller"})
+    # The owner's ticket group is the owner's: the intruder neither sees it nor changes it.
+    floor = {"name": "Floor", "agent_ids": ["iso"], "strategy": "round-robin"}
+    assert (await owner.put("/v1/ticket-groups/floor", json=floor)).is_success
+    assert (await intruder.call("GET", "/v1/ticket-groups/{group_id}", **ids)).status_code == 404
+    assert (await intruder.call("GET", "/v1/ticket-groups")).json()["groups"] == []
+    theirs_floor = await intruder.call(
+        "PUT", "/v1/ticket-groups/{group_id}", json={"name": "Mine", "agent_ids": ["mine"]}, **ids
+    )
+    assert theirs_floor.json()["version"] == 1
+    assert (await owner.get("/v1/ticket-groups/floor")).json()["name"] == "Floor"
     tickets = await until(owner, "/v1/tickets", lambda b: b["tickets"], "no ticket", customer_id=customer_id)
     ids["ticket_id"] = tickets["tickets"][0]["ticket_id"]
     await until(owner, f"/v1/customers/{customer_id}/journey", lambda b: b["events"], "no journey")
@@ -140,7 +150,8 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
     # Exports hold only the intruder's own rows: none of the owner's call, agent or voice ticket.
     for template in ("/v1/exports/events", "/v1/exports/tickets"):
         exported = (await intruder.call("GET", template)).text
-        assert call_id not in exported and ids["ticket_id"] not in exported and "iso" not in exported
+        leaks = [line for line in exported.splitlines() if call_id in line or ids["ticket_id"] in line]
+        assert leaks == [] and "iso" not in exported, (leaks, call_id, ids["ticket_id"])
     for template in ("/v1/exports/statistics/calls", "/v1/exports/statistics/tickets"):
         exported = (
             await intruder.call("GET", template, params=by_channel if "tickets" in template else None)

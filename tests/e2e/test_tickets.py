@@ -484,3 +484,45 @@ async def test_tickets_of_one_journey_are_linked_on_both_sides_and_a_duplicate_i
     assert survivor["merged_ticket_ids"] == [duplicate] and survivor["status"] == "new"
     into_closed = await kim.post(f"/v1/tickets/{second}/merge", json={"into_ticket_id": duplicate})
     assert (into_closed.status_code, into_closed.json()["error_id"]) == (409, "ticket-closed")
+
+
+async def test_a_group_takes_the_new_tickets_of_its_categories_in_turns_among_its_agents(
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    supervisor, kim = clients
+    refunds = {
+        "name": "Refunds",
+        "agent_ids": ["kim", "lee"],
+        "categories": ["refunds"],
+        "strategy": "round-robin",
+    }
+    assert (await kim.put("/v1/ticket-groups/refunds", json=refunds)).status_code == 403
+    defined = ok(await supervisor.put("/v1/ticket-groups/refunds", json=refunds))
+    assert (defined["group_id"], defined["categories"], defined["tickets_taken"]) == (
+        "refunds",
+        ["refunds"],
+        0,
+    )
+    nobody = await supervisor.put("/v1/ticket-groups/empty", json={**refunds, "agent_ids": []})
+    assert nobody.status_code == 422 and "agent_ids" in nobody.text
+
+    ticket = {
+        "subject": "Refund me",
+        "channel": "email",
+        "customer_id": "cu-groups",
+        "category": "refunds/card",
+    }
+    opened = [ok(await supervisor.post("/v1/tickets", json=ticket), 201)["ticket_id"] for _ in range(2)]
+    assigned = [
+        await until(
+            supervisor, f"/v1/tickets/{ticket_id}", lambda t: t["assignee_agent_id"], "never assigned"
+        )
+        for ticket_id in opened
+    ]
+    assert sorted(t["assignee_agent_id"] for t in assigned) == ["kim", "lee"]  # one each, in turn
+    assert {(t["group_id"], t["status"]) for t in assigned} == {("refunds", "open")}
+    taken = await until(
+        supervisor, "/v1/ticket-groups/refunds", lambda g: g["tickets_taken"] == 2, "not counted"
+    )
+    assert taken["agent_ids"] == ["kim", "lee"]
+    assert [g["group_id"] for g in ok(await supervisor.get("/v1/ticket-groups"))["groups"]] == ["refunds"]

@@ -100,12 +100,15 @@ async def scenario(store: AnalyticsStore) -> Tickets:
         ticket_events.TicketEscalated(from_tier=1, to_tier=2, to_group_id="tier-2", reason="bank"),
     )
     tickets.add("t2", 8 * 3600, ticket_events.TicketSlaBreached(metric="first_response", target_seconds=3600))
+    # A 4 counts as satisfied (CSAT's top two boxes), a 3 does not.
+    tickets.add("t2", 9 * 3600, ticket_events.TicketRated(score=4, survey_token="s3"))
     # t3: another email the next Seoul day.
     tickets.add(
         "t3",
         26 * 3600,
         opened(subject="Address", channel=email, category="delivery", status=S.TICKET_STATUS_NEW),
     )
+    tickets.add("t3", 27 * 3600, ticket_events.TicketRated(score=3, survey_token="s4"))
     await store.insert_events(tickets.rows)
     return tickets
 
@@ -113,9 +116,9 @@ async def scenario(store: AnalyticsStore) -> Tickets:
 async def test_by_channel_per_day_in_seoul(store: AnalyticsStore, scenario: Tickets) -> None:
     rows = await store.ticket_statistics(scenario.tenant_id, None, None, "day", "channel", "Asia/Seoul")
     assert rows == [
-        TicketStats(KST_MARCH_2, "chat", 1, 0, 0, 1, 0, 1, None, None),
+        TicketStats(KST_MARCH_2, "chat", 1, 0, 0, 1, 0, 1, None, None, 1, 4.0, 100.0),
         TicketStats(KST_MARCH_2, "email", 1, 2, 1, 0, 1, 0, 600.0, 6300.0, 2, 3.5, 50.0),
-        TicketStats(KST_MARCH_3, "email", 1, 0, 0, 0, 0, 0, None, None),
+        TicketStats(KST_MARCH_3, "email", 1, 0, 0, 0, 0, 0, None, None, 1, 3.0, 0.0),
     ]
 
 
@@ -136,6 +139,9 @@ async def test_keys_are_each_tickets_as_it_is_now(store: AnalyticsStore, scenari
     by_agent = await store.ticket_statistics(scenario.tenant_id, None, None, "", "agent", "UTC")
     # t2 left lee when it went up a tier without a tier-2 agent
     assert [(r.key, r.created, r.solved) for r in by_agent] == [("", 2, 0), ("kim", 1, 2)]
+    # Tickets opened before kinds existed (no kind in their events) are requests (TKT-11).
+    by_kind = await store.ticket_statistics(scenario.tenant_id, None, None, "", "kind", "UTC")
+    assert [(r.key, r.created) for r in by_kind] == [("request", 3)]
     by_group = await store.ticket_statistics(scenario.tenant_id, None, None, "", "group", "UTC")
     assert [(r.key, r.created) for r in by_group] == [("", 1), ("tier-1", 1), ("tier-2", 1)]
     by_category = await store.ticket_statistics(

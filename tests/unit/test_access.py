@@ -70,6 +70,7 @@ REQUESTS: dict[str, Message] = {
     f"{TICKETS}/ChangeCustomer": ticketing_pb2.ChangeCustomerRequest(customer_id="cu", vip=True),
     f"{TICKETS}/DefineReplyTemplate": ticketing_pb2.DefineReplyTemplateRequest(template_id="thanks"),
     f"{TICKETS}/RemoveReplyTemplate": ticketing_pb2.RemoveReplyTemplateRequest(template_id="thanks"),
+    f"{TICKETS}/DefineTicketGroup": ticketing_pb2.DefineTicketGroupRequest(group_id="billing"),
     f"{ANALYTICS}/ExportEvents": analytics_pb2.ExportEventsRequest(),
     f"{ANALYTICS}/ExportTickets": analytics_pb2.ExportTicketsRequest(),
     f"{ANALYTICS}/ExportCallStatistics": analytics_pb2.ExportCallStatisticsRequest(),
@@ -106,6 +107,7 @@ STAFFING = {
     f"{TICKETS}/DefineReplyTemplate",
     f"{TICKETS}/RemoveReplyTemplate",
     f"{TICKETS}/RateTicket",
+    f"{TICKETS}/DefineTicketGroup",
 }
 # Bulk reads: admins, supervisors and analysts.
 EXPORTS = {method for method in REQUESTS if method.startswith(f"{ANALYTICS}/Export")}

@@ -269,3 +269,13 @@ def test_a_long_target_on_office_hours_is_still_due_some_day() -> None:
     year = sla.SlaTerms((), (("normal", 365 * 24 * 60),), calendar=OFFICE.calendar)
     [resolution] = sla.clocks(Ticket().state, year, at(0))
     assert resolution.due_at is not None and resolution.due_at > at(3 * 365 * 24 * 3600)
+
+
+def test_a_duplicate_merged_away_stops_its_clocks_and_records_what_was_late_as_it_goes() -> None:
+    ticket = sla_ticket()
+    merged = ticket.handle(command(merge=commands_pb2.MergeTicket(into_ticket_id="t-9")), at(90 * MINUTE))
+    # First response was due after an hour: late, recorded with the merge; resolution was still in time.
+    assert merged[2:] == [events_pb2.TicketSlaBreached(metric="first_response", target_seconds=60 * MINUTE)]
+    later = {c.metric: c for c in sla.clocks(ticket.state, ALL_HOURS, at(600 * MINUTE))}
+    assert (later["first_response"].state, later["resolution"].state) == ("breached", "met")
+    assert later["resolution"].elapsed_seconds == 90 * MINUTE and later["resolution"].due_at is None

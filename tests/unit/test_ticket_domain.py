@@ -10,10 +10,12 @@ from cc.ticketing.v1 import commands_pb2, events_pb2
 from google.protobuf.message import Message
 
 from services.common import categories
+from services.common.aggregate import Versioned
 from services.common.envelope import build_event
 from services.common.errors import IllegalTransition, InvalidArgument, NotFound
 from services.common.snapshots import StateCodec
 from services.ticketing import domain
+from services.ticketing.servicer import ticket_view
 from tests.unit.support import TENANT, History, at, meta, refused, violated_fields
 
 S = events_pb2.TicketStatus
@@ -521,9 +523,11 @@ def test_each_solve_offers_a_survey_of_its_own_and_the_customer_answers_it_once(
     assert ticket.state.survey_token == first  # until the next solve
     second = solve(ticket, "solve-2", 12)
     assert second != first
+    # The ticket shows the answer to its latest solve's survey only: the new one is unanswered yet.
+    assert not ticket_view(Versioned(ticket.state, 9, TENANT, "t-1")).HasField("satisfaction")
     refused(lambda: rate(ticket, first), IllegalTransition, "survey-token-mismatch")
     rate(ticket, second, 2)
-    assert ticket.state.satisfaction is not None and ticket.state.satisfaction.score == 2
+    assert ticket_view(Versioned(ticket.state, 10, TENANT, "t-1")).satisfaction.score == 2
 
 
 def test_a_closed_ticket_still_takes_its_surveys_answer() -> None:

@@ -31,7 +31,7 @@ class TemplateBody(WriteOptions):
     title: Text
     body: MultilineText = Field(
         description="Variables: {{ticket.id}}, {{ticket.subject}}, {{ticket.category}}, {{ticket.status}}, "
-        "{{customer.name}}, {{agent.id}}; any other is refused."
+        "{{ticket.survey_token}}, {{customer.name}}, {{agent.id}}; any other is refused."
     )
     categories: list[Category] = Field(default=[], max_length=20, description="Recommended for these.")
     automatic: Moment | Literal[""] = Field(default="", description="Sent by itself at this moment.")
