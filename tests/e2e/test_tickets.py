@@ -157,14 +157,17 @@ async def test_a_ticket_is_created_taken_edited_and_found(
     foreign = await supervisor.get("/v1/tickets", params={"cursor": "bm90IGpzb24"})
     assert (foreign.status_code, foreign.json()["error_id"]) == (422, "invalid-page-token")
 
-    # The journey shows the ticket's whole life, each change with its own event.
+    # The journey shows the ticket's whole life, each change with its own event (and, whenever the
+    # counter gave it, its number).
     journey = await until(
         supervisor,
         "/v1/customers/cu-tickets/journey",
-        lambda body: len([e for e in body["events"] if e["aggregate_id"] == ticket_id]) >= 9,
+        lambda body: len([e for e in body["events"] if e["aggregate_id"] == ticket_id]) >= 10,
         "the ticket's last change never reached the journey",
     )
-    types = [e["event_type"] for e in journey["events"] if e["aggregate_id"] == ticket_id]
+    every = [e["event_type"] for e in journey["events"] if e["aggregate_id"] == ticket_id]
+    assert every.count("ticketing.ticket.numbered") == 1
+    types = [kind for kind in every if kind != "ticketing.ticket.numbered"]
     assert types == [
         "ticketing.ticket.opened",
         "ticketing.ticket.assigned",
