@@ -1,7 +1,7 @@
 """AnalyticsService: the customer journey, call, queue and ticket statistics, answered from ClickHouse.
 Thin: checks the request, asks the store for the caller's tenant and maps rows to messages."""
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import astuple
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,6 +23,8 @@ MAX_JOURNEY_LIMIT = 10_000
 DEFAULT_THRESHOLD_SECONDS = 20
 # Rows an export reads at a time: a few MiB of events at most in memory.
 EXPORT_PAGE_ROWS = 5000
+# The store's page of an export: tenant, period, the cursor to read after, and the page's size.
+ReadPage = Callable[[str, datetime | None, datetime | None, str, int], Awaitable[Sequence[Row]]]
 
 
 def journey_event(entry: JourneyEntry) -> analytics_pb2.JourneyEvent:
@@ -245,27 +247,30 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
     async def ExportEvents(
         self, request: analytics_pb2.ExportEventsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[analytics_pb2.ExportChunk]:
-        tenant_id, parquet, (from_time, to_time) = current_tenant(), _parquet(request), _period(request)
-
-        async def page(after: str) -> Sequence[Row]:
-            if _empty(from_time, to_time):
-                return []
-            return await self._store.export_events(tenant_id, from_time, to_time, after, EXPORT_PAGE_ROWS)
-
-        async for chunk in _chunks(exports.EVENTS, parquet, exports.pages(exports.EVENTS, page)):
+        async for chunk in self._paged(request, exports.EVENTS, self._store.export_events):
             yield chunk
 
     async def ExportTickets(
         self, request: analytics_pb2.ExportTicketsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[analytics_pb2.ExportChunk]:
+        async for chunk in self._paged(request, exports.TICKETS, self._store.export_tickets):
+            yield chunk
+
+    async def _paged(
+        self,
+        request: analytics_pb2.ExportEventsRequest | analytics_pb2.ExportTicketsRequest,
+        table: exports.Table,
+        read: ReadPage,
+    ) -> AsyncIterator[analytics_pb2.ExportChunk]:
+        """An export of the rows `read` gives a page at a time, after each page's last cursor."""
         tenant_id, parquet, (from_time, to_time) = current_tenant(), _parquet(request), _period(request)
 
         async def page(after: str) -> Sequence[Row]:
             if _empty(from_time, to_time):
                 return []
-            return await self._store.export_tickets(tenant_id, from_time, to_time, after, EXPORT_PAGE_ROWS)
+            return await read(tenant_id, from_time, to_time, after, EXPORT_PAGE_ROWS)
 
-        async for chunk in _chunks(exports.TICKETS, parquet, exports.pages(exports.TICKETS, page)):
+        async for chunk in _chunks(table, parquet, exports.pages(table, page)):
             yield chunk
 
     async def ExportCallStatistics(

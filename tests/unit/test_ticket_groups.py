@@ -7,11 +7,10 @@ from cc.ticketing.v1 import commands_pb2, events_pb2
 from google.protobuf.message import Message
 
 from services.common.aggregate import Versioned
-from services.common.envelope import build_event
 from services.common.errors import InvalidArgument, NotFound
 from services.common.topics import TICKET_GROUPS, TICKETS
 from services.ticketing import groups
-from tests.unit.support import SYSTEM, TENANT, History, at, meta, refused, violated_fields
+from tests.unit.support import TENANT, History, at, envelope, meta, refused, violated_fields
 
 EMAIL, CHAT = types_pb2.CHANNEL_EMAIL, types_pb2.CHANNEL_CHAT
 
@@ -113,19 +112,14 @@ def test_a_new_ticket_goes_to_the_most_specific_rule_that_takes_it(
     assert groups.group_for(RULES[1:], "delivery", EMAIL) is None
 
 
-def envelope(payload: Message, aggregate_type: str, aggregate_id: str) -> event_pb2.Event:
-    return build_event(
+def event(payload: Message, aggregate_type: str, aggregate_id: str) -> event_pb2.Event:
+    return envelope(
         payload,
         context="ticketing",
         aggregate_type=aggregate_type,
         aggregate_id=aggregate_id,
-        aggregate_version=1,
-        tenant_id=TENANT,
-        occurred_at=at(0),
-        correlation_id=aggregate_id,
-        causation_id=aggregate_id,
-        customer_id="",
-        actor=SYSTEM,
+        version=1,
+        when=at(0),
     )
 
 
@@ -141,15 +135,15 @@ class Fixed:
 def test_the_policy_sends_a_new_unassigned_ticket_to_its_group_and_assigns_the_agent_it_took_it_for() -> None:
     policy = groups.GroupAssignment(Fixed())  # type: ignore[arg-type]
     opened = events_pb2.TicketOpened(subject="s", channel=EMAIL, category="billing/refund")
-    [(topics, took)] = policy(envelope(opened, "ticket", "t-1"))
+    [(topics, took)] = policy(event(opened, "ticket", "t-1"))
     assert (topics, took.meta.aggregate_id, took.take.ticket_id) == (TICKET_GROUPS, "refunds", "t-1")  # type: ignore[union-attr]
     # A ticket that names an agent or a group, or that no rule takes, is left alone.
     for named in ({"assignee_agent_id": "kim"}, {"group_id": "tier-2"}, {"category": "delivery"}):
         fields = {"subject": "s", "channel": EMAIL, "category": "billing"} | named
         given = events_pb2.TicketOpened(**fields)  # type: ignore[arg-type]
-        assert policy(envelope(given, "ticket", "t-2")) == []
+        assert policy(event(given, "ticket", "t-2")) == []
     [(topics, assign)] = policy(
-        envelope(events_pb2.TicketGroupTookTicket(ticket_id="t-1", agent_id="lee"), "ticket-group", "refunds")
+        event(events_pb2.TicketGroupTookTicket(ticket_id="t-1", agent_id="lee"), "ticket-group", "refunds")
     )
     assert (topics, assign.meta.aggregate_id) == (TICKETS, "t-1")
     assert assign.assign == commands_pb2.AssignTicket(agent_id="lee", group_id="refunds")  # type: ignore[union-attr]

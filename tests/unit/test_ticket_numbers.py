@@ -5,31 +5,21 @@ from cc.common.v1 import event_pb2
 from cc.ticketing.v1 import commands_pb2, events_pb2
 from google.protobuf.message import Message
 
-from services.common.envelope import build_event
 from services.common.errors import IllegalTransition
 from services.common.topics import TICKET_NUMBERS, TICKETS
 from services.ticketing import numbering
-from tests.unit.support import SYSTEM, TENANT, History, at, meta, refused
+from tests.unit.support import TENANT, History, at, envelope, meta, refused
 from tests.unit.test_ticket_domain import Ticket, command
 
 
-def opened_event(ticket_id: str) -> event_pb2.Event:
-    return envelope(events_pb2.TicketOpened(subject="s"), "ticket", ticket_id)
-
-
-def envelope(payload: Message, aggregate_type: str, aggregate_id: str) -> event_pb2.Event:
-    return build_event(
+def event(payload: Message, aggregate_type: str, aggregate_id: str) -> event_pb2.Event:
+    return envelope(
         payload,
         context="ticketing",
         aggregate_type=aggregate_type,
         aggregate_id=aggregate_id,
-        aggregate_version=1,
-        tenant_id=TENANT,
-        occurred_at=at(0),
-        correlation_id=aggregate_id,
-        causation_id=aggregate_id,
-        customer_id="",
-        actor=SYSTEM,
+        version=1,
+        when=at(0),
     )
 
 
@@ -58,7 +48,7 @@ def test_the_counter_issues_the_next_number_to_each_ticket() -> None:
 
 
 def test_an_opening_asks_the_tenants_counter_and_an_issued_number_goes_to_its_ticket() -> None:
-    opened = opened_event("t-a")
+    opened = event(events_pb2.TicketOpened(subject="s"), "ticket", "t-a")
     [(topics, issue)] = numbering.ticket_numbers(opened)
     assert (topics, issue.meta.aggregate_id, issue.meta.tenant_id) == (
         TICKET_NUMBERS,
@@ -67,13 +57,13 @@ def test_an_opening_asks_the_tenants_counter_and_an_issued_number_goes_to_its_ti
     )
     assert issue.issue.ticket_id == "t-a"  # type: ignore[union-attr]
     assert numbering.ticket_numbers(opened)[0][1].meta.command_id == issue.meta.command_id  # a redelivery
-    issued = envelope(
+    issued = event(
         events_pb2.TicketNumberIssued(ticket_id="t-a", number=7), "ticket-number", numbering.COUNTER
     )
     [(topics, number)] = numbering.ticket_numbers(issued)
     assert (topics, number.meta.aggregate_id) == (TICKETS, "t-a")
     assert number.number == commands_pb2.NumberTicket(number=7)  # type: ignore[union-attr]
-    assert numbering.ticket_numbers(envelope(events_pb2.TicketNoteAdded(body="x"), "ticket", "t-a")) == []
+    assert numbering.ticket_numbers(event(events_pb2.TicketNoteAdded(body="x"), "ticket", "t-a")) == []
 
 
 def test_a_ticket_keeps_its_first_number() -> None:

@@ -5,25 +5,14 @@ from cc.common.v1 import event_pb2
 from cc.ticketing.v1 import commands_pb2, events_pb2
 from google.protobuf.message import Message
 
-from services.common.envelope import build_event
 from services.common.topics import TICKETS
 from services.ticketing.relations import ticket_relations
-from tests.unit.support import SYSTEM, TENANT, at
+from tests.unit.support import TENANT, at, envelope
 
 
 def event(payload: Message, ticket_id: str = "t-1") -> event_pb2.Event:
-    return build_event(
-        payload,
-        context="ticketing",
-        aggregate_type="ticket",
-        aggregate_id=ticket_id,
-        aggregate_version=2,
-        tenant_id=TENANT,
-        occurred_at=at(0),
-        correlation_id="c-1",
-        causation_id="c-1",
-        customer_id="cu-1",
-        actor=SYSTEM,
+    return envelope(
+        payload, context="ticketing", aggregate_type="ticket", aggregate_id=ticket_id, version=2, when=at(0)
     )
 
 
