@@ -25,6 +25,19 @@ from services.common.topics import AggregateTopics
 
 log = logging.getLogger(__name__)
 Reaction = Callable[[event_pb2.Event], Sequence[tuple[AggregateTopics, AggregateCommand]]]
+
+
+def combined(*reactions: Reaction) -> Reaction:
+    """Several reactions to the same topics as one policy: one consumer group reads the events once,
+    rather than one group per reaction (each costs the broker fetches and commits). An event one of
+    them cannot react to is dead-lettered for all, so combine only reactions that do not fail."""
+
+    def react(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, AggregateCommand]]:
+        return [command for reaction in reactions for command in reaction(event)]
+
+    return react
+
+
 T = TypeVar("T")
 # Waits between attempts while the broker refuses a write: short at first, never longer than the cap.
 RETRY_FIRST_SECONDS = 0.2
