@@ -6,7 +6,7 @@ GEN := gen/python
 PROTOS := $(shell find proto -name '*.proto')
 STAMP := .local/stamps
 
-.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-commands bench-routing bench-journey bench-sink bench-board bench-staffing bench-strategies chaos clean
+.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-idle bench-commands bench-routing bench-journey bench-sink bench-board bench-staffing bench-strategies chaos clean
 
 setup: $(STAMP)/venv $(STAMP)/kafka $(GEN)/.stamp
 
@@ -60,6 +60,9 @@ bench: setup
 # OfferCall over gRPC: one at a time, 64 in flight, 200/s offered; BENCH_PLATFORM=all for the whole platform.
 bench-commands: setup
 	$(PY) -m bench.commands
+
+bench-idle: setup
+	$(PY) -m bench.idle
 
 # The whole stack at scale: 2,000 agents, calls over REST at 20/s for 2 min, lag 10 s after, then a ramp
 # to the highest rate with decision p99 under 1 s (BENCH_AGENTS, BENCH_RATE, BENCH_SECONDS, BENCH_RAMP...).

@@ -3,8 +3,9 @@
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from functools import partial
+from typing import Any, TypeVar
 
 from aiokafka import (
     AIOKafkaConsumer,
@@ -13,10 +14,12 @@ from aiokafka import (
     ConsumerRecord,
     TopicPartition,
 )
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.conn import AIOKafkaConnection, CloseReason
 from aiokafka.consumer.fetcher import Fetcher
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError, MessageSizeTooLargeError
 from aiokafka.producer import sender as aiokafka_sender
+from aiokafka.structs import OffsetAndMetadata
 
 from services.common.topics import dlq
 
@@ -161,15 +164,86 @@ def group_consumer(bootstrap_servers: str, group_id: str, gather_ms: int | None 
     )
 
 
+T = TypeVar("T")
+
+
+async def until_done(work: Callable[[], Awaitable[T]], who: str, first: float = 0.5, cap: float = 10.0) -> T:
+    """Run `work` until the broker lets it finish: a start or a write that cannot reach the broker (it
+    is away, too loaded to answer in time, or moving a partition) waits and tries again rather than
+    stopping its service. A record too large is no passing fault: it is raised."""
+    pause = first
+    while True:
+        try:
+            return await work()
+        except MessageSizeTooLargeError:
+            raise
+        except KafkaError as error:
+            log.warning("%s: the broker refused (%r); trying again in %.1fs", who, error, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, cap)
+
+
+NOT_COMMITTED = OffsetAndMetadata(-1, "")
+# Called with a group member's consumer and its newly assigned partitions, before it fetches any.
+OnAssigned = Callable[[AIOKafkaConsumer, list[TopicPartition]], Awaitable[None]]
+
+
+async def start_where_former_groups_stood(
+    bootstrap_servers: str,
+    group: str,
+    former: Mapping[str, Sequence[str]],
+    consumer: AIOKafkaConsumer,
+    assigned: list[TopicPartition],
+) -> None:
+    """Start `group`'s partitions that it has never committed where the groups it replaces stood: at the
+    earliest offset committed by the former groups reading that topic (`former`: topic -> their names),
+    and only where every one of them had committed one (a former group without one started at the
+    beginning too). Between the former offsets, records are handled twice, harmlessly for a member that
+    may read a round again anyway; none is skipped."""
+    topics = {tp.topic for tp in assigned if former.get(tp.topic)}
+    if not topics:
+        return
+    # Paused at once, before the consumer's own fetches (it starts them on the assignment, beside this
+    # listener) can hand over records from the beginning; records fetched meanwhile are dropped by the seek.
+    asking = [tp for tp in assigned if tp.topic in topics]
+    consumer.pause(*asking)
+    names = [group, *{name for topic in topics for name in former[topic]}]
+    try:
+        # Retried until the broker answers (a fresh broker's coordinator loads for a while): a failure
+        # here would leave the partitions at the beginning, reacting again to the whole history.
+        stood = await until_done(partial(_committed_offsets, bootstrap_servers, names), group)
+        # A group can answer -1 for a partition it never committed.
+        for tp in (tp for tp in asking if stood[group].get(tp, NOT_COMMITTED).offset < 0):
+            offsets = [stood[name].get(tp, NOT_COMMITTED).offset for name in former[tp.topic]]
+            if all(offset >= 0 for offset in offsets):
+                start = min(offsets)
+                log.info("%s: %s starts at %d, where %s stood", group, tp, start, ", ".join(former[tp.topic]))
+                consumer.seek(tp, start)
+    finally:
+        consumer.resume(*asking)
+
+
+async def _committed_offsets(
+    bootstrap_servers: str, groups: Sequence[str]
+) -> dict[str, dict[TopicPartition, OffsetAndMetadata]]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    try:
+        await admin.start()
+        return {name: await admin.list_consumer_group_offsets(name) for name in groups}
+    finally:
+        await admin.close()
+
+
 class CommitRounds(ConsumerRebalanceListener):
     """The offsets a group member has handled, committed in rounds: when a fetch finds nothing, or at
     least every COMMIT_EVERY_SECONDS while busy, and for the partitions leaving it in a rebalance. After
     a crash the partition's next owner reads again at most a round, so only for members whose handling
     of a record twice is harmless. A commit refused (a rebalance, the broker away) is only logged."""
 
-    def __init__(self, who: str, consumer: AIOKafkaConsumer) -> None:
+    def __init__(self, who: str, consumer: AIOKafkaConsumer, on_assigned: "OnAssigned | None" = None) -> None:
         self._who = who
         self._consumer = consumer
+        self._on_assigned = on_assigned
         self._handled: dict[TopicPartition, int] = {}
         self._committed_at = time.monotonic()
 
@@ -192,7 +266,8 @@ class CommitRounds(ConsumerRebalanceListener):
             await self._commit(leaving)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        pass
+        if self._on_assigned is not None:
+            await self._on_assigned(self._consumer, assigned)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         if not offsets:

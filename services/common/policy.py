@@ -1,21 +1,30 @@
-"""Policies: a consumer group that turns events of one context into commands of another
-("when a call is answered, open a ticket"). Each command's id is derived from the event id, so a
-redelivered event sends a command the owner has already seen: the policy is idempotent by event_id.
+"""Policies: turning events of one context into commands of another ("when a call is answered, open a
+ticket"). Each command's id is derived from the event id, so a redelivered event sends a command the
+owner has already seen: a policy is idempotent by event_id.
+
+A service's policies share one consumer group (`PolicyGroup`): one consumer reads the topics of all of
+them, and each record is handed to every policy that reads its topic. A group per policy cost the broker
+heartbeats, fetches and commits for each, and read a topic two policies share twice.
 
 One record never stops a policy: an event it cannot read, or cannot react to (any exception, or a
-command too large for a record), goes to `<topic>.dlq` with the reason, and the policy goes on. What
-the broker refuses for a while (it is down, or moving a partition) is retried until it is written, so no
-command is lost. Offsets are committed in rounds (`kafka.CommitRounds`); one that a rebalance refuses
-is skipped, and the partition's new owner reads those events again, harmlessly."""
+command too large for a record), goes to `<topic>.dlq` with the reason and the policy's name, and the
+policies go on (the others still react to it). What the broker refuses for a while (it is down, or
+moving a partition) is retried until it is written, so no command is lost. Offsets are committed in
+rounds (`kafka.CommitRounds`); one that a rebalance refuses is skipped, and the partition's new owner
+reads those events again, harmlessly.
 
-import asyncio
+A group starts where the groups it replaces stood: a partition it has never committed starts at the
+earliest offset any of its policies' former groups (named after the policies) had committed, so that
+regrouping policies neither reacts again to a history the former outcome window no longer covers nor
+skips an event."""
+
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from aiokafka.errors import MessageSizeTooLargeError
 from cc.common.v1 import event_pb2
 
 from services.common import kafka
@@ -27,17 +36,6 @@ log = logging.getLogger(__name__)
 Reaction = Callable[[event_pb2.Event], Sequence[tuple[AggregateTopics, AggregateCommand]]]
 
 
-def combined(*reactions: Reaction) -> Reaction:
-    """Several reactions to the same topics as one policy: one consumer group reads the events once,
-    rather than one group per reaction (each costs the broker fetches and commits). An event one of
-    them cannot react to is dead-lettered for all, so combine only reactions that do not fail."""
-
-    def react(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, AggregateCommand]]:
-        return [command for reaction in reactions for command in reaction(event)]
-
-    return react
-
-
 T = TypeVar("T")
 # Waits between attempts while the broker refuses a write: short at first, never longer than the cap.
 RETRY_FIRST_SECONDS = 0.2
@@ -45,6 +43,8 @@ RETRY_MAX_SECONDS = 5.0
 
 
 class Policy:
+    """One reaction to events, named for its dead letters and for the group it once had of its own."""
+
     def __init__(
         self,
         name: str,
@@ -55,7 +55,7 @@ class Policy:
         bootstrap_servers: str,
     ) -> None:
         self.name = name
-        self._topics = list(source_topics)
+        self.topics = list(source_topics)
         self._react = react
         self._bus = bus
         self._producer = producer
@@ -63,9 +63,51 @@ class Policy:
         self.dead_lettered = 0
 
     async def run(self) -> None:
+        """React alone, in a consumer group of its own."""
+        await PolicyGroup(self.name, [self], self._producer, self._bootstrap).run()
+
+    async def handle(self, record: ConsumerRecord, event: event_pb2.Event) -> None:
+        try:
+            commands = self._react(event)
+        except Exception as error:  # a reaction that fails on it: park it, go on
+            log.exception("%s: cannot react to %s", self.name, _where(record))
+            await dead_letter(self._producer, record, f"{self.name}: {error!r}", self.name)
+            self.dead_lettered += 1
+            return
+        for topics, command in commands:
+            try:
+                await _until_written(partial(self._bus.post, topics, command), self.name)
+            except MessageSizeTooLargeError as error:
+                await dead_letter(
+                    self._producer, record, f"{self.name}: its command is too large: {error}", self.name
+                )
+                self.dead_lettered += 1
+
+
+class PolicyGroup:
+    """A service's policies as one consumer-group member."""
+
+    def __init__(
+        self, name: str, policies: Sequence[Policy], producer: AIOKafkaProducer, bootstrap_servers: str
+    ) -> None:
+        self.name = name
+        self._policies = list(policies)
+        self._producer = producer
+        self._bootstrap = bootstrap_servers
+        self._by_topic: dict[str, list[Policy]] = {}
+        for policy in self._policies:
+            for topic in policy.topics:
+                self._by_topic.setdefault(topic, []).append(policy)
+
+    async def run(self) -> None:
         consumer = kafka.group_consumer(self._bootstrap, self.name)
-        rounds = kafka.CommitRounds(self.name, consumer)
-        consumer.subscribe(self._topics, listener=rounds)
+        former = {
+            topic: [p.name for p in policies if p.name != self.name]
+            for topic, policies in self._by_topic.items()
+        }
+        regrouped = partial(kafka.start_where_former_groups_stood, self._bootstrap, self.name, former)
+        rounds = kafka.CommitRounds(self.name, consumer, on_assigned=regrouped)
+        consumer.subscribe(list(self._by_topic), listener=rounds)
         await consumer.start()
         try:
             while True:
@@ -83,32 +125,23 @@ class Policy:
             event = event_pb2.Event.FromString(record.value)
             if not event.event_id:
                 raise ValueError("event without event_id")
-            commands = self._react(event)
-        except Exception as error:  # unreadable, or a reaction that fails on it: park it, go on
-            where = f"{record.topic}/{record.partition}/{record.offset}"
-            log.exception("%s: cannot react to %s", self.name, where)
-            await self._dead_letter(record, f"{self.name}: {error!r}")
+        except Exception as error:  # unreadable: park it once, for every policy, and go on
+            log.exception("%s: cannot read %s", self.name, _where(record))
+            await dead_letter(self._producer, record, f"{self.name}: {error!r}", self.name)
+            for policy in self._by_topic[record.topic]:
+                policy.dead_lettered += 1
             return
-        for topics, command in commands:
-            try:
-                await _until_written(partial(self._bus.post, topics, command), self.name)
-            except MessageSizeTooLargeError as error:
-                await self._dead_letter(record, f"{self.name}: its command is too large: {error}")
+        for policy in self._by_topic[record.topic]:
+            await policy.handle(record, event)
 
-    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
-        await _until_written(partial(kafka.send_to_dlq, self._producer, record, reason), self.name)
-        self.dead_lettered += 1
+
+def _where(record: ConsumerRecord) -> str:
+    return f"{record.topic}/{record.partition}/{record.offset}"
+
+
+async def dead_letter(producer: AIOKafkaProducer, record: ConsumerRecord, reason: str, who: str) -> None:
+    await _until_written(partial(kafka.send_to_dlq, producer, record, reason), who)
 
 
 async def _until_written(write: Callable[[], Awaitable[T]], who: str) -> T:
-    """Retry a write the broker refuses for now; a record too large is no passing fault and is raised."""
-    pause = RETRY_FIRST_SECONDS
-    while True:
-        try:
-            return await write()
-        except MessageSizeTooLargeError:
-            raise
-        except KafkaError as error:
-            log.warning("%s: write refused (%r); retrying in %.1fs", who, error, pause)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, RETRY_MAX_SECONDS)
+    return await kafka.until_done(write, who, RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS)

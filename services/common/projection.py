@@ -70,7 +70,7 @@ class Projection(Generic[S, C]):
         return self.get(tenant_id, aggregate_id)
 
     async def run(self) -> None:
-        starts = await self._load_snapshots()
+        starts = await kafka.until_done(self._load_snapshots, f"the {self.spec.aggregate_type} read model")
         await tail.follow(
             self._bootstrap,
             tail.Follower(
@@ -88,9 +88,11 @@ class Projection(Generic[S, C]):
     async def _load_snapshots(self) -> dict[int, int]:
         """Load every partition's snapshots, with a reader of its own for as long as that takes; the
         events offset each partition is followed from, by partition."""
+        self.entries.clear()  # what an attempt that failed half-way had loaded
+        self._by_tenant.clear()
         consumer = kafka.reader(self._bootstrap)
-        await consumer.start()
         try:
+            await consumer.start()
             starts: dict[int, int] = {}
             for tp in await kafka.partitions_of(consumer, [self.spec.topics.snapshots]):
                 loaded = await load_partition(consumer, tp, self.spec.codec)

@@ -15,11 +15,11 @@ from google.protobuf.message import Message
 
 from services.common.aggregate import AggregateSpec, C, S
 from services.common.command_bus import CommandBus
-from services.common.command_processor import CommandProcessor
+from services.common.command_processor import CommandGroup, CommandProcessor
 from services.common.deadlines import Deadlines
 from services.common.grpc_server import serve
 from services.common.keys import KeyRing
-from services.common.policy import Policy, Reaction
+from services.common.policy import Policy, PolicyGroup, Reaction
 from services.common.projection import Observer, Projection
 from services.common.runtime import all_set, configure_logging, runtime
 from services.common.settings import PlatformSettings
@@ -40,7 +40,8 @@ def with_rules(
 
 @dataclass(frozen=True)
 class PolicyDefinition:
-    """A consumer group named `name` that turns events of `topics` into commands."""
+    """A reaction named `name` that turns events of `topics` into commands. A service's policies share
+    the consumer group `<service>.policies`, which starts once every one's read models have caught up."""
 
     name: str
     topics: Sequence[str]
@@ -92,11 +93,12 @@ class AggregateService(Generic[S, C]):
         configure_logging(self.name)
         bootstrap = settings.kafka_bootstrap_servers
         async with runtime(settings, self.name) as rt:
-            processor = CommandProcessor(self.spec, settings, rt.producer, rt.bus)
             read_model = Projection(self.spec, bootstrap)
-            processors = [processor] + [
-                CommandProcessor(part.spec, settings, rt.producer, rt.bus) for part in self.further
+            processors = [
+                CommandProcessor(spec, settings, rt.producer, rt.bus)
+                for spec in (self.spec, *(part.spec for part in self.further))
             ]
+            commands = CommandGroup(f"{self.name}.command-processor", processors, settings)
             read_models: list[Projection[Any, Any]] = [read_model] + [
                 part.read_model for part in self.further
             ]
@@ -109,10 +111,16 @@ class AggregateService(Generic[S, C]):
             for part_deadlines, part in further_deadlines:
                 for timer in part.timers:
                     part.read_model.observe(timer(part_deadlines))
-            policies = [
-                (Policy(p.name, p.topics, p.react, rt.bus, rt.producer, bootstrap), p.after)
-                for p in self.policies
-            ]
+            policies = PolicyGroup(
+                f"{self.name}.policies",
+                [Policy(p.name, p.topics, p.react, rt.bus, rt.producer, bootstrap) for p in self.policies],
+                rt.producer,
+                bootstrap,
+            )
+            # Every policy's read models first, since they share one group.
+            reacting = (
+                [_after([e for p in self.policies for e in p.after], policies.run())] if self.policies else []
+            )
             await serve(
                 address=settings.address(self.port),
                 keys=KeyRing(settings.credentials(), settings.kafka_bootstrap_servers),
@@ -120,15 +128,14 @@ class AggregateService(Generic[S, C]):
                 registrations=[(self.add_servicer, self.servicer(rt.bus, read_model), self.grpc_service)],
                 background=[
                     # The service's own decisions may read its further aggregates (a call's flow
-                    # from its line): its single writer starts once their read models have caught up.
+                    # from its line): its single writers start once their read models have caught up.
                     _after(
                         [*(part.read_model.caught_up for part in self.further), *self.decide_after],
-                        processor.run(),
+                        commands.run(),
                     ),
-                    *(p.run() for p in processors[1:]),
                     *(model.run() for model in read_models),
                     rt.bus.listen(replies),
-                    *(_after(after, policy.run()) for policy, after in policies),
+                    *reacting,
                     deadlines.run(rt.bus, read_model.caught_up),
                     *(d.run(rt.bus, part.read_model.caught_up) for d, part in further_deadlines),
                     *(companion.run() for companion in self.companions),

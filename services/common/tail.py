@@ -78,6 +78,7 @@ class _Tail:
     """The shared reader of one broker address in one event loop, running while it has followers."""
 
     def __init__(self, bootstrap_servers: str) -> None:
+        self._bootstrap = bootstrap_servers
         self._consumer = kafka.reader(bootstrap_servers)
         self._places: list[_Place] = []
         self._joining: list[_Place] = []
@@ -100,8 +101,8 @@ class _Tail:
         return True
 
     async def _run(self) -> None:
+        await kafka.until_done(self._start, "the shared reader")
         consumer = self._consumer
-        await consumer.start()
         try:
             while True:
                 if self._joining:
@@ -114,6 +115,15 @@ class _Tail:
                     await self._note_caught_up()
         finally:
             await consumer.stop()
+
+    async def _start(self) -> None:
+        """Start the consumer, or a fresh one after a start that failed (a consumer starts only once)."""
+        try:
+            await self._consumer.start()
+        except BaseException:
+            await self._consumer.stop()
+            self._consumer = kafka.reader(self._bootstrap)
+            raise
 
     async def _admit(self) -> None:
         """Assign the joiners' partitions beside the ones already read, and go back where a joiner

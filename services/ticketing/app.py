@@ -3,7 +3,6 @@
 from cc.ticketing.v1 import commands_pb2, ticketing_pb2_grpc
 
 from services.common.aggregate import AggregateSpec
-from services.common.policy import combined
 from services.common.projection import Index, Projection
 from services.common.service import AggregateService, FurtherAggregate, PolicyDefinition, with_rules
 from services.common.settings import PlatformSettings, get_settings
@@ -95,14 +94,16 @@ async def main(settings: PlatformSettings | None = None) -> None:
         policies=[
             PolicyDefinition("ticketing.voice-tickets", [CALLS.events], voice_tickets),
             PolicyDefinition("ticketing.automatic-messages", [TICKETS.events], automatic, after=loaded),
-            # Links and merges mirrored, numbers issued and applied, new tickets given to their group: one
-            # consumer group for the three. It starts once the groups are read, so no ticket is left
-            # unassigned.
+            PolicyDefinition("ticketing.ticket-relations", [TICKETS.events], ticket_relations),
+            # New tickets go to a group only once the groups are read, so none is left unassigned.
             PolicyDefinition(
-                "ticketing.ticket-flow",
-                [TICKETS.events, TICKET_GROUPS.events, TICKET_NUMBERS.events],
-                combined(ticket_relations, numbering.ticket_numbers, groups.GroupAssignment(group_model)),
+                "ticketing.group-assignment",
+                [TICKETS.events, TICKET_GROUPS.events],
+                groups.GroupAssignment(group_model),
                 after=[group_model.caught_up],
+            ),
+            PolicyDefinition(
+                "ticketing.ticket-numbers", [TICKETS.events, TICKET_NUMBERS.events], numbering.ticket_numbers
             ),
         ],
         further=[

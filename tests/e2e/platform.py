@@ -5,6 +5,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from aiokafka.admin import AIOKafkaAdminClient
+
 from services.platform import Platform
 from tests.conftest import free_port_pair, free_ports
 
@@ -120,3 +122,18 @@ def fresh_platform(name: str, services: tuple[str, ...] | None = None, **setting
         **settings,
     )
     return Platform(env=base.env, state_dir=base.state_dir, services=base.services, own_broker=True)
+
+
+async def active_groups(bootstrap: str) -> set[str]:
+    """The consumer groups that have members now (a group left by stopped processes is "Empty"). Asked
+    one group at a time: the broker closes the connection on aiokafka's request for many at once."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        active = set()
+        for name, _ in await admin.list_consumer_groups():
+            for response in await admin.describe_consumer_groups([name]):
+                active |= {group[1] for group in response.groups if group[2] not in ("Empty", "Dead")}
+        return active
+    finally:
+        await admin.close()

@@ -495,7 +495,7 @@ async def test_a_fenced_owner_gives_its_partition_to_a_live_member(
 
         writer.send = fenced_in_between  # type: ignore[method-assign]
     # A zombie's view: someone else starts the partition's transactional producer, fencing first's.
-    usurper = kafka.transactional_producer(members.bootstrap, f"{first.group}.{partition}")
+    usurper = kafka.transactional_producer(members.bootstrap, f"{first.name}.{partition}")
     await usurper.start()
     await usurper.stop()
 

@@ -3,6 +3,7 @@ the dead-letter topic with its reason; the policy acts on the next one and commi
 
 import asyncio
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 from cc.common.v1 import event_pb2
@@ -11,7 +12,7 @@ from cc.telephony.v1 import commands_pb2
 from services.common import kafka
 from services.common.command_bus import CommandBus, caused_by
 from services.common.envelope import aggregate_key, new_id
-from services.common.policy import Policy
+from services.common.policy import Policy, PolicyGroup, Reaction
 from services.common.settings import PlatformSettings
 from services.common.topics import AggregateTopics, TopicSpec, dlq, ensure_topics
 from tests.conftest import records_with_key
@@ -71,4 +72,76 @@ async def test_a_record_a_policy_cannot_react_to_is_parked_and_the_next_is_acted
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
         await admin.close()
+        await producer.stop()
+
+
+async def test_a_policy_group_hands_each_event_to_every_policy_of_its_topic_from_where_their_groups_stood(
+    kafka_bootstrap: str,
+) -> None:
+    """A service's policies share one group: each event reaches every policy that reads its topic, a
+    reaction that fails parks the event under that policy's name only, and a group replacing the
+    policies' own groups starts at the earliest offset they had committed (nothing before it again)."""
+    suffix = new_id().replace("-", "")
+    source, target = f"test.policies-{suffix}.events.v1", AggregateTopics("test", f"policies{suffix}")
+    await ensure_topics(
+        kafka_bootstrap,
+        PlatformSettings().cc_partitions,
+        extra={source: TopicSpec(1), dlq(source): TopicSpec(1), target.commands: TopicSpec(1)},
+    )
+    tenant, key = f"t-{suffix}", aggregate_key(f"t-{suffix}", "call-1")
+
+    def reacting_as(who: str) -> Reaction:
+        def react(event: event_pb2.Event) -> list[tuple[AggregateTopics, commands_pb2.CallCommand]]:
+            if who == "picky" and event.event_type == "test.poison":
+                raise RuntimeError("a reaction bug")
+            meta = caused_by(event.event_id, who, tenant, "call-2", event.correlation_id)
+            return [(target, commands_pb2.CallCommand(meta=meta, offer_call=commands_pb2.OfferCall(ani=who)))]
+
+        return react
+
+    events = [event_pb2.Event(event_id=new_id(), tenant_id=tenant, event_type=f"test.{n}") for n in range(3)]
+    poison = event_pb2.Event(event_id=new_id(), tenant_id=tenant, event_type="test.poison")
+    producer = kafka.idempotent_producer(kafka_bootstrap)
+    await producer.start()
+    names = {who: f"test.{who}-{suffix}" for who in ("eager", "picky")}
+    for event in events[:2]:
+        await producer.send_and_wait(source, value=event.SerializeToString(), key=key)
+    # The policies' former groups had read two events and one.
+    for who, offset in (("eager", 2), ("picky", 1)):
+        former = AIOKafkaConsumer(
+            bootstrap_servers=kafka_bootstrap, group_id=names[who], enable_auto_commit=False
+        )
+        await former.start()
+        former.assign([TopicPartition(source, 0)])
+        await former.commit({TopicPartition(source, 0): offset})
+        await former.stop()
+    bus = CommandBus(kafka_bootstrap, producer, f"test.policies-{suffix}", timeout_seconds=10)
+    policies = [
+        Policy(names[who], [source], reacting_as(who), bus, producer, kafka_bootstrap) for who in names
+    ]
+    running = asyncio.create_task(
+        PolicyGroup(f"test.group-{suffix}", policies, producer, kafka_bootstrap).run()
+    )
+    try:
+        for event in (poison, events[2]):
+            await producer.send_and_wait(source, value=event.SerializeToString(), key=key)
+        # Events are handled in order: once the last event's two commands are there, so is all before.
+        posted = await records_with_key(kafka_bootstrap, target.commands, aggregate_key(tenant, "call-2"), 5)
+        reactions = set()
+        for record in posted:
+            command = commands_pb2.CallCommand.FromString(record.value)
+            reactions.add((command.offer_call.ani, command.meta.causation_id))
+        assert reactions == {
+            (who, event.event_id)
+            for who in names
+            for event in (events[1], events[2], poison)
+            if (who, event) != ("picky", poison)
+        }
+        [parked] = await records_with_key(kafka_bootstrap, dlq(source), key, 1)
+        assert parked.value == poison.SerializeToString()
+        assert dict(parked.headers)["dlq-reason"].decode().startswith(f"{names['picky']}: RuntimeError")
+        assert [policy.dead_lettered for policy in policies] == [0, 1] and not running.done()
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
         await producer.stop()

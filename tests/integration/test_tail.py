@@ -1,17 +1,25 @@
 """The shared reader on a real broker (issue 5): every read model of a process follows its topics
-through one consumer, and each still gets every record from its own start, once, in order."""
+through one consumer, and each still gets every record from its own start, once, in order; and a read
+model waits for a broker it cannot reach yet."""
 
 import asyncio
+import socket
 import time
 from collections import defaultdict
+from datetime import UTC, datetime
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
+from cc.common.v1 import types_pb2
+from cc.telephony.v1 import events_pb2 as call_events
 
 from services.common import kafka, tail
-from services.common.envelope import new_id
+from services.common.envelope import aggregate_key, build_event, new_id
+from services.common.projection import Projection
 from services.common.settings import PlatformSettings
-from services.common.topics import TopicSpec, ensure_topics
+from services.common.topics import CALLS, TopicSpec, ensure_topics
+from services.telephony.app import call_spec
+from services.telephony.domain import TelephonyRules
 
 Seen = dict[str, list[int]]  # offsets taken, by topic and partition
 
@@ -133,3 +141,73 @@ async def test_a_quiet_consumer_gets_a_committed_transaction_at_once_not_after_i
     finally:
         await consumer.stop()
         await writer.stop()
+
+
+async def test_a_read_model_whose_broker_cannot_be_reached_yet_waits_for_it_and_then_catches_up(
+    kafka_bootstrap: str,
+) -> None:
+    """A read model started while the broker cannot be reached (away, or too loaded to answer in time)
+    keeps trying, both its snapshot load and the shared reader's start, instead of stopping its service:
+    here its bootstrap address answers only after a few seconds (a relay to the real broker)."""
+    await ensure_topics(kafka_bootstrap, PlatformSettings().cc_partitions)
+    tenant = f"t-{new_id()}"
+    producer = kafka.idempotent_producer(kafka_bootstrap)
+    await producer.start()
+    call_id = new_id()
+    offered = build_event(
+        call_events.CallOffered(ani="+8210", dnis="1588"),
+        context="telephony",
+        aggregate_type="call",
+        aggregate_id=call_id,
+        aggregate_version=1,
+        tenant_id=tenant,
+        occurred_at=datetime.now(UTC),
+        correlation_id=call_id,
+        causation_id=new_id(),
+        customer_id="",
+        actor=types_pb2.Actor(type=types_pb2.ACTOR_TYPE_SYSTEM),
+    )
+    await producer.send_and_wait(
+        CALLS.events, offered.SerializeToString(), key=aggregate_key(tenant, offered.aggregate_id)
+    )
+    await producer.stop()
+    with socket.socket() as probe:  # a free port, nobody listening yet
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    away = f"127.0.0.1:{port}"
+    calls = Projection(call_spec(TelephonyRules()), away)
+    reader = Recorder()
+    follower = tail.Follower([CALLS.events], lambda tp, end: end, reader.take, reader.caught_up.set)
+    running = [asyncio.create_task(calls.run()), asyncio.create_task(tail.follow(away, follower))]
+    relay = None
+    try:
+        await asyncio.sleep(4)
+        assert not any(task.done() for task in running) and not calls.caught_up.is_set()
+        relay = await _relay(port, kafka_bootstrap)
+        await asyncio.wait_for(asyncio.gather(calls.caught_up.wait(), reader.caught_up.wait()), 60)
+        assert calls.get(tenant, offered.aggregate_id) is not None
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        if relay is not None:
+            relay.close()
+
+
+async def _relay(port: int, to: str) -> asyncio.Server:
+    """Forward every connection made to `port` to the broker at `to`."""
+    host, to_port = to.rsplit(":", 1)
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        broker_reader, broker_writer = await asyncio.open_connection(host, int(to_port))
+        await asyncio.gather(pipe(reader, broker_writer), pipe(broker_reader, writer), return_exceptions=True)
+
+    return await asyncio.start_server(forward, "127.0.0.1", port)

@@ -1,12 +1,10 @@
-"""The ticket relations (TKT-12), a reaction of the ticket-flow policy: a link asked on one ticket is
-mirrored on the other, once; a merge is listed by the ticket merged into; and reactions combined into
-one policy. Pure: the policy's reaction to events, no broker."""
+"""The ticket-relations policy (TKT-12): a link asked on one ticket is mirrored on the other, once; a
+merge is listed by the ticket merged into. Pure: the policy's reaction to events, no broker."""
 
 from cc.common.v1 import event_pb2
 from cc.ticketing.v1 import commands_pb2, events_pb2
 from google.protobuf.message import Message
 
-from services.common.policy import combined
 from services.common.topics import TICKETS
 from services.ticketing.relations import ticket_relations
 from tests.unit.support import TENANT, at, envelope
@@ -36,9 +34,3 @@ def test_a_merge_is_listed_by_the_ticket_merged_into_and_a_redelivery_sends_the_
     [(_, again)] = ticket_relations(merged)
     assert again.meta.command_id == absorb.meta.command_id
     assert ticket_relations(event(events_pb2.TicketNoteAdded(body="x"))) == []
-
-
-def test_combined_reactions_answer_one_event_with_each_ones_commands_in_order() -> None:
-    linked = event(events_pb2.TicketLinked(ticket_id="t-2"))
-    both = combined(ticket_relations, lambda e: [], ticket_relations)(linked)
-    assert [command for _, command in both] == [command for _, command in ticket_relations(linked)] * 2
