@@ -55,10 +55,10 @@ WHERE tenant_id = {tenant_id:String} AND aggregate_id = {ticket_id:String} AND a
 HAVING count() > 0
 """
 
-# Call statistics (AN-3) over [from_time, to_time), by queue, agent, site or line and by period, with Amazon
-# Connect's definitions (the same as the live metrics of services/routing/metrics.py, so historical and
-# live numbers agree); the queue statistics are these by queue over the whole period (AN-5: one
-# definition):
+# Call statistics (AN-3) over [from_time, to_time), by queue, agent, site, line or direction and by
+# period, with Amazon Connect's definitions (the same as the live metrics of services/routing/metrics.py,
+# so historical and live numbers agree); the queue statistics are these by queue over the whole period
+# (AN-5: one definition):
 # - offered: contacts that entered the queue, counted by their telephony.call.queued events; the
 #   re-queue after a ring-no-answer (RONA) or the agent's reject is the same contact, not a new offer,
 #   and so is a callback back in its queue (TEL-5); a transfer (TEL-1) is a new offer in the queue it
@@ -83,6 +83,9 @@ HAVING count() > 0
 # lookups are not limited by the range. Ratios and means are NULL when there is nothing to measure.
 # By agent, offers and abandons (no agent took them) are counted under the empty key; an agent's facts
 # are the site's where the agent's latest login before the fact was; a call's facts are its line's.
+# Outbound calls (TEL-8) count too, by direction: offered when their agent placed them (under that
+# agent), answered when the customer answered, and handled and held as any call; they wait in no queue,
+# so service level and speed of answer are the inbound calls'.
 # {bucket} and {key} are chosen from fixed expressions by the store, never from input.
 CALL_STATISTICS = """
 WITH
@@ -95,17 +98,24 @@ WITH
                    AS hold_seconds,
                if(event_type = 'routing.agent.logged_in', JSONExtractString(payload_json, 'site_id'), '')
                    AS site_id,
-               if(event_type = 'telephony.call.offered', JSONExtractString(payload_json, 'line_id'), '')
-                   AS line_id
+               if(event_type IN ('telephony.call.offered', 'telephony.call.outbound_call_placed'),
+                  JSONExtractString(payload_json, 'line_id'), '') AS line_id
         FROM cc.events FINAL
         WHERE tenant_id = {{tenant_id:String}} AND aggregate_type IN ('call', 'agent')
     ),
-    -- The line of business each call came in on (TEL-3): its statistics are the line's.
+    -- The line of business each call came in on (TEL-3), or an outbound call was placed from (TEL-8):
+    -- its statistics are the line's.
     call_lines AS (
         SELECT aggregate_id AS call_id, any(line_id) AS line_id
         FROM tenant_events
-        WHERE event_type = 'telephony.call.offered'
+        WHERE event_type IN ('telephony.call.offered', 'telephony.call.outbound_call_placed')
         GROUP BY aggregate_id
+    ),
+    -- Outbound calls (TEL-8): every other call is inbound.
+    outbound_calls AS (
+        SELECT DISTINCT aggregate_id AS call_id
+        FROM tenant_events
+        WHERE event_type = 'telephony.call.outbound_call_placed'
     ),
     -- CallQueued.enqueued_at carries the enqueue of its wait (the first on a RONA re-queue, the
     -- transfer's on a transfer): the latest CallQueued's is the wait a call ends or is answered in.
@@ -115,11 +125,12 @@ WITH
         WHERE event_type = 'telephony.call.queued'
         GROUP BY aggregate_id
     ),
+    -- An agent answering an inbound call, or the customer answering an outbound one.
     answers AS (
         SELECT aggregate_id AS call_id, queue_id, agent_id, occurred_at AS answered_at, enqueued_at,
                callback_attempt
         FROM tenant_events
-        WHERE event_type = 'telephony.call.answered'
+        WHERE event_type IN ('telephony.call.answered', 'telephony.call.outbound_call_connected')
     ),
     -- The moment the agent's work on a contact ended: leaving wrap-up, or logging out during it (then the
     -- contact is the one of the agent's latest entry into wrap-up).
@@ -149,13 +160,16 @@ WITH
         WHERE event_type = 'routing.agent.logged_in'
     ),
     -- One row per counted fact: when it happened, its queue and agent, its kind and the seconds it
-    -- measures (wait, handle or hold time). Offers and abandons belong to no agent.
+    -- measures (wait, handle or hold time). Inbound offers and abandons belong to no agent; an outbound
+    -- call is offered when its agent places it, in no queue.
     facts AS (
-        SELECT occurred_at AS at, queue_id, '' AS agent_id, 'offered' AS kind,
+        SELECT occurred_at AS at, queue_id,
+               if(event_type = 'telephony.call.queued', '', agent_id) AS agent_id, 'offered' AS kind,
                CAST(NULL, 'Nullable(Float64)') AS seconds, aggregate_id AS call_id
         FROM tenant_events
-        WHERE event_type = 'telephony.call.queued'
-          AND reason NOT IN ('ring-no-answer', 'rejected', 'callback-slot', 'callback-retry')
+        WHERE (event_type = 'telephony.call.outbound_call_placed'
+               OR (event_type = 'telephony.call.queued'
+                   AND reason NOT IN ('ring-no-answer', 'rejected', 'callback-slot', 'callback-retry')))
           AND occurred_at >= {{from_time:DateTime64(6, 'UTC')}}
           AND occurred_at < {{to_time:DateTime64(6, 'UTC')}}
         UNION ALL
@@ -200,16 +214,20 @@ SELECT
     countIf(kind = 'offered') AS offered,
     countIf(kind = 'answered') AS answered,
     countIf(kind = 'abandoned') AS abandoned,
-    countIf(kind IN ('answered', 'abandoned')) AS removed,
-    countIf(kind IN ('answered', 'abandoned') AND seconds <= {{threshold_seconds:UInt32}}) AS removed_in_time,
+    -- Service level and speed of answer are the inbound calls' (an outbound call waits in no queue).
+    countIf(kind IN ('answered', 'abandoned') AND isNull(outbound_calls.call_id)) AS removed,
+    countIf(kind IN ('answered', 'abandoned') AND isNull(outbound_calls.call_id)
+            AND seconds <= {{threshold_seconds:UInt32}}) AS removed_in_time,
     countIf(kind = 'handled') AS handled,
     if(removed = 0, NULL, round(100 * removed_in_time / removed, 2)) AS service_level_percent,
+    -- (an outbound call's answer has no wait: NULL, which the mean skips)
     if(answered = 0, NULL, round(avgIf(seconds, kind = 'answered'), 3)) AS average_speed_of_answer_seconds,
     if(handled = 0, NULL, round(avgIf(seconds, kind = 'handled'), 3)) AS average_handle_time_seconds,
     countIf(kind = 'held') AS held,
     if(held = 0, NULL, round(avgIf(seconds, kind = 'held'), 3)) AS average_hold_time_seconds
 FROM facts ASOF LEFT JOIN logins ON logins.agent_id = facts.agent_id AND facts.at >= logins.logged_in_at
 LEFT JOIN call_lines ON call_lines.call_id = facts.call_id
+LEFT JOIN outbound_calls ON outbound_calls.call_id = facts.call_id
 GROUP BY bucket_start, key
 ORDER BY bucket_start, key
 """
@@ -421,6 +439,8 @@ CALL_KEYS = {
     "site": "coalesce(logins.site_id, '')",
     # '' for the built-in default line (or a call whose offer is not stored).
     "line": "coalesce(call_lines.line_id, '')",
+    # TEL-8: a call its agent placed is outbound.
+    "direction": "if(isNull(outbound_calls.call_id), 'inbound', 'outbound')",
 }
 
 

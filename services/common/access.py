@@ -89,6 +89,8 @@ RESTRICTED: dict[str, frozenset[Role]] = {
     "/cc.telephony.v1.TelephonyService/ReportCallbackOutcome": _ADAPTER,
     "/cc.telephony.v1.TelephonyService/CancelCallback": _STAFFING,
     "/cc.telephony.v1.TelephonyService/AnswerCall": _CALL_CONTROL,
+    # An agent calls customers as itself (TEL-8).
+    "/cc.telephony.v1.TelephonyService/PlaceOutboundCall": _CALL_CONTROL,
     "/cc.telephony.v1.TelephonyService/HangUpCall": _CALL_CONTROL,
     "/cc.telephony.v1.TelephonyService/HoldCall": _CALL_CONTROL,
     "/cc.telephony.v1.TelephonyService/ResumeCall": _CALL_CONTROL,

@@ -93,6 +93,17 @@ class OfferCallBody(BaseModel):
     )
 
 
+class OutboundCallBody(BaseModel):
+    agent_id: Text = Field(description="The agent who calls; an agent's key calls as itself.")
+    number: Annotated[str, Field(pattern=r"^\+?[0-9 ().-]{2,30}$")] = Field(
+        description="The customer's number.", examples=["+821055550101"]
+    )
+    line_id: Text = Field(description="The line of business that calls: its hours are the calling hours.")
+    caller_id: Annotated[str, Field(pattern=r"^(\+?[0-9 ().-]{2,30})?$")] = Field(
+        default="", description="One of the line's numbers, shown to the customer; empty for its first."
+    )
+
+
 class DigitsBody(WriteOptions):
     digits: Annotated[
         str,
@@ -251,6 +262,9 @@ class Call(BaseModel):
     )
     carrier_ref: str = Field(description="The carrier's own id of the call (Twilio's CallSid); may be empty.")
     consult: ConsultView | None = Field(description="Set while the agent consults an outside number.")
+    direction: str = Field(
+        description="inbound, or outbound (TEL-8: `dnis` is the customer called, `ani` the line's number)."
+    )
     version: int
 
     @staticmethod
@@ -294,6 +308,7 @@ class Call(BaseModel):
             consult=ConsultView(number=call.consult.number, conference=call.consult.conference)
             if call.HasField("consult")
             else None,
+            direction=enum_word(call, "direction", "CALL_DIRECTION_"),
             version=call.version,
         )
 
@@ -534,7 +549,7 @@ class FlowVersion(BaseModel):
 
 
 # --- the caller list ----------------------------------------------------------------------------
-ListedActionWord = Literal["block", "flag"]
+ListedActionWord = Literal["block", "flag", "do-not-call"]
 
 
 class CallerListBody(WriteOptions):

@@ -22,8 +22,9 @@ from services.routing.domain import DECLINED, RING_NO_ANSWER, WRAP_UP, AgentStat
 def agent_commands_for_call(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, AggregateCommand]]:
     """telephony.call.events.v1 -> the agent command it implies, if any."""
     payload = event.WhichOneof("payload")
-    if payload == "call_answered":
-        agent_id, action = event.call_answered.agent_id, "start_contact"
+    if payload in ("call_answered", "outbound_call_placed"):
+        # an outbound call's agent is on it from its placement (TEL-8)
+        agent_id, action = getattr(event, payload).agent_id, "start_contact"
         body: dict[str, object] = {"start_contact": commands_pb2.StartContact(contact_id=event.aggregate_id)}
     elif payload == "call_ended" and event.call_ended.agent_id and not event.call_ended.abandoned:
         agent_id, action = event.call_ended.agent_id, "start_wrap_up"

@@ -1,6 +1,7 @@
-"""The caller list (TEL-9): numbers a tenant blocks, or flags to its agents, each with a reason and an
-optional expiry. Every call's offer looks its ANI up here; chat and email will use the same list. One
-aggregate per number, so the number is its id. Pure decide and evolve."""
+"""The caller list (TEL-9): numbers a tenant blocks, flags to its agents, or never calls (its do-not-call
+list, TEL-8), each with a reason and an optional expiry. Every call's offer looks its ANI up here, and
+every outbound call its number; chat and email will use the same list. One aggregate per number, so
+the number is its id. Pure decide and evolve."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,13 +17,18 @@ from services.common.errors import FieldViolation, IllegalTransition, InvalidArg
 from services.common.numbers import NUMBER, NUMBER_RULE
 
 ListedAction = events_pb2.ListedAction
-ACTIONS = {ListedAction.LISTED_ACTION_BLOCK: "block", ListedAction.LISTED_ACTION_FLAG: "flag"}
+DO_NOT_CALL = "do-not-call"
+ACTIONS = {
+    ListedAction.LISTED_ACTION_BLOCK: "block",
+    ListedAction.LISTED_ACTION_FLAG: "flag",
+    ListedAction.LISTED_ACTION_DO_NOT_CALL: DO_NOT_CALL,
+}
 
 
 @dataclass(frozen=True)
 class ListedNumber:
     number: str
-    # "block" or "flag"
+    # "block", "flag" or "do-not-call" (TEL-8: never called outbound)
     action: str
     reason: str
     changed_at: datetime
@@ -69,7 +75,7 @@ def _validated(number: str, listing: commands_pb2.ListNumber, now: datetime) -> 
     if not NUMBER.fullmatch(number):
         faults.append(FieldViolation("number", f"a phone number: {NUMBER_RULE}"))
     if listing.action not in ACTIONS:
-        faults.append(FieldViolation("action", "block or flag"))
+        faults.append(FieldViolation("action", "block, flag or do-not-call"))
     if listing.HasField("expires_at") and not now < (given_moment(listing.expires_at) or now):
         faults.append(FieldViolation("expires_at", "a time still to come, before the year 10000"))
     if (problem := text_problem(listing.reason)) is not None:
@@ -103,8 +109,8 @@ def evolve(state: ListedNumber | None, event: event_pb2.Event) -> ListedNumber:
 
 def screened(entry: ListedNumber | None, now: datetime) -> list[Message]:
     """What the caller list says about a call being offered now: blocked (the call ends), flagged (the
-    agent sees why) or nothing."""
-    if entry is None or not entry.applies(now):
+    agent sees why) or nothing (a do-not-call entry only stops the tenant calling the number)."""
+    if entry is None or not entry.applies(now) or entry.action == DO_NOT_CALL:
         return []
     if entry.action == "block":
         return [events_pb2.CallerBlocked(reason=entry.reason)]

@@ -34,7 +34,7 @@ from services.common.errors import (
     text_problem,
 )
 from services.common.pci import holds_card_number
-from services.telephony import caller_list, consult, flows, recording
+from services.telephony import caller_list, consult, flows, outbound, recording
 from services.telephony.caller_list import CallerList, NoListedNumbers
 from services.telephony.lines import DEFAULT_FLOW, LineDirectory, LineState, NoLines
 from services.telephony.recording import Recording
@@ -108,6 +108,8 @@ class CallState:
     # The outside number the agent consults (TEL-1), and whether the three are in a conference.
     consult_number: str = ""
     conference: bool = False
+    # An outbound call (TEL-8): `dnis` is the customer's number, `ani` the line's number shown.
+    outbound: bool = False
 
     def hold_seconds_at(self, now: datetime) -> float:
         """All the time on hold until `now`, the hold in progress included."""
@@ -139,6 +141,9 @@ def customer_for_ani(tenant_id: str, ani: str) -> str:
 def customer_of(state: CallState | None, command: commands_pb2.CallCommand) -> str:
     if state is not None:
         return state.customer_id
+    if command.HasField("place_outbound_call"):
+        place = command.place_outbound_call
+        return place.customer_id or customer_for_ani(command.meta.tenant_id, numbers.canonical(place.number))
     offer = command.offer_call
     return offer.customer_id or customer_for_ani(command.meta.tenant_id, offer.ani)
 
@@ -177,9 +182,10 @@ def decide(
         return decided  # a recording begun before recording was turned off still ends with its call
     tenant_id = command.meta.tenant_id
     if state is None:
-        offered = decided[0]
-        assert isinstance(offered, events_pb2.CallOffered)
-        flow = _flow_of(tenant_id, offered.line_id, offered.flow_version, rules)
+        first = decided[0]
+        assert isinstance(first, events_pb2.CallOffered | events_pb2.OutboundCallPlaced)
+        version = first.flow_version if isinstance(first, events_pb2.CallOffered) else 0
+        flow = _flow_of(tenant_id, first.line_id, version, rules)
         at_masked, so_far = False, Recording()
     else:
         flow = _flow_of(tenant_id, state.line_id, state.flow_version, rules)
@@ -199,6 +205,12 @@ def _decide(
     match command.WhichOneof("command"):
         case "offer_call":
             return _offer(state, command.offer_call, command.meta.tenant_id, now, rules)
+        case "place_outbound_call":
+            if state is not None:
+                raise IllegalTransition("call-already-placed", f"call {state.call_id} was already placed")
+            return outbound.placed(
+                command.place_outbound_call, command.meta.tenant_id, now, rules.lines, rules.callers
+            )
         case "send_digits":
             return _digits(_existing(state, call_id), command.send_digits, command.meta.tenant_id, now, rules)
         case "ring_agent":
@@ -245,6 +257,8 @@ def _decide(
             ]
         case "hang_up_call":
             call = _existing(state, call_id)
+            if call.status == outbound.DIALING:
+                return [outbound.given_up(call.agent_id, _party(command.hang_up_call.party))]
             if command.hang_up_call.party == events_pb2.PARTY_AGENT and call.callback_dialing:
                 # the agent gives up on the attempt before the caller answers: it failed
                 return _callback_outcome(call, events_pb2.CALLBACK_OUTCOME_FAILED, now, rules)
@@ -312,9 +326,10 @@ def _decide(
                 )
             return [recording.resume(call_id, call.recording)]
         case "report_callback_outcome":
-            return _callback_outcome(
-                _existing(state, call_id), command.report_callback_outcome.outcome, now, rules
-            )
+            call = _existing(state, call_id)
+            if call.status == outbound.DIALING:
+                return outbound.reported(call.agent_id, call.line_id, command.report_callback_outcome.outcome)
+            return _callback_outcome(call, command.report_callback_outcome.outcome, now, rules)
         case "leave_voicemail":
             if state is None:
                 raise NotFound("call-not-found", f"call {call_id} does not exist")
@@ -706,11 +721,16 @@ def _with_caller(call: CallState, agent_id: str) -> CallState:
     return call
 
 
-def _hang_up(call: CallState, party: "events_pb2.Party.ValueType") -> events_pb2.CallEnded:
+def _party(party: "events_pb2.Party.ValueType") -> "events_pb2.Party.ValueType":
     if party not in (events_pb2.PARTY_CALLER, events_pb2.PARTY_AGENT):
         raise InvalidArgument(
             "invalid-argument", "party must be caller or agent", [FieldViolation("party", "caller or agent")]
         )
+    return party
+
+
+def _hang_up(call: CallState, party: "events_pb2.Party.ValueType") -> events_pb2.CallEnded:
+    _party(party)
     if party == events_pb2.PARTY_CALLER and call.callback_number and not call.callback_connected:
         raise IllegalTransition(
             "callback-requested",
@@ -747,6 +767,19 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 line_id=offered.line_id,
                 flow_version=offered.flow_version,
                 carrier_ref=offered.carrier_ref,
+            )
+        case "outbound_call_placed":
+            placed = event.outbound_call_placed
+            return CallState(
+                event.aggregate_id,
+                ani=placed.caller_id,
+                dnis=placed.number,
+                customer_id=event.customer_id,
+                offered_at=at,
+                status=outbound.DIALING,
+                line_id=placed.line_id,
+                agent_id=placed.agent_id,
+                outbound=True,
             )
     assert state is not None, f"{event.event_type} before call_offered"
     match event.WhichOneof("payload"):
@@ -867,6 +900,8 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
         case "call_resumed":
             held = event.call_resumed.held_seconds
             return evolved(state, held_since=None, hold_seconds=state.hold_seconds + held)
+        case "outbound_call_connected":
+            return evolved(state, status=telephony_pb2.CALL_STATUS_CONNECTED, answered_at=at)
         case "call_answered":
             return evolved(
                 state,

@@ -17,7 +17,7 @@ from services.common.grpc_server import current_credential, current_tenant
 from services.common.pci import redact_card_numbers
 from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
-from services.telephony import domain, flows, lines
+from services.telephony import caller_list, domain, flows, lines
 from services.telephony.caller_list import ListedNumber
 from services.telephony.customers import CustomerDirectory
 from services.telephony.domain import CallState
@@ -52,6 +52,9 @@ def call_view(entry: Versioned[CallState]) -> telephony_pb2.Call:
         recording_paused=call.recording.paused,
         heard=call.heard,
         carrier_ref=call.carrier_ref,
+        direction=telephony_pb2.CALL_DIRECTION_OUTBOUND
+        if call.outbound
+        else telephony_pb2.CALL_DIRECTION_INBOUND,
     )
     if call.consult_number:
         view.consult.CopyFrom(telephony_pb2.Consult(number=call.consult_number, conference=call.conference))
@@ -87,7 +90,7 @@ def line_view(entry: Versioned[LineState]) -> telephony_pb2.Line:
     )
 
 
-LISTED_ACTIONS = {"block": events_pb2.LISTED_ACTION_BLOCK, "flag": events_pb2.LISTED_ACTION_FLAG}
+LISTED_ACTIONS = {word: action for action, word in caller_list.ACTIONS.items()}
 
 
 def listed_view(entry: Versioned[ListedNumber]) -> telephony_pb2.CallerListEntry:
@@ -176,6 +179,23 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
         call_id = created_id("call", tenant, request.request_id)
         return await self._run(
             commands_pb2.CallCommand(meta=self._meta(call_id), offer_call=offer), request.request_id
+        )
+
+    async def PlaceOutboundCall(
+        self, request: telephony_pb2.PlaceOutboundCallRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.Call:
+        tenant = current_tenant()
+        known = self._customers.caller(tenant, request.number)  # the customer with that number (CH-2)
+        place = commands_pb2.PlaceOutboundCall(
+            agent_id=request.agent_id,
+            number=request.number,
+            line_id=request.line_id,
+            caller_id=request.caller_id,
+            customer_id=known.customer_id if known else "",
+        )
+        call_id = created_id("call", tenant, request.request_id)
+        return await self._run(
+            commands_pb2.CallCommand(meta=self._meta(call_id), place_outbound_call=place), request.request_id
         )
 
     async def SendDigits(

@@ -66,6 +66,9 @@ API_KEYS = {
     "e2e-pci-kim": "tenant-pci:agent:kim",
     "e2e-consult": "tenant-consult",
     "e2e-consult-kim": "tenant-consult:agent:kim",
+    "e2e-outbound": "tenant-outbound",
+    "e2e-outbound-kim": "tenant-outbound:agent:kim",
+    "e2e-outbound-adapter": "tenant-outbound:integration",
     "e2e-twilio": "tenant-twilio:integration",  # the Twilio adapter's key
     "e2e-twilio-admin": "tenant-twilio",
 }

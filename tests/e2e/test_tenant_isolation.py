@@ -219,6 +219,10 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
         refused = await intruder.call(method, template, json=body, line_id="iso-line", version=1)
         assert refused.status_code == 404, (template, refused.text)
     assert (await intruder.call("GET", "/v1/lines")).json() == []
+    # ... nor calls customers out of it (TEL-8).
+    dialled = {"agent_id": "iso", "number": "+821077770009", "line_id": "iso-line"}
+    refused = await intruder.call("POST", "/v1/calls/outbound", json=dialled)
+    assert (refused.status_code, refused.json()["error_id"]) == (404, "line-not-found"), refused.text
     theirs_line = await intruder.call("PUT", "/v1/lines/{line_id}", json=line, line_id="iso-line")
     assert theirs_line.status_code == 200 and theirs_line.json()["flow_version"] == 0
     assert (await owner.get("/v1/lines/iso-line")).json()["flow_version"] == 1

@@ -714,6 +714,57 @@ async def test_a_callback_is_one_offer_and_one_answer_however_many_attempts_it_t
             await running.until(stored)
 
 
+def outbound_scenario(history: History) -> None:
+    """An inbound call I waits 10 s in q-support for agent-1, who talks and wraps up until 100; then
+    agent-1 calls O out (TEL-8) from line cards at 200, the customer answers at 205, they talk until
+    230 and she wraps up until 240."""
+    history.call("I", 0, call_events.CallOffered(ani="+15550101", dnis="+15550199", line_id="cards"))
+    history.call("I", 10, queued("q-support", 10))
+    history.call("I", 20, answered("q-support", "agent-1", 10))
+    history.agent("agent-1", 20, agent_state(ON_CONTACT, READY, "I"))
+    history.call("I", 80, ended(call_events.END_REASON_NORMAL_CLEARING, "q-support"))
+    history.agent("agent-1", 80, agent_state(WRAP_UP, ON_CONTACT, "I"))
+    history.agent("agent-1", 100, agent_state(READY, WRAP_UP, "I"))
+    placed = call_events.OutboundCallPlaced(
+        agent_id="agent-1", number="15550102", caller_id="15771000", line_id="cards"
+    )
+    history.call("O", 200, placed)
+    history.agent("agent-1", 200, agent_state(ON_CONTACT, READY, "O"))
+    history.call("O", 205, call_events.OutboundCallConnected(agent_id="agent-1", line_id="cards"))
+    history.call("O", 230, ended(call_events.END_REASON_NORMAL_CLEARING, "", agent_id="agent-1"))
+    history.agent("agent-1", 230, agent_state(WRAP_UP, ON_CONTACT, "O"))
+    history.agent("agent-1", 240, agent_state(READY, WRAP_UP, "O"))
+
+
+async def test_outbound_calls_count_by_direction_and_leave_the_service_level_to_inbound_ones(
+    store: AnalyticsStore, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    async with asyncio.timeout(TEST_SECONDS):
+        history = History()
+        outbound_scenario(history)
+        await history.produce(producer)
+        inbound = CallStats(None, "inbound", 1, 1, 0, 1, 100.0, 10.0, 80.0, 0, None)
+        # placed, answered and handled (205 -> 240), in no queue: no service level, no speed of answer
+        outbound = CallStats(None, "outbound", 1, 1, 0, 1, None, None, 35.0, 0, None)
+
+        async def stored() -> bool:
+            return await store.call_statistics(history.tenant_id, None, None, 20, "", "direction", "UTC") == [
+                inbound,
+                outbound,
+            ]
+
+        async with running_sink(store, producer, kafka_bootstrap) as running:
+            await running.until(stored)
+        [everything] = await store.call_statistics(history.tenant_id, None, None, 20, "", "", "UTC")
+        assert (everything.offered, everything.answered, everything.handled) == (2, 2, 2)
+        assert (everything.service_level_percent, everything.average_speed_of_answer_seconds) == (100.0, 10.0)
+        # the outbound call is its agent's offer, and its line's
+        by_agent = await store.call_statistics(history.tenant_id, None, None, 20, "", "agent", "UTC")
+        assert [(row.key, row.offered, row.answered) for row in by_agent] == [("", 1, 0), ("agent-1", 1, 2)]
+        [cards] = await store.call_statistics(history.tenant_id, None, None, 20, "", "line", "UTC")
+        assert (cards.key, cards.offered, cards.answered) == ("cards", 2, 2)
+
+
 async def test_the_grpc_service_answers_for_the_callers_tenant_only(
     store: AnalyticsStore, producer: AIOKafkaProducer, kafka_bootstrap: str
 ) -> None:

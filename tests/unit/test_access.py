@@ -37,6 +37,7 @@ REQUESTS: dict[str, Message] = {
     f"{CALLS}/FinishConsult": telephony_pb2.FinishConsultRequest(call_id="c", agent_id="kim"),
     f"{CALLS}/RequestCallback": telephony_pb2.RequestCallbackRequest(call_id="c"),
     f"{CALLS}/ReportCallbackOutcome": telephony_pb2.ReportCallbackOutcomeRequest(call_id="c"),
+    f"{CALLS}/PlaceOutboundCall": telephony_pb2.PlaceOutboundCallRequest(agent_id="kim"),
     f"{CALLS}/CancelCallback": telephony_pb2.CancelCallbackRequest(call_id="c"),
     f"{CALLS}/DefineLine": telephony_pb2.DefineLineRequest(line_id="sales"),
     f"{CALLS}/PublishFlow": telephony_pb2.PublishFlowRequest(line_id="sales"),

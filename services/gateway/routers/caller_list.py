@@ -9,7 +9,11 @@ from services.gateway.errors import ERROR_RESPONSES
 from services.gateway.models import CallerListBody, CallerListEntry, PhoneNumber, given_timestamp
 
 router = APIRouter(prefix="/v1/caller-list", tags=["caller list"], responses=ERROR_RESPONSES)
-ACTIONS = {"block": events_pb2.LISTED_ACTION_BLOCK, "flag": events_pb2.LISTED_ACTION_FLAG}
+ACTIONS = {
+    "block": events_pb2.LISTED_ACTION_BLOCK,
+    "flag": events_pb2.LISTED_ACTION_FLAG,
+    "do-not-call": events_pb2.LISTED_ACTION_DO_NOT_CALL,
+}
 
 
 @router.put("/{number}", summary="Block a number or flag it to agents, or replace its entry")

@@ -2,9 +2,12 @@
 
 from typing import Literal
 
+from cc.routing.v1 import events_pb2 as routing_events
+from cc.routing.v1 import routing_pb2
 from cc.telephony.v1 import events_pb2, telephony_pb2
 from fastapi import APIRouter
 
+from services.common.errors import IllegalTransition
 from services.gateway.clients import ServiceClients
 from services.gateway.deps import AuthenticatedCaller, Caller, Clients, IdempotencyKey
 from services.gateway.errors import ERROR_RESPONSES
@@ -17,6 +20,7 @@ from services.gateway.models import (
     DigitsBody,
     HangUpBody,
     OfferCallBody,
+    OutboundCallBody,
     PathId,
     TransferBody,
     VoicemailBody,
@@ -57,6 +61,33 @@ async def offer_call(
         carrier_ref=body.carrier_ref,
     )
     return Call.of(await services.telephony.OfferCall(request, metadata=who.metadata))
+
+
+@router.post(
+    "/outbound",
+    status_code=201,
+    summary="An agent calls a customer (preview dialling), showing one of a line's numbers",
+)
+async def place_outbound_call(
+    body: OutboundCallBody, who: AuthenticatedCaller, services: Clients, idempotency_key: IdempotencyKey = ""
+) -> Call:
+    """The agent must be logged in and free (not on a contact or in wrap-up): 409 `agent-busy`,
+    `agent-logged-out`. The carrier reports the leg's outcome at `/v1/calls/{call_id}/callback-outcome`."""
+    agent = await services.routing.GetAgent(
+        routing_pb2.GetAgentRequest(agent_id=body.agent_id), metadata=who.metadata
+    )
+    if agent.state == routing_events.AGENT_STATE_LOGGED_OUT:
+        raise IllegalTransition("agent-logged-out", f"agent {body.agent_id} is logged out")
+    if agent.state in (routing_events.AGENT_STATE_ON_CONTACT, routing_events.AGENT_STATE_WRAP_UP):
+        raise IllegalTransition("agent-busy", f"agent {body.agent_id} is on a contact or in wrap-up")
+    request = telephony_pb2.PlaceOutboundCallRequest(
+        agent_id=body.agent_id,
+        number=body.number,
+        line_id=body.line_id,
+        caller_id=body.caller_id,
+        request_id=idempotency_key,
+    )
+    return Call.of(await services.telephony.PlaceOutboundCall(request, metadata=who.metadata))
 
 
 @router.post("/{call_id}/digits", summary="The caller pressed keys in the IVR")
@@ -233,7 +264,8 @@ async def cancel_callback(
 
 
 @router.post(
-    "/{call_id}/callback-outcome", summary="The carrier reports what became of a callback's outbound leg"
+    "/{call_id}/callback-outcome",
+    summary="The carrier reports what became of the call's outbound leg: a callback's or an outbound call's",
 )
 async def report_callback_outcome(
     call_id: PathId,

@@ -115,8 +115,11 @@ def call_statistics_request(
     to_time: To = None,
     bucket: Bucket = None,
     by: Annotated[
-        Literal["queue", "agent", "site", "line"] | None,
-        Query(description="site: the agent's at its latest login; line: the call's; none: all as one"),
+        Literal["queue", "agent", "site", "line", "direction"] | None,
+        Query(
+            description="site: the agent's at its latest login; line: the call's; direction: inbound or "
+            "outbound; none: all as one"
+        ),
     ] = None,
     time_zone: TimeZone = "UTC",
     threshold: Threshold = 20,

@@ -1,0 +1,87 @@
+"""Outbound calls (TEL-8), pure: an agent calls a customer (preview dialling), showing one of the numbers
+of a line of business as the caller id. Every placement is checked first: the number must not be on
+the tenant's do-not-call list (the caller list's `do-not-call` entries), and the line must be open (its
+hours, holidays and special days, in its time zone, are the permitted calling hours). The carrier
+reports the leg's outcome: connected (the agent and the customer talk, and the call goes on as any
+connected call), or no answer, busy or failed, which end it. The agent is on the call from its
+placement, so routing offers it nothing meanwhile (routing.agent-follows-calls)."""
+
+from datetime import datetime
+
+from cc.telephony.v1 import commands_pb2, events_pb2, telephony_pb2
+from google.protobuf.message import Message
+
+from services.common import numbers
+from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, NotFound, require
+from services.telephony.caller_list import DO_NOT_CALL, CallerList
+from services.telephony.lines import LineDirectory
+
+DIALING = telephony_pb2.CALL_STATUS_DIALING
+# What the carrier's word on a leg that did not connect ends the call with.
+NOT_CONNECTED = {
+    events_pb2.CALLBACK_OUTCOME_NO_ANSWER: events_pb2.END_REASON_OUTBOUND_NO_ANSWER,
+    events_pb2.CALLBACK_OUTCOME_BUSY: events_pb2.END_REASON_OUTBOUND_BUSY,
+    events_pb2.CALLBACK_OUTCOME_FAILED: events_pb2.END_REASON_OUTBOUND_FAILED,
+}
+
+
+def placed(
+    place: commands_pb2.PlaceOutboundCall,
+    tenant_id: str,
+    now: datetime,
+    lines: LineDirectory,
+    callers: CallerList,
+) -> list[Message]:
+    agent_id = require(place.agent_id, "agent_id", "the calling agent")
+    number = numbers.canonical(place.number)
+    if not numbers.NUMBER.fullmatch(number):
+        raise InvalidArgument(
+            "invalid-argument",
+            "number is not a phone number",
+            [FieldViolation("number", f"the customer's number: {numbers.NUMBER_RULE}")],
+        )
+    line_id = require(place.line_id, "line_id", "the line of business that calls")
+    line = lines.line(tenant_id, line_id)
+    if line is None:
+        raise NotFound("line-not-found", f"no line of business {line_id}")
+    caller_id = numbers.canonical(place.caller_id) if place.caller_id else next(iter(line.numbers), "")
+    if caller_id not in line.numbers:
+        shown = ", ".join(line.numbers) or "none"
+        raise InvalidArgument(
+            "invalid-argument",
+            f"caller_id is not a number of line {line_id}",
+            [FieldViolation("caller_id", f"one of the line's numbers ({shown}), or empty for its first")],
+        )
+    listed = callers.entry(tenant_id, number)
+    if listed is not None and listed.action == DO_NOT_CALL and listed.applies(now):
+        raise IllegalTransition("number-do-not-call", f"{number} is on the do-not-call list: {listed.reason}")
+    if not line.is_open(now):
+        raise IllegalTransition(
+            "outside-calling-hours",
+            f"line {line_id} is closed now: its hours are the permitted calling hours",
+        )
+    return [
+        events_pb2.OutboundCallPlaced(agent_id=agent_id, number=number, caller_id=caller_id, line_id=line_id)
+    ]
+
+
+def reported(agent_id: str, line_id: str, outcome: "events_pb2.CallbackOutcome.ValueType") -> list[Message]:
+    """The carrier's word on the leg of an outbound call being dialled."""
+    if outcome == events_pb2.CALLBACK_OUTCOME_CONNECTED:
+        return [events_pb2.OutboundCallConnected(agent_id=agent_id, line_id=line_id)]
+    reason = NOT_CONNECTED.get(outcome)
+    if reason is None:
+        raise InvalidArgument(
+            "invalid-argument",
+            "outcome is connected, no-answer, busy or failed",
+            [FieldViolation("outcome", "connected, no-answer, busy or failed")],
+        )
+    return [events_pb2.CallEnded(ended_by=events_pb2.PARTY_SYSTEM, reason=reason, agent_id=agent_id)]
+
+
+def given_up(agent_id: str, party: "events_pb2.Party.ValueType") -> events_pb2.CallEnded:
+    """Hung up before the customer answered: the agent gave up on the call (or the carrier says the
+    customer's side was released first)."""
+    return events_pb2.CallEnded(
+        ended_by=party, reason=events_pb2.END_REASON_OUTBOUND_NO_ANSWER, agent_id=agent_id
+    )
