@@ -208,6 +208,7 @@ class AnalyticsStore:
                 average_hold_time_seconds=row.average_hold_time_seconds,
             )
             for row in calls
+            if row.key  # outbound calls (TEL-8), in no queue
         ]
 
     async def call_statistics(

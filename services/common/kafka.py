@@ -191,15 +191,17 @@ OnAssigned = Callable[[AIOKafkaConsumer, list[TopicPartition]], Awaitable[None]]
 async def start_where_former_groups_stood(
     bootstrap_servers: str,
     group: str,
-    former: Mapping[str, Sequence[str]],
+    former: Mapping[str, Sequence[Sequence[str]]],
     consumer: AIOKafkaConsumer,
     assigned: list[TopicPartition],
 ) -> None:
     """Start `group`'s partitions that it has never committed where the groups it replaces stood: at the
-    earliest offset committed by the former groups reading that topic (`former`: topic -> their names),
-    and only where every one of them had committed one (a former group without one started at the
-    beginning too). Between the former offsets, records are handled twice, harmlessly for a member that
-    may read a round again anyway; none is skipped."""
+    earliest offset committed by the former groups reading that topic (`former`: topic -> for each
+    reaction, the names its groups had: the furthest of them counts), and only where
+    every reaction's former group had committed one (a former group without one started at the beginning
+    too). Between the former offsets, records are handled twice, harmlessly for a member that may read a
+    round again anyway; none is skipped. The start is committed at once, so that a quiet partition does
+    not depend on the former groups' offsets, which the broker drops 7 days after their groups empty."""
     topics = {tp.topic for tp in assigned if former.get(tp.topic)}
     if not topics:
         return
@@ -207,18 +209,24 @@ async def start_where_former_groups_stood(
     # listener) can hand over records from the beginning; records fetched meanwhile are dropped by the seek.
     asking = [tp for tp in assigned if tp.topic in topics]
     consumer.pause(*asking)
-    names = [group, *{name for topic in topics for name in former[topic]}]
+    names = [group, *{name for topic in topics for names in former[topic] for name in names}]
     try:
         # Retried until the broker answers (a fresh broker's coordinator loads for a while): a failure
         # here would leave the partitions at the beginning, reacting again to the whole history.
         stood = await until_done(partial(_committed_offsets, bootstrap_servers, names), group)
+        starts = {}
         # A group can answer -1 for a partition it never committed.
         for tp in (tp for tp in asking if stood[group].get(tp, NOT_COMMITTED).offset < 0):
-            offsets = [stood[name].get(tp, NOT_COMMITTED).offset for name in former[tp.topic]]
+            # A reaction that ran under several groups had handled everything below the furthest.
+            offsets = [
+                max(stood[name].get(tp, NOT_COMMITTED).offset for name in names) for names in former[tp.topic]
+            ]
             if all(offset >= 0 for offset in offsets):
-                start = min(offsets)
-                log.info("%s: %s starts at %d, where %s stood", group, tp, start, ", ".join(former[tp.topic]))
-                consumer.seek(tp, start)
+                starts[tp] = min(offsets)
+                log.info("%s: %s starts at %d, where its former groups stood", group, tp, starts[tp])
+                consumer.seek(tp, starts[tp])
+        if starts:
+            await commit_offsets(consumer, starts, group)
     finally:
         consumer.resume(*asking)
 

@@ -14,9 +14,9 @@ rounds (`kafka.CommitRounds`); one that a rebalance refuses is skipped, and the 
 reads those events again, harmlessly.
 
 A group starts where the groups it replaces stood: a partition it has never committed starts at the
-earliest offset any of its policies' former groups (named after the policies) had committed, so that
-regrouping policies neither reacts again to a history the former outcome window no longer covers nor
-skips an event."""
+earliest offset any of its policies' former groups (named after the policies, or a name a policy's
+group once had) had committed, so that regrouping policies neither reacts again to a history the
+former outcome window no longer covers nor skips an event."""
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -53,8 +53,10 @@ class Policy:
         bus: CommandBus,
         producer: AIOKafkaProducer,
         bootstrap_servers: str,
+        formerly: Sequence[str] = (),
     ) -> None:
         self.name = name
+        self.formerly = list(formerly)  # other names of groups it once ran in
         self.topics = list(source_topics)
         self._react = react
         self._bus = bus
@@ -102,7 +104,7 @@ class PolicyGroup:
     async def run(self) -> None:
         consumer = kafka.group_consumer(self._bootstrap, self.name)
         former = {
-            topic: [p.name for p in policies if p.name != self.name]
+            topic: [[p.name, *p.formerly] for p in policies if p.name != self.name]
             for topic, policies in self._by_topic.items()
         }
         regrouped = partial(kafka.start_where_former_groups_stood, self._bootstrap, self.name, former)

@@ -49,6 +49,8 @@ class PolicyDefinition:
     # Read models its reactions read: it starts reading events once they have caught up, so that no
     # event is reacted to on a model still loading (an automatic message with no template found).
     after: Sequence[asyncio.Event] = ()
+    # Other groups it once ran in, besides the one of its own name: where the service's group starts.
+    formerly: Sequence[str] = ()
 
 
 class Companion(Protocol):
@@ -113,7 +115,10 @@ class AggregateService(Generic[S, C]):
                     part.read_model.observe(timer(part_deadlines))
             policies = PolicyGroup(
                 f"{self.name}.policies",
-                [Policy(p.name, p.topics, p.react, rt.bus, rt.producer, bootstrap) for p in self.policies],
+                [
+                    Policy(p.name, p.topics, p.react, rt.bus, rt.producer, bootstrap, p.formerly)
+                    for p in self.policies
+                ],
                 rt.producer,
                 bootstrap,
             )

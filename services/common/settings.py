@@ -50,6 +50,9 @@ class PlatformSettings(BaseSettings):
     # A callback's outbound leg is tried this many times in all, this long apart (TEL-5).
     cc_callback_attempts: int = Field(default=3, ge=1, le=10)
     cc_callback_retry_seconds: int = Field(default=60, ge=0, le=86_400)
+    # An outbound call (TEL-8) the carrier has not reported within this long ends unanswered, so its
+    # agent is not held on it.
+    cc_dial_timeout_seconds: int = Field(default=60, ge=1, le=600)
     # Calls are recorded in segments from offer to end, paused around masked entries (TEL-7).
     cc_record_calls: bool = True
     # The Twilio adapter (TEL-10, services/gateway/twilio): `AccountSid:tenant:auth_token:api_key`,

@@ -57,6 +57,7 @@ async def main(settings: PlatformSettings | None = None) -> None:
         callback_attempts=settings.cc_callback_attempts,
         callback_retry_seconds=settings.cc_callback_retry_seconds,
         record_calls=settings.cc_record_calls,
+        dial_timeout_seconds=settings.cc_dial_timeout_seconds,
         vip_priority=settings.cc_vip_priority,
     )
     service = AggregateService(

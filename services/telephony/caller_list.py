@@ -62,12 +62,24 @@ def decide(
             listed = _validated(number, command.list, now)
             if state is not None and state.listed and _same(state, listed):
                 raise IllegalTransition("caller-list-entry-unchanged", f"{number} is listed so already")
+            _refuse_do_not_call_change(state, ACTIONS[listed.action], number, now)
             return [listed]
         case "unlist":
             if state is None or not state.listed:
                 raise IllegalTransition("number-not-listed", f"{number} is not on the caller list")
             return [events_pb2.NumberUnlisted()]
     raise InvalidArgument("unknown-command", "the caller list command names no known action")
+
+
+def _refuse_do_not_call_change(state: ListedNumber | None, wanted: str, number: str, now: datetime) -> None:
+    """One entry per number: a block must not silently lift a do-not-call entry, nor a do-not-call
+    entry a block; the entry in force is removed first."""
+    if state is None or not state.applies(now) or state.action == wanted:
+        return
+    if DO_NOT_CALL in (state.action, wanted):
+        raise IllegalTransition(
+            "caller-list-action-change", f"{number} is listed to {state.action}: remove that entry first"
+        )
 
 
 def _validated(number: str, listing: commands_pb2.ListNumber, now: datetime) -> events_pb2.NumberListed:

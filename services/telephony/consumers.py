@@ -5,7 +5,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from cc.common.v1 import event_pb2
-from cc.telephony.v1 import commands_pb2, telephony_pb2
+from cc.telephony.v1 import commands_pb2, events_pb2, telephony_pb2
 
 from services.common.aggregate import AggregateCommand, Versioned
 from services.common.command_bus import caused_by
@@ -32,9 +32,11 @@ def ring_for_decision(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics,
 
 class CallTimer:
     """Observes the calls read model: a ringing call has a RONA deadline its ring timeout after its
-    CallRinging; a callback waiting out of its queue (TEL-5) is released back into it when it is due;
-    a call in any other state has none. A function of the call's state, so a call loaded from a snapshot
-    gets the same deadline, and the same command id, as one followed event by event.
+    CallRinging; an outbound call being dialled ends unanswered its dial timeout after its placement,
+    unless the carrier reports it first (TEL-8); a callback waiting out of its queue (TEL-5) is released
+    back into it when it is due; a call in any other state has none. A function of the call's state, so
+    a call loaded from a snapshot gets the same deadline, and the same command id, as one followed event
+    by event.
 
     A callback is due at a wall-clock time (its reserved slot, or its failed attempt's retry time): its
     deadline's length is the time from now to then, so after a restart it is still released on time."""
@@ -59,6 +61,16 @@ class CallTimer:
                 )
 
             self._deadlines.set(key, Deadline(call.ring_event_id, call.ring_timeout, CALLS, expire))
+        elif call.status == telephony_pb2.CALL_STATUS_DIALING and call.ring_timeout is not None:
+
+            def unanswered() -> commands_pb2.CallCommand:
+                meta = caused_by(
+                    call.ring_event_id, "dial-timeout", entry.tenant_id, call.call_id, call.call_id
+                )
+                no_answer = commands_pb2.ReportCallbackOutcome(outcome=events_pb2.CALLBACK_OUTCOME_NO_ANSWER)
+                return commands_pb2.CallCommand(meta=meta, report_callback_outcome=no_answer)
+
+            self._deadlines.set(key, Deadline(call.ring_event_id, call.ring_timeout, CALLS, unanswered))
         elif call.status == telephony_pb2.CALL_STATUS_CALLBACK_PENDING and call.callback_due is not None:
 
             def release() -> commands_pb2.CallCommand:

@@ -62,6 +62,8 @@ class TelephonyRules:
     record_calls: bool = False
     # The least priority a VIP customer's call waits with (RT-4).
     vip_priority: int = 5
+    # An outbound call the carrier has not reported within this long ends unanswered (TEL-8).
+    dial_timeout_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -208,9 +210,11 @@ def _decide(
         case "place_outbound_call":
             if state is not None:
                 raise IllegalTransition("call-already-placed", f"call {state.call_id} was already placed")
-            return outbound.placed(
+            placed = outbound.placed(
                 command.place_outbound_call, command.meta.tenant_id, now, rules.lines, rules.callers
             )
+            placed.dial_timeout_seconds = rules.dial_timeout_seconds
+            return [placed]
         case "send_digits":
             return _digits(_existing(state, call_id), command.send_digits, command.meta.tenant_id, now, rules)
         case "ring_agent":
@@ -780,6 +784,11 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 line_id=placed.line_id,
                 agent_id=placed.agent_id,
                 outbound=True,
+                # the carrier's dialling is timed as a ringing phone is (see telephony.consumers.CallTimer)
+                ring_timeout=timedelta(seconds=placed.dial_timeout_seconds)
+                if placed.dial_timeout_seconds
+                else None,
+                ring_event_id=event.event_id,
             )
     assert state is not None, f"{event.event_type} before call_offered"
     match event.WhichOneof("payload"):
@@ -901,7 +910,13 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
             held = event.call_resumed.held_seconds
             return evolved(state, held_since=None, hold_seconds=state.hold_seconds + held)
         case "outbound_call_connected":
-            return evolved(state, status=telephony_pb2.CALL_STATUS_CONNECTED, answered_at=at)
+            return evolved(
+                state,
+                status=telephony_pb2.CALL_STATUS_CONNECTED,
+                answered_at=at,
+                ring_timeout=None,
+                ring_event_id="",
+            )
         case "call_answered":
             return evolved(
                 state,

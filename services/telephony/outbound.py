@@ -31,7 +31,7 @@ def placed(
     now: datetime,
     lines: LineDirectory,
     callers: CallerList,
-) -> list[Message]:
+) -> events_pb2.OutboundCallPlaced:
     agent_id = require(place.agent_id, "agent_id", "the calling agent")
     number = numbers.canonical(place.number)
     if not numbers.NUMBER.fullmatch(number):
@@ -44,8 +44,10 @@ def placed(
     line = lines.line(tenant_id, line_id)
     if line is None:
         raise NotFound("line-not-found", f"no line of business {line_id}")
-    caller_id = numbers.canonical(place.caller_id) if place.caller_id else next(iter(line.numbers), "")
-    if caller_id not in line.numbers:
+    # The line's numbers as written (a leading + kept), matched by their digits.
+    chosen = numbers.canonical(place.caller_id)
+    caller_id = next((n for n in line.numbers if not chosen or numbers.canonical(n) == chosen), "")
+    if not caller_id:
         shown = ", ".join(line.numbers) or "none"
         raise InvalidArgument(
             "invalid-argument",
@@ -60,9 +62,9 @@ def placed(
             "outside-calling-hours",
             f"line {line_id} is closed now: its hours are the permitted calling hours",
         )
-    return [
-        events_pb2.OutboundCallPlaced(agent_id=agent_id, number=number, caller_id=caller_id, line_id=line_id)
-    ]
+    return events_pb2.OutboundCallPlaced(
+        agent_id=agent_id, number=number, caller_id=caller_id, line_id=line_id
+    )
 
 
 def reported(agent_id: str, line_id: str, outcome: "events_pb2.CallbackOutcome.ValueType") -> list[Message]:

@@ -67,6 +67,9 @@ CUSTOMER_SPEC: AggregateSpec[customers.CustomerState, commands_pb2.CustomerComma
 )
 
 
+TICKET_FLOW = "ticketing.ticket-flow"
+
+
 async def main(settings: PlatformSettings | None = None) -> None:
     settings = settings or get_settings()
     customer_model = Projection(CUSTOMER_SPEC, settings.kafka_bootstrap_servers)
@@ -94,16 +97,24 @@ async def main(settings: PlatformSettings | None = None) -> None:
         policies=[
             PolicyDefinition("ticketing.voice-tickets", [CALLS.events], voice_tickets),
             PolicyDefinition("ticketing.automatic-messages", [TICKETS.events], automatic, after=loaded),
-            PolicyDefinition("ticketing.ticket-relations", [TICKETS.events], ticket_relations),
+            # These three ran as one group, ticketing.ticket-flow, for a while: the service's policy group
+            # starts where that stood too.
+            PolicyDefinition(
+                "ticketing.ticket-relations", [TICKETS.events], ticket_relations, formerly=[TICKET_FLOW]
+            ),
             # New tickets go to a group only once the groups are read, so none is left unassigned.
             PolicyDefinition(
                 "ticketing.group-assignment",
                 [TICKETS.events, TICKET_GROUPS.events],
                 groups.GroupAssignment(group_model),
                 after=[group_model.caught_up],
+                formerly=[TICKET_FLOW],
             ),
             PolicyDefinition(
-                "ticketing.ticket-numbers", [TICKETS.events, TICKET_NUMBERS.events], numbering.ticket_numbers
+                "ticketing.ticket-numbers",
+                [TICKETS.events, TICKET_NUMBERS.events],
+                numbering.ticket_numbers,
+                formerly=[TICKET_FLOW],
             ),
         ],
         further=[

@@ -57,8 +57,9 @@ async def test_an_agent_calls_a_customer_within_the_line_s_hours_and_never_a_do_
         refused = await rest.post("/v1/calls/outbound", json={**dialling, **asked}, headers=KIM)
         assert (refused.status_code, refused.json()["error_id"]) == (status, error), refused.text
 
+    once = {**KIM, "Idempotency-Key": "kim-calls-once"}
     call = ok(
-        await rest.post("/v1/calls/outbound", json={**dialling, "caller_id": "1577-2000"}, headers=KIM), 201
+        await rest.post("/v1/calls/outbound", json={**dialling, "caller_id": "1577-2000"}, headers=once), 201
     )
     assert (call["status"], call["direction"], call["agent_id"]) == ("dialing", "outbound", "kim")
     assert (call["ani"], call["dnis"], call["line_id"]) == ("15772000", "821077770001", "sales")
@@ -67,6 +68,11 @@ async def test_an_agent_calls_a_customer_within_the_line_s_hours_and_never_a_do_
     )
     busy = await rest.post("/v1/calls/outbound", json=dialling, headers=KIM)
     assert (busy.status_code, busy.json()["error_id"]) == (409, "agent-busy"), busy.text
+    # a retry of the first placement is answered with its call, though kim is busy with it now
+    again = ok(
+        await rest.post("/v1/calls/outbound", json={**dialling, "caller_id": "1577-2000"}, headers=once), 201
+    )
+    assert again["call_id"] == call["call_id"]
 
     connected = ok(
         await rest.post(

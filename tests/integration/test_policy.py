@@ -106,18 +106,19 @@ async def test_a_policy_group_hands_each_event_to_every_policy_of_its_topic_from
     names = {who: f"test.{who}-{suffix}" for who in ("eager", "picky")}
     for event in events[:2]:
         await producer.send_and_wait(source, value=event.SerializeToString(), key=key)
-    # The policies' former groups had read two events and one.
-    for who, offset in (("eager", 2), ("picky", 1)):
-        former = AIOKafkaConsumer(
-            bootstrap_servers=kafka_bootstrap, group_id=names[who], enable_auto_commit=False
-        )
+    # The policies' former groups had read two events and one; eager's reaction ran in a group of
+    # another name later, which had read further than its own (its furthest counts).
+    older = f"test.older-{suffix}"
+    for group, offset in ((names["eager"], 0), (older, 2), (names["picky"], 1)):
+        former = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False)
         await former.start()
         former.assign([TopicPartition(source, 0)])
         await former.commit({TopicPartition(source, 0): offset})
         await former.stop()
     bus = CommandBus(kafka_bootstrap, producer, f"test.policies-{suffix}", timeout_seconds=10)
     policies = [
-        Policy(names[who], [source], reacting_as(who), bus, producer, kafka_bootstrap) for who in names
+        Policy(names["eager"], [source], reacting_as("eager"), bus, producer, kafka_bootstrap, [older]),
+        Policy(names["picky"], [source], reacting_as("picky"), bus, producer, kafka_bootstrap),
     ]
     running = asyncio.create_task(
         PolicyGroup(f"test.group-{suffix}", policies, producer, kafka_bootstrap).run()

@@ -10,12 +10,15 @@ from cc.telephony.v1 import commands_pb2, events_pb2
 from cc.telephony.v1.telephony_pb2 import CallStatus
 from google.protobuf.message import Message
 
+from services.common.aggregate import Versioned
 from services.common.calendar import BusinessCalendar
+from services.common.deadlines import Deadlines
 from services.common.errors import IllegalTransition, InvalidArgument, NotFound
 from services.common.snapshots import StateCodec
 from services.routing.consumers import agent_commands_for_call
 from services.telephony import caller_list, domain
 from services.telephony.caller_list import ListedNumber
+from services.telephony.consumers import CallTimer
 from services.telephony.lines import LineState
 from tests.unit.support import T0, TENANT, History, at, envelope, meta, refused, violated_fields
 
@@ -70,7 +73,9 @@ def test_an_agent_calls_a_customer_showing_the_line_s_first_number() -> None:
     call = history()
 
     assert place(call) == [
-        events_pb2.OutboundCallPlaced(agent_id="kim", number=CUSTOMER, caller_id="15881234", line_id="sales")
+        events_pb2.OutboundCallPlaced(
+            agent_id="kim", number=CUSTOMER, caller_id="15881234", line_id="sales", dial_timeout_seconds=60
+        )
     ]
     state = call.state
     assert (state.status, state.outbound, state.agent_id) == (CallStatus.CALL_STATUS_DIALING, True, "kim")
@@ -85,6 +90,16 @@ def test_the_agent_may_show_another_of_the_line_s_numbers_but_no_other() -> None
 
     error = refused(lambda: place(history(), caller_id="15990000"), InvalidArgument, "invalid-argument")
     assert violated_fields(error) == ["caller_id"]
+
+
+def test_a_line_number_written_with_a_plus_is_shown_as_written_however_it_is_chosen() -> None:
+    written = LineState("intl", "International", ("+15551234567", "+15557654321"), DAYTIME, T0, T0)
+    directory = Directory(lines={"intl": written})
+
+    chosen = place(history(directory), line_id="intl", caller_id="1 555 765 4321")
+    assert chosen[0].caller_id == "+15557654321"  # type: ignore[attr-defined]
+    first = place(history(directory), line_id="intl")
+    assert first[0].caller_id == "+15551234567"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -111,6 +126,24 @@ def test_a_number_on_the_do_not_call_list_is_never_called_until_its_entry_expire
     error = refused(lambda: place(history(directory), t=30), IllegalTransition, "number-do-not-call")
     assert "asked not to be called" in error.message
     assert place(history(directory), t=60)  # expired: callable again
+
+
+@pytest.mark.parametrize(("listed", "wanted"), [("do-not-call", "block"), ("flag", "do-not-call")])
+def test_a_do_not_call_entry_is_never_swapped_for_another_action_in_one_step(
+    listed: str, wanted: str
+) -> None:
+    """One entry per number: a block must not silently lift a do-not-call entry (nor the reverse)."""
+    state = ListedNumber(CUSTOMER, listed, "why", at(0))
+    action = {v: k for k, v in caller_list.ACTIONS.items()}[wanted]
+    command = listed_command(action)
+    refused(lambda: caller_list.decide(state, command, at(1)), IllegalTransition, "caller-list-action-change")
+    expired = ListedNumber(CUSTOMER, listed, "why", at(0), expires_at=at(1))
+    assert caller_list.decide(expired, command, at(2))  # an entry no longer in force is replaced
+
+
+def listed_command(action: "events_pb2.ListedAction.ValueType") -> commands_pb2.ListedNumberCommand:
+    listing = commands_pb2.ListNumber(action=action, reason="asked")
+    return commands_pb2.ListedNumberCommand(meta=meta(CUSTOMER), list=listing)
 
 
 @pytest.mark.parametrize("action", ["block", "flag"])
@@ -163,6 +196,30 @@ def test_a_leg_that_does_not_connect_ends_the_call_with_why(
         events_pb2.CallEnded(ended_by=events_pb2.PARTY_SYSTEM, reason=reason, agent_id="kim")
     ]
     assert call.state.status == CallStatus.CALL_STATUS_ENDED
+
+
+def test_a_call_the_carrier_never_reports_ends_unanswered_at_its_dial_timeout() -> None:
+    monotonic = [0.0]
+    deadlines = Deadlines(clock=lambda: monotonic[0])
+    call = history_placed()
+    CallTimer(deadlines)(Versioned(call.state, call.version, TENANT, "call-1"))
+    monotonic[0] = 59.9
+    assert deadlines.due() == []
+    monotonic[0] = 60.0
+    [deadline] = deadlines.due()
+    command = deadline.command()
+    assert command.meta.causation_id == call.events[0].event_id  # the same id on every instance
+    assert call.handle(command, at(60)) == [
+        events_pb2.CallEnded(
+            ended_by=events_pb2.PARTY_SYSTEM, reason=events_pb2.END_REASON_OUTBOUND_NO_ANSWER, agent_id="kim"
+        )
+    ]
+    connected = history_placed()
+    CallTimer(deadlines)(Versioned(connected.state, connected.version, TENANT, "call-1"))
+    report(connected, events_pb2.CALLBACK_OUTCOME_CONNECTED)
+    CallTimer(deadlines)(Versioned(connected.state, connected.version, TENANT, "call-1"))
+    monotonic[0] = 1_000.0
+    assert deadlines.due() == []  # reported first: no timeout any more
 
 
 def test_an_agent_who_gives_up_before_the_answer_ends_it_unanswered() -> None:

@@ -2,11 +2,13 @@
 
 from typing import Literal
 
+import grpc
 from cc.routing.v1 import events_pb2 as routing_events
 from cc.routing.v1 import routing_pb2
 from cc.telephony.v1 import events_pb2, telephony_pb2
 from fastapi import APIRouter
 
+from services.common.command_bus import created_id
 from services.common.errors import IllegalTransition
 from services.gateway.clients import ServiceClients
 from services.gateway.deps import AuthenticatedCaller, Caller, Clients, IdempotencyKey
@@ -72,7 +74,16 @@ async def place_outbound_call(
     body: OutboundCallBody, who: AuthenticatedCaller, services: Clients, idempotency_key: IdempotencyKey = ""
 ) -> Call:
     """The agent must be logged in and free (not on a contact or in wrap-up): 409 `agent-busy`,
-    `agent-logged-out`. The carrier reports the leg's outcome at `/v1/calls/{call_id}/callback-outcome`."""
+    `agent-logged-out`. The carrier reports the leg's outcome at `/v1/calls/{call_id}/callback-outcome`.
+    A retry with the same Idempotency-Key returns the call it placed, however busy its agent is now."""
+    if idempotency_key:
+        placed = created_id("call", who.tenant_id, idempotency_key)
+        try:
+            asked = telephony_pb2.GetCallRequest(call_id=placed)
+            return Call.of(await services.telephony.GetCall(asked, metadata=who.metadata))
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND:
+                raise  # else not placed yet: place it
     agent = await services.routing.GetAgent(
         routing_pb2.GetAgentRequest(agent_id=body.agent_id), metadata=who.metadata
     )
