@@ -8,6 +8,7 @@ from typing import cast
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from aiokafka.structs import RecordMetadata
 from cc.common.v1 import types_pb2
 from google.protobuf.message import DecodeError, Message
 
@@ -101,11 +102,19 @@ class CommandBus:
     async def post(self, topics: AggregateTopics, command: AggregateCommand) -> None:
         """Send without waiting for the outcome: for policies reacting to events, whose deterministic
         command ids make a resend harmless."""
+        await (await self.enqueue(topics, command))
+
+    async def enqueue(
+        self, topics: AggregateTopics, command: AggregateCommand
+    ) -> asyncio.Future[RecordMetadata]:
+        """Hand a command to the producer and return the broker's acknowledgement to come: commands
+        enqueued one after another keep their order on a partition, and a batch of them is written in a
+        few produce requests rather than one round trip each."""
         meta = command.meta
         if not meta.command_id:
             meta.command_id = new_id()
         meta.issued_at.CopyFrom(timestamp(datetime.now(UTC)))
-        await self._producer.send_and_wait(
+        return await self._producer.send(
             topics.commands,
             value=command.SerializeToString(),
             key=aggregate_key(meta.tenant_id, meta.aggregate_id),

@@ -15,7 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
+from services.common import kafka
 from services.common.aggregate import AggregateCommand
 from services.common.command_bus import CommandBus
 from services.common.topics import AggregateTopics
@@ -61,6 +63,21 @@ class Deadlines:
         """Fire deadlines once the read model that sets them has caught up (so none fires on stale state)."""
         await ready.wait()
         while True:
-            for deadline in self.due():
-                await bus.post(deadline.topics, deadline.command())
+            await _fire(bus, self.due())
             await asyncio.sleep(tick_seconds)
+
+
+async def _fire(bus: CommandBus, due: list[Deadline]) -> None:
+    """Post the due deadlines' commands together (a burst of RONAs is one round trip, not one each);
+    one the broker does not take now is posted again until it is, rather than lost or stopping timers."""
+    commands = [(deadline.topics, deadline.command()) for deadline in due]
+    acks = [
+        await kafka.until_done(partial(bus.enqueue, topics, command), "deadlines")
+        for topics, command in commands
+    ]
+    for (topics, command), outcome in zip(
+        commands, await asyncio.gather(*acks, return_exceptions=True), strict=True
+    ):
+        if isinstance(outcome, BaseException):
+            log.warning("a deadline's command was not written (%r); posting it again", outcome)
+            await kafka.until_done(partial(bus.post, topics, command), "deadlines")

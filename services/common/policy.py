@@ -18,13 +18,18 @@ earliest offset any of its policies' former groups (named after the policies, or
 group once had) had committed, so that regrouping policies neither reacts again to a history the
 former outcome window no longer covers nor skips an event."""
 
+from __future__ import annotations
+
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.structs import RecordMetadata
 from cc.common.v1 import event_pb2
 
 from services.common import kafka
@@ -68,22 +73,46 @@ class Policy:
         """React alone, in a consumer group of its own."""
         await PolicyGroup(self.name, [self], self._producer, self._bootstrap).run()
 
-    async def handle(self, record: ConsumerRecord, event: event_pb2.Event) -> None:
+    async def commands_for(self, record: ConsumerRecord, event: event_pb2.Event) -> list[Post]:
+        """What this policy sends because of the event; a reaction that fails on it parks the record."""
         try:
-            commands = self._react(event)
+            return [Post(record, self, topics, command) for topics, command in self._react(event)]
         except Exception as error:  # a reaction that fails on it: park it, go on
             log.exception("%s: cannot react to %s", self.name, _where(record))
-            await dead_letter(self._producer, record, f"{self.name}: {error!r}", self.name)
-            self.dead_lettered += 1
-            return
-        for topics, command in commands:
-            try:
-                await _until_written(partial(self._bus.post, topics, command), self.name)
-            except MessageSizeTooLargeError as error:
-                await dead_letter(
-                    self._producer, record, f"{self.name}: its command is too large: {error}", self.name
-                )
-                self.dead_lettered += 1
+            await self.park(record, repr(error))
+            return []
+
+    async def enqueue(self, post: Post) -> asyncio.Future[RecordMetadata]:
+        """The broker's acknowledgement to come; a command the producer refuses outright fails it."""
+        try:
+            return await self._bus.enqueue(post.topics, post.command)
+        except Exception as error:
+            refused: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+            refused.set_exception(error)
+            return refused
+
+    async def post_until_written(self, post: Post) -> None:
+        try:
+            await _until_written(partial(self._bus.post, post.topics, post.command), self.name)
+        except MessageSizeTooLargeError as error:
+            await self.too_large(post, error)
+
+    async def too_large(self, post: Post, error: MessageSizeTooLargeError) -> None:
+        await self.park(post.record, f"its command is too large: {error}")
+
+    async def park(self, record: ConsumerRecord, reason: str) -> None:
+        await dead_letter(self._producer, record, f"{self.name}: {reason}", self.name)
+        self.dead_lettered += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """A command a policy sends because of a record."""
+
+    record: ConsumerRecord
+    policy: Policy
+    topics: AggregateTopics
+    command: AggregateCommand
 
 
 class PolicyGroup:
@@ -114,15 +143,17 @@ class PolicyGroup:
         try:
             while True:
                 batches = await consumer.getmany(timeout_ms=200)
+                posts = []
+                for record in (record for records in batches.values() for record in records):
+                    posts.extend(await self._commands_for(record))
+                await post_in_turns(posts)
                 for tp, records in batches.items():
-                    for record in records:
-                        await self._handle(record)
                     rounds.handled(tp, records)
                 await rounds.after_fetch(bool(batches))
         finally:
             await consumer.stop()
 
-    async def _handle(self, record: ConsumerRecord) -> None:
+    async def _commands_for(self, record: ConsumerRecord) -> list[Post]:
         try:
             event = event_pb2.Event.FromString(record.value)
             if not event.event_id:
@@ -132,9 +163,38 @@ class PolicyGroup:
             await dead_letter(self._producer, record, f"{self.name}: {error!r}", self.name)
             for policy in self._by_topic[record.topic]:
                 policy.dead_lettered += 1
-            return
-        for policy in self._by_topic[record.topic]:
-            await policy.handle(record, event)
+            return []
+        return [
+            post
+            for policy in self._by_topic[record.topic]
+            for post in await policy.commands_for(record, event)
+        ]
+
+
+async def post_in_turns(posts: Sequence[Post]) -> None:
+    """Send a fetch's commands together: one round trip to the broker for many commands instead of one
+    each. Order matters only per aggregate (its owner decides each command on the state the earlier ones
+    left), so the commands of one aggregate go in rounds: the first of each aggregate together, then the
+    second of each, and so on. One that is not written is sent again until it is, before the next of its
+    aggregate goes; a later command therefore never lands before an earlier one of the same aggregate."""
+    by_aggregate: dict[tuple[str, str, str], list[Post]] = {}
+    for post in posts:
+        meta = post.command.meta
+        by_aggregate.setdefault((post.topics.commands, meta.tenant_id, meta.aggregate_id), []).append(post)
+    queues = list(by_aggregate.values())
+    for turn in range(max((len(queue) for queue in queues), default=0)):
+        await _post_together([queue[turn] for queue in queues if turn < len(queue)])
+
+
+async def _post_together(posts: Sequence[Post]) -> None:
+    """Posts of different aggregates: enqueued at once, acknowledged together."""
+    acks = [await post.policy.enqueue(post) for post in posts]
+    for post, outcome in zip(posts, await asyncio.gather(*acks, return_exceptions=True), strict=True):
+        if isinstance(outcome, MessageSizeTooLargeError):
+            await post.policy.too_large(post, outcome)
+        elif isinstance(outcome, BaseException):
+            log.warning("%s: a command was not written (%r); sending it again", post.policy.name, outcome)
+            await post.policy.post_until_written(post)
 
 
 def _where(record: ConsumerRecord) -> str:

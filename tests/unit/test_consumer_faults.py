@@ -19,6 +19,7 @@ from services.common.aggregate import Versioned
 from services.common.envelope import build_event
 from services.common.kafka import CommitRounds
 from services.common.projection import Projection
+from services.common.topics import AggregateTopics
 from services.telephony.app import call_spec
 from services.telephony.domain import TelephonyRules
 
@@ -271,3 +272,84 @@ def test_a_fetch_waits_longer_only_when_quiet_and_no_partition_is_left_out(
     states[tickets].paused = False
     kafka._fetch_actions_waiting_longer_when_quiet(fetcher, assignment)  # type: ignore[arg-type]
     assert asked == [wait_ms, configured]  # and back to the configured wait once records flow
+
+
+class _Broker:
+    """A command bus and producer that log what is enqueued, acknowledged and dead-lettered, and fail
+    the first write of the commands named in `refuse` (the broker away) or `too_large`."""
+
+    def __init__(self, refuse: set[str] = frozenset(), too_large: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self.log: list[str] = []
+        self._refuse = set(refuse)
+        self._too_large = too_large
+
+    async def enqueue(self, topics: object, command: Any) -> asyncio.Future[None]:
+        name = command.meta.command_id
+        self.log.append(f"enqueue {name}")
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if name in self._refuse:
+            self._refuse.discard(name)
+            ack.set_exception(KafkaConnectionError("the broker is away"))
+        elif name in self._too_large:
+            ack.set_exception(MessageSizeTooLargeError())
+        else:
+            ack.set_result(None)
+        asyncio.get_running_loop().call_soon(self.log.append, f"acknowledged {name}")
+        return ack
+
+    async def post(self, topics: object, command: Any) -> None:
+        self.log.append(f"post {command.meta.command_id}")
+
+    async def send_and_wait(self, topic: str, **record: Any) -> None:
+        self.log.append(f"dead letter {topic}")
+
+
+def _posts(broker: _Broker, commands: list[tuple[str, str]]) -> list[policy.Post]:
+    """Posts of one policy for (command id, aggregate id) pairs, in the order of their events."""
+    reacting = policy.Policy("test", ["telephony.call.events.v1"], lambda e: [], broker, broker, "")  # type: ignore[arg-type]
+    record = SimpleNamespace(
+        topic="telephony.call.events.v1", partition=0, offset=1, value=b"", key=b"", headers=[]
+    )
+    return [
+        policy.Post(
+            record,  # type: ignore[arg-type]
+            reacting,
+            AGENT_TOPICS,
+            SimpleNamespace(
+                meta=types_pb2.CommandMeta(command_id=name, tenant_id="acme", aggregate_id=agent)
+            ),  # type: ignore[arg-type]
+        )
+        for name, agent in commands
+    ]
+
+
+AGENT_TOPICS = AggregateTopics("routing", "agent")
+
+
+async def test_policies_send_the_commands_of_different_aggregates_together_and_of_one_in_order() -> None:
+    broker = _Broker()
+    await policy.post_in_turns(_posts(broker, [("kim-1", "kim"), ("lee-1", "lee"), ("kim-2", "kim")]))
+    assert broker.log == [
+        "enqueue kim-1",
+        "enqueue lee-1",  # before kim-1 is acknowledged: one round trip for both
+        "acknowledged kim-1",
+        "acknowledged lee-1",
+        "enqueue kim-2",  # only once kim-1 is written
+        "acknowledged kim-2",
+    ]
+
+
+async def test_a_command_not_written_is_sent_again_before_the_next_of_its_aggregate() -> None:
+    broker = _Broker(refuse={"kim-1"})
+    await policy.post_in_turns(_posts(broker, [("kim-1", "kim"), ("lee-1", "lee"), ("kim-2", "kim")]))
+    assert broker.log.index("post kim-1") < broker.log.index("enqueue kim-2")
+    assert "post lee-1" not in broker.log
+
+
+async def test_a_command_too_large_is_parked_and_its_aggregate_goes_on() -> None:
+    broker = _Broker(too_large={"kim-1"})
+    posts = _posts(broker, [("kim-1", "kim"), ("kim-2", "kim")])
+    await policy.post_in_turns(posts)
+    assert "dead letter telephony.call.events.v1.dlq" in broker.log and "post kim-1" not in broker.log
+    assert broker.log[-2:] == ["enqueue kim-2", "acknowledged kim-2"]
+    assert posts[0].policy.dead_lettered == 1

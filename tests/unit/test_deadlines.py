@@ -1,12 +1,14 @@
 """Deadlines rebuilt from the log: set by one event, cleared by the next, fired once when due, timed on
 this process's own clock from when it saw the event (never against another host's clock)."""
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
+from aiokafka.errors import KafkaConnectionError
 from cc.telephony.v1 import commands_pb2
 
-from services.common.deadlines import Deadline, Deadlines
+from services.common.deadlines import Deadline, Deadlines, _fire
 from services.common.topics import CALLS
 
 
@@ -71,3 +73,28 @@ def test_tenants_do_not_share_deadlines() -> None:
 
     clock.now += 1
     assert len(deadlines.due()) == 2
+
+
+class Bus:
+    """A command bus whose broker does not take the first write of a deadline's command."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+
+    async def enqueue(self, topics: object, command: object) -> "asyncio.Future[None]":
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not self.log:
+            ack.set_exception(KafkaConnectionError("the broker is away"))
+        else:
+            ack.set_result(None)
+        self.log.append("enqueue")
+        return ack
+
+    async def post(self, topics: object, command: object) -> None:
+        self.log.append("post")
+
+
+async def test_due_deadlines_are_posted_together_and_one_the_broker_refused_is_posted_again() -> None:
+    bus = Bus()
+    await _fire(bus, [deadline(0, "ringing-1"), deadline(0, "ringing-2")])  # type: ignore[arg-type]
+    assert bus.log == ["enqueue", "enqueue", "post"]
