@@ -166,6 +166,10 @@ class CallbackOutcomeBody(WriteOptions):
     outcome: Literal["connected", "no-answer", "busy", "failed"] = Field(
         description="What became of the outbound leg the agent's answer placed."
     )
+    carrier_ref: OptionalText = Field(
+        default="",
+        description="The carrier's own id of the leg that connected: the call's carrier_ref from then on.",
+    )
 
 
 class CallbackView(BaseModel):
@@ -262,6 +266,9 @@ class Call(BaseModel):
     )
     carrier_ref: str = Field(description="The carrier's own id of the call (Twilio's CallSid); may be empty.")
     consult: ConsultView | None = Field(description="Set while the agent consults an outside number.")
+    transferred_to: str = Field(
+        description="The outside number the call was transferred to, by its agent or its flow's transfer node"
+    )
     direction: str = Field(
         description="inbound, or outbound (TEL-8: `dnis` is the customer called, `ani` the line's number)."
     )
@@ -305,6 +312,7 @@ class Call(BaseModel):
             recording_paused=call.recording_paused,
             heard=list(call.heard),
             carrier_ref=call.carrier_ref,
+            transferred_to=call.transferred_to,
             consult=ConsultView(number=call.consult.number, conference=call.consult.conference)
             if call.HasField("consult")
             else None,
@@ -488,6 +496,8 @@ class FlowNode(BaseModel):
         "queue",
         "hang-up",
         "voicemail",
+        "callback",
+        "transfer",
     ]
     parameters: dict[Annotated[str, Field(max_length=64)], FlowText] = Field(default={}, max_length=10)
     next: Annotated[str, Field(max_length=64)] = ""

@@ -110,6 +110,8 @@ class CallState:
     # The outside number the agent consults (TEL-1), and whether the three are in a conference.
     consult_number: str = ""
     conference: bool = False
+    # The outside number it was transferred to, by its agent or its flow (TEL-1, TEL-3).
+    transferred_to: str = ""
     # An outbound call (TEL-8): `dnis` is the customer's number, `ani` the line's number shown.
     outbound: bool = False
 
@@ -265,7 +267,8 @@ def _decide(
                 return [outbound.given_up(call.agent_id, _party(command.hang_up_call.party))]
             if command.hang_up_call.party == events_pb2.PARTY_AGENT and call.callback_dialing:
                 # the agent gives up on the attempt before the caller answers: it failed
-                return _callback_outcome(call, events_pb2.CALLBACK_OUTCOME_FAILED, now, rules)
+                gave_up = commands_pb2.ReportCallbackOutcome(outcome=events_pb2.CALLBACK_OUTCOME_FAILED)
+                return _callback_outcome(call, gave_up, now, rules)
             if command.hang_up_call.party == events_pb2.PARTY_AGENT and call.conference:
                 return _consult_transfer(call, now)  # the agent leaves the other two talking
             if command.hang_up_call.party == events_pb2.PARTY_AGENT:
@@ -330,10 +333,11 @@ def _decide(
                 )
             return [recording.resume(call_id, call.recording)]
         case "report_callback_outcome":
-            call = _existing(state, call_id)
+            call, report = _existing(state, call_id), command.report_callback_outcome
+            optional_text(report.carrier_ref, "carrier_ref", "the carrier's id of the leg")
             if call.status == outbound.DIALING:
-                return outbound.reported(call.agent_id, call.line_id, command.report_callback_outcome.outcome)
-            return _callback_outcome(call, command.report_callback_outcome.outcome, now, rules)
+                return outbound.reported(call.agent_id, call.line_id, report)
+            return _callback_outcome(call, report, now, rules)
         case "leave_voicemail":
             if state is None:
                 raise NotFound("call-not-found", f"call {call_id} does not exist")
@@ -650,15 +654,20 @@ def _cancel_callback(call: CallState) -> events_pb2.CallEnded:
 
 
 def _callback_outcome(
-    call: CallState, outcome: "events_pb2.CallbackOutcome.ValueType", now: datetime, rules: TelephonyRules
+    call: CallState, report: commands_pb2.ReportCallbackOutcome, now: datetime, rules: TelephonyRules
 ) -> list[Message]:
     """The carrier's word on the outbound leg the agent's answer placed: connected, or a failed attempt
     that the agent leaves (another waits out of the queue for the retry delay, after the last the call
     ends)."""
     if call.status != telephony_pb2.CALL_STATUS_CONNECTED or not call.callback_dialing:
         raise _illegal(call, "callback-not-dialing", "dialling a callback")
+    outcome = report.outcome
     if outcome == events_pb2.CALLBACK_OUTCOME_CONNECTED:
-        return [events_pb2.CallbackConnected(agent_id=call.agent_id, attempt=call.callback_attempts)]
+        return [
+            events_pb2.CallbackConnected(
+                agent_id=call.agent_id, attempt=call.callback_attempts, carrier_ref=report.carrier_ref
+            )
+        ]
     if outcome not in (
         events_pb2.CALLBACK_OUTCOME_NO_ANSWER,
         events_pb2.CALLBACK_OUTCOME_BUSY,
@@ -872,7 +881,8 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
         case "callback_dialing":
             return evolved(state, callback_attempts=event.callback_dialing.attempt, callback_dialing=True)
         case "callback_connected":
-            return evolved(state, callback_dialing=False, callback_connected=True)
+            leg = event.callback_connected.carrier_ref or state.carrier_ref
+            return evolved(state, callback_dialing=False, callback_connected=True, carrier_ref=leg)
         case "callback_attempt_failed":
             failed = event.callback_attempt_failed
             if not failed.HasField("retry_at"):
@@ -905,13 +915,19 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 held_since=None,
                 hold_seconds=event.call_transferred.hold_seconds,
                 transfers=state.transfers + 1,
+                transferred_to=transferred.to
+                if transferred.target == events_pb2.TRANSFER_TARGET_NUMBER
+                else state.transferred_to,
             )
+        case "ivr_transferred":
+            return evolved(state, transferred_to=event.ivr_transferred.to)
         case "call_resumed":
             held = event.call_resumed.held_seconds
             return evolved(state, held_since=None, hold_seconds=state.hold_seconds + held)
         case "outbound_call_connected":
             return evolved(
                 state,
+                carrier_ref=event.outbound_call_connected.carrier_ref or state.carrier_ref,
                 status=telephony_pb2.CALL_STATUS_CONNECTED,
                 answered_at=at,
                 ring_timeout=None,

@@ -22,6 +22,9 @@ parameters, the node that follows (`next`) and named branches:
 | hang-up       | announcement (none)                                 | none: the call ends             |
 | voicemail     | prompt, max_seconds (120)                           | none: the caller's message ends |
 |               |                                                     | the call and becomes a ticket   |
+| transfer      | number, announcement (none)                         | none: the carrier connects the  |
+|               |                                                     | caller to the outside number,   |
+|               |                                                     | and the call ends here          |
 
 A sub-menu is a menu that a menu's branch leads to. Menu and collect wait for the caller; the other
 nodes run at once, one after another, until the call waits, queues or ends. So a flow is publishable
@@ -95,6 +98,8 @@ NODE_TYPES = {
         NodeType("hang-up", {"announcement": False}, "none"),
         # waits for the carrier's recording, then the call ends (TEL-6)
         NodeType("voicemail", {"prompt": True, "max_seconds": False}, "none", waits=True),
+        # to an outside number (a partner, another site's switchboard); the call is over for the platform
+        NodeType("transfer", {"number": True, "announcement": False}, "none"),
     )
 }
 
@@ -227,14 +232,14 @@ def _branch_faults(here: str, node: Node, kind: NodeType) -> Iterator[FieldViola
 
 
 def _value_faults(here: str, node: Node) -> Iterator[FieldViolation]:
-    numbers = {
+    wholes = {
         "max_retries": (0, 9),
         "priority": (0, MAX_PRIORITY),
         "min_digits": (1, 32),
         "max_digits": (1, 32),
         "max_seconds": (5, 600),
     }
-    for name, (low, high) in numbers.items():
+    for name, (low, high) in wholes.items():
         value = node.parameters.get(name)
         if value and not (_WHOLE.fullmatch(value) and low <= int(value) <= high):
             yield FieldViolation(f"{here}.parameters.{name}", f"a whole number from {low} to {high}")
@@ -248,6 +253,9 @@ def _value_faults(here: str, node: Node) -> Iterator[FieldViolation]:
         fewest, most = node.parameters.get("min_digits", "1"), node.parameters.get("max_digits", "16")
         if _WHOLE.fullmatch(fewest) and _WHOLE.fullmatch(most) and int(fewest) > int(most):
             yield FieldViolation(f"{here}.parameters.min_digits", "at most max_digits")
+    number = node.parameters.get("number")
+    if node.kind == "transfer" and number and not numbers.NUMBER.fullmatch(numbers.canonical(number)):
+        yield FieldViolation(f"{here}.parameters.number", numbers.NUMBER_RULE)
     for name in ("attribute", "name"):
         value = node.parameters.get(name)
         if value and node.kind in ("collect", "set-attribute") and not _ATTRIBUTE.fullmatch(value):
@@ -267,7 +275,7 @@ def _graph_faults(flow: Flow) -> Iterator[FieldViolation]:
         lambda n: [m.node_id for m in flow.nodes.values() if n.node_id in {t for _, t in m.exits()}],
     )
     for node_id in sorted(reachable - ending):
-        yield FieldViolation(f"nodes[{node_id}]", "no path from it ends in a queue or a hang-up")
+        yield FieldViolation(f"nodes[{node_id}]", "no path from it ends in a queue, a transfer or a hang-up")
     for node_id in sorted(_running_loops(flow) & reachable):
         yield FieldViolation(f"nodes[{node_id}]", "it is on a loop that never waits for the caller")
 
@@ -371,6 +379,18 @@ def enter(flow: Flow, node_id: str, caller: Caller, reason: str = "ivr") -> list
                             number=caller.number, queue_id=queue_id, enqueued_at=timestamp(caller.now)
                         )
                     )
+                return events
+            case "transfer":
+                if node.parameters.get("announcement"):
+                    events.append(
+                        events_pb2.IvrAnnouncementPlayed(menu_id=node.node_id, announcement=_say(node))
+                    )
+                events.append(events_pb2.IvrTransferred(node_id=node.node_id, to=node.parameters["number"]))
+                events.append(
+                    events_pb2.CallEnded(
+                        ended_by=events_pb2.PARTY_SYSTEM, reason=events_pb2.END_REASON_TRANSFERRED_OUT
+                    )
+                )
                 return events
             case "hang-up":
                 ended = events_pb2.CallEnded(

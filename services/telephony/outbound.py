@@ -67,11 +67,15 @@ def placed(
     )
 
 
-def reported(agent_id: str, line_id: str, outcome: "events_pb2.CallbackOutcome.ValueType") -> list[Message]:
-    """The carrier's word on the leg of an outbound call being dialled."""
-    if outcome == events_pb2.CALLBACK_OUTCOME_CONNECTED:
-        return [events_pb2.OutboundCallConnected(agent_id=agent_id, line_id=line_id)]
-    reason = NOT_CONNECTED.get(outcome)
+def reported(agent_id: str, line_id: str, report: commands_pb2.ReportCallbackOutcome) -> list[Message]:
+    """The carrier's word on the leg of an outbound call being dialled, with its id of the leg."""
+    if report.outcome == events_pb2.CALLBACK_OUTCOME_CONNECTED:
+        return [
+            events_pb2.OutboundCallConnected(
+                agent_id=agent_id, line_id=line_id, carrier_ref=report.carrier_ref
+            )
+        ]
+    reason = NOT_CONNECTED.get(report.outcome)
     if reason is None:
         raise InvalidArgument(
             "invalid-argument",

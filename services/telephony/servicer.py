@@ -52,6 +52,7 @@ def call_view(entry: Versioned[CallState]) -> telephony_pb2.Call:
         recording_paused=call.recording.paused,
         heard=call.heard,
         carrier_ref=call.carrier_ref,
+        transferred_to=call.transferred_to,
         direction=telephony_pb2.CALL_DIRECTION_OUTBOUND
         if call.outbound
         else telephony_pb2.CALL_DIRECTION_INBOUND,
@@ -282,7 +283,7 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
     async def ReportCallbackOutcome(
         self, request: telephony_pb2.ReportCallbackOutcomeRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.Call:
-        outcome = commands_pb2.ReportCallbackOutcome(outcome=request.outcome)
+        outcome = commands_pb2.ReportCallbackOutcome(outcome=request.outcome, carrier_ref=request.carrier_ref)
         return await self._on_call(request, report_callback_outcome=outcome)
 
     async def CancelCallback(

@@ -29,8 +29,8 @@ def shop_flow(sales_queue: str) -> dict[str, Any]:
             {
                 "id": "main",
                 "type": "menu",
-                "parameters": {"prompt": "1 sales, 2 pay by card", "max_retries": "2"},
-                "branches": {"1": "vip", "2": "card"},
+                "parameters": {"prompt": "1 sales, 2 pay by card, 3 our partner", "max_retries": "2"},
+                "branches": {"1": "vip", "2": "card", "3": "partner"},
                 "next": "sales",
             },
             {"id": "vip", "type": "set-priority", "parameters": {"priority": "5"}, "next": "tag"},
@@ -51,6 +51,7 @@ def shop_flow(sales_queue: str) -> dict[str, Any]:
                 },
                 "next": "sales",
             },
+            {"id": "partner", "type": "transfer", "parameters": {"number": "1588-7000"}},
             {"id": "sales", "type": "queue", "parameters": {"queue_id": sales_queue}},
         ],
     }
@@ -130,6 +131,22 @@ async def test_a_line_flow_published_over_rest_drives_its_calls(rest: httpx.Asyn
     kinds = [e["event_type"] for e in journey["events"]]
     assert "telephony.call.ivr_digits_collected" in kinds
     assert CARD not in str(journey) and CARD not in str(paid)
+
+    # The partner's option: the flow passes the caller to the outside number, and the call ends here.
+    passed = await call_to(rest, "15889000", ani="+821033330003")
+    out = ok(await rest.post(f"/v1/calls/{passed['call_id']}/digits", json={"digits": "3"}))
+    assert (out["status"], out["end_reason"], out["transferred_to"]) == (
+        "ended",
+        "transferred-out",
+        "1588-7000",
+    )
+    journey = await until(
+        rest,
+        f"/v1/customers/{passed['customer_id']}/journey",
+        lambda body: any(e["event_type"] == "telephony.call.ended" for e in body["events"]),
+        "the journey never showed the transferred call's end",
+    )
+    assert "telephony.call.ivr_transferred" in [e["event_type"] for e in journey["events"]]
 
 
 async def test_a_call_after_hours_hears_the_closed_announcement_and_ends(rest: httpx.AsyncClient) -> None:

@@ -8,7 +8,7 @@ import json
 import queue
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -53,18 +53,25 @@ class TwilioApi:
 
     async def next_update(self, call_sid: str, having: str = "Url") -> dict[str, str]:
         """The next update of that call that sets `having` (Url: a redirect, Status: the end), past any
-        redirect of a ring the test did not wait for (45 s at most: the dialer follows events on a loaded
-        machine)."""
+        redirect of a ring the test did not wait for."""
+        calls = f"/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Calls"
+        return await self._next(lambda path, form: path == f"{calls}/{call_sid}.json" and having in form)
+
+    async def next_create(self, to: str) -> dict[str, str]:
+        """The next call the dialer places at Twilio to `to`."""
+        calls = f"/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Calls.json"
+        return await self._next(lambda path, form: path == calls and form.get("To") == to)
+
+    async def _next(self, wanted: Callable[[str, dict[str, str]], bool]) -> dict[str, str]:
+        """The next request the dialer sent that is `wanted` (45 s at most: the dialer follows events on
+        a loaded machine)."""
         async with asyncio.timeout(45):
             while True:
                 try:
                     path, form = await asyncio.to_thread(self.updates.get, timeout=1)
                 except queue.Empty:
                     continue
-                if (
-                    path == f"/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Calls/{call_sid}.json"
-                    and having in form
-                ):
+                if wanted(path, form):
                     return form
         raise AssertionError("unreachable")
 
@@ -266,3 +273,46 @@ async def test_a_caller_who_hangs_up_while_queued_or_ringing_ends_the_call(
     assert (call["status"], call["ended_by"]) == ("ended", "caller")
     lee = await until(rest, "/v1/agents/tw-lee", lambda a: a["state"] != "reserved", "tw-lee stayed reserved")
     assert lee["state"] == "ready"  # not marked as passing on the call
+
+
+async def test_an_agent_calls_a_customer_through_twilio_which_reports_the_leg(
+    rest: httpx.AsyncClient, twilio_api: TwilioApi
+) -> None:
+    all_day = dict.fromkeys(("mon", "tue", "wed", "thu", "fri", "sat", "sun"), "00:00-24:00")
+    line = {"numbers": ["+82215770001"], "hours": {"time_zone": "Asia/Seoul", "weekly": all_day}}
+    ok(await rest.put("/v1/lines/tw-sales", json=line))
+    for agent, endpoint in (("tw-park", "+82212340003"), ("tw-choi", "+82212340004")):
+        profile = {"site_id": "seoul", "skills": [{"name": "outbound-only"}], "endpoint": endpoint}
+        ok(await rest.put(f"/v1/agents/{agent}/profile", json=profile))
+        ok(await rest.post(f"/v1/agents/{agent}/login", json={}))
+
+    async def placed(agent: str, customer: str, to: str) -> tuple[str, dict[str, str]]:
+        dialling = {"agent_id": agent, "number": customer, "line_id": "tw-sales"}
+        call = ok(await rest.post("/v1/calls/outbound", json=dialling), 201)
+        return call["call_id"], await twilio_api.next_create(to)
+
+    # Twilio calls the customer from the line's number; they answer, and tw-park's desk phone is bridged.
+    call_id, created = await placed("tw-park", "+82 10-7777-0011", "+821077770011")
+    assert created["From"] == "+82215770001" and created["Url"].startswith(f"{rest.base_url}/v1/adapters")
+    leg = "CAe2e0000000000000000000000000011"
+    bridge = twiml(await twilio(rest, created["Url"], CallSid=leg, CallStatus="in-progress"))
+    assert verbs(bridge) == ["Dial"] and (bridge[0][0].tag, bridge[0][0].text) == ("Number", "+82212340003")
+    call = ok(await rest.get(f"/v1/calls/{call_id}"))
+    assert (call["status"], call["carrier_ref"], call["direction"]) == ("connected", leg, "outbound")
+
+    # tw-park hangs up at the desktop: the dialer ends the leg at Twilio, whose status then finds it over.
+    ok(await rest.post(f"/v1/calls/{call_id}/hangup", json={"party": "agent"}))
+    assert await twilio_api.next_update(leg, "Status") == {"Status": "completed"}
+    status = await twilio(rest, created["StatusCallback"], CallSid=leg, CallStatus="completed")
+    assert status.status_code == 204
+    assert ok(await rest.get(f"/v1/calls/{call_id}"))["ended_by"] == "agent"
+
+    # The next customer does not answer: the leg's final status ends the call unanswered.
+    call_id, created = await placed("tw-choi", "+821077770012", "+821077770012")
+    unanswered = "CAe2e0000000000000000000000000012"
+    status = await twilio(rest, created["StatusCallback"], CallSid=unanswered, CallStatus="no-answer")
+    assert status.status_code == 204
+    ended = ok(await rest.get(f"/v1/calls/{call_id}"))
+    assert (ended["status"], ended["end_reason"]) == ("ended", "outbound-no-answer")
+    late = twiml(await twilio(rest, created["Url"], CallSid=unanswered, CallStatus="in-progress"))
+    assert verbs(late) == ["Hangup"]  # an answer after the call was given up connects nobody

@@ -32,8 +32,11 @@ class CallbackCall(Call):
             request.at.CopyFrom(timestamp(at(slot)))
         return self.send(t, request_callback=request)
 
-    def outcome(self, outcome: "events_pb2.CallbackOutcome.ValueType", t: float) -> list[Message]:
-        return self.send(t, report_callback_outcome=commands_pb2.ReportCallbackOutcome(outcome=outcome))
+    def outcome(
+        self, outcome: "events_pb2.CallbackOutcome.ValueType", t: float, carrier_ref: str = ""
+    ) -> list[Message]:
+        reported = commands_pb2.ReportCallbackOutcome(outcome=outcome, carrier_ref=carrier_ref)
+        return self.send(t, report_callback_outcome=reported)
 
     def release(self, t: float) -> list[Message]:
         return self.send(t, release_callback=commands_pb2.ReleaseCallback())
@@ -70,9 +73,10 @@ def test_a_callback_keeps_the_callers_place_and_the_answer_dials_the_caller() ->
     assert dialing == events_pb2.CallbackDialing(agent_id="agent-1", number=ANI, attempt=1)
     refused(lambda: call.hang_up(Party.PARTY_CALLER, t=23), IllegalTransition, "callback-requested")
 
-    assert call.outcome(Outcome.CALLBACK_OUTCOME_CONNECTED, t=30) == [
-        events_pb2.CallbackConnected(agent_id="agent-1", attempt=1)
+    assert call.outcome(Outcome.CALLBACK_OUTCOME_CONNECTED, t=30, carrier_ref="CA-leg") == [
+        events_pb2.CallbackConnected(agent_id="agent-1", attempt=1, carrier_ref="CA-leg")
     ]
+    assert call.state.carrier_ref == "CA-leg"  # the leg that connected, not the caller's first call
     refused(
         lambda: call.outcome(Outcome.CALLBACK_OUTCOME_CONNECTED, t=31),
         IllegalTransition,

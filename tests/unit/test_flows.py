@@ -3,7 +3,7 @@ flow: running nodes one after another, menus and their retries, collecting digit
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from cc.telephony.v1 import events_pb2
@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from services.common.envelope import timestamp
 from services.common.errors import InvalidArgument
 from services.common.pci import luhn_valid
+from services.gateway.models import FlowNode
 from services.telephony import flows
 from services.telephony.flows import Caller, Entry, enter, respond, validated
 from services.telephony.lines import DEFAULT_FLOW
@@ -59,8 +60,9 @@ SHOP = flow(
         "menu",
         "sales",
         prompt="1 sales, 2 vip, 3 pay, 4 call me back",
-        branches={"1": "sales", "2": "vip", "3": "card", "4": "later"},
+        branches={"1": "sales", "2": "vip", "3": "card", "4": "later", "5": "partner"},
     ),
+    node("partner", "transfer", number="1588-7000", announcement="connecting you to our partner"),
     node("later", "callback", queue_id="sales", skill="sales>=3", announcement="we will call you back"),
     node("vip", "set-priority", "tag", priority=7),
     node("tag", "set-attribute", "member", name="segment", value="vip"),
@@ -89,6 +91,10 @@ def test_a_flow_with_every_node_type_is_valid_and_round_trips() -> None:
     assert set(published.nodes) == {n.id for n in SHOP.nodes}
 
 
+def test_the_rest_api_takes_every_node_type_the_service_knows() -> None:
+    assert set(get_args(FlowNode.model_fields["type"].annotation)) == set(flows.NODE_TYPES)
+
+
 def test_the_default_flow_is_the_seed_menu_as_data() -> None:
     menu = DEFAULT_FLOW.node("main")
     assert DEFAULT_FLOW.start == "welcome"
@@ -113,7 +119,7 @@ def test_a_node_from_which_no_path_ends_is_named() -> None:
     # the menu only leads back to itself: the caller can never get out
     found = faults(flow(node("m", "menu", "m", prompt="p", branches={"1": "m"})))
 
-    assert found == {"nodes[m]": "no path from it ends in a queue or a hang-up"}
+    assert found == {"nodes[m]": "no path from it ends in a queue, a transfer or a hang-up"}
 
 
 def test_a_loop_that_never_waits_for_the_caller_is_named_and_one_through_a_menu_is_not() -> None:
@@ -164,6 +170,9 @@ def test_a_loop_that_never_waits_for_the_caller_is_named_and_one_through_a_menu_
         (node("a", "set-attribute", "b", name="9lives", value="v"), "nodes[a].parameters.name"),
         (node("a", "play", "b", announcement="bell\x07"), "nodes[a].parameters.announcement"),
         (node("a b", "queue", queue_id="q"), "nodes[a b]"),
+        (node("a", "transfer"), "nodes[a].parameters.number"),
+        (node("a", "transfer", number="the partner"), "nodes[a].parameters.number"),
+        (node("a", "transfer", "b", number="1588-7000"), "nodes[a].next"),
     ],
 )
 def test_each_node_fault_is_refused_naming_the_field(bad: events_pb2.FlowNode, field: str) -> None:
@@ -207,6 +216,17 @@ def test_after_hours_the_flow_takes_the_closed_branch_and_hangs_up_after_its_ann
     assert ended == events_pb2.CallEnded(
         ended_by=Party.PARTY_SYSTEM, reason=EndReason.END_REASON_ANNOUNCEMENT_COMPLETED
     )
+
+
+def test_a_transfer_node_connects_the_caller_to_the_outside_number_and_ends_the_call_here() -> None:
+    shop = validated(SHOP)
+
+    assert respond(shop, "main", 1, Entry.of("5"), caller()) == [
+        events_pb2.IvrDigitsReceived(menu_id="main", digits="5", recognised=True, option_label="partner"),
+        events_pb2.IvrAnnouncementPlayed(menu_id="partner", announcement="connecting you to our partner"),
+        events_pb2.IvrTransferred(node_id="partner", to="1588-7000"),
+        events_pb2.CallEnded(ended_by=Party.PARTY_SYSTEM, reason=EndReason.END_REASON_TRANSFERRED_OUT),
+    ]
 
 
 def test_a_hang_up_without_an_announcement_ends_the_call_as_the_flow_hung_up() -> None:
@@ -350,7 +370,7 @@ def random_flows(draw: Callable[..., Any]) -> events_pb2.IvrFlow:
     for i, node_id in enumerate(ids):
         following = ids[i + 1] if i + 1 < count else ""
         kinds = ["menu", "play", "check-hours", "set-priority"] if following else []
-        kind = draw(st.sampled_from(kinds * 3 + ["queue", "callback", "hang-up"]))
+        kind = draw(st.sampled_from(kinds * 3 + ["queue", "callback", "hang-up", "transfer"]))
         match kind:
             case "menu":
                 choices = draw(
@@ -365,6 +385,8 @@ def random_flows(draw: Callable[..., Any]) -> events_pb2.IvrFlow:
                 nodes.append(node(node_id, kind, following, priority=draw(st.integers(0, 10))))
             case "queue" | "callback":
                 nodes.append(node(node_id, kind, queue_id="q"))
+            case "transfer":
+                nodes.append(node(node_id, kind, number="+8215881234"))
             case _:
                 nodes.append(node(node_id, kind))
     return flow(*nodes)

@@ -57,10 +57,11 @@ def place(call: History, t: float = 0, **fields: str) -> list[Message]:
     return call.handle(command, at(t))
 
 
-def report(call: History, outcome: "events_pb2.CallbackOutcome.ValueType", t: float = 5) -> list[Message]:
-    command = commands_pb2.CallCommand(
-        meta=meta("call-1"), report_callback_outcome=commands_pb2.ReportCallbackOutcome(outcome=outcome)
-    )
+def report(
+    call: History, outcome: "events_pb2.CallbackOutcome.ValueType", t: float = 5, carrier_ref: str = ""
+) -> list[Message]:
+    reported = commands_pb2.ReportCallbackOutcome(outcome=outcome, carrier_ref=carrier_ref)
+    command = commands_pb2.CallCommand(meta=meta("call-1"), report_callback_outcome=reported)
     return call.handle(command, at(t))
 
 
@@ -176,6 +177,22 @@ def test_a_connected_call_goes_on_as_any_connected_call_and_ends_with_the_agent_
         reason=events_pb2.END_REASON_NORMAL_CLEARING,
         agent_id="kim",
     )
+
+
+def test_the_leg_the_carrier_connected_becomes_the_calls_carrier_ref() -> None:
+    call = history()
+    place(call)
+
+    [connected] = report(call, events_pb2.CALLBACK_OUTCOME_CONNECTED, carrier_ref="CA-leg")
+
+    assert connected == events_pb2.OutboundCallConnected(
+        agent_id="kim", line_id="sales", carrier_ref="CA-leg"
+    )
+    assert call.state.carrier_ref == "CA-leg"  # so the carrier is told when the agent hangs up
+    garbled = history()
+    place(garbled)
+    with pytest.raises(InvalidArgument):
+        report(garbled, events_pb2.CALLBACK_OUTCOME_CONNECTED, carrier_ref="CA\x00")
 
 
 @pytest.mark.parametrize(

@@ -37,11 +37,14 @@ def event(
         "CallEnded": "call_ended",
         "CallAnswered": "call_answered",
         "CallTransferred": "call_transferred",
+        "OutboundCallPlaced": "outbound_call_placed",
+        "CallbackDialing": "callback_dialing",
     }[payload.DESCRIPTOR.name]
     built = event_pb2.Event(
         event_id="e-1", tenant_id=tenant_id, aggregate_id=call_id, aggregate_version=version
     )
     getattr(built, field).CopyFrom(payload)
+    built.occurred_at.FromDatetime(datetime.now(UTC))
     return built
 
 
@@ -67,6 +70,8 @@ def event(
             events_pb2.CallEnded(ended_by=Party.PARTY_AGENT, reason=events_pb2.END_REASON_TRANSFERRED_OUT),
             None,
         ),
+        (events_pb2.OutboundCallPlaced(agent_id="kim", number="+821012345678"), Move.PLACE),
+        (events_pb2.CallbackDialing(agent_id="kim", number="+821012345678", attempt=1), Move.PLACE),
     ],
 )
 def test_what_twilio_must_hear_of(payload: Message, move: Move | None) -> None:
@@ -268,3 +273,75 @@ async def test_a_refused_update_or_an_unreadable_record_stops_nothing() -> None:
 def test_the_public_url_is_required_with_accounts() -> None:
     with pytest.raises(ValueError, match="CC_TWILIO_PUBLIC_URL"):
         PlatformSettings(cc_twilio_accounts=f"{SID}:acme:token:key")
+
+
+# The platform keeps the customer's number as its digits; Twilio dials it with its + (E.164).
+PLACED = events_pb2.OutboundCallPlaced(
+    agent_id="kim", number="821012345678", caller_id="1588-1234", line_id="cards", dial_timeout_seconds=45
+)
+
+
+async def test_an_outbound_call_is_placed_at_twilio_from_the_lines_number() -> None:
+    running, recorder, _ = dialer(carrier_ref="", status=telephony_pb2.CALL_STATUS_DIALING)
+
+    await running.handle(record(event(PLACED, version=1)))
+
+    [sent] = recorder.sent
+    assert sent["url"] == f"https://api.twilio.com/2010-04-01/Accounts/{SID}/Calls.json"
+    assert sent["data"] == {
+        "To": "+821012345678",
+        "From": "1588-1234",
+        "Url": "https://cc.example.com/v1/adapters/twilio/connected?call_id=c-1&version=1",
+        "Method": "POST",
+        "StatusCallback": "https://cc.example.com/v1/adapters/twilio/leg?call_id=c-1&version=1",
+        "StatusCallbackMethod": "POST",
+        "Timeout": 45,
+    }
+
+
+async def test_a_callback_of_a_twilio_call_is_placed_from_the_number_the_caller_called() -> None:
+    running, recorder, telephony = dialer(status=telephony_pb2.CALL_STATUS_CONNECTED)
+
+    async def dialing(request: telephony_pb2.GetCallRequest, metadata: object) -> telephony_pb2.Call:
+        return telephony_pb2.Call(
+            call_id=request.call_id,
+            dnis="15881234",
+            carrier_ref="CA77",
+            status=telephony_pb2.CALL_STATUS_CONNECTED,
+            callback=telephony_pb2.Callback(number="+821012345678", attempts=2),
+        )
+
+    telephony.GetCall = dialing  # type: ignore[method-assign]
+    await running.handle(record(event(events_pb2.CallbackDialing(number="+821012345678", attempt=2))))
+
+    [sent] = recorder.sent
+    assert (sent["data"]["To"], sent["data"]["From"]) == ("+821012345678", "15881234")
+
+
+@pytest.mark.parametrize(
+    "status, seconds_ago",
+    [
+        (telephony_pb2.CALL_STATUS_CONNECTED, 1),  # the customer answered already: a replay
+        (telephony_pb2.CALL_STATUS_ENDED, 1),
+        (telephony_pb2.CALL_STATUS_DIALING, 120),  # read again long after: placed already
+    ],
+)
+async def test_a_leg_is_not_placed_again_once_the_call_moved_on_or_when_read_again_later(
+    status: "telephony_pb2.CallStatus.ValueType", seconds_ago: int
+) -> None:
+    running, recorder, _ = dialer(carrier_ref="", status=status)
+    placed = event(PLACED)
+    placed.occurred_at.FromDatetime(datetime.now(UTC) - timedelta(seconds=seconds_ago))
+
+    await running.handle(record(placed))
+
+    assert recorder.sent == []
+
+
+async def test_a_callback_of_the_simulated_carriers_call_is_left_to_it() -> None:
+    running, recorder, telephony = dialer(carrier_ref="", status=telephony_pb2.CALL_STATUS_CONNECTED)
+    telephony.GetCall = with_callback(telephony.GetCall)  # type: ignore[method-assign]
+
+    await running.handle(record(event(events_pb2.CallbackDialing(number="+821012345678", attempt=0))))
+
+    assert recorder.sent == []

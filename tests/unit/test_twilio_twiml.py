@@ -115,6 +115,29 @@ def test_an_ended_call_says_its_last_announcement_and_hangs_up() -> None:
     assert [(verb.tag, verb.text) for verb in response] == [("Say", "Goodbye"), ("Hangup", None)]
 
 
+def test_a_call_the_flow_transferred_out_says_its_announcement_and_dials_the_number() -> None:
+    transferred = call(
+        Status.CALL_STATUS_ENDED,
+        "Connecting you to our partner",
+        end_reason=events_pb2.END_REASON_TRANSFERRED_OUT,
+        transferred_to="1588-7000",
+    )
+
+    assert [(verb.tag, verb.text) for verb in render(transferred)] == [
+        ("Say", "Connecting you to our partner"),
+        ("Dial", "1588-7000"),
+    ]
+
+
+def test_a_customer_who_answers_an_outbound_leg_is_bridged_to_the_agent() -> None:
+    connected = call(Status.CALL_STATUS_CONNECTED, agent_id="kim")
+
+    [dial] = ET.fromstring(twiml.connect_agent(connected, "sip:kim@pbx.example.com", URLS))
+    assert dial.tag == "Dial" and dial.attrib["action"].startswith("/v1/adapters/twilio/dialed?call_id=c-1")
+    assert [(leg.tag, leg.text, leg.attrib) for leg in dial] == [("Sip", "sip:kim@pbx.example.com", {})]
+    assert verbs(ET.fromstring(twiml.connect_agent(connected, "", URLS))) == ["Hangup"]
+
+
 def test_a_caller_who_accepts_a_callback_hangs_up_and_keeps_the_place() -> None:
     waiting = call(
         Status.CALL_STATUS_QUEUED, "We will call you back", callback=telephony_pb2.Callback(number="+8210")

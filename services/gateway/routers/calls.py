@@ -288,6 +288,7 @@ async def report_callback_outcome(
     request = telephony_pb2.ReportCallbackOutcomeRequest(
         call_id=call_id,
         outcome=CALLBACK_OUTCOMES[body.outcome],
+        carrier_ref=body.carrier_ref,
         request_id=idempotency_key,
         expected_version=body.expected_version,
     )

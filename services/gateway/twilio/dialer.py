@@ -1,5 +1,9 @@
 """The dialer: when the platform moves a Twilio call on its own (routing chose an agent, the agent did not
-answer, an agent transferred it or hung up), it tells Twilio, with the library's call update.
+answer, an agent transferred it or hung up), it tells Twilio, with the library's call update; and it
+places the outbound legs the platform dials (an agent's outbound call, TEL-8, in a tenant with a Twilio
+account; a callback's attempt, TEL-5, of a call that came in through Twilio) with the library's call
+create: Twilio calls the customer from the line's number and, once they answer, asks the `connected`
+webhook, which bridges the agent; the leg's final status comes to the `leg` webhook.
 
 Twilio only asks for instructions at the webhooks, so a call waiting in `<Enqueue>` hears nothing of a
 routing decision until it is told. The dialer follows the calls' events in a consumer group (the
@@ -10,6 +14,7 @@ skipped: the platform's ring timeout moves the call on, and the next event tries
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -38,7 +43,8 @@ QUEUED_AGAIN = frozenset({"ring-no-answer", "rejected", "transferred"})
 # replayed after a restart must not run into Twilio's rate limits).
 UPDATE_SECONDS = 10.0
 UPDATES_IN_FLIGHT = 16
-# A transfer to a number read again later than this is a replay: the caller is with the number already.
+# A transfer to a number, or an outbound leg to place, read again later than this is a replay (the
+# dialer restarted and read its last round again): the caller is with the number, the leg placed, already.
 DIAL_OUT_WITHIN_SECONDS = 30
 
 
@@ -46,6 +52,7 @@ class Move(Enum):
     REDIRECT = "redirect"  # to the voice webhook: Twilio fetches what the call does now
     END = "end"
     DIAL_OUT = "dial-out"  # the agent transferred the call to a number: Twilio connects the caller to it
+    PLACE = "place"  # an outbound leg to dial: Twilio calls the customer
 
 
 def move_for(event: event_pb2.Event) -> Move | None:
@@ -63,7 +70,50 @@ def move_for(event: event_pb2.Event) -> Move | None:
             return Move.END
         case "call_transferred" if event.call_transferred.target == events_pb2.TRANSFER_TARGET_NUMBER:
             return Move.DIAL_OUT
+        case "outbound_call_placed" | "callback_dialing":
+            return Move.PLACE
     return None
+
+
+@dataclass(frozen=True)
+class Leg:
+    """An outbound leg for Twilio to place: to the customer, showing `caller_id`, ringing `timeout` s."""
+
+    to: str
+    caller_id: str
+    timeout: int
+
+
+def leg_to_place(call: telephony_pb2.Call, event: event_pb2.Event, now: datetime) -> Leg | None:
+    """The leg the event asks for, if the call is still being dialled and the event is fresh. An outbound
+    call is Twilio's in a tenant with a Twilio account; a callback only when its call came in through
+    Twilio (the simulated carrier places the others). It shows the line's number: an outbound call's
+    caller id, or the number the callback's caller had called."""
+    if now - event.occurred_at.ToDatetime(UTC) > timedelta(seconds=DIAL_OUT_WITHIN_SECONDS):
+        return None
+    if event.HasField("outbound_call_placed"):
+        placed = event.outbound_call_placed
+        if call.status != telephony_pb2.CALL_STATUS_DIALING:
+            return None
+        return Leg(
+            e164(placed.number), placed.caller_id, placed.dial_timeout_seconds or twiml.DIAL_TIMEOUT_SECONDS
+        )
+    attempt = event.callback_dialing
+    dialing = (
+        call.status == telephony_pb2.CALL_STATUS_CONNECTED
+        and call.HasField("callback")
+        and not call.callback.connected
+        and call.callback.attempts == attempt.attempt
+    )
+    if not dialing or not call.carrier_ref:
+        return None
+    return Leg(e164(attempt.number), call.dnis, twiml.DIAL_TIMEOUT_SECONDS)
+
+
+def e164(number: str) -> str:
+    """Twilio dials E.164 (+ and the country code); the platform keeps an outbound number's digits, so
+    a number placed through Twilio is written with its country code (+82 10-..., not 010-...)."""
+    return number if number.startswith("+") else f"+{number}"
 
 
 class RebasedHttpClient(AsyncTwilioHttpClient):
@@ -145,6 +195,9 @@ class Dialer:
         version = event.aggregate_version
         found = telephony_pb2.GetCallRequest(call_id=event.aggregate_id, min_version=version)
         call = await self._services.telephony.GetCall(found, metadata=metadata)
+        if move == Move.PLACE:
+            await self._place(account, call, event)
+            return
         if not call.carrier_ref:
             return  # a call of the simulated carrier, in a tenant that also has Twilio numbers
         if not still_due(call, move, datetime.now(UTC)):
@@ -159,6 +212,23 @@ class Dialer:
             await live.update_async(
                 url=urls.to("voice", call_id=call.call_id, version=version), method="POST"
             )
+        self.updates += 1
+
+    async def _place(self, account: TwilioAccount, call: telephony_pb2.Call, event: event_pb2.Event) -> None:
+        leg = leg_to_place(call, event, datetime.now(UTC))
+        if leg is None:
+            return
+        urls = twiml.Urls(self._settings.cc_twilio_public_url.rstrip("/"))
+        this: dict[str, str | int] = {"call_id": call.call_id, "version": event.aggregate_version}
+        await self._client(account).calls.create_async(
+            to=leg.to,
+            from_=leg.caller_id,
+            url=urls.to("connected", **this),
+            method="POST",
+            status_callback=urls.to("leg", **this),
+            status_callback_method="POST",
+            timeout=leg.timeout,
+        )
         self.updates += 1
 
     def _client(self, account: TwilioAccount) -> Client:

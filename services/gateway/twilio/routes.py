@@ -12,6 +12,10 @@ Every request is checked with the `twilio` library's RequestValidator against it
 | `answered` | the agent picked up the `<Dial>`ed leg     | AnswerCall; `<Hangup>` drops the leg if late  |
 | `dialed`   | the `<Dial>` ended                         | RejectCall (no answer, busy), else HangUpCall |
 | `status`   | the number's status callback               | HangUpCall by the caller once Twilio ends it  |
+| `connected`| the customer answered an outbound leg the  | ReportCallbackOutcome connected (the leg's    |
+|            | dialer placed                              | CallSid kept); `<Dial>` the agent             |
+| `leg`      | that leg's status callback                 | not answered: its outcome (no-answer, busy,   |
+|            |                                            | failed); completed: HangUpCall by the caller  |
 
 Twilio may send a webhook again; each command carries a request id made from Twilio's own ids (and the
 call's version for digits), so a repeat gets the first outcome. A command the call has moved past
@@ -196,6 +200,59 @@ async def dialed(
         call_id=call_id, party=events_pb2.PARTY_AGENT, request_id=request_id
     )
     return await hook.answer(await hook.acted(telephony.HangUpCall(hang_up, metadata=hook.metadata), call_id))
+
+
+@router.post("/connected")
+async def connected(request: Request, call_id: CallId, version: int, signature: Signature = "") -> Response:
+    """The customer answered the outbound leg: it connected, and the agent on the call is bridged in.
+    Too late (the agent gave up, the call ended meanwhile) the leg is hung up."""
+    hook = await webhook(request, signature)
+    sid = hook.form.get("CallSid", "")
+    report = telephony_pb2.ReportCallbackOutcomeRequest(
+        call_id=call_id,
+        outcome=events_pb2.CALLBACK_OUTCOME_CONNECTED,
+        carrier_ref=sid,
+        request_id=f"twilio-connected-{sid or version}",
+    )
+    rpc = hook.services.telephony.ReportCallbackOutcome(report, metadata=hook.metadata)
+    call = await hook.acted(rpc, call_id)
+    if call.status != telephony_pb2.CALL_STATUS_CONNECTED or call.carrier_ref != sid:
+        return twiml_response(twiml.hang_up())
+    agent = await hook.services.routing.GetAgent(
+        routing_pb2.GetAgentRequest(agent_id=call.agent_id), metadata=hook.metadata
+    )
+    urls = twiml.Urls(hook.settings.cc_twilio_public_url.rstrip("/"))
+    return twiml_response(twiml.connect_agent(call, agent.profile.endpoint, urls))
+
+
+# An outbound leg's final status, when the customer never answered: the leg's outcome.
+_NOT_ANSWERED = {
+    "no-answer": events_pb2.CALLBACK_OUTCOME_NO_ANSWER,
+    "canceled": events_pb2.CALLBACK_OUTCOME_NO_ANSWER,
+    "busy": events_pb2.CALLBACK_OUTCOME_BUSY,
+    "failed": events_pb2.CALLBACK_OUTCOME_FAILED,
+}
+
+
+@router.post("/leg", status_code=204)
+async def leg(request: Request, call_id: CallId, version: int, signature: Signature = "") -> Response:
+    """The outbound leg ended: unanswered, that is its outcome (the call ends, or a callback waits for its
+    next attempt); completed (it had connected), the customer hung up."""
+    hook = await webhook(request, signature)
+    telephony, status = hook.services.telephony, hook.form.get("CallStatus", "")
+    request_id = f"twilio-leg-{hook.form.get('CallSid') or version}"
+    outcome = _NOT_ANSWERED.get(status)
+    if outcome is not None:
+        report = telephony_pb2.ReportCallbackOutcomeRequest(
+            call_id=call_id, outcome=outcome, request_id=request_id
+        )
+        await moved_on_or(telephony.ReportCallbackOutcome(report, metadata=hook.metadata), call_id)
+    elif status == "completed":
+        gone = telephony_pb2.HangUpCallRequest(
+            call_id=call_id, party=events_pb2.PARTY_CALLER, request_id=request_id
+        )
+        await moved_on_or(telephony.HangUpCall(gone, metadata=hook.metadata), call_id)
+    return Response(status_code=204)
 
 
 @router.post("/status", status_code=204)

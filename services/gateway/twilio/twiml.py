@@ -10,6 +10,7 @@ I/O, so every answer is a pure function of the call, the flow node it waits on a
 | waiting for a callback    | `<Say>` what it was told, `<Hangup>`: its place is kept                 |
 | ringing an agent          | `<Dial>` the agent's endpoint; its `url` reports the answer             |
 | connected                 | nothing: the `<Dial>` bridge goes on                                    |
+| transferred out           | `<Say>` any last announcement, `<Dial>` the number                      |
 | ended                     | `<Say>` any last announcement, `<Hangup>`                               |
 
 Routing is the platform's, so `<Enqueue>` is only where the caller waits: each call has a Twilio queue
@@ -97,6 +98,9 @@ def render(
         response.append(dial)
     elif call.status == Status.CALL_STATUS_CONNECTED:
         pass  # the bridge holds the call; an empty answer changes nothing
+    elif call.end_reason == events_pb2.END_REASON_TRANSFERRED_OUT and call.transferred_to:
+        _say(response, told, language)  # the flow's transfer node: Twilio connects the caller on
+        response.dial(call.transferred_to)
     else:  # ended
         _say(response, told, language)
         response.hangup()
@@ -108,6 +112,21 @@ def dial_out(number: str) -> str:
     call is over for the platform."""
     response = VoiceResponse()
     response.dial(number)
+    return str(response)
+
+
+def connect_agent(call: telephony_pb2.Call, endpoint: str, urls: Urls) -> str:
+    """The customer answered an outbound leg (an outbound call, a callback's attempt): `<Dial>` the agent
+    who is on the call; the `<Dial>`'s end is reported as a ring's is (`dialed`: the agent's leg ended,
+    or the customer's). An agent without an endpoint cannot be reached here: the leg is hung up."""
+    response = VoiceResponse()
+    if not endpoint:
+        response.hangup()
+        return str(response)
+    this: dict[str, str | int] = {"call_id": call.call_id, "agent_id": call.agent_id, "version": call.version}
+    dial = Dial(action=urls.to("dialed", **this), method="POST", timeout=DIAL_TIMEOUT_SECONDS)
+    _dial_endpoint(dial, endpoint, "")
+    response.append(dial)
     return str(response)
 
 
@@ -140,10 +159,12 @@ def _entry_length(node: events_pb2.FlowNode) -> dict[str, int | str]:
 
 
 def _dial_endpoint(dial: Dial, endpoint: str, answered: str) -> None:
-    """`sip:…` rings a SIP address, `client:name` a Twilio Client identity, anything else a number."""
+    """`sip:…` rings a SIP address, `client:name` a Twilio Client identity, anything else a number;
+    `answered` (when given) is asked when the agent picks up."""
+    told: dict[str, str] = {"url": answered, "method": "POST"} if answered else {}
     if endpoint.startswith("sip:"):
-        dial.sip(endpoint, url=answered, method="POST")
+        dial.sip(endpoint, **told)
     elif endpoint.startswith("client:"):
-        dial.client(endpoint.removeprefix("client:"), url=answered, method="POST")
+        dial.client(endpoint.removeprefix("client:"), **told)
     else:
-        dial.number(endpoint, url=answered, method="POST")
+        dial.number(endpoint, **told)
