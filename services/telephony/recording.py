@@ -1,4 +1,5 @@
-"""Call recording in segments (TEL-7, SEC-1), pure: a call is recorded from its offer to its end; a pause
+"""Call recording in segments (TEL-7, SEC-1), pure: a call is recorded from its offer (an outbound call
+from the customer's answer) to its end; a pause
 ends the segment being recorded and a resume starts the next, so a paused interval is in no recording.
 
 Telephony pauses by itself while the caller is at a masked collect node (a card number is being
@@ -84,8 +85,8 @@ def recorded(
                 end(CALL_ENDED)
             paused = ""
         out.append(event)
-        if isinstance(event, events_pb2.CallOffered):
-            start()
+        if isinstance(event, events_pb2.CallOffered | events_pb2.OutboundCallConnected):
+            start()  # an outbound call has nothing to record until the customer answers
         elif _resumes(paused, at_masked, event):
             paused = ""
             start()

@@ -1,5 +1,6 @@
-"""Voice tickets: every answered call opens a ticket for the customer, assigned to the answering agent,
-and every voicemail opens one with its recording, unassigned (TEL-6)."""
+"""Voice tickets: every answered call opens a ticket for the customer, assigned to the answering agent
+(an outbound call once the customer answers, assigned to the agent who called), and every voicemail
+opens one with its recording, unassigned (TEL-6)."""
 
 from collections.abc import Sequence
 
@@ -14,16 +15,17 @@ from services.ticketing.domain import ticket_for_call
 
 
 def voice_tickets(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, AggregateCommand]]:
-    """telephony.call.events.v1 -> OpenTicket for an answered call or a voicemail (a call has one or
-    the other, so one ticket id derived from the call serves both)."""
+    """telephony.call.events.v1 -> OpenTicket for an answered call (inbound or outbound) or a voicemail
+    (a call has one of them, so one ticket id derived from the call serves all)."""
     match event.WhichOneof("payload"):
         case "call_answered":
             answered = event.call_answered
-            opening = commands_pb2.OpenTicket(
-                subject=f"Voice call in queue {answered.queue_id}",
-                queue_id=answered.queue_id,
-                assignee_agent_id=answered.agent_id,
-                line_id=answered.line_id,
+            opening = _agents(answered.agent_id, answered.line_id, f"Voice call in queue {answered.queue_id}")
+            opening.queue_id = answered.queue_id
+        case "outbound_call_connected":
+            connected = event.outbound_call_connected
+            opening = _agents(
+                connected.agent_id, connected.line_id, f"Outbound call on line {connected.line_id}"
             )
         case "voicemail_left":
             left = event.voicemail_left
@@ -47,3 +49,8 @@ def voice_tickets(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, Agg
     ticket_id = ticket_for_call(event.tenant_id, event.aggregate_id)
     meta = caused_by(event.event_id, "open-ticket", event.tenant_id, ticket_id, event.correlation_id)
     return [(TICKETS, commands_pb2.TicketCommand(meta=meta, open_ticket=opening))]
+
+
+def _agents(agent_id: str, line_id: str, subject: str) -> commands_pb2.OpenTicket:
+    """The ticket of a call an agent talks on: assigned to that agent, on the call's line."""
+    return commands_pb2.OpenTicket(subject=subject, assignee_agent_id=agent_id, line_id=line_id)

@@ -89,6 +89,14 @@ async def test_an_agent_calls_a_customer_within_the_line_s_hours_and_never_a_do_
     assert (
         "telephony.call.outbound_call_placed" in kinds and "telephony.call.outbound_call_connected" in kinds
     )
+    assert "telephony.call.recording_segment_started" in kinds  # recorded from the customer's answer
+
+    def ticketed(body: dict[str, Any]) -> bool:
+        return any(ticket["call_id"] == call["call_id"] for ticket in body["tickets"])
+
+    tickets = await until(rest, "/v1/tickets", ticketed, "no voice ticket for the call", assignee="kim")
+    [ticket] = [t for t in tickets["tickets"] if t["call_id"] == call["call_id"]]
+    assert (ticket["channel"], ticket["line_id"]) == ("voice", "sales")
 
     def counted(body: dict[str, Any]) -> bool:
         return any(row["key"] == "outbound" and row["answered"] for row in body["rows"])

@@ -5,6 +5,7 @@ outcome connects it or ends it; the agent is on the call from its placement and 
 from dataclasses import dataclass, field
 
 import pytest
+from cc.common.v1 import event_pb2
 from cc.routing.v1 import commands_pb2 as agent_commands
 from cc.telephony.v1 import commands_pb2, events_pb2
 from cc.telephony.v1.telephony_pb2 import CallStatus
@@ -20,6 +21,7 @@ from services.telephony import caller_list, domain
 from services.telephony.caller_list import ListedNumber
 from services.telephony.consumers import CallTimer
 from services.telephony.lines import LineState
+from services.ticketing.consumers import voice_tickets
 from tests.unit.support import T0, TENANT, History, at, envelope, meta, refused, violated_fields
 
 CUSTOMER = "821055550101"
@@ -43,9 +45,9 @@ class Directory:
         return self.listed.get(number)
 
 
-def history(directory: Directory | None = None) -> History:
+def history(directory: Directory | None = None, record_calls: bool = False) -> History:
     directory = directory or Directory()
-    rules = domain.TelephonyRules(lines=directory, callers=directory)
+    rules = domain.TelephonyRules(lines=directory, callers=directory, record_calls=record_calls)
     return History(domain.decide, domain.evolve, domain.customer_of, rules, "telephony", "call", "call-1")
 
 
@@ -193,6 +195,29 @@ def test_the_leg_the_carrier_connected_becomes_the_calls_carrier_ref() -> None:
     place(garbled)
     with pytest.raises(InvalidArgument):
         report(garbled, events_pb2.CALLBACK_OUTCOME_CONNECTED, carrier_ref="CA\x00")
+
+
+def test_an_outbound_call_is_recorded_from_the_answer_and_opens_a_voice_ticket_for_its_agent() -> None:
+    call = history(record_calls=True)
+    assert not any(isinstance(e, events_pb2.RecordingSegmentStarted) for e in place(call))  # nobody yet
+
+    connected, started = report(call, events_pb2.CALLBACK_OUTCOME_CONNECTED)
+    assert started == events_pb2.RecordingSegmentStarted(segment=1, recording_ref="call-1/recording/1")
+    ended_segment, _ = hang_up(call, events_pb2.PARTY_AGENT)
+    assert isinstance(ended_segment, events_pb2.RecordingSegmentEnded) and ended_segment.seconds == 55
+
+    event = event_pb2.Event(
+        event_id="e-1",
+        tenant_id="acme",
+        aggregate_id="call-1",
+        customer_id="cu-1",
+        outbound_call_connected=connected,
+    )
+    [(_, ticket)] = voice_tickets(event)
+    opened = ticket.open_ticket
+    assert [opened.assignee_agent_id, opened.line_id, opened.call_id, opened.customer_id] == [
+        "kim", "sales", "call-1", "cu-1"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
