@@ -129,13 +129,30 @@ def _public_holidays(country: str, subdivision: str, year: int) -> "holidays.Hol
     return holidays.country_holidays(country, subdiv=subdivision or None, years=year)
 
 
+TIME_ZONE_RULE = "an IANA time zone such as Asia/Seoul"
+
+
+@lru_cache(maxsize=256)
+def zone_of(name: str) -> ZoneInfo | None:
+    """The zone an IANA name names; None for none ("Asia" is a directory of zones, not one)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def day_at(at: float, time_zone: str) -> str:
+    """The ISO date at the moment `at` (seconds since the epoch) in the zone; UTC for "" (or a zone
+    unknown here)."""
+    zone = zone_of(time_zone) if time_zone else None
+    return datetime.fromtimestamp(at, tz=zone or UTC).date().isoformat()
+
+
 def validated(calendar: BusinessCalendar) -> BusinessCalendar:
     """The calendar, or InvalidArgument naming every field at fault."""
     violations: list[FieldViolation] = []
-    try:
-        ZoneInfo(calendar.time_zone)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Asia" is a directory of zones, not one
-        violations.append(FieldViolation("time_zone", "an IANA time zone such as Asia/Seoul"))
+    if zone_of(calendar.time_zone) is None:
+        violations.append(FieldViolation("time_zone", TIME_ZONE_RULE))
     if calendar.country and calendar.country not in holidays.list_supported_countries():
         violations.append(FieldViolation("country", "an ISO 3166 country code the holidays package knows"))
     elif calendar.subdivision and calendar.subdivision not in holidays.list_supported_countries().get(

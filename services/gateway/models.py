@@ -1557,6 +1557,11 @@ class QueueRules(BaseModel):
         default=None,
         description="After a maximum wait, the overflow queue's agents may take the call too; null for none.",
     )
+    time_zone: OptionalText = Field(
+        default="",
+        description="The IANA time zone of its day, its line of business's (Asia/Seoul): its counters start "
+        "again at its local midnight. Empty: UTC.",
+    )
 
     def to_proto(self) -> routing_events.QueueRules:
         return routing_events.QueueRules(
@@ -1575,6 +1580,7 @@ class QueueRules(BaseModel):
             last_agent_window_seconds=self.last_agent.window_seconds if self.last_agent else 0,
             last_agent_wait_seconds=self.last_agent.wait_seconds if self.last_agent else 0,
             channel=self.channel,
+            time_zone=self.time_zone,
             expanding=[
                 routing_events.ExpandingStep(
                     after_seconds=s.after_seconds, min_proficiency=s.min_proficiency, any_site=s.any_site
@@ -1588,6 +1594,7 @@ class QueueRules(BaseModel):
         return QueueRules(
             display_name=rules.display_name,
             channel=rules.channel or "voice",  # type: ignore[arg-type]
+            time_zone=rules.time_zone,
             skills=[SkillRequirement(skill=s.skill, min_proficiency=s.min_proficiency) for s in rules.skills],
             skill_match=enum_word(rules, "skill_match", "SKILL_MATCH_"),  # type: ignore[arg-type]
             strategy=enum_word(rules, "strategy", "ROUTING_STRATEGY_"),  # type: ignore[arg-type]

@@ -69,6 +69,7 @@ from cc.routing.v1 import events_pb2
 from cc.telephony.v1 import events_pb2 as call_events
 from sortedcontainers import SortedList
 
+from services.common.calendar import day_at
 from services.common.envelope import to_datetime
 from services.routing.capacity import DEFAULT_CAPACITY, VOICE, capacity_of
 from services.routing.rules import (
@@ -675,11 +676,18 @@ class Board:
         for contact in waiting:
             self._line_up(contact)
 
+    def queue_day(self, queue_id: str, at: float) -> str:
+        """The queue's day at `at`, in its time zone (a queue not defined as data counts in UTC)."""
+        rule = self.queues.get(queue_id)
+        return rule.day_at(at) if rule is not None else day_at(at, "")
+
     def tally(self, queue_id: str) -> QueueTally:
-        """Today's tally of a queue, to change: a tally of an earlier day starts again from zero."""
+        """Today's tally of a queue, to change: a tally of an earlier day (in the queue's time zone)
+        starts again from zero; a late event stamped before its midnight does not take the day back."""
+        day = self.queue_day(queue_id, self.clock)
         tally = self.tallies.get(queue_id)
-        if tally is None or tally.day != self.day:
-            tally = self.tallies[queue_id] = QueueTally(day=self.day)
+        if tally is None or tally.day < day:
+            tally = self.tallies[queue_id] = QueueTally(day=day)
         self._mark("tally", queue_id)
         return tally
 
@@ -694,8 +702,8 @@ class Board:
         return talk
 
     def reach_day(self, day: str) -> None:
-        """Counters are per UTC day; a late event stamped before midnight does not take the day back.
-        Agents' days start again from zero: O(agents), once a day."""
+        """Agents' days (RTM-2) are UTC days; a late event stamped before midnight does not take the day
+        back. They start again from zero: O(agents), once a day. (Queues count in their own time zone.)"""
         if day > self.day:
             self.day = day
             self._mark("day")

@@ -21,7 +21,6 @@ queue has metrics, zeros, from the moment it is defined.
 """
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Literal
 
 from cc.routing.v1 import events_pb2
@@ -51,8 +50,9 @@ def queue_metrics(
 ) -> events_pb2.QueueMetrics:
     """The queue's metrics as of `now`. Its occupancy costs O(agents): a caller publishing often passes
     one it computed (`queue_occupancy`) a moment before, rather than "now"."""
-    # The counters are today's (UTC): after midnight they start from zero even before the next event.
-    today = datetime.fromtimestamp(now, tz=UTC).date().isoformat()
+    # The counters are today's, in the queue's time zone: after its midnight they start from zero even
+    # before the next event.
+    today = board.queue_day(queue_id, now)
     tally = board.tallies.get(queue_id)
     if tally is None or tally.day < today:
         tally = QueueTally()

@@ -19,6 +19,7 @@ from typing import Any
 
 from cc.routing.v1 import events_pb2
 
+from services.common.calendar import TIME_ZONE_RULE, day_at, zone_of
 from services.common.errors import FieldViolation, InvalidArgument, optional_text, text_problem
 from services.routing.capacity import CHANNELS, VOICE
 
@@ -75,6 +76,13 @@ class QueueRule:
     last_agent_wait_seconds: int = 0
     # The channel of its contacts (RT-7); agents take them within their capacity for it.
     channel: str = VOICE
+    # The time zone of its day (its line of business's): its counters start again at its local
+    # midnight. "": UTC.
+    time_zone: str = ""
+
+    def day_at(self, at: float) -> str:
+        """The queue's day (an ISO date) at the moment `at`, in its time zone."""
+        return day_at(at, self.time_zone)
 
     @property
     def last_step(self) -> int:
@@ -243,6 +251,7 @@ def rule_of(queue_id: str, rules: events_pb2.QueueRules) -> QueueRule:
         last_agent_window_seconds=rules.last_agent_window_seconds,
         last_agent_wait_seconds=rules.last_agent_wait_seconds,
         channel=rules.channel or VOICE,
+        time_zone=rules.time_zone,
     )
 
 
@@ -267,6 +276,7 @@ def proto_of(rule: QueueRule) -> events_pb2.QueueRules:
         last_agent_window_seconds=rule.last_agent_window_seconds,
         last_agent_wait_seconds=rule.last_agent_wait_seconds,
         channel=rule.channel,
+        time_zone=rule.time_zone,
     )
 
 
@@ -300,6 +310,7 @@ def validated(queue_id: str, rules: events_pb2.QueueRules) -> events_pb2.QueueRu
     for field in seconds:
         check(0 <= getattr(rules, field) <= MAX_SECONDS, field, f"0 to {MAX_SECONDS} seconds")
     check(not rules.channel or rules.channel in CHANNELS, "channel", f"one of {', '.join(CHANNELS)}")
+    check(not rules.time_zone or zone_of(rules.time_zone) is not None, "time_zone", TIME_ZONE_RULE)
     for index, site in enumerate(rules.sites):
         problem = text_problem(site)
         check(problem is None, f"sites[{index}]", f"a site {problem}")

@@ -100,10 +100,17 @@ async def test_a_new_queue_has_live_metrics_at_once_and_only_admins_define_queue
     rest: httpx.AsyncClient,
 ) -> None:
     assert (await rest.get("/v1/queues/escalations/metrics")).status_code == 404
-    body = {"queue_id": "escalations", "skills": [{"skill": "tier2"}], "service_level_threshold_seconds": 60}
+    body = {
+        "queue_id": "escalations",
+        "skills": [{"skill": "tier2"}],
+        "service_level_threshold_seconds": 60,
+        "time_zone": "Asia/Seoul",  # its counters start again at Seoul's midnight
+    }
     as_supervisor = await rest.post("/v1/queues", json=body, headers={"X-API-Key": SUPERVISOR})
     assert (as_supervisor.status_code, as_supervisor.json()["error_id"]) == (403, "role-not-permitted")
-    ok(await rest.post("/v1/queues", json=body), 201)
+    assert ok(await rest.post("/v1/queues", json=body), 201)["rules"]["time_zone"] == "Asia/Seoul"
+    nowhere = await rest.post("/v1/queues", json={**body, "queue_id": "mars", "time_zone": "Mars/Olympus"})
+    assert (nowhere.status_code, nowhere.json()["field_violations"][0]["field"]) == (422, "rules.time_zone")
 
     async def zeros() -> dict[str, Any] | None:
         response = await rest.get("/v1/queues/escalations/metrics")

@@ -1,5 +1,7 @@
 """Live queue metrics (RTM-1): the formulas over a board folded from events with exact timestamps."""
 
+from dataclasses import replace
+
 import pytest
 from cc.routing.v1 import events_pb2 as routing_events
 from cc.telephony.v1 import events_pb2 as call_events
@@ -371,6 +373,25 @@ def test_a_late_event_from_before_midnight_does_not_wipe_the_new_day() -> None:
 
     assert feed.board.day == "2025-03-04"
     assert metrics(feed).offered == 1
+
+
+def test_a_queue_counts_its_day_in_its_line_s_time_zone() -> None:
+    seoul = replace(implicit_rule("member", "member", 20), time_zone="Asia/Seoul")
+    feed = Feed(Board(TENANT, queues={"member": seoul, **implicit_rules({"payment": "payment"})}))
+    seoul_midnight = 6 * 3600  # T0 is 09:00 UTC, 18:00 in Seoul; Seoul's midnight is 15:00 UTC
+    for queue_id in ("member", "payment"):
+        feed.call(f"{queue_id}-1", queued(queue_id, seoul_midnight - 60), seoul_midnight - 60)
+    assert metrics(feed, now=seoul_midnight + 60).offered == 0  # a new day in Seoul, before any event
+    assert metrics(feed, "payment", now=seoul_midnight + 60).offered == 1  # still the same UTC day
+
+    for queue_id in ("member", "payment"):
+        feed.call(f"{queue_id}-2", queued(queue_id, seoul_midnight + 60), seoul_midnight + 60)
+
+    assert (metrics(feed, now=seoul_midnight + 90).offered, feed.board.tallies["member"].day) == (
+        1,
+        "2025-03-04",
+    )
+    assert metrics(feed, "payment", now=seoul_midnight + 90).offered == 2
 
 
 def test_after_midnight_the_counters_show_zero_before_any_new_event() -> None:

@@ -121,6 +121,8 @@ def test_validation_spells_out_the_defaults() -> None:
         (rules(max_wait_seconds=60), "rules.overflow_queue_id"),
         (rules(overflow_queue_id="general"), "rules.overflow_queue_id"),
         (rules(sites=[" "]), "rules.sites[0]"),
+        (rules(time_zone="Asia"), "rules.time_zone"),  # a directory of zones, not one
+        (rules(time_zone="Mars/Olympus"), "rules.time_zone"),
     ],
 )
 def test_bad_rules_are_refused_naming_the_field(body: routing_events.QueueRules, field: str) -> None:
