@@ -109,17 +109,23 @@ class CommandBus:
     ) -> asyncio.Future[RecordMetadata]:
         """Hand a command to the producer and return the broker's acknowledgement to come: commands
         enqueued one after another keep their order on a partition, and a batch of them is written in a
-        few produce requests rather than one round trip each."""
+        few produce requests rather than one round trip each. A command the producer refuses at once
+        (too large, the producer stopped) fails the acknowledgement; this never raises."""
         meta = command.meta
         if not meta.command_id:
             meta.command_id = new_id()
         meta.issued_at.CopyFrom(timestamp(datetime.now(UTC)))
-        return await self._producer.send(
-            topics.commands,
-            value=command.SerializeToString(),
-            key=aggregate_key(meta.tenant_id, meta.aggregate_id),
-            headers=telemetry.inject_headers(),
-        )
+        try:
+            return await self._producer.send(
+                topics.commands,
+                value=command.SerializeToString(),
+                key=aggregate_key(meta.tenant_id, meta.aggregate_id),
+                headers=telemetry.inject_headers(),
+            )
+        except Exception as error:
+            refused: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+            refused.set_exception(error)
+            return refused
 
 
 def command_meta(

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
+from aiokafka.errors import MessageSizeTooLargeError
+
 from services.common import kafka
 from services.common.aggregate import AggregateCommand
 from services.common.command_bus import CommandBus
@@ -71,13 +73,12 @@ async def _fire(bus: CommandBus, due: list[Deadline]) -> None:
     """Post the due deadlines' commands together (a burst of RONAs is one round trip, not one each);
     one the broker does not take now is posted again until it is, rather than lost or stopping timers."""
     commands = [(deadline.topics, deadline.command()) for deadline in due]
-    acks = [
-        await kafka.until_done(partial(bus.enqueue, topics, command), "deadlines")
-        for topics, command in commands
-    ]
+    acks = [await bus.enqueue(topics, command) for topics, command in commands]
     for (topics, command), outcome in zip(
         commands, await asyncio.gather(*acks, return_exceptions=True), strict=True
     ):
-        if isinstance(outcome, BaseException):
+        if isinstance(outcome, MessageSizeTooLargeError):  # a timer's command is small: a bug, not a fault
+            log.error("a deadline's command is too large for a record; dropped: %s", command)
+        elif isinstance(outcome, BaseException):
             log.warning("a deadline's command was not written (%r); posting it again", outcome)
             await kafka.until_done(partial(bus.post, topics, command), "deadlines")

@@ -83,13 +83,7 @@ class Policy:
             return []
 
     async def enqueue(self, post: Post) -> asyncio.Future[RecordMetadata]:
-        """The broker's acknowledgement to come; a command the producer refuses outright fails it."""
-        try:
-            return await self._bus.enqueue(post.topics, post.command)
-        except Exception as error:
-            refused: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
-            refused.set_exception(error)
-            return refused
+        return await self._bus.enqueue(post.topics, post.command)
 
     async def post_until_written(self, post: Post) -> None:
         try:

@@ -300,6 +300,13 @@ async def test_an_agent_calls_a_customer_through_twilio_which_reports_the_leg(
     call = ok(await rest.get(f"/v1/calls/{call_id}"))
     assert (call["status"], call["carrier_ref"], call["direction"]) == ("connected", leg, "outbound")
 
+    # Another leg's end (a leg Twilio placed twice, say) ends nothing: the call is with this leg.
+    stray = await twilio(
+        rest, created["StatusCallback"], CallSid="CAe2e0000000000000000000000000099", CallStatus="completed"
+    )
+    assert stray.status_code == 204
+    assert ok(await rest.get(f"/v1/calls/{call_id}"))["status"] == "connected"
+
     # tw-park hangs up at the desktop: the dialer ends the leg at Twilio, whose status then finds it over.
     ok(await rest.post(f"/v1/calls/{call_id}/hangup", json={"party": "agent"}))
     assert await twilio_api.next_update(leg, "Status") == {"Status": "completed"}

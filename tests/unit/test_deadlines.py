@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from aiokafka.errors import KafkaConnectionError
+from cc.common.v1 import types_pb2
 from cc.telephony.v1 import commands_pb2
 
 from services.common.deadlines import Deadline, Deadlines, _fire
@@ -76,25 +77,30 @@ def test_tenants_do_not_share_deadlines() -> None:
 
 
 class Bus:
-    """A command bus whose broker does not take the first write of a deadline's command."""
+    """A command bus whose broker does not take the first write it is handed, logging each command's id."""
 
     def __init__(self) -> None:
         self.log: list[str] = []
 
-    async def enqueue(self, topics: object, command: object) -> "asyncio.Future[None]":
+    async def enqueue(self, topics: object, command: commands_pb2.CallCommand) -> "asyncio.Future[None]":
         ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if not self.log:
             ack.set_exception(KafkaConnectionError("the broker is away"))
         else:
             ack.set_result(None)
-        self.log.append("enqueue")
+        self.log.append(f"enqueue {command.meta.command_id}")
         return ack
 
-    async def post(self, topics: object, command: object) -> None:
-        self.log.append("post")
+    async def post(self, topics: object, command: commands_pb2.CallCommand) -> None:
+        self.log.append(f"post {command.meta.command_id}")
 
 
-async def test_due_deadlines_are_posted_together_and_one_the_broker_refused_is_posted_again() -> None:
+def named(cause: str) -> Deadline:
+    command = commands_pb2.CallCommand(meta=types_pb2.CommandMeta(command_id=f"rona-{cause}"))
+    return Deadline(cause, timedelta(0), CALLS, lambda: command)
+
+
+async def test_due_deadlines_are_posted_together_and_the_one_the_broker_refused_is_posted_again() -> None:
     bus = Bus()
-    await _fire(bus, [deadline(0, "ringing-1"), deadline(0, "ringing-2")])  # type: ignore[arg-type]
-    assert bus.log == ["enqueue", "enqueue", "post"]
+    await _fire(bus, [named("ringing-1"), named("ringing-2")])  # type: ignore[arg-type]
+    assert bus.log == ["enqueue rona-ringing-1", "enqueue rona-ringing-2", "post rona-ringing-1"]

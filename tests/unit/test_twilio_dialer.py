@@ -2,6 +2,7 @@
 caught at the `twilio` library's HTTP layer."""
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
@@ -101,11 +102,15 @@ class Telephony:
 
     async def GetCall(self, request: telephony_pb2.GetCallRequest, metadata: object) -> telephony_pb2.Call:
         self.asked, self.metadata = request, metadata
+        outbound = self.status == telephony_pb2.CALL_STATUS_DIALING
         return telephony_pb2.Call(
             call_id=request.call_id,
             carrier_ref=self.carrier_ref,
             status=self.status,
             version=request.min_version,
+            direction=telephony_pb2.CALL_DIRECTION_OUTBOUND
+            if outbound
+            else telephony_pb2.CALL_DIRECTION_INBOUND,
         )
 
 
@@ -290,12 +295,12 @@ async def test_an_outbound_call_is_placed_at_twilio_from_the_lines_number() -> N
     assert sent["url"] == f"https://api.twilio.com/2010-04-01/Accounts/{SID}/Calls.json"
     assert sent["data"] == {
         "To": "+821012345678",
-        "From": "1588-1234",
-        "Url": "https://cc.example.com/v1/adapters/twilio/connected?call_id=c-1&version=1",
+        "From": "+15881234",  # E.164, as Twilio takes it
+        "Url": "https://cc.example.com/v1/adapters/twilio/connected?call_id=c-1&version=1&attempt=0",
         "Method": "POST",
-        "StatusCallback": "https://cc.example.com/v1/adapters/twilio/leg?call_id=c-1&version=1",
+        "StatusCallback": "https://cc.example.com/v1/adapters/twilio/leg?call_id=c-1&version=1&attempt=0",
         "StatusCallbackMethod": "POST",
-        "Timeout": 45,
+        "Timeout": 40,  # Twilio gives up a little before the platform's dial timeout
     }
 
 
@@ -315,7 +320,8 @@ async def test_a_callback_of_a_twilio_call_is_placed_from_the_number_the_caller_
     await running.handle(record(event(events_pb2.CallbackDialing(number="+821012345678", attempt=2))))
 
     [sent] = recorder.sent
-    assert (sent["data"]["To"], sent["data"]["From"]) == ("+821012345678", "15881234")
+    assert (sent["data"]["To"], sent["data"]["From"]) == ("+821012345678", "+15881234")
+    assert sent["data"]["Url"].endswith("&attempt=2")
 
 
 @pytest.mark.parametrize(
@@ -345,3 +351,25 @@ async def test_a_callback_of_the_simulated_carriers_call_is_left_to_it() -> None
     await running.handle(record(event(events_pb2.CallbackDialing(number="+821012345678", attempt=0))))
 
     assert recorder.sent == []
+
+
+async def test_a_leg_twilio_refuses_to_place_is_a_failed_attempt_and_a_busy_twilio_is_not() -> None:
+    running, recorder, telephony = dialer(carrier_ref="", status=telephony_pb2.CALL_STATUS_DIALING)
+    reported: list[telephony_pb2.ReportCallbackOutcomeRequest] = []
+
+    async def report(request: telephony_pb2.ReportCallbackOutcomeRequest, metadata: object) -> None:
+        reported.append(request)
+
+    telephony.ReportCallbackOutcome = report  # type: ignore[attr-defined]
+    for status in (400, 429, 503):
+
+        async def refuses(*args: Any, status: int = status, **kwargs: Any) -> Response:
+            return Response(
+                status, json.dumps({"code": 21211, "message": "Invalid To number", "status": status})
+            )
+
+        recorder.request = refuses  # type: ignore[method-assign]
+        await running.handle(record(event(PLACED, version=1)))
+
+    [failed] = reported  # 429 and 503 pass: the platform's dial timeout ends the attempt
+    assert (failed.outcome, failed.request_id) == (events_pb2.CALLBACK_OUTCOME_FAILED, "twilio-place-e-1")

@@ -120,13 +120,21 @@ def test_a_call_the_flow_transferred_out_says_its_announcement_and_dials_the_num
         Status.CALL_STATUS_ENDED,
         "Connecting you to our partner",
         end_reason=events_pb2.END_REASON_TRANSFERRED_OUT,
-        transferred_to="1588-7000",
+        ended_by=events_pb2.PARTY_SYSTEM,
+        transferred_to="+82 2-1588-7000",
     )
 
     assert [(verb.tag, verb.text) for verb in render(transferred)] == [
         ("Say", "Connecting you to our partner"),
-        ("Dial", "1588-7000"),
+        ("Dial", "+82215887000"),  # E.164, as Twilio dials
     ]
+    by_agent = call(
+        Status.CALL_STATUS_ENDED,
+        end_reason=events_pb2.END_REASON_TRANSFERRED_OUT,
+        ended_by=events_pb2.PARTY_AGENT,
+        transferred_to="+8215887000",
+    )
+    assert verbs(render(by_agent)) == ["Hangup"]  # the dialer dialled it already: not a second time
 
 
 def test_a_customer_who_answers_an_outbound_leg_is_bridged_to_the_agent() -> None:

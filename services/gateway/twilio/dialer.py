@@ -22,6 +22,7 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from cc.common.v1 import event_pb2
 from cc.telephony.v1 import events_pb2, telephony_pb2
+from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
@@ -85,35 +86,42 @@ class Leg:
 
 
 def leg_to_place(call: telephony_pb2.Call, event: event_pb2.Event, now: datetime) -> Leg | None:
-    """The leg the event asks for, if the call is still being dialled and the event is fresh. An outbound
+    """The leg the event asks for, if the call is still dialling it and the event is fresh. An outbound
     call is Twilio's in a tenant with a Twilio account; a callback only when its call came in through
     Twilio (the simulated carrier places the others). It shows the line's number: an outbound call's
-    caller id, or the number the callback's caller had called."""
+    caller id, or the number the callback's caller had called. Twilio's ring limit ends a little before
+    the platform's dial timeout (Twilio adds its own few seconds of set-up), so the leg's status, not the
+    timer, says what became of it."""
     if now - event.occurred_at.ToDatetime(UTC) > timedelta(seconds=DIAL_OUT_WITHIN_SECONDS):
         return None
     if event.HasField("outbound_call_placed"):
         placed = event.outbound_call_placed
-        if call.status != telephony_pb2.CALL_STATUS_DIALING:
+        if not dialing_leg(call, 0):
             return None
-        return Leg(
-            e164(placed.number), placed.caller_id, placed.dial_timeout_seconds or twiml.DIAL_TIMEOUT_SECONDS
-        )
+        timeout = placed.dial_timeout_seconds or twiml.DIAL_TIMEOUT_SECONDS
+        return Leg(twiml.e164(placed.number), twiml.e164(placed.caller_id), _ring_limit(timeout))
     attempt = event.callback_dialing
-    dialing = (
+    if not dialing_leg(call, attempt.attempt) or not call.carrier_ref:
+        return None
+    return Leg(twiml.e164(attempt.number), twiml.e164(call.dnis), twiml.DIAL_TIMEOUT_SECONDS)
+
+
+def dialing_leg(call: telephony_pb2.Call, attempt: int) -> bool:
+    """Whether the call is dialling the leg of `attempt` now (an outbound call's one leg is attempt 0):
+    a webhook of an earlier attempt's leg, or of a leg the call has moved past, changes nothing."""
+    if call.direction == telephony_pb2.CALL_DIRECTION_OUTBOUND:
+        return call.status == telephony_pb2.CALL_STATUS_DIALING
+    return (
         call.status == telephony_pb2.CALL_STATUS_CONNECTED
         and call.HasField("callback")
         and not call.callback.connected
-        and call.callback.attempts == attempt.attempt
+        and call.callback.attempts == attempt
     )
-    if not dialing or not call.carrier_ref:
-        return None
-    return Leg(e164(attempt.number), call.dnis, twiml.DIAL_TIMEOUT_SECONDS)
 
 
-def e164(number: str) -> str:
-    """Twilio dials E.164 (+ and the country code); the platform keeps an outbound number's digits, so
-    a number placed through Twilio is written with its country code (+82 10-..., not 010-...)."""
-    return number if number.startswith("+") else f"+{number}"
+def _ring_limit(dial_timeout_seconds: int) -> int:
+    """Twilio rings 5 to 600 s; 5 s less than the platform's dial timeout, for Twilio's set-up."""
+    return min(600, max(5, dial_timeout_seconds - 5))
 
 
 class RebasedHttpClient(AsyncTwilioHttpClient):
@@ -219,16 +227,34 @@ class Dialer:
         if leg is None:
             return
         urls = twiml.Urls(self._settings.cc_twilio_public_url.rstrip("/"))
-        this: dict[str, str | int] = {"call_id": call.call_id, "version": event.aggregate_version}
-        await self._client(account).calls.create_async(
-            to=leg.to,
-            from_=leg.caller_id,
-            url=urls.to("connected", **this),
-            method="POST",
-            status_callback=urls.to("leg", **this),
-            status_callback_method="POST",
-            timeout=leg.timeout,
-        )
+        this: dict[str, str | int] = {
+            "call_id": call.call_id,
+            "version": event.aggregate_version,
+            "attempt": event.callback_dialing.attempt,  # 0 for an outbound call's one leg
+        }
+        try:
+            await self._client(account).calls.create_async(
+                to=leg.to,
+                from_=leg.caller_id,
+                url=urls.to("connected", **this),
+                method="POST",
+                status_callback=urls.to("leg", **this),
+                status_callback_method="POST",
+                timeout=leg.timeout,
+            )
+        except TwilioRestException as refused:
+            if not 400 <= refused.status < 500 or refused.status == 429:
+                raise  # Twilio away or busy: logged; the platform's timers end the attempt
+            # Twilio will never place it (a number it cannot dial, a caller id not the account's)
+            log.warning("twilio dialer: leg of call %s refused (%s); it failed", call.call_id, refused.msg)
+            failed = telephony_pb2.ReportCallbackOutcomeRequest(
+                call_id=call.call_id,
+                outcome=events_pb2.CALLBACK_OUTCOME_FAILED,
+                request_id=f"twilio-place-{event.event_id}",
+            )
+            metadata = ((API_KEY_HEADER, account.api_key),)
+            await self._services.telephony.ReportCallbackOutcome(failed, metadata=metadata)
+            return
         self.updates += 1
 
     def _client(self, account: TwilioAccount) -> Client:

@@ -13,9 +13,10 @@ Every request is checked with the `twilio` library's RequestValidator against it
 | `dialed`   | the `<Dial>` ended                         | RejectCall (no answer, busy), else HangUpCall |
 | `status`   | the number's status callback               | HangUpCall by the caller once Twilio ends it  |
 | `connected`| the customer answered an outbound leg the  | ReportCallbackOutcome connected (the leg's    |
-|            | dialer placed                              | CallSid kept); `<Dial>` the agent             |
+|            | dialer placed (`attempt` names which)      | CallSid kept); `<Dial>` the agent             |
 | `leg`      | that leg's status callback                 | not answered: its outcome (no-answer, busy,   |
 |            |                                            | failed); completed: HangUpCall by the caller  |
+|            |                                            | (each only while that leg is the call's)      |
 
 Twilio may send a webhook again; each command carries a request id made from Twilio's own ids (and the
 call's version for digits), so a repeat gets the first outcome. A command the call has moved past
@@ -38,6 +39,7 @@ from services.common.settings import PlatformSettings
 from services.gateway.clients import ServiceClients
 from services.gateway.twilio import twiml
 from services.gateway.twilio.accounts import TwilioAccount, TwilioAccounts
+from services.gateway.twilio.dialer import dialing_leg
 from services.gateway.twilio.flows import FlowCache
 
 log = logging.getLogger(__name__)
@@ -203,26 +205,34 @@ async def dialed(
 
 
 @router.post("/connected")
-async def connected(request: Request, call_id: CallId, version: int, signature: Signature = "") -> Response:
-    """The customer answered the outbound leg: it connected, and the agent on the call is bridged in.
-    Too late (the agent gave up, the call ended meanwhile) the leg is hung up."""
+async def connected(
+    request: Request, call_id: CallId, version: int, attempt: int = 0, signature: Signature = ""
+) -> Response:
+    """The customer answered the leg of `attempt`: it connected, and the agent on the call is bridged in
+    (Twilio asking again gets the same answer). A leg the call has moved past (the agent gave up, a
+    later attempt is being dialled) is hung up; an agent without an endpoint cannot be bridged, so the
+    attempt failed."""
     hook = await webhook(request, signature)
-    sid = hook.form.get("CallSid", "")
-    report = telephony_pb2.ReportCallbackOutcomeRequest(
-        call_id=call_id,
-        outcome=events_pb2.CALLBACK_OUTCOME_CONNECTED,
-        carrier_ref=sid,
-        request_id=f"twilio-connected-{sid or version}",
-    )
-    rpc = hook.services.telephony.ReportCallbackOutcome(report, metadata=hook.metadata)
-    call = await hook.acted(rpc, call_id)
-    if call.status != telephony_pb2.CALL_STATUS_CONNECTED or call.carrier_ref != sid:
+    telephony, sid = hook.services.telephony, hook.form.get("CallSid", "")
+    found = telephony_pb2.GetCallRequest(call_id=call_id, min_version=version)
+    call = await telephony.GetCall(found, metadata=hook.metadata)
+    bridged = call.status == telephony_pb2.CALL_STATUS_CONNECTED and bool(sid) and call.carrier_ref == sid
+    if not bridged and not dialing_leg(call, attempt):
         return twiml_response(twiml.hang_up())
-    agent = await hook.services.routing.GetAgent(
-        routing_pb2.GetAgentRequest(agent_id=call.agent_id), metadata=hook.metadata
-    )
+    agent = routing_pb2.GetAgentRequest(agent_id=call.agent_id)
+    endpoint = (await hook.services.routing.GetAgent(agent, metadata=hook.metadata)).profile.endpoint
+    if not bridged:
+        report = telephony_pb2.ReportCallbackOutcomeRequest(
+            call_id=call_id,
+            outcome=events_pb2.CALLBACK_OUTCOME_CONNECTED if endpoint else events_pb2.CALLBACK_OUTCOME_FAILED,
+            carrier_ref=sid,
+            request_id=f"twilio-connected-{sid}",
+        )
+        call = await hook.acted(telephony.ReportCallbackOutcome(report, metadata=hook.metadata), call_id)
+    if call.status != telephony_pb2.CALL_STATUS_CONNECTED or call.carrier_ref != sid or not endpoint:
+        return twiml_response(twiml.hang_up())
     urls = twiml.Urls(hook.settings.cc_twilio_public_url.rstrip("/"))
-    return twiml_response(twiml.connect_agent(call, agent.profile.endpoint, urls))
+    return twiml_response(twiml.connect_agent(call, endpoint, urls))
 
 
 # An outbound leg's final status, when the customer never answered: the leg's outcome.
@@ -235,21 +245,29 @@ _NOT_ANSWERED = {
 
 
 @router.post("/leg", status_code=204)
-async def leg(request: Request, call_id: CallId, version: int, signature: Signature = "") -> Response:
-    """The outbound leg ended: unanswered, that is its outcome (the call ends, or a callback waits for its
-    next attempt); completed (it had connected), the customer hung up."""
+async def leg(
+    request: Request, call_id: CallId, version: int, attempt: int = 0, signature: Signature = ""
+) -> Response:
+    """The leg of `attempt` ended: unanswered, that is the attempt's outcome (the call ends, or a
+    callback waits for its next attempt); completed, the customer hung up, if that leg is the call's
+    (a leg hung up because the call had moved past it ends nothing)."""
     hook = await webhook(request, signature)
-    telephony, status = hook.services.telephony, hook.form.get("CallStatus", "")
-    request_id = f"twilio-leg-{hook.form.get('CallSid') or version}"
+    telephony, status, sid = (
+        hook.services.telephony,
+        hook.form.get("CallStatus", ""),
+        hook.form.get("CallSid", ""),
+    )
+    found = telephony_pb2.GetCallRequest(call_id=call_id, min_version=version)
+    call = await telephony.GetCall(found, metadata=hook.metadata)
     outcome = _NOT_ANSWERED.get(status)
-    if outcome is not None:
+    if outcome is not None and dialing_leg(call, attempt):
         report = telephony_pb2.ReportCallbackOutcomeRequest(
-            call_id=call_id, outcome=outcome, request_id=request_id
+            call_id=call_id, outcome=outcome, request_id=f"twilio-leg-{sid}"
         )
         await moved_on_or(telephony.ReportCallbackOutcome(report, metadata=hook.metadata), call_id)
-    elif status == "completed":
+    elif status == "completed" and sid and call.carrier_ref == sid:
         gone = telephony_pb2.HangUpCallRequest(
-            call_id=call_id, party=events_pb2.PARTY_CALLER, request_id=request_id
+            call_id=call_id, party=events_pb2.PARTY_CALLER, request_id=f"twilio-leg-{sid}"
         )
         await moved_on_or(telephony.HangUpCall(gone, metadata=hook.metadata), call_id)
     return Response(status_code=204)

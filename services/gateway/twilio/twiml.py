@@ -23,6 +23,8 @@ from urllib.parse import urlencode
 from cc.telephony.v1 import events_pb2, telephony_pb2
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+from services.common import numbers
+
 Status = telephony_pb2.CallStatus
 # How long Twilio waits for the caller's first key (and between keys) before the entry counts as none.
 GATHER_TIMEOUT_SECONDS = 5
@@ -98,9 +100,11 @@ def render(
         response.append(dial)
     elif call.status == Status.CALL_STATUS_CONNECTED:
         pass  # the bridge holds the call; an empty answer changes nothing
-    elif call.end_reason == events_pb2.END_REASON_TRANSFERRED_OUT and call.transferred_to:
+    elif (
+        call.end_reason == events_pb2.END_REASON_TRANSFERRED_OUT and call.ended_by == events_pb2.PARTY_SYSTEM
+    ):
         _say(response, told, language)  # the flow's transfer node: Twilio connects the caller on
-        response.dial(call.transferred_to)
+        response.dial(e164(call.transferred_to))
     else:  # ended
         _say(response, told, language)
         response.hangup()
@@ -111,8 +115,15 @@ def dial_out(number: str) -> str:
     """The agent transferred the call to an outside number: Twilio connects the caller to it, and the
     call is over for the platform."""
     response = VoiceResponse()
-    response.dial(number)
+    response.dial(e164(number))
     return str(response)
+
+
+def e164(number: str) -> str:
+    """A number as Twilio dials it, E.164: + and its digits. The platform keeps numbers' digits (and
+    lines' numbers as written), so numbers meant for Twilio are written with their country code
+    (+82 10-..., not 010-...)."""
+    return f"+{numbers.canonical(number).removeprefix('+')}"
 
 
 def connect_agent(call: telephony_pb2.Call, endpoint: str, urls: Urls) -> str:
