@@ -314,7 +314,9 @@ def _decide(
         case "finish_consult":
             return _finish_consult(_existing(state, call_id), command.finish_consult, now)
         case "request_callback":
-            return _request_callback(_existing(state, call_id), command.request_callback, now)
+            call = _existing(state, call_id)
+            line = rules.lines.line(command.meta.tenant_id, call.line_id) if call.line_id else None
+            return _request_callback(call, command.request_callback, now, line)
         case "release_callback":
             return [_release_callback(_existing(state, call_id))]
         case "cancel_callback":
@@ -595,9 +597,12 @@ TRANSFERRED = "transferred"
 CALLBACK_SLOT, CALLBACK_RETRY = "callback-slot", "callback-retry"
 
 
-def _request_callback(call: CallState, request: commands_pb2.RequestCallback, now: datetime) -> list[Message]:
+def _request_callback(
+    call: CallState, request: commands_pb2.RequestCallback, now: datetime, line: LineState | None
+) -> list[Message]:
     """The caller accepts a callback while waiting (TEL-5): it keeps their place, or with a time slot
-    leaves the queue until then. Their number unless they gave another."""
+    leaves the queue until then, a slot within the hours of the call's line. Their number unless they
+    gave another."""
     if call.status != telephony_pb2.CALL_STATUS_QUEUED:
         raise _illegal(call, "call-not-queued", "waiting in a queue")
     if call.callback_number:
@@ -619,6 +624,11 @@ def _request_callback(call: CallState, request: commands_pb2.RequestCallback, no
                 "invalid-argument",
                 "at is a time slot from 1 minute to 14 days ahead",
                 [FieldViolation("at", "from 1 minute to 14 days ahead")],
+            )
+        if line is not None and not line.is_open(slot):
+            raise IllegalTransition(
+                "slot-outside-hours",
+                f"line {line.line_id} is closed at {slot.isoformat()}: pick a slot in its hours",
             )
         requested.at.CopyFrom(request.at)
     return [requested]

@@ -507,3 +507,21 @@ def test_a_call_whose_version_is_no_longer_kept_starts_the_current_flow_over(nod
     *_, queued = call.press("1", kst(2026, 11, 25, 10, 5))
 
     assert isinstance(queued, events_pb2.CallQueued) and queued.queue_id == f"queue-{KEPT_FLOWS - 1}"
+
+
+def test_a_callback_slot_is_taken_only_within_the_line_s_hours() -> None:
+    directory, _ = shop_directory()
+    call = Call(directory)
+    call.offer(kst(2026, 11, 25, 10))  # a Wednesday: 09:00-12:00 and 13:00-18:00
+    call.press("1", kst(2026, 11, 25, 10, 1))
+    lunch, thursday = commands_pb2.RequestCallback(), commands_pb2.RequestCallback()
+    lunch.at.FromDatetime(kst(2026, 11, 25, 12, 30))
+    thursday.at.FromDatetime(kst(2026, 11, 26, 10))
+
+    refused(
+        lambda: call.send(kst(2026, 11, 25, 10, 2), request_callback=lunch),
+        IllegalTransition,
+        "slot-outside-hours",
+    )
+    [requested] = call.send(kst(2026, 11, 25, 10, 2), request_callback=thursday)
+    assert isinstance(requested, events_pb2.CallbackRequested) and requested.at == thursday.at
