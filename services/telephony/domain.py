@@ -252,6 +252,7 @@ def _decide(
                 queue_id=call.queue_id,
                 enqueued_at=timestamp(call.enqueued_at or now),
                 line_id=call.line_id,
+                after_transfer=call.transfers > 0,
             )
             if not call.callback_number or call.callback_connected:  # the caller is on the line
                 return [answered]

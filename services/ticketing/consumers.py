@@ -1,6 +1,7 @@
 """Voice tickets: every answered call opens a ticket for the customer, assigned to the answering agent
 (an outbound call once the customer answers, assigned to the agent who called), and every voicemail
-opens one with its recording, unassigned (TEL-6)."""
+opens one with its recording, unassigned (TEL-6). A call an agent takes over after a transfer moves
+its ticket to that agent."""
 
 from collections.abc import Sequence
 
@@ -17,7 +18,14 @@ from services.ticketing.domain import ticket_for_call
 def voice_tickets(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, AggregateCommand]]:
     """telephony.call.events.v1 -> OpenTicket for an answered call (inbound or outbound) or a voicemail
     (a call has one of them, so one ticket id derived from the call serves all)."""
+    ticket_id = ticket_for_call(event.tenant_id, event.aggregate_id)
     match event.WhichOneof("payload"):
+        case "call_answered" if event.call_answered.after_transfer:
+            taken_over = commands_pb2.AssignTicket(agent_id=event.call_answered.agent_id)
+            meta = caused_by(
+                event.event_id, "assign-ticket", event.tenant_id, ticket_id, event.correlation_id
+            )
+            return [(TICKETS, commands_pb2.TicketCommand(meta=meta, assign=taken_over))]
         case "call_answered":
             answered = event.call_answered
             opening = _agents(answered.agent_id, answered.line_id, f"Voice call in queue {answered.queue_id}")
@@ -46,7 +54,6 @@ def voice_tickets(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, Agg
     opening.channel = types_pb2.CHANNEL_VOICE
     opening.customer_id = event.customer_id
     opening.call_id = event.aggregate_id
-    ticket_id = ticket_for_call(event.tenant_id, event.aggregate_id)
     meta = caused_by(event.event_id, "open-ticket", event.tenant_id, ticket_id, event.correlation_id)
     return [(TICKETS, commands_pb2.TicketCommand(meta=meta, open_ticket=opening))]
 

@@ -46,6 +46,16 @@ async def wrapping_up(rest: httpx.AsyncClient, agent_id: str, key: dict[str, str
     ok(await rest.put(f"/v1/agents/{agent_id}/state", json={"state": "ready"}, headers=key))
 
 
+async def ticket_with(rest: httpx.AsyncClient, call: dict[str, Any], agent_id: str) -> None:
+    def assigned(body: dict[str, Any]) -> bool:
+        return [t["assignee_agent_id"] for t in body["tickets"] if t["call_id"] == call["call_id"]] == [
+            agent_id
+        ]
+
+    found = f"the call's ticket never went to {agent_id}"
+    await until(rest, "/v1/tickets", assigned, found, customer_id=call["customer_id"])
+
+
 async def test_a_call_transferred_to_a_queue_an_agent_and_a_number(rest: httpx.AsyncClient) -> None:
     ok(await rest.post("/v1/agents/kim/login", json=skilled("member"), headers=KIM))
     ok(await rest.post("/v1/agents/lee/login", json=skilled("payment"), headers=LEE))
@@ -75,6 +85,7 @@ async def test_a_call_transferred_to_a_queue_an_agent_and_a_number(rest: httpx.A
     await wrapping_up(rest, "kim", KIM)
 
     await answer(rest, call_id, "lee", LEE)  # payment's agent; kim, now ready, lacks its skill
+    await ticket_with(rest, call, "lee")  # the call's voice ticket follows it to the agent on it
     back = {"agent_id": "lee", "target": "agent", "to": "kim"}
     waiting = ok(await rest.post(f"/v1/calls/{call_id}/transfer", json=back, headers=LEE))
     assert (waiting["status"], waiting["queue_id"], waiting["transfers"]) == ("queued", "payment", 2)
@@ -85,6 +96,7 @@ async def test_a_call_transferred_to_a_queue_an_agent_and_a_number(rest: httpx.A
     ended = ok(await rest.post(f"/v1/calls/{call_id}/transfer", json=out, headers=KIM))
     assert (ended["status"], ended["end_reason"], ended["ended_by"]) == ("ended", "transferred-out", "agent")
     await until(rest, "/v1/agents/kim", lambda a: a["state"] == "wrap-up", "kim never wrapped up")
+    await ticket_with(rest, call, "kim")
 
     journey = await journey_to_the_end(rest, call["customer_id"])
     transfers = [e for e in journey["events"] if e["event_type"] == "telephony.call.transferred"]

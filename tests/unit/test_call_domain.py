@@ -5,6 +5,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from cc.common.v1 import event_pb2
 from cc.routing.v1 import events_pb2 as routing_events
 from cc.telephony.v1 import commands_pb2, events_pb2
 from cc.telephony.v1.telephony_pb2 import CallStatus
@@ -16,6 +17,8 @@ from services.common.envelope import derived_id, timestamp
 from services.common.errors import IllegalTransition, InvalidArgument, NotFound
 from services.telephony import domain
 from services.telephony.lines import DEFAULT_FLOW
+from services.ticketing.consumers import voice_tickets
+from services.ticketing.domain import ticket_for_call
 from tests.unit.support import TENANT, History, at, envelope, meta, refused, violated_fields
 
 Party = events_pb2.Party
@@ -823,7 +826,12 @@ def test_a_blind_transfer_to_a_queue_is_a_new_wait_there_and_the_agent_leaves_th
     assert (state.held_since, state.hold_seconds, state.transfers) == (None, 20.0, 1)
     refused(lambda: call.hold("agent-1"), IllegalTransition, "call-not-with-agent")
     call.ring("agent-2", t=45)
-    call.answer("agent-2", t=47)
+    (taken_over,) = call.answer("agent-2", t=47)
+    assert isinstance(taken_over, events_pb2.CallAnswered) and taken_over.after_transfer
+    event = event_pb2.Event(event_id="e-9", tenant_id=TENANT, aggregate_id=CALL_ID, call_answered=taken_over)
+    [(_, follows)] = voice_tickets(event)  # the call's voice ticket goes to agent-2
+    assert follows.WhichOneof("command") == "assign" and follows.assign.agent_id == "agent-2"
+    assert follows.meta.aggregate_id == ticket_for_call(TENANT, CALL_ID)
     (ended,) = call.hang_up(Party.PARTY_AGENT, t=60)
     assert isinstance(ended, events_pb2.CallEnded)
     assert (ended.agent_id, ended.queue_id, ended.hold_seconds) == ("agent-2", "billing", 20.0)
