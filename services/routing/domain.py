@@ -110,6 +110,10 @@ class AgentStatus:
     profile: AgentProfile | None = None
     # When this session began: a heartbeat from before it is an earlier desktop's (services.routing.presence).
     logged_in_at: datetime | None = None
+    # A contact taken while not ready (an outbound call the agent placed, TEL-8) ends its wrap-up not
+    # ready again, with the reason it had; any other goes back to ready.
+    back_to_not_ready: bool = False
+    back_reason: str = ""
 
 
 def state_name(state: "events_pb2.AgentState.ValueType") -> str:
@@ -161,6 +165,8 @@ def decide(
         case "end_wrap_up":
             contact = command.end_wrap_up.contact_id
             _expect(state, WRAP_UP, contact)
+            if state.back_to_not_ready:
+                return [_changed(state, NOT_READY, reason=state.back_reason, contact_id=contact)]
             return [_changed(state, READY, contact_id=contact)]
         case "change_skills":
             skills = _skills(command.change_skills.skills)
@@ -327,8 +333,16 @@ def evolve(state: AgentStatus | None, event: event_pb2.Event) -> AgentStatus:
         case "agent_state_changed":
             changed = event.agent_state_changed
             wrapping_up = changed.state == WRAP_UP
+            if changed.state == ON_CONTACT:
+                back = state.state == NOT_READY or (state.state == ON_CONTACT and state.back_to_not_ready)
+                back_reason = state.reason if state.state == NOT_READY else state.back_reason
+            else:  # wrap-up keeps where it goes back to; anything else is where the agent is now
+                back = wrapping_up and state.back_to_not_ready
+                back_reason = state.back_reason if back else ""
             return evolved(
                 state,
+                back_to_not_ready=back,
+                back_reason=back_reason if back else "",
                 state=changed.state,
                 state_since=at,
                 reason=changed.reason,

@@ -426,6 +426,23 @@ def test_end_wrap_up_of_that_contact_makes_the_agent_ready() -> None:
     assert (agent.state.state, agent.state.contact_id, agent.state.reason) == (READY, "", "")
 
 
+def test_an_agent_who_placed_a_call_while_not_ready_is_not_ready_again_after_its_wrap_up() -> None:
+    agent = not_ready()  # on a break: an outbound call (TEL-8) starts its contact from there
+    agent.start_contact("call-1")
+    agent.start_wrap_up("call-1")
+
+    assert agent.end_wrap_up("call-1") == [changed(NOT_READY, WRAP_UP, "break", contact="call-1")]
+    assert (agent.state.state, agent.state.reason, agent.state.back_to_not_ready) == (
+        NOT_READY,
+        "break",
+        False,
+    )
+    agent.set_state(READY)
+    agent.start_contact("call-2")
+    agent.start_wrap_up("call-2")
+    assert agent.end_wrap_up("call-2") == [changed(READY, WRAP_UP, contact="call-2")]  # from ready: ready
+
+
 @pytest.mark.parametrize(
     ("reach", "contact"),
     [(wrap_up, "call-2"), (on_contact, "call-1"), (ready, "call-1"), (not_ready, "call-1")],
