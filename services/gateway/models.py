@@ -163,8 +163,9 @@ class CallbackBody(WriteOptions):
 
 
 class CallbackOutcomeBody(WriteOptions):
-    outcome: Literal["connected", "no-answer", "busy", "failed"] = Field(
-        description="What became of the outbound leg the agent's answer placed."
+    outcome: Literal["connected", "no-answer", "busy", "failed", "ringing"] = Field(
+        description="What became of the outbound leg: `ringing` (not an outcome: the carrier placed it and "
+        "names it in `carrier_ref`), then connected, no-answer, busy or failed."
     )
     carrier_ref: OptionalText = Field(
         default="",

@@ -59,7 +59,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
@@ -668,6 +668,7 @@ class Board:
             self._remove_from_indexes(seat)
         for contact in waiting:
             self._leave_line(contact)
+        self._move_day(rule)
         self.queues[rule.queue_id] = rule
         self._build_targets()
         self._mark("queue", rule.queue_id)
@@ -680,6 +681,18 @@ class Board:
         """The queue's day at `at`, in its time zone (a queue not defined as data counts in UTC)."""
         rule = self.queues.get(queue_id)
         return rule.day_at(at) if rule is not None else day_at(at, "")
+
+    def _move_day(self, rule: QueueRule) -> None:
+        """A queue moved to another time zone keeps today's counts as the day it is now there: they
+        roll over at its next midnight in the new zone (a move west would otherwise leave a tally dated
+        ahead of the new zone's today, which would not reset for a day)."""
+        tally = self.tallies.get(rule.queue_id)
+        was, now = self.queue_day(rule.queue_id, self.clock), rule.day_at(self.clock)
+        if tally is None or was == now:
+            return
+        # today's counts carry on into the new zone's today; an earlier day's are over either way
+        self.tallies[rule.queue_id] = QueueTally(day=now) if tally.day < was else replace(tally, day=now)
+        self._mark("tally", rule.queue_id)
 
     def tally(self, queue_id: str) -> QueueTally:
         """Today's tally of a queue, to change: a tally of an earlier day (in the queue's time zone)

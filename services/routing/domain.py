@@ -334,7 +334,10 @@ def evolve(state: AgentStatus | None, event: event_pb2.Event) -> AgentStatus:
             changed = event.agent_state_changed
             wrapping_up = changed.state == WRAP_UP
             if changed.state == ON_CONTACT:
-                back = state.state == NOT_READY or (state.state == ON_CONTACT and state.back_to_not_ready)
+                # from a break, or from a contact (or its wrap-up) taken from one
+                back = state.state == NOT_READY or (
+                    state.state in (ON_CONTACT, WRAP_UP) and state.back_to_not_ready
+                )
                 back_reason = state.reason if state.state == NOT_READY else state.back_reason
             else:  # wrap-up keeps where it goes back to; anything else is where the agent is now
                 back = wrapping_up and state.back_to_not_ready

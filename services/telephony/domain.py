@@ -112,6 +112,8 @@ class CallState:
     conference: bool = False
     # The outside number it was transferred to, by its agent or its flow (TEL-1, TEL-3).
     transferred_to: str = ""
+    # The callback attempt whose leg the carrier placed (its carrier_ref is the call's); 0 for none.
+    leg_attempt: int = 0
     # An outbound call (TEL-8): `dnis` is the customer's number, `ani` the line's number shown.
     outbound: bool = False
 
@@ -252,7 +254,7 @@ def _decide(
                 queue_id=call.queue_id,
                 enqueued_at=timestamp(call.enqueued_at or now),
                 line_id=call.line_id,
-                after_transfer=call.transfers > 0,
+                taken_over=call.answered_at is not None,
             )
             if not call.callback_number or call.callback_connected:  # the caller is on the line
                 return [answered]
@@ -673,6 +675,8 @@ def _callback_outcome(
     if call.status != telephony_pb2.CALL_STATUS_CONNECTED or not call.callback_dialing:
         raise _illegal(call, "callback-not-dialing", "dialling a callback")
     outcome = report.outcome
+    if outcome == events_pb2.CALLBACK_OUTCOME_RINGING:
+        return [outbound.leg_ringing(report, call.callback_attempts)]
     if outcome == events_pb2.CALLBACK_OUTCOME_CONNECTED:
         return [
             events_pb2.CallbackConnected(
@@ -932,6 +936,9 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
             )
         case "ivr_transferred":
             return evolved(state, transferred_to=event.ivr_transferred.to)
+        case "outbound_leg_ringing":
+            placed_leg = event.outbound_leg_ringing
+            return evolved(state, carrier_ref=placed_leg.carrier_ref, leg_attempt=placed_leg.attempt)
         case "call_resumed":
             held = event.call_resumed.held_seconds
             return evolved(state, held_since=None, hold_seconds=state.hold_seconds + held)

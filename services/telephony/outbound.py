@@ -69,6 +69,8 @@ def placed(
 
 def reported(agent_id: str, line_id: str, report: commands_pb2.ReportCallbackOutcome) -> list[Message]:
     """The carrier's word on the leg of an outbound call being dialled, with its id of the leg."""
+    if report.outcome == events_pb2.CALLBACK_OUTCOME_RINGING:
+        return [leg_ringing(report, 0)]
     if report.outcome == events_pb2.CALLBACK_OUTCOME_CONNECTED:
         return [
             events_pb2.OutboundCallConnected(
@@ -83,6 +85,12 @@ def reported(agent_id: str, line_id: str, report: commands_pb2.ReportCallbackOut
             [FieldViolation("outcome", "connected, no-answer, busy or failed")],
         )
     return [events_pb2.CallEnded(ended_by=events_pb2.PARTY_SYSTEM, reason=reason, agent_id=agent_id)]
+
+
+def leg_ringing(report: commands_pb2.ReportCallbackOutcome, attempt: int) -> events_pb2.OutboundLegRinging:
+    """The carrier placed the leg of `attempt` (0: an outbound call's one leg) and names it."""
+    carrier_ref = require(report.carrier_ref, "carrier_ref", "the carrier's id of the leg that rings")
+    return events_pb2.OutboundLegRinging(carrier_ref=carrier_ref, attempt=attempt)
 
 
 def given_up(agent_id: str, party: "events_pb2.Party.ValueType") -> events_pb2.CallEnded:

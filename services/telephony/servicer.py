@@ -65,6 +65,7 @@ def call_view(entry: Versioned[CallState]) -> telephony_pb2.Call:
                 number=call.callback_number,
                 attempts=call.callback_attempts,
                 connected=call.callback_connected,
+                leg_attempt=call.leg_attempt,
             )
         )
         if call.callback_due is not None:

@@ -1,7 +1,7 @@
 """Voice tickets: every answered call opens a ticket for the customer, assigned to the answering agent
 (an outbound call once the customer answers, assigned to the agent who called), and every voicemail
-opens one with its recording, unassigned (TEL-6). A call an agent takes over after a transfer moves
-its ticket to that agent."""
+opens one with its recording, unassigned (TEL-6). A call an agent takes over (after a transfer, or a
+callback's later attempt) moves its ticket to that agent."""
 
 from collections.abc import Sequence
 
@@ -20,7 +20,7 @@ def voice_tickets(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, Agg
     (a call has one of them, so one ticket id derived from the call serves all)."""
     ticket_id = ticket_for_call(event.tenant_id, event.aggregate_id)
     match event.WhichOneof("payload"):
-        case "call_answered" if event.call_answered.after_transfer:
+        case "call_answered" if event.call_answered.taken_over:
             taken_over = commands_pb2.AssignTicket(agent_id=event.call_answered.agent_id)
             meta = caused_by(
                 event.event_id, "assign-ticket", event.tenant_id, ticket_id, event.correlation_id

@@ -38,8 +38,11 @@ class TwilioApi:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                updates.put((self.path, dict(parse_qsl(self.rfile.read(length).decode()))))
-                body = json.dumps({"sid": self.path.rsplit("/", 1)[-1].removesuffix(".json")}).encode()
+                form = dict(parse_qsl(self.rfile.read(length).decode()))
+                updates.put((self.path, form))
+                # an update answers with its call; a new call gets a sid of its own, after its number
+                sid = self.path.rsplit("/", 1)[-1].removesuffix(".json")
+                body = json.dumps({"sid": f"CA{form['To'][1:]}" if sid == "Calls" else sid}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -281,7 +284,11 @@ async def test_an_agent_calls_a_customer_through_twilio_which_reports_the_leg(
     all_day = dict.fromkeys(("mon", "tue", "wed", "thu", "fri", "sat", "sun"), "00:00-24:00")
     line = {"numbers": ["+82215770001"], "hours": {"time_zone": "Asia/Seoul", "weekly": all_day}}
     ok(await rest.put("/v1/lines/tw-sales", json=line))
-    for agent, endpoint in (("tw-park", "+82212340003"), ("tw-choi", "+82212340004")):
+    for agent, endpoint in (
+        ("tw-park", "+82212340003"),
+        ("tw-choi", "+82212340004"),
+        ("tw-han", "+82212340005"),
+    ):
         profile = {"site_id": "seoul", "skills": [{"name": "outbound-only"}], "endpoint": endpoint}
         ok(await rest.put(f"/v1/agents/{agent}/profile", json=profile))
         ok(await rest.post(f"/v1/agents/{agent}/login", json={}))
@@ -294,7 +301,10 @@ async def test_an_agent_calls_a_customer_through_twilio_which_reports_the_leg(
     # Twilio calls the customer from the line's number; they answer, and tw-park's desk phone is bridged.
     call_id, created = await placed("tw-park", "+82 10-7777-0011", "+821077770011")
     assert created["From"] == "+82215770001" and created["Url"].startswith(f"{rest.base_url}/v1/adapters")
-    leg = "CAe2e0000000000000000000000000011"
+    leg = "CA821077770011"  # the sid Twilio answered the placement with
+    await until(
+        rest, f"/v1/calls/{call_id}", lambda c: c["carrier_ref"] == leg, "the ringing leg was never kept"
+    )
     bridge = twiml(await twilio(rest, created["Url"], CallSid=leg, CallStatus="in-progress"))
     assert verbs(bridge) == ["Dial"] and (bridge[0][0].tag, bridge[0][0].text) == ("Number", "+82212340003")
     call = ok(await rest.get(f"/v1/calls/{call_id}"))
@@ -316,10 +326,17 @@ async def test_an_agent_calls_a_customer_through_twilio_which_reports_the_leg(
 
     # The next customer does not answer: the leg's final status ends the call unanswered.
     call_id, created = await placed("tw-choi", "+821077770012", "+821077770012")
-    unanswered = "CAe2e0000000000000000000000000012"
+    unanswered = "CA821077770012"
     status = await twilio(rest, created["StatusCallback"], CallSid=unanswered, CallStatus="no-answer")
     assert status.status_code == 204
     ended = ok(await rest.get(f"/v1/calls/{call_id}"))
     assert (ended["status"], ended["end_reason"]) == ("ended", "outbound-no-answer")
     late = twiml(await twilio(rest, created["Url"], CallSid=unanswered, CallStatus="in-progress"))
     assert verbs(late) == ["Hangup"]  # an answer after the call was given up connects nobody
+
+    # tw-han gives up before the customer answers: Twilio stops ringing them.
+    call_id, created = await placed("tw-han", "+821077770013", "+821077770013")
+    ringing = "CA821077770013"
+    await until(rest, f"/v1/calls/{call_id}", lambda c: c["carrier_ref"] == ringing, "the leg was never kept")
+    ok(await rest.post(f"/v1/calls/{call_id}/hangup", json={"party": "agent"}))
+    assert await twilio_api.next_update(ringing, "Status") == {"Status": "canceled"}

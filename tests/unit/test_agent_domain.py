@@ -443,6 +443,17 @@ def test_an_agent_who_placed_a_call_while_not_ready_is_not_ready_again_after_its
     assert agent.end_wrap_up("call-2") == [changed(READY, WRAP_UP, contact="call-2")]  # from ready: ready
 
 
+def test_a_second_call_placed_during_the_wrap_up_of_one_from_a_break_still_ends_not_ready() -> None:
+    agent = not_ready()
+    agent.start_contact("call-1")
+    agent.start_wrap_up("call-1")
+    agent.start_contact("call-2")  # placed during call-1's wrap-up
+
+    agent.start_wrap_up("call-2")
+
+    assert agent.end_wrap_up("call-2") == [changed(NOT_READY, WRAP_UP, "break", contact="call-2")]
+
+
 @pytest.mark.parametrize(
     ("reach", "contact"),
     [(wrap_up, "call-2"), (on_contact, "call-1"), (ready, "call-1"), (not_ready, "call-1")],

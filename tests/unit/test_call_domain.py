@@ -827,7 +827,7 @@ def test_a_blind_transfer_to_a_queue_is_a_new_wait_there_and_the_agent_leaves_th
     refused(lambda: call.hold("agent-1"), IllegalTransition, "call-not-with-agent")
     call.ring("agent-2", t=45)
     (taken_over,) = call.answer("agent-2", t=47)
-    assert isinstance(taken_over, events_pb2.CallAnswered) and taken_over.after_transfer
+    assert isinstance(taken_over, events_pb2.CallAnswered) and taken_over.taken_over
     event = event_pb2.Event(event_id="e-9", tenant_id=TENANT, aggregate_id=CALL_ID, call_answered=taken_over)
     [(_, follows)] = voice_tickets(event)  # the call's voice ticket goes to agent-2
     assert follows.WhichOneof("command") == "assign" and follows.assign.agent_id == "agent-2"

@@ -73,6 +73,10 @@ def test_a_callback_keeps_the_callers_place_and_the_answer_dials_the_caller() ->
     assert dialing == events_pb2.CallbackDialing(agent_id="agent-1", number=ANI, attempt=1)
     refused(lambda: call.hang_up(Party.PARTY_CALLER, t=23), IllegalTransition, "callback-requested")
 
+    assert call.outcome(Outcome.CALLBACK_OUTCOME_RINGING, t=24, carrier_ref="CA-leg") == [
+        events_pb2.OutboundLegRinging(carrier_ref="CA-leg", attempt=1)
+    ]
+    assert (call.state.leg_attempt, call.state.callback_dialing) == (1, True)
     assert call.outcome(Outcome.CALLBACK_OUTCOME_CONNECTED, t=30, carrier_ref="CA-leg") == [
         events_pb2.CallbackConnected(agent_id="agent-1", attempt=1, carrier_ref="CA-leg")
     ]
@@ -121,6 +125,7 @@ def test_a_failed_attempt_waits_the_retry_delay_then_goes_back_to_its_place_unti
     call.ring("agent-2", t=110)
     answered, dialing = call.answer("agent-2", t=111)
     assert isinstance(answered, events_pb2.CallAnswered) and answered.callback_attempt == 2
+    assert answered.taken_over  # agent-2 takes it over from agent-1: the voice ticket follows
     assert dialing == events_pb2.CallbackDialing(agent_id="agent-2", number="+82 2-555-0100", attempt=2)
 
     last, ended = call.outcome(Outcome.CALLBACK_OUTCOME_BUSY, t=120)

@@ -9,7 +9,7 @@ from cc.telephony.v1 import events_pb2 as call_events
 from services.routing.board import NOT_READY, ON_CONTACT, READY, WRAP_UP, Board
 from services.routing.matching import dispatch
 from services.routing.metrics import all_queue_metrics, mean, queue_metrics, ratio_percent
-from services.routing.rules import implicit_rule, implicit_rules
+from services.routing.rules import implicit_rule, implicit_rules, proto_of
 from tests.unit.support import TENANT, Feed, answered, changed, ended, logged_in, queued, ts
 
 OPTIONAL = (
@@ -392,6 +392,21 @@ def test_a_queue_counts_its_day_in_its_line_s_time_zone() -> None:
         "2025-03-04",
     )
     assert metrics(feed, "payment", now=seoul_midnight + 90).offered == 2
+
+
+def test_a_queue_moved_west_keeps_today_s_counts_until_midnight_in_its_new_zone() -> None:
+    seoul = replace(implicit_rule("member", "member", 20), time_zone="Asia/Seoul")
+    feed = Feed(Board(TENANT, queues={"member": seoul}))
+    feed.call("call-1", queued("member", 7 * 3600), 7 * 3600)  # 16:00 UTC: Mar 4 in Seoul, Mar 3 in LA
+    west = replace(seoul, time_zone="America/Los_Angeles")
+    feed.queue("member", routing_events.QueueRulesChanged(rules=proto_of(west)), 7 * 3600 + 1)
+    feed.call("call-2", queued("member", 14 * 3600), 14 * 3600)  # 15:00 in LA, Mar 3
+
+    assert metrics(feed, now=14 * 3600).offered == 2
+    la_midnight = 23 * 3600  # 08:00 UTC on Mar 4
+    assert metrics(feed, now=la_midnight + 60).offered == 0
+    feed.call("call-3", queued("member", la_midnight + 60), la_midnight + 60)
+    assert metrics(feed, now=la_midnight + 90).offered == 1
 
 
 def test_after_midnight_the_counters_show_zero_before_any_new_event() -> None:

@@ -181,9 +181,17 @@ def test_a_connected_call_goes_on_as_any_connected_call_and_ends_with_the_agent_
     )
 
 
-def test_the_leg_the_carrier_connected_becomes_the_calls_carrier_ref() -> None:
+def test_the_leg_the_carrier_placed_and_then_connected_is_the_calls_carrier_ref() -> None:
     call = history()
     place(call)
+    refused(lambda: report(call, events_pb2.CALLBACK_OUTCOME_RINGING), InvalidArgument, "invalid-argument")
+    assert report(call, events_pb2.CALLBACK_OUTCOME_RINGING, carrier_ref="CA-leg") == [
+        events_pb2.OutboundLegRinging(carrier_ref="CA-leg", attempt=0)
+    ]
+    assert (call.state.carrier_ref, call.state.status) == (
+        "CA-leg",
+        CallStatus.CALL_STATUS_DIALING,
+    )  # rings on
 
     [connected] = report(call, events_pb2.CALLBACK_OUTCOME_CONNECTED, carrier_ref="CA-leg")
 

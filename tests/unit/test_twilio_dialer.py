@@ -40,6 +40,7 @@ def event(
         "CallTransferred": "call_transferred",
         "OutboundCallPlaced": "outbound_call_placed",
         "CallbackDialing": "callback_dialing",
+        "CallbackAttemptFailed": "callback_attempt_failed",
     }[payload.DESCRIPTOR.name]
     built = event_pb2.Event(
         event_id="e-1", tenant_id=tenant_id, aggregate_id=call_id, aggregate_version=version
@@ -99,6 +100,12 @@ class Telephony:
         self.status = status
         self.asked: telephony_pb2.GetCallRequest | None = None
         self.metadata: object = None
+        self.reported: list[telephony_pb2.ReportCallbackOutcomeRequest] = []
+
+    async def ReportCallbackOutcome(
+        self, request: telephony_pb2.ReportCallbackOutcomeRequest, metadata: object
+    ) -> None:
+        self.reported.append(request)
 
     async def GetCall(self, request: telephony_pb2.GetCallRequest, metadata: object) -> telephony_pb2.Call:
         self.asked, self.metadata = request, metadata
@@ -287,7 +294,7 @@ PLACED = events_pb2.OutboundCallPlaced(
 
 
 async def test_an_outbound_call_is_placed_at_twilio_from_the_lines_number() -> None:
-    running, recorder, _ = dialer(carrier_ref="", status=telephony_pb2.CALL_STATUS_DIALING)
+    running, recorder, telephony = dialer(carrier_ref="", status=telephony_pb2.CALL_STATUS_DIALING)
 
     await running.handle(record(event(PLACED, version=1)))
 
@@ -302,6 +309,12 @@ async def test_an_outbound_call_is_placed_at_twilio_from_the_lines_number() -> N
         "StatusCallbackMethod": "POST",
         "Timeout": 40,  # Twilio gives up a little before the platform's dial timeout
     }
+    [ringing] = telephony.reported  # the leg Twilio placed is the call's: never placed twice
+    assert (ringing.outcome, ringing.carrier_ref, ringing.request_id) == (
+        events_pb2.CALLBACK_OUTCOME_RINGING,
+        "CA77",
+        "twilio-ringing-e-1",
+    )
 
 
 async def test_a_callback_of_a_twilio_call_is_placed_from_the_number_the_caller_called() -> None:
@@ -355,12 +368,7 @@ async def test_a_callback_of_the_simulated_carriers_call_is_left_to_it() -> None
 
 async def test_a_leg_twilio_refuses_to_place_is_a_failed_attempt_and_a_busy_twilio_is_not() -> None:
     running, recorder, telephony = dialer(carrier_ref="", status=telephony_pb2.CALL_STATUS_DIALING)
-    reported: list[telephony_pb2.ReportCallbackOutcomeRequest] = []
-
-    async def report(request: telephony_pb2.ReportCallbackOutcomeRequest, metadata: object) -> None:
-        reported.append(request)
-
-    telephony.ReportCallbackOutcome = report  # type: ignore[attr-defined]
+    reported = telephony.reported
     for status in (400, 429, 503):
 
         async def refuses(*args: Any, status: int = status, **kwargs: Any) -> Response:
@@ -373,3 +381,37 @@ async def test_a_leg_twilio_refuses_to_place_is_a_failed_attempt_and_a_busy_twil
 
     [failed] = reported  # 429 and 503 pass: the platform's dial timeout ends the attempt
     assert (failed.outcome, failed.request_id) == (events_pb2.CALLBACK_OUTCOME_FAILED, "twilio-place-e-1")
+
+
+async def test_a_leg_that_rings_already_is_not_placed_again() -> None:
+    running, recorder, _ = dialer(carrier_ref="CA-leg", status=telephony_pb2.CALL_STATUS_DIALING)
+
+    await running.handle(record(event(PLACED)))  # read again within seconds, after a restart
+
+    assert recorder.sent == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        events_pb2.CallEnded(ended_by=Party.PARTY_AGENT, reason=events_pb2.END_REASON_OUTBOUND_NO_ANSWER),
+        events_pb2.CallbackAttemptFailed(outcome=events_pb2.CALLBACK_OUTCOME_FAILED, attempt=0),
+    ],
+)
+async def test_a_leg_the_agent_gave_up_on_stops_ringing_at_twilio(payload: Message) -> None:
+    assert move_for(event(payload)) == Move.CANCEL
+    running, recorder, telephony = dialer(carrier_ref="CA-leg", status=telephony_pb2.CALL_STATUS_ENDED)
+
+    async def outbound(request: telephony_pb2.GetCallRequest, metadata: object) -> telephony_pb2.Call:
+        return telephony_pb2.Call(
+            call_id=request.call_id, carrier_ref="CA-leg", direction=telephony_pb2.CALL_DIRECTION_OUTBOUND
+        )
+
+    if isinstance(payload, events_pb2.CallEnded):
+        telephony.GetCall = outbound  # type: ignore[method-assign]
+    else:
+        telephony.GetCall = with_callback(telephony.GetCall)  # type: ignore[method-assign]
+    await running.handle(record(event(payload)))
+
+    [sent] = recorder.sent
+    assert sent["url"].endswith("/Calls/CA-leg.json") and sent["data"] == {"Status": "canceled"}

@@ -36,6 +36,7 @@ CALLBACK_OUTCOMES = {
     "no-answer": events_pb2.CALLBACK_OUTCOME_NO_ANSWER,
     "busy": events_pb2.CALLBACK_OUTCOME_BUSY,
     "failed": events_pb2.CALLBACK_OUTCOME_FAILED,
+    "ringing": events_pb2.CALLBACK_OUTCOME_RINGING,
 }
 CONSULT_ACTIONS = {
     "cancel": events_pb2.CONSULT_ACTION_CANCEL,

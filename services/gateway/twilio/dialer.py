@@ -54,6 +54,7 @@ class Move(Enum):
     END = "end"
     DIAL_OUT = "dial-out"  # the agent transferred the call to a number: Twilio connects the caller to it
     PLACE = "place"  # an outbound leg to dial: Twilio calls the customer
+    CANCEL = "cancel"  # the agent gave up on a leg still ringing: Twilio stops ringing the customer
 
 
 def move_for(event: event_pb2.Event) -> Move | None:
@@ -64,6 +65,15 @@ def move_for(event: event_pb2.Event) -> Move | None:
             return Move.REDIRECT
         case "call_queued" if event.call_queued.reason in QUEUED_AGAIN:
             return Move.REDIRECT
+        case "call_ended" if (
+            event.call_ended.ended_by == events_pb2.PARTY_AGENT
+            and event.call_ended.reason == events_pb2.END_REASON_OUTBOUND_NO_ANSWER
+        ):
+            return Move.CANCEL
+        case "callback_attempt_failed" if (
+            event.callback_attempt_failed.outcome == events_pb2.CALLBACK_OUTCOME_FAILED
+        ):
+            return Move.CANCEL  # the agent hung up on the attempt (or the carrier failed it: nothing rings)
         case "call_ended" if (
             event.call_ended.ended_by == events_pb2.PARTY_AGENT
             and event.call_ended.reason != events_pb2.END_REASON_TRANSFERRED_OUT
@@ -96,14 +106,26 @@ def leg_to_place(call: telephony_pb2.Call, event: event_pb2.Event, now: datetime
         return None
     if event.HasField("outbound_call_placed"):
         placed = event.outbound_call_placed
-        if not dialing_leg(call, 0):
+        if not dialing_leg(call, 0) or call.carrier_ref:  # a leg rings already: placed before
             return None
         timeout = placed.dial_timeout_seconds or twiml.DIAL_TIMEOUT_SECONDS
         return Leg(twiml.e164(placed.number), twiml.e164(placed.caller_id), _ring_limit(timeout))
     attempt = event.callback_dialing
     if not dialing_leg(call, attempt.attempt) or not call.carrier_ref:
         return None
+    if call.callback.leg_attempt == attempt.attempt:  # its leg rings already: placed before
+        return None
     return Leg(twiml.e164(attempt.number), twiml.e164(call.dnis), twiml.DIAL_TIMEOUT_SECONDS)
+
+
+def ringing_leg(call: telephony_pb2.Call, event: event_pb2.Event) -> bool:
+    """Whether the call's carrier_ref is the leg the agent gave up on: an outbound call's (the call
+    ended before the answer), or the failed callback attempt's."""
+    if event.HasField("callback_attempt_failed"):
+        return (
+            call.HasField("callback") and call.callback.leg_attempt == event.callback_attempt_failed.attempt
+        )
+    return call.direction == telephony_pb2.CALL_DIRECTION_OUTBOUND
 
 
 def dialing_leg(call: telephony_pb2.Call, attempt: int) -> bool:
@@ -211,7 +233,11 @@ class Dialer:
         if not still_due(call, move, datetime.now(UTC)):
             return
         live = self._client(account).calls(call.carrier_ref)
-        if move == Move.END:
+        if move == Move.CANCEL:
+            if not ringing_leg(call, event):
+                return
+            await live.update_async(status="canceled")
+        elif move == Move.END:
             await live.update_async(status="completed")
         elif move == Move.DIAL_OUT:
             await live.update_async(twiml=twiml.dial_out(event.call_transferred.to))
@@ -232,8 +258,9 @@ class Dialer:
             "version": event.aggregate_version,
             "attempt": event.callback_dialing.attempt,  # 0 for an outbound call's one leg
         }
+        metadata = ((API_KEY_HEADER, account.api_key),)
         try:
-            await self._client(account).calls.create_async(
+            placed = await self._client(account).calls.create_async(
                 to=leg.to,
                 from_=leg.caller_id,
                 url=urls.to("connected", **this),
@@ -252,10 +279,19 @@ class Dialer:
                 outcome=events_pb2.CALLBACK_OUTCOME_FAILED,
                 request_id=f"twilio-place-{event.event_id}",
             )
-            metadata = ((API_KEY_HEADER, account.api_key),)
             await self._services.telephony.ReportCallbackOutcome(failed, metadata=metadata)
             return
         self.updates += 1
+        # The leg is the call's now: not placed again by a dialer that reads this event once more, and
+        # cancelled if the agent gives up before the customer answers.
+        ringing = telephony_pb2.ReportCallbackOutcomeRequest(
+            call_id=call.call_id,
+            outcome=events_pb2.CALLBACK_OUTCOME_RINGING,
+            carrier_ref=placed.sid or "",
+            request_id=f"twilio-ringing-{event.event_id}",
+        )
+        # (refused, 409, when the customer answered first: the connected webhook named the leg already)
+        await self._services.telephony.ReportCallbackOutcome(ringing, metadata=metadata)
 
     def _client(self, account: TwilioAccount) -> Client:
         client = self._clients.get(account.account_sid)

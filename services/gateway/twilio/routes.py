@@ -216,8 +216,10 @@ async def connected(
     telephony, sid = hook.services.telephony, hook.form.get("CallSid", "")
     found = telephony_pb2.GetCallRequest(call_id=call_id, min_version=version)
     call = await telephony.GetCall(found, metadata=hook.metadata)
-    bridged = call.status == telephony_pb2.CALL_STATUS_CONNECTED and bool(sid) and call.carrier_ref == sid
-    if not bridged and not dialing_leg(call, attempt):
+    dialing = dialing_leg(call, attempt)
+    # Twilio asking again after the leg connected: the same answer
+    bridged = not dialing and call.status == telephony_pb2.CALL_STATUS_CONNECTED and call.carrier_ref == sid
+    if not (dialing or bridged) or not sid:
         return twiml_response(twiml.hang_up())
     agent = routing_pb2.GetAgentRequest(agent_id=call.agent_id)
     endpoint = (await hook.services.routing.GetAgent(agent, metadata=hook.metadata)).profile.endpoint
