@@ -1031,6 +1031,15 @@ def _answered(board: Board, event: event_pb2.Event, at: float) -> None:
     _answer(board, event, at, answered)
 
 
+def _outbound_connected(board: Board, event: event_pb2.Event, at: float) -> None:
+    """The customer answered an agent's outbound call (TEL-8): a contact of the agent's day (RTM-2),
+    its talk time from now to the call's end. It belongs to no queue."""
+    agent_id = event.outbound_call_connected.agent_id
+    with board.day_change(agent_id) as day:
+        day.contacts += 1
+    board.start_talk(event.aggregate_id, Talk("", at, agent_id))
+
+
 def _accepted(board: Board, event: event_pb2.Event, at: float) -> None:
     """The agent took the contact it was offered; it has held it since the offer (`Board.route`)."""
     _answer(board, event, at, event.contact_accepted)
@@ -1236,9 +1245,10 @@ def _handled(board: Board, contact_id: str, at: float, agent_id: str = "") -> No
         talk = board.end_talk(contact_id)
     if talk is not None:
         board.release(talk.agent_id, contact_id)
-        tally = board.tally(talk.queue_id)
-        tally.handled += 1
-        tally.handle_time_total += at - talk.answered_at
+        if talk.queue_id:  # an outbound call waited in no queue: the agent's day counts it, no queue does
+            tally = board.tally(talk.queue_id)
+            tally.handled += 1
+            tally.handle_time_total += at - talk.answered_at
 
 
 _SOURCE_FOLDS = {
@@ -1247,6 +1257,7 @@ _SOURCE_FOLDS = {
     "call_ring_no_answer": _ring_no_answer,
     "call_rejected": _ring_no_answer,
     "call_answered": _answered,
+    "outbound_call_connected": _outbound_connected,
     "call_ended": _ended,
     "call_transferred": _transferred,
     "callback_requested": _callback_requested,

@@ -84,6 +84,13 @@ async def test_an_agent_calls_a_customer_within_the_line_s_hours_and_never_a_do_
     assert (ended["status"], ended["end_reason"]) == ("ended", "normal-clearing")
     await until(rest, "/v1/agents/kim", lambda agent: agent["state"] == "wrap-up", "kim never wrapped up")
 
+    def kims_day(listed: list[dict[str, Any]]) -> bool:  # RTM-2: the answered outbound call is a contact
+        return any(
+            a["agent_id"] == "kim" and a["contacts_answered"] == 1 and a["talk_seconds"] > 0 for a in listed
+        )
+
+    await until(rest, "/v1/agent-statistics", kims_day, "kim's day never counted the call", site_id="seoul")
+
     journey = await journey_to_the_end(rest, call["customer_id"])
     kinds = [event["event_type"] for event in journey["events"]]
     assert (

@@ -3,6 +3,7 @@ handle time, and occupancy as Amazon Connect defines it (on contacts over on con
 
 import pytest
 from cc.routing.v1 import events_pb2 as routing_events
+from cc.telephony.v1 import events_pb2 as call_events
 
 from services.routing.agent_stats import agent_statistics, queue_occupancy
 from services.routing.board import NOT_READY, READY, WRAP_UP, Board
@@ -80,3 +81,19 @@ def test_a_queues_occupancy_covers_the_agents_it_may_use() -> None:
     # member agents: busy 37 of (37 + 23) for kim, 0 of 60 for idle
     assert queue_occupancy(feed.board, "member", ts(60)) == pytest.approx(100 * 37 / 120, abs=0.01)
     assert queue_metrics(feed.board, "member", ts(60)).occupancy_percent == pytest.approx(30.83, abs=0.01)
+
+
+def test_an_outbound_call_counts_in_the_agents_day_and_in_no_queue() -> None:
+    """kim places a call at 10 from ready (TEL-8); the customer answers at 15; it ends at 45."""
+    feed = Feed(Board(TENANT))
+    feed.agent("kim", logged_in(member=5), 0)
+    feed.agent("kim", changed(ON_CONTACT, READY, "o1"), 10)
+    connected = call_events.OutboundCallConnected(agent_id="kim", line_id="sales")
+    feed.call("o1", connected, 15)
+    feed.call("o1", ended("", "kim"), 45)
+    feed.agent("kim", changed(WRAP_UP, ON_CONTACT, "o1"), 45)
+    feed.agent("kim", changed(READY, WRAP_UP, "o1"), 50)
+
+    stats = agent_statistics(feed.board, feed.board.agents["kim"], ts(60))
+    assert (stats.contacts_answered, stats.talk_seconds) == (1, 30.0)
+    assert feed.board.tallies == {} and feed.board.talking == {}  # no queue counts it; nothing left open
