@@ -209,11 +209,11 @@ async def start_where_former_groups_stood(
     # listener) can hand over records from the beginning; records fetched meanwhile are dropped by the seek.
     asking = [tp for tp in assigned if tp.topic in topics]
     consumer.pause(*asking)
-    names = [group, *{name for topic in topics for names in former[topic] for name in names}]
+    names = sorted({name for topic in topics for names in former[topic] for name in names})
     try:
         # Retried until the broker answers (a fresh broker's coordinator loads for a while): a failure
         # here would leave the partitions at the beginning, reacting again to the whole history.
-        stood = await until_done(partial(_committed_offsets, bootstrap_servers, names), group)
+        stood = await until_done(partial(_committed_offsets, bootstrap_servers, group, names, asking), group)
         starts = {}
         # A group can answer -1 for a partition it never committed.
         for tp in (tp for tp in asking if stood[group].get(tp, NOT_COMMITTED).offset < 0):
@@ -232,12 +232,19 @@ async def start_where_former_groups_stood(
 
 
 async def _committed_offsets(
-    bootstrap_servers: str, groups: Sequence[str]
+    bootstrap_servers: str, group: str, former: Sequence[str], asking: Sequence[TopicPartition]
 ) -> dict[str, dict[TopicPartition, OffsetAndMetadata]]:
+    """The group's committed offsets, and the former groups' only when the group lacks one of `asking`
+    (after its first start, a rebalance asks the broker once, not once per former group)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     try:
         await admin.start()
-        return {name: await admin.list_consumer_group_offsets(name) for name in groups}
+        stood = {group: await admin.list_consumer_group_offsets(group)}
+        if all(stood[group].get(tp, NOT_COMMITTED).offset >= 0 for tp in asking):
+            return stood
+        for name in former:
+            stood[name] = await admin.list_consumer_group_offsets(name)
+        return stood
     finally:
         await admin.close()
 

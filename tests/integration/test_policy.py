@@ -110,11 +110,7 @@ async def test_a_policy_group_hands_each_event_to_every_policy_of_its_topic_from
     # another name later, which had read further than its own (its furthest counts).
     older = f"test.older-{suffix}"
     for group, offset in ((names["eager"], 0), (older, 2), (names["picky"], 1)):
-        former = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False)
-        await former.start()
-        former.assign([TopicPartition(source, 0)])
-        await former.commit({TopicPartition(source, 0): offset})
-        await former.stop()
+        await commit(kafka_bootstrap, group, TopicPartition(source, 0), offset)
     bus = CommandBus(kafka_bootstrap, producer, f"test.policies-{suffix}", timeout_seconds=10)
     policies = [
         Policy(names["eager"], [source], reacting_as("eager"), bus, producer, kafka_bootstrap, [older]),
@@ -142,7 +138,44 @@ async def test_a_policy_group_hands_each_event_to_every_policy_of_its_topic_from
         assert parked.value == poison.SerializeToString()
         assert dict(parked.headers)["dlq-reason"].decode().startswith(f"{names['picky']}: RuntimeError")
         assert [policy.dead_lettered for policy in policies] == [0, 1] and not running.done()
+
+        # Restarted once it has committed its own offsets, the group starts where it stood itself,
+        # whatever its policies' former groups say now: it reacts to nothing again.
+        group = f"test.group-{suffix}"
+        await committed_up_to(kafka_bootstrap, group, TopicPartition(source, 0), 4)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        for former_group in (names["eager"], older, names["picky"]):
+            await commit(kafka_bootstrap, former_group, TopicPartition(source, 0), 0)
+        running = asyncio.create_task(PolicyGroup(group, policies, producer, kafka_bootstrap).run())
+        last = event_pb2.Event(event_id=new_id(), tenant_id=tenant, event_type="test.last")
+        await producer.send_and_wait(source, value=last.SerializeToString(), key=key)
+        posted = await records_with_key(kafka_bootstrap, target.commands, aggregate_key(tenant, "call-2"), 7)
+        after = {commands_pb2.CallCommand.FromString(r.value).meta.causation_id for r in posted[5:]}
+        assert (len(posted), after) == (7, {last.event_id})
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
         await producer.stop()
+
+
+async def commit(bootstrap: str, group: str, tp: TopicPartition, offset: int) -> None:
+    committing = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await committing.start()
+    committing.assign([tp])
+    await committing.commit({tp: offset})
+    await committing.stop()
+
+
+async def committed_up_to(bootstrap: str, group: str, tp: TopicPartition, offset: int) -> None:
+    """Wait (30 s at most) for the group to have committed `offset` on `tp`: it commits in rounds."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        async with asyncio.timeout(30):
+            while (await admin.list_consumer_group_offsets(group)).get(
+                tp, kafka.NOT_COMMITTED
+            ).offset < offset:
+                await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
