@@ -3,7 +3,9 @@ the owner's reply arrives on the replies topic (matched by command_id, addressed
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import cast
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
@@ -12,7 +14,7 @@ from aiokafka.structs import RecordMetadata
 from cc.common.v1 import types_pb2
 from google.protobuf.message import DecodeError, Message
 
-from services.common import tail, telemetry
+from services.common import kafka, tail, telemetry
 from services.common.aggregate import AggregateCommand
 from services.common.envelope import aggregate_key, derived_id, new_id, timestamp
 from services.common.errors import InvalidArgument, PlatformError, Unavailable
@@ -103,6 +105,31 @@ class CommandBus:
         """Send without waiting for the outcome: for policies reacting to events, whose deterministic
         command ids make a resend harmless."""
         await (await self.enqueue(topics, command))
+
+    async def post_together(
+        self,
+        commands: Sequence[tuple[AggregateTopics, AggregateCommand]],
+        who: str,
+        first: float = 0.5,
+        cap: float = 10.0,
+    ) -> list[MessageSizeTooLargeError | None]:
+        """Post commands at once (one round trip for all, not one each) and return once the broker has
+        every one: a command it refuses for now is posted again, one by one and in order, until written
+        (retries from `first` up to `cap` seconds apart). Resends may land after later commands, so
+        a call should hold at most one command per aggregate (see `policy.post_in_turns`). Answers, per
+        command, the MessageSizeTooLargeError no resend cures, else None."""
+        acks = [await self.enqueue(topics, command) for topics, command in commands]
+        outcomes = await asyncio.gather(*acks, return_exceptions=True)
+        too_large: list[MessageSizeTooLargeError | None] = []
+        for (topics, command), outcome in zip(commands, outcomes, strict=True):
+            if isinstance(outcome, BaseException) and not isinstance(outcome, MessageSizeTooLargeError):
+                log.warning("%s: a command was not written (%r); posting it again", who, outcome)
+                try:
+                    await kafka.until_done(partial(self.post, topics, command), who, first, cap)
+                except MessageSizeTooLargeError as error:
+                    outcome = error
+            too_large.append(outcome if isinstance(outcome, MessageSizeTooLargeError) else None)
+        return too_large
 
     async def enqueue(
         self, topics: AggregateTopics, command: AggregateCommand

@@ -15,11 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 
-from aiokafka.errors import MessageSizeTooLargeError
-
-from services.common import kafka
 from services.common.aggregate import AggregateCommand
 from services.common.command_bus import CommandBus
 from services.common.topics import AggregateTopics
@@ -73,12 +69,6 @@ async def _fire(bus: CommandBus, due: list[Deadline]) -> None:
     """Post the due deadlines' commands together (a burst of RONAs is one round trip, not one each);
     one the broker does not take now is posted again until it is, rather than lost or stopping timers."""
     commands = [(deadline.topics, deadline.command()) for deadline in due]
-    acks = [await bus.enqueue(topics, command) for topics, command in commands]
-    for (topics, command), outcome in zip(
-        commands, await asyncio.gather(*acks, return_exceptions=True), strict=True
-    ):
-        if isinstance(outcome, MessageSizeTooLargeError):  # a timer's command is small: a bug, not a fault
+    for (_, command), too_large in zip(commands, await bus.post_together(commands, "deadlines"), strict=True):
+        if too_large is not None:  # a timer's command is small: a bug, not a fault
             log.error("a deadline's command is too large for a record; dropped: %s", command)
-        elif isinstance(outcome, BaseException):
-            log.warning("a deadline's command was not written (%r); posting it again", outcome)
-            await kafka.until_done(partial(bus.post, topics, command), "deadlines")

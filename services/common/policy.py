@@ -20,7 +20,6 @@ former outcome window no longer covers nor skips an event."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,6 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import MessageSizeTooLargeError
-from aiokafka.structs import RecordMetadata
 from cc.common.v1 import event_pb2
 
 from services.common import kafka
@@ -64,7 +62,7 @@ class Policy:
         self.formerly = list(formerly)  # other names of groups it once ran in
         self.topics = list(source_topics)
         self._react = react
-        self._bus = bus
+        self.bus = bus  # a service's policies share one: their group sends through it
         self._producer = producer
         self._bootstrap = bootstrap_servers
         self.dead_lettered = 0
@@ -81,15 +79,6 @@ class Policy:
             log.exception("%s: cannot react to %s", self.name, _where(record))
             await self.park(record, repr(error))
             return []
-
-    async def enqueue(self, post: Post) -> asyncio.Future[RecordMetadata]:
-        return await self._bus.enqueue(post.topics, post.command)
-
-    async def post_until_written(self, post: Post) -> None:
-        try:
-            await _until_written(partial(self._bus.post, post.topics, post.command), self.name)
-        except MessageSizeTooLargeError as error:
-            await self.too_large(post, error)
 
     async def too_large(self, post: Post, error: MessageSizeTooLargeError) -> None:
         await self.park(post.record, f"its command is too large: {error}")
@@ -117,6 +106,7 @@ class PolicyGroup:
     ) -> None:
         self.name = name
         self._policies = list(policies)
+        self._bus = self._policies[0].bus  # a group has policies (a service without any has no group)
         self._producer = producer
         self._bootstrap = bootstrap_servers
         self._by_topic: dict[str, list[Policy]] = {}
@@ -140,7 +130,7 @@ class PolicyGroup:
                 posts = []
                 for record in (record for records in batches.values() for record in records):
                     posts.extend(await self._commands_for(record))
-                await post_in_turns(posts)
+                await post_in_turns(self._bus, posts)
                 for tp, records in batches.items():
                     rounds.handled(tp, records)
                 await rounds.after_fetch(bool(batches))
@@ -165,7 +155,7 @@ class PolicyGroup:
         ]
 
 
-async def post_in_turns(posts: Sequence[Post]) -> None:
+async def post_in_turns(bus: CommandBus, posts: Sequence[Post]) -> None:
     """Send a fetch's commands together: one round trip to the broker for many commands instead of one
     each. Order matters only per aggregate (its owner decides each command on the state the earlier ones
     left), so the commands of one aggregate go in rounds: the first of each aggregate together, then the
@@ -177,18 +167,12 @@ async def post_in_turns(posts: Sequence[Post]) -> None:
         by_aggregate.setdefault((post.topics.commands, meta.tenant_id, meta.aggregate_id), []).append(post)
     queues = list(by_aggregate.values())
     for turn in range(max((len(queue) for queue in queues), default=0)):
-        await _post_together([queue[turn] for queue in queues if turn < len(queue)])
-
-
-async def _post_together(posts: Sequence[Post]) -> None:
-    """Posts of different aggregates: enqueued at once, acknowledged together."""
-    acks = [await post.policy.enqueue(post) for post in posts]
-    for post, outcome in zip(posts, await asyncio.gather(*acks, return_exceptions=True), strict=True):
-        if isinstance(outcome, MessageSizeTooLargeError):
-            await post.policy.too_large(post, outcome)
-        elif isinstance(outcome, BaseException):
-            log.warning("%s: a command was not written (%r); sending it again", post.policy.name, outcome)
-            await post.policy.post_until_written(post)
+        together = [queue[turn] for queue in queues if turn < len(queue)]
+        commands = [(post.topics, post.command) for post in together]
+        too_large = await bus.post_together(commands, "policies", RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS)
+        for post, error in zip(together, too_large, strict=True):
+            if error is not None:
+                await post.policy.too_large(post, error)
 
 
 def _where(record: ConsumerRecord) -> str:

@@ -113,19 +113,18 @@ class AggregateService(Generic[S, C]):
             for part_deadlines, part in further_deadlines:
                 for timer in part.timers:
                     part.read_model.observe(timer(part_deadlines))
-            policies = PolicyGroup(
-                f"{self.name}.policies",
-                [
-                    Policy(p.name, p.topics, p.react, rt.bus, rt.producer, bootstrap, p.formerly)
-                    for p in self.policies
-                ],
-                rt.producer,
-                bootstrap,
-            )
-            # Every policy's read models first, since they share one group.
-            reacting = (
-                [_after([e for p in self.policies for e in p.after], policies.run())] if self.policies else []
-            )
+            reacting = []
+            if self.policies:  # a group of its policies, once every one's read models have caught up
+                policies = PolicyGroup(
+                    f"{self.name}.policies",
+                    [
+                        Policy(p.name, p.topics, p.react, rt.bus, rt.producer, bootstrap, p.formerly)
+                        for p in self.policies
+                    ],
+                    rt.producer,
+                    bootstrap,
+                )
+                reacting.append(_after([e for p in self.policies for e in p.after], policies.run()))
             await serve(
                 address=settings.address(self.port),
                 keys=KeyRing(settings.credentials(), settings.kafka_bootstrap_servers),

@@ -21,13 +21,7 @@ from tests.conftest import records_with_key
 async def test_a_record_a_policy_cannot_react_to_is_parked_and_the_next_is_acted_on(
     kafka_bootstrap: str,
 ) -> None:
-    suffix = new_id().replace("-", "")
-    source, target = f"test.policy-{suffix}.events.v1", AggregateTopics("test", f"policy{suffix}")
-    await ensure_topics(
-        kafka_bootstrap,
-        PlatformSettings().cc_partitions,
-        extra={source: TopicSpec(1), dlq(source): TopicSpec(1), target.commands: TopicSpec(1)},
-    )
+    suffix, source, target = await policy_topics(kafka_bootstrap, "policy")
     tenant, key = f"t-{suffix}", aggregate_key(f"t-{suffix}", "call-1")
 
     def react(event: event_pb2.Event) -> list[tuple[AggregateTopics, commands_pb2.CallCommand]]:
@@ -81,13 +75,7 @@ async def test_a_policy_group_hands_each_event_to_every_policy_of_its_topic_from
     """A service's policies share one group: each event reaches every policy that reads its topic, a
     reaction that fails parks the event under that policy's name only, and a group replacing the
     policies' own groups starts at the earliest offset they had committed (nothing before it again)."""
-    suffix = new_id().replace("-", "")
-    source, target = f"test.policies-{suffix}.events.v1", AggregateTopics("test", f"policies{suffix}")
-    await ensure_topics(
-        kafka_bootstrap,
-        PlatformSettings().cc_partitions,
-        extra={source: TopicSpec(1), dlq(source): TopicSpec(1), target.commands: TopicSpec(1)},
-    )
+    suffix, source, target = await policy_topics(kafka_bootstrap, "policies")
     tenant, key = f"t-{suffix}", aggregate_key(f"t-{suffix}", "call-1")
 
     def reacting_as(who: str) -> Reaction:
@@ -157,6 +145,18 @@ async def test_a_policy_group_hands_each_event_to_every_policy_of_its_topic_from
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
         await producer.stop()
+
+
+async def policy_topics(bootstrap: str, name: str) -> tuple[str, str, AggregateTopics]:
+    """A fresh suffix, a source events topic (with its dead letters) and the commands topic reacted to."""
+    suffix = new_id().replace("-", "")
+    source, target = f"test.{name}-{suffix}.events.v1", AggregateTopics("test", f"{name}{suffix}")
+    await ensure_topics(
+        bootstrap,
+        PlatformSettings().cc_partitions,
+        extra={source: TopicSpec(1), dlq(source): TopicSpec(1), target.commands: TopicSpec(1)},
+    )
+    return suffix, source, target
 
 
 async def commit(bootstrap: str, group: str, tp: TopicPartition, offset: int) -> None:

@@ -16,6 +16,7 @@ from cc.telephony.v1 import events_pb2 as call_events
 
 from services.common import kafka, policy
 from services.common.aggregate import Versioned
+from services.common.command_bus import CommandBus
 from services.common.envelope import build_event
 from services.common.kafka import CommitRounds
 from services.common.projection import Projection
@@ -278,6 +279,8 @@ class _Broker:
     """A command bus and producer that log what is enqueued, acknowledged and dead-lettered, and fail
     the first write of the commands named in `refuse` (the broker away) or `too_large`."""
 
+    post_together = CommandBus.post_together  # the real one, over this broker's enqueue and post
+
     def __init__(self, refuse: set[str] = frozenset(), too_large: set[str] = frozenset()) -> None:  # type: ignore[assignment]
         self.log: list[str] = []
         self._refuse = set(refuse)
@@ -328,7 +331,7 @@ AGENT_TOPICS = AggregateTopics("routing", "agent")
 
 async def test_policies_send_the_commands_of_different_aggregates_together_and_of_one_in_order() -> None:
     broker = _Broker()
-    await policy.post_in_turns(_posts(broker, [("kim-1", "kim"), ("lee-1", "lee"), ("kim-2", "kim")]))
+    await policy.post_in_turns(broker, _posts(broker, [("kim-1", "kim"), ("lee-1", "lee"), ("kim-2", "kim")]))
     assert broker.log == [
         "enqueue kim-1",
         "enqueue lee-1",  # before kim-1 is acknowledged: one round trip for both
@@ -341,7 +344,7 @@ async def test_policies_send_the_commands_of_different_aggregates_together_and_o
 
 async def test_a_command_not_written_is_sent_again_before_the_next_of_its_aggregate() -> None:
     broker = _Broker(refuse={"kim-1"})
-    await policy.post_in_turns(_posts(broker, [("kim-1", "kim"), ("lee-1", "lee"), ("kim-2", "kim")]))
+    await policy.post_in_turns(broker, _posts(broker, [("kim-1", "kim"), ("lee-1", "lee"), ("kim-2", "kim")]))
     assert broker.log.index("post kim-1") < broker.log.index("enqueue kim-2")
     assert "post lee-1" not in broker.log
 
@@ -349,7 +352,7 @@ async def test_a_command_not_written_is_sent_again_before_the_next_of_its_aggreg
 async def test_a_command_too_large_is_parked_and_its_aggregate_goes_on() -> None:
     broker = _Broker(too_large={"kim-1"})
     posts = _posts(broker, [("kim-1", "kim"), ("kim-2", "kim")])
-    await policy.post_in_turns(posts)
+    await policy.post_in_turns(broker, posts)
     assert "dead letter telephony.call.events.v1.dlq" in broker.log and "post kim-1" not in broker.log
     assert broker.log[-2:] == ["enqueue kim-2", "acknowledged kim-2"]
     assert posts[0].policy.dead_lettered == 1
