@@ -104,6 +104,9 @@ RESTRICTED: dict[str, frozenset[Role]] = {
     "/cc.telephony.v1.TelephonyService/PublishFlow": _ADMIN,
     "/cc.telephony.v1.TelephonyService/PutCallerListEntry": _STAFFING,
     "/cc.telephony.v1.TelephonyService/RemoveCallerListEntry": _STAFFING,
+    # Supervisors run their campaigns (TEL-8); the pacer's own commands are the service's.
+    "/cc.telephony.v1.TelephonyService/DefineCampaign": _STAFFING,
+    "/cc.telephony.v1.TelephonyService/SetCampaignStatus": _STAFFING,
     "/cc.routing.v1.RoutingService/LogInAgent": _CALL_CONTROL,
     "/cc.routing.v1.RoutingService/SetAgentState": _CALL_CONTROL,
     "/cc.routing.v1.RoutingService/LogOutAgent": _CALL_CONTROL,

@@ -90,6 +90,9 @@ class AggregateService(Generic[S, C]):
     # Other read models its decisions read (ticketing's lines, for SLA clocks): its single writer
     # starts once they have caught up, so that nothing is decided on a model still loading.
     decide_after: Sequence[asyncio.Event] = ()
+    # Loops that send commands of their own from what they read (telephony's campaign pacer), given
+    # the service's command bus; each waits for the read models it reads itself.
+    drivers: Sequence[Callable[[CommandBus], Coroutine[Any, Any, None]]] = ()
 
     async def run(self, settings: PlatformSettings) -> None:
         configure_logging(self.name)
@@ -143,6 +146,7 @@ class AggregateService(Generic[S, C]):
                     deadlines.run(rt.bus, read_model.caught_up),
                     *(d.run(rt.bus, part.read_model.caught_up) for d, part in further_deadlines),
                     *(companion.run() for companion in self.companions),
+                    *(drive(rt.bus) for drive in self.drivers),
                 ],
                 ready=lambda: (
                     all(p.serving() for p in processors)

@@ -55,6 +55,8 @@ CONTACTS = AggregateTopics("routing", "contact")
 LINES = AggregateTopics("telephony", "line")
 # The caller list (TEL-9): numbers blocked or flagged, one aggregate per number.
 LISTED_NUMBERS = AggregateTopics("telephony", "listed-number")
+# Outbound campaigns (TEL-8): lists of numbers the campaign's agents call progressively.
+CAMPAIGNS = AggregateTopics("telephony", "campaign")
 TICKETS = AggregateTopics("ticketing", "ticket")
 # Customers (CH-2): profiles and the identifiers a contact on any channel is recognised by.
 CUSTOMERS = AggregateTopics("ticketing", "customer")
@@ -70,6 +72,7 @@ AGGREGATES = (
     CALLS,
     LINES,
     LISTED_NUMBERS,
+    CAMPAIGNS,
     AGENTS,
     QUEUES,
     CONTACTS,
@@ -90,6 +93,7 @@ EVENT_TOPICS = (
     CALLS.events,
     LINES.events,
     LISTED_NUMBERS.events,
+    CAMPAIGNS.events,
     AGENTS.events,
     QUEUES.events,
     CONTACTS.events,

@@ -273,6 +273,7 @@ class Call(BaseModel):
     direction: str = Field(
         description="inbound, or outbound (TEL-8: `dnis` is the customer called, `ani` the line's number)."
     )
+    campaign_id: str = Field(description="The outbound campaign whose contact the call is (TEL-8), if any.")
     version: int
 
     @staticmethod
@@ -314,6 +315,7 @@ class Call(BaseModel):
             heard=list(call.heard),
             carrier_ref=call.carrier_ref,
             transferred_to=call.transferred_to,
+            campaign_id=call.campaign_id,
             consult=ConsultView(number=call.consult.number, conference=call.consult.conference)
             if call.HasField("consult")
             else None,

@@ -3,6 +3,7 @@ caller's number. Every customer event carries the whole profile, so this copy ta
 needs none of ticketing's code. A call's offer is given its customer here, at the edge, so the command
 (and every event of the call) names the customer it was decided for."""
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -58,8 +59,12 @@ class CustomerDirectory:
     async def run(self) -> None:
         await self._customers.run()
 
+    @property
+    def caught_up(self) -> asyncio.Event:
+        return self._customers.caught_up
+
     def ready(self) -> bool:
-        return self._customers.caught_up.is_set()
+        return self.caught_up.is_set()
 
     def get(self, tenant_id: str, customer_id: str) -> KnownCustomer | None:
         entry = self._customers.get(tenant_id, customer_id)

@@ -116,6 +116,8 @@ class CallState:
     leg_attempt: int = 0
     # An outbound call (TEL-8): `dnis` is the customer's number, `ani` the line's number shown.
     outbound: bool = False
+    # The campaign whose contact it is (TEL-8): its answer, or its end unanswered, is the contact's outcome.
+    campaign_id: str = ""
 
     def hold_seconds_at(self, now: datetime) -> float:
         """All the time on hold until `now`, the hold in progress included."""
@@ -171,6 +173,16 @@ def _with_hold(decided: list[Message], call: CallState, now: datetime) -> None:
             event.hold_seconds = call.hold_seconds_at(now)
 
 
+def _with_campaign(decided: list[Message], call: CallState) -> None:
+    """A campaign's call being dialled tells its campaign how the attempt went: its answer, or its end
+    unanswered, carries the campaign (the campaign's policy reads no other event of the call)."""
+    if not call.campaign_id or call.status != outbound.DIALING:
+        return
+    for event in decided:
+        if isinstance(event, events_pb2.OutboundCallConnected | events_pb2.CallEnded):
+            event.campaign_id = call.campaign_id
+
+
 def _illegal(state: CallState, error_id: str, wanted: str) -> IllegalTransition:
     status = CallStatus.Name(state.status).removeprefix("CALL_STATUS_").lower()
     return IllegalTransition(error_id, f"call {state.call_id} is {status}, not {wanted}")
@@ -184,6 +196,7 @@ def decide(
     decided = _decide(state, command, now, rules)
     if state is not None:
         _with_hold(decided, state, now)
+        _with_campaign(decided, state)
     if not rules.record_calls and (state is None or not state.recording.segment):
         return decided  # a recording begun before recording was turned off still ends with its call
     tenant_id = command.meta.tenant_id
@@ -808,6 +821,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 line_id=placed.line_id,
                 agent_id=placed.agent_id,
                 outbound=True,
+                campaign_id=placed.campaign_id,
                 # the carrier's dialling is timed as a ringing phone is (see telephony.consumers.CallTimer)
                 ring_timeout=timedelta(seconds=placed.dial_timeout_seconds)
                 if placed.dial_timeout_seconds

@@ -13,8 +13,8 @@ from google.protobuf.message import Message
 
 from services.common import numbers
 from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, NotFound, require
-from services.telephony.caller_list import DO_NOT_CALL, CallerList
-from services.telephony.lines import LineDirectory
+from services.telephony.caller_list import DO_NOT_CALL, CallerList, ListedNumber
+from services.telephony.lines import LineDirectory, LineState
 
 DIALING = telephony_pb2.CALL_STATUS_DIALING
 # What the carrier's word on a leg that did not connect ends the call with.
@@ -41,21 +41,10 @@ def placed(
             [FieldViolation("number", f"the customer's number: {numbers.NUMBER_RULE}")],
         )
     line_id = require(place.line_id, "line_id", "the line of business that calls")
-    line = lines.line(tenant_id, line_id)
-    if line is None:
-        raise NotFound("line-not-found", f"no line of business {line_id}")
-    # The line's numbers as written (a leading + kept), matched by their digits.
-    chosen = numbers.canonical(place.caller_id)
-    caller_id = next((n for n in line.numbers if not chosen or numbers.canonical(n) == chosen), "")
-    if not caller_id:
-        shown = ", ".join(line.numbers) or "none"
-        raise InvalidArgument(
-            "invalid-argument",
-            f"caller_id is not a number of line {line_id}",
-            [FieldViolation("caller_id", f"one of the line's numbers ({shown}), or empty for its first")],
-        )
-    listed = callers.entry(tenant_id, number)
-    if listed is not None and listed.action == DO_NOT_CALL and listed.applies(now):
+    line = calling_line(lines, tenant_id, line_id)
+    caller_id = caller_id_of(line, place.caller_id)
+    listed = do_not_call(callers, tenant_id, number, now)
+    if listed is not None:
         raise IllegalTransition("number-do-not-call", f"{number} is on the do-not-call list: {listed.reason}")
     if not line.is_open(now):
         raise IllegalTransition(
@@ -63,8 +52,36 @@ def placed(
             f"line {line_id} is closed now: its hours are the permitted calling hours",
         )
     return events_pb2.OutboundCallPlaced(
-        agent_id=agent_id, number=number, caller_id=caller_id, line_id=line_id
+        agent_id=agent_id, number=number, caller_id=caller_id, line_id=line_id, campaign_id=place.campaign_id
     )
+
+
+def calling_line(lines: LineDirectory, tenant_id: str, line_id: str) -> LineState:
+    line = lines.line(tenant_id, line_id)
+    if line is None:
+        raise NotFound("line-not-found", f"no line of business {line_id}")
+    return line
+
+
+def caller_id_of(line: LineState, wanted: str) -> str:
+    """The line's number to show the customer: `wanted` as the line writes it (a leading + kept), matched
+    by its digits, or the line's first for none."""
+    chosen = numbers.canonical(wanted)
+    caller_id = next((n for n in line.numbers if not chosen or numbers.canonical(n) == chosen), "")
+    if not caller_id:
+        shown = ", ".join(line.numbers) or "none"
+        raise InvalidArgument(
+            "invalid-argument",
+            f"caller_id is not a number of line {line.line_id}",
+            [FieldViolation("caller_id", f"one of the line's numbers ({shown}), or empty for its first")],
+        )
+    return caller_id
+
+
+def do_not_call(callers: CallerList, tenant_id: str, number: str, now: datetime) -> ListedNumber | None:
+    """The do-not-call entry in force for the number, if any."""
+    listed = callers.entry(tenant_id, number)
+    return listed if listed is not None and listed.action == DO_NOT_CALL and listed.applies(now) else None
 
 
 def reported(agent_id: str, line_id: str, report: commands_pb2.ReportCallbackOutcome) -> list[Message]:

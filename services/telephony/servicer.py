@@ -19,6 +19,8 @@ from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
 from services.telephony import caller_list, domain, flows, lines
 from services.telephony.caller_list import ListedNumber
+from services.telephony.campaign_rpcs import CampaignRpcs
+from services.telephony.campaigns import CampaignState
 from services.telephony.customers import CustomerDirectory
 from services.telephony.domain import CallState
 from services.telephony.lines import LineState
@@ -53,6 +55,7 @@ def call_view(entry: Versioned[CallState]) -> telephony_pb2.Call:
         heard=call.heard,
         carrier_ref=call.carrier_ref,
         transferred_to=call.transferred_to,
+        campaign_id=call.campaign_id,
         direction=telephony_pb2.CALL_DIRECTION_OUTBOUND
         if call.outbound
         else telephony_pb2.CALL_DIRECTION_INBOUND,
@@ -125,13 +128,14 @@ CallWrite = (
 )
 
 
-class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
+class TelephonyServicer(CampaignRpcs, telephony_pb2_grpc.TelephonyServiceServicer):
     def __init__(
         self,
         bus: CommandBus,
         calls: Projection[CallState, commands_pb2.CallCommand],
         lines: Projection[LineState, commands_pb2.LineCommand],
         listed: Projection[ListedNumber, commands_pb2.ListedNumberCommand],
+        campaigns: Projection[CampaignState, commands_pb2.CampaignCommand],
         rules: domain.TelephonyRules,
         customers: CustomerDirectory,
     ) -> None:
@@ -139,6 +143,7 @@ class TelephonyServicer(telephony_pb2_grpc.TelephonyServiceServicer):
         self._calls = calls
         self._lines = lines
         self._listed = listed
+        self._campaigns = campaigns
         self._rules = rules
         self._customers = customers
 

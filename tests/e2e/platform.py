@@ -69,6 +69,10 @@ API_KEYS = {
     "e2e-outbound": "tenant-outbound",
     "e2e-outbound-kim": "tenant-outbound:agent:kim",
     "e2e-outbound-adapter": "tenant-outbound:integration",
+    "e2e-campaigns": "tenant-campaigns:supervisor",
+    "e2e-campaigns-admin": "tenant-campaigns",
+    "e2e-campaigns-kim": "tenant-campaigns:agent:kim",
+    "e2e-campaigns-adapter": "tenant-campaigns:integration",
     "e2e-twilio": "tenant-twilio:integration",  # the Twilio adapter's key
     "e2e-twilio-admin": "tenant-twilio",
 }

@@ -240,6 +240,28 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
     assert theirs_entry.status_code == 200
     assert (await owner.get(f"/v1/caller-list/{number}")).json()["version"] == 1
 
+    # Campaigns (TEL-8): the intruder neither reads, lists nor runs the owner's; its own campaign on its
+    # own line of the same id is its own.
+    renewals = {
+        "name": "Renewals",
+        "line_id": "iso-line",
+        "agent_ids": ["iso"],
+        "contacts": [{"number": number}],
+    }
+    owners_campaign = await owner.post("/v1/campaigns", json=renewals)
+    assert owners_campaign.status_code == 201, owners_campaign.text
+    ids["campaign_id"] = owners_campaign.json()["campaign_id"]
+    for method, template, body in [
+        ("GET", "/v1/campaigns/{campaign_id}", None),
+        ("PUT", "/v1/campaigns/{campaign_id}/status", {"status": "running"}),
+    ]:
+        refused = await intruder.call(method, template, json=body, **ids)
+        assert refused.status_code == 404, (template, refused.text)
+    assert (await intruder.call("GET", "/v1/campaigns")).json() == []
+    theirs_campaign = await intruder.call("POST", "/v1/campaigns", json=renewals)
+    assert theirs_campaign.status_code == 201, theirs_campaign.text
+    assert (await owner.get(f"/v1/campaigns/{ids['campaign_id']}")).json()["status"] == "paused"
+
     # Keys too: the intruder's admin neither lists nor revokes the owner's, and issues its own.
     owners_key = await owner.post("/v1/api-keys", json={"user": "kim@owner", "role": "supervisor"})
     ids["key_id"] = owners_key.json()["key"]["key_id"]
