@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from cc.telephony.v1 import commands_pb2, telephony_pb2_grpc
 
@@ -11,7 +12,13 @@ from services.common.service import AggregateService, FurtherAggregate, PolicyDe
 from services.common.settings import PlatformSettings, get_settings
 from services.common.topics import CALLS, CAMPAIGNS, LINES, LISTED_NUMBERS, ROUTING_DECISIONS
 from services.telephony import caller_list, campaigns, domain, lines
-from services.telephony.campaign_pacing import CampaignCalls, CampaignPacer, CampaignTimer
+from services.telephony.campaign_pacing import (
+    AGENT_READINESS,
+    AgentReadiness,
+    CampaignCalls,
+    CampaignPacer,
+    CampaignTimer,
+)
 from services.telephony.consumers import CallTimer, ring_for_decision
 from services.telephony.customers import CustomerDirectory
 from services.telephony.directory import ProjectedCallerList, ProjectedLines
@@ -80,7 +87,10 @@ async def main(settings: PlatformSettings | None = None) -> None:
     campaign_rules = campaigns.CampaignRules(lines=rules.lines, callers=rules.callers)
     campaign_aggregate = campaign_spec(campaign_rules)
     campaign_model = Projection(campaign_aggregate, settings.kafka_bootstrap_servers)
-    pacer = CampaignPacer(campaign_model, rules.lines, settings.kafka_bootstrap_servers)
+    agents_ready: Projection[AgentReadiness, Any] = Projection(
+        AGENT_READINESS, settings.kafka_bootstrap_servers
+    )
+    pacer = CampaignPacer(campaign_model, agents_ready, rules.lines)
     # A dial's call ends by its own dial timeout; one unheard of well after that was never placed.
     patience = timedelta(seconds=2 * settings.cc_dial_timeout_seconds + 30)
     service = AggregateService(

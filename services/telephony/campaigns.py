@@ -8,7 +8,8 @@ the campaign, whose answer or failure comes back here as the contact's outcome.
 
 A campaign is defined once, with its contacts, and starts paused; a supervisor runs, pauses or stops it.
 It completes by itself once every contact is reached, skipped or given up. Its state is one snapshot
-record, so its contacts are bounded (`MAX_CONTACTS`)."""
+record, which must fit Kafka's record limit beside the command ledger, so its contacts are bounded in
+number (`MAX_CONTACTS`) and in the room they take (`STATE_BYTES`, the worst case of `room_taken`)."""
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from services.common.aggregate import evolved
 from services.common.envelope import derived_id, timestamp, to_datetime
 from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument, NotFound, text_problem
 from services.telephony.caller_list import CallerList
-from services.telephony.lines import LineDirectory
+from services.telephony.lines import LineDirectory, LineState
 from services.telephony.outbound import caller_id_of, calling_line, do_not_call
 
 Status = events_pb2.CampaignStatus
@@ -33,7 +34,13 @@ STOPPED = Status.CAMPAIGN_STATUS_STOPPED
 COMPLETED = Status.CAMPAIGN_STATUS_COMPLETED
 SETTABLE = (PAUSED, RUNNING, STOPPED)
 MAX_CONTACTS = 2000
-MAX_AGENTS = 500
+MAX_AGENTS = 200
+# What a campaign's state may take in its snapshot (JSON): the record's 1 MiB, less the command ledger
+# (10,000 outcomes, about 240 KB) and room to spare.
+STATE_BYTES = 600_000
+# The most one contact takes besides its number, name and agent id (statuses, times, a call id, keys),
+# and one agent besides its id (in the agents and the last dials): measured, with a margin.
+CONTACT_BYTES, AGENT_BYTES = 330, 80
 DEFAULT_ATTEMPTS, MAX_ATTEMPTS = 3, 10
 DEFAULT_RETRY_SECONDS, MIN_RETRY_SECONDS, MAX_RETRY_SECONDS = 3600, 60, 7 * 24 * 3600
 
@@ -67,13 +74,14 @@ class CampaignContact:
     status: "ContactStatus.ValueType" = PENDING
     attempts: int = 0
     last_outcome: "events_pb2.CallbackOutcome.ValueType" = events_pb2.CALLBACK_OUTCOME_UNSPECIFIED
-    # Of its latest attempt: the call, the agent given it, and when (its event, the timer's cause).
+    # Of its latest attempt: the call, the agent given it, and when.
     call_id: str = ""
     agent_id: str = ""
     dialled_at: datetime | None = None
-    dial_event_id: str = ""
     retry_at: datetime | None = None
     skip_reason: str = ""
+    # Its latest attempt was given up as making no call: its call's answer, should it come, still counts.
+    unplaced: bool = False
 
     def due(self, now: datetime) -> bool:
         return self.status == PENDING or (
@@ -97,12 +105,14 @@ class CampaignState:
     # When each agent was last given a contact that was placed (or may have been): the pacer waits for
     # the agent to be ready again after that, not on a readiness from before the call.
     last_dial: Mapping[str, datetime] = field(default_factory=dict)
+    # The contact each agent is being dialled for now, by index: the pacer reads it every second.
+    dialling_agents: Mapping[str, int] = field(default_factory=dict)
 
     def dialling(self) -> Iterator[tuple[int, CampaignContact]]:
-        return ((i, c) for i, c in enumerate(self.contacts) if c.status == DIALLING)
+        return ((i, self.contacts[i]) for i in sorted(self.dialling_agents.values()))
 
     def agents_dialling(self) -> set[str]:
-        return {contact.agent_id for _, contact in self.dialling()}
+        return set(self.dialling_agents)
 
     def due_count(self, now: datetime) -> int:
         return sum(1 for contact in self.contacts if contact.due(now))
@@ -178,6 +188,13 @@ def _defined(
     ]
     if not 1 <= len(contacts) <= MAX_CONTACTS:
         faults.append(FieldViolation("contacts", f"1 to {MAX_CONTACTS} contacts"))
+    elif (room := room_taken(agents, contacts)) > STATE_BYTES:
+        faults.append(
+            FieldViolation(
+                "contacts",
+                f"the contacts, names and agents take {room} bytes of at most {STATE_BYTES}: split the list",
+            )
+        )
     seen: set[str] = set()
     for i, contact in enumerate(contacts):
         if not numbers.NUMBER.fullmatch(contact.number):
@@ -199,6 +216,14 @@ def _defined(
         retry_seconds=settings.retry_seconds or DEFAULT_RETRY_SECONDS,
     )
     return events_pb2.CampaignDefined(settings=settled, contacts=contacts)
+
+
+def room_taken(agents: list[str], contacts: list[events_pb2.CampaignContact]) -> int:
+    """The most the campaign's state can take as a snapshot: every contact dialled by its longest agent id."""
+    longest = max((len(a.encode()) for a in agents), default=0)
+    per_agent = len(agents) * (longest + AGENT_BYTES)
+    named = sum(len(c.number) + len(c.name.encode()) for c in contacts)
+    return per_agent + named + len(contacts) * (CONTACT_BYTES + longest)
 
 
 def _status_changed(state: CampaignState, wanted: "Status.ValueType") -> events_pb2.CampaignStatusChanged:
@@ -223,9 +248,15 @@ def _dial(
         raise IllegalTransition("campaign-not-running", f"campaign {state.campaign_id} is not running")
     if agent_id not in state.agent_ids:
         raise IllegalTransition("agent-not-in-campaign", f"agent {agent_id} does not work this campaign")
-    if agent_id in state.agents_dialling():
+    if agent_id in state.dialling_agents:
         raise IllegalTransition("agent-dialling", f"agent {agent_id} was given a contact already")
-    if not calling_line(rules.lines, tenant_id, state.line_id).is_open(now):
+    line = calling_line(rules.lines, tenant_id, state.line_id)
+    if not can_call(state, line):
+        raise IllegalTransition(
+            "caller-id-not-of-line",
+            f"line {state.line_id} no longer has the campaign's caller id {state.caller_id}",
+        )
+    if not line.is_open(now):
         raise IllegalTransition(
             "outside-calling-hours", f"line {state.line_id} is closed now: its hours are the calling hours"
         )
@@ -258,14 +289,14 @@ def _dial(
     return events + _completion(state, skipped)
 
 
+def can_call(state: CampaignState, line: LineState) -> bool:
+    """Whether the line still has the campaign's caller id (an admin may have taken it off the line)."""
+    return any(numbers.canonical(n) == numbers.canonical(state.caller_id) for n in line.numbers)
+
+
 def _attempted(
     state: CampaignState, record: commands_pb2.RecordCampaignOutcome, now: datetime
 ) -> list[Message]:
-    index = next((i for i, c in state.dialling() if c.call_id == record.call_id), None)
-    if index is None:
-        raise IllegalTransition(
-            "campaign-call-not-current", f"call {record.call_id} is no contact's attempt being dialled"
-        )
     outcome = record.outcome
     if outcome != events_pb2.CALLBACK_OUTCOME_CONNECTED and outcome not in NOT_ANSWERED:
         raise InvalidArgument(
@@ -273,6 +304,9 @@ def _attempted(
             "outcome is connected, no-answer, busy or failed",
             [FieldViolation("outcome", "connected, no-answer, busy or failed")],
         )
+    index = next((i for i, c in state.dialling() if c.call_id == record.call_id), None)
+    if index is None:
+        return _late_answer(state, record)
     attempted = events_pb2.CampaignContactAttempted(
         contact=index, call_id=record.call_id, outcome=outcome, no_call=record.no_call
     )
@@ -282,6 +316,23 @@ def _attempted(
         attempted.retry_at.CopyFrom(timestamp(now + timedelta(seconds=state.retry_seconds)))
         return [attempted]
     return [attempted, *_completion(state, {index})]
+
+
+def _late_answer(state: CampaignState, record: commands_pb2.RecordCampaignOutcome) -> list[Message]:
+    """The answer of a call given up as never placed (the timer's patience ran out first, after an
+    outage): the customer was reached after all, and is not called again."""
+    index = next(
+        (i for i, c in enumerate(state.contacts) if c.unplaced and c.call_id == record.call_id), None
+    )
+    if index is None or record.outcome != events_pb2.CALLBACK_OUTCOME_CONNECTED or record.no_call:
+        raise IllegalTransition(
+            "campaign-call-not-current", f"call {record.call_id} is no contact's attempt being dialled"
+        )
+    reached = events_pb2.CampaignContactAttempted(
+        contact=index, call_id=record.call_id, outcome=record.outcome
+    )
+    settled = state.contacts[index].status in FINAL
+    return [reached, *([] if settled else _completion(state, {index}))]
 
 
 def _completion(state: CampaignState, settling: set[int]) -> list[Message]:
@@ -323,11 +374,14 @@ def evolve(state: CampaignState | None, event: event_pb2.Event) -> CampaignState
                 call_id=dialled.call_id,
                 agent_id=dialled.agent_id,
                 dialled_at=at,
-                dial_event_id=event.event_id,
                 retry_at=None,
+                unplaced=False,
             )
             last_dial = {**state.last_dial, dialled.agent_id: at}
-            return _with_contact(state, dialled.contact, contact, at, last_dial=last_dial)
+            dialling = {**state.dialling_agents, dialled.agent_id: dialled.contact}
+            return _with_contact(
+                state, dialled.contact, contact, at, last_dial=last_dial, dialling_agents=dialling
+            )
         case "campaign_contact_skipped":
             skipped = event.campaign_contact_skipped
             contact = evolved(state.contacts[skipped.contact], status=SKIPPED, skip_reason=skipped.reason)
@@ -340,11 +394,20 @@ def evolve(state: CampaignState | None, event: event_pb2.Event) -> CampaignState
                 status = REACHED
             else:
                 status = WAITING if retry_at is not None else FAILED
-            contact = evolved(before, status=status, last_outcome=attempted.outcome, retry_at=retry_at)
+            contact = evolved(
+                before,
+                status=status,
+                last_outcome=attempted.outcome,
+                retry_at=retry_at,
+                unplaced=attempted.no_call,
+            )
             kept = state.last_dial
             if attempted.no_call:  # the agent was never on a call: ready for the next contact at once
                 kept = {a: t for a, t in kept.items() if a != before.agent_id}
-            return _with_contact(state, attempted.contact, contact, at, last_dial=kept)
+            dialling = {a: i for a, i in state.dialling_agents.items() if i != attempted.contact}
+            return _with_contact(
+                state, attempted.contact, contact, at, last_dial=kept, dialling_agents=dialling
+            )
     return state
 
 

@@ -27,7 +27,8 @@ from services.common.partition_owner import PartitionOwner
 from services.common.projection import Projection
 from services.common.settings import PlatformSettings
 from services.common.topics import CALLS, ensure_topics
-from services.telephony.app import LINE_SPEC, LISTED_NUMBER_SPEC, call_spec
+from services.telephony.app import LINE_SPEC, LISTED_NUMBER_SPEC, call_spec, campaign_spec
+from services.telephony.campaigns import CampaignRules
 from services.telephony.customers import CustomerDirectory
 from services.telephony.domain import TelephonyRules
 from services.telephony.servicer import TelephonyServicer
@@ -434,8 +435,10 @@ async def test_a_failed_replay_answers_unavailable_then_recovers(
     )
     # not read: the call is on the default line, its caller is on no list and no customer
     lines, listed = Projection(LINE_SPEC, kafka_bootstrap), Projection(LISTED_NUMBER_SPEC, kafka_bootstrap)
+    rules = TelephonyRules()
+    campaigns = Projection(campaign_spec(CampaignRules(rules.lines, rules.callers)), kafka_bootstrap)
     customers = CustomerDirectory(kafka_bootstrap)
-    servicer = TelephonyServicer(members.bus, calls, lines, listed, TelephonyRules(), customers)
+    servicer = TelephonyServicer(members.bus, calls, lines, listed, campaigns, rules, customers)
     telephony_pb2_grpc.add_TelephonyServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

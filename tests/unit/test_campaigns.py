@@ -3,10 +3,12 @@ agents who are ready; do-not-call numbers are skipped for good, the line's hours
 unanswered contacts are tried again after the retry time up to the attempt limit, and the campaign
 completes once no contact is open. The pacer, the policy and the timer around it are pure too."""
 
+import dataclasses
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from cc.common.v1 import event_pb2
+from cc.common.v1 import event_pb2, types_pb2
 from cc.routing.v1 import events_pb2 as agent_events
 from cc.telephony.v1 import commands_pb2, events_pb2
 from google.protobuf.message import Message
@@ -15,12 +17,16 @@ from services.common.aggregate import Versioned
 from services.common.deadlines import Deadlines
 from services.common.envelope import timestamp
 from services.common.errors import IllegalTransition, InvalidArgument, NotFound
+from services.common.projection import Projection
 from services.common.snapshots import StateCodec
 from services.telephony import campaigns
+from services.telephony.app import campaign_spec
 from services.telephony.caller_list import ListedNumber
 from services.telephony.campaign_pacing import (
+    AGENT_READINESS,
     AgentReadiness,
     CampaignCalls,
+    CampaignPacer,
     CampaignTimer,
     dials,
     readiness,
@@ -48,6 +54,7 @@ from tests.unit.test_outbound import history as outbound_call
 NUMBERS = ("+82 10-5555-0101", "821055550102", "821055550103")
 CONNECTED = events_pb2.CALLBACK_OUTCOME_CONNECTED
 NO_ANSWER = events_pb2.CALLBACK_OUTCOME_NO_ANSWER
+NOT_CURRENT = "campaign-call-not-current"
 
 
 class Campaign:
@@ -498,3 +505,133 @@ def test_a_campaign_call_tells_its_campaign_how_its_dialling_ended_and_nothing_a
     assert own_ended.campaign_id == ""  # type: ignore[attr-defined]
     [hung_up] = [e for e in hang_up(answered, events_pb2.PARTY_AGENT) if isinstance(e, events_pb2.CallEnded)]
     assert hung_up.campaign_id == ""
+
+
+# ---- the review's cases: size, lines that change, late answers, pacing across campaigns -----------
+
+
+def test_a_campaign_whose_state_could_outgrow_a_snapshot_record_is_refused_and_the_bound_holds() -> None:
+    long_name = "가" * 200  # 600 bytes in UTF-8
+    agents = tuple(f"agent-{i:094d}" for i in range(campaigns.MAX_AGENTS))  # 100 characters each
+    many = tuple(f"8210{i:08d}" for i in range(campaigns.MAX_CONTACTS))
+    campaign = Campaign()
+    contacts = [events_pb2.CampaignContact(number=n, name=long_name) for n in many]
+    asked = events_pb2.CampaignSettings(name="Big", line_id="sales", agent_ids=agents)
+    error = refused(
+        lambda: campaign.send(0, define=commands_pb2.DefineCampaign(settings=asked, contacts=contacts)),
+        InvalidArgument,
+        "invalid-argument",
+    )
+    assert violated_fields(error) == ["contacts"]
+
+    # the most the budget lets in, every contact dialled by its longest agent: it fits its record
+    fitting = 0
+    while campaigns.room_taken(list(agents), contacts[: fitting + 1]) <= campaigns.STATE_BYTES:
+        fitting += 1
+    one_too_many = commands_pb2.DefineCampaign(settings=asked, contacts=contacts[: fitting + 1])
+    refused(lambda: campaign.send(0, define=one_too_many), InvalidArgument, "invalid-argument")
+    campaign.send(0, define=commands_pb2.DefineCampaign(settings=asked, contacts=contacts[:fitting]))
+    state = campaign.state
+    busy = campaigns.CampaignContact("x", long_name, DIALLING, 10, NO_ANSWER, "c" * 36, agents[0], T0, T0)
+    worst = dataclasses.replace(
+        state,
+        contacts=tuple(dataclasses.replace(busy, number=c.number) for c in state.contacts),
+        last_dial=dict.fromkeys(agents, T0),
+        dialling_agents={a: i for i, a in enumerate(agents)},
+    )
+    assert len(StateCodec(CampaignState).encode(worst)) <= campaigns.STATE_BYTES
+
+
+def test_a_line_that_no_longer_has_the_campaign_s_caller_id_stops_its_dials() -> None:
+    directory = Directory()
+    campaign = running(directory)
+    line = directory.lines["sales"]
+    directory.lines["sales"] = dataclasses.replace(line, numbers=("15885678",))
+
+    refused(lambda: campaign.dial("kim"), IllegalTransition, "caller-id-not-of-line")
+    agents = {"kim": ready_since(0)}
+    assert dials(TENANT, [campaign.entry], agents.get, directory, at(5)) == []
+
+
+def test_an_answer_after_the_timer_gave_the_dial_up_still_reaches_the_contact() -> None:
+    campaign = running(numbers=NUMBERS[:1])  # type: ignore[arg-type]
+    [dialled] = campaign.dial("kim")
+    assert isinstance(dialled, events_pb2.CampaignContactDialled)
+    campaign.outcome(dialled.call_id, events_pb2.CALLBACK_OUTCOME_FAILED, no_call=True)
+    assert campaign.state.contacts[0].status == WAITING
+
+    refused(lambda: campaign.outcome(dialled.call_id, NO_ANSWER, t=40), IllegalTransition, NOT_CURRENT)
+    assert campaign.outcome(dialled.call_id, CONNECTED, t=41) == [
+        events_pb2.CampaignContactAttempted(contact=0, call_id=dialled.call_id, outcome=CONNECTED),
+        events_pb2.CampaignStatusChanged(status=COMPLETED, previous_status=RUNNING),
+    ]
+    assert campaign.state.contacts[0].status == REACHED
+
+
+def test_the_pacer_gives_the_due_contact_to_the_agent_ready_longest_and_renames_its_dial_each_minute() -> (
+    None
+):
+    campaign = running(numbers=NUMBERS[:1])  # type: ignore[arg-type]
+    agents = {"kim": ready_since(30), "lee": ready_since(10)}
+
+    [dial] = dials(TENANT, [campaign.entry], agents.get, campaign.directory, at(40))
+    [later] = dials(TENANT, [campaign.entry], agents.get, campaign.directory, at(100))
+
+    assert dial.dial.agent_id == "lee"
+    assert later.meta.command_id != dial.meta.command_id  # a refusal is not cached for ever
+    assert (
+        dials(TENANT, [campaign.entry], agents.get, campaign.directory, at(40), pending={"lee"})[
+            0
+        ].dial.agent_id
+        == "kim"
+    )
+
+
+class Bus:
+    """Answers each dial as the campaign would: accepted at a version, or refused."""
+
+    def __init__(self, refuse: set[str]) -> None:
+        self.refuse = refuse
+        self.sent: list[commands_pb2.CampaignCommand] = []
+
+    async def send(self, topics: object, command: commands_pb2.CampaignCommand) -> types_pb2.CommandReply:
+        self.sent.append(command)
+        if command.dial.agent_id in self.refuse:
+            raise IllegalTransition("no-contact-due", "none due")
+        return types_pb2.CommandReply(aggregate_version=9)
+
+
+async def test_the_pacer_gives_an_agent_whose_dial_was_accepted_nothing_else_until_the_model_shows_it() -> (
+    None
+):
+    first, second = running(numbers=NUMBERS[:1]), running()  # type: ignore[arg-type]
+    campaign_model: Projection[CampaignState, Any] = Projection(
+        campaign_spec(CampaignRules(first.directory, first.directory)), "unused:9092"
+    )
+    for event in first.history.events:
+        campaign_model._apply(event.SerializeToString(), 0)
+    for event in second.history.events:  # the same history under another campaign id
+        event.aggregate_id = "cmp-2"
+        campaign_model._apply(event.SerializeToString(), 0)
+    agent_model: Projection[AgentReadiness, Any] = Projection(AGENT_READINESS, "unused:9092")
+    for version, agent_id in enumerate(("kim", "lee"), start=1):
+        login = agent_events.AgentLoggedIn(initial_state=agent_events.AGENT_STATE_READY)
+        event = envelope(
+            login,
+            context="routing",
+            aggregate_type="agent",
+            aggregate_id=agent_id,
+            version=version,
+            when=at(1),
+        )
+        agent_model._apply(event.SerializeToString(), 0)
+    pacer = CampaignPacer(campaign_model, agent_model, first.directory, clock=lambda: at(5))
+    bus = Bus(refuse={"lee"})
+
+    await pacer.pace(bus)  # type: ignore[arg-type]
+    assert [(c.meta.aggregate_id, c.dial.agent_id) for c in bus.sent] == [("cmp-1", "kim"), ("cmp-2", "lee")]
+    bus.sent.clear()
+    await pacer.pace(bus)  # type: ignore[arg-type]
+    # kim's dial was accepted (the model has not shown it): nothing for kim; lee's refused dial is not
+    # resent, though lee, free, may try cmp-1's due contact (the campaign decides whether kim took it)
+    assert [(c.meta.aggregate_id, c.dial.agent_id) for c in bus.sent] == [("cmp-1", "lee")]
