@@ -64,7 +64,7 @@ HAVING count() > 0
 #   and so is a callback back in its queue (TEL-5); a transfer (TEL-1) is a new offer in the queue it
 #   goes to;
 # - answered: telephony.call.answered events (an agent took the contact from the queue), a callback's
-#   first attempt only;
+#   first attempt only, and not a consulted agent taking a call over (a consult transfer, TEL-1);
 # - abandoned: telephony.call.ended events with abandoned set (the caller hung up while queued or while
 #   an agent's phone rang);
 # - service level X: contacts removed from the queue (answered or abandoned) within X seconds of their
@@ -94,6 +94,8 @@ WITH
                enqueued_at, state, previous_state,
                if(event_type = 'telephony.call.answered', JSONExtractInt(payload_json, 'callback_attempt'), 0)
                    AS callback_attempt,
+               if(event_type = 'telephony.call.answered', JSONExtractBool(payload_json, 'consulted'), 0)
+                   AS consulted,
                if(event_type = 'telephony.call.ended', JSONExtractFloat(payload_json, 'hold_seconds'), 0)
                    AS hold_seconds,
                if(event_type = 'routing.agent.logged_in', JSONExtractString(payload_json, 'site_id'), '')
@@ -128,7 +130,7 @@ WITH
     -- An agent answering an inbound call, or the customer answering an outbound one.
     answers AS (
         SELECT aggregate_id AS call_id, queue_id, agent_id, occurred_at AS answered_at, enqueued_at,
-               callback_attempt
+               callback_attempt, consulted
         FROM tenant_events
         WHERE event_type IN ('telephony.call.answered', 'telephony.call.outbound_call_connected')
     ),
@@ -178,7 +180,7 @@ WITH
                         answers.answered_at) / 1e6,
                answers.call_id
         FROM answers LEFT JOIN last_enqueue ON last_enqueue.call_id = answers.call_id
-        WHERE answers.callback_attempt <= 1
+        WHERE answers.callback_attempt <= 1 AND NOT answers.consulted
           AND answers.answered_at >= {{from_time:DateTime64(6, 'UTC')}}
           AND answers.answered_at < {{to_time:DateTime64(6, 'UTC')}}
         UNION ALL

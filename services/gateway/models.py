@@ -139,14 +139,21 @@ class TransferBody(WriteOptions):
 
 
 class ConsultBody(WriteOptions):
-    """The agent on the call consults an outside number, the caller on hold (TEL-1)."""
+    """The agent on the call consults an outside number or another agent, the caller on hold (TEL-1)."""
 
     agent_id: Text = Field(description="The agent on the call, who consults.")
-    number: Text = Field(description="The outside number to consult: an expert, a partner, an interpreter.")
+    number: OptionalText = Field(
+        default="", description="The outside number to consult: an expert, a partner, an interpreter."
+    )
+    consulted_agent_id: OptionalText = Field(
+        default="",
+        description="Or the agent to consult (a supervisor, a specialist), who must be logged in and free.",
+    )
 
 
 class ConsultView(BaseModel):
     number: str = Field(description="The outside number the agent consults.")
+    agent_id: str = Field(default="", description="Or the agent it consults.")
     conference: bool = Field(description="Whether the three of them are in a conference.")
 
 
@@ -316,7 +323,9 @@ class Call(BaseModel):
             carrier_ref=call.carrier_ref,
             transferred_to=call.transferred_to,
             campaign_id=call.campaign_id,
-            consult=ConsultView(number=call.consult.number, conference=call.consult.conference)
+            consult=ConsultView(
+                number=call.consult.number, agent_id=call.consult.agent_id, conference=call.consult.conference
+            )
             if call.HasField("consult")
             else None,
             direction=enum_word(call, "direction", "CALL_DIRECTION_"),

@@ -1060,8 +1060,12 @@ def _answer(
             board.remember_last_agent(event.customer_id, answered.agent_id, at)
     contact = board.unroute(event.aggregate_id) or board.dequeue(event.aggregate_id)
     board.start_talk(event.aggregate_id, Talk(answered.queue_id, at, answered.agent_id))
-    if isinstance(answered, call_events.CallAnswered) and answered.callback_attempt > 1:
-        return  # a callback's retry: answered from the queue once, at its first attempt
+    if isinstance(answered, call_events.CallAnswered) and (
+        answered.callback_attempt > 1 or answered.consulted
+    ):
+        # a callback's retry (answered from the queue once, at its first attempt), or a consulted agent
+        # taking the call over (TEL-1): not answered from the queue
+        return
     tally = board.tally(answered.queue_id)
     wait = (
         max(0.0, at - to_datetime(answered.enqueued_at).timestamp())

@@ -22,10 +22,19 @@ from services.routing.domain import DECLINED, RING_NO_ANSWER, WRAP_UP, AgentStat
 def agent_commands_for_call(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, AggregateCommand]]:
     """telephony.call.events.v1 -> the agent command it implies, if any."""
     payload = event.WhichOneof("payload")
-    if payload in ("call_answered", "outbound_call_placed"):
+    if payload == "call_answered" and event.call_answered.consulted:
+        return []  # the consulted agent takes the call over: on it since the consultation began
+    if payload == "call_consult_started" and event.call_consult_started.consulted_agent_id:
+        # the consulted agent is on the call from the consultation on (TEL-1)
+        agent_id, action = event.call_consult_started.consulted_agent_id, "start_contact"
+        body: dict[str, object] = {"start_contact": commands_pb2.StartContact(contact_id=event.aggregate_id)}
+    elif payload == "call_consult_ended" and event.call_consult_ended.consulted_agent_id:
+        agent_id, action = event.call_consult_ended.consulted_agent_id, "start_wrap_up"
+        body = {"start_wrap_up": commands_pb2.StartWrapUp(contact_id=event.aggregate_id)}
+    elif payload in ("call_answered", "outbound_call_placed"):
         # an outbound call's agent is on it from its placement (TEL-8)
         agent_id, action = getattr(event, payload).agent_id, "start_contact"
-        body: dict[str, object] = {"start_contact": commands_pb2.StartContact(contact_id=event.aggregate_id)}
+        body = {"start_contact": commands_pb2.StartContact(contact_id=event.aggregate_id)}
     elif payload == "call_ended" and event.call_ended.agent_id and not event.call_ended.abandoned:
         agent_id, action = event.call_ended.agent_id, "start_wrap_up"
         body = {"start_wrap_up": commands_pb2.StartWrapUp(contact_id=event.aggregate_id)}

@@ -107,9 +107,11 @@ class CallState:
     # The carrier's own id of the call, and what the caller was told since their last entry (TEL-10).
     carrier_ref: str = ""
     heard: tuple[str, ...] = ()
-    # The outside number the agent consults (TEL-1), and whether the three are in a conference.
+    # The outside number or the other agent the agent consults (TEL-1), and whether the three are in a
+    # conference.
     consult_number: str = ""
     conference: bool = False
+    consult_agent_id: str = ""
     # The outside number it was transferred to, by its agent or its flow (TEL-1, TEL-3).
     transferred_to: str = ""
     # The callback attempt whose leg the carrier placed (its carrier_ref is the call's); 0 for none.
@@ -326,7 +328,8 @@ def _decide(
                     "consult-not-supported-by-carrier",
                     f"call {call_id} is carried by an adapter that cannot place the consultation's leg",
                 )
-            return consult.started(call, command.consult_call.number)
+            asked = command.consult_call
+            return consult.started(call, asked.number, asked.consulted_agent_id)
         case "finish_consult":
             return _finish_consult(_existing(state, call_id), command.finish_consult, now)
         case "request_callback":
@@ -579,6 +582,15 @@ def _transfer(call: CallState, transfer: commands_pb2.TransferCall, now: datetim
 
 
 def _finish_consult(call: CallState, finish: commands_pb2.FinishConsult, now: datetime) -> list[Message]:
+    if call.consult_agent_id and finish.agent_id == call.consult_agent_id:
+        # the consulted agent leaves of its own accord: whatever it asks, it is the party leaving
+        if finish.action not in (Consult.CONSULT_ACTION_CANCEL, Consult.CONSULT_ACTION_PARTY_LEFT):
+            raise IllegalTransition(
+                "consulted-agent-leaves-only",
+                f"agent {finish.agent_id} is consulted on call {call.call_id}: it may leave, not "
+                "conference or transfer",
+            )
+        return consult.dropped(call, consult.PARTY_LEFT, now)
     call = consult.consulting(_with_agent(call, finish.agent_id))
     match finish.action:
         case Consult.CONSULT_ACTION_CANCEL:
@@ -597,14 +609,36 @@ def _finish_consult(call: CallState, finish: commands_pb2.FinishConsult, now: da
 
 
 def _consult_transfer(call: CallState, now: datetime) -> list[Message]:
-    """The agent leaves the caller with the consulted party: a transfer to that number, consulted."""
-    to_party = commands_pb2.TransferCall(
-        agent_id=call.agent_id, target=events_pb2.TRANSFER_TARGET_NUMBER, to=call.consult_number
+    """The agent leaves the caller with the consulted party: a transfer to that number, consulted; or
+    to the consulted agent, who has been on the call since the consultation began and takes it over
+    at once (its answer is no queue's: `CallAnswered.consulted`), with the caller off hold."""
+    if not call.consult_agent_id:
+        to_number = commands_pb2.TransferCall(
+            agent_id=call.agent_id, target=events_pb2.TRANSFER_TARGET_NUMBER, to=call.consult_number
+        )
+        transferred, *ended = _transfer(call, to_number, now)
+        assert isinstance(transferred, events_pb2.CallTransferred)
+        transferred.consulted = True
+        return [transferred, *ended]
+    talk_seconds = (now - call.answered_at).total_seconds() if call.answered_at else 0.0
+    to_agent = events_pb2.CallTransferred(
+        agent_id=call.agent_id,
+        queue_id=call.queue_id,
+        target=events_pb2.TRANSFER_TARGET_AGENT,
+        to=call.consult_agent_id,
+        talk_seconds=talk_seconds,
+        hold_seconds=call.hold_seconds_at(now),
+        consulted=True,
     )
-    transferred, *ended = _transfer(call, to_party, now)
-    assert isinstance(transferred, events_pb2.CallTransferred)
-    transferred.consulted = True
-    return [transferred, *ended]
+    taken_over = events_pb2.CallAnswered(
+        agent_id=call.consult_agent_id,
+        queue_id=call.queue_id,
+        enqueued_at=timestamp(call.enqueued_at or now),
+        line_id=call.line_id,
+        taken_over=True,
+        consulted=True,
+    )
+    return [to_agent, taken_over]
 
 
 # CallQueued.reason of a call an agent transferred (TEL-1).
@@ -927,9 +961,15 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 callback_due_event_id=event.event_id,
             )
         case "call_consult_started":
-            return evolved(state, consult_number=event.call_consult_started.number, conference=False)
+            begun = event.call_consult_started
+            return evolved(
+                state,
+                consult_number=begun.number,
+                consult_agent_id=begun.consulted_agent_id,
+                conference=False,
+            )
         case "call_consult_ended":
-            return evolved(state, consult_number="", conference=False)
+            return evolved(state, consult_number="", consult_agent_id="", conference=False)
         case "call_conferenced":
             return evolved(state, conference=True)
         case "call_transferred":
@@ -937,6 +977,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
             return evolved(
                 state,
                 consult_number="",
+                consult_agent_id="",
                 conference=False,
                 # to a number, the call ends here with its agent; else the agent has left it
                 agent_id=state.agent_id if transferred.target == events_pb2.TRANSFER_TARGET_NUMBER else "",
@@ -982,6 +1023,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 status=telephony_pb2.CALL_STATUS_ENDED,
                 ended_at=at,
                 consult_number="",
+                consult_agent_id="",
                 conference=False,
                 ended_by=ended.ended_by,
                 end_reason=ended.reason,

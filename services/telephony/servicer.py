@@ -60,8 +60,12 @@ def call_view(entry: Versioned[CallState]) -> telephony_pb2.Call:
         if call.outbound
         else telephony_pb2.CALL_DIRECTION_INBOUND,
     )
-    if call.consult_number:
-        view.consult.CopyFrom(telephony_pb2.Consult(number=call.consult_number, conference=call.conference))
+    if call.consult_number or call.consult_agent_id:
+        view.consult.CopyFrom(
+            telephony_pb2.Consult(
+                number=call.consult_number, conference=call.conference, agent_id=call.consult_agent_id
+            )
+        )
     if call.callback_number:
         view.callback.CopyFrom(
             telephony_pb2.Callback(
@@ -269,7 +273,9 @@ class TelephonyServicer(CampaignRpcs, telephony_pb2_grpc.TelephonyServiceService
     async def ConsultCall(
         self, request: telephony_pb2.ConsultCallRequest, context: grpc.aio.ServicerContext
     ) -> telephony_pb2.Call:
-        consulting = commands_pb2.ConsultCall(agent_id=request.agent_id, number=request.number)
+        consulting = commands_pb2.ConsultCall(
+            agent_id=request.agent_id, number=request.number, consulted_agent_id=request.consulted_agent_id
+        )
         return await self._on_call(request, consult_call=consulting)
 
     async def FinishConsult(

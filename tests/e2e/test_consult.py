@@ -1,7 +1,8 @@
 """Consultation and conference (TEL-1) end to end over REST: the agent on a call consults an outside
 number with the caller on hold, cancels, consults again and makes it a three-party conference, then
 leaves it, which transfers the call to the party; the agent wraps up, the journey shows each step and
-the queue's statistics count the time on hold."""
+the queue's statistics count the time on hold. Then another agent is consulted: busy while consulted,
+it leaves, is consulted again and takes the call over, with its voice ticket."""
 
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +15,7 @@ from tests.e2e.support import journey_to_the_end, until
 from tests.e2e.test_call_life import ok
 
 KIM = {"X-API-Key": "e2e-consult-kim"}
+ANN, SUE = {"X-API-Key": "e2e-consult-ann"}, {"X-API-Key": "e2e-consult-sue"}
 EXPERT = "+82 2-555-0100"
 
 
@@ -36,7 +38,10 @@ async def test_consult_cancel_conference_and_leave_over_rest(rest: httpx.AsyncCl
     consulting = ok(
         await rest.post(f"/v1/calls/{call_id}/consult", json={**kim, "number": EXPERT}, headers=KIM)
     )
-    assert (consulting["on_hold"], consulting["consult"]) == (True, {"number": EXPERT, "conference": False})
+    assert (consulting["on_hold"], consulting["consult"]) == (
+        True,
+        {"number": EXPERT, "agent_id": "", "conference": False},
+    )
     no_hold = await rest.post(f"/v1/calls/{call_id}/hold", json=kim, headers=KIM)
     assert (no_hold.status_code, no_hold.json()["error_id"]) == (409, "call-consulting")
     no_hang_up = await rest.post(f"/v1/calls/{call_id}/hangup", json={"party": "agent"}, headers=KIM)
@@ -50,7 +55,10 @@ async def test_consult_cancel_conference_and_leave_over_rest(rest: httpx.AsyncCl
 
     ok(await rest.post(f"/v1/calls/{call_id}/consult", json={**kim, "number": EXPERT}, headers=KIM))
     three = ok(await rest.post(f"/v1/calls/{call_id}/consult/conference", json=kim, headers=KIM))
-    assert (three["on_hold"], three["consult"]) == (False, {"number": EXPERT, "conference": True})
+    assert (three["on_hold"], three["consult"]) == (
+        False,
+        {"number": EXPERT, "agent_id": "", "conference": True},
+    )
 
     left = ok(await rest.post(f"/v1/calls/{call_id}/hangup", json={"party": "agent"}, headers=KIM))
     assert (left["status"], left["end_reason"], left["ended_by"]) == ("ended", "transferred-out", "agent")
@@ -72,3 +80,52 @@ async def test_consult_cancel_conference_and_leave_over_rest(rest: httpx.AsyncCl
     statistics = await until(rest, "/v1/statistics/queues", held, "the consultation's hold was never counted")
     [row] = [row for row in statistics["queues"] if row["queue_id"] == "member"]
     assert row["average_hold_time_seconds"] == pytest.approx(left["hold_seconds"], abs=0.001)
+
+
+async def test_an_agent_consults_another_agent_who_leaves_then_takes_the_call_over(
+    rest: httpx.AsyncClient,
+) -> None:
+    async with httpx.AsyncClient(
+        base_url=rest.base_url, headers={"X-API-Key": "e2e-consult-agents"}, timeout=30
+    ) as admin:
+        await _consulting_another_agent(admin)
+
+
+async def _consulting_another_agent(rest: httpx.AsyncClient) -> None:
+    member = {"site_id": "seoul", "skills": [{"name": "member", "proficiency": 5}]}
+    ok(await rest.post("/v1/agents/ann/login", json=member, headers=ANN))
+    billing = {"site_id": "seoul", "skills": [{"name": "billing", "proficiency": 5}]}
+    ok(await rest.post("/v1/agents/sue/login", json=billing, headers=SUE))
+    offered = {"ani": "+821055550078", "dnis": "1588"}
+    call_id = ok(await rest.post("/v1/calls", json=offered), 201)["call_id"]
+    ok(await rest.post(f"/v1/calls/{call_id}/digits", json={"digits": "1"}))
+    path = f"/v1/calls/{call_id}"
+    await until(rest, path, lambda c: c["status"] == "ringing", "the call never rang ann")
+    ok(await rest.post(f"{path}/answer", json={"agent_id": "ann"}, headers=ANN))
+
+    ask_sue = {"agent_id": "ann", "consulted_agent_id": "sue"}
+    nobody = await rest.post(f"{path}/consult", json={**ask_sue, "consulted_agent_id": "nobody"}, headers=ANN)
+    assert (nobody.status_code, nobody.json()["error_id"]) == (404, "agent-not-found"), nobody.text
+    consulting = ok(await rest.post(f"{path}/consult", json=ask_sue, headers=ANN))
+    assert consulting["consult"] == {"number": "", "agent_id": "sue", "conference": False}
+    await until(rest, "/v1/agents/sue", lambda a: a["state"] == "on-contact", "sue never joined")
+    # sue leaves of her own accord, wraps up, and is free again
+    left = ok(await rest.post(f"{path}/consult/party-left", json={"agent_id": "sue"}, headers=SUE))
+    assert (left["consult"], left["agent_id"]) == (None, "ann")
+    await until(rest, "/v1/agents/sue", lambda a: a["state"] == "ready", "sue never came back")
+
+    ok(await rest.post(f"{path}/consult", json=ask_sue, headers=ANN))
+    await until(rest, "/v1/agents/sue", lambda a: a["state"] == "on-contact", "sue never joined")
+    busy = await rest.post(f"{path}/consult", json=ask_sue, headers=ANN)
+    assert (busy.status_code, busy.json()["error_id"]) == (409, "agent-busy"), busy.text
+    handed = ok(await rest.post(f"{path}/consult/transfer", json={"agent_id": "ann"}, headers=ANN))
+    assert (handed["status"], handed["agent_id"], handed["consult"]) == ("connected", "sue", None)
+    await until(rest, "/v1/agents/ann", lambda a: a["state"] != "on-contact", "ann never left")
+    ended = ok(await rest.post(f"{path}/hangup", json={"party": "agent"}, headers=SUE))
+    assert ended["status"] == "ended"
+    await until(rest, "/v1/agents/sue", lambda a: a["state"] == "wrap-up", "sue never wrapped up")
+
+    def sues(body: dict[str, Any]) -> bool:
+        return any(ticket["call_id"] == call_id for ticket in body["tickets"])
+
+    await until(rest, "/v1/tickets", sues, "the call's ticket never went to sue", assignee="sue")

@@ -714,6 +714,50 @@ async def test_a_callback_is_one_offer_and_one_answer_however_many_attempts_it_t
             await running.until(stored)
 
 
+def consult_transfer_scenario(history: History) -> None:
+    """C waits in q-support from 0; agent-1 answers at 10, consults agent-2 from 20 and leaves the call
+    to it at 40 (a consult transfer, TEL-1), wrapping up until 50; agent-2 talks until 70 and wraps up
+    until 80."""
+    history.call("C", 0, call_events.CallOffered(ani="+15550177", dnis="+15550199"))
+    history.call("C", 0, queued("q-support", 0))
+    history.call("C", 10, answered("q-support", "agent-1", 0))
+    history.agent("agent-1", 10, agent_state(ON_CONTACT, READY, "C"))
+    history.call("C", 20, call_events.CallConsultStarted(agent_id="agent-1", consulted_agent_id="agent-2"))
+    history.agent("agent-2", 20, agent_state(ON_CONTACT, READY, "C"))
+    history.call(
+        "C",
+        40,
+        call_events.CallTransferred(
+            agent_id="agent-1", queue_id="q-support", target=call_events.TRANSFER_TARGET_AGENT, to="agent-2"
+        ),
+    )
+    taken_over = answered("q-support", "agent-2", 0)
+    taken_over.taken_over = taken_over.consulted = True
+    history.call("C", 40, taken_over)
+    history.agent("agent-1", 40, agent_state(WRAP_UP, ON_CONTACT, "C"))
+    history.agent("agent-1", 50, agent_state(READY, WRAP_UP, "C"))
+    history.call("C", 70, ended(call_events.END_REASON_NORMAL_CLEARING, "q-support", agent_id="agent-2"))
+    history.agent("agent-2", 70, agent_state(WRAP_UP, ON_CONTACT, "C"))
+    history.agent("agent-2", 80, agent_state(READY, WRAP_UP, "C"))
+
+
+async def test_a_consult_transfer_to_an_agent_is_one_answer_handled_by_each_agent(
+    store: AnalyticsStore, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    async with asyncio.timeout(TEST_SECONDS):
+        history = History()
+        consult_transfer_scenario(history)
+        await history.produce(producer)
+        # answered once, after 10 s; agent-1 handled it 10 -> 50, agent-2 from taking it over, 40 -> 80
+        expected = [QueueStats("q-support", 1, 1, 0, 100.0, 10.0, 40.0)]
+
+        async def stored() -> bool:
+            return await store.queue_statistics(history.tenant_id, None, None, 20) == expected
+
+        async with running_sink(store, producer, kafka_bootstrap) as running:
+            await running.until(stored)
+
+
 def outbound_scenario(history: History) -> None:
     """An inbound call I waits 10 s in q-support for agent-1, who talks and wraps up until 100; then
     agent-1 calls O out (TEL-8) from line cards at 200, the customer answers at 205, they talk until

@@ -200,3 +200,93 @@ def test_finishing_needs_a_consultation_and_an_action() -> None:
         lambda: finish(call, Action.CONSULT_ACTION_UNSPECIFIED), InvalidArgument, "invalid-argument"
     )
     assert violated_fields(error) == ["action"]
+
+
+# ---- consulting another agent --------------------------------------------------------------------
+
+
+def consult_agent(call: Call, agent: str = "supervisor-1", t: float = 20) -> list[Message]:
+    asked = commands_pb2.ConsultCall(agent_id="agent-1", consulted_agent_id=agent)
+    return call.send(t, consult_call=asked)
+
+
+def test_the_agent_consults_another_agent_who_may_leave_of_its_own_accord() -> None:
+    call = connected()
+
+    assert consult_agent(call) == [
+        events_pb2.CallHeld(agent_id="agent-1"),
+        events_pb2.CallConsultStarted(agent_id="agent-1", consulted_agent_id="supervisor-1"),
+    ]
+    refused(lambda: consult(call, t=21), IllegalTransition, "call-consulting")
+    transfer = commands_pb2.FinishConsult(agent_id="supervisor-1", action=Action.CONSULT_ACTION_TRANSFER)
+    refused(lambda: call.send(22, finish_consult=transfer), IllegalTransition, "consulted-agent-leaves-only")
+
+    left = commands_pb2.FinishConsult(agent_id="supervisor-1", action=Action.CONSULT_ACTION_CANCEL)
+    assert call.send(26, finish_consult=left) == [
+        events_pb2.CallConsultEnded(
+            agent_id="agent-1", reason="party-left", consulted_agent_id="supervisor-1"
+        ),
+        events_pb2.CallResumed(agent_id="agent-1", held_seconds=6.0),
+    ]
+    assert (call.state.consult_agent_id, call.state.agent_id) == ("", "agent-1")
+
+
+def test_a_consult_transfer_to_an_agent_hands_it_the_call_without_a_queue() -> None:
+    call = connected()
+    consult_agent(call)
+
+    transferred, taken_over = finish(call, Action.CONSULT_ACTION_TRANSFER, t=40)
+
+    assert transferred == events_pb2.CallTransferred(
+        agent_id="agent-1",
+        queue_id="member",
+        target=events_pb2.TRANSFER_TARGET_AGENT,
+        to="supervisor-1",
+        talk_seconds=26.0,
+        hold_seconds=20.0,
+        consulted=True,
+    )
+    assert isinstance(taken_over, events_pb2.CallAnswered)
+    assert (taken_over.agent_id, taken_over.taken_over, taken_over.consulted) == ("supervisor-1", True, True)
+    assert (call.state.status, call.state.agent_id) == (CallStatus.CALL_STATUS_CONNECTED, "supervisor-1")
+    assert (call.state.consult_agent_id, call.state.held_since) == ("", None)
+    # the new agent on the call hangs up as any agent
+    [ended] = [e for e in call.hang_up(Party.PARTY_AGENT, t=60) if isinstance(e, events_pb2.CallEnded)]
+    assert ended.agent_id == "supervisor-1"
+
+
+def test_in_a_conference_with_an_agent_the_consulting_agent_leaving_hands_over_the_call() -> None:
+    call = connected()
+    consult_agent(call)
+    conferenced, _resumed = finish(call, Action.CONSULT_ACTION_CONFERENCE, t=30)
+    assert conferenced == events_pb2.CallConferenced(agent_id="agent-1", consulted_agent_id="supervisor-1")
+
+    transferred, taken_over = call.hang_up(Party.PARTY_AGENT, t=45)
+
+    assert isinstance(transferred, events_pb2.CallTransferred) and transferred.to == "supervisor-1"
+    assert isinstance(taken_over, events_pb2.CallAnswered) and taken_over.agent_id == "supervisor-1"
+
+
+def test_the_caller_hanging_up_ends_an_agent_s_consultation_too() -> None:
+    call = connected()
+    consult_agent(call)
+
+    consult_ended, _ended = call.hang_up(Party.PARTY_CALLER, t=50)
+
+    assert consult_ended == events_pb2.CallConsultEnded(
+        agent_id="agent-1", reason="call-ended", consulted_agent_id="supervisor-1"
+    )
+
+
+def test_a_consultation_is_with_a_number_or_another_agent() -> None:
+    call = connected()
+    both = commands_pb2.ConsultCall(agent_id="agent-1", number=EXPERT, consulted_agent_id="supervisor-1")
+
+    refused(lambda: call.send(20, consult_call=both), InvalidArgument, "invalid-argument")
+    refused(
+        lambda: call.send(20, consult_call=commands_pb2.ConsultCall(agent_id="agent-1")),
+        InvalidArgument,
+        "invalid-argument",
+    )
+    error = refused(lambda: consult_agent(call, agent="agent-1"), InvalidArgument, "invalid-argument")
+    assert violated_fields(error) == ["consulted_agent_id"]

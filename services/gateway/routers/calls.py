@@ -85,13 +85,7 @@ async def place_outbound_call(
         except grpc.aio.AioRpcError as error:
             if error.code() != grpc.StatusCode.NOT_FOUND:
                 raise  # else not placed yet: place it
-    agent = await services.routing.GetAgent(
-        routing_pb2.GetAgentRequest(agent_id=body.agent_id), metadata=who.metadata
-    )
-    if agent.state == routing_events.AGENT_STATE_LOGGED_OUT:
-        raise IllegalTransition("agent-logged-out", f"agent {body.agent_id} is logged out")
-    if agent.state in (routing_events.AGENT_STATE_ON_CONTACT, routing_events.AGENT_STATE_WRAP_UP):
-        raise IllegalTransition("agent-busy", f"agent {body.agent_id} is on a contact or in wrap-up")
+    await _free(services, who, body.agent_id)
     request = telephony_pb2.PlaceOutboundCallRequest(
         agent_id=body.agent_id,
         number=body.number,
@@ -100,6 +94,18 @@ async def place_outbound_call(
         request_id=idempotency_key,
     )
     return Call.of(await services.telephony.PlaceOutboundCall(request, metadata=who.metadata))
+
+
+async def _free(services: Clients, who: AuthenticatedCaller, agent_id: str) -> None:
+    """The agent must be logged in and on no contact (ready or not ready): checked here, from routing's
+    read model, since telephony does not follow agents' states."""
+    agent = await services.routing.GetAgent(
+        routing_pb2.GetAgentRequest(agent_id=agent_id), metadata=who.metadata
+    )
+    if agent.state == routing_events.AGENT_STATE_LOGGED_OUT:
+        raise IllegalTransition("agent-logged-out", f"agent {agent_id} is logged out")
+    if agent.state in (routing_events.AGENT_STATE_ON_CONTACT, routing_events.AGENT_STATE_WRAP_UP):
+        raise IllegalTransition("agent-busy", f"agent {agent_id} is on a contact or in wrap-up")
 
 
 @router.post("/{call_id}/digits", summary="The caller pressed keys in the IVR")
@@ -201,7 +207,8 @@ async def transfer(
 
 
 @router.post(
-    "/{call_id}/consult", summary="The agent on the call consults an outside number, the caller on hold"
+    "/{call_id}/consult",
+    summary="The agent on the call consults an outside number or another agent, the caller on hold",
 )
 async def consult(
     call_id: PathId,
@@ -210,10 +217,15 @@ async def consult(
     services: Clients,
     idempotency_key: IdempotencyKey = "",
 ) -> Call:
+    """A consulted agent must be logged in and free (409 `agent-logged-out`, `agent-busy`); it is on the
+    call until the consultation ends (and wraps up then) or takes the call over (a consult transfer)."""
+    if body.consulted_agent_id:
+        await _free(services, who, body.consulted_agent_id)
     request = telephony_pb2.ConsultCallRequest(
         call_id=call_id,
         agent_id=body.agent_id,
         number=body.number,
+        consulted_agent_id=body.consulted_agent_id,
         request_id=idempotency_key,
         expected_version=body.expected_version,
     )
