@@ -6,7 +6,7 @@ GEN := gen/python
 PROTOS := $(shell find proto -name '*.proto')
 STAMP := .local/stamps
 
-.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-idle bench-commands bench-routing bench-journey bench-sink bench-board bench-staffing bench-strategies chaos clean
+.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-idle bench-commands bench-routing bench-kafka-clients bench-journey bench-sink bench-board bench-staffing bench-strategies chaos clean
 
 setup: $(STAMP)/venv $(STAMP)/kafka $(GEN)/.stamp
 
@@ -68,6 +68,10 @@ bench-idle: setup
 # to the highest rate with decision p99 under 1 s (BENCH_AGENTS, BENCH_RATE, BENCH_SECONDS, BENCH_RAMP...).
 bench-routing: setup
 	$(PY) -m bench.routing
+
+# The Kafka client's own CPU: aiokafka against confluent-kafka (librdkafka) on one broker (issue 5).
+bench-kafka-clients: setup
+	$(PY) -m bench.kafka_clients
 
 # Time to SERVING and peak memory with 1M events in telephony's log, without and with snapshots.
 bench-replay: setup

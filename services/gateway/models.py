@@ -154,6 +154,9 @@ class ConsultBody(WriteOptions):
 class ConsultView(BaseModel):
     number: str = Field(description="The outside number the agent consults.")
     agent_id: str = Field(default="", description="Or the agent it consults.")
+    joined: bool = Field(
+        default=False, description="The agent consulted is on the call: it may be conferenced or given it."
+    )
     conference: bool = Field(description="Whether the three of them are in a conference.")
 
 
@@ -324,7 +327,10 @@ class Call(BaseModel):
             transferred_to=call.transferred_to,
             campaign_id=call.campaign_id,
             consult=ConsultView(
-                number=call.consult.number, agent_id=call.consult.agent_id, conference=call.consult.conference
+                number=call.consult.number,
+                agent_id=call.consult.agent_id,
+                joined=call.consult.joined,
+                conference=call.consult.conference,
             )
             if call.HasField("consult")
             else None,

@@ -39,6 +39,8 @@ RING_NO_ANSWER = "ring-no-answer"
 DECLINED = "declined"
 # Its desktop stopped sending heartbeats (RT-9).
 LOST_PRESENCE = "lost-presence"
+# On a call because another agent consults it (TEL-1): telephony reads this reason (JoinConsultation).
+CONSULTATION = "consultation"
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,8 @@ def decide(
         return [defined]
     if state is None:
         raise NotFound("agent-not-found", f"agent {agent_id} has never logged in")
+    if action == "join_consultation":
+        return [_consulted(state, command.join_consultation.contact_id)]
     if state.state == LOGGED_OUT:
         raise IllegalTransition("agent-logged-out", f"agent {agent_id} is logged out")
     match action:
@@ -279,6 +283,15 @@ def _expect(state: AgentStatus, wanted: "events_pb2.AgentState.ValueType", conta
             f"agent-not-{state_name(wanted)}",
             f"agent {state.agent_id} is not {state_name(wanted)} on {contact_id}",
         )
+
+
+def _consulted(state: AgentStatus, contact_id: str) -> Message:
+    """Another agent consults this one on a call (TEL-1): on it if free, else declined with its state, so
+    that telephony ends the consultation (never refused: telephony must hear either way)."""
+    contact = require(contact_id, "contact_id", "the call consulted on")
+    if state.state in (READY, NOT_READY):
+        return _changed(state, ON_CONTACT, reason=CONSULTATION, contact_id=contact)
+    return events_pb2.AgentConsultDeclined(contact_id=contact, reason=state_name(state.state))
 
 
 def _changed(

@@ -10,7 +10,7 @@ from services.common.aggregate import AggregateSpec
 from services.common.projection import Projection
 from services.common.service import AggregateService, FurtherAggregate, PolicyDefinition, with_rules
 from services.common.settings import PlatformSettings, get_settings
-from services.common.topics import CALLS, CAMPAIGNS, LINES, LISTED_NUMBERS, ROUTING_DECISIONS
+from services.common.topics import AGENTS, CALLS, CAMPAIGNS, LINES, LISTED_NUMBERS, ROUTING_DECISIONS
 from services.telephony import caller_list, campaigns, domain, lines
 from services.telephony.campaign_pacing import (
     AGENT_READINESS,
@@ -19,7 +19,7 @@ from services.telephony.campaign_pacing import (
     CampaignPacer,
     CampaignTimer,
 )
-from services.telephony.consumers import CallTimer, ring_for_decision
+from services.telephony.consumers import CallTimer, consultation_answers, ring_for_decision
 from services.telephony.customers import CustomerDirectory
 from services.telephony.directory import ProjectedCallerList, ProjectedLines
 from services.telephony.servicer import TelephonyServicer
@@ -104,6 +104,7 @@ async def main(settings: PlatformSettings | None = None) -> None:
         ),
         policies=[
             PolicyDefinition("telephony.ring-agent", [ROUTING_DECISIONS], ring_for_decision),
+            PolicyDefinition("telephony.consultations", [AGENTS.events], consultation_answers),
             PolicyDefinition(
                 "telephony.campaign-calls",
                 [CAMPAIGNS.events, CALLS.events],

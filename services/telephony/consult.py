@@ -22,10 +22,13 @@ from services.common.errors import FieldViolation, IllegalTransition, InvalidArg
 if TYPE_CHECKING:
     from services.telephony.domain import CallState
 
-# CallConsultEnded.reason
+# CallConsultEnded.reason (routing's policy reads DECLINED: a consulted agent never on the call)
 CANCELLED = "cancelled"
 PARTY_LEFT = "party-left"
 CALL_ENDED = "call-ended"
+DECLINED = "declined"
+# AgentStateChanged.reason of an agent that joined a consultation (routing's JoinConsultation).
+JOINED_REASON = "consultation"
 
 
 def started(call: "CallState", number: str, agent_id: str) -> list[Message]:
@@ -103,10 +106,42 @@ def _ended(call: "CallState", reason: str) -> events_pb2.CallConsultEnded:
     )
 
 
+def agent_joined(call: "CallState", agent_id: str) -> list[Message]:
+    """Routing put the consulted agent on the call."""
+    _consulted_agent(call, agent_id)
+    if call.consult_joined:
+        raise IllegalTransition("consult-joined", f"agent {agent_id} is on call {call.call_id} already")
+    return [events_pb2.CallConsultJoined(agent_id=call.agent_id, consulted_agent_id=agent_id)]
+
+
+def agent_declined(call: "CallState", agent_id: str, now: datetime) -> list[Message]:
+    """Routing found the consulted agent not free (another call took it first): the caller is back."""
+    _consulted_agent(call, agent_id)
+    if call.consult_joined:
+        raise IllegalTransition("consult-joined", f"agent {agent_id} is on call {call.call_id} already")
+    return dropped(call, DECLINED, now)
+
+
+def _consulted_agent(call: "CallState", agent_id: str) -> None:
+    if not call.consult_agent_id or call.consult_agent_id != agent_id:
+        raise IllegalTransition("consult-not-with-agent", f"call {call.call_id} is not consulting {agent_id}")
+
+
+def handed_over(call: "CallState") -> "CallState":
+    """The call, if its party may join it or take it: a number, or an agent that has joined."""
+    if call.consult_agent_id and not call.consult_joined:
+        raise IllegalTransition(
+            "consulted-agent-not-joined",
+            f"agent {call.consult_agent_id} has not joined call {call.call_id} yet",
+        )
+    return call
+
+
 def joined(call: "CallState", now: datetime) -> list[Message]:
     """The party joins the agent and the caller: a three-party conference."""
     if call.conference:
         raise IllegalTransition("call-in-conference", f"call {call.call_id} is a conference already")
+    handed_over(call)
     conferenced = events_pb2.CallConferenced(
         agent_id=call.agent_id, number=call.consult_number, consulted_agent_id=call.consult_agent_id
     )

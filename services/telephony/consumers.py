@@ -1,5 +1,6 @@
 """What telephony does on its own: ring the agent routing chose, give up ringing after the ring
-timeout (RONA, RT-1), and put a callback back in its queue when it is due (TEL-5)."""
+timeout (RONA, RT-1), put a callback back in its queue when it is due (TEL-5), and hear whether a
+consulted agent joined the call (TEL-1)."""
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from services.common.command_bus import caused_by
 from services.common.deadlines import Deadline, Deadlines
 from services.common.envelope import derived_id
 from services.common.topics import CALLS, AggregateTopics
+from services.telephony import consult
 from services.telephony.domain import CallState
 
 
@@ -28,6 +30,27 @@ def ring_for_decision(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics,
         meta=meta, ring_agent=commands_pb2.RingAgent(agent_id=routed.agent_id, decision_id=routed.decision_id)
     )
     return [(CALLS, command)]
+
+
+def consultation_answers(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, AggregateCommand]]:
+    """routing.agent.events.v1 -> the consulted agent joined the call (TEL-1), or could not, which ends
+    the consultation."""
+    match event.WhichOneof("payload"):
+        case "agent_state_changed" if event.agent_state_changed.reason == consult.JOINED_REASON:
+            call_id = event.agent_state_changed.contact_id
+            body: dict[str, object] = {
+                "consult_joined": commands_pb2.ConsultJoined(agent_id=event.aggregate_id)
+            }
+        case "agent_consult_declined":
+            call_id = event.agent_consult_declined.contact_id
+            declined = commands_pb2.ConsultDeclined(
+                agent_id=event.aggregate_id, reason=event.agent_consult_declined.reason
+            )
+            body = {"consult_declined": declined}
+        case _:
+            return []
+    meta = caused_by(event.event_id, "consult-answer", event.tenant_id, call_id, call_id)
+    return [(CALLS, commands_pb2.CallCommand(meta=meta, **body))]  # type: ignore[arg-type]
 
 
 class CallTimer:

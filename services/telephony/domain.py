@@ -112,6 +112,8 @@ class CallState:
     consult_number: str = ""
     conference: bool = False
     consult_agent_id: str = ""
+    # Whether routing put the consulted agent on the call (only then is it conferenced or handed the call).
+    consult_joined: bool = False
     # The outside number it was transferred to, by its agent or its flow (TEL-1, TEL-3).
     transferred_to: str = ""
     # The callback attempt whose leg the carrier placed (its carrier_ref is the call's); 0 for none.
@@ -330,6 +332,10 @@ def _decide(
                 )
             asked = command.consult_call
             return consult.started(call, asked.number, asked.consulted_agent_id)
+        case "consult_joined":
+            return consult.agent_joined(_existing(state, call_id), command.consult_joined.agent_id)
+        case "consult_declined":
+            return consult.agent_declined(_existing(state, call_id), command.consult_declined.agent_id, now)
         case "finish_consult":
             return _finish_consult(_existing(state, call_id), command.finish_consult, now)
         case "request_callback":
@@ -612,6 +618,7 @@ def _consult_transfer(call: CallState, now: datetime) -> list[Message]:
     """The agent leaves the caller with the consulted party: a transfer to that number, consulted; or
     to the consulted agent, who has been on the call since the consultation began and takes it over
     at once (its answer is no queue's: `CallAnswered.consulted`), with the caller off hold."""
+    consult.handed_over(call)
     if not call.consult_agent_id:
         to_number = commands_pb2.TransferCall(
             agent_id=call.agent_id, target=events_pb2.TRANSFER_TARGET_NUMBER, to=call.consult_number
@@ -966,10 +973,15 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 state,
                 consult_number=begun.number,
                 consult_agent_id=begun.consulted_agent_id,
+                consult_joined=False,
                 conference=False,
             )
+        case "call_consult_joined":
+            return evolved(state, consult_joined=True)
         case "call_consult_ended":
-            return evolved(state, consult_number="", consult_agent_id="", conference=False)
+            return evolved(
+                state, consult_number="", consult_agent_id="", consult_joined=False, conference=False
+            )
         case "call_conferenced":
             return evolved(state, conference=True)
         case "call_transferred":
@@ -978,6 +990,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 state,
                 consult_number="",
                 consult_agent_id="",
+                consult_joined=False,
                 conference=False,
                 # to a number, the call ends here with its agent; else the agent has left it
                 agent_id=state.agent_id if transferred.target == events_pb2.TRANSFER_TARGET_NUMBER else "",
@@ -1024,6 +1037,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 ended_at=at,
                 consult_number="",
                 consult_agent_id="",
+                consult_joined=False,
                 conference=False,
                 ended_by=ended.ended_by,
                 end_reason=ended.reason,

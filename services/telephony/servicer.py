@@ -63,7 +63,10 @@ def call_view(entry: Versioned[CallState]) -> telephony_pb2.Call:
     if call.consult_number or call.consult_agent_id:
         view.consult.CopyFrom(
             telephony_pb2.Consult(
-                number=call.consult_number, conference=call.conference, agent_id=call.consult_agent_id
+                number=call.consult_number,
+                conference=call.conference,
+                agent_id=call.consult_agent_id,
+                joined=call.consult_joined,
             )
         )
     if call.callback_number:

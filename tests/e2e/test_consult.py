@@ -40,7 +40,7 @@ async def test_consult_cancel_conference_and_leave_over_rest(rest: httpx.AsyncCl
     )
     assert (consulting["on_hold"], consulting["consult"]) == (
         True,
-        {"number": EXPERT, "agent_id": "", "conference": False},
+        {"number": EXPERT, "agent_id": "", "joined": False, "conference": False},
     )
     no_hold = await rest.post(f"/v1/calls/{call_id}/hold", json=kim, headers=KIM)
     assert (no_hold.status_code, no_hold.json()["error_id"]) == (409, "call-consulting")
@@ -57,7 +57,7 @@ async def test_consult_cancel_conference_and_leave_over_rest(rest: httpx.AsyncCl
     three = ok(await rest.post(f"/v1/calls/{call_id}/consult/conference", json=kim, headers=KIM))
     assert (three["on_hold"], three["consult"]) == (
         False,
-        {"number": EXPERT, "agent_id": "", "conference": True},
+        {"number": EXPERT, "agent_id": "", "joined": False, "conference": True},
     )
 
     left = ok(await rest.post(f"/v1/calls/{call_id}/hangup", json={"party": "agent"}, headers=KIM))
@@ -106,16 +106,19 @@ async def _consulting_another_agent(rest: httpx.AsyncClient) -> None:
     ask_sue = {"agent_id": "ann", "consulted_agent_id": "sue"}
     nobody = await rest.post(f"{path}/consult", json={**ask_sue, "consulted_agent_id": "nobody"}, headers=ANN)
     assert (nobody.status_code, nobody.json()["error_id"]) == (404, "agent-not-found"), nobody.text
-    consulting = ok(await rest.post(f"{path}/consult", json=ask_sue, headers=ANN))
-    assert consulting["consult"] == {"number": "", "agent_id": "sue", "conference": False}
-    await until(rest, "/v1/agents/sue", lambda a: a["state"] == "on-contact", "sue never joined")
+    once = {**ANN, "Idempotency-Key": "ann-asks-sue"}
+    consulting = ok(await rest.post(f"{path}/consult", json=ask_sue, headers=once))
+    assert consulting["consult"] == {"number": "", "agent_id": "sue", "joined": False, "conference": False}
+    await until(rest, path, lambda c: c["consult"] and c["consult"]["joined"], "sue never joined")
+    again = ok(await rest.post(f"{path}/consult", json=ask_sue, headers=once))  # a retry: the same answer
+    assert again["consult"]["agent_id"] == "sue"
     # sue leaves of her own accord, wraps up, and is free again
     left = ok(await rest.post(f"{path}/consult/party-left", json={"agent_id": "sue"}, headers=SUE))
     assert (left["consult"], left["agent_id"]) == (None, "ann")
     await until(rest, "/v1/agents/sue", lambda a: a["state"] == "ready", "sue never came back")
 
     ok(await rest.post(f"{path}/consult", json=ask_sue, headers=ANN))
-    await until(rest, "/v1/agents/sue", lambda a: a["state"] == "on-contact", "sue never joined")
+    await until(rest, path, lambda c: c["consult"] and c["consult"]["joined"], "sue never joined")
     busy = await rest.post(f"{path}/consult", json=ask_sue, headers=ANN)
     assert (busy.status_code, busy.json()["error_id"]) == (409, "agent-busy"), busy.text
     handed = ok(await rest.post(f"{path}/consult/transfer", json={"agent_id": "ann"}, headers=ANN))

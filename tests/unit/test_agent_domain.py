@@ -688,3 +688,34 @@ def test_an_agent_with_a_profile_survives_a_snapshot() -> None:
     agent.send(log_in=commands_pb2.LogInAgent())
     codec = StateCodec(domain.AgentStatus)
     assert codec.decode(codec.encode(agent.state)) == agent.state
+
+
+# ---- joining a consultation (TEL-1) --------------------------------------------------------------
+
+
+def join(agent: Agent, contact: str = "call-9") -> list[Message]:
+    return agent.send(join_consultation=commands_pb2.JoinConsultation(contact_id=contact))
+
+
+@pytest.mark.parametrize(("reach", "previous"), [(ready, READY), (not_ready, NOT_READY)])
+def test_a_free_agent_joins_a_consultation_and_a_break_resumes_after_its_wrap_up(
+    reach: Callable[[], Agent], previous: int
+) -> None:
+    agent = reach()
+
+    assert join(agent) == [changed(ON_CONTACT, previous, reason="consultation", contact="call-9")]
+    assert (agent.state.state, agent.state.contact_id) == (ON_CONTACT, "call-9")
+    assert agent.state.back_to_not_ready == (previous == NOT_READY)
+
+
+@pytest.mark.parametrize(
+    ("reach", "why"), [(on_contact, "on-contact"), (wrap_up, "wrap-up"), (logged_out, "logged-out")]
+)
+def test_an_agent_not_free_declines_a_consultation_without_changing(
+    reach: Callable[[], Agent], why: str
+) -> None:
+    agent = reach()
+    before = agent.state
+
+    assert join(agent) == [events_pb2.AgentConsultDeclined(contact_id="call-9", reason=why)]
+    assert agent.state.state == before.state and agent.state.contact_id == before.contact_id

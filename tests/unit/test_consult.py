@@ -231,9 +231,41 @@ def test_the_agent_consults_another_agent_who_may_leave_of_its_own_accord() -> N
     assert (call.state.consult_agent_id, call.state.agent_id) == ("", "agent-1")
 
 
+def joined(call: Call, agent: str = "supervisor-1", t: float = 21) -> list[Message]:
+    return call.send(t, consult_joined=commands_pb2.ConsultJoined(agent_id=agent))
+
+
+def test_the_consulted_agent_is_conferenced_or_handed_the_call_only_once_routing_put_it_on() -> None:
+    call = connected()
+    consult_agent(call)
+
+    for action in (Action.CONSULT_ACTION_TRANSFER, Action.CONSULT_ACTION_CONFERENCE):
+        refused(lambda a=action: finish(call, a), IllegalTransition, "consulted-agent-not-joined")  # type: ignore[misc]
+    refused(lambda: joined(call, agent="someone-else"), IllegalTransition, "consult-not-with-agent")
+    assert joined(call) == [
+        events_pb2.CallConsultJoined(agent_id="agent-1", consulted_agent_id="supervisor-1")
+    ]
+    refused(lambda: joined(call), IllegalTransition, "consult-joined")
+    declined = commands_pb2.ConsultDeclined(agent_id="supervisor-1", reason="on-contact")
+    refused(lambda: call.send(22, consult_declined=declined), IllegalTransition, "consult-joined")
+
+
+def test_a_consulted_agent_that_was_not_free_ends_the_consultation() -> None:
+    call = connected()
+    consult_agent(call)
+
+    declined = commands_pb2.ConsultDeclined(agent_id="supervisor-1", reason="on-contact")
+    assert call.send(23, consult_declined=declined) == [
+        events_pb2.CallConsultEnded(agent_id="agent-1", reason="declined", consulted_agent_id="supervisor-1"),
+        events_pb2.CallResumed(agent_id="agent-1", held_seconds=3.0),
+    ]
+    assert (call.state.consult_agent_id, call.state.consult_joined) == ("", False)
+
+
 def test_a_consult_transfer_to_an_agent_hands_it_the_call_without_a_queue() -> None:
     call = connected()
     consult_agent(call)
+    joined(call)
 
     transferred, taken_over = finish(call, Action.CONSULT_ACTION_TRANSFER, t=40)
 
@@ -258,6 +290,7 @@ def test_a_consult_transfer_to_an_agent_hands_it_the_call_without_a_queue() -> N
 def test_in_a_conference_with_an_agent_the_consulting_agent_leaving_hands_over_the_call() -> None:
     call = connected()
     consult_agent(call)
+    joined(call)
     conferenced, _resumed = finish(call, Action.CONSULT_ACTION_CONFERENCE, t=30)
     assert conferenced == events_pb2.CallConferenced(agent_id="agent-1", consulted_agent_id="supervisor-1")
 

@@ -1,14 +1,16 @@
-"""A consultation with another agent (TEL-1) in routing: the consulted agent is on the call from the
-consultation's start and wraps up at its end; taking the call over (a consult transfer) starts no
+"""A consultation with another agent (TEL-1) in routing: the consulted agent joins the call at the
+consultation's start (if free) and wraps up at its end; taking the call over (a consult transfer) starts no
 contact of its own and is no answer from the queue, though the agent's day counts the contact."""
 
 from cc.routing.v1 import events_pb2 as routing_events
 from cc.telephony.v1 import events_pb2 as call_events
+from cc.telephony.v1.commands_pb2 import ConsultDeclined
 from google.protobuf.message import Message
 
 from services.routing.board import Board
 from services.routing.consumers import agent_commands_for_call
 from services.routing.rules import QueueRule, proto_of
+from services.telephony.consumers import consultation_answers
 from tests.unit.support import TENANT, Feed, answered, changed, logged_in, queued
 
 READY, ON_CONTACT = routing_events.AGENT_STATE_READY, routing_events.AGENT_STATE_ON_CONTACT
@@ -27,8 +29,11 @@ def test_the_consulted_agent_is_on_the_call_from_the_consultation_and_wraps_up_a
     ended = call_events.CallConsultEnded(agent_id="ann", reason="cancelled", consulted_agent_id="sup")
     with_number = call_events.CallConsultStarted(agent_id="ann", number="+8225550100")
 
-    assert agent_commands(started) == [("sup", "start_contact")]
+    declined = call_events.CallConsultEnded(agent_id="ann", reason="declined", consulted_agent_id="sup")
+
+    assert agent_commands(started) == [("sup", "join_consultation")]
     assert agent_commands(ended) == [("sup", "start_wrap_up")]
+    assert agent_commands(declined) == []  # never on the call
     assert agent_commands(with_number) == []
 
 
@@ -57,3 +62,22 @@ def test_taking_the_call_over_after_a_consultation_is_no_answer_from_the_queue()
     assert board.tally("member").answered == 1  # ann's answer only
     assert board.agent_days["sup"].contacts == 1
     assert board.talking["a"].agent_id == "sup"
+
+
+def test_routing_s_word_on_a_consulted_agent_reaches_the_call() -> None:
+    feed = Feed(Board(TENANT))
+    on_it = routing_events.AgentStateChanged(
+        state=ON_CONTACT, previous_state=READY, reason="consultation", contact_id="call-9"
+    )
+    busy = routing_events.AgentConsultDeclined(contact_id="call-9", reason="on-contact")
+    answered_call = routing_events.AgentStateChanged(
+        state=ON_CONTACT, previous_state=READY, contact_id="call-8"
+    )
+
+    [(topics, joined)] = consultation_answers(feed.event("agent", "sup", on_it, 20))
+    [(_, declined)] = consultation_answers(feed.event("agent", "sup", busy, 21))
+
+    assert (topics.aggregate, joined.meta.aggregate_id) == ("call", "call-9")
+    assert joined.consult_joined.agent_id == "sup"  # type: ignore[union-attr]
+    assert declined.consult_declined == ConsultDeclined(agent_id="sup", reason="on-contact")  # type: ignore[union-attr]
+    assert consultation_answers(feed.event("agent", "sup", answered_call, 22)) == []

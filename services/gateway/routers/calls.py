@@ -218,8 +218,10 @@ async def consult(
     idempotency_key: IdempotencyKey = "",
 ) -> Call:
     """A consulted agent must be logged in and free (409 `agent-logged-out`, `agent-busy`); it is on the
-    call until the consultation ends (and wraps up then) or takes the call over (a consult transfer)."""
-    if body.consulted_agent_id:
+    call until the consultation ends (and wraps up then) or takes the call over (a consult transfer).
+    A retry with the same Idempotency-Key is answered with the consultation it began, busy as its
+    agent is now."""
+    if body.consulted_agent_id and not await _consulting(services, who, call_id, body, idempotency_key):
         await _free(services, who, body.consulted_agent_id)
     request = telephony_pb2.ConsultCallRequest(
         call_id=call_id,
@@ -230,6 +232,18 @@ async def consult(
         expected_version=body.expected_version,
     )
     return Call.of(await services.telephony.ConsultCall(request, metadata=who.metadata))
+
+
+async def _consulting(
+    services: Clients, who: AuthenticatedCaller, call_id: str, body: ConsultBody, idempotency_key: str
+) -> bool:
+    """Whether this request, retried, began the consultation in progress."""
+    if not idempotency_key:
+        return False
+    call = await services.telephony.GetCall(
+        telephony_pb2.GetCallRequest(call_id=call_id), metadata=who.metadata
+    )
+    return call.consult.agent_id == body.consulted_agent_id
 
 
 @router.post(
