@@ -149,6 +149,9 @@ class ConsultBody(WriteOptions):
         default="",
         description="Or the agent to consult (a supervisor, a specialist), who must be logged in and free.",
     )
+    queue_id: OptionalText = Field(
+        default="", description="Or a queue: whoever of it routing would give its next contact is consulted."
+    )
 
 
 class ConsultView(BaseModel):

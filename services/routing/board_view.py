@@ -150,6 +150,22 @@ class BoardView:
             raise NotFound("contact-not-found", f"contact {contact_id} is not waiting for an agent")
         return candidate_list(board, contact, now)
 
+    def queue_candidates(
+        self, tenant_id: str, queue_id: str, now: float
+    ) -> routing_pb2.ListCandidatesResponse:
+        """Every candidate for a new contact of the queue, as if one arrived now."""
+        board = self._boards.get(tenant_id)
+        if board is None or queue_id not in board.queues:
+            raise NotFound("queue-not-found", f"queue {queue_id} does not exist")
+        rule = board.queues[queue_id]
+        arriving = WaitingContact("", queue_id, rule.skill_label, 0, now, "", "")
+        return routing_pb2.ListCandidatesResponse(
+            queue_id=queue_id,
+            required_skill=rule.skill_label,
+            as_of=timestamp(datetime.fromtimestamp(now, UTC)),
+            candidates=candidates_for(board, arriving, now),
+        )
+
     def agent_statistics(
         self, tenant_id: str, site_id: str, now: float
     ) -> routing_pb2.ListAgentStatisticsResponse:

@@ -184,7 +184,9 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     async def ListCandidates(
         self, request: routing_pb2.ListCandidatesRequest, context: grpc.aio.ServicerContext
     ) -> routing_pb2.ListCandidatesResponse:
-        contact_id = require(request.contact_id, "contact_id", "the contact")
+        if request.queue_id and not request.contact_id:
+            return self._boards.queue_candidates(current_tenant(), request.queue_id, time.time())
+        contact_id = require(request.contact_id, "contact_id", "the contact, or queue_id")
         return self._boards.candidates(current_tenant(), contact_id, time.time())
 
     async def ListAgentStatistics(

@@ -4,6 +4,7 @@ leaves it, which transfers the call to the party; the agent wraps up, the journe
 the queue's statistics count the time on hold. Then another agent is consulted: busy while consulted,
 it leaves, is consulted again and takes the call over, with its voice ticket."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -92,6 +93,7 @@ async def test_an_agent_consults_another_agent_who_leaves_then_takes_the_call_ov
 
 
 async def _consulting_another_agent(rest: httpx.AsyncClient) -> None:
+    ok(await rest.post("/v1/queues", json={"queue_id": "billing", "skills": [{"skill": "billing"}]}), 201)
     member = {"site_id": "seoul", "skills": [{"name": "member", "proficiency": 5}]}
     ok(await rest.post("/v1/agents/ann/login", json=member, headers=ANN))
     billing = {"site_id": "seoul", "skills": [{"name": "billing", "proficiency": 5}]}
@@ -117,8 +119,15 @@ async def _consulting_another_agent(rest: httpx.AsyncClient) -> None:
     assert (left["consult"], left["agent_id"]) == (None, "ann")
     await until(rest, "/v1/agents/sue", lambda a: a["state"] == "ready", "sue never came back")
 
-    ok(await rest.post(f"{path}/consult", json=ask_sue, headers=ANN))
+    # now the billing queue is consulted: whoever of it routing would choose, sue
+    by_queue = await _consulted(rest, path, {"agent_id": "ann", "queue_id": "billing"})
+    assert by_queue["consult"]["agent_id"] == "sue"
     await until(rest, path, lambda c: c["consult"] and c["consult"]["joined"], "sue never joined")
+    none_free = await rest.post(
+        f"{path}/consult", json={"agent_id": "ann", "queue_id": "billing"}, headers=ANN
+    )
+    # ann is consulting already, and sue, billing's only agent, is on the call
+    assert (none_free.status_code, none_free.json()["error_id"]) == (409, "no-agent-free"), none_free.text
     busy = await rest.post(f"{path}/consult", json=ask_sue, headers=ANN)
     assert (busy.status_code, busy.json()["error_id"]) == (409, "agent-busy"), busy.text
     handed = ok(await rest.post(f"{path}/consult/transfer", json={"agent_id": "ann"}, headers=ANN))
@@ -132,3 +141,13 @@ async def _consulting_another_agent(rest: httpx.AsyncClient) -> None:
         return any(ticket["call_id"] == call_id for ticket in body["tickets"])
 
     await until(rest, "/v1/tickets", sues, "the call's ticket never went to sue", assignee="sue")
+
+
+async def _consulted(rest: httpx.AsyncClient, path: str, asked: dict[str, str]) -> Any:
+    """Consult as asked, once routing's view of the queue has its free agent (a moment after she is)."""
+    async with asyncio.timeout(45):
+        while True:
+            response = await rest.post(f"{path}/consult", json=asked, headers=ANN)
+            if response.status_code != 409 or response.json()["error_id"] != "no-agent-free":
+                return ok(response)
+            await asyncio.sleep(0.3)

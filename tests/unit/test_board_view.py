@@ -283,6 +283,23 @@ def test_an_unknown_contact_or_another_tenants_is_not_found(tenant_id: str, cont
     assert missing.value.error_id == "contact-not-found"
 
 
+def test_the_view_lists_who_would_take_a_new_contact_of_a_queue_now() -> None:
+    view = BoardView("unused:9")
+    centre = waiting_centre(view)
+    centre.agent("eun", logged_in("busan", payment=9), 11)
+    centre.agent("dae", logged_in("seoul", payment=6), 12)
+
+    listed = view.queue_candidates(TENANT, "payment", ts(20))
+
+    assert (listed.contact_id, listed.queue_id, listed.required_skill) == ("", "payment", "payment")
+    assert [c.agent_id for c in listed.candidates if c.eligible] == ["eun", "dae"]  # idle longest first
+    with pytest.raises(NotFound) as missing:
+        view.queue_candidates(TENANT, "nowhere", ts(20))
+    assert missing.value.error_id == "queue-not-found"
+    with pytest.raises(NotFound):
+        view.queue_candidates("tenant-b", "payment", ts(20))
+
+
 def test_a_contact_answered_or_ended_is_no_longer_listed() -> None:
     view = BoardView("unused:9")
     centre = waiting_centre(view)

@@ -9,7 +9,7 @@ from cc.telephony.v1 import events_pb2, telephony_pb2
 from fastapi import APIRouter
 
 from services.common.command_bus import created_id
-from services.common.errors import IllegalTransition
+from services.common.errors import FieldViolation, IllegalTransition, InvalidArgument
 from services.gateway.clients import ServiceClients
 from services.gateway.deps import AuthenticatedCaller, Caller, Clients, IdempotencyKey
 from services.gateway.errors import ERROR_RESPONSES
@@ -219,31 +219,48 @@ async def consult(
 ) -> Call:
     """A consulted agent must be logged in and free (409 `agent-logged-out`, `agent-busy`); it is on the
     call until the consultation ends (and wraps up then) or takes the call over (a consult transfer).
-    A retry with the same Idempotency-Key is answered with the consultation it began, busy as its
-    agent is now."""
-    if body.consulted_agent_id and not await _consulting(services, who, call_id, body, idempotency_key):
-        await _free(services, who, body.consulted_agent_id)
+    With `queue_id`, the agent routing would give the queue's next contact is consulted (409
+    `no-agent-free`). A retry with the same Idempotency-Key is answered with the consultation it began,
+    busy as its agent is now."""
+    consulted, begun = body.consulted_agent_id, await _begun(services, who, call_id, idempotency_key)
+    if body.queue_id:
+        if body.number or consulted:
+            raise InvalidArgument(
+                "invalid-argument",
+                "a consultation is with a number, an agent or a queue",
+                [FieldViolation("queue_id", "empty when number or consulted_agent_id is given")],
+            )
+        consulted = begun or await _free_in_queue(services, who, body.queue_id, body.agent_id)
+    elif consulted and consulted != begun:
+        await _free(services, who, consulted)
     request = telephony_pb2.ConsultCallRequest(
         call_id=call_id,
         agent_id=body.agent_id,
         number=body.number,
-        consulted_agent_id=body.consulted_agent_id,
+        consulted_agent_id=consulted,
         request_id=idempotency_key,
         expected_version=body.expected_version,
     )
     return Call.of(await services.telephony.ConsultCall(request, metadata=who.metadata))
 
 
-async def _consulting(
-    services: Clients, who: AuthenticatedCaller, call_id: str, body: ConsultBody, idempotency_key: str
-) -> bool:
-    """Whether this request, retried, began the consultation in progress."""
+async def _begun(services: Clients, who: AuthenticatedCaller, call_id: str, idempotency_key: str) -> str:
+    """The agent of the consultation in progress, when a request with an Idempotency-Key may have begun
+    it: its retry is answered with that consultation."""
     if not idempotency_key:
-        return False
-    call = await services.telephony.GetCall(
-        telephony_pb2.GetCallRequest(call_id=call_id), metadata=who.metadata
-    )
-    return call.consult.agent_id == body.consulted_agent_id
+        return ""
+    asked = telephony_pb2.GetCallRequest(call_id=call_id)
+    return (await services.telephony.GetCall(asked, metadata=who.metadata)).consult.agent_id
+
+
+async def _free_in_queue(services: Clients, who: AuthenticatedCaller, queue_id: str, consulting: str) -> str:
+    """The agent routing would give the queue's next contact, other than the one consulting."""
+    asked = routing_pb2.ListCandidatesRequest(queue_id=queue_id)
+    listed = await services.routing.ListCandidates(asked, metadata=who.metadata)
+    free = [c.agent_id for c in listed.candidates if c.eligible and c.agent_id != consulting]
+    if not free:
+        raise IllegalTransition("no-agent-free", f"no agent of queue {queue_id} is free to consult")
+    return free[0]
 
 
 @router.post(
