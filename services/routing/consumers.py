@@ -18,9 +18,6 @@ from services.routing.capacity import VOICE
 from services.routing.contacts import OFFER_TIMEOUT, OFFERED, ContactState
 from services.routing.domain import DECLINED, RING_NO_ANSWER, WRAP_UP, AgentStatus
 
-# CallConsultEnded.reason of a consultation the consulted agent could not join (telephony's consult.py).
-CONSULT_DECLINED = "declined"
-
 
 def agent_commands_for_call(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, AggregateCommand]]:
     """telephony.call.events.v1 -> the agent command it implies, if any."""
@@ -29,14 +26,13 @@ def agent_commands_for_call(event: event_pb2.Event) -> Sequence[tuple[AggregateT
         return []  # the consulted agent takes the call over: on it since the consultation began
     if payload == "call_consult_started" and event.call_consult_started.consulted_agent_id:
         # the consulted agent is on the call from the consultation on (TEL-1)
-        agent_id, action = event.call_consult_started.consulted_agent_id, "join_consultation"
-        joining = commands_pb2.JoinConsultation(contact_id=event.aggregate_id)
+        begun = event.call_consult_started
+        agent_id, action = begun.consulted_agent_id, "join_consultation"
+        joining = commands_pb2.JoinConsultation(contact_id=event.aggregate_id, round=begun.round)
         body: dict[str, object] = {"join_consultation": joining}
-    elif (
-        payload == "call_consult_ended"
-        and event.call_consult_ended.consulted_agent_id
-        and event.call_consult_ended.reason != CONSULT_DECLINED  # never on the call: nothing to wrap up
-    ):
+    elif payload == "call_consult_ended" and event.call_consult_ended.consulted_agent_id:
+        # after a decline too: the agent may have joined since (a later round's join), and a wrap-up of
+        # an agent not on this call is refused harmlessly
         agent_id, action = event.call_consult_ended.consulted_agent_id, "start_wrap_up"
         body = {"start_wrap_up": commands_pb2.StartWrapUp(contact_id=event.aggregate_id)}
     elif payload in ("call_answered", "outbound_call_placed"):

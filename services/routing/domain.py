@@ -143,7 +143,7 @@ def decide(
     if state is None:
         raise NotFound("agent-not-found", f"agent {agent_id} has never logged in")
     if action == "join_consultation":
-        return [_consulted(state, command.join_consultation.contact_id)]
+        return _consulted(state, command.join_consultation)
     if state.state == LOGGED_OUT:
         raise IllegalTransition("agent-logged-out", f"agent {agent_id} is logged out")
     match action:
@@ -285,13 +285,19 @@ def _expect(state: AgentStatus, wanted: "events_pb2.AgentState.ValueType", conta
         )
 
 
-def _consulted(state: AgentStatus, contact_id: str) -> Message:
-    """Another agent consults this one on a call (TEL-1): on it if free, else declined with its state, so
-    that telephony ends the consultation (never refused: telephony must hear either way)."""
-    contact = require(contact_id, "contact_id", "the call consulted on")
-    if state.state in (READY, NOT_READY):
-        return _changed(state, ON_CONTACT, reason=CONSULTATION, contact_id=contact)
-    return events_pb2.AgentConsultDeclined(contact_id=contact, reason=state_name(state.state))
+def _consulted(state: AgentStatus, join: commands_pb2.JoinConsultation) -> list[Message]:
+    """Another agent consults this one on a call (TEL-1): on it if free (ready, or on a break of its own:
+    not one routing or a lost desktop put it on), else declined with why, so that telephony ends the
+    consultation; either answer names the consultation's round."""
+    contact = require(join.contact_id, "contact_id", "the call consulted on")
+    absent = state.state == NOT_READY and state.reason in (RING_NO_ANSWER, LOST_PRESENCE, DECLINED)
+    if state.state == READY or (state.state == NOT_READY and not absent):
+        return [
+            _changed(state, ON_CONTACT, reason=CONSULTATION, contact_id=contact),
+            events_pb2.AgentConsultJoined(contact_id=contact, round=join.round),
+        ]
+    why = f"not-ready: {state.reason}" if absent else state_name(state.state)
+    return [events_pb2.AgentConsultDeclined(contact_id=contact, reason=why, round=join.round)]
 
 
 def _changed(

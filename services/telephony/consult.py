@@ -22,13 +22,11 @@ from services.common.errors import FieldViolation, IllegalTransition, InvalidArg
 if TYPE_CHECKING:
     from services.telephony.domain import CallState
 
-# CallConsultEnded.reason (routing's policy reads DECLINED: a consulted agent never on the call)
+# CallConsultEnded.reason
 CANCELLED = "cancelled"
 PARTY_LEFT = "party-left"
 CALL_ENDED = "call-ended"
 DECLINED = "declined"
-# AgentStateChanged.reason of an agent that joined a consultation (routing's JoinConsultation).
-JOINED_REASON = "consultation"
 
 
 def started(call: "CallState", number: str, agent_id: str) -> list[Message]:
@@ -59,7 +57,9 @@ def started(call: "CallState", number: str, agent_id: str) -> list[Message]:
             [FieldViolation("number", numbers.NUMBER_RULE)],
         )
     held = [] if call.held_since is not None else [events_pb2.CallHeld(agent_id=call.agent_id)]
-    begun = events_pb2.CallConsultStarted(agent_id=call.agent_id, number=number, consulted_agent_id=agent_id)
+    begun = events_pb2.CallConsultStarted(
+        agent_id=call.agent_id, number=number, consulted_agent_id=agent_id, round=call.consult_round + 1
+    )
     return [*held, begun]
 
 
@@ -106,25 +106,30 @@ def _ended(call: "CallState", reason: str) -> events_pb2.CallConsultEnded:
     )
 
 
-def agent_joined(call: "CallState", agent_id: str) -> list[Message]:
+def agent_joined(call: "CallState", agent_id: str, round_: int) -> list[Message]:
     """Routing put the consulted agent on the call."""
-    _consulted_agent(call, agent_id)
+    _consulted_agent(call, agent_id, round_)
     if call.consult_joined:
         raise IllegalTransition("consult-joined", f"agent {agent_id} is on call {call.call_id} already")
     return [events_pb2.CallConsultJoined(agent_id=call.agent_id, consulted_agent_id=agent_id)]
 
 
-def agent_declined(call: "CallState", agent_id: str, now: datetime) -> list[Message]:
+def agent_declined(call: "CallState", agent_id: str, round_: int, now: datetime) -> list[Message]:
     """Routing found the consulted agent not free (another call took it first): the caller is back."""
-    _consulted_agent(call, agent_id)
+    _consulted_agent(call, agent_id, round_)
     if call.consult_joined:
         raise IllegalTransition("consult-joined", f"agent {agent_id} is on call {call.call_id} already")
     return dropped(call, DECLINED, now)
 
 
-def _consulted_agent(call: "CallState", agent_id: str) -> None:
-    if not call.consult_agent_id or call.consult_agent_id != agent_id:
-        raise IllegalTransition("consult-not-with-agent", f"call {call.call_id} is not consulting {agent_id}")
+def _consulted_agent(call: "CallState", agent_id: str, round_: int) -> None:
+    """Routing's answer is for this consultation: its agent, and its round (not an earlier one's, read
+    late, with the same agent consulted again since)."""
+    if not call.consult_agent_id or call.consult_agent_id != agent_id or round_ != call.consult_round:
+        raise IllegalTransition(
+            "consult-not-with-agent",
+            f"call {call.call_id} is not consulting {agent_id} in consultation {round_}",
+        )
 
 
 def handed_over(call: "CallState") -> "CallState":

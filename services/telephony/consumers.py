@@ -13,7 +13,6 @@ from services.common.command_bus import caused_by
 from services.common.deadlines import Deadline, Deadlines
 from services.common.envelope import derived_id
 from services.common.topics import CALLS, AggregateTopics
-from services.telephony import consult
 from services.telephony.domain import CallState
 
 
@@ -34,22 +33,22 @@ def ring_for_decision(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics,
 
 def consultation_answers(event: event_pb2.Event) -> Sequence[tuple[AggregateTopics, AggregateCommand]]:
     """routing.agent.events.v1 -> the consulted agent joined the call (TEL-1), or could not, which ends
-    the consultation."""
+    the consultation; each answer names the consultation's round."""
     match event.WhichOneof("payload"):
-        case "agent_state_changed" if event.agent_state_changed.reason == consult.JOINED_REASON:
-            call_id = event.agent_state_changed.contact_id
-            body: dict[str, object] = {
-                "consult_joined": commands_pb2.ConsultJoined(agent_id=event.aggregate_id)
-            }
+        case "agent_consult_joined":
+            answer = event.agent_consult_joined
+            joined = commands_pb2.ConsultJoined(agent_id=event.aggregate_id, round=answer.round)
+            body: dict[str, object] = {"consult_joined": joined}
         case "agent_consult_declined":
-            call_id = event.agent_consult_declined.contact_id
+            answer = event.agent_consult_declined  # type: ignore[assignment]
             declined = commands_pb2.ConsultDeclined(
-                agent_id=event.aggregate_id, reason=event.agent_consult_declined.reason
+                agent_id=event.aggregate_id, reason=event.agent_consult_declined.reason, round=answer.round
             )
             body = {"consult_declined": declined}
         case _:
             return []
-    meta = caused_by(event.event_id, "consult-answer", event.tenant_id, call_id, call_id)
+    call_id = answer.contact_id
+    meta = caused_by(event.event_id, "consult-answer", event.tenant_id, call_id, event.correlation_id)
     return [(CALLS, commands_pb2.CallCommand(meta=meta, **body))]  # type: ignore[arg-type]
 
 

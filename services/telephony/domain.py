@@ -112,8 +112,10 @@ class CallState:
     consult_number: str = ""
     conference: bool = False
     consult_agent_id: str = ""
-    # Whether routing put the consulted agent on the call (only then is it conferenced or handed the call).
+    # Whether routing put the consulted agent on the call (only then is it conferenced or handed the call),
+    # and how many consultations the call has had (routing's answers name theirs).
     consult_joined: bool = False
+    consult_round: int = 0
     # The outside number it was transferred to, by its agent or its flow (TEL-1, TEL-3).
     transferred_to: str = ""
     # The callback attempt whose leg the carrier placed (its carrier_ref is the call's); 0 for none.
@@ -333,9 +335,11 @@ def _decide(
             asked = command.consult_call
             return consult.started(call, asked.number, asked.consulted_agent_id)
         case "consult_joined":
-            return consult.agent_joined(_existing(state, call_id), command.consult_joined.agent_id)
+            joined = command.consult_joined
+            return consult.agent_joined(_existing(state, call_id), joined.agent_id, joined.round)
         case "consult_declined":
-            return consult.agent_declined(_existing(state, call_id), command.consult_declined.agent_id, now)
+            declined = command.consult_declined
+            return consult.agent_declined(_existing(state, call_id), declined.agent_id, declined.round, now)
         case "finish_consult":
             return _finish_consult(_existing(state, call_id), command.finish_consult, now)
         case "request_callback":
@@ -974,6 +978,7 @@ def evolve(state: CallState | None, event: event_pb2.Event) -> CallState:
                 consult_number=begun.number,
                 consult_agent_id=begun.consulted_agent_id,
                 consult_joined=False,
+                consult_round=begun.round or state.consult_round + 1,
                 conference=False,
             )
         case "call_consult_joined":

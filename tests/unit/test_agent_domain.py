@@ -693,8 +693,8 @@ def test_an_agent_with_a_profile_survives_a_snapshot() -> None:
 # ---- joining a consultation (TEL-1) --------------------------------------------------------------
 
 
-def join(agent: Agent, contact: str = "call-9") -> list[Message]:
-    return agent.send(join_consultation=commands_pb2.JoinConsultation(contact_id=contact))
+def join(agent: Agent, contact: str = "call-9", round_: int = 2) -> list[Message]:
+    return agent.send(join_consultation=commands_pb2.JoinConsultation(contact_id=contact, round=round_))
 
 
 @pytest.mark.parametrize(("reach", "previous"), [(ready, READY), (not_ready, NOT_READY)])
@@ -703,13 +703,39 @@ def test_a_free_agent_joins_a_consultation_and_a_break_resumes_after_its_wrap_up
 ) -> None:
     agent = reach()
 
-    assert join(agent) == [changed(ON_CONTACT, previous, reason="consultation", contact="call-9")]
+    assert join(agent) == [
+        changed(ON_CONTACT, previous, reason="consultation", contact="call-9"),
+        events_pb2.AgentConsultJoined(contact_id="call-9", round=2),
+    ]
     assert (agent.state.state, agent.state.contact_id) == (ON_CONTACT, "call-9")
-    assert agent.state.back_to_not_ready == (previous == NOT_READY)
+    agent.start_wrap_up("call-9")
+    [back] = agent.end_wrap_up("call-9")
+    assert back == changed(
+        previous, WRAP_UP, reason="break" if previous == NOT_READY else "", contact="call-9"
+    )
+
+
+def absent(reason: str) -> Callable[[], Agent]:
+    def reach() -> Agent:
+        agent = ready()
+        if reason == "ring-no-answer":
+            agent.mark_ring_no_answer("call-1")
+        else:
+            agent.send(mark_lost_presence=commands_pb2.MarkLostPresence())
+        return agent
+
+    return reach
 
 
 @pytest.mark.parametrize(
-    ("reach", "why"), [(on_contact, "on-contact"), (wrap_up, "wrap-up"), (logged_out, "logged-out")]
+    ("reach", "why"),
+    [
+        (on_contact, "on-contact"),
+        (wrap_up, "wrap-up"),
+        (logged_out, "logged-out"),
+        (absent("ring-no-answer"), "not-ready: ring-no-answer"),
+        (absent("lost-presence"), "not-ready: lost-presence"),
+    ],
 )
 def test_an_agent_not_free_declines_a_consultation_without_changing(
     reach: Callable[[], Agent], why: str
@@ -717,5 +743,5 @@ def test_an_agent_not_free_declines_a_consultation_without_changing(
     agent = reach()
     before = agent.state
 
-    assert join(agent) == [events_pb2.AgentConsultDeclined(contact_id="call-9", reason=why)]
+    assert join(agent) == [events_pb2.AgentConsultDeclined(contact_id="call-9", reason=why, round=2)]
     assert agent.state.state == before.state and agent.state.contact_id == before.contact_id

@@ -38,7 +38,7 @@ def test_consulting_puts_the_caller_on_hold() -> None:
 
     assert payloads == [
         events_pb2.CallHeld(agent_id="agent-1"),
-        events_pb2.CallConsultStarted(agent_id="agent-1", number=EXPERT),
+        events_pb2.CallConsultStarted(agent_id="agent-1", number=EXPERT, round=1),
     ]
     assert (call.state.consult_number, call.state.held_since is not None) == (EXPERT, True)
 
@@ -47,7 +47,7 @@ def test_a_caller_on_hold_already_is_not_held_twice() -> None:
     call = connected()
     call.hold(t=16)
 
-    assert consult(call) == [events_pb2.CallConsultStarted(agent_id="agent-1", number=EXPERT)]
+    assert consult(call) == [events_pb2.CallConsultStarted(agent_id="agent-1", number=EXPERT, round=1)]
 
 
 def test_cancelling_brings_the_caller_back_after_the_time_on_hold() -> None:
@@ -215,7 +215,7 @@ def test_the_agent_consults_another_agent_who_may_leave_of_its_own_accord() -> N
 
     assert consult_agent(call) == [
         events_pb2.CallHeld(agent_id="agent-1"),
-        events_pb2.CallConsultStarted(agent_id="agent-1", consulted_agent_id="supervisor-1"),
+        events_pb2.CallConsultStarted(agent_id="agent-1", consulted_agent_id="supervisor-1", round=1),
     ]
     refused(lambda: consult(call, t=21), IllegalTransition, "call-consulting")
     transfer = commands_pb2.FinishConsult(agent_id="supervisor-1", action=Action.CONSULT_ACTION_TRANSFER)
@@ -231,8 +231,8 @@ def test_the_agent_consults_another_agent_who_may_leave_of_its_own_accord() -> N
     assert (call.state.consult_agent_id, call.state.agent_id) == ("", "agent-1")
 
 
-def joined(call: Call, agent: str = "supervisor-1", t: float = 21) -> list[Message]:
-    return call.send(t, consult_joined=commands_pb2.ConsultJoined(agent_id=agent))
+def joined(call: Call, agent: str = "supervisor-1", t: float = 21, round_: int = 1) -> list[Message]:
+    return call.send(t, consult_joined=commands_pb2.ConsultJoined(agent_id=agent, round=round_))
 
 
 def test_the_consulted_agent_is_conferenced_or_handed_the_call_only_once_routing_put_it_on() -> None:
@@ -246,7 +246,7 @@ def test_the_consulted_agent_is_conferenced_or_handed_the_call_only_once_routing
         events_pb2.CallConsultJoined(agent_id="agent-1", consulted_agent_id="supervisor-1")
     ]
     refused(lambda: joined(call), IllegalTransition, "consult-joined")
-    declined = commands_pb2.ConsultDeclined(agent_id="supervisor-1", reason="on-contact")
+    declined = commands_pb2.ConsultDeclined(agent_id="supervisor-1", reason="on-contact", round=1)
     refused(lambda: call.send(22, consult_declined=declined), IllegalTransition, "consult-joined")
 
 
@@ -254,7 +254,7 @@ def test_a_consulted_agent_that_was_not_free_ends_the_consultation() -> None:
     call = connected()
     consult_agent(call)
 
-    declined = commands_pb2.ConsultDeclined(agent_id="supervisor-1", reason="on-contact")
+    declined = commands_pb2.ConsultDeclined(agent_id="supervisor-1", reason="on-contact", round=1)
     assert call.send(23, consult_declined=declined) == [
         events_pb2.CallConsultEnded(agent_id="agent-1", reason="declined", consulted_agent_id="supervisor-1"),
         events_pb2.CallResumed(agent_id="agent-1", held_seconds=3.0),
@@ -323,3 +323,17 @@ def test_a_consultation_is_with_a_number_or_another_agent() -> None:
     )
     error = refused(lambda: consult_agent(call, agent="agent-1"), InvalidArgument, "invalid-argument")
     assert violated_fields(error) == ["consulted_agent_id"]
+
+
+def test_routing_s_answer_to_an_earlier_consultation_is_not_taken_for_a_later_one() -> None:
+    call = connected()
+    consult_agent(call)
+    finish(call, Action.CONSULT_ACTION_CANCEL, t=22)
+    consult_agent(call, t=30)  # the same agent, consulted again: the second round
+    late_decline = commands_pb2.ConsultDeclined(agent_id="supervisor-1", reason="on-contact", round=1)
+
+    refused(lambda: joined(call, round_=1), IllegalTransition, "consult-not-with-agent")
+    refused(lambda: call.send(31, consult_declined=late_decline), IllegalTransition, "consult-not-with-agent")
+    assert joined(call, round_=2, t=32) == [
+        events_pb2.CallConsultJoined(agent_id="agent-1", consulted_agent_id="supervisor-1")
+    ]

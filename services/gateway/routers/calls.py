@@ -220,8 +220,8 @@ async def consult(
     """A consulted agent must be logged in and free (409 `agent-logged-out`, `agent-busy`); it is on the
     call until the consultation ends (and wraps up then) or takes the call over (a consult transfer).
     With `queue_id`, the agent routing would give the queue's next contact is consulted (409
-    `no-agent-free`). A retry with the same Idempotency-Key is answered with the consultation it began,
-    busy as its agent is now."""
+    `no-agent-free`). A request with an Idempotency-Key skips the check (routing's join decides), so
+    that its retry is answered with the consultation it began, busy as its agent is now."""
     consulted, begun = body.consulted_agent_id, await _begun(services, who, call_id, idempotency_key)
     if body.queue_id:
         if body.number or consulted:
@@ -231,7 +231,8 @@ async def consult(
                 [FieldViolation("queue_id", "empty when number or consulted_agent_id is given")],
             )
         consulted = begun or await _free_in_queue(services, who, body.queue_id, body.agent_id)
-    elif consulted and consulted != begun:
+    elif consulted and not idempotency_key:
+        # a fast 409; routing decides in the end (a retry is answered by telephony from its first outcome)
         await _free(services, who, consulted)
     request = telephony_pb2.ConsultCallRequest(
         call_id=call_id,
