@@ -38,7 +38,8 @@ def semantic_only(case: schemathesis.Case) -> list[Any]:
     be one of its kind (an email address, a phone number) that no other customer has, a reply
     template may use known {{variables}} only, a ticket group must have agents to take turns and
     change something, an outbound call's or a campaign's numbers must hold 2 to 20 digits however
-    they are written (and a campaign's line must exist, each number once),
+    they are written (and a campaign's line must exist, each number once), a consultation names one
+    of a number, an agent or a queue,
     and a statistics time zone (of a table or its export) or a queue's must be a real one,
     which no JSON Schema can say: there a schema-valid request may get a 422 naming what is wrong,
     and every other check still holds."""
@@ -46,6 +47,7 @@ def semantic_only(case: schemathesis.Case) -> list[Any]:
     semantic = (
         path.startswith(("/v1/lines/", "/v1/caller-list/"))
         or path.endswith("/callback")
+        or path.endswith("/consult")
         or path == "/v1/calls/outbound"
         or path.startswith("/v1/campaigns")
         or (path == "/v1/tickets" and bool((case.query or {}).get("cursor")))
