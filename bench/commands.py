@@ -6,23 +6,21 @@
 Phases: one at a time; 64 in flight (closed loop); an open loop offering a fixed rate (200/s), where
 latency counts from the moment each command was due, so a stall is not hidden by a slower client.
 Each phase prints latency percentiles (ms), throughput and the CPU-seconds of every process. The
-baseline, in the same run, is raw transactional produce and commit of the same records with aiokafka:
-one transaction per command, and one per 64 commands.
+baseline, in the same run, is raw transactional produce and commit of event-sized records with
+librdkafka, the services' writer: one transaction per command, and one per 64 commands.
 """
 
 import asyncio
 import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 import grpc
-from aiokafka import TopicPartition
 from cc.telephony.v1 import telephony_pb2, telephony_pb2_grpc
 
+from bench.kafka_clients import librdkafka_transactions
 from bench.support import CpuMeter, consumer_lag, percentiles, run_on
-from services.common import kafka
 from services.common.topics import KEEP_A_DAY, TopicSpec, ensure_topics
 from services.platform import Platform
 from tests.e2e.platform import fresh_platform
@@ -37,7 +35,6 @@ OPEN_LOOP_SECONDS = float(os.environ.get("BENCH_OPEN_SECONDS", "15"))
 # transaction cost the broker 6 ms of CPU, warm 1.6 ms. The phases run on a warm broker, as in production.
 WARM_UP_SECONDS = float(os.environ.get("BENCH_WARM_UP_SECONDS", "60"))
 BASELINE_TOPIC = "bench.raw-transactions.v1"
-BASELINE_GROUP = "bench.raw-transactions"
 
 
 class Offers:
@@ -108,23 +105,13 @@ async def open_loop(offers: Offers, rate: float, seconds: float) -> tuple[list[f
     return samples, time.perf_counter() - begin
 
 
-async def raw_transactions(bootstrap: str, record: bytes, per_transaction: int, commands: int) -> float:
-    """Commands per second of bare transactional produce + offset commit: each command is two event-sized
-    records and one consumed-offset, `per_transaction` commands per transaction."""
+async def raw_transactions(bootstrap: str, per_transaction: int, commands: int) -> float:
+    """Commands per second of bare transactional produce + offset commit with librdkafka (the services'
+    writer): each command is two event-sized records and one consumed offset, `per_transaction`
+    commands per transaction."""
     await ensure_topics(bootstrap, 1, {BASELINE_TOPIC: TopicSpec(1, KEEP_A_DAY)})
-    producer = kafka.transactional_producer(bootstrap, f"bench-raw-{uuid.uuid4()}")
-    await producer.start()
-    tp = TopicPartition(BASELINE_TOPIC, 0)
     started = time.perf_counter()
-    try:
-        for offset in range(0, commands, per_transaction):
-            async with producer.transaction():
-                for _ in range(per_transaction):
-                    await producer.send(BASELINE_TOPIC, record, key=b"bench/raw")
-                    await producer.send(BASELINE_TOPIC, record, key=b"bench/raw")
-                await producer.send_offsets_to_transaction({tp: offset + per_transaction}, BASELINE_GROUP)
-    finally:
-        await producer.stop()
+    await asyncio.to_thread(librdkafka_transactions, bootstrap, commands, per_transaction, BASELINE_TOPIC)
     return commands / (time.perf_counter() - started)
 
 
@@ -194,12 +181,9 @@ async def run(platform: Platform) -> None:
         lag = await consumer_lag(settings.kafka_bootstrap_servers)
         print(f"\nconsumer lag 10 s after the load: {lag}")
 
-    record = b"x" * 420  # about the size of one call event envelope
-    print("\nbaseline, raw aiokafka transactional produce + commit of the same records:")
+    print("\nbaseline, raw librdkafka transactional produce + commit of event-sized records:")
     for per in (1, IN_FLIGHT):
-        rate = await raw_transactions(
-            settings.kafka_bootstrap_servers, record, per, 1000 if per == 1 else 20000
-        )
+        rate = await raw_transactions(settings.kafka_bootstrap_servers, per, 1000 if per == 1 else 20000)
         print(f"    {per:3} command(s) per transaction: {rate:7.0f} commands/s")
 
 

@@ -79,7 +79,9 @@ def _aiokafka_transactions(bootstrap: str, commands: int, per: int) -> None:
     asyncio.run(run())
 
 
-def _librdkafka_transactions(bootstrap: str, commands: int, per: int) -> None:
+def librdkafka_transactions(bootstrap: str, commands: int, per: int, topic: str = TOPIC) -> None:
+    """`commands` commands of two records and a consumed offset each, `per` to a transaction, with a
+    bare librdkafka producer (also bench.commands' raw baseline: the services' writer is librdkafka)."""
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
@@ -87,8 +89,8 @@ def _librdkafka_transactions(bootstrap: str, commands: int, per: int) -> None:
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 0,
-            # as the services' producer: a short back-off while the coordinator finishes the last commit
-            "retry.backoff.ms": 10,
+            # as the services' writer: a short back-off while the coordinator finishes the last commit
+            "retry.backoff.ms": 2,
         }
     )
     group = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP, "enable.auto.commit": False})
@@ -97,9 +99,9 @@ def _librdkafka_transactions(bootstrap: str, commands: int, per: int) -> None:
         for offset in range(0, commands, per):
             producer.begin_transaction()
             for _ in range(per):
-                producer.produce(TOPIC, RECORD, key=b"bench/librdkafka")
-                producer.produce(TOPIC, RECORD, key=b"bench/librdkafka")
-            offsets = [RdTopicPartition(TOPIC, 0, offset + per)]
+                producer.produce(topic, RECORD, key=b"bench/librdkafka")
+                producer.produce(topic, RECORD, key=b"bench/librdkafka")
+            offsets = [RdTopicPartition(topic, 0, offset + per)]
             producer.send_offsets_to_transaction(offsets, group.consumer_group_metadata())
             producer.commit_transaction()
     finally:
@@ -162,7 +164,7 @@ async def run(platform: Platform) -> None:
     warm_until, commands_written = time.monotonic() + WARM_UP_SECONDS, 0
     while time.monotonic() < warm_until:
         await asyncio.to_thread(_aiokafka_transactions, bootstrap, 2000, BATCH)
-        await asyncio.to_thread(_librdkafka_transactions, bootstrap, 2000, BATCH)
+        await asyncio.to_thread(librdkafka_transactions, bootstrap, 2000, BATCH)
         commands_written += 4000
     print("\nper command: two records and an offset commit in a transaction")
     for per, commands in ((1, SERIAL_COMMANDS), (BATCH, COMMANDS)):
@@ -170,7 +172,7 @@ async def run(platform: Platform) -> None:
             meter.measure, commands, lambda c=commands, p=per: _aiokafka_transactions(bootstrap, c, p)
         )
         fast = await asyncio.to_thread(
-            meter.measure, commands, lambda c=commands, p=per: _librdkafka_transactions(bootstrap, c, p)
+            meter.measure, commands, lambda c=commands, p=per: librdkafka_transactions(bootstrap, c, p)
         )
         print(_row(f"{per} command(s) per transaction", "command", slow, fast))
         commands_written += 2 * commands

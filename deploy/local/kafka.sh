@@ -77,7 +77,7 @@ start() {
   # Kafka's own defaults (kafka-run-class.sh): a fixed heap and G1 aiming at 20 ms pauses. With a 512 MiB
   # heap that grew on demand, young collections of 20-100 ms landed in the routing path's p99.
   nohup bash -c "exec java -Xms${KAFKA_HEAP:-1g} -Xmx${KAFKA_HEAP:-1g} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
+    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent ${KAFKA_JVM_OPTS:-} \
     -Dlog4j2.configurationFile=$root/deploy/local/log4j2.properties \
     -cp '$home/libs/*' kafka.Kafka '$config'" >>"$log" 2>&1 &
   echo $! >"$pidfile"

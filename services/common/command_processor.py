@@ -167,8 +167,15 @@ class CommandGroup(ConsumerRebalanceListener):
                     for processor in self._by_topic.values():
                         processor.log_batching()
         finally:
-            await self._stop_owners()
-            await consumer.stop()
+            try:
+                await self._stop_owners()
+            finally:
+                try:
+                    await consumer.stop()
+                finally:
+                    # A rebalance that finished while the owners stopped assigned new ones: left
+                    # running, they would keep loading and starting writers, fencing the next owners.
+                    await self._stop_owners()
 
     async def _commit_group_offsets(self, consumer: AIOKafkaConsumer) -> None:
         """The owners' positions as the group's offsets: for lag monitoring, and where a new owner starts

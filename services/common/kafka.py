@@ -44,8 +44,9 @@ COMMIT_EVERY_SECONDS = 1.0
 # written, about a millisecond later, so every transaction right after another on the same partition is
 # refused once; aiokafka then waits a fixed 20 ms, which capped one partition at about 45 transactions a
 # second. Measured bare (one transaction per command, two records each): 55 commands/s at 20 ms, 144 at
-# 5 ms, 233 at 2 ms, 278 at 1 ms. librdkafka retries after its retry.backoff.ms (5 ms here) for the
-# same reason. Kafka 4's transactions v2 (KIP-890) drop this request, but aiokafka does not speak them.
+# 5 ms, 233 at 2 ms, 278 at 1 ms. The partition owners now write with librdkafka, which retries after its
+# retry.backoff.ms (2 ms there) for the same reason; this serves transactional_producer below. Kafka 4's
+# transactions v2 (KIP-890) drop this request, but neither client speaks them.
 CONCURRENT_TRANSACTIONS_RETRY_SECONDS = 0.002
 aiokafka_sender.BACKOFF_OVERRIDE = CONCURRENT_TRANSACTIONS_RETRY_SECONDS
 
@@ -121,7 +122,9 @@ def idempotent_producer(bootstrap_servers: str, linger_ms: int = 0) -> AIOKafkaP
 
 
 def transactional_producer(bootstrap_servers: str, transactional_id: str) -> AIOKafkaProducer:
-    """Writes that commit or abort together; a second producer with the same id fences this one."""
+    """Writes that commit or abort together; a second producer with the same id fences this one. The
+    partition owners write with librdkafka (services/common/transactions.py); this aiokafka one writes
+    the transactions of tests and benchmarks that play another writer (an aborted command, a zombie)."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         transactional_id=transactional_id,

@@ -40,9 +40,9 @@ from itertools import islice
 from typing import Any, Generic
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import IllegalOperation, KafkaConnectionError, KafkaError, ProducerFenced
-from aiokafka.structs import RecordMetadata
+from aiokafka.errors import KafkaError
 from cc.common.v1 import event_pb2, types_pb2
+from confluent_kafka import KafkaError as WriterError
 from google.protobuf.message import DecodeError
 
 from services.common import kafka, telemetry
@@ -58,6 +58,7 @@ from services.common.snapshots import (
     load_partition,
     snapshot_record,
 )
+from services.common.transactions import Delivered, TransactionalWriter, WriteFailed
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
@@ -79,16 +80,16 @@ class PartitionLost(Exception):
 
 
 class _TransactionSends:
-    """Every record future of one transaction, so that a failure can be told apart: fenced or not. Once
-    aiokafka's sender has been fenced it fails the records it holds and refuses further sends with
-    IllegalOperation, which on its own does not say why."""
+    """Every record future of one transaction, so that a failure can be told apart: fenced or not. A
+    fence can show on a record's delivery while the failure that stops the batch is another (the next
+    call on a fenced producer fails too), so every record's error counts."""
 
-    def __init__(self, writer: AIOKafkaProducer) -> None:
+    def __init__(self, writer: TransactionalWriter) -> None:
         self._writer = writer
-        self._futures: list[asyncio.Future[RecordMetadata]] = []
+        self._futures: list[asyncio.Future[Delivered]] = []
 
-    async def send(self, topic: str, **record: Any) -> "asyncio.Future[RecordMetadata]":
-        future: asyncio.Future[RecordMetadata] = await self._writer.send(topic, **record)
+    async def send(self, topic: str, **record: Any) -> "asyncio.Future[Delivered]":
+        future: asyncio.Future[Delivered] = await self._writer.send(topic, **record)
         self._futures.append(future)
         return future
 
@@ -96,7 +97,7 @@ class _TransactionSends:
         """Whether the transaction failed because the producer was fenced. Reads every failed record's
         error, so none is left unretrieved."""
         errors = [f.exception() for f in self._futures if f.done() and not f.cancelled()]
-        return any(isinstance(e, ProducerFenced) for e in [error, *errors])
+        return self._writer.fenced or any(isinstance(e, WriteFailed) and e.fenced for e in [error, *errors])
 
 
 @dataclass
@@ -153,7 +154,7 @@ class PartitionOwner(Generic[S, C]):
         self._backlogged = False
         self._last_batch = 0  # commands in the latest batch: more than one means the partition is busy
         self._busy = asyncio.Lock()  # held while a batch is decided and committed
-        self._writer: AIOKafkaProducer | None = None
+        self._writer: TransactionalWriter | None = None
         self._reader: AIOKafkaConsumer | None = None  # reads back outcomes no longer in memory
         self._task: asyncio.Task[None] | None = None
         self._tracer = telemetry.tracer(__name__)
@@ -221,7 +222,7 @@ class PartitionOwner(Generic[S, C]):
                     log.warning("%s was taken over (%s); giving it up", self.tp, lost.__cause__)
                     self.status = self.STOPPED
                     raise
-                except (KafkaError, IllegalOperation) as error:
+                except (KafkaError, WriteFailed) as error:
                     log.warning("%s: batch of %d not committed (%r); retrying", self.tp, len(batch), error)
             # Outside the lock: a revocation need not wait for a broker that does not answer.
             await asyncio.sleep(delay)
@@ -423,7 +424,7 @@ class PartitionOwner(Generic[S, C]):
         With no commands (`next_offset` None) it only carries snapshots of a round in progress."""
         writer = self._writer
         if writer is None:
-            raise KafkaConnectionError("the partition's transactional producer is not started")
+            raise WriteFailed(WriterError(WriterError._STATE), "the partition's writer is not started")
         decided = [p for p in pending if p.decided is not None]
         written = sum(len(p.decided.events) + 1 for p in decided if p.decided is not None)
         if not self._snapshot_round and self._written_since_checkpoint + written >= self._every:
@@ -436,7 +437,7 @@ class PartitionOwner(Generic[S, C]):
             stored, appended, ledgers, snapshotted, checkpoint = await self._transaction(
                 writer, sends, decided, changed, position
             )
-        except (KafkaError, IllegalOperation) as error:
+        except (KafkaError, WriteFailed) as error:
             if sends.fenced(error):
                 raise PartitionLost(str(self.tp)) from error
             raise
@@ -467,12 +468,12 @@ class PartitionOwner(Generic[S, C]):
 
     async def _transaction(
         self,
-        writer: AIOKafkaProducer,
+        writer: TransactionalWriter,
         sends: _TransactionSends,
         decided: list[_Pending[S]],
         changed: dict[Key, Entry[S]],
         position: list[tuple[str, bytes]],
-    ) -> tuple[list[RecordMetadata], list[RecordMetadata], dict[Key, CommandLedger], set[Key], bool]:
+    ) -> tuple[list[Delivered], list[Delivered], dict[Key, CommandLedger], set[Key], bool]:
         topics = self.spec.topics
         async with writer.transaction():
             events = [
@@ -600,7 +601,7 @@ class PartitionOwner(Generic[S, C]):
         if self._writer is not None:
             old, self._writer = self._writer, None
             await old.stop()
-        writer = kafka.transactional_producer(self._bootstrap, f"{self._group}.{self.partition}")
+        writer = TransactionalWriter(self._bootstrap, f"{self._group}.{self.partition}")
         try:
             await writer.start()
         except BaseException:
