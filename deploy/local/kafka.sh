@@ -7,7 +7,7 @@
 # Environment (all optional):
 #   KAFKA_PORT (9092)  KAFKA_CONTROLLER_PORT (KAFKA_PORT+1)  KAFKA_HOME (.local/kafka)
 #   KAFKA_DATA_DIR ($KAFKA_HOME/data-$KAFKA_PORT)  KAFKA_LOG (.local/logs/kafka-$KAFKA_PORT.log)
-#   KAFKA_HEAP (1g)
+#   KAFKA_HEAP (1g)  KAFKA_JVM_OPTS (extra JVM flags, e.g. -XX:TieredStopAtLevel=1 or a JFR recording)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
