@@ -40,9 +40,8 @@ from itertools import islice
 from typing import Any, Generic
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from cc.common.v1 import event_pb2, types_pb2
-from confluent_kafka import KafkaError as WriterError
 from google.protobuf.message import DecodeError
 
 from services.common import kafka, telemetry
@@ -424,7 +423,7 @@ class PartitionOwner(Generic[S, C]):
         With no commands (`next_offset` None) it only carries snapshots of a round in progress."""
         writer = self._writer
         if writer is None:
-            raise WriteFailed(WriterError(WriterError._STATE), "the partition's writer is not started")
+            raise KafkaConnectionError("the partition's writer is not started")
         decided = [p for p in pending if p.decided is not None]
         written = sum(len(p.decided.events) + 1 for p in decided if p.decided is not None)
         if not self._snapshot_round and self._written_since_checkpoint + written >= self._every:
