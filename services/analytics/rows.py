@@ -7,11 +7,11 @@ from functools import cache
 from typing import NamedTuple
 
 from cc.common.v1 import event_pb2, types_pb2
-from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.analytics import proto_json
 from services.common.envelope import to_datetime
 
 # Flattened text columns: filled from a payload field of the same name (string or enum), else "".
@@ -118,7 +118,7 @@ def row_of(event: event_pb2.Event, topic: str, partition: int, offset: int) -> E
             if flattening.enqueued_at and payload.HasField("enqueued_at")
             else None
         )
-        payload_json = json_format.MessageToJson(payload, preserving_proto_field_name=True, indent=None)
+        payload_json = proto_json.to_json(payload)
     queue_id, agent_id, contact_id, reason, state, previous_state = texts
     # Positional, in EventRow's order: keywords cost a backlog a few microseconds an event.
     return EventRow(

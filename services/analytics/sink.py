@@ -92,10 +92,10 @@ class EventSink:
         loop = asyncio.get_running_loop()
         progressed = loop.time()
         while True:
-            records = await self._next_batch(consumer)
+            records, ends_of_batch = await self._next_batch(consumer)
             if records:
                 await self._sink(records)
-                await self._commit(consumer, records)
+                await self._commit(consumer, ends_of_batch)
                 progressed = loop.time()
             if not self.caught_up.is_set() and await self._reached(consumer, ends):
                 log.info("analytics sink caught up: %d events stored", self.sunk)
@@ -121,11 +121,15 @@ class EventSink:
             return False
         return False
 
-    async def _next_batch(self, consumer: AIOKafkaConsumer) -> list[ConsumerRecord]:
-        """Gather records until the batch is full or BATCH_SECONDS have passed since the first call."""
+    async def _next_batch(
+        self, consumer: AIOKafkaConsumer
+    ) -> tuple[list[ConsumerRecord], dict[TopicPartition, int]]:
+        """Gather records until the batch is full or BATCH_SECONDS have passed since the first call: the
+        records, and the offset past each partition's last one (what the commit after the insert says)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + BATCH_SECONDS
         records: list[ConsumerRecord] = []
+        ends: dict[TopicPartition, int] = {}
         size = 0
         while len(records) < BATCH_RECORDS and size < BATCH_BYTES:
             remaining_ms = int((deadline - loop.time()) * 1000)
@@ -133,10 +137,11 @@ class EventSink:
                 break
             wanted = BATCH_RECORDS - len(records)
             batches = await consumer.getmany(timeout_ms=remaining_ms, max_records=wanted)
-            for batch in batches.values():
+            for tp, batch in batches.items():
                 records.extend(batch)
+                ends[tp] = batch[-1].offset + 1
                 size += sum(len(record.value or b"") for record in batch)
-        return records
+        return records, ends
 
     async def _sink(self, records: list[ConsumerRecord]) -> None:
         rows: list[EventRow] = []
@@ -151,18 +156,13 @@ class EventSink:
         await self._store.insert_events(rows)
         self.sunk += len(rows)
 
-    async def _commit(self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord]) -> None:
+    async def _commit(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:
         """Commit past the batch, for the partitions this member still owns. A rebalance during the batch
         moves a partition elsewhere; its new owner resumes from the last commit and re-inserts, harmlessly."""
         assigned = consumer.assignment()
-        offsets: dict[TopicPartition, int] = {}
-        for record in records:
-            tp = TopicPartition(record.topic, record.partition)
-            if tp in assigned:
-                offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
-        if not offsets:
-            return
-        await kafka.commit_offsets(consumer, offsets, "the analytics sink")  # else the batch is replayed
+        offsets = {tp: end for tp, end in ends.items() if tp in assigned}
+        if offsets:
+            await kafka.commit_offsets(consumer, offsets, "the analytics sink")  # else the batch is replayed
 
     @staticmethod
     async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:

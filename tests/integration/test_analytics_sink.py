@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 import pyarrow.parquet as pq
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from cc.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 from cc.common.v1 import event_pb2, types_pb2
 from cc.routing.v1 import events_pb2 as routing_events
@@ -454,11 +454,14 @@ class SinkThatCrashesBeforeCommitting(EventSink):
         self._tenant = f"{tenant_id}/".encode()
         self.inserted_the_tenants_events = False
 
-    async def _commit(self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord]) -> None:
-        if any((record.key or b"").startswith(self._tenant) for record in records):
-            self.inserted_the_tenants_events = True
+    async def _sink(self, records: list[ConsumerRecord]) -> None:
+        await super()._sink(records)
+        self.inserted_the_tenants_events = any((r.key or b"").startswith(self._tenant) for r in records)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:
+        if self.inserted_the_tenants_events:
             raise CrashBeforeCommit("killed after the insert, before the commit")
-        await super()._commit(consumer, records)
+        await super()._commit(consumer, ends)
 
 
 async def test_a_replay_after_a_crash_before_the_commit_changes_no_answer(
