@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any, Generic
+from typing import Generic
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
@@ -76,27 +76,6 @@ SNAPSHOT_IDLE_SECONDS = 0.2
 
 class PartitionLost(Exception):
     """The partition's producer was fenced, or its owner failed: the group must give it to a fresh owner."""
-
-
-class _TransactionSends:
-    """Every record future of one transaction, so that a failure can be told apart: fenced or not. A
-    fence can show on a record's delivery while the failure that stops the batch is another (the next
-    call on a fenced producer fails too), so every record's error counts."""
-
-    def __init__(self, writer: TransactionalWriter) -> None:
-        self._writer = writer
-        self._futures: list[asyncio.Future[Delivered]] = []
-
-    async def send(self, topic: str, **record: Any) -> "asyncio.Future[Delivered]":
-        future: asyncio.Future[Delivered] = await self._writer.send(topic, **record)
-        self._futures.append(future)
-        return future
-
-    def fenced(self, error: BaseException) -> bool:
-        """Whether the transaction failed because the producer was fenced. Reads every failed record's
-        error, so none is left unretrieved."""
-        errors = [f.exception() for f in self._futures if f.done() and not f.cancelled()]
-        return self._writer.fenced or any(isinstance(e, WriteFailed) and e.fenced for e in [error, *errors])
 
 
 @dataclass
@@ -431,13 +410,13 @@ class PartitionOwner(Generic[S, C]):
             self._sweep()
         position = [] if next_offset is None else [(NEXT_COMMAND_HEADER, str(next_offset).encode())]
         snapshot_step = self._snapshot_round
-        sends = _TransactionSends(writer)
         try:
             stored, appended, ledgers, snapshotted, checkpoint = await self._transaction(
-                writer, sends, decided, changed, position
+                writer, decided, changed, position
             )
         except (KafkaError, WriteFailed) as error:
-            if sends.fenced(error):
+            # However the fence showed (on a record, a call or a poll), the writer remembers it.
+            if writer.fenced or (isinstance(error, WriteFailed) and error.fenced):
                 raise PartitionLost(str(self.tp)) from error
             raise
         self.transactions += 1
@@ -468,7 +447,6 @@ class PartitionOwner(Generic[S, C]):
     async def _transaction(
         self,
         writer: TransactionalWriter,
-        sends: _TransactionSends,
         decided: list[_Pending[S]],
         changed: dict[Key, Entry[S]],
         position: list[tuple[str, bytes]],
@@ -476,7 +454,7 @@ class PartitionOwner(Generic[S, C]):
         topics = self.spec.topics
         async with writer.transaction():
             events = [
-                await sends.send(
+                await writer.send(
                     topics.events,
                     value=data,
                     key=aggregate_key(*item.key),
@@ -488,7 +466,7 @@ class PartitionOwner(Generic[S, C]):
                 for data in item.decided.serialized
             ]
             outcomes = [
-                await sends.send(
+                await writer.send(
                     topics.outcomes,
                     value=item.reply.SerializeToString(),
                     key=aggregate_key(*item.key),
@@ -498,7 +476,7 @@ class PartitionOwner(Generic[S, C]):
                 for index, item in enumerate(decided)
             ]
             if position and not decided:
-                await sends.send(
+                await writer.send(
                     topics.outcomes, value=b"", key=POSITION_KEY, partition=self.partition, headers=position
                 )
             stored = await asyncio.gather(*outcomes)
@@ -515,7 +493,7 @@ class PartitionOwner(Generic[S, C]):
                     self._settings.cc_outcomes_per_aggregate,
                 )
             snapshotted, checkpoint = (
-                await self._send_snapshots(sends, changed, ledgers)
+                await self._send_snapshots(writer, changed, ledgers)
                 if self._snapshot_round
                 else (set(), False)
             )
@@ -523,7 +501,7 @@ class PartitionOwner(Generic[S, C]):
         return stored, appended, ledgers, snapshotted, checkpoint
 
     async def _send_snapshots(
-        self, sends: _TransactionSends, changed: dict[Key, Entry[S]], ledgers: dict[Key, CommandLedger]
+        self, writer: TransactionalWriter, changed: dict[Key, Entry[S]], ledgers: dict[Key, CommandLedger]
     ) -> tuple[set[Key], bool]:
         """One step of a snapshot round: the aggregates this batch changed and a share of those changed
         since the last checkpoint, as they will be once the batch commits (outcomes included). When none
@@ -543,14 +521,14 @@ class PartitionOwner(Generic[S, C]):
             record_key, value = snapshot_record(
                 codec, SnapshotOf(key[0], key[1], entry.version, entry.state, ledger)
             )
-            await sends.send(topics.snapshots, value=value, key=record_key, partition=self.partition)
+            await writer.send(topics.snapshots, value=value, key=record_key, partition=self.partition)
         # Once per round (the sweep fills it at the round's start), and never for an aggregate that came
         # back in this batch: its tombstone after its snapshot would erase it.
         for key in self._forgotten - to_write:
-            await sends.send(topics.snapshots, value=None, key=aggregate_key(*key), partition=self.partition)
+            await writer.send(topics.snapshots, value=None, key=aggregate_key(*key), partition=self.partition)
         if not self._dirty <= to_write:
             return to_write, False
-        await sends.send(
+        await writer.send(
             topics.snapshots,
             value=checkpoint_record(codec, self.events_end, self.outcomes_end),
             key=CHECKPOINT_KEY,

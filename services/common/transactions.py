@@ -276,3 +276,6 @@ def _resolve(future: "asyncio.Future[Delivered]", delivered: Delivered) -> None:
 def _fail(future: "asyncio.Future[Delivered]", error: WriteFailed) -> None:
     if not future.done():
         future.set_exception(error)
+        # A failed record fails its transaction, which is what its owner acts on (a fence included: the
+        # writer remembers it), so nobody need read each record's error: asyncio would log it as unread.
+        future.exception()
