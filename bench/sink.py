@@ -16,11 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from cc.common.v1.event_pb2 import Event
+
 from bench.replay import write_history
 from bench.support import cpu_seconds
 from services.analytics import sink as analytics_sink
 from services.analytics.rows import EventRow, row_of
-from services.analytics.sink import EventSink, decode
+from services.analytics.sink import EventSink
 from services.analytics.store import AnalyticsStore
 from services.common import kafka
 from services.common.topics import CALLS, ensure_topics
@@ -37,7 +39,7 @@ async def read_rows(bootstrap: str) -> list[EventRow]:
     try:
         partitions = await kafka.partitions_of(consumer, [CALLS.events])
         async for records in kafka.read_to_end(consumer, dict.fromkeys(partitions, 0)):
-            rows.extend(row_of(decode(r), r.topic, r.partition, r.offset) for r in records)
+            rows.extend(row_of(Event.FromString(r.value), r.topic, r.partition, r.offset) for r in records)
     finally:
         await consumer.stop()
     return rows

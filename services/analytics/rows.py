@@ -15,7 +15,7 @@ from services.analytics import proto_json
 from services.common.envelope import to_datetime
 
 # Flattened text columns: filled from a payload field of the same name (string or enum), else "".
-_TEXT_FIELDS = ("queue_id", "agent_id", "contact_id", "reason", "state", "previous_state")
+TEXT_FIELDS = ("queue_id", "agent_id", "contact_id", "reason", "state", "previous_state")
 _UINT32_MAX = 2**32 - 1
 
 
@@ -66,14 +66,14 @@ def _payload(event: event_pb2.Event) -> Message | None:
 class _Flattening:
     """Where one payload type keeps the flattened columns: worked out once per type, not per event."""
 
-    # Per _TEXT_FIELDS name: None (no such single field), or the enum's value names (None for a string).
+    # Per TEXT_FIELDS name: None (no such single field), or the enum's value names (None for a string).
     texts: tuple[tuple[str, dict[int, str] | None] | None, ...]
     abandoned: bool
     enqueued_at: bool
 
     def text_values(self, payload: Message) -> list[str]:
         values = []
-        for name, plan in zip(_TEXT_FIELDS, self.texts, strict=True):
+        for name, plan in zip(TEXT_FIELDS, self.texts, strict=True):
             if plan is None:
                 values.append("")
                 continue
@@ -87,7 +87,7 @@ class _Flattening:
 
 
 @cache
-def _flattening(descriptor: Descriptor) -> _Flattening:
+def flattening(descriptor: Descriptor) -> _Flattening:
     def text(name: str) -> tuple[str, dict[int, str] | None] | None:
         field = descriptor.fields_by_name.get(name)
         if field is None or field.is_repeated:
@@ -99,7 +99,7 @@ def _flattening(descriptor: Descriptor) -> _Flattening:
     abandoned = descriptor.fields_by_name.get("abandoned")
     enqueued_at = descriptor.fields_by_name.get("enqueued_at")
     return _Flattening(
-        texts=tuple(text(name) for name in _TEXT_FIELDS),
+        texts=tuple(text(name) for name in TEXT_FIELDS),
         abandoned=abandoned is not None and abandoned.type == FieldDescriptor.TYPE_BOOL,
         enqueued_at=enqueued_at is not None and enqueued_at.message_type is Timestamp.DESCRIPTOR,
     )
@@ -108,14 +108,14 @@ def _flattening(descriptor: Descriptor) -> _Flattening:
 def row_of(event: event_pb2.Event, topic: str, partition: int, offset: int) -> EventRow:
     payload = _payload(event)
     if payload is None:
-        texts, abandoned, enqueued_at, payload_json = [""] * len(_TEXT_FIELDS), False, None, "{}"
+        texts, abandoned, enqueued_at, payload_json = [""] * len(TEXT_FIELDS), False, None, "{}"
     else:
-        flattening = _flattening(payload.DESCRIPTOR)
-        texts = flattening.text_values(payload)
-        abandoned = flattening.abandoned and payload.abandoned  # type: ignore[attr-defined]
+        plan = flattening(payload.DESCRIPTOR)
+        texts = plan.text_values(payload)
+        abandoned = plan.abandoned and payload.abandoned  # type: ignore[attr-defined]
         enqueued_at = (
             to_datetime(payload.enqueued_at)  # type: ignore[attr-defined]
-            if flattening.enqueued_at and payload.HasField("enqueued_at")
+            if plan.enqueued_at and payload.HasField("enqueued_at")
             else None
         )
         payload_json = proto_json.to_json(payload)

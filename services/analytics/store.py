@@ -13,12 +13,13 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-from services.analytics import queries, schema
+from services.analytics import ingest, queries, schema
 from services.analytics.rows import EventRow
 from services.common.errors import Unavailable
 
@@ -27,6 +28,7 @@ T = TypeVar("T")
 # DateTime64 holds 1900..2299: an unset bound of the statistics range becomes the edge of that range.
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 END_OF_TIME = datetime(2299, 12, 31, tzinfo=UTC)
+CHDB = "chdb://"
 
 
 @dataclass(frozen=True)
@@ -95,14 +97,18 @@ class AnalyticsStore:
         self._dsn = dsn
         self._client: Client | None = None
         self._lock = threading.Lock()
+        self._schema_file: Path | None = None  # the sink's insert schema, where chDB reads it
 
     async def open(self) -> None:
         """Connect and apply the schema (idempotent), so the sink and the queries find cc.events."""
         self._client = await asyncio.to_thread(self._connect)
         for statement in schema.MIGRATIONS:
             await self._command(statement)
-        for statement in schema.JOURNEY_MIGRATIONS:
+        for statement in (*schema.JOURNEY_MIGRATIONS, *ingest.migrations()):
             await self._command(statement)
+        if self._dsn.startswith(CHDB):
+            chdb_path = Path(self._dsn.removeprefix(CHDB).split("?")[0])
+            self._schema_file = await asyncio.to_thread(ingest.write_schema, chdb_path / "format_schemas")
         if not await self._run(lambda client: client.command(schema.JOURNEY_BACKFILLED)):
             # Again after a start that stopped half way: the copies it makes are collapsed like any other.
             await self._command(schema.JOURNEY_BACKFILL)
@@ -139,6 +145,17 @@ class AnalyticsStore:
             return
         columns = EventRow._fields
         await self._run(lambda client: client.insert(schema.EVENTS_TABLE, rows, column_names=columns))
+
+    async def insert_records(self, records: bytes) -> None:
+        """One insert of records as `ingest.wrapped` made them: ClickHouse makes their rows."""
+        if not records:
+            return
+        settings = ingest.settings(self._schema_file)
+        await self._run(
+            lambda client: client.raw_insert(
+                ingest.table(), insert_block=records, fmt="Protobuf", settings=settings
+            )
+        )
 
     async def journey(self, tenant_id: str, customer_id: str, limit: int) -> list[JourneyEntry]:
         return await self._journey(queries.JOURNEY, tenant_id, customer_id, limit)
