@@ -107,7 +107,13 @@ def wrapped(value: bytes, topic: str, partition: int, offset: int) -> bytes:
         if flattening(payload.DESCRIPTOR).enqueued_at and payload.HasField("enqueued_at"):
             check_moment(payload.enqueued_at)
             parts.append(_ENQUEUED)
-    parts += [_EVENT, _varint(len(value)), value]
+    # The event as parsed, not the bytes as they came: protobuf parsers accept encodings (a field twice, a
+    # known field with another wire type, an int32 sent as 64 bits) that ClickHouse's reader refuses,
+    # failing the whole insert, or reads otherwise. Written again, the bytes are plain, and mean what
+    # Python understood.
+    event.DiscardUnknownFields()
+    plain = event.SerializeToString()
+    parts += [_EVENT, _varint(len(plain)), plain]
     body = b"".join(parts)
     return _varint(len(body)) + body
 
@@ -281,7 +287,7 @@ def _select() -> str:
 
 def _version() -> str:
     """Tells this build's Null table and view from those of a build with other payloads."""
-    return hashlib.sha256((_schema() + _select()).encode()).hexdigest()[:12]
+    return hashlib.sha256((_schema() + _select() + repr(_input_columns())).encode()).hexdigest()[:12]
 
 
 @cache
@@ -313,7 +319,11 @@ def write_schema(directory: Path) -> Path:
 def migrations() -> tuple[str, ...]:
     """The Null table and its view, per schema version: a build with other payloads makes its own pair,
     and an older pair is left unused (it stores nothing)."""
-    columns = ",\n    ".join(f"`{name}` {kind}" for name, kind in _input_columns())
+    input_columns = _input_columns()
+    # ClickHouse matches a column to a field taking '.' and '_' alike: two such names would fail every insert.
+    matched = {name.replace(".", "_").lower() for name, _ in input_columns}
+    assert len(matched) == len(input_columns), "two columns of the Null table match one field"
+    columns = ",\n    ".join(f"`{name}` {kind}" for name, kind in input_columns)
     return (
         f"CREATE TABLE IF NOT EXISTS {table()} (\n    {columns}\n) ENGINE = Null",
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS {table()}_view TO {schema.EVENTS_TABLE} AS\n"

@@ -77,22 +77,28 @@ async def _table(store: AnalyticsStore) -> list[tuple[Any, ...]]:
     return result.result_rows
 
 
-async def test_clickhouse_makes_of_each_record_the_row_python_makes_of_it(tmp_path: Path) -> None:
-    events = list(_events(random.Random(7)))
+async def _both_ways(where: Path, records: list[bytes]) -> tuple[list[tuple[Any, ...]], ...]:
+    """cc.events after inserting the records as Python's rows, and after inserting them as the sink does."""
     tables = []
     for way in ("rows", "records"):
-        store = AnalyticsStore(f"chdb://{tmp_path / way}")
+        store = AnalyticsStore(f"chdb://{where / way}")
         await store.open()
         try:
             if way == "rows":
-                await store.insert_events([row_of(e, "topic", 3, n) for n, e in enumerate(events)])
+                rows = [row_of(event_pb2.Event.FromString(r), "topic", 3, n) for n, r in enumerate(records)]
+                await store.insert_events(rows)
             else:
-                wrapped = (ingest.wrapped(e.SerializeToString(), "topic", 3, n) for n, e in enumerate(events))
+                wrapped = (ingest.wrapped(record, "topic", 3, n) for n, record in enumerate(records))
                 await store.insert_records(b"".join(wrapped))
             tables.append(await _table(store))
         finally:
             await store.close()
-    by_rows, by_records = tables
+    return tuple(tables)
+
+
+async def test_clickhouse_makes_of_each_record_the_row_python_makes_of_it(tmp_path: Path) -> None:
+    events = list(_events(random.Random(7)))
+    by_rows, by_records = await _both_ways(tmp_path, [event.SerializeToString() for event in events])
     assert len(by_rows) == len(events)
     assert any(row[12] for row in by_rows)  # the flattened payload columns were filled at all
     assert any(row[-1] is not None for row in by_rows)
@@ -102,6 +108,47 @@ async def test_clickhouse_makes_of_each_record_the_row_python_makes_of_it(tmp_pa
         # The moments to the microsecond, compared with the event itself: clickhouse-connect turns a
         # datetime into ticks through a float, a second off near year 9999 (the rows' way is the wrong one).
         assert clickhouse_row[-2:] == (_ticks(event.occurred_at), _enqueued_ticks(event))
+
+
+def _varint(number: int) -> bytes:
+    out = bytearray()
+    while number >= 0x80:
+        out.append(number & 0x7F | 0x80)
+        number >>= 7
+    return bytes([*out, number])
+
+
+def _field(number: int, wire_type: int, body: bytes) -> bytes:
+    return _varint(number << 3 | wire_type) + body
+
+
+def _text(number: int, text: str) -> bytes:
+    return _field(number, 2, _varint(len(text.encode())) + text.encode())
+
+
+async def test_encodings_a_parser_accepts_but_clickhouse_would_not_are_read_as_python_reads_them(
+    tmp_path: Path,
+) -> None:
+    """A field twice (the last wins; messages merge), an int32 sent as a 64-bit varint, a known field with
+    another wire type (kept aside as unknown): one such record must neither fail the batch's insert nor
+    make another row than Python would."""
+    queued = event_pb2.Event(event_id="x", tenant_id="acme", event_type="telephony.call.queued")
+    queued.call_queued.queue_id = "q"
+    base = queued.SerializeToString()
+
+    def renamed(event_id: str) -> bytes:
+        return base.replace(b"\n\x01x", b"\n\x01" + event_id.encode())
+
+    agent = _text(6, "kim")  # CallQueued.agent_id
+    records = [
+        base + _text(1, "e-twice"),  # event_id again
+        renamed("a") + _field(3, 0, _varint(2**40 + 7)),  # event_version (an int32) in 64 bits
+        renamed("b") + _field(11, 0, b"\x05"),  # customer_id (a string) as a varint
+        renamed("c") + _field(24, 2, _varint(len(agent)) + agent),  # call_queued again: merged
+    ]
+    by_rows, by_records = await _both_ways(tmp_path, records)
+    assert [row[0] for row in by_rows] == ["a", "b", "c", "e-twice"]
+    assert by_records == by_rows
 
 
 def _ticks(moment: Timestamp) -> int:
