@@ -2,9 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Cookie, Depends, Header, Request
 
 from services.common import telemetry
+from services.common.access import Credential
 from services.common.errors import Unauthenticated
 from services.common.grpc_server import API_KEY_HEADER
 from services.common.keys import KeyRing
@@ -15,9 +16,10 @@ from services.gateway.live_metrics import LiveQueueMetrics
 class Caller:
     """The authenticated caller: its API key travels on to the services, which resolve the same tenant."""
 
-    def __init__(self, api_key: str, tenant_id: str) -> None:
+    def __init__(self, api_key: str, credential: Credential) -> None:
         self.api_key = api_key
-        self.tenant_id = tenant_id
+        self.credential = credential
+        self.tenant_id = credential.tenant_id
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
@@ -25,15 +27,31 @@ class Caller:
         return ((API_KEY_HEADER, self.api_key), *telemetry.inject_metadata())
 
 
+# The console's session (POST /v1/session): the key in an HttpOnly cookie, so a browser's EventSource,
+# which cannot set headers, is authenticated too, and no script can read the key.
+SESSION_COOKIE = "cc_session"
+
+
 def caller(
     request: Request,
     x_api_key: Annotated[str, Header(description="An issued key (cck.…) or a development key.")] = "",
+    session: Annotated[
+        str,
+        Cookie(
+            alias=SESSION_COOKIE,
+            max_length=500,
+            description="The console's session (POST /v1/session); an X-API-Key header wins over it.",
+        ),
+    ] = "",
 ) -> Caller:
     keys: KeyRing = request.app.state.keys
-    credential = keys.authenticate(x_api_key)
+    api_key = x_api_key or session
+    credential = keys.authenticate(api_key)
     if credential is None:
-        raise Unauthenticated("invalid-api-key", "a valid X-API-Key header is required")
-    return Caller(x_api_key, credential.tenant_id)
+        raise Unauthenticated(
+            "invalid-api-key", "a valid X-API-Key header (or a console session) is required"
+        )
+    return Caller(api_key, credential)
 
 
 def clients(request: Request) -> ServiceClients:

@@ -18,12 +18,17 @@ RETRY_SECONDS = 2.0
 class LiveQueueMetrics:
     def __init__(self, bootstrap_servers: str) -> None:
         self._bootstrap = bootstrap_servers
-        self._latest: dict[tuple[str, str], events_pb2.QueueMetrics] = {}
+        self._latest: dict[str, dict[str, events_pb2.QueueMetrics]] = {}  # tenant -> queue -> latest
         # Assigned and positioned on the metrics topic: what the gateway's readiness asks of the tail.
         self.following = False
 
     def get(self, tenant_id: str, queue_id: str) -> events_pb2.QueueMetrics | None:
-        return self._latest.get((tenant_id, queue_id))
+        return self._latest.get(tenant_id, {}).get(queue_id)
+
+    def of_tenant(self, tenant_id: str) -> list[events_pb2.QueueMetrics]:
+        """Every queue of the tenant, by queue id: what a wallboard shows."""
+        queues = self._latest.get(tenant_id, {})
+        return [queues[queue_id] for queue_id in sorted(queues)]
 
     async def run(self) -> None:
         """Tail for as long as the gateway runs: a broken connection is retried, never given up on."""
@@ -54,4 +59,4 @@ class LiveQueueMetrics:
             except DecodeError:
                 log.error("unreadable queue metrics at offset %s", record.offset)
                 continue
-            self._latest[(metrics.tenant_id, metrics.queue_id)] = metrics
+            self._latest.setdefault(metrics.tenant_id, {})[metrics.queue_id] = metrics

@@ -8,10 +8,12 @@ import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from opentelemetry import trace
 
 from services.common import telemetry
@@ -34,6 +36,7 @@ from services.gateway.routers import (
     keys,
     lines,
     queues,
+    session,
     templates,
     ticket_groups,
     tickets,
@@ -44,6 +47,7 @@ from services.gateway.twilio.dialer import Dialer
 from services.gateway.twilio.flows import FlowCache
 
 log = logging.getLogger(__name__)
+CONSOLE = Path(__file__).parent / "console"
 TOPICS_RETRY_SECONDS = 1.0
 
 
@@ -136,9 +140,13 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         insights.router,
         exports.router,
         keys.router,
+        session.router,
         twilio_routes.router,
     ):
         app.include_router(router)
+
+    # The web console (issue "Web console"): static pages from the same origin as the API.
+    app.mount("/console", StaticFiles(directory=CONSOLE, html=True), name="console")
 
     @app.get("/healthz", tags=["health"], summary="Liveness of the gateway process")
     async def healthz() -> dict[str, str]:

@@ -19,6 +19,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.common import categories
+from services.common.access import Credential
 from services.common.envelope import timestamp
 from services.common.errors import FieldViolation, InvalidArgument
 
@@ -1665,3 +1666,31 @@ class Queue(BaseModel):
             changed_at=moment(queue, "changed_at"),
             version=queue.version,
         )
+
+
+class SignIn(BaseModel):
+    api_key: str = Field(
+        min_length=1, max_length=500, description="An issued key (cck.…) or a development key."
+    )
+
+
+class SessionView(BaseModel):
+    """Who a session is: enough for the console to show the pages the role may use."""
+
+    tenant_id: str
+    role: str = Field(description="admin, supervisor, analyst, agent or integration")
+    name: str
+    agent_id: str = Field(description="The agent an agent's key acts as; empty for other roles.")
+
+    @staticmethod
+    def of(credential: Credential) -> "SessionView":
+        return SessionView(
+            tenant_id=credential.tenant_id,
+            role=credential.role.value,
+            name=credential.name,
+            agent_id=credential.agent_id,
+        )
+
+
+class TenantMetrics(BaseModel):
+    queues: list[QueueMetrics] = Field(description="Every queue of the tenant, by queue id.")

@@ -135,6 +135,13 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
     assert not {e["aggregate_id"] for e in journey.json()["events"]} & {call_id, ids["ticket_id"]}
     metrics = await intruder.call("GET", "/v1/queues/{queue_id}/metrics", queue_id="member")
     assert metrics.status_code == 404 or metrics.json()["offered"] == 0
+    wallboard = (await intruder.call("GET", "/v1/metrics")).json()["queues"]
+    assert all(queue["offered"] == 0 for queue in wallboard)  # its own queues only: no call of the owner's
+    # A session is the caller's own: signing in with its key shows its tenant, and signing out is harmless.
+    session = await intruder.call("POST", "/v1/session", json={"api_key": "e2e-intruder"})
+    assert session.json()["tenant_id"] == "tenant-intruder"
+    assert (await intruder.call("GET", "/v1/session")).json()["tenant_id"] == "tenant-intruder"
+    assert (await intruder.call("DELETE", "/v1/session")).status_code == 204
     assert (await intruder.call("GET", "/v1/statistics/queues")).json()["queues"] == []
     assert (await intruder.call("GET", "/v1/statistics/calls", params={"by": "agent"})).json()["rows"] == []
     # The owner's voice ticket is in its ticket statistics, never in the intruder's (which has only
@@ -310,6 +317,6 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
         (method, path)
         for path, operations in (await owner.get("/openapi.json")).json()["paths"].items()
         for method in operations
-        if path not in ("/healthz", "/readyz", "/v1/queues/{queue_id}/metrics/stream")
+        if path not in ("/healthz", "/readyz", "/v1/queues/{queue_id}/metrics/stream", "/v1/metrics/stream")
     }
     assert documented - intruder.endpoints == set()

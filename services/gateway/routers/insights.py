@@ -2,8 +2,7 @@
 metrics from the stream worker (RTM-1, RTM-5)."""
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -22,6 +21,7 @@ from services.gateway.models import (
     PathId,
     QueueMetrics,
     QueueStatistics,
+    TenantMetrics,
     TicketStatistics,
 )
 
@@ -163,6 +163,30 @@ async def queue_metrics(queue_id: PathId, who: AuthenticatedCaller, live: LiveMe
     return QueueMetrics.of(metrics)
 
 
+@router.get("/v1/metrics", summary="Live metrics of every queue of the tenant (a wallboard's first paint)")
+async def tenant_metrics(who: AuthenticatedCaller, live: LiveMetrics) -> TenantMetrics:
+    return TenantMetrics(queues=[QueueMetrics.of(m) for m in live.of_tenant(who.tenant_id)])
+
+
+@router.get(
+    "/v1/metrics/stream",
+    summary="Live metrics of every queue of the tenant as server-sent events, once a second",
+)
+async def tenant_metrics_stream(
+    who: AuthenticatedCaller,
+    live: LiveMetrics,
+    count: Annotated[int, Query(ge=0, le=86_400)] = 0,
+) -> StreamingResponse:
+    """One stream for a whole wallboard (a browser allows about six connections to a site). `count` > 0
+    ends it after that many updates."""
+
+    def update() -> str | None:
+        body = TenantMetrics(queues=[QueueMetrics.of(m) for m in live.of_tenant(who.tenant_id)])
+        return f"event: tenant-metrics\ndata: {body.model_dump_json()}\n\n"
+
+    return _every_second(update, count)
+
+
 @router.get(
     "/v1/queues/{queue_id}/metrics/stream", summary="Live metrics as server-sent events, once a second"
 )
@@ -174,13 +198,25 @@ async def queue_metrics_stream(
 ) -> StreamingResponse:
     """`count` > 0 ends the stream after that many updates (handy for scripts and tests)."""
 
+    def update() -> str | None:
+        metrics = live.get(who.tenant_id, queue_id)
+        if metrics is None:
+            return None
+        return f"event: queue-metrics\ndata: {QueueMetrics.of(metrics).model_dump_json()}\n\n"
+
+    return _every_second(update, count)
+
+
+def _every_second(update: Callable[[], str | None], count: int) -> StreamingResponse:
+    """Server-sent events: `update()` once a second (None: nothing to send yet), `count` of them (0: for
+    as long as the client listens)."""
+
     async def updates() -> AsyncIterator[str]:
         sent = 0
         while count <= 0 or sent < count:
-            metrics = live.get(who.tenant_id, queue_id)
-            if metrics is not None:
-                body = json.dumps(QueueMetrics.of(metrics).model_dump(mode="json"))
-                yield f"event: queue-metrics\ndata: {body}\n\n"
+            event = update()
+            if event is not None:
+                yield event
                 sent += 1
             await asyncio.sleep(STREAM_INTERVAL_SECONDS)
 

@@ -1,0 +1,79 @@
+"""The web console in a real browser (Debian's Chromium, driven by Playwright): a supervisor signs in,
+the key stays out of the page's reach, the wallboard paints a tile per queue from the one tenant-wide
+stream and picks up a new queue live, a failed sign-in says why, and signing out ends the session."""
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from services.platform import Platform
+from tests.e2e.test_call_life import ok
+
+CHROMIUM = Path("/usr/bin/chromium")
+# As this machine's browser tests need it: no sandbox as root, no calls home (its network is closed).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ADMIN = "e2e-console"
+LIVE_SECONDS = 20_000  # ms: the stream sends once a second; a loaded CI machine stalls for seconds
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (apt-get install chromium); CI installs it",
+)
+
+
+@pytest.fixture
+async def page(platform: Platform) -> AsyncIterator[Page]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(base_url=f"http://127.0.0.1:{platform.settings.gateway_port}")
+            yield await context.new_page()
+        finally:
+            await browser.close()
+
+
+async def test_a_supervisor_signs_in_and_watches_every_queue_live(page: Page, platform: Platform) -> None:
+    base = f"http://127.0.0.1:{platform.settings.gateway_port}"
+    await page.goto("/console/")
+    key = page.get_by_label("API key")
+    await key.fill("not-a-key")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("alert")).to_contain_text("Sign-in failed", timeout=LIVE_SECONDS)
+
+    await key.fill(ADMIN)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#who")).to_contain_text("admin, tenant-console", timeout=LIVE_SECONDS)
+    assert "cc_session" not in await page.evaluate("document.cookie")  # HttpOnly: no script reads the key
+
+    # A queue defined now shows up on the open wallboard, with zeros, from the live stream.
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": ADMIN}, timeout=30) as rest:
+        body = {"queue_id": "console-live", "skills": [{"skill": "x"}]}
+        ok(await rest.post("/v1/queues", json=body), 201)
+    live = page.locator('[data-queue="console-live"]')
+    await expect(live).to_be_visible(timeout=LIVE_SECONDS)
+    await expect(live.locator('[data-fact="waiting"]')).to_have_text("0")
+    await expect(page.get_by_role("status")).to_contain_text("Live:")
+    # A tile's colour by its service level: green from 80 %, amber from 60 %, red below, none unmeasured.
+    levels = await page.evaluate(
+        "import('/console/console.js').then(m => [85, 80, 79.9, 60, 59.9, null].map(m.level))"
+    )
+    assert levels == ["good", "good", "warn", "warn", "bad", ""]
+
+    # The session outlives a reload (the cookie), and signing out ends it.
+    await page.reload()
+    await expect(live).to_be_visible(timeout=LIVE_SECONDS)
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_label("API key")).to_be_visible()
+    assert (await page.request.get("/v1/session")).status == 401
