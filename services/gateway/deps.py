@@ -6,7 +6,7 @@ from fastapi import Cookie, Depends, Header, Request
 
 from services.common import telemetry
 from services.common.access import Credential
-from services.common.errors import Unauthenticated
+from services.common.errors import PermissionDenied, Unauthenticated
 from services.common.grpc_server import API_KEY_HEADER
 from services.common.keys import KeyRing
 from services.gateway.clients import ServiceClients
@@ -51,7 +51,26 @@ def caller(
         raise Unauthenticated(
             "invalid-api-key", "a valid X-API-Key header (or a console session) is required"
         )
+    if not x_api_key and request.method not in SAFE_METHODS and not same_origin(request):
+        raise PermissionDenied(
+            "cross-origin-request", "a change with the session cookie must come from the console's own origin"
+        )
     return Caller(api_key, credential)
+
+
+# Reads may come from anywhere the cookie goes; a change made with it must come from the console itself.
+# SameSite=Strict keeps other sites from sending the cookie, not another origin of the same site (another
+# port, a sibling subdomain), and a body-less POST needs no preflight.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def same_origin(request: Request) -> bool:
+    """The browser says the request came from a page of this origin (Sec-Fetch-Site, else Origin)."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site == "same-origin"
+    origin = request.headers.get("origin")
+    return origin is not None and origin == f"{request.url.scheme}://{request.headers.get('host', '')}"
 
 
 def clients(request: Request) -> ServiceClients:

@@ -1,6 +1,7 @@
 """The web console in a real browser (Debian's Chromium, driven by Playwright): a supervisor signs in,
 the key stays out of the page's reach, the wallboard paints a tile per queue from the one tenant-wide
-stream and picks up a new queue live, a failed sign-in says why, and signing out ends the session."""
+stream and picks up a new queue live, a failed sign-in says why, signing out ends the session, and the
+agent grid shows each agent's state and lets a supervisor take one off or put it back."""
 
 import os
 from collections.abc import AsyncIterator
@@ -24,7 +25,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ADMIN = "e2e-console"
+ADMIN, SUPERVISOR = "e2e-console", "e2e-console-supervisor"
 LIVE_SECONDS = 20_000  # ms: the stream sends once a second; a loaded CI machine stalls for seconds
 
 pytestmark = pytest.mark.skipif(
@@ -39,7 +40,14 @@ async def page(platform: Platform) -> AsyncIterator[Page]:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = await browser.new_context(base_url=f"http://127.0.0.1:{platform.settings.gateway_port}")
-            yield await context.new_page()
+            page = await context.new_page()
+            # A script error or a CSP refusal fails the test, whatever the page still shows.
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on("console", lambda said: errors.append(said.text) if said.type == "error" else None)
+            yield page
+            # A 401 is a signed-out page asking who it is, or a refused sign-in: both expected.
+            assert [error for error in errors if "401" not in error] == []
         finally:
             await browser.close()
 
@@ -75,5 +83,60 @@ async def test_a_supervisor_signs_in_and_watches_every_queue_live(page: Page, pl
     await page.reload()
     await expect(live).to_be_visible(timeout=LIVE_SECONDS)
     await page.get_by_role("button", name="Sign out").click()
-    await expect(page.get_by_label("API key")).to_be_visible()
+    await expect(page.get_by_label("API key")).to_be_visible(timeout=LIVE_SECONDS)
+    await expect(page.locator("[data-queue]")).to_have_count(0)  # nothing of the session stays behind
     assert (await page.request.get("/v1/session")).status == 401
+
+
+async def sign_in(page: Page, key: str) -> None:
+    await page.goto("/console/")
+    await page.get_by_label("API key").fill(key)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#who")).to_contain_text("tenant-console", timeout=LIVE_SECONDS)
+
+
+async def test_a_supervisor_takes_an_agent_off_from_the_grid_and_filters_it_by_site(
+    page: Page, platform: Platform
+) -> None:
+    base = f"http://127.0.0.1:{platform.settings.gateway_port}"
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": ADMIN}, timeout=30) as rest:
+        for agent_id, site in (("console-ann", "seoul"), ("console-bo", "busan")):
+            body = {"site_id": site, "skills": [{"name": "x", "proficiency": 5}]}
+            ok(await rest.post(f"/v1/agents/{agent_id}/login", json=body))
+        await sign_in(page, SUPERVISOR)
+        ann = page.locator('[data-agent="console-ann"]')
+        await expect(ann.locator('[data-fact="state"]')).to_have_text("ready", timeout=LIVE_SECONDS)
+
+        await page.get_by_role("button", name="Set not ready: console-ann").click()
+        await expect(ann.locator('[data-fact="state"]')).to_have_text("not-ready", timeout=LIVE_SECONDS)
+        await expect(ann.locator('[data-fact="reason"]')).to_have_text("supervisor")
+        assert ok(await rest.get("/v1/agents/console-ann"))["state"] == "not-ready"
+
+        await page.get_by_role("button", name="Set ready: console-ann").click()
+        await expect(ann.locator('[data-fact="state"]')).to_have_text("ready", timeout=LIVE_SECONDS)
+
+    await page.get_by_label("Site").select_option("busan")
+    await expect(ann).to_be_hidden()
+    await expect(page.locator('[data-agent="console-bo"]')).to_be_visible()
+
+
+async def test_the_console_speaks_korean_on_request_and_remembers_it(page: Page, platform: Platform) -> None:
+    base = f"http://127.0.0.1:{platform.settings.gateway_port}"
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": ADMIN}, timeout=30) as rest:
+        ok(await rest.post("/v1/queues", json={"queue_id": "console-ko", "skills": [{"skill": "x"}]}), 201)
+    await sign_in(page, SUPERVISOR)
+    heading = page.get_by_role("heading", level=1)
+    await expect(heading).to_have_text("Wallboard")
+
+    await page.get_by_role("button", name="한국어").click()
+    await expect(heading).to_have_text("실시간 현황판")
+    await expect(page.locator("html")).to_have_attribute("lang", "ko")
+    await expect(page.get_by_role("button", name="로그아웃")).to_be_visible()
+    tile = page.locator('[data-queue="console-ko"]')
+    await expect(tile.get_by_text("대기 고객")).to_be_visible(timeout=LIVE_SECONDS)  # the next paint's labels
+
+    await page.reload()  # a preference kept by the browser
+    await expect(heading).to_have_text("실시간 현황판")
+    await page.get_by_role("button", name="English").click()
+    await expect(heading).to_have_text("Wallboard")
+    await expect(tile.get_by_text("Waiting")).to_be_visible(timeout=LIVE_SECONDS)

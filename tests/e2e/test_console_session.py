@@ -19,10 +19,10 @@ ADMIN, SUPERVISOR = "e2e-console", "e2e-console-supervisor"
 @pytest.fixture
 async def browser(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
     """A client that sends no key header: only what the gateway's cookies say."""
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{platform.settings.gateway_port}", timeout=30
-    ) as c:
-        yield c
+    base = f"http://127.0.0.1:{platform.settings.gateway_port}"
+    # As a page of the console would: its changes say they come from the gateway's own origin.
+    async with httpx.AsyncClient(base_url=base, headers={"Origin": base}, timeout=30) as client:
+        yield client
 
 
 async def test_a_session_cookie_authenticates_and_header_keys_win_over_it(browser: httpx.AsyncClient) -> None:
@@ -78,3 +78,23 @@ async def test_one_stream_carries_every_queue_of_the_tenant(browser: httpx.Async
     # Another tenant's wallboard shows none of these queues.
     theirs = ok(await browser.get("/v1/metrics", headers={"X-API-Key": "e2e-intruder"}))
     assert not {"console-a", "console-b"} & {q["queue_id"] for q in theirs["queues"]}
+
+
+async def test_a_change_made_with_the_cookie_must_come_from_the_consoles_own_origin(
+    browser: httpx.AsyncClient,
+) -> None:
+    """SameSite=Strict stops other sites; another origin of the same site (another port) is stopped here."""
+    ok(await browser.post("/v1/session", json={"api_key": ADMIN}))
+    queue = {"queue_id": "console-origin", "skills": [{"skill": "x"}]}
+    for headers in ({"Origin": "http://127.0.0.1:1"}, {"Sec-Fetch-Site": "same-site"}, {"Origin": ""}):
+        refused = await browser.post("/v1/queues", json=queue, headers=headers)
+        assert (refused.status_code, refused.json().get("error_id")) == (403, "cross-origin-request"), (
+            headers,
+            refused.text,
+        )
+    assert (await browser.get("/v1/metrics", headers={"Origin": "http://127.0.0.1:1"})).status_code == 200
+    ok(await browser.post("/v1/queues", json=queue, headers={"Sec-Fetch-Site": "same-origin"}), 201)
+    # A key in the header is no ambient credential: it may come from anywhere.
+    elsewhere = {"Origin": "http://127.0.0.1:1", "X-API-Key": ADMIN}
+    rules = {"skills": [{"skill": "y"}]}
+    ok(await browser.put("/v1/queues/console-origin/rules", json=rules, headers=elsewhere))

@@ -2,7 +2,26 @@
 // of live queue metrics (GET /v1/metrics/stream) paints a tile per queue, coloured by service level.
 // Plain modules, no build step: the page is small, and nothing is fetched from anywhere but the gateway.
 
+import { LABELS } from "./labels.js";
+
 const $ = (id) => document.getElementById(id);
+const LANGUAGE_KEY = "cc-console-language";  // a preference, not a secret: local storage is fine for it
+let language = localStorage.getItem(LANGUAGE_KEY) === "ko" ? "ko" : "en";
+
+export function label(key, ...values) {
+  const text = LABELS[language][key];
+  return typeof text === "function" ? text(...values) : text;
+}
+
+function applyLabels() {
+  document.documentElement.lang = language;
+  for (const element of document.querySelectorAll("[data-label]")) {
+    element.textContent = label(element.dataset.label);
+  }
+  document.title = label("title");
+  $("language").lang = language === "en" ? "ko" : "en"; // the button names the other language, in it
+  paintAgents();
+}
 // Service level at or above `good` is green, at or above `warn` amber, below that red.
 export const SERVICE_LEVEL = { good: 80, warn: 60 };
 
@@ -42,19 +61,18 @@ function tile(queue) {
   title.textContent = queue.queue_id;
   const facts = document.createElement("dl");
   const rows = [
-    ["Waiting", number(queue.contacts_waiting), "waiting"],
-    ["Oldest wait (s)", number(queue.oldest_wait_seconds), "oldest"],
-    ["Service level (%)", number(queue.service_level_percent, 1), "service-level"],
-    ["ASA (s)", number(queue.average_speed_of_answer_seconds, 1), "asa"],
-    ["AHT (s)", number(queue.average_handle_time_seconds, 1), "aht"],
-    ["Abandoned (%)", number(queue.abandonment_rate_percent, 1), "abandoned"],
-    ["Ready / on contact / wrap-up / not ready",
-      `${queue.agents_ready} / ${queue.agents_on_contact} / ${queue.agents_wrap_up} / ${queue.agents_not_ready}`,
-      "agents"],
+    [number(queue.contacts_waiting), "waiting"],
+    [number(queue.oldest_wait_seconds), "oldest"],
+    [number(queue.service_level_percent, 1), "service-level"],
+    [number(queue.average_speed_of_answer_seconds, 1), "asa"],
+    [number(queue.average_handle_time_seconds, 1), "aht"],
+    [number(queue.abandonment_rate_percent, 1), "abandoned"],
+    [`${queue.agents_ready} / ${queue.agents_on_contact} / ${queue.agents_wrap_up} / ${queue.agents_not_ready}`,
+      "agent-states"],
   ];
-  for (const [label, value, name] of rows) {
+  for (const [value, name] of rows) {
     const term = document.createElement("dt");
-    term.textContent = label;
+    term.textContent = label(name);
     const detail = document.createElement("dd");
     detail.textContent = value;
     detail.dataset.fact = name;
@@ -64,7 +82,119 @@ function tile(queue) {
   return element;
 }
 
+// The agent grid: every logged-in agent, polled (agents change state far less often than queues tick).
+const AGENTS_EVERY_MS = 2000;
+const CHANGES = { ready: ["not-ready", "set-not-ready"], "not-ready": ["ready", "set-ready"] };
+let agents = [];
+let polling = null;
+let changes = 0; // PUTs made: a poll that began before the latest one may paint an older state
+
+const seconds = (since) => (since ? Math.max(0, Math.round((Date.now() - Date.parse(since)) / 1000)) : null);
+
+function agentRow(agentId) {
+  const row = document.createElement("tr");
+  row.dataset.agent = agentId;
+  for (const name of ["name", "site", "state", "reason", "in-state"]) {
+    const cell = document.createElement("td");
+    cell.dataset.fact = name;
+    row.append(cell);
+  }
+  const change = document.createElement("td");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.addEventListener("click", () => setState(agentId, button.dataset.next));
+  change.append(button);
+  row.append(change);
+  return row;
+}
+
+// Rows are kept and changed in place, never rebuilt: a button in focus, or half clicked, stays put.
+function updateRow(row, agent) {
+  const name = agent.display_name || agent.agent_id;
+  const facts = { name, site: agent.site_id, state: agent.state, reason: agent.reason };
+  facts["in-state"] = number(seconds(agent.state_since));
+  for (const [fact, text] of Object.entries(facts)) {
+    const cell = row.querySelector(`[data-fact="${fact}"]`);
+    if (cell.textContent !== text) cell.textContent = text;
+  }
+  // A supervisor can take a ready agent off (a break) or put a not-ready one back; contacts run their course.
+  const button = row.querySelector("button");
+  const next = CHANGES[agent.state];
+  button.hidden = !next;
+  if (next) {
+    button.dataset.next = next[0];
+    button.textContent = label(next[1]);
+    button.setAttribute("aria-label", `${label(next[1])}: ${name}`);
+  }
+  row.hidden = Boolean($("site-filter").value) && agent.site_id !== $("site-filter").value;
+}
+
+function paintAgents() {
+  const filter = $("site-filter");
+  const sites = ["", ...new Set(agents.map((agent) => agent.site_id).sort())];
+  const shown = [...filter.options].map((option) => option.value);
+  if (sites.join("\n") !== shown.join("\n") || filter.options[0].text !== label("all-sites")) {
+    const site = filter.value;
+    const texts = sites.map((value) => value || label("all-sites"));
+    filter.replaceChildren(...sites.map((value, n) => new Option(texts[n], value, false, value === site)));
+  }
+  const body = $("agents");
+  const rows = new Map([...body.rows].map((row) => [row.dataset.agent, row]));
+  for (const agent of [...agents].sort((a, b) => a.agent_id.localeCompare(b.agent_id))) {
+    let row = rows.get(agent.agent_id);
+    rows.delete(agent.agent_id);
+    if (!row) {
+      row = agentRow(agent.agent_id);
+      body.append(row);
+    }
+    updateRow(row, agent);
+  }
+  for (const gone of rows.values()) gone.remove();
+}
+
+function agentsError(text) {
+  if ($("agents-error").textContent !== text) $("agents-error").textContent = text;
+}
+
+async function pollAgents() {
+  const began = changes;
+  try {
+    const listed = await api("GET", "/v1/agents");
+    if (began === changes) {
+      agents = listed;
+      paintAgents();
+    }
+    agentsError("");
+  } catch (error) {
+    agentsError(`${label("agents")}: ${error.message}`);
+  }
+  polling = setTimeout(pollAgents, AGENTS_EVERY_MS); // the next only once this one is done
+}
+
+async function setState(agentId, state) {
+  changes += 1;
+  agentsError("");
+  try {
+    const body = state === "not-ready" ? { state, reason: "supervisor" } : { state };
+    const changed = await api("PUT", `/v1/agents/${encodeURIComponent(agentId)}/state`, body);
+    agents = agents.map((agent) => (agent.agent_id === agentId ? changed : agent));
+    paintAgents();
+  } catch (error) {
+    agentsError(`${agentId}: ${error.message}`);
+  }
+}
+
+$("site-filter").addEventListener("change", paintAgents);
+
 let stream = null;
+let said = ""; // what the status line last announced: it speaks when that changes, not every second
+
+function status(text) {
+  if (text !== said) {
+    said = text;
+    $("stream-state").textContent = text;
+  }
+}
 
 function follow() {
   stream?.close();
@@ -72,10 +202,15 @@ function follow() {
   stream.addEventListener("tenant-metrics", (message) => {
     const { queues } = JSON.parse(message.data);
     $("tiles").replaceChildren(...queues.map(tile));
-    $("stream-state").textContent = `Live: ${queues.length} queues, ${new Date().toLocaleTimeString()}`;
+    status(label("live", queues.length));
+    $("updated").textContent = new Date().toLocaleTimeString(language);
   });
   stream.addEventListener("error", () => {
-    $("stream-state").textContent = "The live stream is interrupted; reconnecting…";
+    status(label("interrupted"));
+    if (stream.readyState === EventSource.CLOSED) {
+      // Refused for good (a revoked key, a session gone): say so rather than wait for nothing.
+      api("GET", "/v1/session").then(() => setTimeout(follow, AGENTS_EVERY_MS), () => show(null));
+    }
   });
 }
 
@@ -84,8 +219,22 @@ function show(session) {
   $("wallboard").hidden = !session;
   $("sign-out").hidden = !session;
   $("who").textContent = session ? `${session.name} (${session.role}, ${session.tenant_id})` : "";
-  if (session) follow();
-  else stream?.close();
+  clearTimeout(polling);
+  if (session) {
+    follow();
+    pollAgents();
+    $("title").focus();
+  } else {
+    stream?.close();
+    // Nothing of the last session stays in the page for the next one to see.
+    agents = [];
+    said = "";
+    $("tiles").replaceChildren();
+    $("agents").replaceChildren();
+    $("stream-state").textContent = "";
+    $("updated").textContent = "";
+    $("api-key").focus();
+  }
 }
 
 $("sign-in").addEventListener("submit", async (event) => {
@@ -95,7 +244,7 @@ $("sign-in").addEventListener("submit", async (event) => {
     show(await api("POST", "/v1/session", { api_key: $("api-key").value }));
     $("api-key").value = "";
   } catch (error) {
-    $("sign-in-error").textContent = `Sign-in failed: ${error.message}`;
+    $("sign-in-error").textContent = `${label("sign-in-failed")}: ${error.message}`;
   }
 });
 
@@ -104,4 +253,11 @@ $("sign-out").addEventListener("click", async () => {
   show(null);
 });
 
+$("language").addEventListener("click", () => {
+  language = language === "en" ? "ko" : "en";
+  localStorage.setItem(LANGUAGE_KEY, language);
+  applyLabels();
+});
+
+applyLabels();
 api("GET", "/v1/session").then(show, () => show(null));

@@ -1,7 +1,8 @@
 """The web console's session: sign in with an API key (a user's or a development key) and the gateway
 keeps it in an HttpOnly, SameSite=Strict cookie. A browser's EventSource cannot send headers, so the
 live streams need the cookie; and no script of the page can read the key (nothing in local storage).
-SameSite=Strict keeps other sites' pages from sending it. An X-API-Key header still wins over it."""
+SameSite=Strict keeps other sites' pages from sending it, and a change made with it must come from the
+console's own origin (deps.same_origin). An X-API-Key header still wins over it."""
 
 from fastapi import APIRouter, Request, Response
 
@@ -21,12 +22,7 @@ async def sign_in(body: SignIn, request: Request, response: Response) -> Session
     if credential is None:
         raise Unauthenticated("invalid-api-key", "the key is not one this platform issued, or it was revoked")
     response.set_cookie(
-        SESSION_COOKIE,
-        body.api_key,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        path="/",
+        SESSION_COOKIE, body.api_key, httponly=True, samesite="strict", secure=_secure(request), path="/"
     )
     return SessionView.of(credential)
 
@@ -40,6 +36,11 @@ async def whoami(who: AuthenticatedCaller) -> SessionView:
 async def sign_out(request: Request) -> Response:
     response = Response(status_code=204)
     response.delete_cookie(
-        SESSION_COOKIE, httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/"
+        SESSION_COOKIE, httponly=True, samesite="strict", secure=_secure(request), path="/"
     )
     return response
+
+
+def _secure(request: Request) -> bool:
+    """Over HTTPS, also where a proxy ended TLS (a Secure cookie is never the wrong choice there)."""
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
