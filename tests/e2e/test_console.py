@@ -115,6 +115,23 @@ async def test_a_supervisor_takes_an_agent_off_from_the_grid_and_filters_it_by_s
         await page.get_by_role("button", name="Set ready: console-ann").click()
         await expect(ann.locator('[data-fact="state"]')).to_have_text("ready", timeout=LIVE_SECONDS)
 
+        # Skills, edited in place: a badly written list is refused in the page, a good one saved.
+        skills = ann.locator('[data-fact="skills"]')
+        await expect(skills).to_have_text("x:5")
+        await page.get_by_role("button", name="Edit skills: console-ann").click()
+        await page.get_by_role("textbox", name="Skills: console-ann").fill("vip")
+        await page.get_by_role("button", name="Save skills: console-ann").click()
+        await expect(page.get_by_role("alert").filter(has_text="name:level")).to_be_visible()
+        await page.get_by_role("textbox", name="Skills: console-ann").fill("x:5, vip:8")
+        # A refresh of the grid meanwhile (the time in state moves on) leaves the field as typed.
+        in_state = ann.locator('[data-fact="in-state"]')
+        await expect(in_state).not_to_have_text(await in_state.text_content() or "", timeout=LIVE_SECONDS)
+        await expect(page.get_by_role("textbox", name="Skills: console-ann")).to_have_value("x:5, vip:8")
+        await page.get_by_role("button", name="Save skills: console-ann").click()
+        await expect(skills).to_have_text("x:5, vip:8", timeout=LIVE_SECONDS)
+        saved = ok(await rest.get("/v1/agents/console-ann"))["skills"]
+        assert {(s["name"], s["proficiency"]) for s in saved} == {("x", 5), ("vip", 8)}
+
     await page.get_by_label("Site").select_option("busan")
     await expect(ann).to_be_hidden()
     await expect(page.locator('[data-agent="console-bo"]')).to_be_visible()

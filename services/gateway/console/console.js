@@ -94,7 +94,7 @@ const seconds = (since) => (since ? Math.max(0, Math.round((Date.now() - Date.pa
 function agentRow(agentId) {
   const row = document.createElement("tr");
   row.dataset.agent = agentId;
-  for (const name of ["name", "site", "state", "reason", "in-state"]) {
+  for (const name of ["name", "site", "state", "reason", "in-state", "skills"]) {
     const cell = document.createElement("td");
     cell.dataset.fact = name;
     row.append(cell);
@@ -102,10 +102,67 @@ function agentRow(agentId) {
   const change = document.createElement("td");
   const button = document.createElement("button");
   button.type = "button";
+  button.dataset.action = "state";
   button.addEventListener("click", () => setState(agentId, button.dataset.next));
-  change.append(button);
+  const edit = document.createElement("button");
+  edit.type = "button";
+  edit.dataset.action = "edit-skills";
+  edit.addEventListener("click", () => editSkills(row, agentId));
+  change.append(button, " ", edit);
   row.append(change);
   return row;
+}
+
+const skillsText = (skills) => skills.map((skill) => `${skill.name}:${skill.proficiency}`).join(", ");
+
+// "member:5, vip:7" -> [{name, proficiency}], or null when it is not written that way.
+export function parseSkills(text) {
+  const skills = text.split(",").map((part) => part.trim()).filter(Boolean).map((part) => {
+    const match = /^([^:\s]+)\s*:\s*(\d+)$/.exec(part);
+    return match ? { name: match[1], proficiency: Number(match[2]) } : null;
+  });
+  return skills.length && skills.every(Boolean) ? skills : null;
+}
+
+// Editing happens in the row's skills cell; the two-second refresh leaves that cell alone meanwhile.
+function editSkills(row, agentId) {
+  const cell = row.querySelector('[data-fact="skills"]');
+  const name = row.querySelector('[data-fact="name"]').textContent;
+  const input = document.createElement("input");
+  input.value = cell.textContent;
+  input.setAttribute("aria-label", `${label("skills")}: ${name}`);
+  const save = document.createElement("button");
+  save.type = "button";
+  save.textContent = label("save");
+  save.setAttribute("aria-label", `${label("save-skills")}: ${name}`);
+  const cancel = document.createElement("button");
+  cancel.type = "button";
+  cancel.textContent = label("cancel");
+  const done = () => {
+    delete row.dataset.editing;
+    paintAgents();
+    row.querySelector('[data-action="edit-skills"]').focus();
+  };
+  save.addEventListener("click", async () => {
+    const skills = parseSkills(input.value);
+    if (!skills) {
+      agentsError(`${name}: ${label("skills-format")}`);
+      return;
+    }
+    changes += 1;
+    try {
+      const changed = await api("PUT", `/v1/agents/${encodeURIComponent(agentId)}/skills`, { skills });
+      agents = agents.map((agent) => (agent.agent_id === agentId ? changed : agent));
+      agentsError("");
+      done();
+    } catch (error) {
+      agentsError(`${name}: ${error.message}`);
+    }
+  });
+  cancel.addEventListener("click", done);
+  row.dataset.editing = "skills";
+  cell.replaceChildren(input, " ", save, " ", cancel);
+  input.focus();
 }
 
 // Rows are kept and changed in place, never rebuilt: a button in focus, or half clicked, stays put.
@@ -113,12 +170,13 @@ function updateRow(row, agent) {
   const name = agent.display_name || agent.agent_id;
   const facts = { name, site: agent.site_id, state: agent.state, reason: agent.reason };
   facts["in-state"] = number(seconds(agent.state_since));
+  if (!row.dataset.editing) facts.skills = skillsText(agent.skills);
   for (const [fact, text] of Object.entries(facts)) {
     const cell = row.querySelector(`[data-fact="${fact}"]`);
     if (cell.textContent !== text) cell.textContent = text;
   }
   // A supervisor can take a ready agent off (a break) or put a not-ready one back; contacts run their course.
-  const button = row.querySelector("button");
+  const button = row.querySelector('[data-action="state"]');
   const next = CHANGES[agent.state];
   button.hidden = !next;
   if (next) {
@@ -126,6 +184,9 @@ function updateRow(row, agent) {
     button.textContent = label(next[1]);
     button.setAttribute("aria-label", `${label(next[1])}: ${name}`);
   }
+  const edit = row.querySelector('[data-action="edit-skills"]');
+  edit.textContent = label("edit-skills");
+  edit.setAttribute("aria-label", `${label("edit-skills")}: ${name}`);
   row.hidden = Boolean($("site-filter").value) && agent.site_id !== $("site-filter").value;
 }
 
