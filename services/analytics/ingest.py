@@ -2,16 +2,17 @@
 
 Making a row in Python cost the sink about 26 us an event, more than ClickHouse's whole insert of it
 (`make bench-sink`). So the sink hands ClickHouse each record as it came, wrapped with what only the
-consumer knows (where the record came from, the payload's JSON, which payload it is), in ClickHouse's
-`Protobuf` input format; a Null-engine table takes them and a materialized view turns them into rows
-of cc.events, in ClickHouse's own threads. The schema ClickHouse parses with is generated here from the
-same descriptors as the Python code and names only the fields a row needs (a reader skips the others),
-so it cannot drift from the contracts. A server is sent it with each insert (`format_schema_source =
-'string'`, ClickHouse 25.x and later); chDB reads it from a file the store writes beside its data.
+consumer knows (where the record came from, which payload it is and that payload's bytes), in
+ClickHouse's `Protobuf` input format; a Null-engine table takes them and a materialized view turns them
+into rows of cc.events, in ClickHouse's own threads. The schema ClickHouse parses with is generated here
+from the same descriptors as the Python code and names only the fields a row needs (a reader skips the
+others), so it cannot drift from the contracts. A server is sent it with each insert
+(`format_schema_source = 'string'`, ClickHouse 25.x and later); chDB reads it from a file the store
+writes beside its data.
 
 The rows are exactly those `rows.row_of` makes (an integration test inserts the same events both ways
 and compares the tables). What stays in Python an event: reading the envelope (to refuse a record that
-would fail the whole insert, and to find the payload), the payload's JSON, and the wrapping.
+would fail the whole insert, and to find the payload) and the wrapping, one protobuf message made in C.
 """
 
 import hashlib
@@ -20,11 +21,13 @@ from functools import cache
 from pathlib import Path
 
 from cc.common.v1 import event_pb2, types_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.analytics import proto_json, schema
-from services.analytics.rows import TEXT_FIELDS, actor_type_name, flattening
+from services.analytics import schema
+from services.analytics.rows import FITTING_TYPES, TEXT_FIELDS, actor_type_name, flattening, payload_fields
 from services.common.envelope import check_moment
 
 MESSAGE = "IngestRecord"
@@ -48,6 +51,7 @@ _PROTO_TYPES = {
     FieldDescriptor.TYPE_INT64: "int64",
     FieldDescriptor.TYPE_UINT64: "uint64",
     FieldDescriptor.TYPE_ENUM: "int32",  # an enum is an int32 on the wire; its names are mapped in SQL
+    FieldDescriptor.TYPE_DOUBLE: "double",
 }
 _SQL_TYPES = {
     "string": "String",
@@ -56,7 +60,45 @@ _SQL_TYPES = {
     "uint32": "UInt32",
     "int64": "Int64",
     "uint64": "UInt64",
+    "double": "Float64",
 }
+
+
+# IngestRecord's fields, in number order. The event is a message of the fields a row reads in the schema
+# ClickHouse parses with (Envelope, below), and plain bytes to the Python that wraps it: the two are one
+# encoding on the wire.
+_RECORD_FIELDS = (
+    ("source_topic", FieldDescriptor.TYPE_STRING),
+    ("source_partition", FieldDescriptor.TYPE_UINT32),
+    ("source_offset", FieldDescriptor.TYPE_INT64),
+    ("payload", FieldDescriptor.TYPE_BYTES),
+    ("enqueued_at_set", FieldDescriptor.TYPE_BOOL),
+    ("event", FieldDescriptor.TYPE_BYTES),
+    ("payload_case", FieldDescriptor.TYPE_STRING),
+)
+_RECORD_PROTO_TYPES = {
+    FieldDescriptor.TYPE_STRING: "string",
+    FieldDescriptor.TYPE_UINT32: "uint32",
+    FieldDescriptor.TYPE_INT64: "int64",
+    FieldDescriptor.TYPE_BYTES: "bytes",
+    FieldDescriptor.TYPE_BOOL: "bool",
+}
+
+
+@cache
+def _record_type() -> type[Message]:
+    """IngestRecord as a Python message class (built at run time, in a pool of its own)."""
+    file = descriptor_pb2.FileDescriptorProto(
+        name="cc_analytics_ingest.proto", package="cc_ingest", syntax="proto3"
+    )
+    record = file.message_type.add(name=MESSAGE)
+    for number, (name, kind) in enumerate(_RECORD_FIELDS, start=1):
+        record.field.add(
+            name=name, number=number, type=kind, label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL
+        )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"cc_ingest.{MESSAGE}"))
 
 
 def _varint(number: int) -> bytes:
@@ -73,22 +115,6 @@ def _varint(number: int) -> bytes:
 _SMALL = [bytes((n,)) for n in range(0x80)]
 
 
-def _tag(number: int, wire_type: int) -> bytes:
-    return _varint(number << 3 | wire_type)
-
-
-# IngestRecord's fields, as the wrapping writes them (see _schema()).
-_TOPIC, _PARTITION, _OFFSET, _JSON, _ENQUEUED, _EVENT, _CASE = (
-    _tag(1, 2),
-    _tag(2, 0),
-    _tag(3, 0),
-    _tag(4, 2),
-    _tag(5, 0) + b"\x01",
-    _tag(6, 2),
-    _tag(7, 2),
-)
-
-
 def wrapped(value: bytes, topic: str, partition: int, offset: int) -> bytes:
     """One record, length-delimited, as the insert takes it. ValueError (or DecodeError) for a record
     no row can be made of; the sink dead-letters it, as it did when it made rows itself."""
@@ -97,30 +123,24 @@ def wrapped(value: bytes, topic: str, partition: int, offset: int) -> bytes:
     if not event.event_id or not event.tenant_id:
         raise ValueError("event without event_id or tenant_id")
     check_moment(event.occurred_at)
-    parts = [_TOPIC, *_text(topic), _PARTITION, _varint(partition), _OFFSET, _varint(offset)]
+    record = _record_type()(source_topic=topic, source_partition=partition, source_offset=offset)
     case = event.WhichOneof("payload")
-    if case is None:
-        parts += [_JSON, b"\x02{}"]  # a payload type newer than this build: the envelope is still kept
-    else:
+    if case is not None:  # else a payload type newer than this build: the envelope is still kept
         payload = getattr(event, case)
-        parts += [_JSON, *_text(proto_json.to_json(payload)), _CASE, *_text(case)]
+        record.payload_case = case  # type: ignore[attr-defined]
         if flattening(payload.DESCRIPTOR).enqueued_at and payload.HasField("enqueued_at"):
             check_moment(payload.enqueued_at)
-            parts.append(_ENQUEUED)
+            record.enqueued_at_set = True  # type: ignore[attr-defined]
     # The event as parsed, not the bytes as they came: protobuf parsers accept encodings (a field twice, a
     # known field with another wire type, an int32 sent as 64 bits) that ClickHouse's reader refuses,
     # failing the whole insert, or reads otherwise. Written again, the bytes are plain, and mean what
     # Python understood.
     event.DiscardUnknownFields()
-    plain = event.SerializeToString()
-    parts += [_EVENT, _varint(len(plain)), plain]
-    body = b"".join(parts)
+    record.event = event.SerializeToString()  # type: ignore[attr-defined]
+    if case is not None:
+        record.payload = getattr(event, case).SerializeToString()  # type: ignore[attr-defined]
+    body = record.SerializeToString()
     return _varint(len(body)) + body
-
-
-def _text(text: str) -> tuple[bytes, bytes]:
-    data = text.encode()
-    return _varint(len(data)), data
 
 
 # --- The schema ClickHouse parses with, the Null table it fills and the view that makes the rows ---
@@ -132,7 +152,7 @@ def _payloads() -> list[tuple[str, Descriptor]]:
 
 
 def _flat_fields(descriptor: Descriptor) -> list[FieldDescriptor]:
-    """The payload fields a row copies out, as rows.flattening finds them."""
+    """The payload fields a row copies out into the flattened columns, as rows.flattening finds them."""
     plan = flattening(descriptor)
     fields = [
         descriptor.fields_by_name[name] for name, kept in zip(TEXT_FIELDS, plan.texts, strict=True) if kept
@@ -144,6 +164,11 @@ def _flat_fields(descriptor: Descriptor) -> list[FieldDescriptor]:
     return fields
 
 
+def _read_fields(descriptor: Descriptor) -> list[FieldDescriptor]:
+    """Every payload field a row reads: the flattened ones, then those of the payload columns."""
+    return _flat_fields(descriptor) + [field for _, field in payload_fields(descriptor)]
+
+
 def _field_line(field: FieldDescriptor, message_type: str | None = None) -> str:
     kind = message_type or _PROTO_TYPES[field.type]
     return f"  {kind} {field.name} = {field.number};"
@@ -153,16 +178,14 @@ def _field_line(field: FieldDescriptor, message_type: str | None = None) -> str:
 def _schema() -> str:
     event = event_pb2.Event.DESCRIPTOR
     envelope = [event.fields_by_name[name] for name in _ENVELOPE_FIELDS]
+    record = [
+        f"  {'Envelope' if name == 'event' else _RECORD_PROTO_TYPES[kind]} {name} = {number};"
+        for number, (name, kind) in enumerate(_RECORD_FIELDS, start=1)
+    ]
     lines = [
         'syntax = "proto3";',
         f"message {MESSAGE} {{",
-        "  string source_topic = 1;",
-        "  uint32 source_partition = 2;",
-        "  int64 source_offset = 3;",
-        "  string payload_json = 4;",
-        "  bool enqueued_at_set = 5;",
-        "  Envelope event = 6;",
-        "  string payload_case = 7;",
+        *record,
         "}",
         "message Moment {",
         "  int64 seconds = 1;",
@@ -178,7 +201,7 @@ def _schema() -> str:
     ]
     payload_messages = []
     for case, descriptor in _payloads():
-        fields = _flat_fields(descriptor)
+        fields = _read_fields(descriptor)
         if not fields:
             continue
         lines.append(_field_line(event.fields_by_name[case], f"P_{case}"))
@@ -197,7 +220,7 @@ def _input_columns() -> list[tuple[str, str]]:
         ("source_topic", "String"),
         ("source_partition", "UInt32"),
         ("source_offset", "Int64"),
-        ("payload_json", "String"),
+        ("payload", "String"),
         ("enqueued_at_set", "Bool"),
         ("payload_case", "LowCardinality(String)"),
     ]
@@ -219,6 +242,12 @@ def _input_columns() -> list[tuple[str, str]]:
                 ]
             else:
                 columns.append((f"event.{case}.{field.name}", _SQL_TYPES[_PROTO_TYPES[field.type]]))
+        # A payload column's field is read as Nullable: ClickHouse leaves a field that is not on the wire
+        # NULL, which is exactly when its JSON leaves it out (see schema.PAYLOAD_FIELDS).
+        columns += [
+            (f"event.{case}.{field.name}", f"Nullable({_SQL_TYPES[_PROTO_TYPES[field.type]]})")
+            for _, field in payload_fields(descriptor)
+        ]
     return columns
 
 
@@ -265,6 +294,17 @@ def _select() -> str:
                 texts[field.name].append((case, _names(named, f"`{path}`")))
             else:
                 texts[field.name].append((case, f"`{path}`"))
+    # Each payload column from whichever payload carries its field: the others' are NULL, as their
+    # messages are not on the wire, so the first value that is not NULL is the one.
+    carried: list[list[str]] = [[] for _ in schema.PAYLOAD_FIELDS]
+    for case, descriptor in _payloads():
+        for index, field in payload_fields(descriptor):
+            path = f"`event.{case}.{field.name}`"
+            if field.enum_type is not None:
+                path = _names(((value.number, value.name) for value in field.enum_type.values), path)
+            elif field.type in FITTING_TYPES["Int64"]:
+                path = f"toInt64({path})"
+            carried[index].append(path)
     values = {
         **{name: f"`event.{name}`" for name in _ENVELOPE_TEXTS},
         "event_version": "toUInt32(least(greatest(`event.event_version`, 0), 4294967295))",
@@ -272,7 +312,13 @@ def _select() -> str:
         "occurred_at": _moment("event.occurred_at"),
         "actor_type": _names(actor_names, "`event.actor.type`"),
         "actor_id": "`event.actor.id`",
-        "payload_json": "payload_json",
+        "payload_json": "''",
+        "payload_case": "payload_case",
+        "payload": "payload",
+        **{
+            f"payload_{name}": f"coalesce({', '.join(paths)})" if paths else f"CAST(NULL, 'Nullable({kind})')"
+            for (name, kind), paths in zip(schema.PAYLOAD_FIELDS, carried, strict=True)
+        },
         **{name: _by_payload(cases, "''") for name, cases in texts.items()},
         "abandoned": _by_payload(abandoned, "false"),
         "enqueued_at": _by_payload(enqueued, "NULL"),

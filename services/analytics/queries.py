@@ -17,7 +17,7 @@ Rules every query keeps:
 _JOURNEY_ROWS = """
 SELECT
     event_id, event_type, occurred_at, aggregate_type, aggregate_id, aggregate_version, correlation_id,
-    actor_type, actor_id, payload_json
+    actor_type, actor_id, payload_json, payload_case, payload
 FROM cc.journey
 WHERE tenant_id = {{tenant_id:String}} AND customer_id = {{customer_id:String}}{narrower}
 ORDER BY occurred_at, aggregate_version, event_id
@@ -92,16 +92,16 @@ WITH
     tenant_events AS (
         SELECT event_type, aggregate_id, occurred_at, queue_id, agent_id, contact_id, reason, abandoned,
                enqueued_at, state, previous_state,
-               if(event_type = 'telephony.call.answered', JSONExtractInt(payload_json, 'callback_attempt'), 0)
+               if(event_type = 'telephony.call.answered', ifNull(payload_callback_attempt, 0), 0)
                    AS callback_attempt,
-               if(event_type = 'telephony.call.answered', JSONExtractBool(payload_json, 'consulted'), 0)
+               if(event_type = 'telephony.call.answered', ifNull(payload_consulted, false), 0)
                    AS consulted,
-               if(event_type = 'telephony.call.ended', JSONExtractFloat(payload_json, 'hold_seconds'), 0)
+               if(event_type = 'telephony.call.ended', ifNull(payload_hold_seconds, 0), 0)
                    AS hold_seconds,
-               if(event_type = 'routing.agent.logged_in', JSONExtractString(payload_json, 'site_id'), '')
+               if(event_type = 'routing.agent.logged_in', ifNull(payload_site_id, ''), '')
                    AS site_id,
                if(event_type IN ('telephony.call.offered', 'telephony.call.outbound_call_placed'),
-                  JSONExtractString(payload_json, 'line_id'), '') AS line_id
+                  ifNull(payload_line_id, ''), '') AS line_id
         FROM cc.events FINAL
         WHERE tenant_id = {{tenant_id:String}} AND aggregate_type IN ('call', 'agent')
     ),
@@ -252,43 +252,47 @@ ORDER BY bucket_start, key
 _TICKET_NOW = """
             aggregate_id AS ticket_id,
             minIf(occurred_at, event_type = 'ticketing.ticket.opened') AS opened_at,
-            anyIf(JSONExtractString(payload_json, 'channel'), event_type = 'ticketing.ticket.opened')
+            anyIf(ifNull(payload_channel, ''), event_type = 'ticketing.ticket.opened')
                 AS channel,
-            argMaxIf(JSONExtractString(payload_json, 'category'), occurred_at,
+            argMaxIf(ifNull(payload_category, ''), occurred_at,
                      event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.fields_changed')
-                     AND JSONHas(payload_json, 'category')) AS category,
+                     AND isNotNull(payload_category)) AS category,
             argMaxIf(if(event_type = 'ticketing.ticket.opened',
-                        JSONExtractString(payload_json, 'assignee_agent_id'),
-                        JSONExtractString(payload_json, 'to_agent_id')),
+                        ifNull(payload_assignee_agent_id, ''),
+                        ifNull(payload_to_agent_id, '')),
                      occurred_at,
                      event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.assigned',
                                     'ticketing.ticket.escalated', 'ticketing.ticket.returned')) AS agent,
             argMaxIf(if(event_type = 'ticketing.ticket.opened',
-                        JSONExtractString(payload_json, 'group_id'),
-                        JSONExtractString(payload_json, 'to_group_id')),
+                        ifNull(payload_group_id, ''),
+                        ifNull(payload_to_group_id, '')),
                      occurred_at,
                      event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.assigned',
                                     'ticketing.ticket.escalated', 'ticketing.ticket.returned')) AS group_id,
-            argMaxIf(if(event_type = 'ticketing.ticket.opened', JSONExtractString(payload_json, 'status'),
-                        JSONExtractString(payload_json, 'to_status')),
+            argMaxIf(if(event_type = 'ticketing.ticket.opened', ifNull(payload_status, ''),
+                        ifNull(payload_to_status, '')),
                      occurred_at,
                      event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.status_changed')) AS status,
             minIfOrNull(occurred_at, event_type = 'ticketing.ticket.replied'
-                                     AND NOT JSONExtractBool(payload_json, 'automatic'))
+                                     AND NOT ifNull(payload_automatic, false))
                 AS first_replied_at,
             -- A ticket opened before kinds existed is a request (TKT-11).
-            if(countIf(JSONHas(payload_json, 'kind')) = 0, 'request',
-               argMaxIf(JSONExtractString(payload_json, 'kind'), occurred_at,
+            if(countIf(isNotNull(payload_kind)) = 0, 'request',
+               argMaxIf(ifNull(payload_kind, ''), occurred_at,
                         event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.fields_changed')
-                        AND JSONHas(payload_json, 'kind'))) AS ticket_kind,
-            argMaxIf(JSONExtractString(payload_json, 'claim'), occurred_at,
+                        AND isNotNull(payload_kind))) AS ticket_kind,
+            argMaxIf(ifNull(payload_claim, ''), occurred_at,
                      event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.fields_changed')
-                     AND JSONHas(payload_json, 'claim')) AS claim"""
+                     AND isNotNull(payload_claim)) AS claim"""
 TICKET_STATISTICS = (
     """
 WITH
     ticket_events AS (
-        SELECT event_type, aggregate_id, occurred_at, payload_json
+        SELECT event_type, aggregate_id, occurred_at,
+               payload_channel, payload_category, payload_kind, payload_claim, payload_subject,
+               payload_priority, payload_status, payload_from_status, payload_to_status,
+               payload_assignee_agent_id, payload_to_agent_id, payload_group_id, payload_to_group_id,
+               payload_automatic, payload_score, payload_customer_id
         FROM cc.events FINAL
         WHERE tenant_id = {{tenant_id:String}} AND aggregate_type = 'ticket'
     ),
@@ -306,18 +310,18 @@ WITH
                        event_type = 'ticketing.ticket.sla_breached', 'sla_breached',
                        event_type = 'ticketing.ticket.replied', 'replied',
                        event_type = 'ticketing.ticket.rated', 'rated',
-                       JSONExtractString(payload_json, 'to_status') = 'TICKET_STATUS_SOLVED', 'solved',
+                       ifNull(payload_to_status, '') = 'TICKET_STATUS_SOLVED', 'solved',
                        'reopened') AS kind,
-               if(kind = 'rated', JSONExtractInt(payload_json, 'score'), 0) AS score
+               if(kind = 'rated', ifNull(payload_score, 0), 0) AS score
         FROM ticket_events
         WHERE (event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.escalated',
                               'ticketing.ticket.sla_breached', 'ticketing.ticket.rated')
                OR (event_type = 'ticketing.ticket.replied'
-                   AND NOT JSONExtractBool(payload_json, 'automatic'))
+                   AND NOT ifNull(payload_automatic, false))
                OR (event_type = 'ticketing.ticket.status_changed'
-                   AND (JSONExtractString(payload_json, 'to_status') = 'TICKET_STATUS_SOLVED'
-                        OR (JSONExtractString(payload_json, 'from_status') = 'TICKET_STATUS_SOLVED'
-                            AND JSONExtractString(payload_json, 'to_status') != 'TICKET_STATUS_CLOSED'))))
+                   AND (ifNull(payload_to_status, '') = 'TICKET_STATUS_SOLVED'
+                        OR (ifNull(payload_from_status, '') = 'TICKET_STATUS_SOLVED'
+                            AND ifNull(payload_to_status, '') != 'TICKET_STATUS_CLOSED'))))
           AND occurred_at >= {{from_time:DateTime64(6, 'UTC')}}
           AND occurred_at < {{to_time:DateTime64(6, 'UTC')}}
         UNION ALL
@@ -358,7 +362,7 @@ EVENTS_EXPORT = """
 SELECT
     event_id, event_type, event_version, occurred_at, aggregate_type, aggregate_id, aggregate_version,
     correlation_id, causation_id, customer_id, actor_type, actor_id, queue_id, agent_id, contact_id,
-    payload_json
+    payload_json, payload_case, payload
 FROM cc.events
 WHERE tenant_id = {tenant_id:String} AND event_id > {after:String}
   AND occurred_at >= {from_time:DateTime64(6, 'UTC')} AND occurred_at < {to_time:DateTime64(6, 'UTC')}
@@ -381,28 +385,32 @@ WITH
         LIMIT {page:UInt32}
     ),
     ticket_events AS (
-        SELECT event_type, aggregate_id, occurred_at, payload_json
+        SELECT event_type, aggregate_id, occurred_at,
+               payload_channel, payload_category, payload_kind, payload_claim, payload_subject,
+               payload_priority, payload_status, payload_from_status, payload_to_status,
+               payload_assignee_agent_id, payload_to_agent_id, payload_group_id, payload_to_group_id,
+               payload_automatic, payload_score, payload_customer_id
         FROM cc.events FINAL
         WHERE tenant_id = {tenant_id:String} AND aggregate_type = 'ticket' AND aggregate_id IN page
     )
 SELECT"""
     + _TICKET_NOW
     + """,
-            anyIf(JSONExtractString(payload_json, 'customer_id'), event_type = 'ticketing.ticket.opened')
+            anyIf(ifNull(payload_customer_id, ''), event_type = 'ticketing.ticket.opened')
                 AS customer_id,
-            argMaxIf(JSONExtractString(payload_json, 'subject'), occurred_at,
+            argMaxIf(ifNull(payload_subject, ''), occurred_at,
                      event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.fields_changed')
-                     AND JSONHas(payload_json, 'subject')) AS subject,
-            argMaxIf(JSONExtractString(payload_json, 'priority'), occurred_at,
+                     AND isNotNull(payload_subject)) AS subject,
+            argMaxIf(ifNull(payload_priority, ''), occurred_at,
                      event_type IN ('ticketing.ticket.opened', 'ticketing.ticket.fields_changed')
-                     AND JSONHas(payload_json, 'priority')) AS priority,
+                     AND isNotNull(payload_priority)) AS priority,
             maxIfOrNull(occurred_at, event_type = 'ticketing.ticket.status_changed'
-                        AND JSONExtractString(payload_json, 'to_status') = 'TICKET_STATUS_SOLVED')
+                        AND ifNull(payload_to_status, '') = 'TICKET_STATUS_SOLVED')
                 AS solved_at,
             countIf(event_type = 'ticketing.ticket.escalated') AS escalations,
             countIf(event_type = 'ticketing.ticket.sla_breached') AS sla_breaches,
             if(countIf(event_type = 'ticketing.ticket.rated') = 0, NULL,
-               argMaxIf(JSONExtractInt(payload_json, 'score'), occurred_at,
+               argMaxIf(ifNull(payload_score, 0), occurred_at,
                         event_type = 'ticketing.ticket.rated')) AS satisfaction_score
 FROM ticket_events
 GROUP BY aggregate_id

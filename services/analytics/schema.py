@@ -25,6 +25,46 @@ ClickHouse server and on chDB alike (a Kafka engine table corrupts a chDB path).
 DATABASE = "cc"
 EVENTS_TABLE = f"{DATABASE}.events"
 
+# The payload fields the statistics read, each in a column `payload_<name>` filled from whichever payload
+# has a field of that name and a type of that kind (a string or an enum's value name for String, an
+# integer for Int64), NULL when the payload does not carry it: exactly when its JSON would leave the
+# field out (a default value, an unset optional), so `IS NOT NULL` is the JSON's "has". Rows stored
+# before these columns existed compute them from their payload_json (the columns' DEFAULT).
+PAYLOAD_FIELDS: tuple[tuple[str, str], ...] = (
+    ("callback_attempt", "Int64"),
+    ("consulted", "Bool"),
+    ("hold_seconds", "Float64"),
+    ("site_id", "String"),
+    ("line_id", "String"),
+    ("call_id", "String"),
+    ("customer_id", "String"),
+    ("channel", "String"),
+    ("category", "String"),
+    ("kind", "String"),
+    ("claim", "String"),
+    ("subject", "String"),
+    ("priority", "String"),
+    ("status", "String"),
+    ("from_status", "String"),
+    ("to_status", "String"),
+    ("assignee_agent_id", "String"),
+    ("to_agent_id", "String"),
+    ("group_id", "String"),
+    ("to_group_id", "String"),
+    ("automatic", "Bool"),
+    ("score", "Int64"),
+)
+
+
+def _from_json(name: str, kind: str) -> str:
+    """The column's value in a row stored with its payload as JSON only (NULL where the JSON has no such
+    field, or one of another kind)."""
+    if kind == "String":
+        text = f"JSONExtractString(payload_json, '{name}')"
+        return f"if(JSONType(payload_json, '{name}') = 'String', {text}, NULL)"
+    return f"JSONExtract(payload_json, '{name}', 'Nullable({kind})')"
+
+
 # (name, type) in table order; the sink inserts every column but inserted_at.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("event_id", "String"),
@@ -40,7 +80,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("customer_id", "String"),
     ("actor_type", "LowCardinality(String)"),
     ("actor_id", "String"),
-    # The typed payload in the proto3 JSON mapping, field names as in the .proto files.
+    # The payload as stored before PAYLOAD_FIELDS (the proto3 JSON mapping); '' in rows stored since,
+    # which keep the payload's protobuf bytes instead (rows.payload_json renders either).
     ("payload_json", "String"),
     # Payload fields flattened for statistics, copied from whichever payload has a field of that name
     # and left empty otherwise; enums are stored by their value name, as in payload_json.
@@ -57,6 +98,15 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("source_partition", "UInt32"),
     ("source_offset", "Int64"),
     ("inserted_at", "DateTime64(6, 'UTC') DEFAULT now64(6)"),
+    # Which payload the event carries (the name of its field in Event's oneof, '' for none or one newer
+    # than the build that stored it) and that payload's protobuf bytes: a journey or an export renders
+    # the JSON when it is read, so the sink makes none (issue P2: it was a fifth of the sink's time).
+    ("payload_case", "LowCardinality(String) DEFAULT ''"),
+    ("payload", "String DEFAULT ''"),
+    *(
+        (f"payload_{name}", f"Nullable({kind}) DEFAULT {_from_json(name, kind)}")
+        for name, kind in PAYLOAD_FIELDS
+    ),
 )
 
 _COLUMNS_SQL = ",\n    ".join(f"{name} {kind}" for name, kind in COLUMNS)
@@ -75,14 +125,22 @@ ORDER BY (tenant_id, event_id)
 """,
     # The journey's bloom filter of earlier versions: cc.journey serves that read now.
     f"ALTER TABLE {EVENTS_TABLE} DROP INDEX IF EXISTS customer_idx",
+    # The payload's bytes and the statistics' payload columns, in a table made before them.
+    f"ALTER TABLE {EVENTS_TABLE} "
+    + ", ".join(
+        f"ADD COLUMN IF NOT EXISTS {name} {kind}" for name, kind in COLUMNS[-2 - len(PAYLOAD_FIELDS) :]
+    ),
 )
 
 JOURNEY_TABLE = f"{DATABASE}.journey"
-JOURNEY_VIEW = f"{DATABASE}.journey_view"
+# The view of each version of cc.journey's columns: a start makes its own and then drops the older one,
+# so no insert in between misses both (one caught by both is a copy, collapsed like any other).
+JOURNEY_VIEW = f"{DATABASE}.journey_view_2"
+_OLDER_JOURNEY_VIEWS = (f"{DATABASE}.journey_view",)
 # cc.journey's columns beyond the sort key are the ones a journey answers with.
 JOURNEY_COLUMNS = (
     "tenant_id, customer_id, occurred_at, aggregate_version, event_id, event_type, aggregate_type, "
-    "aggregate_id, contact_id, correlation_id, actor_type, actor_id, payload_json"
+    "aggregate_id, contact_id, correlation_id, actor_type, actor_id, payload_json, payload_case, payload"
 )
 # The contact an event belongs to: a call's own id (a routed contact has its call's id), else the
 # contact its payload names, or the call a ticket records (only its opening event names it).
@@ -91,10 +149,10 @@ SELECT tenant_id, customer_id, occurred_at, aggregate_version, event_id, event_t
     aggregate_id,
     multiIf(
         aggregate_type IN ('call', 'contact'), aggregate_id,
-        event_type = 'ticketing.ticket.opened', JSONExtractString(payload_json, 'call_id'),
+        event_type = 'ticketing.ticket.opened', ifNull(payload_call_id, ''),
         contact_id
     ) AS contact_id,
-    correlation_id, actor_type, actor_id, payload_json
+    correlation_id, actor_type, actor_id, payload_json, payload_case, payload
 FROM {EVENTS_TABLE}
 WHERE customer_id != ''
 """
@@ -122,7 +180,10 @@ ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(occurred_at)
 ORDER BY (tenant_id, customer_id, occurred_at, aggregate_version, event_id)
 """,
+    f"ALTER TABLE {JOURNEY_TABLE} ADD COLUMN IF NOT EXISTS payload_case LowCardinality(String) DEFAULT '', "
+    "ADD COLUMN IF NOT EXISTS payload String DEFAULT ''",
     f"CREATE MATERIALIZED VIEW IF NOT EXISTS {JOURNEY_VIEW} TO {JOURNEY_TABLE} AS {_JOURNEY_SELECT}",
+    *(f"DROP VIEW IF EXISTS {older}" for older in _OLDER_JOURNEY_VIEWS),
 )
 # Fills cc.journey from the events stored before it existed. Run after the view is in place, so no
 # insert falls between the two; a row both copy is collapsed like any other copy. Only a finished

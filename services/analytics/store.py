@@ -20,7 +20,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from services.analytics import ingest, queries, schema
-from services.analytics.rows import EventRow
+from services.analytics.rows import EventRow, payload_json
 from services.common.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,8 @@ class AnalyticsStore:
         self, tenant_id: str, from_time: datetime | None, to_time: datetime | None, after: str, page: int
     ) -> Sequence[Sequence[Any]]:
         """A page of the events in the period after event id `after`, in exports.EVENTS' columns."""
-        return await self._query(queries.EVENTS_EXPORT, _page(tenant_id, from_time, to_time, after, page))
+        rows = await self._query(queries.EVENTS_EXPORT, _page(tenant_id, from_time, to_time, after, page))
+        return [_rendered(row) for row in rows]
 
     async def export_tickets(
         self, tenant_id: str, from_time: datetime | None, to_time: datetime | None, after: str, page: int
@@ -203,7 +204,7 @@ class AnalyticsStore:
         self, sql: str, tenant_id: str, customer_id: str, limit: int, **narrower: str
     ) -> list[JourneyEntry]:
         parameters = {"tenant_id": tenant_id, "customer_id": customer_id, "limit": limit, **narrower}
-        return [JourneyEntry(*row) for row in await self._query(sql, parameters)]
+        return [JourneyEntry(*_rendered(row)) for row in await self._query(sql, parameters)]
 
     async def queue_statistics(
         self, tenant_id: str, from_time: datetime | None, to_time: datetime | None, threshold_seconds: int
@@ -281,9 +282,21 @@ class AnalyticsStore:
 
     async def _query(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
         result = await self._run(
-            lambda client: client.query(sql, parameters=parameters, settings=queries.QUERY_SETTINGS)
+            lambda client: client.query(
+                sql, parameters=parameters, settings=queries.QUERY_SETTINGS, column_formats=_BYTES
+            )
         )
         return result.result_rows
+
+
+# A payload's protobuf bytes come back as bytes, not decoded as text.
+_BYTES: dict[str, str | dict[str, str]] = {"payload": "bytes"}
+
+
+def _rendered(row: Sequence[Any]) -> list[Any]:
+    """A row ending in the stored payload (its JSON, case and bytes) as one ending in the payload's JSON."""
+    *columns, stored_json, case, payload = row
+    return [*columns, payload_json(case, payload, stored_json)]
 
 
 def _page(

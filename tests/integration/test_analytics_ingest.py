@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from cc.common.v1 import event_pb2, types_pb2
+from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.analytics import ingest
-from services.analytics.rows import row_of
+from services.analytics import ingest, schema
+from services.analytics.rows import EventRow, payload_json, row_of
 from services.analytics.store import AnalyticsStore
 
 PAYLOADS = [field for field in event_pb2.Event.DESCRIPTOR.oneofs_by_name["payload"].fields]
@@ -25,7 +26,7 @@ def _moment(rng: random.Random) -> Timestamp:
     return Timestamp(seconds=seconds, nanos=rng.choice([0, 999_999_999, rng.randrange(10**9)]))
 
 
-def _fill(rng: random.Random, message: Message) -> None:
+def _fill(rng: random.Random, message: Message, unknown_enums: bool = True) -> None:
     """Random values for the fields a row reads (and the others, to be skipped)."""
     for field in message.DESCRIPTOR.fields:
         if field.is_repeated or rng.random() < 0.3:
@@ -36,14 +37,20 @@ def _fill(rng: random.Random, message: Message) -> None:
             getattr(message, field.name).SetInParent()
         elif field.enum_type is not None:
             known = [value.number for value in field.enum_type.values]
-            setattr(message, field.name, rng.choice([*known, 4242]))
+            setattr(message, field.name, rng.choice([*known, 4242] if unknown_enums else known))
         elif field.type == FieldDescriptor.TYPE_STRING:
             setattr(message, field.name, rng.choice(_TEXTS))
         elif field.type == FieldDescriptor.TYPE_BOOL:
             setattr(message, field.name, rng.random() < 0.5)
+        elif field.type in (FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64):
+            setattr(message, field.name, rng.choice([0, 1, -7, 2**31 - 1, -(2**31)]))
+        elif field.type == FieldDescriptor.TYPE_UINT32:
+            setattr(message, field.name, rng.choice([0, 1, 2**32 - 1]))
+        elif field.type == FieldDescriptor.TYPE_DOUBLE:
+            setattr(message, field.name, rng.choice([0.0, 1.5, -2.25, 1e-7, 12345.678]))
 
 
-def _events(rng: random.Random) -> Iterator[event_pb2.Event]:
+def _events(rng: random.Random, unknown_enums: bool = True) -> Iterator[event_pb2.Event]:
     for number in range(6 * len(PAYLOADS)):
         event = event_pb2.Event(
             event_id=f"e-{number}",
@@ -61,7 +68,7 @@ def _events(rng: random.Random) -> Iterator[event_pb2.Event]:
         )
         payload = PAYLOADS[number % len(PAYLOADS)]
         if number >= len(PAYLOADS):  # the first round carries no payload at all
-            _fill(rng, getattr(event, payload.name))
+            _fill(rng, getattr(event, payload.name), unknown_enums)
             getattr(event, payload.name).SetInParent()
         yield event
 
@@ -71,7 +78,8 @@ async def _table(store: AnalyticsStore) -> list[tuple[Any, ...]]:
         lambda client: client.query(
             # Moments as the ticks stored: one past year 2299 would not come back as a datetime.
             "SELECT * EXCEPT (inserted_at, occurred_at, enqueued_at), toUnixTimestamp64Micro(occurred_at),"
-            " toUnixTimestamp64Micro(enqueued_at) FROM cc.events ORDER BY event_id"
+            " toUnixTimestamp64Micro(enqueued_at) FROM cc.events ORDER BY event_id",
+            column_formats={"payload": "bytes"},
         )
     )
     return result.result_rows
@@ -97,14 +105,31 @@ async def _both_ways(where: Path, records: list[bytes]) -> tuple[list[tuple[Any,
 
 
 async def test_clickhouse_makes_of_each_record_the_row_python_makes_of_it(tmp_path: Path) -> None:
-    events = list(_events(random.Random(7)))
+    events = list(_events(random.Random(3)))
     by_rows, by_records = await _both_ways(tmp_path, [event.SerializeToString() for event in events])
     assert len(by_rows) == len(events)
-    assert any(row[12] for row in by_rows)  # the flattened payload columns were filled at all
+    columns = [
+        name for name, _ in schema.COLUMNS if name not in ("inserted_at", "occurred_at", "enqueued_at")
+    ]
+    filled = {name for row in by_rows for name, value in zip(columns, row, strict=False) if value}
+    assert {
+        "queue_id",
+        "state",
+        "payload_case",
+        "payload",
+    } <= filled  # the flattened columns were filled at all
+    assert {f"payload_{name}" for name, _ in schema.PAYLOAD_FIELDS} <= filled
     assert any(row[-1] is not None for row in by_rows)
     in_table_order = sorted(events, key=lambda event: event.event_id)
     for event, python_row, clickhouse_row in zip(in_table_order, by_rows, by_records, strict=True):
-        assert clickhouse_row[:-2] == python_row[:-2]
+        assert dict(zip(columns, clickhouse_row[:-2], strict=True)) == dict(
+            zip(columns, python_row[:-2], strict=True)
+        )
+        # The payload's JSON, rendered from the stored bytes, is the event's own.
+        stored = dict(zip(columns, clickhouse_row, strict=False))
+        assert payload_json(stored["payload_case"], stored["payload"], stored["payload_json"]) == _json_of(
+            event
+        )
         # The moments to the microsecond, compared with the event itself: clickhouse-connect turns a
         # datetime into ticks through a float, a second off near year 9999 (the rows' way is the wrong one).
         assert clickhouse_row[-2:] == (_ticks(event.occurred_at), _enqueued_ticks(event))
@@ -149,6 +174,56 @@ async def test_encodings_a_parser_accepts_but_clickhouse_would_not_are_read_as_p
     by_rows, by_records = await _both_ways(tmp_path, records)
     assert [row[0] for row in by_rows] == ["a", "b", "c", "e-twice"]
     assert by_records == by_rows
+
+
+async def test_rows_stored_with_their_payload_as_json_only_read_as_rows_stored_since(tmp_path: Path) -> None:
+    """Rows stored before the payload columns (payload_json, no bytes) compute those columns from their
+    JSON, and a reader renders their payload as it was stored: the statistics count them alike."""
+    events = list(_events(random.Random(11), unknown_enums=False))  # JSON has an unknown enum as a number
+    legacy = [name for name in EventRow._fields if not name.startswith("payload")]
+    store = AnalyticsStore(f"chdb://{tmp_path}")
+    await store.open()
+    try:
+        rows = [row_of(event, "topic", 3, n) for n, event in enumerate(events)]
+        await store.insert_events(rows)
+        old = [
+            (*(getattr(row, name) for name in legacy), _json_of(event))
+            for row, event in zip(rows, events, strict=True)
+        ]
+        await store._run(
+            lambda client: client.insert(
+                "cc.events",
+                [(f"old-{row[0]}", *row[1:]) for row in old],
+                column_names=[*legacy, "payload_json"],
+            )
+        )
+        read = (
+            "SELECT replaceOne(event_id, 'old-', ''), payload_json, payload_case, payload, "
+            + ", ".join(f"payload_{name}" for name, _ in schema.PAYLOAD_FIELDS)
+            + " FROM cc.events WHERE event_id LIKE {prefix:String} ORDER BY event_id"
+        )
+        since, before = [await _stored(store, read, prefix) for prefix in ("e-%", "old-%")]
+    finally:
+        await store.close()
+    assert len(since) == len(before) == len(events)
+    assert any(value is not None for row in since for value in row[4:])
+    for new_row, old_row in zip(since, before, strict=True):
+        assert new_row[4:] == old_row[4:]
+        assert payload_json(*new_row[2:4], new_row[1]) == payload_json(*old_row[2:4], old_row[1])
+
+
+async def _stored(store: AnalyticsStore, sql: str, prefix: str) -> list[tuple[Any, ...]]:
+    result = await store._run(
+        lambda client: client.query(sql, parameters={"prefix": prefix}, column_formats={"payload": "bytes"})
+    )
+    return result.result_rows
+
+
+def _json_of(event: event_pb2.Event) -> str:
+    case = event.WhichOneof("payload")
+    if case is None:
+        return "{}"
+    return json_format.MessageToJson(getattr(event, case), preserving_proto_field_name=True, indent=None)
 
 
 def _ticks(moment: Timestamp) -> int:

@@ -4,12 +4,13 @@ payload has a field of that name (worked out once per payload type), and times t
 from datetime import UTC, datetime
 
 import pytest
-from cc.common.v1 import event_pb2
+from cc.common.v1 import event_pb2, types_pb2
 from cc.routing.v1 import events_pb2 as routing_events
 from cc.telephony.v1 import events_pb2 as call_events
+from cc.ticketing.v1 import events_pb2 as ticket_events
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.analytics.rows import row_of
+from services.analytics.rows import payload_json, row_of
 
 AT = Timestamp(seconds=1_700_000_000, nanos=123_456_789)  # 2023-11-14T22:13:20.123456789Z
 MOMENT = datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=UTC)
@@ -24,7 +25,39 @@ def test_a_queued_call_gives_its_queue_and_when_it_was_queued() -> None:
     assert (row.queue_id, row.enqueued_at, row.occurred_at) == ("member", MOMENT, MOMENT)
     assert (row.agent_id, row.state, row.abandoned) == ("", "", False)
     assert (row.source_topic, row.source_partition, row.source_offset) == ("calls", 2, 7)
-    assert row.payload_json.startswith('{"queue_id": "member"')
+    assert (row.payload_case, row.payload_json) == ("call_queued", "")
+    assert payload_json(row.payload_case, row.payload, row.payload_json).startswith('{"queue_id": "member"')
+
+
+def test_the_payload_columns_hold_what_the_payloads_json_has_and_null_for_what_it_leaves_out() -> None:
+    opened = ticket_events.TicketOpened(channel=types_pb2.CHANNEL_EMAIL, category="refund", subject="")
+    row = row_of(event(ticket_opened=opened), "tickets", 0, 0)
+    assert (row.payload_channel, row.payload_category) == ("CHANNEL_EMAIL", "refund")
+    assert (row.payload_subject, row.payload_status, row.payload_score) == (None, None, None)
+    # An optional field set to its default is in the JSON, so it is in its column too.
+    changed = ticket_events.TicketFieldsChanged(category="", priority=ticket_events.TICKET_PRIORITY_HIGH)
+    row = row_of(event(ticket_fields_changed=changed), "tickets", 0, 1)
+    assert (row.payload_category, row.payload_kind, row.payload_priority) == (
+        "",
+        None,
+        "TICKET_PRIORITY_HIGH",
+    )
+    # A field of another kind than its column's fills nothing: a call's priority is a number.
+    assert (
+        row_of(event(call_queued=call_events.CallQueued(priority=5)), "calls", 0, 2).payload_priority is None
+    )
+    answered = call_events.CallAnswered(callback_attempt=2, consulted=True)
+    row = row_of(event(call_answered=answered), "calls", 0, 3)
+    assert (row.payload_callback_attempt, row.payload_consulted, row.payload_hold_seconds) == (2, True, None)
+
+
+def test_a_stored_payload_renders_as_its_json_and_one_stored_as_json_as_it_was() -> None:
+    ended = call_events.CallEnded(abandoned=True, hold_seconds=1.5)
+    row = row_of(event(call_ended=ended), "calls", 0, 0)
+    assert payload_json(row.payload_case, row.payload, "") == '{"abandoned": true, "hold_seconds": 1.5}'
+    assert payload_json("", b"", '{"queue_id": "member"}') == '{"queue_id": "member"}'
+    # A payload type a newer build stored (this one cannot read its bytes) shows as its JSON or as {}.
+    assert payload_json("call_teleported", b"\x08\x01", "") == "{}"
 
 
 def test_enums_are_stored_by_their_names_and_an_unknown_number_as_itself() -> None:
@@ -52,7 +85,14 @@ def test_an_abandoned_call_is_flagged_and_a_payload_without_the_field_is_not() -
 
 def test_an_event_of_a_payload_type_this_build_does_not_know_keeps_its_envelope() -> None:
     row = row_of(event(), "calls", 0, 0)
-    assert (row.event_id, row.payload_json, row.queue_id, row.enqueued_at) == ("e-1", "{}", "", None)
+    assert (row.event_id, row.payload_case, row.payload, row.queue_id, row.enqueued_at) == (
+        "e-1",
+        "",
+        b"",
+        "",
+        None,
+    )
+    assert payload_json(row.payload_case, row.payload, row.payload_json) == "{}"
 
 
 @pytest.mark.parametrize(
