@@ -712,6 +712,9 @@ class Agent(BaseModel):
     version: int
     capacity: Capacity
     profile: AgentProfile | None = Field(description="What an admin defined; null before any.")
+    wrap_up_seconds: int = Field(
+        description="In wrap-up: how long it lasts from `state_since` until the agent is ready again; else 0."
+    )
 
     @staticmethod
     def of(agent: routing_pb2.Agent) -> "Agent":
@@ -727,6 +730,7 @@ class Agent(BaseModel):
             version=agent.version,
             capacity=Capacity.of(agent.capacity),
             profile=AgentProfile.of(agent.profile) if agent.HasField("profile") else None,
+            wrap_up_seconds=agent.wrap_up_seconds,
         )
 
 

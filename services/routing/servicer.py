@@ -37,6 +37,7 @@ def agent_view(entry: Versioned[AgentStatus]) -> routing_pb2.Agent:
         state_since=timestamp(agent.state_since),
         version=entry.version,
         capacity=capacity_messages(agent.capacity),
+        wrap_up_seconds=int(agent.wrap_up_for.total_seconds()) if agent.wrap_up_for is not None else 0,
     )
     if agent.profile is not None:
         view.profile.CopyFrom(agent.profile.message())

@@ -18,6 +18,7 @@ from services.common.pci import redact_card_numbers
 from services.common.projection import Projection
 from services.common.queries import execute, expected_version, lookup
 from services.telephony import caller_list, domain, flows, lines
+from services.telephony.agent_calls import AgentCalls, agent_of
 from services.telephony.caller_list import ListedNumber
 from services.telephony.campaign_rpcs import CampaignRpcs
 from services.telephony.campaigns import CampaignState
@@ -153,6 +154,8 @@ class TelephonyServicer(CampaignRpcs, telephony_pb2_grpc.TelephonyServiceService
         self._campaigns = campaigns
         self._rules = rules
         self._customers = customers
+        self._agent_calls = AgentCalls()
+        calls.observe(self._agent_calls.observe)
 
     def _meta(self, call_id: str, expected_version: int | None = None) -> types_pb2.CommandMeta:
         return command_meta(
@@ -319,6 +322,16 @@ class TelephonyServicer(CampaignRpcs, telephony_pb2_grpc.TelephonyServiceService
     ) -> telephony_pb2.Call:
         call_id = require(request.call_id, "call_id", "the call")
         return call_view(await lookup(self._calls, current_tenant(), call_id, request.min_version))
+
+    async def GetAgentCall(
+        self, request: telephony_pb2.GetAgentCallRequest, context: grpc.aio.ServicerContext
+    ) -> telephony_pb2.Call:
+        agent_id = require(request.agent_id, "agent_id", "the agent")
+        tenant = current_tenant()
+        entry = self._calls.get(tenant, self._agent_calls.call_of(tenant, agent_id))
+        if entry is None or agent_of(entry.state) != agent_id:
+            raise NotFound("agent-has-no-call", f"no call rings for {agent_id} or is connected to it")
+        return call_view(entry)
 
     def _admin_meta(self, aggregate_id: str, request: Message) -> types_pb2.CommandMeta:
         """The meta of a change to the tenant's set-up (a line, the caller list): no call's journey."""

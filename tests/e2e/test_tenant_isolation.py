@@ -46,6 +46,8 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
     call_id, customer_id = call["call_id"], call["customer_id"]
     await owner.post(f"/v1/calls/{call_id}/digits", json={"digits": "1"})
     ringing = await until(owner, f"/v1/calls/{call_id}", lambda c: c["status"] == "ringing", "it never rang")
+    # The agent's desktop finds the call ringing for it (its own tenant only, below).
+    assert (await owner.get("/v1/agents/iso/call")).json() == ringing
 
     ids = {
         "call_id": call_id,
@@ -75,6 +77,7 @@ async def test_another_tenant_never_sees_or_changes_anything_on_any_endpoint(
         ("POST", "/v1/calls/{call_id}/callback-outcome", {"outcome": "connected"}),
         ("GET", "/v1/contacts/{contact_id}/candidates", None),
         ("GET", "/v1/agents/{agent_id}", None),
+        ("GET", "/v1/agents/{agent_id}/call", None),
         ("PUT", "/v1/agents/{agent_id}/state", {"state": "not-ready", "reason": "break"}),
         ("PUT", "/v1/agents/{agent_id}/skills", {"skills": [{"name": "vip"}]}),
         ("POST", "/v1/agents/{agent_id}/heartbeat", None),

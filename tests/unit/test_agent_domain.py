@@ -6,9 +6,11 @@ import pytest
 from cc.routing.v1 import commands_pb2, events_pb2
 from google.protobuf.message import Message
 
+from services.common.aggregate import Versioned
 from services.common.errors import IllegalTransition, InvalidArgument, NotFound, PlatformError
 from services.routing import domain
 from services.routing.domain import LOGGED_OUT, NOT_READY, ON_CONTACT, READY, WRAP_UP, AgentRules
+from services.routing.servicer import agent_view
 from tests.unit.support import History, at, meta, refused
 
 AGENT_ID = "agent-1"
@@ -397,6 +399,10 @@ def test_start_wrap_up_on_that_contact_carries_the_wrap_up_time_of_the_rules() -
 
     assert payloads == [changed(WRAP_UP, ON_CONTACT, contact="call-1", wrap_up=45)]
     assert (agent.state.state, agent.state.contact_id) == (WRAP_UP, "call-1")
+    # The agent's view says how long, for a desk's countdown; and nothing once wrap-up is over.
+    assert agent_view(Versioned(agent.state, 3, "acme", AGENT_ID)).wrap_up_seconds == 45
+    agent.end_wrap_up("call-1")
+    assert agent_view(Versioned(agent.state, 4, "acme", AGENT_ID)).wrap_up_seconds == 0
 
 
 def test_default_wrap_up_is_ten_seconds() -> None:

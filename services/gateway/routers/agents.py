@@ -2,6 +2,7 @@
 live statistics of the logged-in agents (RTM-2)."""
 
 from cc.routing.v1 import events_pb2, routing_pb2
+from cc.telephony.v1 import telephony_pb2
 from fastapi import APIRouter
 
 from services.gateway.deps import AuthenticatedCaller, Clients, IdempotencyKey
@@ -11,6 +12,7 @@ from services.gateway.models import (
     Agent,
     AgentStateBody,
     AgentStatistics,
+    Call,
     Heartbeat,
     LogInBody,
     PathId,
@@ -140,6 +142,15 @@ async def get_agent(agent_id: PathId, who: AuthenticatedCaller, services: Client
     return Agent.of(
         await services.routing.GetAgent(routing_pb2.GetAgentRequest(agent_id=agent_id), metadata=who.metadata)
     )
+
+
+@router.get(
+    "/{agent_id}/call",
+    summary="The call ringing for the agent or connected to it now (404 agent-has-no-call for none)",
+)
+async def get_agent_call(agent_id: PathId, who: AuthenticatedCaller, services: Clients) -> Call:
+    request = telephony_pb2.GetAgentCallRequest(agent_id=agent_id)
+    return Call.of(await services.telephony.GetAgentCall(request, metadata=who.metadata))
 
 
 statistics_router = APIRouter(prefix="/v1/agent-statistics", tags=["agents"], responses=ERROR_RESPONSES)
