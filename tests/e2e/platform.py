@@ -80,6 +80,7 @@ API_KEYS = {
     "e2e-twilio-admin": "tenant-twilio",
     "e2e-console": "tenant-console",
     "e2e-console-supervisor": "tenant-console:supervisor",
+    "e2e-console-kim": "tenant-console:agent:console-kim",
 }
 # The Twilio account of tenant-twilio (tests/e2e/test_twilio.py): webhooks are signed with its token.
 TWILIO_ACCOUNT_SID, TWILIO_TOKEN = "AC" + "e2e0" * 8, "e2e-twilio-token"

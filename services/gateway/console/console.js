@@ -1,51 +1,24 @@
-// The wallboard: sign in (the gateway keeps the key in an HttpOnly cookie), then one tenant-wide stream
-// of live queue metrics (GET /v1/metrics/stream) paints a tile per queue, coloured by service level.
+// The console: sign in (the gateway keeps the key in an HttpOnly cookie); an agent gets its desktop
+// (desk.js), anyone else the wallboard, where one tenant-wide stream of live queue metrics
+// (GET /v1/metrics/stream) paints a tile per queue, coloured by service level.
 // Plain modules, no build step: the page is small, and nothing is fetched from anywhere but the gateway.
 
-import { LABELS } from "./labels.js";
+import { $, api, getLanguage, label, number, seconds, setLanguage } from "./common.js";
+import { startDesk, stopDesk } from "./desk.js";
 
-const $ = (id) => document.getElementById(id);
-const LANGUAGE_KEY = "cc-console-language";  // a preference, not a secret: local storage is fine for it
-let language = localStorage.getItem(LANGUAGE_KEY) === "ko" ? "ko" : "en";
-
-export function label(key, ...values) {
-  const text = LABELS[language][key];
-  return typeof text === "function" ? text(...values) : text;
-}
+export { label };
 
 function applyLabels() {
-  document.documentElement.lang = language;
+  document.documentElement.lang = getLanguage();
   for (const element of document.querySelectorAll("[data-label]")) {
     element.textContent = label(element.dataset.label);
   }
-  document.title = label("title");
-  $("language").lang = language === "en" ? "ko" : "en"; // the button names the other language, in it
+  document.title = label($("title").dataset.label);
+  $("language").lang = getLanguage() === "en" ? "ko" : "en"; // the button names the other language, in it
   paintAgents();
 }
 // Service level at or above `good` is green, at or above `warn` amber, below that red.
 export const SERVICE_LEVEL = { good: 80, warn: 60 };
-
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    credentials: "same-origin",
-    headers: body ? { "Content-Type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  if (!response.ok) {
-    let message = `${response.status} ${response.statusText}`;
-    try {
-      const error = await response.json();
-      message = error.message || error.error_id || message;
-    } catch {
-      // not a JSON body: keep the status line
-    }
-    throw new Error(message);
-  }
-  return response.status === 204 ? null : response.json();
-}
-
-const number = (value, digits = 0) => (value === null || value === undefined ? "–" : Number(value).toFixed(digits));
 
 export function level(serviceLevel) {
   if (serviceLevel === null || serviceLevel === undefined) return "";
@@ -88,8 +61,6 @@ const CHANGES = { ready: ["not-ready", "set-not-ready"], "not-ready": ["ready", 
 let agents = [];
 let polling = null;
 let changes = 0; // PUTs made: a poll that began before the latest one may paint an older state
-
-const seconds = (since) => (since ? Math.max(0, Math.round((Date.now() - Date.parse(since)) / 1000)) : null);
 
 function agentRow(agentId) {
   const row = document.createElement("tr");
@@ -264,7 +235,7 @@ function follow() {
     const { queues } = JSON.parse(message.data);
     $("tiles").replaceChildren(...queues.map(tile));
     status(label("live", queues.length));
-    $("updated").textContent = new Date().toLocaleTimeString(language);
+    $("updated").textContent = new Date().toLocaleTimeString(getLanguage());
   });
   stream.addEventListener("error", () => {
     status(label("interrupted"));
@@ -276,12 +247,21 @@ function follow() {
 }
 
 function show(session) {
+  // An agent's key gets the agent desktop; supervisors, admins and analysts the wallboard.
+  const desk = Boolean(session?.agent_id);
   $("sign-in").hidden = Boolean(session);
-  $("wallboard").hidden = !session;
+  $("wallboard").hidden = !session || desk;
   $("sign-out").hidden = !session;
   $("who").textContent = session ? `${session.name} (${session.role}, ${session.tenant_id})` : "";
   clearTimeout(polling);
-  if (session) {
+  stopDesk();
+  $("title").dataset.label = desk ? "desk" : "title";
+  $("title").textContent = label($("title").dataset.label);
+  if (session && desk) {
+    stream?.close();
+    startDesk(session);
+    $("title").focus();
+  } else if (session) {
     follow();
     pollAgents();
     $("title").focus();
@@ -315,8 +295,7 @@ $("sign-out").addEventListener("click", async () => {
 });
 
 $("language").addEventListener("click", () => {
-  language = language === "en" ? "ko" : "en";
-  localStorage.setItem(LANGUAGE_KEY, language);
+  setLanguage(getLanguage() === "en" ? "ko" : "en");
   applyLabels();
 });
 

@@ -1,0 +1,48 @@
+// What every page of the console shares: its labels in the chosen language, and calls to the API that
+// turn a refusal into an Error carrying the API's own message (and the HTTP status, for those that
+// expect one).
+
+import { LABELS } from "./labels.js";
+
+export const $ = (id) => document.getElementById(id);
+const LANGUAGE_KEY = "cc-console-language"; // a preference, not a secret: local storage is fine for it
+let language = localStorage.getItem(LANGUAGE_KEY) === "ko" ? "ko" : "en";
+
+export const getLanguage = () => language;
+
+export function setLanguage(chosen) {
+  language = chosen;
+  localStorage.setItem(LANGUAGE_KEY, language);
+}
+
+export function label(key, ...values) {
+  const text = LABELS[language][key];
+  return typeof text === "function" ? text(...values) : text;
+}
+
+export async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    credentials: "same-origin",
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    try {
+      const error = await response.json();
+      message = error.message || error.error_id || message;
+    } catch {
+      // not a JSON body: keep the status line
+    }
+    throw Object.assign(new Error(message), { status: response.status });
+  }
+  return response.status === 204 ? null : response.json();
+}
+
+export const number = (value, digits = 0) =>
+  value === null || value === undefined ? "–" : Number(value).toFixed(digits);
+
+// Whole seconds since an ISO moment (null for none).
+export const seconds = (since, now = Date.now()) =>
+  since ? Math.max(0, Math.round((now - Date.parse(since)) / 1000)) : null;
