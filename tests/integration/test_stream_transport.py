@@ -1,12 +1,14 @@
-"""The routing stream worker's Kafka transport on a real broker: where a stream partition resumes."""
+"""The routing stream worker's Kafka transport on a real broker: where a stream partition resumes, and a
+rebalance asked for when a recovery stalls."""
 
 import asyncio
 
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 
 from services.common import kafka
 from services.common.envelope import new_id
 from services.common.topics import TopicSpec, ensure_topics
+from services.routing.stream.recovery_watch import request_rejoin
 from services.routing.stream.transport import seek_to_committed_or_beginning
 
 
@@ -39,5 +41,37 @@ async def test_a_stream_partition_nobody_committed_is_read_again_from_its_beginn
 
         assert offsets[TopicPartition(stream, 0)] is None
         assert [await consumer.position(tp) for tp in partitions] == [0, 3, 2]
+    finally:
+        await consumer.stop()
+
+
+class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        self.count += 1
+
+
+async def test_a_requested_rejoin_rebalances_the_group(kafka_bootstrap: str) -> None:
+    """A stalled recovery is started again by a rebalance the worker asks for: the member's partitions
+    are assigned to it anew."""
+    topic = f"it-rejoin-{new_id()}"
+    await ensure_topics(kafka_bootstrap, 1, {topic: TopicSpec(2)})
+    consumer = kafka.group_consumer(kafka_bootstrap, f"it-rejoin-{new_id()}")
+    assignments = _Assignments()
+    consumer.subscribe([topic], listener=assignments)
+    await consumer.start()
+    try:
+        async with asyncio.timeout(60):
+            while assignments.count < 1:
+                await consumer.getmany(timeout_ms=200)
+            await request_rejoin(consumer)
+            while assignments.count < 2:
+                await consumer.getmany(timeout_ms=200)
+        assert consumer.assignment() == {TopicPartition(topic, 0), TopicPartition(topic, 1)}
     finally:
         await consumer.stop()

@@ -6,7 +6,7 @@ rang."""
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import faust
 from cc.common.v1 import event_pb2
@@ -33,6 +33,7 @@ from services.routing.stream.decisions import (
     expansion_event_id,
     expansion_record,
 )
+from services.routing.stream.recovery_watch import RecoveryWatch, request_rejoin
 from services.routing.waiting import due_estimates, wait_estimated
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,10 @@ RESEND_CHECK_SECONDS = 1.0
 OCCUPANCY_REFRESH_SECONDS = 1.0
 EXPAND_CHECK_SECONDS = 1.0
 ESTIMATE_CHECK_SECONDS = 1.0
+RECOVERY_CHECK_SECONDS = 2.0
 
 boards = OwnedBoards(settings.cc_partitions, DEFAULT_QUEUES)
+recovery_watch = RecoveryWatch(settings.routing_recovery_stall_seconds)
 # decision id -> when this worker last sent it again
 resent: dict[str, float] = {}
 # tenant -> when its queues' occupancies were computed, and them
@@ -238,6 +241,21 @@ async def send_wait_estimates() -> None:
             sent[contact.contact_id] = now
             key, value = estimate_record(board.tenant_id, contact, wait_estimated(board, contact, now), now)
             await topics.decisions.send(key=key, value=value)
+
+
+@app.timer(RECOVERY_CHECK_SECONDS)
+async def restart_a_stalled_recovery() -> None:
+    recovery: Any = cast(Any, app.tables).recovery  # the TableManager's, not in Faust's typing
+    remaining = recovery.active_remaining_total() if recovery.in_recovery else 0
+    if not recovery_watch.stalled(recovery.in_recovery, recovery.active_offsets, remaining, time.monotonic()):
+        return
+    log.warning(
+        "board table recovery read nothing for %ss with %d records to go: rejoining the group",
+        recovery_watch.stall_seconds,
+        remaining,
+    )
+    thread: Any = cast(Any, app.consumer)._thread  # Faust's consumer runs in a thread of its own, own loop
+    await thread.call_thread(request_rejoin, thread._ensure_consumer())
 
 
 @app.on_partitions_revoked.connect

@@ -16,6 +16,9 @@ class RoutingStreamSettings(PlatformSettings):
     routing_stream_data_dir: str = ""
     # How often live queue metrics go out: RTM-1 asks for at least once a second.
     routing_metrics_interval_seconds: float = 1.0
+    # A board table recovery that reads nothing for this long, with records still to read, is started
+    # again by rejoining the group (see services.routing.stream.recovery_watch).
+    routing_recovery_stall_seconds: float = 20.0
     # A decision whose agent has not rung by then is sent again (it may have been lost in a crash).
     routing_resend_after_seconds: float = 5.0
     # A waiting contact's position and estimated wait go out about a second after it joins its queue,
