@@ -27,7 +27,14 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.analytics import schema
-from services.analytics.rows import FITTING_TYPES, TEXT_FIELDS, actor_type_name, flattening, payload_fields
+from services.analytics.rows import (
+    FITTING_TYPES,
+    TEXT_FIELDS,
+    actor_type_name,
+    enum_names,
+    flattening,
+    payload_fields,
+)
 from services.common.envelope import check_moment
 
 MESSAGE = "IngestRecord"
@@ -123,22 +130,22 @@ def wrapped(value: bytes, topic: str, partition: int, offset: int) -> bytes:
     if not event.event_id or not event.tenant_id:
         raise ValueError("event without event_id or tenant_id")
     check_moment(event.occurred_at)
-    record = _record_type()(source_topic=topic, source_partition=partition, source_offset=offset)
-    case = event.WhichOneof("payload")
-    if case is not None:  # else a payload type newer than this build: the envelope is still kept
-        payload = getattr(event, case)
-        record.payload_case = case  # type: ignore[attr-defined]
-        if flattening(payload.DESCRIPTOR).enqueued_at and payload.HasField("enqueued_at"):
-            check_moment(payload.enqueued_at)
-            record.enqueued_at_set = True  # type: ignore[attr-defined]
     # The event as parsed, not the bytes as they came: protobuf parsers accept encodings (a field twice, a
     # known field with another wire type, an int32 sent as 64 bits) that ClickHouse's reader refuses,
     # failing the whole insert, or reads otherwise. Written again, the bytes are plain, and mean what
     # Python understood.
     event.DiscardUnknownFields()
-    record.event = event.SerializeToString()  # type: ignore[attr-defined]
-    if case is not None:
-        record.payload = getattr(event, case).SerializeToString()  # type: ignore[attr-defined]
+    record = _record_type()(
+        source_topic=topic, source_partition=partition, source_offset=offset, event=event.SerializeToString()
+    )
+    case = event.WhichOneof("payload")
+    if case is not None:  # else a payload type newer than this build: the envelope is still kept
+        payload = getattr(event, case)
+        record.payload_case = case  # type: ignore[attr-defined]
+        record.payload = payload.SerializeToString()  # type: ignore[attr-defined]
+        if flattening(payload.DESCRIPTOR).enqueued_at and payload.HasField("enqueued_at"):
+            check_moment(payload.enqueued_at)
+            record.enqueued_at_set = True  # type: ignore[attr-defined]
     body = record.SerializeToString()
     return _varint(len(body)) + body
 
@@ -290,8 +297,7 @@ def _select() -> str:
             elif field.message_type is Timestamp.DESCRIPTOR:
                 enqueued.append((case, f"if(enqueued_at_set, {_moment(path)}, NULL)"))
             elif field.enum_type is not None:
-                named = ((value.number, value.name) for value in field.enum_type.values)
-                texts[field.name].append((case, _names(named, f"`{path}`")))
+                texts[field.name].append((case, _names(enum_names(field).items(), f"`{path}`")))
             else:
                 texts[field.name].append((case, f"`{path}`"))
     # Each payload column from whichever payload carries its field: the others' are NULL, as their
@@ -301,7 +307,7 @@ def _select() -> str:
         for index, field in payload_fields(descriptor):
             path = f"`event.{case}.{field.name}`"
             if field.enum_type is not None:
-                path = _names(((value.number, value.name) for value in field.enum_type.values), path)
+                path = _names(enum_names(field).items(), path)
             elif field.type in FITTING_TYPES["Int64"]:
                 path = f"toInt64({path})"
             carried[index].append(path)

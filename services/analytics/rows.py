@@ -152,7 +152,7 @@ def flattening(descriptor: Descriptor) -> _Flattening:
         if field is None or field.is_repeated:
             return None
         if field.enum_type is not None:
-            return name, _enum_names(field)
+            return name, enum_names(field)
         return (name, None) if field.type == FieldDescriptor.TYPE_STRING else None
 
     abandoned = descriptor.fields_by_name.get("abandoned")
@@ -162,13 +162,14 @@ def flattening(descriptor: Descriptor) -> _Flattening:
         abandoned=abandoned is not None and abandoned.type == FieldDescriptor.TYPE_BOOL,
         enqueued_at=enqueued_at is not None and enqueued_at.message_type is Timestamp.DESCRIPTOR,
         payload_fields={
-            field: (index, _enum_names(field) if field.enum_type is not None else None)
+            field: (index, enum_names(field) if field.enum_type is not None else None)
             for index, field in payload_fields(descriptor)
         },
     )
 
 
-def _enum_names(field: FieldDescriptor) -> dict[int, str]:
+def enum_names(field: FieldDescriptor) -> dict[int, str]:
+    """An enum field's value names by number."""
     assert field.enum_type is not None
     return {value.number: value.name for value in field.enum_type.values}
 

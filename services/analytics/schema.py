@@ -65,6 +65,19 @@ def _from_json(name: str, kind: str) -> str:
     return f"JSONExtract(payload_json, '{name}', 'Nullable({kind})')"
 
 
+# Which payload the event carries (the name of its field in Event's oneof, '' for none or one newer than
+# the build that stored it) and that payload's protobuf bytes: a journey or an export renders the JSON
+# when it is read, so the sink makes none (issue P2: it was a fifth of the sink's time). Then
+# PAYLOAD_FIELDS. All added to a table made before them (MIGRATIONS).
+_PAYLOAD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("payload_case", "LowCardinality(String) DEFAULT ''"),
+    ("payload", "String DEFAULT ''"),
+    *(
+        (f"payload_{name}", f"Nullable({kind}) DEFAULT {_from_json(name, kind)}")
+        for name, kind in PAYLOAD_FIELDS
+    ),
+)
+
 # (name, type) in table order; the sink inserts every column but inserted_at.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("event_id", "String"),
@@ -98,15 +111,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("source_partition", "UInt32"),
     ("source_offset", "Int64"),
     ("inserted_at", "DateTime64(6, 'UTC') DEFAULT now64(6)"),
-    # Which payload the event carries (the name of its field in Event's oneof, '' for none or one newer
-    # than the build that stored it) and that payload's protobuf bytes: a journey or an export renders
-    # the JSON when it is read, so the sink makes none (issue P2: it was a fifth of the sink's time).
-    ("payload_case", "LowCardinality(String) DEFAULT ''"),
-    ("payload", "String DEFAULT ''"),
-    *(
-        (f"payload_{name}", f"Nullable({kind}) DEFAULT {_from_json(name, kind)}")
-        for name, kind in PAYLOAD_FIELDS
-    ),
+    *_PAYLOAD_COLUMNS,
 )
 
 _COLUMNS_SQL = ",\n    ".join(f"{name} {kind}" for name, kind in COLUMNS)
@@ -127,9 +132,7 @@ ORDER BY (tenant_id, event_id)
     f"ALTER TABLE {EVENTS_TABLE} DROP INDEX IF EXISTS customer_idx",
     # The payload's bytes and the statistics' payload columns, in a table made before them.
     f"ALTER TABLE {EVENTS_TABLE} "
-    + ", ".join(
-        f"ADD COLUMN IF NOT EXISTS {name} {kind}" for name, kind in COLUMNS[-2 - len(PAYLOAD_FIELDS) :]
-    ),
+    + ", ".join(f"ADD COLUMN IF NOT EXISTS {name} {kind}" for name, kind in _PAYLOAD_COLUMNS),
 )
 
 JOURNEY_TABLE = f"{DATABASE}.journey"
