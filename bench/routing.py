@@ -68,10 +68,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 
-import httpx
 from aiokafka import AIOKafkaConsumer
 from cc.common.v1 import event_pb2
 
+from bench.rest import Rest, RestError
 from bench.support import (
     CpuMeter,
     consumer_lag,
@@ -135,9 +135,9 @@ def queue_rules() -> dict[str, dict[str, object]]:
     }
 
 
-async def define_queues(rest: httpx.AsyncClient) -> None:
+async def define_queues(rest: Rest) -> None:
     for queue_id, rules in queue_rules().items():
-        (await rest.post("/v1/queues", json={"queue_id": queue_id, **rules})).raise_for_status()
+        await rest.post("/v1/queues", {"queue_id": queue_id, **rules})
     print(f"    queues defined with rules: {', '.join(queue_rules())}")
 
 
@@ -195,29 +195,23 @@ class Calls:
         return samples, missing
 
 
-def failure(error: httpx.HTTPError) -> str:
-    if isinstance(error, httpx.HTTPStatusError):
-        return f"HTTP {error.response.status_code}"
-    return type(error).__name__
-
-
 def p99_with_misses(samples: list[float], missing: int) -> float:
     """The p99 when a call that never got there counts as infinitely late."""
     ordered = sorted(samples) + [float("inf")] * missing
     return percentile(ordered, 0.99) if ordered else float("inf")
 
 
-async def desk(rest: httpx.AsyncClient, calls: Calls, call_id: str, agent_id: str, talk: float) -> None:
+async def desk(rest: Rest, calls: Calls, call_id: str, agent_id: str, talk: float) -> None:
     """An agent's desktop: answer the ringing call at once, talk, hang up."""
     try:
-        (await rest.post(f"/v1/calls/{call_id}/answer", json={"agent_id": agent_id})).raise_for_status()
+        await rest.post(f"/v1/calls/{call_id}/answer", {"agent_id": agent_id})
         await asyncio.sleep(talk)
-        (await rest.post(f"/v1/calls/{call_id}/hangup", json={"party": "agent"})).raise_for_status()
-    except httpx.HTTPError as error:
-        calls.desk_failures[failure(error)] += 1
+        await rest.post(f"/v1/calls/{call_id}/hangup", {"party": "agent"})
+    except RestError as error:
+        calls.desk_failures[error.what] += 1
 
 
-async def follow(bootstrap: str, calls: Calls, rest: httpx.AsyncClient) -> None:
+async def follow(bootstrap: str, calls: Calls, rest: Rest) -> None:
     """Tail the call events and routing decisions (committed only) from their ends; ring -> desk."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -270,7 +264,7 @@ def skills_of(index: int, rng: random.Random) -> list[dict[str, object]]:
     return [{"name": name, "proficiency": rng.randint(1, 10)} for name in [first, *others]]
 
 
-async def log_in_agents(rest: httpx.AsyncClient, count: int) -> None:
+async def log_in_agents(rest: Rest, count: int) -> None:
     rng = random.Random(SEED)
     bodies: list[tuple[str, dict[str, object]]] = [
         (f"bench-{index:05}", {"site_id": SITES[index % len(SITES)], "skills": skills_of(index, rng)})
@@ -284,9 +278,9 @@ async def log_in_agents(rest: httpx.AsyncClient, count: int) -> None:
         async with gate:
             started = time.perf_counter()
             try:
-                (await rest.post(f"/v1/agents/{agent_id}/login", json=body)).raise_for_status()
-            except httpx.HTTPError as error:
-                failures[failure(error)] += 1
+                await rest.post(f"/v1/agents/{agent_id}/login", body)
+            except RestError as error:
+                failures[error.what] += 1
                 return
             samples.append((time.perf_counter() - started) * 1000)
 
@@ -301,19 +295,18 @@ async def log_in_agents(rest: httpx.AsyncClient, count: int) -> None:
     print(f"    {percentiles(samples)}")
 
 
-async def offer_calls(rest: httpx.AsyncClient, phase: Phase, rng: random.Random) -> None:
+async def offer_calls(rest: Rest, phase: Phase, rng: random.Random) -> None:
     """Open loop: each call is sent when it is due, whatever became of the ones before it."""
     digits = [digit for digit, _ in QUEUES.values()]
     weights = [share for _, share in QUEUES.values()]
 
     async def offer(caller: int, due: float, digit: str) -> None:
         try:
-            offered = await rest.post("/v1/calls", json={"ani": f"+8210{caller:08}", "dnis": "1588-1234"})
-            offered.raise_for_status()
-            call_id = offered.json()["call_id"]
-            (await rest.post(f"/v1/calls/{call_id}/digits", json={"digits": digit})).raise_for_status()
-        except httpx.HTTPError as error:
-            phase.failures[failure(error)] += 1
+            offered = await rest.post("/v1/calls", {"ani": f"+8210{caller:08}", "dnis": "1588-1234"})
+            call_id = offered["call_id"]
+            await rest.post(f"/v1/calls/{call_id}/digits", {"digits": digit})
+        except RestError as error:
+            phase.failures[error.what] += 1
             return
         finally:
             phase.answered_by = max(phase.answered_by, time.perf_counter())
@@ -341,7 +334,7 @@ async def drain(calls: Calls, phase: Phase, timeout: float) -> float:
     return time.monotonic() - started
 
 
-async def first_call_routed(rest: httpx.AsyncClient, calls: Calls, timeout: float) -> None:
+async def first_call_routed(rest: Rest, calls: Calls, timeout: float) -> None:
     """One call before anything is measured, so a routing worker that consumes nothing is found here."""
     canary = Phase(1, 1)
     started = time.monotonic()
@@ -406,9 +399,7 @@ def print_lag(lag: dict[str, dict[str, int]], when: str) -> bool:
     return not any(any(topics.values()) for topics in lag.values())
 
 
-async def steady(
-    platform: Platform, rest: httpx.AsyncClient, calls: Calls, pool: ProcessPoolExecutor
-) -> None:
+async def steady(platform: Platform, rest: Rest, calls: Calls, pool: ProcessPoolExecutor) -> None:
     settings = platform.settings
     bootstrap = settings.kafka_bootstrap_servers
     phase = Phase(RATE, SECONDS)
@@ -464,7 +455,7 @@ async def steady(
         print(f"\nPROCESSES THAT EXITED during the run: {', '.join(gone)} (see {platform.logs})")
 
 
-async def ramp(platform: Platform, rest: httpx.AsyncClient, calls: Calls) -> None:
+async def ramp(platform: Platform, rest: Rest, calls: Calls) -> None:
     if not RAMP:
         return
     print(
@@ -513,13 +504,7 @@ async def run(platform: Platform) -> None:
     settings = platform.settings
     bootstrap = settings.kafka_bootstrap_servers
     calls = Calls()
-    limits = httpx.Limits(max_connections=HTTP_CONNECTIONS, max_keepalive_connections=HTTP_CONNECTIONS)
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{settings.gateway_port}",
-        headers={"X-API-Key": API_KEY},
-        timeout=30,
-        limits=limits,
-    ) as rest:
+    async with Rest(f"http://127.0.0.1:{settings.gateway_port}", API_KEY, HTTP_CONNECTIONS) as rest:
         follower = asyncio.create_task(follow(bootstrap, calls, rest))
         await calls.following.wait()
         if QUEUE_RULES:
