@@ -6,15 +6,14 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from opentelemetry import trace
 
 from services.common import telemetry
 from services.common.keys import KeyRing
@@ -41,6 +40,7 @@ from services.gateway.routers import (
     ticket_groups,
     tickets,
 )
+from services.gateway.tracing import TraceRequests
 from services.gateway.twilio import routes as twilio_routes
 from services.gateway.twilio.accounts import TwilioAccounts
 from services.gateway.twilio.dialer import Dialer
@@ -113,15 +113,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.cc_max_request_bytes)
-    tracer = telemetry.tracer(__name__)
-
-    @app.middleware("http")
-    async def trace_request(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """One server span per request; the gRPC calls it makes carry its context on."""
-        with tracer.start_as_current_span(f"{request.method} {request.url.path}", kind=trace.SpanKind.SERVER):
-            return await call_next(request)
+    app.add_middleware(TraceRequests, tracer=telemetry.tracer(__name__))
 
     for router in (
         calls.router,
