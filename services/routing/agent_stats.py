@@ -5,6 +5,7 @@ it is in now is added as of the moment asked. Occupancy follows Amazon Connect: 
 time on contacts plus time ready (idle); ringing and after-contact work (wrap-up) count as on contacts,
 not-ready time counts in neither."""
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from cc.routing.v1 import routing_pb2
@@ -63,9 +64,17 @@ def agent_statistics(board: Board, seat: AgentSeat, now: float) -> routing_pb2.A
 
 def queue_occupancy(board: Board, queue_id: str, now: float) -> float | None:
     """Occupancy over the logged-in agents the queue may use: O(agents)."""
-    totals = dict.fromkeys(STATUSES, 0.0)
+    return queue_occupancies(board, [queue_id], now)[queue_id]
+
+
+def queue_occupancies(board: Board, queue_ids: Iterable[str], now: float) -> dict[str, float | None]:
+    """Each queue's occupancy in one pass over the agents: an agent's day is summed once, however many
+    of the queues it may serve (the routing worker publishes every queue's each second)."""
+    totals = {queue_id: dict.fromkeys(STATUSES, 0.0) for queue_id in queue_ids}
     for seat in board.agents.values():
-        if board.fit(seat.agent_id, queue_id) is not None:
+        served = [totals[q] for q in totals if board.fit(seat.agent_id, q) is not None]
+        if served:
             for status, spent in _seconds(board, seat, now).items():
-                totals[status] += spent
-    return _occupancy(totals)
+                for total in served:
+                    total[status] += spent
+    return {queue_id: _occupancy(total) for queue_id, total in totals.items()}

@@ -5,10 +5,11 @@ import pytest
 from cc.routing.v1 import events_pb2 as routing_events
 from cc.telephony.v1 import events_pb2 as call_events
 
-from services.routing.agent_stats import agent_statistics, queue_occupancy
+from services.routing.agent_stats import agent_statistics, queue_occupancies, queue_occupancy
 from services.routing.board import NOT_READY, READY, WRAP_UP, Board
 from services.routing.matching import dispatch
 from services.routing.metrics import queue_metrics
+from services.routing.rules import QueueRule, proto_of
 from tests.unit.support import TENANT, Feed, answered, changed, ended, logged_in, queued, ts
 
 ON_CONTACT = routing_events.AGENT_STATE_ON_CONTACT
@@ -81,6 +82,16 @@ def test_a_queues_occupancy_covers_the_agents_it_may_use() -> None:
     # member agents: busy 37 of (37 + 23) for kim, 0 of 60 for idle
     assert queue_occupancy(feed.board, "member", ts(60)) == pytest.approx(100 * 37 / 120, abs=0.01)
     assert queue_metrics(feed.board, "member", ts(60)).occupancy_percent == pytest.approx(30.83, abs=0.01)
+    # Every queue at once, as the routing worker publishes them: each counts only its own agents, and a
+    # queue no logged-in agent may serve has none.
+    feed.queue(
+        "payment", routing_events.QueueCreated(rules=proto_of(QueueRule("payment", (("payment", 0),)))), 0
+    )
+    feed.queue(
+        "general", routing_events.QueueCreated(rules=proto_of(QueueRule("general", (("general", 0),)))), 0
+    )
+    together = queue_occupancies(feed.board, ["member", "payment", "general"], ts(60))
+    assert together == {"member": pytest.approx(30.83, abs=0.01), "payment": 0.0, "general": None}
 
 
 def test_an_outbound_call_counts_in_the_agents_day_and_in_no_queue() -> None:

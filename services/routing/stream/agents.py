@@ -12,7 +12,7 @@ import faust
 from cc.common.v1 import event_pb2
 from google.protobuf.message import DecodeError
 
-from services.routing.agent_stats import queue_occupancy
+from services.routing.agent_stats import queue_occupancies
 from services.routing.board import FORWARDED_PAYLOADS, Board, SourcePosition, apply
 from services.routing.matching import Decision, dispatch, expand_targets, unrung_decisions
 from services.routing.metrics import all_queue_metrics
@@ -202,7 +202,7 @@ def occupancies(board: Board, now: float) -> dict[str, float | None]:
     if cached is None or not 0 <= now - cached[0] < OCCUPANCY_REFRESH_SECONDS:
         cached = occupancy_cache[board.tenant_id] = (
             now,
-            {q: queue_occupancy(board, q, now) for q in board.queues},
+            queue_occupancies(board, board.queues, now),
         )
     return cached[1]
 
