@@ -4,12 +4,14 @@ stream and picks up a new queue live, a failed sign-in says why, signing out end
 agent grid shows each agent's state and lets a supervisor take one off or put it back. An agent signs in
 with its own key to the agent desktop, logs in from its profile, takes a break with a reason, sees the call
 offered to it pop up with its caller, answers, holds, resumes and hangs up, and files the call's ticket
-(category, note, canned reply, status) after the call."""
+(category, note, canned reply, status) after the call; once the desk is closed, its agent loses
+presence and goes not ready."""
 
 import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +19,8 @@ from playwright.async_api import ConsoleMessage, Page, async_playwright, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from services.platform import Platform
-from tests.e2e.test_call_life import ok
+from tests.e2e.platform import PRESENCE_TIMEOUT_SECONDS
+from tests.e2e.test_call_life import eventually, ok
 
 CHROMIUM = Path("/usr/bin/chromium")
 # As this machine's browser tests need it: no sandbox as root, no calls home (its network is closed).
@@ -288,3 +291,15 @@ async def test_an_agent_works_a_call_from_the_desk_and_files_its_ticket(
             m.wrapUpLeft({state: 'ready', wrap_up_seconds: 0, state_since: '2026-01-01T00:00:00Z'})])"""
     )
     assert left == [7, 0, None]
+
+    # The desk beat for its agent while it was open (RT-9): closing it takes the ready agent out of
+    # routing, rather than leaving calls to ring at an empty desk.
+    await page.close()
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": ADMIN}, timeout=30) as rest:
+
+        async def gone() -> dict[str, Any] | None:
+            seen = ok(await rest.get(f"/v1/agents/{AGENT}"))
+            return seen if seen["reason"] == "lost-presence" else None
+
+        left_alone = await eventually(gone, "the closed desk's agent stayed", PRESENCE_TIMEOUT_SECONDS + 30)
+        assert left_alone["state"] == "not-ready"

@@ -2,7 +2,9 @@
 // offered to it with the caller's profile and latest tickets (the screen pop, TEL-2), the call's controls
 // (answer, reject, hold, resume, transfer to a queue, hang up), and after the call its wrap-up countdown
 // and the call's ticket (category, a note, a canned reply, the status). The agent is polled once a second:
-// a call rings for CC_RING_TIMEOUT_SECONDS (15 by default), so an offer shows well within it.
+// a call rings for CC_RING_TIMEOUT_SECONDS (15 by default), so an offer shows well within it. While the
+// agent is logged in, the desk tells routing it is alive (RT-9) three times per presence timeout, so
+// closing the desk takes a ready agent out of routing (`lost-presence`) instead of leaving calls to ring.
 
 import { $, api, label, number, seconds } from "./common.js";
 
@@ -17,6 +19,7 @@ let ticketCall = ""; // the call whose ticket the desk shows (or showed)
 let lastCall = null; // {call, since}: the call the agent last talked on, whose ticket is looked for
 let templates = [];
 let acting = 0; // actions under way: a poll that began before one may paint an older state
+let beatDue = 0; // when the next heartbeat is due (ms since the epoch); 0: at the next poll
 
 const path = (...parts) => parts.map(encodeURIComponent).join("/");
 
@@ -40,6 +43,7 @@ export function stopDesk() {
   me = "";
   agent = pop = ticket = lastCall = null;
   ticketCall = "";
+  beatDue = 0;
   templates = [];
   $("desk").hidden = true;
   for (const id of ["desk-state", "desk-call", "desk-error", "ticket-said"]) $(id).textContent = "";
@@ -68,7 +72,11 @@ async function poll() {
   const session = generation;
   try {
     const seen = await orNull(api("GET", `/v1/agents/${path(me)}`)); // null: never logged in
-    const call = seen && seen.state !== "logged-out" ? await orNull(api("GET", `/v1/agents/${path(me, "call")}`)) : null;
+    const live = seen && seen.state !== "logged-out";
+    const [call] = await Promise.all([
+      live ? orNull(api("GET", `/v1/agents/${path(me, "call")}`)) : null,
+      live ? heartbeat() : null,
+    ]);
     const popped = call ? await screenPop(call) : null;
     if (session !== generation) return;
     if (began === acting) {
@@ -84,6 +92,18 @@ async function poll() {
   } finally {
     polling = false;
     if (me) timer = setTimeout(poll, again ? 0 : POLL_MS); // (a new session's first, if it began meanwhile)
+  }
+}
+
+// The desk is alive (POST /v1/agents/{me}/heartbeat), when due: three times per presence timeout, which
+// the answer names. A 409 is the agent logged out meanwhile (the next poll sees it), not a failure.
+async function heartbeat() {
+  if (Date.now() < beatDue) return;
+  try {
+    const alive = await api("POST", `/v1/agents/${path(me, "heartbeat")}`);
+    beatDue = Date.now() + Math.max(500, (alive.timeout_seconds * 1000) / 3);
+  } catch (error) {
+    if (error.status !== 409) throw error;
   }
 }
 
