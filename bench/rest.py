@@ -21,7 +21,7 @@ class RestError(Exception):
 
 
 class Rest:
-    """POST and GET with an API key, JSON in and out, on a pool of `connections` keep-alive connections."""
+    """POST with an API key, JSON in and out, on a pool of `connections` keep-alive connections."""
 
     def __init__(self, base_url: str, api_key: str, connections: int, timeout: float = 30.0) -> None:
         self._session = aiohttp.ClientSession(
@@ -38,14 +38,8 @@ class Rest:
         await self._session.close()
 
     async def post(self, path: str, body: Mapping[str, object]) -> Any:
-        return await self._call("POST", path, body)
-
-    async def get(self, path: str) -> Any:
-        return await self._call("GET", path, None)
-
-    async def _call(self, method: str, path: str, body: Mapping[str, object] | None) -> Any:
         try:
-            async with self._session.request(method, path, json=body) as answer:
+            async with self._session.post(path, json=body) as answer:
                 if answer.status >= 400:
                     raise RestError(f"HTTP {answer.status}")
                 return await answer.json()
