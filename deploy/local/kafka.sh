@@ -7,7 +7,7 @@
 # Environment (all optional):
 #   KAFKA_PORT (9092)  KAFKA_CONTROLLER_PORT (KAFKA_PORT+1)  KAFKA_HOME (.local/kafka)
 #   KAFKA_DATA_DIR ($KAFKA_HOME/data-$KAFKA_PORT)  KAFKA_LOG (.local/logs/kafka-$KAFKA_PORT.log)
-#   KAFKA_HEAP (1g)  KAFKA_JVM_OPTS (extra JVM flags, e.g. -XX:TieredStopAtLevel=1 or a JFR recording)
+#   KAFKA_HEAP (1g)  KAFKA_JVM_OPTS (extra JVM flags, e.g. -XX:TieredStopAtLevel=4 or a JFR recording)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -76,8 +76,15 @@ start() {
   : >"$log"
   # Kafka's own defaults (kafka-run-class.sh): a fixed heap and G1 aiming at 20 ms pauses. With a 512 MiB
   # heap that grew on demand, young collections of 20-100 ms landed in the routing path's p99.
+  # Only the quick JIT (C1): a fresh broker's C2 compiler threads took about half of its CPU for minutes
+  # (0.63 of its 1.28 cores under bare transactions, still 0.2-0.27 after 4,000 of them), and every test
+  # run and benchmark here starts a fresh broker on two cores. Measured with bench.kafka_clients'
+  # librdkafka_transactions, one per transaction: 18.5-19.8 ms of broker CPU per transaction in the first
+  # thousands with C2, 7.4 with C1 from the start; settled, 6.6-6.8 against 6.3-7.5. A long-lived broker
+  # may want C2 back: KAFKA_JVM_OPTS=-XX:TieredStopAtLevel=4 (a later flag wins).
   nohup bash -c "exec java -Xms${KAFKA_HEAP:-1g} -Xmx${KAFKA_HEAP:-1g} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent ${KAFKA_JVM_OPTS:-} \
+    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:TieredStopAtLevel=1 \
+    ${KAFKA_JVM_OPTS:-} \
     -Dlog4j2.configurationFile=$root/deploy/local/log4j2.properties \
     -cp '$home/libs/*' kafka.Kafka '$config'" >>"$log" 2>&1 &
   echo $! >"$pidfile"

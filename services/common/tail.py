@@ -14,13 +14,13 @@ memory), and tells it when it has read every partition to the end it had when it
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
 
 from services.common import kafka
+from services.common.librdkafka_consumers import LibrdkafkaReader
 
 log = logging.getLogger(__name__)
 # How long one fetch waits for records before the reader looks again for followers that joined. A
@@ -78,12 +78,13 @@ class _Tail:
     """The shared reader of one broker address in one event loop, running while it has followers."""
 
     def __init__(self, bootstrap_servers: str) -> None:
-        self._bootstrap = bootstrap_servers
-        self._consumer = kafka.reader(bootstrap_servers)
+        self._consumer = LibrdkafkaReader(bootstrap_servers)
         self._places: list[_Place] = []
         self._joining: list[_Place] = []
         self._catching_up: list[_Place] = []
         self._by_partition: dict[TopicPartition, list[_Place]] = {}
+        # Where each partition was last assigned: its position until it has handed over a record.
+        self._assigned: dict[TopicPartition, int] = {}
         self.task = asyncio.create_task(self._run(), name=f"shared reader of {bootstrap_servers}")
 
     def join(self, place: _Place) -> None:
@@ -101,79 +102,69 @@ class _Tail:
         return True
 
     async def _run(self) -> None:
-        await kafka.until_done(self._start, "the shared reader")
         consumer = self._consumer
         try:
             while True:
                 if self._joining:
-                    await self._admit()
-                batches = await consumer.getmany(timeout_ms=JOIN_WAIT_MS, max_records=kafka.REPLAY_BATCH)
+                    await kafka.until_done(self._admit, "the shared reader")
+                batches = await consumer.getmany(JOIN_WAIT_MS, kafka.REPLAY_BATCH)
                 for tp, records in batches.items():
                     for place in self._by_partition.get(tp, ()):
                         place.take(tp, records)
                 if self._catching_up:
                     await self._note_caught_up()
         finally:
-            await consumer.stop()
+            await consumer.close()
 
-    async def _start(self) -> None:
-        """Start the consumer, or a fresh one after a start that failed (a consumer starts only once)."""
-        try:
-            await self._consumer.start()
-        except BaseException:
-            await self._consumer.stop()
-            self._consumer = kafka.reader(self._bootstrap)
-            raise
+    async def _positions(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        handed = await self._consumer.positions(partitions)
+        return {tp: offset if offset >= 0 else self._assigned[tp] for tp, offset in handed.items()}
 
     async def _admit(self) -> None:
         """Assign the joiners' partitions beside the ones already read, and go back where a joiner
-        starts earlier than the reader stands (the others skip what they have taken already)."""
+        starts earlier than the reader stands (the others skip what they have taken already). What the
+        broker is asked comes first, so that a call it fails leaves every joiner waiting in line."""
         consumer = self._consumer
-        joining, self._joining = self._joining, []
-        standing = {tp: await consumer.position(tp) for tp in consumer.assignment()}
+        joining = list(self._joining)
+        ends = [await consumer.end_offsets(await self._partitions_of(p.follower.topics)) for p in joining]
+        self._joining = [place for place in self._joining if place not in joining]
+        standing = await self._positions(self._assigned)
         wanted = dict(standing)
-        for place in joining:
-            partitions = await self._partitions_of(place.follower.topics)
-            ends = dict(await consumer.end_offsets(partitions))
+        for place, place_ends in zip(joining, ends, strict=True):
             if place not in self._places:
                 continue  # it left while its partitions were looked up
-            place.ends = ends
-            for tp, end in ends.items():
+            place.ends = place_ends
+            for tp, end in place_ends.items():
                 # Never past the end: the reader would be sent back to the beginning, and a follower
                 # starting there would miss what is written between the end and its start.
                 start = place.next_offsets[tp] = min(place.follower.start_at(tp, end), end)
                 wanted[tp] = min(start, wanted.get(tp, start))
                 self._by_partition.setdefault(tp, []).append(place)
             self._catching_up.append(place)
-        reassigned = wanted.keys() != standing.keys()
-        if reassigned:
-            consumer.assign(list(wanted))  # this replaces the assignment: every position is set again
-        for tp, offset in wanted.items():
-            if reassigned or standing[tp] != offset:
-                consumer.seek(tp, offset)
+        if wanted != standing:
+            await consumer.assign(wanted)  # every partition from where it stands, or from further back
+            self._assigned = wanted
         await self._note_caught_up()
 
     async def _partitions_of(self, topics: Sequence[str]) -> list[TopicPartition]:
-        """The topics' partitions, or KafkaError: a follower with none would read nothing, silently
-        (every topic a service follows exists before it starts, so none known is the broker's fault)."""
+        """The topics' partitions. A topic the broker does not know stops the reader (LookupError):
+        a follower with none would read nothing, silently, and every topic a service follows exists
+        before it starts."""
         for attempt in range(METADATA_ATTEMPTS):
-            partitions = await kafka.partitions_of(self._consumer, topics)
+            partitions = await self._consumer.partitions_of(topics)
             missing = set(topics) - {tp.topic for tp in partitions}
             if not missing:
                 return partitions
             await asyncio.sleep(attempt + 1)
-        raise KafkaError(f"no partitions known for {sorted(missing)}")
+        raise LookupError(f"no partitions known for {sorted(missing)}")
 
     async def _note_caught_up(self) -> None:
-        consumer = self._consumer
         for place in list(self._catching_up):
-            for tp, end in place.ends.items():
-                if await consumer.position(tp) < end:
-                    break
-            else:
-                if place in self._catching_up:  # it may have left while a position was asked
-                    self._catching_up.remove(place)
-                    place.follower.caught_up()
+            standing = await self._positions(place.ends)
+            # It may have left while a position was asked.
+            if all(standing[tp] >= end for tp, end in place.ends.items()) and place in self._catching_up:
+                self._catching_up.remove(place)
+                place.follower.caught_up()
 
 
 _tails: dict[tuple[asyncio.AbstractEventLoop, str], _Tail] = {}

@@ -1,0 +1,170 @@
+"""Consumers on librdkafka (confluent-kafka), behind the small asyncio interface the platform uses: a
+reader outside any group (the shared reader of read models).
+
+py-spy on telephony (`make bench-commands`, one command at a time) found half of its CPU in aiokafka's
+fetch loop: building, encoding and decoding in Python a fetch request and response that name every
+assigned partition (the shared reader follows some sixty), several times per command. librdkafka fetches
+on its own threads, in C, and keeps fetching a partition while earlier records wait to be taken, so the
+broker may hold an idle fetch longer without delaying any record.
+
+Every call runs on the consumer's one thread: librdkafka's consumer is not to be used from two threads
+at once (a second caller waits for the first), and a wait for records must not block the event loop.
+Records come back as aiokafka `ConsumerRecord`s, the type every reader of records takes.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, TypeVar
+from uuid import uuid4
+
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, KafkaException, Message
+from confluent_kafka import TopicPartition as RdTopicPartition
+
+log = logging.getLogger(__name__)
+# How long the broker holds a fetch that finds nothing. librdkafka's fetcher runs beside the reader, and
+# a record appended answers a waiting fetch at once, so this costs no record any delay: it is only how
+# often an idle reader asks (aiokafka's had to be short, see kafka.IDLE_FETCH_WAIT_MS).
+FETCH_WAIT_MS = 500
+# Records librdkafka fetches ahead per partition, at most: enough for a replay to stream, small enough
+# that a reader of sixty partitions stays within a few hundred MiB while it replays them all.
+PREFETCH_KBYTES = 4096
+# Records handed over at most per wait, unless the caller says otherwise.
+MAX_RECORDS = 1000
+# A call that asks the broker (end offsets, metadata) gives up after this long.
+BROKER_CALL_SECONDS = 10.0
+# aiokafka's names for the two kinds of record timestamp.
+CREATE_TIME, LOG_APPEND_TIME = 0, 1
+T = TypeVar("T")
+
+
+class _Consumer:
+    """What both kinds share: read_committed (the events of an aborted command are never seen), from
+    the earliest offset where none is known, committing only when told."""
+
+    def __init__(self, bootstrap_servers: str, group_id: str, **settings: Any) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=group_id[:32])
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "group.id": group_id,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "fetch.wait.max.ms": FETCH_WAIT_MS,
+                "queued.max.messages.kbytes": PREFETCH_KBYTES,
+                "logger": logging.getLogger("librdkafka"),  # not straight to stderr
+                **settings,
+            }
+        )
+        self._group = group_id
+        self._closed = False
+
+    async def _call(self, work: Callable[..., T], *args: Any) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, partial(work, *args))
+        except KafkaException as error:  # callers handle the broker's faults as aiokafka's
+            raise KafkaError(str(error.args[0] if error.args else error)) from error
+
+    async def positions(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """The next offset each partition hands over (past transaction markers, unlike a last record's
+        offset plus one: a partition read to its end stands at the end), or a negative number for one
+        that has handed nothing over since it was assigned."""
+        asked = [RdTopicPartition(tp.topic, tp.partition) for tp in partitions]
+        if not asked:
+            return {}
+        known = await self._call(self._consumer.position, asked)
+        return {TopicPartition(p.topic, p.partition): p.offset for p in known}
+
+    async def getmany(
+        self, timeout_ms: int, max_records: int = MAX_RECORDS
+    ) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """The records fetched so far, up to `max_records`, waiting at most `timeout_ms` for the first."""
+        messages = await self._call(self._take, max_records, timeout_ms / 1000)
+        batches: dict[TopicPartition, list[ConsumerRecord]] = {}
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                # librdkafka retries what passes (a broker away, a leader moving) by itself; it reports
+                # it here too. A fatal error stops the reader: its service stops, as with any lost loop.
+                if error.fatal():
+                    raise KafkaError(str(error))
+                log.warning("reader: %s", error)
+                continue
+            record = _record(message)
+            batches.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
+        return batches
+
+    def _take(self, max_records: int, timeout: float) -> list[Message]:
+        """The first record as soon as there is one, and what else has arrived: librdkafka's batch
+        call would wait out its whole timeout for a full batch."""
+        first = self._consumer.poll(timeout)
+        if first is None:
+            return []
+        return [first, *self._consumer.consume(max_records - 1, 0)] if max_records > 1 else [first]
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._call(self._consumer.close)
+            self._thread.shutdown(wait=False)
+
+
+class LibrdkafkaReader(_Consumer):
+    """Reads the partitions it is assigned, from the offsets it is told."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        # The client requires a group id; this consumer never joins the group nor commits to it.
+        super().__init__(bootstrap_servers, f"reader-{uuid4()}")
+
+    async def assign(self, starts: dict[TopicPartition, int]) -> None:
+        """Read exactly these partitions, each from its offset (the assignment is replaced)."""
+        partitions = [RdTopicPartition(tp.topic, tp.partition, offset) for tp, offset in starts.items()]
+        await self._call(self._consumer.assign, partitions)
+
+    async def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """The last stable offset of each partition: one request per broker for all of them."""
+        if not partitions:
+            return {}
+        latest = [RdTopicPartition(tp.topic, tp.partition, -1) for tp in partitions]  # -1: the end
+        found = await self._call(self._consumer.offsets_for_times, latest, BROKER_CALL_SECONDS)
+        ends = {}
+        for p in found:
+            if p.error is not None:
+                raise KafkaError(f"no end offset of {p.topic}[{p.partition}]: {p.error}")
+            ends[TopicPartition(p.topic, p.partition)] = p.offset
+        return ends
+
+    async def partitions_of(self, topics: Sequence[str]) -> list[TopicPartition]:
+        """The topics' partitions the broker knows (none for a topic it does not)."""
+        partitions: list[TopicPartition] = []
+        for topic in topics:
+            metadata = await self._call(self._consumer.list_topics, topic, BROKER_CALL_SECONDS)
+            found = metadata.topics.get(topic)
+            if found is None or found.error is not None:
+                continue
+            partitions.extend(TopicPartition(topic, p) for p in sorted(found.partitions))
+        return partitions
+
+
+def _record(message: Message) -> ConsumerRecord:
+    kind, timestamp = message.timestamp()
+    key, value = message.key(), message.value()
+    return ConsumerRecord(
+        topic=message.topic(),
+        partition=message.partition(),
+        offset=message.offset(),
+        timestamp=timestamp,
+        timestamp_type=LOG_APPEND_TIME if kind == TIMESTAMP_LOG_APPEND_TIME else CREATE_TIME,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key) if key is not None else -1,
+        serialized_value_size=len(value) if value is not None else -1,
+        headers=tuple(message.headers() or ()),
+    )
