@@ -25,18 +25,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Generic
 
-from aiokafka import (
-    AIOKafkaConsumer,
-    AIOKafkaProducer,
-    ConsumerRebalanceListener,
-    ConsumerRecord,
-    TopicPartition,
-)
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from cc.common.v1 import types_pb2
 
 from services.common import kafka
 from services.common.aggregate import AggregateSpec, C, S
 from services.common.command_bus import CommandBus
+from services.common.librdkafka_consumers import GroupMember
 from services.common.partition_owner import PartitionOwner
 from services.common.settings import PlatformSettings
 
@@ -103,7 +98,7 @@ class CommandProcessor(Generic[S, C]):
         self.assigned.clear()
         await self.stop_owners(partitions)
 
-    def assign(self, partitions: list[int], consumer: AIOKafkaConsumer, on_lost: Callable[[], None]) -> None:
+    def assign(self, partitions: list[int], consumer: GroupMember, on_lost: Callable[[], None]) -> None:
         for partition in partitions:
             if partition in self.owners:
                 continue
@@ -134,7 +129,7 @@ class CommandProcessor(Generic[S, C]):
         return self._bus is not None and self._bus.deliver(reply)
 
 
-class CommandGroup(ConsumerRebalanceListener):
+class CommandGroup:
     """A service's member of its command processors' consumer group: one consumer for the commands
     topics of all its aggregate types."""
 
@@ -144,19 +139,16 @@ class CommandGroup(ConsumerRebalanceListener):
         self.name = name
         self._settings = settings
         self._by_topic = {processor.spec.topics.commands: processor for processor in processors}
-        self._consumer: AIOKafkaConsumer | None = None
+        self._consumer: GroupMember | None = None
         self._rejoin = asyncio.Event()
 
     async def run(self) -> None:
-        consumer = self._consumer = kafka.group_consumer(self._settings.kafka_bootstrap_servers, self.name)
-        consumer.subscribe(list(self._by_topic), listener=self)
-        await consumer.start()
+        consumer = self._consumer = GroupMember(self._settings.kafka_bootstrap_servers, self.name)
+        await consumer.subscribe(list(self._by_topic), self)
         committed_at = time.monotonic()
         try:
             while True:
-                batches = await consumer.getmany(
-                    timeout_ms=100, max_records=self._settings.cc_command_batch_max_commands
-                )
+                batches = await consumer.getmany(100, self._settings.cc_command_batch_max_commands)
                 for tp, records in batches.items():
                     self._by_topic[tp.topic].offer(tp.partition, records)
                 if self._rejoin.is_set():
@@ -171,13 +163,13 @@ class CommandGroup(ConsumerRebalanceListener):
                 await self._stop_owners()
             finally:
                 try:
-                    await consumer.stop()
+                    await consumer.close()
                 finally:
                     # A rebalance that finished while the owners stopped assigned new ones: left
                     # running, they would keep loading and starting writers, fencing the next owners.
                     await self._stop_owners()
 
-    async def _commit_group_offsets(self, consumer: AIOKafkaConsumer) -> None:
+    async def _commit_group_offsets(self, consumer: GroupMember) -> None:
         """The owners' positions as the group's offsets: for lag monitoring, and where a new owner starts
         on a partition that never committed a batch. Never ahead of what was committed."""
         offsets = {tp: offset for p in self._by_topic.values() for tp, offset in p.positions().items()}
@@ -202,14 +194,13 @@ class CommandGroup(ConsumerRebalanceListener):
     def _lost(self) -> None:
         self._rejoin.set()
 
-    async def _leave_and_rejoin(self, consumer: AIOKafkaConsumer) -> None:
+    async def _leave_and_rejoin(self, consumer: GroupMember) -> None:
         """Give up every partition and join again, so the group hands the fenced one to a live member."""
         log.warning("%s: a partition was taken over; leaving and rejoining the group", self.name)
         for processor in self._by_topic.values():
             processor.assigned.clear()
         await self._stop_owners()
-        consumer.unsubscribe()
-        consumer.subscribe(list(self._by_topic), listener=self)
+        await consumer.rejoin()
         self._rejoin.clear()
 
     async def _stop_owners(self) -> None:

@@ -5,15 +5,9 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from aiokafka import (
-    AIOKafkaConsumer,
-    AIOKafkaProducer,
-    ConsumerRebalanceListener,
-    ConsumerRecord,
-    TopicPartition,
-)
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.conn import AIOKafkaConnection, CloseReason
 from aiokafka.consumer.fetcher import Fetcher
@@ -187,51 +181,42 @@ async def until_done(work: Callable[[], Awaitable[T]], who: str, first: float = 
 
 
 NOT_COMMITTED = OffsetAndMetadata(-1, "")
-# Called with a group member's consumer and its newly assigned partitions, before it fetches any.
-OnAssigned = Callable[[AIOKafkaConsumer, list[TopicPartition]], Awaitable[None]]
+# Where a group member's newly assigned partitions start, if not at the group's committed offsets.
+OnAssigned = Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, int]]]
 
 
-async def start_where_former_groups_stood(
+async def where_former_groups_stood(
     bootstrap_servers: str,
     group: str,
     former: Mapping[str, Sequence[Sequence[str]]],
-    consumer: AIOKafkaConsumer,
     assigned: list[TopicPartition],
-) -> None:
-    """Start `group`'s partitions that it has never committed where the groups it replaces stood: at the
-    earliest offset committed by the former groups reading that topic (`former`: topic -> for each
-    reaction, the names its groups had: the furthest of them counts), and only where
-    every reaction's former group had committed one (a former group without one started at the beginning
-    too). Between the former offsets, records are handled twice, harmlessly for a member that may read a
-    round again anyway; none is skipped. The start is committed at once, so that a quiet partition does
-    not depend on the former groups' offsets, which the broker drops 7 days after their groups empty."""
+) -> dict[TopicPartition, int]:
+    """Where `group`'s partitions that it has never committed start: at the earliest offset committed
+    by the former groups reading that topic (`former`: topic -> for each reaction, the names its groups
+    had: the furthest of them counts), and only where every reaction's former group had committed one
+    (a former group without one started at the beginning too). Between the former offsets, records are
+    handled twice, harmlessly for a member that may read a round again anyway; none is skipped. The
+    member commits these starts at once, so that a quiet partition does not depend on the former
+    groups' offsets, which the broker drops 7 days after their groups empty."""
     topics = {tp.topic for tp in assigned if former.get(tp.topic)}
     if not topics:
-        return
-    # Paused at once, before the consumer's own fetches (it starts them on the assignment, beside this
-    # listener) can hand over records from the beginning; records fetched meanwhile are dropped by the seek.
+        return {}
     asking = [tp for tp in assigned if tp.topic in topics]
-    consumer.pause(*asking)
     names = sorted({name for topic in topics for names in former[topic] for name in names})
-    try:
-        # Retried until the broker answers (a fresh broker's coordinator loads for a while): a failure
-        # here would leave the partitions at the beginning, reacting again to the whole history.
-        stood = await until_done(partial(_committed_offsets, bootstrap_servers, group, names, asking), group)
-        starts = {}
-        # A group can answer -1 for a partition it never committed.
-        for tp in (tp for tp in asking if stood[group].get(tp, NOT_COMMITTED).offset < 0):
-            # A reaction that ran under several groups had handled everything below the furthest.
-            offsets = [
-                max(stood[name].get(tp, NOT_COMMITTED).offset for name in names) for names in former[tp.topic]
-            ]
-            if all(offset >= 0 for offset in offsets):
-                starts[tp] = min(offsets)
-                log.info("%s: %s starts at %d, where its former groups stood", group, tp, starts[tp])
-                consumer.seek(tp, starts[tp])
-        if starts:
-            await commit_offsets(consumer, starts, group)
-    finally:
-        consumer.resume(*asking)
+    # Retried until the broker answers (a fresh broker's coordinator loads for a while): a failure
+    # here would leave the partitions at the beginning, reacting again to the whole history.
+    stood = await until_done(partial(_committed_offsets, bootstrap_servers, group, names, asking), group)
+    starts = {}
+    # A group can answer -1 for a partition it never committed.
+    for tp in (tp for tp in asking if stood[group].get(tp, NOT_COMMITTED).offset < 0):
+        # A reaction that ran under several groups had handled everything below the furthest.
+        offsets = [
+            max(stood[name].get(tp, NOT_COMMITTED).offset for name in names) for names in former[tp.topic]
+        ]
+        if all(offset >= 0 for offset in offsets):
+            starts[tp] = min(offsets)
+            log.info("%s: %s starts at %d, where its former groups stood", group, tp, starts[tp])
+    return starts
 
 
 async def _committed_offsets(
@@ -252,15 +237,17 @@ async def _committed_offsets(
         await admin.close()
 
 
-class CommitRounds(ConsumerRebalanceListener):
+class CommitRounds:
     """The offsets a group member has handled, committed in rounds: when a fetch finds nothing, or at
     least every COMMIT_EVERY_SECONDS while busy, and for the partitions leaving it in a rebalance. After
     a crash the partition's next owner reads again at most a round, so only for members whose handling
-    of a record twice is harmless. A commit refused (a rebalance, the broker away) is only logged."""
+    of a record twice is harmless. A commit refused (a rebalance, the broker away) is only logged.
 
-    def __init__(self, who: str, consumer: AIOKafkaConsumer, on_assigned: "OnAssigned | None" = None) -> None:
+    It is the member's rebalance listener."""
+
+    def __init__(self, who: str, member: "Committing", on_assigned: OnAssigned | None = None) -> None:
         self._who = who
-        self._consumer = consumer
+        self._member = member
         self._on_assigned = on_assigned
         self._handled: dict[TopicPartition, int] = {}
         self._committed_at = time.monotonic()
@@ -273,7 +260,7 @@ class CommitRounds(ConsumerRebalanceListener):
         if self._handled and (not found_any or time.monotonic() - self._committed_at >= COMMIT_EVERY_SECONDS):
             # A batch fetched before a rebalance may name a partition this member no longer holds: the
             # broker would refuse the whole commit for it.
-            held = self._consumer.assignment()
+            held = self._member.assignment()
             await self._commit({tp: offset for tp, offset in self._handled.items() if tp in held})
             self._handled = {}
             self._committed_at = time.monotonic()
@@ -285,15 +272,30 @@ class CommitRounds(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         if self._on_assigned is not None:
-            await self._on_assigned(self._consumer, assigned)
+            starts = await self._on_assigned(assigned)
+            if starts:
+                self._member.start_at(starts)
+                await self._commit(starts)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         if not offsets:
             return
-        await commit_offsets(self._consumer, offsets, self._who)
+        await commit_offsets(self._member, offsets, self._who)
 
 
-async def commit_offsets(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int], who: str) -> bool:
+class Committing(Protocol):
+    """What CommitRounds asks of its group member."""
+
+    def assignment(self) -> set[TopicPartition]: ...
+
+    def start_at(self, starts: dict[TopicPartition, int]) -> None: ...
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None: ...
+
+
+async def commit_offsets(
+    consumer: "AIOKafkaConsumer | Committing", offsets: dict[TopicPartition, int], who: str
+) -> bool:
     """Commit a group member's offsets, or log why not and go on (whatever was not committed is read
     again, so every caller handles a record twice harmlessly): refused in a rebalance, or the broker
     away. Whether they were committed."""

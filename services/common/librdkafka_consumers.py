@@ -1,5 +1,6 @@
 """Consumers on librdkafka (confluent-kafka), behind the small asyncio interface the platform uses: a
-reader outside any group (the shared reader of read models).
+reader outside any group (the shared reader of read models) and a group member (command processors,
+policies, the Twilio dialer).
 
 py-spy on telephony (`make bench-commands`, one command at a time) found half of its CPU in aiokafka's
 fetch loop: building, encoding and decoding in Python a fetch request and response that name every
@@ -14,15 +15,16 @@ Records come back as aiokafka `ConsumerRecord`s, the type every reader of record
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from uuid import uuid4
 
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, KafkaException, Message
+from confluent_kafka import OFFSET_INVALID, TIMESTAMP_LOG_APPEND_TIME, Consumer, KafkaException, Message
 from confluent_kafka import TopicPartition as RdTopicPartition
 
 log = logging.getLogger(__name__)
@@ -103,10 +105,14 @@ class _Consumer:
     def _take(self, max_records: int, timeout: float) -> list[Message]:
         """The first record as soon as there is one, and what else has arrived: librdkafka's batch
         call would wait out its whole timeout for a full batch."""
+        self._before_take()
         first = self._consumer.poll(timeout)
         if first is None:
             return []
         return [first, *self._consumer.consume(max_records - 1, 0)] if max_records > 1 else [first]
+
+    def _before_take(self) -> None:
+        """What the consumer's thread does before each wait for records."""
 
     async def close(self) -> None:
         if not self._closed:
@@ -168,3 +174,139 @@ def _record(message: Message) -> ConsumerRecord:
         serialized_value_size=len(value) if value is not None else -1,
         headers=tuple(message.headers() or ()),
     )
+
+
+class RebalanceListener(Protocol):
+    """What a group member's owner does when partitions come and go (coroutines on the event loop)."""
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None: ...
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None: ...
+
+
+class GroupMember(_Consumer):
+    """A member of a consumer group that commits only what it is told to.
+
+    librdkafka calls its rebalance callbacks on the consumer's thread, inside a wait for records; the
+    listener's coroutines run on the event loop meanwhile, with that thread waiting for them. Whatever
+    they ask of the consumer then (a commit, where a partition starts) cannot wait for the thread they
+    hold: it is noted, and done by that thread when they return (the starts in the assignment itself).
+    Pausing, resuming and moving a partition (`pause`, `resume`, `seek`) never wait either: the thread
+    does them, in order, before its next wait for records, or as the rebalance they are asked in ends."""
+
+    def __init__(self, bootstrap_servers: str, group_id: str) -> None:
+        super().__init__(
+            bootstrap_servers, group_id, **{"session.timeout.ms": 10_000, "heartbeat.interval.ms": 1_000}
+        )
+        self._loop = asyncio.get_running_loop()
+        self._listener: RebalanceListener | None = None
+        self._held: set[TopicPartition] = set()
+        self._rebalancing = False
+        self._starts: dict[TopicPartition, int] = {}
+        self._to_commit: dict[TopicPartition, int] = {}
+        self._topics: list[str] = []
+        # What the consumer's thread does before its next wait: appended here, taken there.
+        self._controls: deque[Callable[[Consumer], None]] = deque()
+
+    async def subscribe(self, topics: Sequence[str], listener: RebalanceListener) -> None:
+        """Join the group for these topics; `listener` hears of every rebalance."""
+        self._listener = listener
+        self._topics = list(topics)
+        await self._call(
+            partial(
+                self._consumer.subscribe,
+                list(topics),
+                on_assign=self._assigned,
+                # Partitions lost without a revocation (the session expired) come here too: their
+                # owners stop, and the commits refused for them are only logged.
+                on_revoke=self._revoked,
+            )
+        )
+
+    async def rejoin(self) -> None:
+        """Give up every partition (the listener hears of it) and join the group again."""
+        await self._call(self._consumer.unsubscribe)
+        assert self._listener is not None, "only a member that subscribed rejoins"
+        await self.subscribe(self._topics, self._listener)
+
+    def pause(self, tp: TopicPartition) -> None:
+        """Fetch nothing more of the partition until it is resumed."""
+        self._controls.append(lambda consumer: consumer.pause([RdTopicPartition(tp.topic, tp.partition)]))
+
+    def resume(self, tp: TopicPartition) -> None:
+        self._controls.append(lambda consumer: consumer.resume([RdTopicPartition(tp.topic, tp.partition)]))
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Hand the partition over from `offset` on (what was fetched before is dropped)."""
+        self._controls.append(
+            lambda consumer: consumer.seek(RdTopicPartition(tp.topic, tp.partition, offset))
+        )
+
+    def _before_take(self) -> None:
+        while self._controls:
+            control = self._controls.popleft()
+            try:
+                control(self._consumer)
+            except KafkaException as error:  # a partition revoked since it was asked: nothing to do
+                log.warning("%s: a partition control failed: %r", self._group, error)
+
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions this member holds (as of the latest rebalance)."""
+        return set(self._held)
+
+    def start_at(self, starts: dict[TopicPartition, int]) -> None:
+        """Within the listener's `on_partitions_assigned`: start these partitions at these offsets
+        rather than at the group's committed ones."""
+        if not self._rebalancing:
+            raise RuntimeError("a partition's start is set only while it is being assigned")
+        self._starts.update(starts)
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit these offsets for the group, or raise KafkaError (a rebalance, the broker away)."""
+        if self._rebalancing:
+            self._to_commit.update(offsets)
+            return
+        await self._call(self._commit_now, offsets)
+
+    def _commit_now(self, offsets: dict[TopicPartition, int]) -> None:
+        listed = [RdTopicPartition(tp.topic, tp.partition, offset) for tp, offset in offsets.items()]
+        for committed in self._consumer.commit(offsets=listed, asynchronous=False) or ():
+            if committed.error is not None:
+                raise KafkaException(committed.error)
+
+    # -- on the consumer's thread, inside a wait for records -------------------------------------------
+    def _assigned(self, consumer: Consumer, partitions: list[RdTopicPartition]) -> None:
+        tps = [TopicPartition(p.topic, p.partition) for p in partitions]
+        assert self._listener is not None  # subscribed, since partitions come
+        self._in_listener(self._listener.on_partitions_assigned(tps))
+        starts = [
+            RdTopicPartition(tp.topic, tp.partition, self._starts.get(tp, OFFSET_INVALID)) for tp in tps
+        ]
+        consumer.assign(starts)  # OFFSET_INVALID: where the group committed, else the earliest
+        self._held = set(tps)
+        self._before_take()  # the pauses asked for while they were being assigned
+        self._commit_noted("starts")
+
+    def _revoked(self, consumer: Consumer, partitions: list[RdTopicPartition]) -> None:
+        tps = [TopicPartition(p.topic, p.partition) for p in partitions]
+        assert self._listener is not None
+        self._in_listener(self._listener.on_partitions_revoked(tps))
+        self._commit_noted("leaving partitions")
+        consumer.unassign()
+        self._held.clear()
+        self._controls.clear()  # of partitions no longer held
+
+    def _in_listener(self, work: Coroutine[Any, Any, None]) -> None:
+        self._rebalancing = True
+        self._starts, self._to_commit = {}, {}
+        try:
+            asyncio.run_coroutine_threadsafe(work, self._loop).result()
+        finally:
+            self._rebalancing = False
+
+    def _commit_noted(self, what: str) -> None:
+        if self._to_commit:
+            try:
+                self._commit_now(self._to_commit)
+            except KafkaException as error:  # read again by the partition's next owner
+                log.warning("%s: %s not committed (%r)", self._group, what, error)

@@ -48,6 +48,7 @@ from services.common import kafka, telemetry
 from services.common.aggregate import AggregateSpec, C, S
 from services.common.deciding import Decided, Entry, decide_command, duplicate_of, replay
 from services.common.envelope import aggregate_key
+from services.common.librdkafka_consumers import GroupMember
 from services.common.outcomes import CommandLedger, RecentOutcomes, fingerprint
 from services.common.settings import PlatformSettings
 from services.common.snapshots import (
@@ -97,7 +98,7 @@ class PartitionOwner(Generic[S, C]):
         group: str,
         settings: PlatformSettings,
         producer: AIOKafkaProducer,
-        consumer: AIOKafkaConsumer,
+        consumer: GroupMember,
         deliver: LocalDelivery,
     ) -> None:
         self.spec = spec

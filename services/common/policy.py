@@ -33,6 +33,7 @@ from cc.common.v1 import event_pb2
 from services.common import kafka
 from services.common.aggregate import AggregateCommand
 from services.common.command_bus import CommandBus
+from services.common.librdkafka_consumers import GroupMember
 from services.common.topics import AggregateTopics
 
 log = logging.getLogger(__name__)
@@ -115,15 +116,14 @@ class PolicyGroup:
                 self._by_topic.setdefault(topic, []).append(policy)
 
     async def run(self) -> None:
-        consumer = kafka.group_consumer(self._bootstrap, self.name)
         former = {
             topic: [[p.name, *p.formerly] for p in policies if p.name != self.name]
             for topic, policies in self._by_topic.items()
         }
-        regrouped = partial(kafka.start_where_former_groups_stood, self._bootstrap, self.name, former)
+        regrouped = partial(kafka.where_former_groups_stood, self._bootstrap, self.name, former)
+        consumer = GroupMember(self._bootstrap, self.name)
         rounds = kafka.CommitRounds(self.name, consumer, on_assigned=regrouped)
-        consumer.subscribe(list(self._by_topic), listener=rounds)
-        await consumer.start()
+        await consumer.subscribe(list(self._by_topic), rounds)
         try:
             while True:
                 batches = await consumer.getmany(timeout_ms=200)
@@ -135,7 +135,7 @@ class PolicyGroup:
                     rounds.handled(tp, records)
                 await rounds.after_fetch(bool(batches))
         finally:
-            await consumer.stop()
+            await consumer.close()
 
     async def _commands_for(self, record: ConsumerRecord) -> list[Post]:
         try:

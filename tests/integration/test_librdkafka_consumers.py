@@ -1,5 +1,6 @@
 """The librdkafka consumers on a real broker: a reader hands over a committed transaction's records at
-once and stands past its commit marker."""
+once and stands past its commit marker; a group member commits, when its partitions are revoked, what
+it had handled, and starts a partition where its listener says, committing that start."""
 
 import asyncio
 import time
@@ -9,7 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common import kafka
 from services.common.envelope import new_id
-from services.common.librdkafka_consumers import LibrdkafkaReader
+from services.common.librdkafka_consumers import GroupMember, LibrdkafkaReader
 from services.common.settings import PlatformSettings
 from services.common.topics import TopicSpec, ensure_topics
 
@@ -66,3 +67,55 @@ async def test_a_reader_hands_over_a_committed_transaction_at_once_and_stands_pa
         assert await reader.partitions_of([topic]) == [tp]
     finally:
         await reader.close()
+
+
+class Handled:
+    """A group member's listener that commits on revocation what it had handled, and starts partition 0
+    where it is told."""
+
+    def __init__(self, starts: dict[TopicPartition, int]) -> None:
+        self.member: GroupMember | None = None
+        self.starts = starts
+        self.handled: dict[TopicPartition, int] = {}
+        self.assigned = asyncio.Event()
+        self.revoked = asyncio.Event()
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        assert self.member is not None
+        starts = {tp: offset for tp, offset in self.starts.items() if tp in assigned}
+        if starts:
+            self.member.start_at(starts)
+            await self.member.commit(starts)
+        self.assigned.set()
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        assert self.member is not None
+        await self.member.commit({tp: o for tp, o in self.handled.items() if tp in revoked})
+        self.revoked.set()
+
+
+async def test_a_group_member_starts_where_told_and_commits_what_it_handled_when_it_leaves(
+    kafka_bootstrap: str,
+) -> None:
+    topic = await _topic(kafka_bootstrap, 2)
+    first, second = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    for tp in (first, second):
+        await _write_in_a_transaction(kafka_bootstrap, topic, tp.partition, 4)
+    group = f"test.group-{new_id()}"
+    listener = Handled({first: 2})
+    member = listener.member = GroupMember(kafka_bootstrap, group)
+    try:
+        await member.subscribe([topic], listener)
+        taken: dict[TopicPartition, list[int]] = {first: [], second: []}
+        async with asyncio.timeout(30):
+            while len(taken[first]) < 2 or len(taken[second]) < 4:
+                for tp, records in (await member.getmany(timeout_ms=200)).items():
+                    taken[tp] += [r.offset for r in records]
+                    listener.handled[tp] = records[-1].offset + 1
+        assert taken == {first: [2, 3], second: [0, 1, 2, 3]}  # partition 0 from where it was told
+        assert member.assignment() == {first, second}
+        assert await _committed(kafka_bootstrap, group) == {first: 2}  # the start, committed at once
+    finally:
+        await member.close()  # leaving revokes both: what was handled is committed
+    assert listener.revoked.is_set()
+    assert await _committed(kafka_bootstrap, group) == {first: 4, second: 4}

@@ -29,6 +29,7 @@ from twilio.rest import Client
 
 from services.common import kafka
 from services.common.grpc_server import API_KEY_HEADER
+from services.common.librdkafka_consumers import GroupMember
 from services.common.settings import PlatformSettings
 from services.common.topics import CALLS
 from services.gateway.clients import ServiceClients
@@ -182,12 +183,11 @@ class Dialer:
 
     async def run(self) -> None:
         self._http = self._http or RebasedHttpClient(self._settings.cc_twilio_api_url)
-        consumer = kafka.group_consumer(self._settings.kafka_bootstrap_servers, GROUP)
         # A partition's next owner tells Twilio again what the last round did: `still_due` guards it.
+        consumer = GroupMember(self._settings.kafka_bootstrap_servers, GROUP)
         rounds = kafka.CommitRounds("twilio dialer", consumer)
-        consumer.subscribe([CALLS.events], listener=rounds)
+        await consumer.subscribe([CALLS.events], rounds)
         try:
-            await consumer.start()
             while True:
                 batches = await consumer.getmany(timeout_ms=200)
                 # In the group (a replica may hold no partition, and all hold none while it rebalances).
@@ -198,7 +198,7 @@ class Dialer:
                 await rounds.after_fetch(bool(batches))
         finally:
             self.following = False
-            await consumer.stop()
+            await consumer.close()
             await self._http.close()
 
     async def _in_order(self, records: list[ConsumerRecord]) -> None:
