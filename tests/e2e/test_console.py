@@ -5,7 +5,8 @@ agent grid shows each agent's state and lets a supervisor take one off or put it
 with its own key to the agent desktop, logs in from its profile, takes a break with a reason, sees the call
 offered to it pop up with its caller, answers, holds, resumes and hangs up, and files the call's ticket
 (category, note, canned reply, status) after the call; once the desk is closed, its agent loses
-presence and goes not ready."""
+presence and goes not ready. The wallboard charts today's service level hour by hour from the call
+statistics."""
 
 import contextlib
 import os
@@ -34,6 +35,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ADMIN, SUPERVISOR = "e2e-console", "e2e-console-supervisor"
+CHART_ADMIN, CHART_SUPERVISOR = "e2e-console-chart", "e2e-console-chart-supervisor"
 LIVE_SECONDS = 20_000  # ms: the stream sends once a second; a loaded CI machine stalls for seconds
 
 pytestmark = pytest.mark.skipif(
@@ -77,7 +79,10 @@ async def page(platform: Platform, console_errors: ConsoleErrors) -> AsyncIterat
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            context = await browser.new_context(base_url=f"http://127.0.0.1:{platform.settings.gateway_port}")
+            # A browser in Seoul on a machine that keeps UTC: what the page makes of local time shows.
+            context = await browser.new_context(
+                base_url=f"http://127.0.0.1:{platform.settings.gateway_port}", timezone_id="Asia/Seoul"
+            )
             page = await context.new_page()
             # A script error or a CSP refusal fails the test, whatever the page still shows.
             page.on("pageerror", lambda error: console_errors.seen.append(str(error)))
@@ -303,3 +308,51 @@ async def test_an_agent_works_a_call_from_the_desk_and_files_its_ticket(
 
         left_alone = await eventually(gone, "the closed desk's agent stayed", PRESENCE_TIMEOUT_SECONDS + 30)
         assert left_alone["state"] == "not-ready"
+
+
+async def test_the_wallboard_charts_the_service_level_of_today_hour_by_hour(
+    page: Page, platform: Platform
+) -> None:
+    base = f"http://127.0.0.1:{platform.settings.gateway_port}"
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": CHART_ADMIN}, timeout=30) as rest:
+        # The tenant's one call, answered well within the service level's 20 s: today's chart shows its
+        # hour at 100 %.
+        ok(
+            await rest.post(
+                "/v1/agents/console-lee/login", json={"site_id": "busan", "skills": [{"name": "member"}]}
+            )
+        )
+        call_id = ok(await rest.post("/v1/calls", json={"ani": "+821055507777", "dnis": "1588-1234"}), 201)[
+            "call_id"
+        ]
+        ok(await rest.post(f"/v1/calls/{call_id}/digits", json={"digits": "1"}))
+
+        async def ringing() -> dict[str, Any] | None:
+            current = ok(await rest.get(f"/v1/calls/{call_id}"))
+            return current if current["status"] == "ringing" else None
+
+        rang = await eventually(ringing, "the call never rang")
+        ok(await rest.post(f"/v1/calls/{call_id}/answer", json={"agent_id": rang["agent_id"]}))
+
+        async def counted() -> list[dict[str, Any]] | None:
+            rows: list[dict[str, Any]] = ok(await rest.get("/v1/statistics/calls"))["rows"]
+            return rows if rows and rows[0]["answered"] else None
+
+        await eventually(counted, "the answer never reached the statistics")
+
+    await sign_in(page, CHART_SUPERVISOR)
+    chart = page.locator("#service-level-chart")
+    await expect(chart.locator('rect[data-service-level="100.0"]')).to_have_count(1, timeout=LIVE_SECONDS)
+    description = await chart.locator("svg").get_attribute("aria-label")
+    assert description is not None and "answered within 20 s" in description and "100.0 %" in description
+    await expect(page.locator("#service-level-error")).to_have_text("")
+
+    # The bars of the statistics' rows: each at its local hour, coloured as the tiles; none unmeasured.
+    bars = await page.evaluate(
+        """import('/console/service_level.js').then(m => m.bars([
+            {bucket_start: new Date(2026, 0, 1, 14).toISOString(), service_level_percent: 55},
+            {bucket_start: new Date(2026, 0, 1, 9).toISOString(), service_level_percent: 90},
+            {bucket_start: new Date(2026, 0, 1, 10).toISOString(), service_level_percent: null},
+        ]).map(bar => [bar.hour, bar.serviceLevel, bar.level]))"""
+    )
+    assert bars == [[9, 90, "good"], [14, 55, "bad"]]

@@ -1,6 +1,6 @@
-// What every page of the console shares: its labels in the chosen language, and calls to the API that
+// What every page of the console shares: its labels in the chosen language, calls to the API that
 // turn a refusal into an Error carrying the API's own message (and the HTTP status, for those that
-// expect one).
+// expect one), and the service level's colours.
 
 import { LABELS } from "./labels.js";
 
@@ -46,3 +46,12 @@ export const number = (value, digits = 0) =>
 // Whole seconds since an ISO moment (null for none).
 export const seconds = (since, now = Date.now()) =>
   since ? Math.max(0, Math.round((now - Date.parse(since)) / 1000)) : null;
+
+// Service level at or above `good` is green, at or above `warn` amber, below that red.
+export const SERVICE_LEVEL = { good: 80, warn: 60 };
+
+export function level(serviceLevel) {
+  if (serviceLevel === null || serviceLevel === undefined) return "";
+  if (serviceLevel >= SERVICE_LEVEL.good) return "good";
+  return serviceLevel >= SERVICE_LEVEL.warn ? "warn" : "bad";
+}

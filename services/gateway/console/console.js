@@ -1,12 +1,14 @@
 // The console: sign in (the gateway keeps the key in an HttpOnly cookie); an agent gets its desktop
 // (desk.js), anyone else the wallboard, where one tenant-wide stream of live queue metrics
-// (GET /v1/metrics/stream) paints a tile per queue, coloured by service level.
+// (GET /v1/metrics/stream) paints a tile per queue, coloured by service level, above today's service
+// level hour by hour (service_level.js) and the agent grid.
 // Plain modules, no build step: the page is small, and nothing is fetched from anywhere but the gateway.
 
-import { $, api, getLanguage, label, number, seconds, setLanguage } from "./common.js";
+import { $, api, getLanguage, label, level, number, seconds, setLanguage } from "./common.js";
 import { startDesk, stopDesk } from "./desk.js";
+import { startServiceLevel, stopServiceLevel } from "./service_level.js";
 
-export { label };
+export { label, level };
 
 function applyLabels() {
   document.documentElement.lang = getLanguage();
@@ -16,16 +18,8 @@ function applyLabels() {
   document.title = label($("title").dataset.label);
   $("language").lang = getLanguage() === "en" ? "ko" : "en"; // the button names the other language, in it
   paintAgents();
+  if (!$("wallboard").hidden) startServiceLevel(); // the chart's description in the new language
 }
-// Service level at or above `good` is green, at or above `warn` amber, below that red.
-export const SERVICE_LEVEL = { good: 80, warn: 60 };
-
-export function level(serviceLevel) {
-  if (serviceLevel === null || serviceLevel === undefined) return "";
-  if (serviceLevel >= SERVICE_LEVEL.good) return "good";
-  return serviceLevel >= SERVICE_LEVEL.warn ? "warn" : "bad";
-}
-
 function tile(queue) {
   const element = document.createElement("article");
   element.className = `tile ${level(queue.service_level_percent)}`.trim();
@@ -255,6 +249,7 @@ function show(session) {
   $("who").textContent = session ? `${session.name} (${session.role}, ${session.tenant_id})` : "";
   clearTimeout(polling);
   stopDesk();
+  stopServiceLevel();
   $("title").dataset.label = desk ? "desk" : "title";
   $("title").textContent = label($("title").dataset.label);
   if (session && desk) {
@@ -264,6 +259,7 @@ function show(session) {
   } else if (session) {
     follow();
     pollAgents();
+    startServiceLevel();
     $("title").focus();
   } else {
     stream?.close();
