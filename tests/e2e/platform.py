@@ -14,6 +14,9 @@ API_KEYS = {
     "e2e-rest": "tenant-rest",
     "e2e-grpc": "tenant-grpc",
     "e2e-errors": "tenant-errors",
+    # The gRPC fuzz's own tenant: its refusals (a request_id such as "1" with an unknown role) would
+    # otherwise be the first outcome of the REST contract test's Idempotency-Key "1" in tenant-errors.
+    "e2e-grpc-fuzz": "tenant-grpc-fuzz",
     "e2e-metrics": "tenant-metrics",
     "e2e-restart": "tenant-restart",
     "e2e-candidates": "tenant-candidates",

@@ -38,7 +38,7 @@ ANSWERS = {
     grpc.StatusCode.ABORTED,
     grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
-MD = (("x-api-key", "e2e-errors"),)
+MD = (("x-api-key", "e2e-grpc-fuzz"),)
 
 TEXT = st.one_of(
     st.text(max_size=20),
