@@ -5,7 +5,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -15,6 +15,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, MessageSizeTooLarg
 from aiokafka.producer import sender as aiokafka_sender
 from aiokafka.structs import OffsetAndMetadata
 
+from services.common.librdkafka_consumers import GroupMember
 from services.common.topics import dlq
 
 log = logging.getLogger(__name__)
@@ -245,7 +246,7 @@ class CommitRounds:
 
     It is the member's rebalance listener."""
 
-    def __init__(self, who: str, member: "Committing", on_assigned: OnAssigned | None = None) -> None:
+    def __init__(self, who: str, member: GroupMember, on_assigned: OnAssigned | None = None) -> None:
         self._who = who
         self._member = member
         self._on_assigned = on_assigned
@@ -283,18 +284,8 @@ class CommitRounds:
         await commit_offsets(self._member, offsets, self._who)
 
 
-class Committing(Protocol):
-    """What CommitRounds asks of its group member."""
-
-    def assignment(self) -> set[TopicPartition]: ...
-
-    def start_at(self, starts: dict[TopicPartition, int]) -> None: ...
-
-    async def commit(self, offsets: dict[TopicPartition, int]) -> None: ...
-
-
 async def commit_offsets(
-    consumer: "AIOKafkaConsumer | Committing", offsets: dict[TopicPartition, int], who: str
+    consumer: AIOKafkaConsumer | GroupMember, offsets: dict[TopicPartition, int], who: str
 ) -> bool:
     """Commit a group member's offsets, or log why not and go on (whatever was not committed is read
     again, so every caller handles a record twice harmlessly): refused in a rebalance, or the broker
