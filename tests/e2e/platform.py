@@ -86,6 +86,8 @@ API_KEYS = {
     "e2e-console-kim": "tenant-console:agent:console-kim",
     "e2e-console-chart": "tenant-console-chart",  # a tenant of its own: no other test's calls in its chart
     "e2e-console-chart-supervisor": "tenant-console-chart:supervisor",
+    "e2e-console-analytics": "tenant-console-analytics",  # its own: the statistics count only its call
+    "e2e-console-analyst": "tenant-console-analytics:analyst",
 }
 # The Twilio account of tenant-twilio (tests/e2e/test_twilio.py): webhooks are signed with its token.
 TWILIO_ACCOUNT_SID, TWILIO_TOKEN = "AC" + "e2e0" * 8, "e2e-twilio-token"

@@ -21,6 +21,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from services.platform import Platform
 from tests.e2e.platform import PRESENCE_TIMEOUT_SECONDS
+from tests.e2e.support import journey_to_the_end
 from tests.e2e.test_call_life import eventually, ok
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -36,6 +37,7 @@ CHROMIUM_ARGS = [
 ]
 ADMIN, SUPERVISOR = "e2e-console", "e2e-console-supervisor"
 CHART_ADMIN, CHART_SUPERVISOR = "e2e-console-chart", "e2e-console-chart-supervisor"
+ANALYTICS_ADMIN, ANALYST = "e2e-console-analytics", "e2e-console-analyst"
 LIVE_SECONDS = 20_000  # ms: the stream sends once a second; a loaded CI machine stalls for seconds
 
 pytestmark = pytest.mark.skipif(
@@ -356,3 +358,122 @@ async def test_the_wallboard_charts_the_service_level_of_today_hour_by_hour(
         ]).map(bar => [bar.hour, bar.serviceLevel, bar.level]))"""
     )
     assert bars == [[9, 90, "good"], [14, 55, "bad"]]
+
+
+async def test_an_analyst_reads_a_journey_and_the_statistics_of_a_period(
+    page: Page, platform: Platform
+) -> None:
+    base = f"http://127.0.0.1:{platform.settings.gateway_port}"
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": ANALYTICS_ADMIN}, timeout=30) as rest:
+        customer = {"name": "Yoon Analyst", "identifiers": [{"kind": "phone", "value": "+821055509999"}]}
+        customer_id = ok(await rest.post("/v1/customers", json=customer), 201)["customer_id"]
+        login = {"site_id": "seoul", "skills": [{"name": "member"}]}
+        ok(await rest.post("/v1/agents/console-yoon/login", json=login))
+        call = ok(await rest.post("/v1/calls", json={"ani": "+821055509999", "dnis": "1588-1234"}), 201)
+        call_id = call["call_id"]
+        ok(await rest.post(f"/v1/calls/{call_id}/digits", json={"digits": "1"}))
+
+        async def ringing() -> dict[str, Any] | None:
+            current = ok(await rest.get(f"/v1/calls/{call_id}"))
+            return current if current["status"] == "ringing" else None
+
+        await eventually(ringing, "the call never rang")
+        ok(await rest.post(f"/v1/calls/{call_id}/answer", json={"agent_id": "console-yoon"}))
+        ok(await rest.post(f"/v1/calls/{call_id}/hangup", json={"party": "caller"}))
+        await journey_to_the_end(rest, customer_id)
+
+        async def counted() -> list[dict[str, Any]] | None:
+            rows: list[dict[str, Any]] = ok(await rest.get("/v1/statistics/calls"))["rows"]
+            return rows if rows and rows[0]["answered"] else None
+
+        await eventually(counted, "the answer never reached the statistics", timeout=45)
+
+    # An analyst lands on the analytics page.
+    await sign_in(page, ANALYST)
+    await expect(page.get_by_role("heading", name="Analytics", level=1)).to_be_visible()
+    await expect(page.get_by_role("button", name="Analytics")).to_have_attribute("aria-current", "page")
+
+    # The journey of the caller, found by the phone number, each event's payload one click away.
+    await page.get_by_label("Find by").select_option("phone")
+    await page.get_by_label("Value").fill("+821055509999")
+    await page.get_by_role("button", name="Show journey").click()
+    await expect(page.locator("#journey-summary")).to_contain_text(customer_id, timeout=LIVE_SECONDS)
+    answered = page.locator('#journey li[data-event-type="telephony.call.answered"]')
+    await expect(answered).to_have_count(1)
+    await answered.get_by_text("Payload").click()
+    await expect(answered.locator("pre")).to_contain_text('"agent_id": "console-yoon"')
+    types = await page.locator("#journey li").evaluate_all("items => items.map(i => i.dataset.eventType)")
+    # The profile's registration first, then the call from its offer to its end.
+    assert types[:2] == ["ticketing.customer.registered", "telephony.call.offered"], types
+    assert "telephony.call.ended" in types, types
+    # A number nobody has is said so, and the timeline empties.
+    await page.get_by_label("Value").fill("+821000000000")
+    await page.get_by_role("button", name="Show journey").click()
+    await expect(page.locator("#journey-error")).to_contain_text("no customer has +821000000000")
+    await expect(page.locator("#journey li")).to_have_count(0)
+    # By the call's own id (its contact), the same story.
+    await page.get_by_label("Find by").select_option("contact")
+    await page.get_by_label("Value").fill(call_id)
+    await page.get_by_role("button", name="Show journey").click()
+    await expect(answered).to_have_count(1, timeout=LIVE_SECONDS)
+    await expect(page.locator("#journey-error")).to_have_text("")
+
+    # This week's calls by queue, a day a row: the call is counted, charted, and the same table is a file.
+    await page.get_by_label("By", exact=True).select_option("queue")
+    await page.get_by_role("button", name="Show statistics").click()
+    rows = page.locator("#statistics-rows tr")
+    await expect(rows).to_have_count(1, timeout=LIVE_SECONDS)
+    cells = await rows.first.locator("td").all_text_contents()
+    assert cells[1] == "member" and cells[2:4] == ["1", "1"], cells  # key, offered, answered
+    await expect(page.locator('#statistics-chart rect[data-total="1"]')).to_have_count(1)
+    csv = page.get_by_role("link", name="Download CSV")
+    href = await csv.get_attribute("href")
+    assert href is not None and href.startswith("/v1/exports/statistics/calls?") and "by=queue" in href
+    exported = await page.request.get(href)  # the session cookie is enough for a download
+    assert exported.status == 200 and "member" in await exported.text()
+
+    # Tickets are broken down their own ways; a period that ends before it starts is refused in place.
+    await page.get_by_label("Of", exact=True).select_option("tickets")
+    options = page.get_by_label("By", exact=True).locator("option")
+    by = await options.evaluate_all("options => options.map(o => o.value)")
+    assert by == ["", "channel", "category", "agent", "group", "status", "kind", "claim"]
+    await page.get_by_label("From", exact=True).fill("2026-03-02")
+    await page.get_by_label("To", exact=True).fill("2026-03-01")
+    await page.get_by_role("button", name="Show statistics").click()
+    await expect(page.locator("#statistics-error")).to_have_text("The period ends before it starts")
+
+    # The wallboard is a click away, and coming back keeps the page as it was.
+    await page.get_by_role("button", name="Wallboard").click()
+    await expect(page.get_by_role("heading", name="Wallboard", level=1)).to_be_visible()
+    await expect(page.locator("#analytics")).to_be_hidden()
+    await page.get_by_role("button", name="Analytics").click()
+    await expect(rows).to_have_count(1)
+
+    # The pure parts: a picked period is the local days' midnights; buckets read by their size.
+    helpers = await page.evaluate(
+        """import('/console/analytics.js').then(m => {
+            const query = m.statisticsQuery({from: '2026-03-01', to: '2026-03-02', bucket: 'hour', by: ''},
+                                            'Asia/Seoul');
+            return [Object.fromEntries(query), m.bucketText('2026-03-01T05:00:00Z', 'hour'),
+                    m.bucketText('2026-03-01T00:00:00+09:00', 'month'), m.bucketText(null, ''),
+                    m.totals([{bucket_start: 'b', offered: 2}, {bucket_start: 'a', offered: 1},
+                              {bucket_start: 'b', offered: 3}], 'offered')];
+        })"""
+    )
+    assert helpers == [
+        {
+            "from": "2026-02-28T15:00:00.000Z",
+            "to": "2026-03-02T15:00:00.000Z",
+            "time_zone": "Asia/Seoul",
+            "bucket": "hour",
+        },
+        "2026-03-01 14:00",
+        "2026-03",
+        "Whole period",
+        [{"start": "a", "total": 1}, {"start": "b", "total": 5}],
+    ]
+    # Both languages name everything the page can say.
+    keys = await page.evaluate(
+        "import('/console/labels.js').then(m => [m.LABELS.en, m.LABELS.ko].map(l => Object.keys(l).sort()))"
+    )
+    assert keys[0] == keys[1]

@@ -1,10 +1,12 @@
 // The console: sign in (the gateway keeps the key in an HttpOnly cookie); an agent gets its desktop
 // (desk.js), anyone else the wallboard, where one tenant-wide stream of live queue metrics
 // (GET /v1/metrics/stream) paints a tile per queue, coloured by service level, above today's service
-// level hour by hour (service_level.js) and the agent grid.
+// level hour by hour (service_level.js) and the agent grid; and the analytics page (analytics.js), an
+// analyst's first: journeys and statistics.
 // Plain modules, no build step: the page is small, and nothing is fetched from anywhere but the gateway.
 
 import { $, api, getLanguage, label, level, number, seconds, setLanguage } from "./common.js";
+import { relabelAnalytics, startAnalytics, stopAnalytics } from "./analytics.js";
 import { startDesk, stopDesk } from "./desk.js";
 import { startServiceLevel, stopServiceLevel } from "./service_level.js";
 
@@ -16,9 +18,11 @@ function applyLabels() {
     element.textContent = label(element.dataset.label);
   }
   document.title = label($("title").dataset.label);
+  $("pages").setAttribute("aria-label", label("pages"));
   $("language").lang = getLanguage() === "en" ? "ko" : "en"; // the button names the other language, in it
   paintAgents();
   if (!$("wallboard").hidden) startServiceLevel(); // the chart's description in the new language
+  if (!$("analytics").hidden) relabelAnalytics();
 }
 function tile(queue) {
   const element = document.createElement("article");
@@ -54,6 +58,7 @@ const AGENTS_EVERY_MS = 2000;
 const CHANGES = { ready: ["not-ready", "set-not-ready"], "not-ready": ["ready", "set-ready"] };
 let agents = [];
 let polling = null;
+let wallboards = 0; // times the wallboard was left: a poll answered after that schedules no next one
 let changes = 0; // PUTs made: a poll that began before the latest one may paint an older state
 
 function agentRow(agentId) {
@@ -182,7 +187,7 @@ function agentsError(text) {
   if ($("agents-error").textContent !== text) $("agents-error").textContent = text;
 }
 
-async function pollAgents() {
+async function pollAgents(run = wallboards) {
   const began = changes;
   try {
     const listed = await api("GET", "/v1/agents");
@@ -194,7 +199,8 @@ async function pollAgents() {
   } catch (error) {
     agentsError(`${label("agents")}: ${error.message}`);
   }
-  polling = setTimeout(pollAgents, AGENTS_EVERY_MS); // the next only once this one is done
+  // The next only once this one is done, and only while the wallboard is still the one it polled for.
+  if (run === wallboards) polling = setTimeout(() => pollAgents(run), AGENTS_EVERY_MS);
 }
 
 async function setState(agentId, state) {
@@ -240,30 +246,57 @@ function follow() {
   });
 }
 
-function show(session) {
-  // An agent's key gets the agent desktop; supervisors, admins and analysts the wallboard.
-  const desk = Boolean(session?.agent_id);
-  $("sign-in").hidden = Boolean(session);
-  $("wallboard").hidden = !session || desk;
-  $("sign-out").hidden = !session;
-  $("who").textContent = session ? `${session.name} (${session.role}, ${session.tenant_id})` : "";
-  clearTimeout(polling);
-  stopDesk();
-  stopServiceLevel();
-  $("title").dataset.label = desk ? "desk" : "title";
+// The page a signed-in supervisor, admin or analyst is on; the header's buttons switch it.
+function showPage(page) {
+  for (const button of document.querySelectorAll("#pages button")) {
+    if (button.dataset.page === page) button.setAttribute("aria-current", "page");
+    else button.removeAttribute("aria-current");
+  }
+  stopWallboard();
+  stopAnalytics();
+  $("title").dataset.label = page === "analytics" ? "analytics" : "title";
   $("title").textContent = label($("title").dataset.label);
-  if (session && desk) {
-    stream?.close();
-    startDesk(session);
-    $("title").focus();
-  } else if (session) {
+  if (page === "analytics") {
+    startAnalytics();
+  } else {
+    $("wallboard").hidden = false;
     follow();
     pollAgents();
     startServiceLevel();
+  }
+  $("title").focus();
+}
+
+function stopWallboard() {
+  $("wallboard").hidden = true;
+  wallboards += 1;
+  stream?.close();
+  clearTimeout(polling);
+  stopServiceLevel();
+}
+
+function show(session) {
+  // An agent's key gets the agent desktop; supervisors and admins the wallboard, analysts the analytics.
+  const desk = Boolean(session?.agent_id);
+  $("sign-in").hidden = Boolean(session);
+  $("pages").hidden = !session || desk;
+  $("sign-out").hidden = !session;
+  $("who").textContent = session ? `${session.name} (${session.role}, ${session.tenant_id})` : "";
+  stopWallboard();
+  stopAnalytics();
+  stopDesk();
+  if (session && desk) {
+    $("title").dataset.label = "desk";
+    $("title").textContent = label("desk");
+    startDesk(session);
     $("title").focus();
+  } else if (session) {
+    showPage(session.role === "analyst" ? "analytics" : "wallboard");
   } else {
-    stream?.close();
     // Nothing of the last session stays in the page for the next one to see.
+    stopAnalytics({ forget: true });
+    $("title").dataset.label = "title";
+    $("title").textContent = label("title");
     agents = [];
     said = "";
     $("tiles").replaceChildren();
@@ -272,6 +305,10 @@ function show(session) {
     $("updated").textContent = "";
     $("api-key").focus();
   }
+}
+
+for (const button of document.querySelectorAll("#pages button")) {
+  button.addEventListener("click", () => showPage(button.dataset.page));
 }
 
 $("sign-in").addEventListener("submit", async (event) => {
