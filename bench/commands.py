@@ -7,7 +7,8 @@ Phases: one at a time; 64 in flight (closed loop); an open loop offering a fixed
 latency counts from the moment each command was due, so a stall is not hidden by a slower client.
 Each phase prints latency percentiles (ms), throughput and the CPU-seconds of every process. The
 baseline, in the same run, is raw transactional produce and commit of event-sized records with
-librdkafka, the services' writer: one transaction per command, and one per 64 commands.
+librdkafka, the services' writer: one transaction per command, and one per 64 commands; and the same
+client against a bare gRPC server that answers at once (`bench.grpc_floor`), the floor of the protocol.
 """
 
 import asyncio
@@ -19,6 +20,7 @@ from collections.abc import Awaitable, Callable
 import grpc
 from cc.telephony.v1 import telephony_pb2, telephony_pb2_grpc
 
+from bench import grpc_floor as grpc_floor_server
 from bench.kafka_clients import librdkafka_transactions
 from bench.support import CpuMeter, consumer_lag, percentiles, run_on
 from services.common.topics import KEEP_A_DAY, TopicSpec, ensure_topics
@@ -185,6 +187,32 @@ async def run(platform: Platform) -> None:
     for per in (1, IN_FLIGHT):
         rate = await raw_transactions(settings.kafka_bootstrap_servers, per, 1000 if per == 1 else 20000)
         print(f"    {per:3} command(s) per transaction: {rate:7.0f} commands/s")
+    await grpc_floor()
+
+
+async def grpc_floor() -> None:
+    """The same client against a bare gRPC server that does no work (`bench.grpc_floor`)."""
+    print("\nbaseline, a bare grpc.aio server answering OfferCall at once (no Kafka, no state):")
+    port = grpc_floor_server.free_port()
+    server = await grpc_floor_server.started(port)
+    try:
+        meter = CpuMeter({"floor server": server.pid, "bench client": os.getpid()})
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            offers = Offers(telephony_pb2_grpc.TelephonyServiceStub(channel))
+            await closed_loop(offers, IN_FLIGHT, 5)  # warm both sides' connection and code paths
+            for name, phase in (
+                ("one at a time", lambda: _timed(serial(offers, SERIAL))),
+                (f"{IN_FLIGHT} in flight", lambda: closed_loop(offers, IN_FLIGHT, CONCURRENT_SECONDS)),
+            ):
+                meter.start()
+                samples, seconds = await phase()
+                meter.stop()
+                print(f"  {name}: {len(samples) / seconds:.0f} calls/s (latency ms)")
+                print(f"    {percentiles(samples)}")
+                print(meter.report(per=len(samples), unit="call"))
+    finally:
+        server.kill()
+        await server.wait()
 
 
 async def _timed(work: Awaitable[list[float]]) -> tuple[list[float], float]:
