@@ -9,6 +9,7 @@ presence and goes not ready. The wallboard charts today's service level hour by 
 statistics."""
 
 import contextlib
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -98,7 +99,7 @@ async def page(platform: Platform, console_errors: ConsoleErrors) -> AsyncIterat
 async def test_a_supervisor_signs_in_and_watches_every_queue_live(page: Page, platform: Platform) -> None:
     base = f"http://127.0.0.1:{platform.settings.gateway_port}"
     await page.goto("/console/")
-    key = page.get_by_label("API key")
+    key = page.get_by_label("API key", exact=True)
     await key.fill("not-a-key")
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_role("alert")).to_contain_text("Sign-in failed", timeout=LIVE_SECONDS)
@@ -126,14 +127,14 @@ async def test_a_supervisor_signs_in_and_watches_every_queue_live(page: Page, pl
     await page.reload()
     await expect(live).to_be_visible(timeout=LIVE_SECONDS)
     await page.get_by_role("button", name="Sign out").click()
-    await expect(page.get_by_label("API key")).to_be_visible(timeout=LIVE_SECONDS)
+    await expect(page.get_by_label("API key", exact=True)).to_be_visible(timeout=LIVE_SECONDS)
     await expect(page.locator("[data-queue]")).to_have_count(0)  # nothing of the session stays behind
     assert (await page.request.get("/v1/session")).status == 401
 
 
 async def sign_in(page: Page, key: str) -> None:
     await page.goto("/console/")
-    await page.get_by_label("API key").fill(key)
+    await page.get_by_label("API key", exact=True).fill(key)
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.locator("#who")).to_contain_text("tenant-console", timeout=LIVE_SECONDS)
 
@@ -175,7 +176,7 @@ async def test_a_supervisor_takes_an_agent_off_from_the_grid_and_filters_it_by_s
         saved = ok(await rest.get("/v1/agents/console-ann"))["skills"]
         assert {(s["name"], s["proficiency"]) for s in saved} == {("x", 5), ("vip", 8)}
 
-    await page.get_by_label("Site").select_option("busan")
+    await page.get_by_label("Site", exact=True).select_option("busan")
     await expect(ann).to_be_hidden()
     await expect(page.locator('[data-agent="console-bo"]')).to_be_visible()
 
@@ -219,7 +220,7 @@ async def test_an_agent_works_a_call_from_the_desk_and_files_its_ticket(
         ok(await rest.put("/v1/reply-templates/desk-thanks", json={"title": "Thanks", "body": "Thank you!"}))
 
         await page.goto("/console/")
-        await page.get_by_label("API key").fill(AGENT_KEY)
+        await page.get_by_label("API key", exact=True).fill(AGENT_KEY)
         await page.get_by_role("button", name="Sign in").click()
         await expect(page.get_by_role("heading", level=1)).to_have_text("Agent desktop", timeout=LIVE_SECONDS)
         state = page.locator("#desk-state")
@@ -228,7 +229,7 @@ async def test_an_agent_works_a_call_from_the_desk_and_files_its_ticket(
         await expect(state).to_contain_text("Ready", timeout=LIVE_SECONDS)
 
         # A break, with its reason, and back.
-        await page.get_by_label("Reason").select_option("lunch")
+        await page.get_by_label("Reason", exact=True).select_option("lunch")
         await page.get_by_role("button", name="Set not ready").click()
         await expect(state).to_contain_text("Not ready · lunch", timeout=LIVE_SECONDS)
         assert ok(await rest.get(f"/v1/agents/{AGENT}"))["reason"] == "lunch"
@@ -276,10 +277,10 @@ async def test_an_agent_works_a_call_from_the_desk_and_files_its_ticket(
         form = page.locator("#desk-ticket")
         await expect(form.get_by_role("heading")).to_contain_text("Ticket #", timeout=LIVE_SECONDS)
         await expect(state).to_contain_text("Ready", timeout=LIVE_SECONDS)
-        await form.get_by_label("Category").fill("billing")
-        await form.get_by_label("Note").fill("asked about a refund")
-        await form.get_by_label("Canned reply").select_option(label="Thanks")
-        await form.get_by_label("Status").select_option("solved")
+        await form.get_by_label("Category", exact=True).fill("billing")
+        await form.get_by_label("Note", exact=True).fill("asked about a refund")
+        await form.get_by_label("Canned reply", exact=True).select_option(label="Thanks")
+        await form.get_by_label("Status", exact=True).select_option("solved")
         await form.get_by_role("button", name="Save ticket").click()
         await expect(form.get_by_role("status")).to_have_text("Ticket saved", timeout=LIVE_SECONDS)
         tickets = ok(await rest.get("/v1/tickets", params={"assignee": AGENT}))["tickets"]
@@ -394,8 +395,8 @@ async def test_an_analyst_reads_a_journey_and_the_statistics_of_a_period(
     await expect(page.get_by_role("button", name="Analytics")).to_have_attribute("aria-current", "page")
 
     # The journey of the caller, found by the phone number, each event's payload one click away.
-    await page.get_by_label("Find by").select_option("phone")
-    await page.get_by_label("Value").fill("+821055509999")
+    await page.get_by_label("Find by", exact=True).select_option("phone")
+    await page.get_by_label("Value", exact=True).fill("+821055509999")
     await page.get_by_role("button", name="Show journey").click()
     await expect(page.locator("#journey-summary")).to_contain_text(customer_id, timeout=LIVE_SECONDS)
     answered = page.locator('#journey li[data-event-type="telephony.call.answered"]')
@@ -407,13 +408,13 @@ async def test_an_analyst_reads_a_journey_and_the_statistics_of_a_period(
     assert types[:2] == ["ticketing.customer.registered", "telephony.call.offered"], types
     assert "telephony.call.ended" in types, types
     # A number nobody has is said so, and the timeline empties.
-    await page.get_by_label("Value").fill("+821000000000")
+    await page.get_by_label("Value", exact=True).fill("+821000000000")
     await page.get_by_role("button", name="Show journey").click()
     await expect(page.locator("#journey-error")).to_contain_text("no customer has +821000000000")
     await expect(page.locator("#journey li")).to_have_count(0)
     # By the call's own id (its contact), the same story.
-    await page.get_by_label("Find by").select_option("contact")
-    await page.get_by_label("Value").fill(call_id)
+    await page.get_by_label("Find by", exact=True).select_option("contact")
+    await page.get_by_label("Value", exact=True).fill(call_id)
     await page.get_by_role("button", name="Show journey").click()
     await expect(answered).to_have_count(1, timeout=LIVE_SECONDS)
     await expect(page.locator("#journey-error")).to_have_text("")
@@ -477,3 +478,136 @@ async def test_an_analyst_reads_a_journey_and_the_statistics_of_a_period(
         "import('/console/labels.js').then(m => [m.LABELS.en, m.LABELS.ko].map(l => Object.keys(l).sort()))"
     )
     assert keys[0] == keys[1]
+
+
+async def test_an_admin_edits_queues_a_flow_hours_and_keys_with_refusals_shown_in_place(
+    page: Page, platform: Platform, console_errors: ConsoleErrors
+) -> None:
+    console_errors.expect_answer(422, "/v1/")  # the refusals this test provokes
+    base = f"http://127.0.0.1:{platform.settings.gateway_port}"
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": ADMIN}, timeout=30) as rest:
+        ok(await rest.put("/v1/lines/support", json={"display_name": "Support", "numbers": ["15887100"]}))
+        await sign_in(page, ADMIN)
+        await page.get_by_role("button", name="Admin").click()
+        await expect(page.get_by_role("heading", name="Admin", level=1)).to_be_visible()
+
+        # A new queue from the form; then a refusal names its field, and the field is marked.
+        saved = page.locator("#queue-said")
+        await page.get_by_role("button", name="New queue").click()
+        await page.get_by_label("Queue", exact=True).fill("console-admin-q")
+        await page.get_by_label("Required skills (skill:minimum)", exact=True).fill("member:3, vip")
+        await page.get_by_label("Strategy", exact=True).select_option("most-skilled")
+        await page.get_by_label("Service level threshold (s)", exact=True).fill("30")
+        await page.get_by_role("button", name="Save queue").click()
+        await expect(saved).to_have_text("Queue console-admin-q saved", timeout=LIVE_SECONDS)
+        await expect(page.locator('#queue-rows [data-queue="console-admin-q"]')).to_contain_text(
+            "most-skilled"
+        )
+        rules = ok(await rest.get("/v1/queues/console-admin-q"))["rules"]
+        assert rules["skills"] == [
+            {"skill": "member", "min_proficiency": 3},
+            {"skill": "vip", "min_proficiency": 0},
+        ]
+        assert (rules["strategy"], rules["service_level_threshold_seconds"]) == ("most-skilled", 30)
+        await page.get_by_label("Overflow queue", exact=True).fill(
+            "elsewhere"
+        )  # with no wait before it: refused
+        await page.get_by_role("button", name="Save queue").click()
+        await expect(page.locator("#queue-error")).to_contain_text("after_seconds", timeout=LIVE_SECONDS)
+        await expect(page.get_by_label("Overflow after (s)", exact=True)).to_have_attribute(
+            "aria-invalid", "true"
+        )
+        await page.get_by_label("Overflow after (s)", exact=True).fill("60")
+        await page.get_by_role("button", name="Save queue").click()
+        await expect(saved).to_have_text("Queue console-admin-q saved", timeout=LIVE_SECONDS)
+        await expect(page.get_by_label("Overflow after (s)", exact=True)).not_to_have_attribute(
+            "aria-invalid", "true"
+        )
+        changed = ok(await rest.get("/v1/queues/console-admin-q"))
+        assert changed["rules"]["overflow"] == {"after_seconds": 60, "queue_id": "elsewhere"}
+        assert changed["rules"]["strategy"] == "most-skilled" and changed["version"] == 2
+
+        # The line's flow: drawn as a graph; a flow with a node nobody reaches is refused and that node
+        # marked; a good one is published.
+        await expect(page.locator("#flow-version")).to_have_text(
+            "No flow published yet", timeout=LIVE_SECONDS
+        )
+        flow = {
+            "start": "welcome",
+            "nodes": [
+                {"id": "welcome", "type": "play", "parameters": {"announcement": "hi"}, "next": "member"},
+                {"id": "member", "type": "queue", "parameters": {"queue_id": "console-admin-q"}},
+                {"id": "orphan", "type": "hang-up"},
+            ],
+        }
+        await page.get_by_label("The flow as data (JSON)", exact=True).fill(json.dumps(flow))
+        await expect(page.locator('#flow-graph [data-node="orphan"]')).to_be_visible()
+        await page.get_by_role("button", name="Publish flow").click()
+        await expect(page.locator("#flow-error")).to_contain_text("nodes[orphan]", timeout=LIVE_SECONDS)
+        await expect(page.locator('#flow-graph [data-node="orphan"]')).to_have_class("node fault")
+        await expect(page.locator('#flow-graph [data-node="welcome"]')).to_have_class("node start")
+        flow["nodes"] = flow["nodes"][:2]
+        await page.get_by_label("The flow as data (JSON)", exact=True).fill(json.dumps(flow))
+        await page.get_by_role("button", name="Publish flow").click()
+        await expect(page.locator("#flow-said")).to_have_text("Version 1 published", timeout=LIVE_SECONDS)
+        graph = await page.locator("#flow-graph svg").get_attribute("aria-label")
+        assert graph is not None and "starts at welcome" in graph and "welcome → member" in graph
+        assert ok(await rest.get("/v1/lines/support"))["flow_version"] == 1
+
+        # Business hours: a day written wrong is refused and marked; a good week is kept with the rest.
+        await page.get_by_label("Time zone", exact=True).fill("Asia/Seoul")
+        await page.get_by_label("Monday", exact=True).fill("9 to 6")
+        await page.get_by_role("button", name="Save hours").click()
+        await expect(page.get_by_label("Monday", exact=True)).to_have_attribute(
+            "aria-invalid", "true", timeout=LIVE_SECONDS
+        )
+        await page.get_by_label("Monday", exact=True).fill("09:00-18:00")
+        await page.get_by_label("Closed on the public holidays of (country)", exact=True).fill("kr")
+        await page.get_by_role("button", name="Save hours").click()
+        await expect(page.locator("#hours-said")).to_have_text("Hours saved", timeout=LIVE_SECONDS)
+        settings = ok(await rest.get("/v1/lines/support"))["settings"]
+        assert settings["hours"]["weekly"] == {"mon": "09:00-18:00"}
+        assert (settings["hours"]["holiday_country"], settings["numbers"]) == ("KR", ["15887100"])
+
+        # A key issued to a named supervisor works once shown, and stops working once revoked.
+        await page.get_by_label("User", exact=True).fill("lee@console.example")
+        await page.get_by_label("Role", exact=True).select_option("supervisor")
+        await page.get_by_role("button", name="Issue").click()
+        secret = page.locator("#key-secret")
+        await expect(secret).to_contain_text("cck.", timeout=LIVE_SECONDS)
+        issued = (await secret.text_content() or "").rsplit(" ", 1)[-1]
+        as_lee = {"X-API-Key": issued}
+        assert ok(await rest.get("/v1/session", headers=as_lee))["role"] == "supervisor"
+        await page.get_by_label("Reason for revoking", exact=True).fill("left the team")
+        await page.get_by_role("button", name="Revoke: lee@console.example").click()
+        key_row = page.locator("#key-rows tr", has_text="lee@console.example")
+        await expect(key_row).to_contain_text("revoked (left the team)", timeout=LIVE_SECONDS)
+
+        async def refused() -> bool:
+            return (await rest.get("/v1/session", headers=as_lee)).status_code == 401
+
+        await eventually(refused, "the revoked key still worked")
+
+    # The secret is gone once the page is left; a supervisor has no admin page.
+    await page.get_by_role("button", name="Wallboard").click()
+    await expect(secret).to_have_text("")
+    await page.get_by_role("button", name="Sign out").click()
+    await sign_in(page, SUPERVISOR)
+    await expect(page.get_by_role("button", name="Analytics")).to_be_visible()
+    await expect(page.get_by_role("button", name="Admin")).to_be_hidden()
+
+    # The pure parts: requirements as written, and a flow's columns by distance from its start.
+    parsed = await page.evaluate(
+        """import('/console/admin.js').then(m => [
+            m.parseRequirements('member:3, vip'), m.parseRequirements('member:x'),
+            m.layout({start: 'a', nodes: [{id: 'a', next: 'b', branches: {'1': 'c'}}, {id: 'b', next: 'c'},
+                                         {id: 'c'}, {id: 'lost'}]}).nodes.map(n => [n.id, n.x, n.y]),
+            [...m.faultyNodes([{field: 'nodes[x].next'}, {field: 'start'}])],
+        ])"""
+    )
+    assert parsed == [
+        [{"skill": "member", "min_proficiency": 3}, {"skill": "vip", "min_proficiency": 0}],
+        None,
+        [["a", 0, 0], ["b", 1, 0], ["c", 1, 1], ["lost", 2, 0]],
+        ["x"],
+    ]

@@ -159,19 +159,23 @@ function paintStatistics() {
   paintChart(totals(rows, columns[0][0]), columns[0][0], bucket);
 }
 
+// A bucket's label under its bar: the part of its start that changes from one bar to the next.
+const short = (text, bucket) => (bucket === "hour" ? text.slice(-5) : bucket === "month" ? text : text.slice(5));
+
 function paintChart(bars, column, bucket) {
-  const slot = 28;
-  const height = 100;
+  const [slot, height, below] = [40, 100, 14];
   const highest = Math.max(1, ...bars.map((bar) => bar.total));
   const chart = document.createElementNS(SVG, "svg");
-  chart.setAttribute("viewBox", `0 0 ${Math.max(1, bars.length) * slot} ${height + 4}`);
+  const width = Math.max(1, bars.length) * slot;
+  chart.setAttribute("viewBox", `0 0 ${width} ${height + below}`);
+  chart.setAttribute("width", width); // its own size, shrunk only to fit: one bar stays a bar
   chart.setAttribute("role", "img");
   const said = bars.map((bar) => `${bucketText(bar.start, bucket)} ${bar.total}`);
   chart.setAttribute("aria-label", `${label(`column-${column}`)}: ${said.join(", ") || "–"}`);
   bars.forEach((bar, n) => {
     const tall = Math.max(1, (bar.total / highest) * height);
     const rect = document.createElementNS(SVG, "rect");
-    for (const [name, value] of Object.entries({ x: n * slot + 3, y: height - tall, width: slot - 6, height: tall })) {
+    for (const [name, value] of Object.entries({ x: n * slot + 5, y: height - tall, width: slot - 10, height: tall })) {
       rect.setAttribute(name, value);
     }
     rect.setAttribute("class", "bar");
@@ -179,7 +183,12 @@ function paintChart(bars, column, bucket) {
     const title = document.createElementNS(SVG, "title");
     title.textContent = `${bucketText(bar.start, bucket)}: ${bar.total}`;
     rect.append(title);
-    chart.append(rect);
+    const under = document.createElementNS(SVG, "text");
+    under.setAttribute("x", n * slot + slot / 2);
+    under.setAttribute("y", height + below - 2);
+    under.setAttribute("text-anchor", "middle");
+    under.textContent = bar.start ? short(bucketText(bar.start, bucket), bucket) : "";
+    chart.append(rect, under);
   });
   $("statistics-chart").replaceChildren(chart);
 }

@@ -1,6 +1,6 @@
 // What every page of the console shares: its labels in the chosen language, calls to the API that
 // turn a refusal into an Error carrying the API's own message (and the HTTP status, for those that
-// expect one), and the service level's colours.
+// expect one, and the fields it names), and the service level's colours.
 
 import { LABELS } from "./labels.js";
 
@@ -29,13 +29,16 @@ export async function api(method, path, body) {
   });
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
+    let violations = [];
     try {
       const error = await response.json();
       message = error.message || error.error_id || message;
+      violations = error.field_violations || [];
     } catch {
       // not a JSON body: keep the status line
     }
-    throw Object.assign(new Error(message), { status: response.status });
+    // The fields a refusal names (422), so that a form can mark them.
+    throw Object.assign(new Error(message), { status: response.status, violations });
   }
   return response.status === 204 ? null : response.json();
 }

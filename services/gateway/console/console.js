@@ -1,11 +1,13 @@
 // The console: sign in (the gateway keeps the key in an HttpOnly cookie); an agent gets its desktop
 // (desk.js), anyone else the wallboard, where one tenant-wide stream of live queue metrics
 // (GET /v1/metrics/stream) paints a tile per queue, coloured by service level, above today's service
-// level hour by hour (service_level.js) and the agent grid; and the analytics page (analytics.js), an
-// analyst's first: journeys and statistics.
+// level hour by hour (service_level.js) and the agent grid; the analytics page (analytics.js), an
+// analyst's first: journeys and statistics; and for admins the admin page (admin.js): queues, flows,
+// hours and keys.
 // Plain modules, no build step: the page is small, and nothing is fetched from anywhere but the gateway.
 
 import { $, api, getLanguage, label, level, number, seconds, setLanguage } from "./common.js";
+import { relabelAdmin, startAdmin, stopAdmin } from "./admin.js";
 import { relabelAnalytics, startAnalytics, stopAnalytics } from "./analytics.js";
 import { startDesk, stopDesk } from "./desk.js";
 import { startServiceLevel, stopServiceLevel } from "./service_level.js";
@@ -23,6 +25,7 @@ function applyLabels() {
   paintAgents();
   if (!$("wallboard").hidden) startServiceLevel(); // the chart's description in the new language
   if (!$("analytics").hidden) relabelAnalytics();
+  if (!$("admin").hidden) relabelAdmin();
 }
 function tile(queue) {
   const element = document.createElement("article");
@@ -254,10 +257,13 @@ function showPage(page) {
   }
   stopWallboard();
   stopAnalytics();
-  $("title").dataset.label = page === "analytics" ? "analytics" : "title";
+  stopAdmin();
+  $("title").dataset.label = page === "wallboard" ? "title" : page;
   $("title").textContent = label($("title").dataset.label);
   if (page === "analytics") {
     startAnalytics();
+  } else if (page === "admin") {
+    startAdmin();
   } else {
     $("wallboard").hidden = false;
     follow();
@@ -280,10 +286,12 @@ function show(session) {
   const desk = Boolean(session?.agent_id);
   $("sign-in").hidden = Boolean(session);
   $("pages").hidden = !session || desk;
+  $("pages").querySelector('[data-page="admin"]').hidden = session?.role !== "admin";
   $("sign-out").hidden = !session;
   $("who").textContent = session ? `${session.name} (${session.role}, ${session.tenant_id})` : "";
   stopWallboard();
   stopAnalytics();
+  stopAdmin();
   stopDesk();
   if (session && desk) {
     $("title").dataset.label = "desk";
@@ -295,6 +303,7 @@ function show(session) {
   } else {
     // Nothing of the last session stays in the page for the next one to see.
     stopAnalytics({ forget: true });
+    stopAdmin({ forget: true });
     $("title").dataset.label = "title";
     $("title").textContent = label("title");
     agents = [];
