@@ -317,6 +317,11 @@ async def simulate(platform: Platform) -> None:
             response.raise_for_status()
         await after_hours_call(rest)
         print(
+            f"Watch it live: open {base}/console/ and sign in with the API key {API_KEY} (the wallboard;\n"
+            f"  an agent's desk signs in with its own key, issued on the admin page)\n",
+            flush=True,
+        )
+        print(
             f"{len(AGENTS)} agents logged in on 2 sites; {CALLS_TOTAL} calls over ~{ARRIVAL_SECONDS:.0f}s\n",
             flush=True,
         )

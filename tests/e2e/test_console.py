@@ -147,6 +147,8 @@ async def test_a_supervisor_takes_an_agent_off_from_the_grid_and_filters_it_by_s
         for agent_id, site in (("console-ann", "seoul"), ("console-bo", "busan")):
             body = {"site_id": site, "skills": [{"name": "x", "proficiency": 5}]}
             ok(await rest.post(f"/v1/agents/{agent_id}/login", json=body))
+        vip_queue = {"queue_id": "console-vip", "skills": [{"skill": "vip", "min_proficiency": 7}]}
+        ok(await rest.post("/v1/queues", json=vip_queue), 201)
         await sign_in(page, SUPERVISOR)
         ann = page.locator('[data-agent="console-ann"]')
         await expect(ann.locator('[data-fact="state"]')).to_have_text("ready", timeout=LIVE_SECONDS)
@@ -176,9 +178,31 @@ async def test_a_supervisor_takes_an_agent_off_from_the_grid_and_filters_it_by_s
         saved = ok(await rest.get("/v1/agents/console-ann"))["skills"]
         assert {(s["name"], s["proficiency"]) for s in saved} == {("x", 5), ("vip", 8)}
 
+    # By queue: the agents whose skills the queue's rules accept.
+    queue_filter = page.locator("#queue-filter")
+    await queue_filter.select_option("console-vip")
+    await expect(page.locator('[data-agent="console-bo"]')).to_be_hidden()
+    await expect(ann).to_be_visible()
+    await queue_filter.select_option("")
+
     await page.get_by_label("Site", exact=True).select_option("busan")
     await expect(ann).to_be_hidden()
     await expect(page.locator('[data-agent="console-bo"]')).to_be_visible()
+    # A queue's eligibility, as the filter reckons it: sites, then all or any of the skills at their minimum.
+    verdicts = await page.evaluate(
+        """import('/console/console.js').then(m => {
+            const skills = [{name: 'vip', proficiency: 7}, {name: 'x', proficiency: 2}];
+            const kim = {site_id: 'seoul', skills};
+            const need = (skill, min) => ({skill, min_proficiency: min});
+            return [
+                m.eligible(kim, {skills: [need('vip', 7)]}), m.eligible(kim, {skills: [need('vip', 8)]}),
+                m.eligible(kim, {skills: [need('vip', 7), need('x', 3)]}),
+                m.eligible(kim, {skill_match: 'any-of', skills: [need('vip', 7), need('x', 3)]}),
+                m.eligible(kim, {sites: ['busan'], skills: [need('vip', 1)]}),
+            ];
+        })"""
+    )
+    assert verdicts == [True, False, False, True, False]
 
 
 async def test_the_console_speaks_korean_on_request_and_remembers_it(page: Page, platform: Platform) -> None:
@@ -494,7 +518,7 @@ async def test_an_admin_edits_queues_a_flow_hours_and_keys_with_refusals_shown_i
         # A new queue from the form; then a refusal names its field, and the field is marked.
         saved = page.locator("#queue-said")
         await page.get_by_role("button", name="New queue").click()
-        await page.get_by_label("Queue", exact=True).fill("console-admin-q")
+        await page.locator("#queue-form").get_by_label("Queue", exact=True).fill("console-admin-q")
         await page.get_by_label("Required skills (skill:minimum)", exact=True).fill("member:3, vip")
         await page.get_by_label("Strategy", exact=True).select_option("most-skilled")
         await page.get_by_label("Service level threshold (s)", exact=True).fill("30")

@@ -60,6 +60,12 @@ function tile(queue) {
 const AGENTS_EVERY_MS = 2000;
 const CHANGES = { ready: ["not-ready", "set-not-ready"], "not-ready": ["ready", "set-ready"] };
 let agents = [];
+// Each queue's rules (GET /v1/queues), for the grid's queue filter; a queue only the stream knows (one a
+// flow names without an admin defining it) asks for the skill of its own name.
+let queueRules = new Map();
+let streamQueues = [];
+const QUEUES_EVERY_POLLS = 15; // queues change far less often than agents: every 30 s
+let polls = 0;
 let polling = null;
 let wallboards = 0; // times the wallboard was left: a poll answered after that schedules no next one
 let changes = 0; // PUTs made: a poll that began before the latest one may paint an older state
@@ -160,18 +166,34 @@ function updateRow(row, agent) {
   const edit = row.querySelector('[data-action="edit-skills"]');
   edit.textContent = label("edit-skills");
   edit.setAttribute("aria-label", `${label("edit-skills")}: ${name}`);
-  row.hidden = Boolean($("site-filter").value) && agent.site_id !== $("site-filter").value;
+  const site = $("site-filter").value;
+  const queue = $("queue-filter").value;
+  row.hidden = Boolean(site && agent.site_id !== site) ||
+    Boolean(queue && !eligible(agent, queueRules.get(queue) || { skills: [{ skill: queue, min_proficiency: 0 }] }));
+}
+
+// Whether a queue's rules let the agent take its contacts, before any expanding step widens them: its
+// site, and its required skills at their minimum proficiency (all of them, or any one).
+export function eligible(agent, rules) {
+  if (rules.sites?.length && !rules.sites.includes(agent.site_id)) return false;
+  const has = (need) => agent.skills.some((s) => s.name === need.skill && s.proficiency >= need.min_proficiency);
+  return rules.skill_match === "any-of" ? rules.skills.some(has) : rules.skills.every(has);
+}
+
+// A filter's options, rebuilt only when they change (a rebuilt select loses its focus and its choice).
+function fillFilter(filter, values, all) {
+  const wanted = ["", ...values];
+  const shown = [...filter.options].map((option) => option.value);
+  if (wanted.join("\n") !== shown.join("\n") || filter.options[0]?.text !== all) {
+    const picked = filter.value;
+    filter.replaceChildren(...wanted.map((value) => new Option(value || all, value, false, value === picked)));
+  }
 }
 
 function paintAgents() {
-  const filter = $("site-filter");
-  const sites = ["", ...new Set(agents.map((agent) => agent.site_id).sort())];
-  const shown = [...filter.options].map((option) => option.value);
-  if (sites.join("\n") !== shown.join("\n") || filter.options[0].text !== label("all-sites")) {
-    const site = filter.value;
-    const texts = sites.map((value) => value || label("all-sites"));
-    filter.replaceChildren(...sites.map((value, n) => new Option(texts[n], value, false, value === site)));
-  }
+  fillFilter($("site-filter"), [...new Set(agents.map((agent) => agent.site_id))].sort(), label("all-sites"));
+  const queueIds = new Set([...queueRules.keys(), ...streamQueues]);
+  fillFilter($("queue-filter"), [...queueIds].sort(), label("all-queues"));
   const body = $("agents");
   const rows = new Map([...body.rows].map((row) => [row.dataset.agent, row]));
   for (const agent of [...agents].sort((a, b) => a.agent_id.localeCompare(b.agent_id))) {
@@ -193,6 +215,9 @@ function agentsError(text) {
 async function pollAgents(run = wallboards) {
   const began = changes;
   try {
+    if (polls++ % QUEUES_EVERY_POLLS === 0) {
+      queueRules = new Map((await api("GET", "/v1/queues")).map((queue) => [queue.queue_id, queue.rules]));
+    }
     const listed = await api("GET", "/v1/agents");
     if (began === changes) {
       agents = listed;
@@ -220,6 +245,7 @@ async function setState(agentId, state) {
 }
 
 $("site-filter").addEventListener("change", paintAgents);
+$("queue-filter").addEventListener("change", paintAgents);
 
 let stream = null;
 let said = ""; // what the status line last announced: it speaks when that changes, not every second
@@ -237,6 +263,7 @@ function follow() {
   stream.addEventListener("tenant-metrics", (message) => {
     const { queues } = JSON.parse(message.data);
     $("tiles").replaceChildren(...queues.map(tile));
+    streamQueues = queues.map((queue) => queue.queue_id);
     status(label("live", queues.length));
     $("updated").textContent = new Date().toLocaleTimeString(getLanguage());
   });
@@ -307,6 +334,9 @@ function show(session) {
     $("title").dataset.label = "title";
     $("title").textContent = label("title");
     agents = [];
+    queueRules = new Map();
+    streamQueues = [];
+    polls = 0;
     said = "";
     $("tiles").replaceChildren();
     $("agents").replaceChildren();
