@@ -88,6 +88,9 @@ API_KEYS = {
     "e2e-console-chart-supervisor": "tenant-console-chart:supervisor",
     "e2e-console-analytics": "tenant-console-analytics",  # its own: the statistics count only its call
     "e2e-console-analyst": "tenant-console-analytics:analyst",
+    "e2e-console-floor": "tenant-console-floor",  # its own: the floor test counts its queue's waiting calls
+    "e2e-console-floor-supervisor": "tenant-console-floor:supervisor",
+    "e2e-console-floor-lee": "tenant-console-floor:agent:console-lee",
 }
 # The Twilio account of tenant-twilio (tests/e2e/test_twilio.py): webhooks are signed with its token.
 TWILIO_ACCOUNT_SID, TWILIO_TOKEN = "AC" + "e2e0" * 8, "e2e-twilio-token"

@@ -11,15 +11,17 @@ statistics."""
 import contextlib
 import json
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import ConsoleMessage, Locator, Page, async_playwright, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from services.common.settings import REPO_ROOT
 from services.platform import Platform
 from tests.e2e.platform import PRESENCE_TIMEOUT_SECONDS
 from tests.e2e.support import journey_to_the_end
@@ -39,6 +41,9 @@ CHROMIUM_ARGS = [
 ADMIN, SUPERVISOR = "e2e-console", "e2e-console-supervisor"
 CHART_ADMIN, CHART_SUPERVISOR = "e2e-console-chart", "e2e-console-chart-supervisor"
 ANALYTICS_ADMIN, ANALYST = "e2e-console-analytics", "e2e-console-analyst"
+FLOOR_ADMIN, FLOOR_SUPERVISOR = "e2e-console-floor", "e2e-console-floor-supervisor"
+FLOOR_AGENT_KEY, FLOOR_AGENT = "e2e-console-floor-lee", "console-lee"
+SCREENSHOTS = REPO_ROOT / ".local" / "console-screenshots"
 LIVE_SECONDS = 20_000  # ms: the stream sends once a second; a loaded CI machine stalls for seconds
 
 pytestmark = pytest.mark.skipif(
@@ -230,6 +235,29 @@ async def test_the_console_speaks_korean_on_request_and_remembers_it(page: Page,
 AGENT_KEY, AGENT = "e2e-console-kim", "console-kim"
 
 
+async def answer_when_it_rings(page: Page) -> Locator:
+    """Answer the call the desk pops up. The e2e platform rings for 3 s only: a loaded machine may miss
+    it, and then the agent is made ready for the next ring. Answers the desk's "On a call" heading."""
+    answer, set_ready = (
+        page.get_by_role("button", name="Answer"),
+        page.get_by_role("button", name="Set ready"),
+    )
+    on_call = page.get_by_role("heading", name="On a call")
+    for _ in range(5):
+        await expect(answer.or_(set_ready)).to_be_visible(timeout=LIVE_SECONDS)
+        clicked = answer if await answer.is_visible() else set_ready
+        with contextlib.suppress(PlaywrightTimeout):  # the ring ended first: the loop sees what is next
+            await clicked.click(timeout=2000)
+        # Until the desk has drawn what the click did, the button is still there: a second click on it
+        # would set a ready agent ready again.
+        await expect(clicked).to_be_hidden(timeout=LIVE_SECONDS)
+        await expect(on_call.or_(set_ready).or_(answer)).to_be_visible(timeout=LIVE_SECONDS)
+        if await on_call.is_visible():
+            break
+    await expect(on_call).to_be_visible()
+    return on_call
+
+
 async def test_an_agent_works_a_call_from_the_desk_and_files_its_ticket(
     page: Page, platform: Platform, console_errors: ConsoleErrors
 ) -> None:
@@ -268,23 +296,7 @@ async def test_an_agent_works_a_call_from_the_desk_and_files_its_ticket(
         call_id = call["call_id"]
         console_errors.expect_answer(409, f"/v1/calls/{call_id}/answer")
         ok(await rest.post(f"/v1/calls/{call_id}/digits", json={"digits": "1"}))
-        answer, set_ready = (
-            page.get_by_role("button", name="Answer"),
-            page.get_by_role("button", name="Set ready"),
-        )
-        on_call = page.get_by_role("heading", name="On a call")
-        for _ in range(5):
-            await expect(answer.or_(set_ready)).to_be_visible(timeout=LIVE_SECONDS)
-            clicked = answer if await answer.is_visible() else set_ready
-            with contextlib.suppress(PlaywrightTimeout):  # the ring ended first: the loop sees what is next
-                await clicked.click(timeout=2000)
-            # Until the desk has drawn what the click did, the button is still there: a second click on it
-            # would set a ready agent ready again.
-            await expect(clicked).to_be_hidden(timeout=LIVE_SECONDS)
-            await expect(on_call.or_(set_ready).or_(answer)).to_be_visible(timeout=LIVE_SECONDS)
-            if await on_call.is_visible():
-                break
-        await expect(on_call).to_be_visible()
+        on_call = await answer_when_it_rings(page)
         await expect(page.locator('[data-fact="caller"]')).to_contain_text("+821055501234")
         assert ok(await rest.get(f"/v1/calls/{call_id}"))["status"] == "connected"
         assert ok(await rest.get(f"/v1/agents/{AGENT}/call"))["call_id"] == call_id
@@ -455,6 +467,7 @@ async def test_an_analyst_reads_a_journey_and_the_statistics_of_a_period(
     href = await csv.get_attribute("href")
     assert href is not None and href.startswith("/v1/exports/statistics/calls?") and "by=queue" in href
     exported = await page.request.get(href)  # the session cookie is enough for a download
+    await page.screenshot(path=screenshot_path("analytics"), full_page=True)
     assert exported.status == 200 and "member" in await exported.text()
 
     # Tickets are broken down their own ways; a period that ends before it starts is refused in place.
@@ -635,3 +648,89 @@ async def test_an_admin_edits_queues_a_flow_hours_and_keys_with_refusals_shown_i
         [["a", 0, 0], ["b", 1, 0], ["c", 1, 1], ["lost", 2, 0]],
         ["x"],
     ]
+
+
+def screenshot_path(name: str) -> str:
+    """Where the browser tests keep their screenshot of each page (the latest run's)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return str(SCREENSHOTS / f"{name}.png")
+
+
+async def test_a_queued_call_shows_live_and_an_admin_s_queue_change_sends_it_to_the_desk(
+    page: Page, platform: Platform, console_errors: ConsoleErrors
+) -> None:
+    """A supervisor's wallboard shows a call queued over the API; it waits, since no agent has the skill
+    its queue asks for; an admin changes the queue's rules on the admin page, the call rings at the agent's
+    desk, the agent answers it, and the wallboard shows the agent on contact."""
+    base = f"http://127.0.0.1:{platform.settings.gateway_port}"
+    browser = page.context.browser
+    assert browser is not None
+    desk, admin = [
+        await (await browser.new_context(base_url=base, timezone_id="Asia/Seoul")).new_page()
+        for _ in range(2)
+    ]
+    for other in (desk, admin):  # their script errors fail the test too
+        other.on("pageerror", lambda error: console_errors.seen.append(str(error)))
+        other.on("console", console_errors.said)
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": FLOOR_ADMIN}, timeout=30) as rest:
+        ok(
+            await rest.post(
+                "/v1/queues",
+                json={"queue_id": "floor-sales", "skills": [{"skill": "vip", "min_proficiency": 5}]},
+            ),
+            201,
+        )
+        ok(await rest.put("/v1/lines/floor", json={"display_name": "Floor", "numbers": ["15887200"]}))
+        flow = {
+            "start": "hello",
+            "nodes": [
+                {"id": "hello", "type": "play", "parameters": {"announcement": "hi"}, "next": "sales"},
+                {"id": "sales", "type": "queue", "parameters": {"queue_id": "floor-sales"}},
+            ],
+        }
+        ok(await rest.post("/v1/lines/floor/flows", json=flow), 201)
+        profile = {"site_id": "seoul", "display_name": "Lee", "skills": [{"name": "sales", "proficiency": 5}]}
+        ok(await rest.put(f"/v1/agents/{FLOOR_AGENT}/profile", json=profile))
+
+        # The supervisor watches; a call offered over the API shows as waiting on its queue's tile.
+        await sign_in(page, FLOOR_SUPERVISOR)
+        tile = page.locator('[data-queue="floor-sales"]')
+        await expect(tile).to_be_visible(timeout=LIVE_SECONDS)
+        call_id = ok(await rest.post("/v1/calls", json={"ani": "+821055507272", "dnis": "15887200"}), 201)[
+            "call_id"
+        ]
+        offered = time.monotonic()
+        console_errors.expect_answer(409, f"/v1/calls/{call_id}/answer")  # a ring missed on a loaded machine
+        await expect(tile.locator('[data-fact="waiting"]')).to_have_text("1", timeout=LIVE_SECONDS)
+        print(f"offered over REST -> waiting on the wallboard: {time.monotonic() - offered:.2f} s")
+        await page.screenshot(path=screenshot_path("wallboard-call-waiting"), full_page=True)
+
+        # The agent logs in at the desk; the queue asks for a skill it lacks, so the call keeps waiting.
+        await sign_in(desk, FLOOR_AGENT_KEY)
+        await desk.get_by_role("button", name="Log in").click()
+        await expect(desk.locator("#desk-state")).to_contain_text("Ready", timeout=LIVE_SECONDS)
+        lee = page.locator(f'[data-agent="{FLOOR_AGENT}"]')
+        await expect(lee.locator('[data-fact="state"]')).to_have_text("ready", timeout=LIVE_SECONDS)
+        assert ok(await rest.get(f"/v1/calls/{call_id}"))["status"] == "queued"
+
+        # The admin changes the queue's skill to one the agent has: the waiting call follows the new rules.
+        await sign_in(admin, FLOOR_ADMIN)
+        await admin.get_by_role("button", name="Admin").click()
+        await admin.get_by_role("button", name="Edit: floor-sales").click()
+        await admin.get_by_label("Required skills (skill:minimum)", exact=True).fill("sales:3")
+        await admin.get_by_role("button", name="Save queue").click()
+        await expect(admin.locator("#queue-said")).to_have_text(
+            "Queue floor-sales saved", timeout=LIVE_SECONDS
+        )
+        await admin.screenshot(path=screenshot_path("admin"), full_page=True)
+
+        await answer_when_it_rings(desk)
+        await expect(desk.locator('[data-fact="caller"]')).to_contain_text("+821055507272")
+        await expect(desk.locator("#desk-state")).to_contain_text("On a contact", timeout=LIVE_SECONDS)
+        await desk.screenshot(path=screenshot_path("desk-on-call"), full_page=True)
+        await expect(lee.locator('[data-fact="state"]')).to_have_text("on-contact", timeout=LIVE_SECONDS)
+        await expect(tile.locator('[data-fact="waiting"]')).to_have_text("0", timeout=LIVE_SECONDS)
+        await page.screenshot(path=screenshot_path("wallboard-agent-on-contact"), full_page=True)
+        ok(await rest.post(f"/v1/calls/{call_id}/hangup", json={"party": "caller"}))
+    for other in (desk, admin):
+        await other.context.close()
