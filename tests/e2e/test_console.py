@@ -306,6 +306,16 @@ async def test_an_agent_works_a_call_from_the_desk_and_files_its_ticket(
         assert ok(await rest.get(f"/v1/calls/{call_id}"))["on_hold"] is True
         await page.get_by_role("button", name="Resume").click()
         await expect(page.get_by_role("button", name="Hold")).to_be_visible(timeout=LIVE_SECONDS)
+        # A consultation with an outside number, the caller on hold meanwhile; then back to the caller.
+        await page.get_by_label("Agent or number to consult", exact=True).fill("+8215889999")
+        await page.get_by_role("button", name="Consult").click()
+        consultation = page.locator('[data-fact="consultation"]')
+        await expect(consultation).to_have_text("Consulting +8215889999", timeout=LIVE_SECONDS)
+        await expect(page.get_by_role("button", name="Hold")).to_be_hidden()
+        assert ok(await rest.get(f"/v1/calls/{call_id}"))["consult"]["number"] == "+8215889999"
+        await page.get_by_role("button", name="Back to the caller").click()
+        await expect(page.get_by_role("button", name="Hold")).to_be_visible(timeout=LIVE_SECONDS)
+        assert ok(await rest.get(f"/v1/calls/{call_id}"))["consult"] is None
         await page.get_by_role("button", name="Hang up").click()
         await expect(on_call).to_be_hidden(timeout=LIVE_SECONDS)
 
@@ -731,6 +741,21 @@ async def test_a_queued_call_shows_live_and_an_admin_s_queue_change_sends_it_to_
         await expect(lee.locator('[data-fact="state"]')).to_have_text("on-contact", timeout=LIVE_SECONDS)
         await expect(tile.locator('[data-fact="waiting"]')).to_have_text("0", timeout=LIVE_SECONDS)
         await page.screenshot(path=screenshot_path("wallboard-agent-on-contact"), full_page=True)
-        ok(await rest.post(f"/v1/calls/{call_id}/hangup", json={"party": "caller"}))
+
+        # The agent brings in an expert on an outside number, then leaves the caller talking with them.
+        await desk.get_by_label("Agent or number to consult", exact=True).fill("+8215889999")
+        await desk.get_by_role("button", name="Consult").click()
+        await desk.get_by_role("button", name="Conference").click(timeout=LIVE_SECONDS)
+        consultation = desk.locator('[data-fact="consultation"]')
+        await expect(consultation).to_contain_text("In conference", timeout=LIVE_SECONDS)
+        assert ok(await rest.get(f"/v1/calls/{call_id}"))["consult"]["conference"] is True
+        await desk.get_by_role("button", name="Leave the conference").click()
+        await expect(desk.get_by_role("heading", name="On a call")).to_be_hidden(timeout=LIVE_SECONDS)
+
+        async def handed_over() -> dict[str, Any] | None:
+            call = ok(await rest.get(f"/v1/calls/{call_id}"))
+            return call if call["status"] == "ended" else None
+
+        assert (await eventually(handed_over, "the call stayed with the agent"))["agent_id"] == FLOOR_AGENT
     for other in (desk, admin):
         await other.context.close()

@@ -210,7 +210,9 @@ function paintCall() {
   const call = pop?.call;
   const section = $("desk-call");
   const mine = call && call.agent_id === me && (call.status === "ringing" || call.status === "connected");
-  const key = mine ? `${call.call_id}:${call.status}:${call.on_hold}:${document.documentElement.lang}` : "";
+  const consult = call?.consult;
+  const consulting = consult ? `${consult.number}:${consult.agent_id}:${consult.joined}:${consult.conference}` : "";
+  const key = mine ? `${call.call_id}:${call.status}:${call.on_hold}:${consulting}:${document.documentElement.lang}` : "";
   if (section.dataset.for === key) return; // unchanged: leave a half-typed transfer alone
   section.dataset.for = key;
   if (!mine) {
@@ -240,6 +242,8 @@ function paintCall() {
   const on = (action) => () => act(() => api("POST", `/v1/calls/${path(call.call_id, action)}`, { agent_id: me }));
   if (call.status === "ringing") {
     controls.append(button(label("answer"), "answer", on("answer")), " ", button(label("reject"), "reject", on("reject")));
+  } else if (consult) {
+    controls.append(...consultControls(call));
   } else {
     const hold = call.on_hold ? button(label("resume"), "resume", on("resume")) : button(label("hold"), "hold", on("hold"));
     const queue = document.createElement("input");
@@ -253,10 +257,42 @@ function paintCall() {
     });
     const hangUp = button(label("hang-up"), "hang-up", () =>
       act(() => api("POST", `/v1/calls/${path(call.call_id, "hangup")}`, { party: "agent" })));
-    controls.append(hold, " ", queue, " ", transfer, " ", hangUp);
+    // A consultation: another agent (its id) or an outside number (digits, with or without a +).
+    const party = document.createElement("input");
+    party.id = "consult-party";
+    party.setAttribute("aria-label", label("consult-party"));
+    party.maxLength = 200;
+    const consultButton = button(label("consult"), "consult", () => {
+      const who = party.value.trim();
+      if (!who) return say(label("consult-party-needed"));
+      const body = /^\+?[0-9-]+$/.test(who) ? { agent_id: me, number: who } : { agent_id: me, consulted_agent_id: who };
+      return act(() => api("POST", `/v1/calls/${path(call.call_id, "consult")}`, body));
+    });
+    controls.append(hold, " ", queue, " ", transfer, " ", party, " ", consultButton, " ", hangUp);
   }
   section.replaceChildren(heading, caller, tickets, controls);
   if (call.status === "ringing") section.querySelector('[data-action="answer"]').focus();
+}
+
+// While the agent consults: who, whether they are on the line, and what the agent can do next (TEL-1):
+// bring the caller in (a conference), hand the call over, or go back to the caller. In a conference the
+// agent may only leave, which leaves the other two talking.
+function consultControls(call) {
+  const { consult } = call;
+  const party = consult.agent_id || consult.number;
+  const facts = document.createElement("span");
+  facts.dataset.fact = "consultation";
+  const end = (action) => button(label(`consult-${action}`), `consult-${action}`, () =>
+    act(() => api("POST", `/v1/calls/${path(call.call_id, "consult", action)}`, { agent_id: me })));
+  if (consult.conference) {
+    facts.textContent = label("in-conference", party);
+    const leave = button(label("leave-conference"), "hang-up", () =>
+      act(() => api("POST", `/v1/calls/${path(call.call_id, "hangup")}`, { party: "agent" })));
+    return [facts, " ", leave];
+  }
+  const joined = consult.joined || !consult.agent_id; // an outside number is on the line once dialled
+  facts.textContent = label(joined ? "consulting" : "consulting-waiting", party);
+  return [facts, " ", ...(joined ? [end("conference"), " ", end("transfer"), " "] : []), end("cancel")];
 }
 
 // The call's ticket: filled in once when it is found, then left to the agent.
