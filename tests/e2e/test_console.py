@@ -759,3 +759,62 @@ async def test_a_queued_call_shows_live_and_an_admin_s_queue_change_sends_it_to_
         assert (await eventually(handed_over, "the call stayed with the agent"))["agent_id"] == FLOOR_AGENT
     for other in (desk, admin):
         await other.context.close()
+
+
+async def focused(page: Page) -> str:
+    """The focused element's accessible text: its label, its aria-label or its own text."""
+    name: str = await page.evaluate(
+        """() => {
+            const el = document.activeElement;
+            const labelled = el.labels && el.labels.length ? el.labels[0].textContent : null;
+            return (labelled || el.getAttribute('aria-label') || el.textContent || '').trim();
+        }"""
+    )
+    return name
+
+
+async def tab_to(page: Page, name: str, presses: int = 40) -> None:
+    """Press Tab until the control named `name` has the focus, as a keyboard user would."""
+    for _ in range(presses):
+        await page.keyboard.press("Tab")
+        if await focused(page) == name:
+            return
+    raise AssertionError(f"{name!r} is not reachable with Tab")
+
+
+async def test_the_console_works_from_the_keyboard_with_focus_shown_and_every_control_labelled(
+    page: Page, platform: Platform, console_errors: ConsoleErrors
+) -> None:
+    console_errors.expect_answer(422, "/v1/customers")  # not a phone number: the page says so
+    await page.goto("/console/")
+    await expect(page.get_by_label("API key", exact=True)).to_be_focused(timeout=LIVE_SECONDS)
+    await page.keyboard.type(ADMIN)
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Wallboard", level=1)).to_be_focused(timeout=LIVE_SECONDS)
+
+    # The pages, from the header's buttons; the focused control shows a visible outline.
+    await tab_to(page, "Analytics")
+    outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("", "none"), outline
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Analytics", level=1)).to_be_focused(timeout=LIVE_SECONDS)
+    # A journey asked for by keyboard alone: a refusal is said, not a blank page.
+    await tab_to(page, "Value")
+    await page.keyboard.type("no-such-contact")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#journey-error")).to_contain_text("Customer journey:", timeout=LIVE_SECONDS)
+    await tab_to(page, "Admin")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Admin", level=1)).to_be_focused(timeout=LIVE_SECONDS)
+    await tab_to(page, "New queue")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#queue-form").get_by_label("Queue", exact=True)).to_be_focused()
+
+    # Every control of every page, the desk's included, has a name a screen reader can say.
+    unnamed = await page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea, button')].filter(el => {
+            const labelled = el.labels && [...el.labels].some(l => l.textContent.trim());
+            return !(labelled || (el.getAttribute('aria-label') || '').trim() || el.textContent.trim());
+        }).map(el => el.id || el.outerHTML.slice(0, 80))"""
+    )
+    assert unnamed == []
