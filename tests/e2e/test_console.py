@@ -610,10 +610,16 @@ async def test_an_admin_edits_queues_a_flow_hours_and_keys_with_refusals_shown_i
         )
         await page.get_by_label("Monday", exact=True).fill("09:00-18:00")
         await page.get_by_label("Closed on the public holidays of (country)", exact=True).fill("kr")
+        special = page.get_by_label("Special days (a line each: date, then hours or closed)", exact=True)
+        await special.fill("Christmas Eve")
+        await page.get_by_role("button", name="Save hours").click()
+        await expect(special).to_have_attribute("aria-invalid", "true")
+        await special.fill("2026-12-24 09:00-13:00\n2026-12-31 closed")
         await page.get_by_role("button", name="Save hours").click()
         await expect(page.locator("#hours-said")).to_have_text("Hours saved", timeout=LIVE_SECONDS)
         settings = ok(await rest.get("/v1/lines/support"))["settings"]
         assert settings["hours"]["weekly"] == {"mon": "09:00-18:00"}
+        assert settings["hours"]["special_days"] == {"2026-12-24": "09:00-13:00", "2026-12-31": ""}
         assert (settings["hours"]["holiday_country"], settings["numbers"]) == ("KR", ["15887100"])
 
         # A key issued to a named supervisor works once shown, and stops working once revoked.

@@ -265,6 +265,7 @@ async function loadLine(lineId) {
     $("hours-zone").value = hours?.time_zone || "";
     for (const day of DAYS) $(`hours-${day}`).value = hours?.weekly?.[day] || "";
     $("hours-country").value = hours?.holiday_country || "";
+    $("hours-special").value = specialDaysText(hours?.special_days);
     $("line-forms").hidden = false;
   } catch (error) {
     if (mine === run) $("flow-error").textContent = `${lineId}: ${error.message}`;
@@ -313,22 +314,44 @@ $("flow-form").addEventListener("submit", async (event) => {
   }
 });
 
+// Special days, a line each: "2026-12-24 09:00-13:00" or "2026-12-31 closed" -> {date: spans}, where
+// closed is no spans; null when a line is not written so.
+export function parseSpecialDays(text) {
+  const days = {};
+  for (const line of text.split("\n").map((each) => each.trim()).filter(Boolean)) {
+    const match = /^(\d{4}-\d{2}-\d{2})\s+(closed|[0-9:, -]+)$/.exec(line);
+    if (!match) return null;
+    days[match[1]] = match[2] === "closed" ? "" : match[2].trim();
+  }
+  return days;
+}
+
+const specialDaysText = (days) =>
+  Object.entries(days || {}).sort().map(([date, spans]) => `${date} ${spans || "closed"}`).join("\n");
+
 // The hours form's fields as the line's `hours` (null: always open, when no day and no zone is given).
-export function hoursFrom({ zone, days, country }, before = {}) {
+export function hoursFrom({ zone, days, country, special = {} }, before = {}) {
   const weekly = Object.fromEntries(Object.entries(days).filter(([, spans]) => spans.trim())
     .map(([day, spans]) => [day, spans.trim()]));
-  if (!zone && !Object.keys(weekly).length) return null;
-  return { ...before, time_zone: zone, weekly, holiday_country: country.toUpperCase() };
+  if (!zone && !Object.keys(weekly).length && !Object.keys(special).length) return null;
+  return { ...before, time_zone: zone, weekly, holiday_country: country.toUpperCase(), special_days: special };
 }
 
 $("hours-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   clearRefusal("hours-error", "hours-form");
   $("hours-said").textContent = "";
+  const special = parseSpecialDays($("hours-special").value);
+  if (!special) {
+    $("hours-error").textContent = label("special-days-format");
+    $("hours-special").setAttribute("aria-invalid", "true");
+    return;
+  }
   const hours = hoursFrom({
     zone: $("hours-zone").value.trim(),
     days: Object.fromEntries(DAYS.map((day) => [day, $(`hours-${day}`).value])),
     country: $("hours-country").value.trim(),
+    special,
   }, line.settings.hours || {});
   try {
     const body = { ...line.settings, hours, expected_version: line.version };
@@ -339,6 +362,7 @@ $("hours-form").addEventListener("submit", async (event) => {
       const day = DAYS.find((each) => field.includes(`[${each}]`) || field.endsWith(`.${each}`));
       if (day) return [`hours-${day}`];
       if (field.includes("time_zone")) return ["hours-zone"];
+      if (field.includes("special_days")) return ["hours-special"];
       return field.includes("holiday") ? ["hours-country"] : [];
     });
   }
