@@ -18,6 +18,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from functools import partial
 from typing import Any, Protocol, TypeVar
 from uuid import uuid4
@@ -39,6 +40,12 @@ PREFETCH_KBYTES = 4096
 MAX_RECORDS = 1000
 # A call that asks the broker (end offsets, metadata) gives up after this long.
 BROKER_CALL_SECONDS = 10.0
+# A rebalance listener still running after this long is given up (and logged), so that the consumer's
+# thread never waits for ever: on an event loop stopped before close(), or a listener stuck. Longer than
+# any listener's own waits (an owner's stop: its batch, then up to 2 s closing its writer; a commit: up
+# to 10 s), and well within the group's max.poll.interval (300 s). Giving up is safe for the command
+# path: a partition's next writer fences the previous one whatever it still does.
+LISTENER_SECONDS = 60.0
 # aiokafka's names for the two kinds of record timestamp.
 CREATE_TIME, LOG_APPEND_TIME = 0, 1
 T = TypeVar("T")
@@ -299,8 +306,14 @@ class GroupMember(_Consumer):
     def _in_listener(self, work: Coroutine[Any, Any, None]) -> None:
         self._rebalancing = True
         self._starts, self._to_commit = {}, {}
+        listening = asyncio.run_coroutine_threadsafe(work, self._loop)
         try:
-            asyncio.run_coroutine_threadsafe(work, self._loop).result()
+            listening.result(timeout=LISTENER_SECONDS)
+        except FutureTimeout:
+            listening.cancel()
+            log.error(
+                "%s: a rebalance listener ran past %.0f s; going on without it", self._group, LISTENER_SECONDS
+            )
         finally:
             self._rebalancing = False
 

@@ -1,14 +1,17 @@
 """The librdkafka consumers on a real broker: a reader hands over a committed transaction's records at
 once and stands past its commit marker; a group member commits, when its partitions are revoked, what
-it had handled, and starts a partition where its listener says, committing that start."""
+it had handled, and starts a partition where its listener says, committing that start; a listener that
+never finishes is given up after a bound, and the member goes on reading."""
 
 import asyncio
+import logging
 import time
 
+import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.common import kafka
+from services.common import kafka, librdkafka_consumers
 from services.common.envelope import new_id
 from services.common.librdkafka_consumers import GroupMember, LibrdkafkaReader
 from services.common.settings import PlatformSettings
@@ -119,3 +122,34 @@ async def test_a_group_member_starts_where_told_and_commits_what_it_handled_when
         await member.close()  # leaving revokes both: what was handled is committed
     assert listener.revoked.is_set()
     assert await _committed(kafka_bootstrap, group) == {first: 4, second: 4}
+
+
+class Stuck:
+    """A listener whose assignment never finishes (say, waiting on something that will not come)."""
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await asyncio.Event().wait()
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        pass
+
+
+async def test_a_listener_that_never_finishes_is_given_up_and_the_member_reads_on(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(librdkafka_consumers, "LISTENER_SECONDS", 1.0)
+    topic = await _topic(kafka_bootstrap, 1)
+    await _write_in_a_transaction(kafka_bootstrap, topic, 0, 3)
+    member = GroupMember(kafka_bootstrap, f"test.group-{new_id()}")
+    try:
+        with caplog.at_level(logging.ERROR, logger=librdkafka_consumers.__name__):
+            await member.subscribe([topic], Stuck())
+            taken: list[int] = []
+            async with asyncio.timeout(30):
+                while len(taken) < 3:
+                    for records in (await member.getmany(timeout_ms=200)).values():
+                        taken += [r.offset for r in records]
+        assert taken == [0, 1, 2]
+        assert "a rebalance listener ran past 1 s" in caplog.text
+    finally:
+        await member.close()
