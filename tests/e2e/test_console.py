@@ -11,6 +11,7 @@ statistics."""
 import contextlib
 import json
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -307,7 +308,8 @@ async def test_an_agent_works_a_call_from_the_desk_and_files_its_ticket(
         await page.get_by_role("button", name="Resume").click()
         await expect(page.get_by_role("button", name="Hold")).to_be_visible(timeout=LIVE_SECONDS)
         # A consultation with an outside number, the caller on hold meanwhile; then back to the caller.
-        await page.get_by_label("Agent or number to consult", exact=True).fill("+8215889999")
+        await page.get_by_label("Consult whom", exact=True).select_option("number")
+        await page.get_by_label("Agent, number or queue to consult", exact=True).fill("+8215889999")
         await page.get_by_role("button", name="Consult").click()
         consultation = page.locator('[data-fact="consultation"]')
         await expect(consultation).to_have_text("Consulting +8215889999", timeout=LIVE_SECONDS)
@@ -600,6 +602,20 @@ async def test_an_admin_edits_queues_a_flow_hours_and_keys_with_refusals_shown_i
         graph = await page.locator("#flow-graph svg").get_attribute("aria-label")
         assert graph is not None and "starts at welcome" in graph and "welcome → member" in graph
         assert ok(await rest.get("/v1/lines/support"))["flow_version"] == 1
+        # Another admin publishes meanwhile: this page's next publish is refused, not laid over theirs.
+        console_errors.expect_answer(409, "/v1/lines/support/flows")
+        flow["nodes"][0]["parameters"] = {"announcement": "hello from elsewhere"}
+        ok(await rest.post("/v1/lines/support/flows", json=flow), 201)
+        await page.get_by_role("button", name="Publish flow").click()
+        await expect(page.locator("#flow-error")).to_contain_text("not 2", timeout=LIVE_SECONDS)
+        assert ok(await rest.get("/v1/lines/support"))["flow_version"] == 2
+        # Opening the page again reads the line as it is now.
+        await page.get_by_role("button", name="Wallboard").click()
+        await page.get_by_role("button", name="Admin").click()
+        await expect(page.locator("#flow-version")).to_have_text("Published version 2", timeout=LIVE_SECONDS)
+        await expect(page.get_by_label("The flow as data (JSON)", exact=True)).to_have_value(
+            re.compile("hello from elsewhere")
+        )
 
         # Business hours: a day written wrong is refused and marked; a good week is kept with the rest.
         await page.get_by_label("Time zone", exact=True).fill("Asia/Seoul")
@@ -749,7 +765,9 @@ async def test_a_queued_call_shows_live_and_an_admin_s_queue_change_sends_it_to_
         await page.screenshot(path=screenshot_path("wallboard-agent-on-contact"), full_page=True)
 
         # The agent brings in an expert on an outside number, then leaves the caller talking with them.
-        await desk.get_by_label("Agent or number to consult", exact=True).fill("+8215889999")
+        assert await unnamed_controls(desk) == []  # the call's controls too
+        await desk.get_by_label("Consult whom", exact=True).select_option("number")
+        await desk.get_by_label("Agent, number or queue to consult", exact=True).fill("+8215889999")
         await desk.get_by_role("button", name="Consult").click()
         await desk.get_by_role("button", name="Conference").click(timeout=LIVE_SECONDS)
         consultation = desk.locator('[data-fact="consultation"]')
@@ -762,9 +780,23 @@ async def test_a_queued_call_shows_live_and_an_admin_s_queue_change_sends_it_to_
             call = ok(await rest.get(f"/v1/calls/{call_id}"))
             return call if call["status"] == "ended" else None
 
-        assert (await eventually(handed_over, "the call stayed with the agent"))["agent_id"] == FLOOR_AGENT
+        ended = await eventually(handed_over, "the call stayed with the agent")
+        assert (ended["agent_id"], ended["end_reason"]) == (FLOOR_AGENT, "transferred-out")
     for other in (desk, admin):
         await other.context.close()
+
+
+async def unnamed_controls(page: Page) -> list[str]:
+    """The page's fields with neither a label nor an aria-label, and its buttons with no text either (a
+    select's options are not its name)."""
+    unnamed: list[str] = await page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea, button')].filter(el => {
+            const labelled = el.labels && [...el.labels].some(l => l.textContent.trim());
+            const named = labelled || (el.getAttribute('aria-label') || '').trim();
+            return !(named || (el.tagName === 'BUTTON' && el.textContent.trim()));
+        }).map(el => el.id || el.outerHTML.slice(0, 80))"""
+    )
+    return unnamed
 
 
 async def focused(page: Page) -> str:
@@ -800,8 +832,11 @@ async def test_the_console_works_from_the_keyboard_with_focus_shown_and_every_co
 
     # The pages, from the header's buttons; the focused control shows a visible outline.
     await tab_to(page, "Analytics")
-    outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
-    assert outline not in ("", "none"), outline
+    # The console's own focus ring (console.css), not only the browser's default.
+    outline = await page.evaluate(
+        "(s => [s.outlineStyle, s.outlineColor])(getComputedStyle(document.activeElement))"
+    )
+    assert outline == ["solid", "rgb(240, 164, 0)"], outline
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("heading", name="Analytics", level=1)).to_be_focused(timeout=LIVE_SECONDS)
     # A journey asked for by keyboard alone: a refusal is said, not a blank page.
@@ -816,11 +851,5 @@ async def test_the_console_works_from_the_keyboard_with_focus_shown_and_every_co
     await page.keyboard.press("Enter")
     await expect(page.locator("#queue-form").get_by_label("Queue", exact=True)).to_be_focused()
 
-    # Every control of every page, the desk's included, has a name a screen reader can say.
-    unnamed = await page.evaluate(
-        """() => [...document.querySelectorAll('input, select, textarea, button')].filter(el => {
-            const labelled = el.labels && [...el.labels].some(l => l.textContent.trim());
-            return !(labelled || (el.getAttribute('aria-label') || '').trim() || el.textContent.trim());
-        }).map(el => el.id || el.outerHTML.slice(0, 80))"""
-    )
-    assert unnamed == []
+    # Every control of every page has a name a screen reader can say (a call's, in the floor test).
+    assert await unnamed_controls(page) == []

@@ -10,7 +10,8 @@ const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 let queues = [];
 let editing = null; // the queue in the form, or null for a new one
 let line = null; // the line whose flow and hours are in the forms
-let run = 0; // an answer that comes after the page was left paints nothing
+let run = 0; // an answer that comes after the page was left (or its session ended) paints nothing
+let lineLoads = 0; // a line's answer that comes after another line was picked paints nothing
 
 // -- errors shown in place ---------------------------------------------------------------------------
 
@@ -139,18 +140,20 @@ $("queue-form").addEventListener("submit", async (event) => {
     $("queue-skills").setAttribute("aria-invalid", "true");
     return;
   }
+  const mine = run;
   try {
     const saved = editing
       ? await api("PUT", `/v1/queues/${encodeURIComponent(editing.queue_id)}/rules`,
         { ...rules, expected_version: editing.version })
       : await api("POST", "/v1/queues", { queue_id: $("queue-id").value.trim(), ...rules });
+    if (mine !== run) return;
     queues = [...queues.filter((queue) => queue.queue_id !== saved.queue_id), saved]
       .sort((a, b) => a.queue_id.localeCompare(b.queue_id));
     paintQueues();
     editQueue(saved);
     $("queue-said").textContent = label("queue-saved", saved.queue_id);
   } catch (error) {
-    refused("queue-error", error, queueFields);
+    if (mine === run) refused("queue-error", error, queueFields);
   }
 });
 
@@ -251,12 +254,14 @@ async function loadLine(lineId) {
   clearRefusal("flow-error", "flow-form");
   clearRefusal("hours-error", "hours-form");
   const mine = run;
+  const load = ++lineLoads;
+  const current = () => mine === run && load === lineLoads;
   try {
     const loaded = await api("GET", `/v1/lines/${encodeURIComponent(lineId)}`);
     const flow = loaded.flow_version
       ? (await api("GET", `/v1/lines/${encodeURIComponent(lineId)}/flows/0`)).flow
       : { start: "start", nodes: [{ id: "start", type: "hang-up" }] }; // a first flow to write over
-    if (mine !== run) return;
+    if (!current()) return;
     line = loaded;
     $("flow-text").value = JSON.stringify(flow, null, 2);
     $("flow-version").textContent = label("flow-version", loaded.flow_version);
@@ -267,8 +272,12 @@ async function loadLine(lineId) {
     $("hours-country").value = hours?.holiday_country || "";
     $("hours-special").value = specialDaysText(hours?.special_days);
     $("line-forms").hidden = false;
+    $("lines-error").textContent = "";
   } catch (error) {
-    if (mine === run) $("flow-error").textContent = `${lineId}: ${error.message}`;
+    if (!current()) return;
+    line = null; // nothing is saved to a line whose forms do not show it
+    $("line-forms").hidden = true;
+    $("lines-error").textContent = `${lineId}: ${error.message}`;
   }
 }
 
@@ -283,7 +292,7 @@ async function loadLines(mine) {
     );
     if (lines.length) await loadLine($("line-pick").value);
   } catch (error) {
-    if (mine === run) $("flow-error").textContent = `${label("lines")}: ${error.message}`;
+    if (mine === run) $("lines-error").textContent = `${label("lines")}: ${error.message}`;
   }
 }
 
@@ -302,13 +311,19 @@ $("flow-form").addEventListener("submit", async (event) => {
     $("flow-text").setAttribute("aria-invalid", "true");
     return;
   }
+  const [mine, load] = [run, lineLoads];
   try {
-    // The answer is the line, with its new flow version.
-    line = await api("POST", `/v1/lines/${encodeURIComponent(line.line_id)}/flows`, flow);
+    // Published over the version read (another admin's publish since is refused, 409); the answer is the
+    // line, with its new flow version.
+    const published = await api("POST", `/v1/lines/${encodeURIComponent(line.line_id)}/flows`,
+      { ...flow, expected_version: line.version });
+    if (mine !== run || load !== lineLoads) return;
+    line = published;
     $("flow-version").textContent = label("flow-version", line.flow_version);
     $("flow-said").textContent = label("flow-published", line.flow_version);
     drawFlow(flow);
   } catch (error) {
+    if (mine !== run || load !== lineLoads) return;
     refused("flow-error", error, () => ["flow-text"]);
     drawFlow(flow, faultyNodes(error.violations || []));
   }
@@ -330,11 +345,15 @@ const specialDaysText = (days) =>
   Object.entries(days || {}).sort().map(([date, spans]) => `${date} ${spans || "closed"}`).join("\n");
 
 // The hours form's fields as the line's `hours` (null: always open, when no day and no zone is given).
+// A subdivision (a state's own holidays) belongs to its country: kept only while the country is.
 export function hoursFrom({ zone, days, country, special = {} }, before = {}) {
   const weekly = Object.fromEntries(Object.entries(days).filter(([, spans]) => spans.trim())
     .map(([day, spans]) => [day, spans.trim()]));
-  if (!zone && !Object.keys(weekly).length && !Object.keys(special).length) return null;
-  return { ...before, time_zone: zone, weekly, holiday_country: country.toUpperCase(), special_days: special };
+  const holidayCountry = country.toUpperCase();
+  if (!zone && !Object.keys(weekly).length && !Object.keys(special).length && !holidayCountry) return null;
+  const hours = { ...before, time_zone: zone, weekly, holiday_country: holidayCountry, special_days: special };
+  if (holidayCountry !== (before.holiday_country || "")) hours.holiday_subdivision = "";
+  return hours;
 }
 
 $("hours-form").addEventListener("submit", async (event) => {
@@ -353,11 +372,15 @@ $("hours-form").addEventListener("submit", async (event) => {
     country: $("hours-country").value.trim(),
     special,
   }, line.settings.hours || {});
+  const [mine, load] = [run, lineLoads];
   try {
     const body = { ...line.settings, hours, expected_version: line.version };
-    line = await api("PUT", `/v1/lines/${encodeURIComponent(line.line_id)}`, body);
+    const saved = await api("PUT", `/v1/lines/${encodeURIComponent(line.line_id)}`, body);
+    if (mine !== run || load !== lineLoads) return;
+    line = saved;
     $("hours-said").textContent = label("hours-saved");
   } catch (error) {
+    if (mine !== run || load !== lineLoads) return;
     refused("hours-error", error, (field) => {
       const day = DAYS.find((each) => field.includes(`[${each}]`) || field.endsWith(`.${each}`));
       if (day) return [`hours-${day}`];
@@ -405,12 +428,15 @@ async function loadKeys(mine) {
 
 async function revokeKey(key) {
   $("key-error").textContent = "";
+  const mine = run;
   try {
     await api("POST", `/v1/api-keys/${encodeURIComponent(key.key_id)}/revoke`,
       { reason: $("key-reason").value.trim() });
-    await loadKeys(run);
+    await loadKeys(mine);
+    // The row's Revoke button is gone with the repaint: the keyboard goes on from the reason's field.
+    if (mine === run) $("key-reason").focus();
   } catch (error) {
-    $("key-error").textContent = `${key.user}: ${error.message}`;
+    if (mine === run) $("key-error").textContent = `${key.user}: ${error.message}`;
   }
 }
 
@@ -424,11 +450,14 @@ $("key-form").addEventListener("submit", async (event) => {
   $("key-secret").textContent = "";
   const body = { user: $("key-user").value.trim(), role: $("key-role").value, description: $("key-description").value.trim() };
   if (body.role === "agent") body.agent_id = $("key-agent").value.trim();
+  const mine = run;
   try {
     const created = await api("POST", "/v1/api-keys", body);
+    if (mine !== run) return; // a secret is shown only on the page that asked for it, and only then
     $("key-secret").textContent = label("key-secret", created.key.user, created.secret_key);
-    await loadKeys(run);
+    await loadKeys(mine);
   } catch (error) {
+    if (mine !== run) return;
     refused("key-error", error, (field) => {
       const names = { user: "key-user", role: "key-role", agent_id: "key-agent", description: "key-description" };
       return Object.entries(names).filter(([name]) => field.includes(name)).map(([, id]) => id);
@@ -441,6 +470,7 @@ $("key-form").addEventListener("submit", async (event) => {
 export function startAdmin() {
   $("admin").hidden = false;
   const mine = ++run;
+  $("key-secret").textContent = "";
   editQueue(editing, { focus: false });
   loadQueues(mine);
   loadLines(mine);
@@ -465,4 +495,5 @@ export function stopAdmin({ forget = false } = {}) {
   for (const id of ["queue-rows", "key-rows", "flow-graph"]) $(id).replaceChildren();
   $("line-pick").replaceChildren();
   $("line-forms").hidden = true;
+  $("lines-error").textContent = "";
 }

@@ -25,7 +25,10 @@ const COLUMNS = {
 };
 const timeZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
 let shown = null; // the statistics on the page, repainted when the language changes
-let asked = 0; // a lookup answered after a newer one was asked paints nothing
+// An answer that comes after a newer question of the same form (or after the page was left) paints
+// nothing; each form counts its own, so asking one never drops the other's answer.
+let journeysAsked = 0;
+let statisticsAsked = 0;
 
 // -- the journey -------------------------------------------------------------------------------------
 
@@ -71,15 +74,15 @@ function eventItem(event) {
 
 $("journey-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const mine = ++asked;
+  const mine = ++journeysAsked;
   $("journey-error").textContent = "";
   try {
     const journey = await journeyOf($("journey-by").value, $("journey-value").value.trim());
-    if (mine !== asked) return;
+    if (mine !== journeysAsked) return;
     $("journey").replaceChildren(...journey.events.map(eventItem));
     $("journey-summary").textContent = label("journey-of", journey.customer_id || "–", journey.events.length);
   } catch (error) {
-    if (mine !== asked) return;
+    if (mine !== journeysAsked) return;
     $("journey").replaceChildren();
     $("journey-summary").textContent = "";
     $("journey-error").textContent = `${label("journey")}: ${error.message}`;
@@ -197,7 +200,7 @@ $("statistics-of").addEventListener("change", fillBy);
 
 $("statistics-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const mine = ++asked;
+  const mine = ++statisticsAsked;
   const of = $("statistics-of").value;
   const picked = {
     from: $("statistics-from").value,
@@ -213,7 +216,7 @@ $("statistics-form").addEventListener("submit", async (event) => {
   const query = statisticsQuery(picked);
   try {
     const statistics = await api("GET", `/v1/statistics/${of}?${query}`);
-    if (mine !== asked) return;
+    if (mine !== statisticsAsked) return;
     shown = { of, bucket: picked.bucket, rows: statistics.rows };
     paintStatistics();
     for (const format of ["csv", "parquet"]) {
@@ -222,7 +225,7 @@ $("statistics-form").addEventListener("submit", async (event) => {
       link.hidden = false;
     }
   } catch (error) {
-    if (mine !== asked) return;
+    if (mine !== statisticsAsked) return;
     $("statistics-error").textContent = `${label("statistics")}: ${error.message}`;
   }
 });
@@ -246,7 +249,8 @@ export function relabelAnalytics() {
 // Leaving the page keeps what it shows; `forget` (signing out) clears it for the next session.
 export function stopAnalytics({ forget = false } = {}) {
   $("analytics").hidden = true;
-  asked += 1; // an answer still to come paints nothing
+  journeysAsked += 1; // an answer still to come paints nothing
+  statisticsAsked += 1;
   if (!forget) return;
   shown = null;
   for (const id of ["journey", "statistics-head", "statistics-rows", "statistics-chart"]) $(id).replaceChildren();

@@ -219,12 +219,14 @@ async function pollAgents(run = wallboards) {
       queueRules = new Map((await api("GET", "/v1/queues")).map((queue) => [queue.queue_id, queue.rules]));
     }
     const listed = await api("GET", "/v1/agents");
+    if (run !== wallboards) return; // the page was left (or signed out) meanwhile: nothing to paint
     if (began === changes) {
       agents = listed;
       paintAgents();
     }
     agentsError("");
   } catch (error) {
+    if (run !== wallboards) return;
     agentsError(`${label("agents")}: ${error.message}`);
   }
   // The next only once this one is done, and only while the wallboard is still the one it polled for.
@@ -248,6 +250,7 @@ $("site-filter").addEventListener("change", paintAgents);
 $("queue-filter").addEventListener("change", paintAgents);
 
 let stream = null;
+let reconnecting = null; // the stream's next attempt after it was refused for good
 let said = ""; // what the status line last announced: it speaks when that changes, not every second
 
 function status(text) {
@@ -271,7 +274,13 @@ function follow() {
     status(label("interrupted"));
     if (stream.readyState === EventSource.CLOSED) {
       // Refused for good (a revoked key, a session gone): say so rather than wait for nothing.
-      api("GET", "/v1/session").then(() => setTimeout(follow, AGENTS_EVERY_MS), () => show(null));
+      const run = wallboards;
+      api("GET", "/v1/session").then(
+        () => {
+          if (run === wallboards) reconnecting = setTimeout(follow, AGENTS_EVERY_MS);
+        },
+        () => show(null),
+      );
     }
   });
 }
@@ -287,6 +296,7 @@ function showPage(page) {
   stopAdmin();
   $("title").dataset.label = page === "wallboard" ? "title" : page;
   $("title").textContent = label($("title").dataset.label);
+  document.title = $("title").textContent;
   if (page === "analytics") {
     startAnalytics();
   } else if (page === "admin") {
@@ -304,6 +314,7 @@ function stopWallboard() {
   $("wallboard").hidden = true;
   wallboards += 1;
   stream?.close();
+  clearTimeout(reconnecting);
   clearTimeout(polling);
   stopServiceLevel();
 }
@@ -323,6 +334,7 @@ function show(session) {
   if (session && desk) {
     $("title").dataset.label = "desk";
     $("title").textContent = label("desk");
+    document.title = $("title").textContent;
     startDesk(session);
     $("title").focus();
   } else if (session) {
@@ -333,6 +345,7 @@ function show(session) {
     stopAdmin({ forget: true });
     $("title").dataset.label = "title";
     $("title").textContent = label("title");
+    document.title = $("title").textContent;
     agents = [];
     queueRules = new Map();
     streamQueues = [];

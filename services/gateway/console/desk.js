@@ -257,7 +257,12 @@ function paintCall() {
     });
     const hangUp = button(label("hang-up"), "hang-up", () =>
       act(() => api("POST", `/v1/calls/${path(call.call_id, "hangup")}`, { party: "agent" })));
-    // A consultation: another agent (its id) or an outside number (digits, with or without a +).
+    // A consultation with another agent, an outside number or a queue's next free agent: the agent says
+    // which, since an agent's id may be all digits and a number may be written with spaces.
+    const kind = document.createElement("select");
+    kind.id = "consult-kind";
+    kind.setAttribute("aria-label", label("consult-kind"));
+    kind.append(...Object.keys(CONSULT_FIELDS).map((name) => new Option(label(`consult-${name}`), name)));
     const party = document.createElement("input");
     party.id = "consult-party";
     party.setAttribute("aria-label", label("consult-party"));
@@ -265,14 +270,21 @@ function paintCall() {
     const consultButton = button(label("consult"), "consult", () => {
       const who = party.value.trim();
       if (!who) return say(label("consult-party-needed"));
-      const body = /^\+?[0-9-]+$/.test(who) ? { agent_id: me, number: who } : { agent_id: me, consulted_agent_id: who };
+      const body = { agent_id: me, [CONSULT_FIELDS[kind.value]]: who };
       return act(() => api("POST", `/v1/calls/${path(call.call_id, "consult")}`, body));
     });
-    controls.append(hold, " ", queue, " ", transfer, " ", party, " ", consultButton, " ", hangUp);
+    controls.append(hold, " ", queue, " ", transfer, " ", kind, " ", party, " ", consultButton, " ", hangUp);
   }
+  // A click that changed the call (hold, consult...) removed the button it was on: the keyboard goes on
+  // from the first control of the call as it is now, unless the agent is busy elsewhere (the ticket).
+  const lost = section.contains(document.activeElement) || document.activeElement === document.body;
   section.replaceChildren(heading, caller, tickets, controls);
   if (call.status === "ringing") section.querySelector('[data-action="answer"]').focus();
+  else if (lost) controls.querySelector("button, select, input")?.focus();
 }
+
+// What each kind of consulted party is called in POST /v1/calls/{call_id}/consult.
+const CONSULT_FIELDS = { agent: "consulted_agent_id", number: "number", queue: "queue_id" };
 
 // While the agent consults: who, whether they are on the line, and what the agent can do next (TEL-1):
 // bring the caller in (a conference), hand the call over, or go back to the caller. In a conference the
