@@ -6,7 +6,7 @@ GEN := gen/python
 PROTOS := $(shell find proto -name '*.proto')
 STAMP := .local/stamps
 
-.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-idle bench-commands bench-routing bench-kafka-clients bench-journey bench-sink bench-board bench-staffing bench-strategies bench-console chaos clean
+.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-idle bench-commands bench-routing bench-kafka-clients bench-journey bench-sink bench-board bench-staffing bench-strategies bench-console k8s-topics chaos clean
 
 setup: $(STAMP)/venv $(STAMP)/kafka $(GEN)/.stamp
 
@@ -60,6 +60,10 @@ bench: setup
 # OfferCall over gRPC: one at a time, 64 in flight, 200/s offered; BENCH_PLATFORM=all for the whole platform.
 bench-commands: setup
 	$(PY) -m bench.commands
+
+# deploy/k8s's KafkaTopic resources from the topic catalogue (a unit test holds the file to it).
+k8s-topics: setup
+	$(PY) -m services.common.strimzi 12 > deploy/k8s/base/kafka/topics.yaml
 
 # The wallboard in Debian's Chromium: from a call queued over REST to its tile counting it.
 bench-console: setup
