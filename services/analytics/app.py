@@ -32,7 +32,7 @@ async def main(settings: PlatformSettings | None = None) -> None:
 
         try:
             await serve(
-                address=settings.address(settings.analytics_port),
+                address=settings.listen_address(settings.analytics_port),
                 keys=KeyRing(settings.credentials(), settings.kafka_bootstrap_servers),
                 max_request_bytes=settings.cc_max_request_bytes,
                 registrations=[

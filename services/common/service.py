@@ -129,7 +129,7 @@ class AggregateService(Generic[S, C]):
                 )
                 reacting.append(_after([e for p in self.policies for e in p.after], policies.run()))
             await serve(
-                address=settings.address(self.port),
+                address=settings.listen_address(self.port),
                 keys=KeyRing(settings.credentials(), settings.kafka_bootstrap_servers),
                 max_request_bytes=settings.cc_max_request_bytes,
                 registrations=[(self.add_servicer, self.servicer(rt.bus, read_model), self.grpc_service)],

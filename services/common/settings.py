@@ -38,6 +38,15 @@ class PlatformSettings(BaseSettings):
     # How long the gateway keeps an idle HTTP connection open (see services/gateway/__main__.py).
     cc_http_keep_alive_seconds: int = 120
     grpc_host: str = "127.0.0.1"
+    # Where the services and the gateway listen; empty: grpc_host. In a pod, 0.0.0.0: probes and the
+    # other pods reach it at the pod's address.
+    cc_listen_host: str = ""
+    # Where the gateway reaches each service; empty: grpc_host. In a cluster, each service's own name.
+    telephony_host: str = ""
+    routing_host: str = ""
+    ticketing_host: str = ""
+    analytics_host: str = ""
+    keys_host: str = ""
 
     # How long an agent's phone rings before RONA (RT-1), and how long wrap-up lasts.
     cc_ring_timeout_seconds: int = 15
@@ -116,6 +125,14 @@ class PlatformSettings(BaseSettings):
 
     def address(self, port: int) -> str:
         return f"{self.grpc_host}:{port}"
+
+    def listen_address(self, port: int) -> str:
+        return f"{self.cc_listen_host or self.grpc_host}:{port}"
+
+    def service_address(self, service: str) -> str:
+        """Where a service answers: `telephony`, `routing`, `ticketing`, `analytics` or `keys`."""
+        host = getattr(self, f"{service}_host") or self.grpc_host
+        return f"{host}:{getattr(self, f'{service}_port')}"
 
 
 @lru_cache

@@ -49,15 +49,11 @@ class ServiceClients:
 
     @staticmethod
     def connect(settings: PlatformSettings) -> "ServiceClients":
-        ports = (
-            settings.telephony_port,
-            settings.routing_port,
-            settings.ticketing_port,
-            settings.analytics_port,
-            settings.keys_port,
-        )
+        services = ("telephony", "routing", "ticketing", "analytics", "keys")
         deadline = Deadline(settings.cc_command_timeout_seconds + DEADLINE_MARGIN_SECONDS)
-        channels = [grpc.aio.insecure_channel(settings.address(p), interceptors=[deadline]) for p in ports]
+        channels = [
+            grpc.aio.insecure_channel(settings.service_address(s), interceptors=[deadline]) for s in services
+        ]
         return ServiceClients(
             channels=channels,
             telephony=telephony_pb2_grpc.TelephonyServiceStub(channels[0]),

@@ -33,6 +33,7 @@ from services.routing.stream.decisions import (
     expansion_event_id,
     expansion_record,
 )
+from services.routing.stream.ready_file import ReadyFile
 from services.routing.stream.recovery_watch import RecoveryWatch, request_rejoin
 from services.routing.waiting import due_estimates, wait_estimated
 
@@ -47,6 +48,7 @@ RECOVERY_CHECK_SECONDS = 2.0
 
 boards = OwnedBoards(settings.cc_partitions, DEFAULT_QUEUES)
 recovery_watch = RecoveryWatch(settings.routing_recovery_stall_seconds)
+ready_file = ReadyFile(settings.routing_stream_ready_file)
 # decision id -> when this worker last sent it again
 resent: dict[str, float] = {}
 # tenant -> when its queues' occupancies were computed, and them
@@ -260,6 +262,7 @@ async def restart_a_stalled_recovery() -> None:
 
 @app.on_partitions_revoked.connect
 async def forget_boards(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    ready_file.not_ready()
     boards.forget()
     occupancy_cache.clear()
     estimates_sent.clear()
@@ -274,3 +277,4 @@ async def rebuild_boards() -> None:
     for key in boards.rebuild(list(store.items()), owned):
         del store[key]
     log.info("boards rebuilt from the table for %d tenant(s) on partitions %s", len(boards.owned()), owned)
+    ready_file.ready()

@@ -14,6 +14,9 @@ class RoutingStreamSettings(PlatformSettings):
     # Faust's working directory; its tables are in memory, so nothing here needs to outlive the
     # process. Empty: `<temp dir>/<app id>-data`, never the current directory.
     routing_stream_data_dir: str = ""
+    # A file that exists while the worker's boards are rebuilt for its current assignment (gone during a
+    # rebalance): what a Kubernetes exec probe checks. Empty: none (locally, readiness is the log line).
+    routing_stream_ready_file: str = ""
     # How often live queue metrics go out: RTM-1 asks for at least once a second.
     routing_metrics_interval_seconds: float = 1.0
     # A board table recovery that reads nothing for this long, with records still to read, is started
