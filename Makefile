@@ -6,7 +6,7 @@ GEN := gen/python
 PROTOS := $(shell find proto -name '*.proto')
 STAMP := .local/stamps
 
-.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-idle bench-commands bench-routing bench-kafka-clients bench-journey bench-sink bench-board bench-staffing bench-strategies bench-console k8s-topics chaos clean
+.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-idle bench-commands bench-routing bench-kafka-clients bench-journey bench-sink bench-board bench-staffing bench-strategies bench-console k8s-manifests image chaos clean
 
 setup: $(STAMP)/venv $(STAMP)/kafka $(GEN)/.stamp
 
@@ -53,6 +53,7 @@ lint: setup
 	$(VENV)/bin/ruff check services tests bench demo
 	$(VENV)/bin/ruff format --check services tests bench demo
 	$(VENV)/bin/mypy
+	$(VENV)/bin/hadolint Dockerfile
 
 bench: setup
 	$(PY) -m bench.routing_latency
@@ -61,9 +62,16 @@ bench: setup
 bench-commands: setup
 	$(PY) -m bench.commands
 
-# deploy/k8s's KafkaTopic resources from the topic catalogue (a unit test holds the file to it).
-k8s-topics: setup
-	$(PY) -m services.common.strimzi 12 > deploy/k8s/base/kafka/topics.yaml
+# deploy/k8s's generated manifests: KafkaTopics from the topic catalogue, workloads from the platform's processes.
+k8s-manifests: setup
+	$(PY) -m services.common.k8s_manifests deploy/k8s
+
+# One image for every service (Dockerfile). Built where a container engine answers; linted either way.
+IMAGE ?= cc-platform:dev
+image: setup
+	$(VENV)/bin/hadolint Dockerfile
+	@if docker info >/dev/null 2>&1; then docker build -t $(IMAGE) .; \
+	else echo "no container engine answers here: the Dockerfile is linted, not built"; fi
 
 # The wallboard in Debian's Chromium: from a call queued over REST to its tile counting it.
 bench-console: setup
