@@ -1,0 +1,188 @@
+"""deploy/k8s: the generated files are the generator's (a topic or a service added without `make
+k8s-manifests` fails here); every topic of the catalogue is a KafkaTopic; every process of the platform
+runs non-root on a read-only root filesystem with probes that mean able to do the job; only the gateway
+can be reached from outside; and the overlays' patches land on paths the base has, giving prod three
+replicas of everything and at least two in sync."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from services.common.k8s_manifests import PARTITIONS, kafka_topics, manifests, resource_name, workloads
+from services.common.settings import REPO_ROOT
+from services.common.topics import AGGREGATES, catalogue, dlq
+from services.platform import SERVICES
+
+K8S = REPO_ROOT / "deploy" / "k8s"
+
+
+def documents(path: Path) -> list[dict[str, Any]]:
+    return [document for document in yaml.safe_load_all(path.read_text()) if document]
+
+
+def test_the_committed_files_are_the_generator_s() -> None:
+    for path, text in manifests().items():
+        assert (K8S / path).read_text() == text, f"{path}: run make k8s-manifests"
+
+
+def test_every_topic_of_the_catalogue_is_a_kafka_topic_with_its_partitions_and_settings() -> None:
+    resources = {r["spec"]["topicName"]: r for r in kafka_topics(PARTITIONS)}
+    wanted = catalogue(PARTITIONS)
+    assert list(resources) == list(wanted)
+    for topic, spec in wanted.items():
+        resource = resources[topic]
+        assert resource["metadata"]["labels"]["strimzi.io/cluster"] == "cc"
+        assert resource["spec"]["partitions"] == spec.partitions
+        assert resource["spec"]["config"] == {k: str(v) for k, v in spec.config.items()}
+    calls = AGGREGATES[0]
+    assert resources[calls.snapshots]["spec"]["config"]["cleanup.policy"] == "compact"
+    assert resources[calls.events]["spec"]["config"]["retention.ms"] == "-1"
+    assert resources[dlq(calls.commands)]["spec"]["partitions"] == 1
+
+
+def test_a_topic_kubernetes_cannot_name_is_refused() -> None:
+    assert resource_name("telephony.call.events.v1") == "telephony.call.events.v1"
+    for bad in ("Telephony.calls", "telephony_call", "-leading", "trailing.", ""):
+        with pytest.raises(ValueError, match="cannot name"):
+            resource_name(bad)
+
+
+def apply(patch: list[dict[str, Any]], resource: dict[str, Any]) -> None:
+    """A JSON patch's `add` and `replace` as kustomize applies them: `replace` needs the path to exist."""
+    for operation in patch:
+        *parents, last = [part.replace("~1", "/") for part in operation["path"].strip("/").split("/")]
+        target = resource
+        for part in parents:
+            target = target[part]  # KeyError: a path the base does not have
+        if operation["op"] == "replace" and last not in target:
+            raise KeyError(operation["path"])
+        target[last] = operation["value"]
+
+
+def selected(selector: str, labels: dict[str, str]) -> bool:
+    """A label selector of the overlays' forms: `key=value` or `key notin (a, b)`."""
+    if not selector:
+        return True
+    if " notin " in selector:
+        key, values = selector.split(" notin ")
+        return labels.get(key.strip()) not in {v.strip() for v in values.strip("() ").split(",")}
+    key, value = selector.split("=")
+    return labels.get(key.strip()) == value.strip()
+
+
+def built(overlay: str) -> list[dict[str, Any]]:
+    """The overlay's resources: the base's, with the overlay's patches applied to their targets."""
+    resources = [
+        resource
+        for path in (
+            "kafka/kafka.yaml",
+            "kafka/topics.yaml",
+            "platform/settings.yaml",
+            "platform/workloads.yaml",
+        )
+        for resource in documents(K8S / "base" / path)
+    ]
+    kustomization = documents(K8S / "overlays" / overlay / "kustomization.yaml")[0]
+    for entry in kustomization.get("patches", []):
+        target = entry["target"]
+        matched = [
+            r
+            for r in resources
+            if r["kind"] == target["kind"]
+            and target.get("name", r["metadata"]["name"]) == r["metadata"]["name"]
+            and selected(target.get("labelSelector", ""), r["metadata"].get("labels", {}))
+        ]
+        assert matched, f"a patch matches nothing: {target}"
+        for resource in matched:
+            apply(yaml.safe_load(entry["patch"]), resource)
+    return resources
+
+
+def test_dev_runs_one_broker_and_prod_three_with_two_in_sync() -> None:
+    for overlay, replicas, in_sync in (("dev", 1, 1), ("prod", 3, 2)):
+        resources = built(overlay)
+        (pool,) = [r for r in resources if r["kind"] == "KafkaNodePool"]
+        (cluster,) = [r for r in resources if r["kind"] == "Kafka"]
+        topics = [r for r in resources if r["kind"] == "KafkaTopic"]
+        assert pool["spec"]["replicas"] == replicas
+        config = cluster["spec"]["kafka"]["config"]
+        assert config["transaction.state.log.replication.factor"] == replicas
+        assert config["min.insync.replicas"] == in_sync
+        assert config["auto.create.topics.enable"] is False
+        assert {t["spec"]["replicas"] for t in topics} == {replicas}
+        (settings,) = [r for r in resources if r["kind"] == "ConfigMap"]
+        assert settings["data"]["CC_REPLICATION_FACTOR"] == str(replicas)
+        deployments = {r["metadata"]["name"]: r["spec"] for r in resources if r["kind"] == "Deployment"}
+        scalers = {
+            r["metadata"]["name"]: r["spec"] for r in resources if r["kind"] == "HorizontalPodAutoscaler"
+        }
+        at_least = 2 if overlay == "prod" else 1
+        for name, spec in deployments.items():
+            single = name == "analytics"
+            assert spec["replicas"] == (1 if single else at_least)
+            assert scalers[name]["minReplicas"] == (1 if single else at_least)
+            assert scalers[name]["minReplicas"] <= scalers[name]["maxReplicas"]
+        if overlay == "prod":
+            spread = deployments["telephony"]["template"]["spec"]["topologySpreadConstraints"]
+            assert spread[0]["topologyKey"] == "topology.kubernetes.io/zone"
+            assert {t["spec"]["config"]["min.insync.replicas"] for t in topics} == {"2"}
+            affinity = pool["spec"]["template"]["pod"]["affinity"]["podAntiAffinity"]
+            (rule,) = affinity["requiredDuringSchedulingIgnoredDuringExecution"]
+            assert rule["topologyKey"] == "topology.kubernetes.io/zone"
+
+
+def test_every_process_runs_locked_down_with_probes_that_mean_ready() -> None:
+    resources = workloads()
+    deployments = {r["metadata"]["name"]: r for r in resources if r["kind"] == "Deployment"}
+    assert set(deployments) == {name for name, _, _ in SERVICES}
+    for name, module, port_field in SERVICES:
+        pod = deployments[name]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["args"] == [module]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+        assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+        assert container["resources"]["limits"]["memory"]
+        ready = container["readinessProbe"]
+        assert (
+            container["startupProbe"]["failureThreshold"] * container["startupProbe"]["periodSeconds"] >= 600
+        )
+        if name == "gateway":
+            assert ready["httpGet"]["path"] == "/readyz"
+        elif port_field is not None:
+            assert ready["grpc"]["port"] == container["ports"][0]["containerPort"]
+            assert "tcpSocket" in container["livenessProbe"]  # alive, not ready: a replay is no death
+        else:
+            assert ready["exec"]["command"] == ["test", "-f", "/tmp/ready"]
+            assert {"name": "ROUTING_STREAM_READY_FILE", "value": "/tmp/ready"} in container["env"]
+    kinds = {(r["kind"], r["metadata"]["name"]) for r in resources}
+    for name, _, port_field in SERVICES:
+        assert ("PodDisruptionBudget", name) in kinds and ("HorizontalPodAutoscaler", name) in kinds
+        assert (("Service", name) in kinds) == (port_field is not None or name == "gateway")
+    scalers = {r["metadata"]["name"]: r["spec"] for r in resources if r["kind"] == "HorizontalPodAutoscaler"}
+    assert scalers["telephony"]["maxReplicas"] == PARTITIONS
+    assert scalers["analytics"]["maxReplicas"] == 1  # its own chDB until the ClickHouse cluster
+
+
+def test_only_the_gateway_is_reached_from_outside_and_the_services_only_from_it() -> None:
+    policies = {r["metadata"]["name"]: r["spec"] for r in workloads() if r["kind"] == "NetworkPolicy"}
+    deny = policies["cc-deny-ingress"]
+    assert (
+        deny["podSelector"] == {"matchLabels": {"app.kubernetes.io/part-of": "cc"}} and "ingress" not in deny
+    )
+    (gateway_rule,) = policies["cc-gateway-ingress"]["ingress"]
+    assert gateway_rule == {"ports": [{"port": "http"}]}  # from anywhere, to its HTTP port only
+    services = policies["cc-services-from-gateway"]
+    (expression,) = services["podSelector"]["matchExpressions"]
+    assert set(expression["values"]) == {name for name, _, port in SERVICES if port is not None}
+    (rule,) = services["ingress"]
+    assert rule["from"] == [
+        {
+            "podSelector": {
+                "matchLabels": {"app.kubernetes.io/name": "gateway", "app.kubernetes.io/part-of": "cc"}
+            }
+        }
+    ]
