@@ -3,10 +3,22 @@
 // holidays, and the API keys of named users with their roles. Every change is one request to the API;
 // a refusal shows its message and marks the fields it names.
 
-import { $, api, label } from "./common.js";
+import { $, api, button, label, svg } from "./common.js";
 
-const SVG = "http://www.w3.org/2000/svg";
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+// The hours form's field per weekday, before its holidays (labelled with the rest, by data-label).
+$("hours-country").labels[0].before(...DAYS.flatMap((day) => {
+  const name = document.createElement("label");
+  name.htmlFor = `hours-${day}`;
+  name.dataset.label = `day-${day}`;
+  name.textContent = day;
+  const hours = document.createElement("input");
+  hours.id = `hours-${day}`;
+  hours.maxLength = 100;
+  hours.placeholder = "09:00-18:00";
+  return [name, hours];
+}));
+
 let queues = [];
 let editing = null; // the queue in the form, or null for a new one
 let line = null; // the line whose flow and hours are in the forms
@@ -79,13 +91,8 @@ function paintQueues() {
       cell.textContent = text;
       row.append(cell);
     }
-    const edit = document.createElement("button");
-    edit.type = "button";
-    edit.textContent = label("edit");
-    edit.setAttribute("aria-label", `${label("edit")}: ${queue.queue_id}`);
-    edit.addEventListener("click", () => editQueue(queue));
     const cell = document.createElement("td");
-    cell.append(edit);
+    cell.append(button(label("edit"), "edit-queue", () => editQueue(queue), `${label("edit")}: ${queue.queue_id}`));
     row.append(cell);
     return row;
   }));
@@ -195,46 +202,35 @@ function drawFlow(flow, faults = new Set()) {
   const { nodes, edges } = layout(flow);
   const [w, h, gapX, gapY] = [130, 36, 60, 16];
   const at = new Map(nodes.map((node) => [node.id, node]));
-  const svg = document.createElementNS(SVG, "svg");
   const columns = Math.max(1, ...nodes.map((node) => node.x + 1));
   const rows = Math.max(1, ...nodes.map((node) => node.y + 1));
-  svg.setAttribute("viewBox", `0 0 ${columns * (w + gapX)} ${rows * (h + gapY)}`);
-  svg.setAttribute("width", columns * (w + gapX)); // drawn at its own size, shrunk only to fit
-  svg.setAttribute("role", "img");
   const said = edges.map((edge) => `${edge.from} ${edge.label ? `(${edge.label}) ` : ""}→ ${edge.to}`);
-  svg.setAttribute("aria-label", `${label("flow-graph")}: ${label("flow-start", flow.start)}; ${said.join(", ")}`);
+  const graph = svg("svg", {
+    viewBox: `0 0 ${columns * (w + gapX)} ${rows * (h + gapY)}`,
+    width: columns * (w + gapX), // drawn at its own size, shrunk only to fit
+    role: "img",
+    "aria-label": `${label("flow-graph")}: ${label("flow-start", flow.start)}; ${said.join(", ")}`,
+  });
   const place = (node) => [node.x * (w + gapX), node.y * (h + gapY)];
   for (const edge of edges) {
     const [fx, fy] = place(at.get(edge.from));
     const [tx, ty] = place(at.get(edge.to));
-    const path = document.createElementNS(SVG, "line");
-    for (const [name, value] of Object.entries({ x1: fx + w, y1: fy + h / 2, x2: tx, y2: ty + h / 2 })) {
-      path.setAttribute(name, value);
-    }
-    path.setAttribute("class", "edge");
-    svg.append(path);
-    if (edge.label) svg.append(svgText(fx + w + 4, fy + h / 2 - 3, edge.label, "edge-label"));
+    graph.append(svg("line", { x1: fx + w, y1: fy + h / 2, x2: tx, y2: ty + h / 2, class: "edge" }));
+    if (edge.label) graph.append(svg("text", { x: fx + w + 4, y: fy + h / 2 - 3, class: "edge-label" }, edge.label));
   }
   for (const node of nodes) {
     const [x, y] = place(node);
-    const group = document.createElementNS(SVG, "g");
+    const kind = `node${faults.has(node.id) ? " fault" : ""}${node.id === flow.start ? " start" : ""}`;
+    const group = svg("g", { class: kind });
     group.dataset.node = node.id;
-    group.setAttribute("class", `node${faults.has(node.id) ? " fault" : ""}${node.id === flow.start ? " start" : ""}`);
-    const box = document.createElementNS(SVG, "rect");
-    for (const [name, value] of Object.entries({ x, y, width: w, height: h, rx: 4 })) box.setAttribute(name, value);
-    group.append(box, svgText(x + 6, y + 15, node.id, "node-id"), svgText(x + 6, y + 29, node.type, "node-type"));
-    svg.append(group);
+    group.append(
+      svg("rect", { x, y, width: w, height: h, rx: 4 }),
+      svg("text", { x: x + 6, y: y + 15, class: "node-id" }, node.id),
+      svg("text", { x: x + 6, y: y + 29, class: "node-type" }, node.type),
+    );
+    graph.append(group);
   }
-  $("flow-graph").replaceChildren(svg);
-}
-
-function svgText(x, y, content, kind) {
-  const text = document.createElementNS(SVG, "text");
-  text.setAttribute("x", x);
-  text.setAttribute("y", y);
-  text.setAttribute("class", kind);
-  text.textContent = content;
-  return text;
+  $("flow-graph").replaceChildren(graph);
 }
 
 // The node ids a refusal's field paths name: `nodes[welcome].next` -> welcome.
@@ -405,12 +401,7 @@ function paintKeys(keys) {
     }
     const cell = document.createElement("td");
     if (!key.revoked_at) {
-      const revoke = document.createElement("button");
-      revoke.type = "button";
-      revoke.textContent = label("revoke");
-      revoke.setAttribute("aria-label", `${label("revoke")}: ${key.user}`);
-      revoke.addEventListener("click", () => revokeKey(key));
-      cell.append(revoke);
+      cell.append(button(label("revoke"), "revoke", () => revokeKey(key), `${label("revoke")}: ${key.user}`));
     }
     row.append(cell);
     return row;

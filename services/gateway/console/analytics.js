@@ -3,9 +3,8 @@
 // period, in buckets of the browser's time zone, as a chart and a table, with the same table as a file
 // (CSV or Parquet) one link away. Everything comes from ClickHouse through the gateway's API.
 
-import { $, api, getLanguage, label, number } from "./common.js";
+import { $, api, getLanguage, label, number, svg } from "./common.js";
 
-const SVG = "http://www.w3.org/2000/svg";
 const BY = {
   calls: ["", "queue", "agent", "site", "line", "direction"],
   tickets: ["", "channel", "category", "agent", "group", "status", "kind", "claim"],
@@ -168,30 +167,21 @@ const short = (text, bucket) => (bucket === "hour" ? text.slice(-5) : bucket ===
 function paintChart(bars, column, bucket) {
   const [slot, height, below] = [40, 100, 14];
   const highest = Math.max(1, ...bars.map((bar) => bar.total));
-  const chart = document.createElementNS(SVG, "svg");
   const width = Math.max(1, bars.length) * slot;
-  chart.setAttribute("viewBox", `0 0 ${width} ${height + below}`);
-  chart.setAttribute("width", width); // its own size, shrunk only to fit: one bar stays a bar
-  chart.setAttribute("role", "img");
   const said = bars.map((bar) => `${bucketText(bar.start, bucket)} ${bar.total}`);
-  chart.setAttribute("aria-label", `${label(`column-${column}`)}: ${said.join(", ") || "–"}`);
+  const chart = svg("svg", {
+    viewBox: `0 0 ${width} ${height + below}`,
+    width, // its own size, shrunk only to fit: one bar stays a bar
+    role: "img",
+    "aria-label": `${label(`column-${column}`)}: ${said.join(", ") || "–"}`,
+  });
   bars.forEach((bar, n) => {
     const tall = Math.max(1, (bar.total / highest) * height);
-    const rect = document.createElementNS(SVG, "rect");
-    for (const [name, value] of Object.entries({ x: n * slot + 5, y: height - tall, width: slot - 10, height: tall })) {
-      rect.setAttribute(name, value);
-    }
-    rect.setAttribute("class", "bar");
+    const rect = svg("rect", { x: n * slot + 5, y: height - tall, width: slot - 10, height: tall, class: "bar" });
     rect.dataset.total = bar.total;
-    const title = document.createElementNS(SVG, "title");
-    title.textContent = `${bucketText(bar.start, bucket)}: ${bar.total}`;
-    rect.append(title);
-    const under = document.createElementNS(SVG, "text");
-    under.setAttribute("x", n * slot + slot / 2);
-    under.setAttribute("y", height + below - 2);
-    under.setAttribute("text-anchor", "middle");
-    under.textContent = bar.start ? short(bucketText(bar.start, bucket), bucket) : "";
-    chart.append(rect, under);
+    rect.append(svg("title", {}, `${bucketText(bar.start, bucket)}: ${bar.total}`));
+    const under = bar.start ? short(bucketText(bar.start, bucket), bucket) : "";
+    chart.append(rect, svg("text", { x: n * slot + slot / 2, y: height + below - 2, "text-anchor": "middle" }, under));
   });
   $("statistics-chart").replaceChildren(chart);
 }

@@ -5,6 +5,26 @@
 import { LABELS } from "./labels.js";
 
 export const $ = (id) => document.getElementById(id);
+
+// An SVG element (the charts and the flow graph) with its attributes, and its text when given (a
+// <text>, a <title>).
+export function svg(tag, attributes = {}, content = null) {
+  const element = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, value);
+  if (content !== null) element.textContent = content;
+  return element;
+}
+
+// A button that does `onClick`; `action` names it for scripts and tests, `name` for screen readers.
+export function button(text, action, onClick, name = null) {
+  const element = document.createElement("button");
+  element.type = "button";
+  element.textContent = text;
+  element.dataset.action = action;
+  if (name) element.setAttribute("aria-label", name);
+  element.addEventListener("click", onClick);
+  return element;
+}
 const LANGUAGE_KEY = "cc-console-language"; // a preference, not a secret: local storage is fine for it
 let language = localStorage.getItem(LANGUAGE_KEY) === "ko" ? "ko" : "en";
 

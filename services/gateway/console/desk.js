@@ -6,7 +6,7 @@
 // agent is logged in, the desk tells routing it is alive (RT-9) three times per presence timeout, so
 // closing the desk takes a ready agent out of routing (`lost-presence`) instead of leaving calls to ring.
 
-import { $, api, label, number, seconds } from "./common.js";
+import { $, api, button, label, number, seconds } from "./common.js";
 
 const POLL_MS = 1000;
 export const NOT_READY_REASONS = ["break", "lunch", "meeting", "training"];
@@ -140,15 +140,6 @@ async function followTicket() {
   const listed = await api("GET", `/v1/reply-templates?category=${encodeURIComponent(found.category || "")}`);
   templates = listed.templates;
   paintTicket(true);
-}
-
-function button(text, action, onClick) {
-  const element = document.createElement("button");
-  element.type = "button";
-  element.textContent = text;
-  element.dataset.action = action;
-  element.addEventListener("click", onClick);
-  return element;
 }
 
 async function act(work) {

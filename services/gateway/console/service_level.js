@@ -3,13 +3,12 @@
 // drawn as a bar per hour and coloured as the tiles are. An hour is history once it is over, so the
 // chart asks again once a minute, not once a second as the live tiles do.
 
-import { $, api, getLanguage, label, level, number } from "./common.js";
+import { $, api, getLanguage, label, level, number, svg } from "./common.js";
 
 const EVERY_MS = 60_000;
 const HOURS = 24;
 const SLOT = 24; // px per hour in the chart's own units
 const HEIGHT = 100; // px for 100 %
-const SVG = "http://www.w3.org/2000/svg";
 
 let timer = null;
 let generation = 0; // a poll that answers after the chart was stopped paints nothing
@@ -63,38 +62,21 @@ async function poll(mine) {
 function paint(measured, threshold) {
   const hour = (h) => `${String(h).padStart(2, "0")}:00`;
   const said = measured.map((bar) => `${hour(bar.hour)} ${number(bar.serviceLevel, 1)} %`);
-  const chart = document.createElementNS(SVG, "svg");
-  chart.setAttribute("viewBox", `0 0 ${HOURS * SLOT} ${HEIGHT + 16}`);
-  chart.setAttribute("role", "img");
-  chart.setAttribute(
-    "aria-label",
-    `${label("service-level-today")} (${label("answered-within", threshold)}): ${said.join(", ") || "–"}`,
-  );
-  for (let h = 0; h < HOURS; h += 6) chart.append(text(h * SLOT + 2, HEIGHT + 14, hour(h)));
+  const chart = svg("svg", {
+    viewBox: `0 0 ${HOURS * SLOT} ${HEIGHT + 16}`,
+    role: "img",
+    "aria-label": `${label("service-level-today")} (${label("answered-within", threshold)}): ${said.join(", ") || "–"}`,
+  });
+  for (let h = 0; h < HOURS; h += 6) chart.append(svg("text", { x: h * SLOT + 2, y: HEIGHT + 14 }, hour(h)));
   for (const bar of measured) {
     const height = Math.max(1, (Math.min(bar.serviceLevel, 100) / 100) * HEIGHT);
-    const rect = document.createElementNS(SVG, "rect");
-    for (const [name, value] of Object.entries({
-      x: bar.hour * SLOT + 2, y: HEIGHT - height, width: SLOT - 4, height,
-    })) {
-      rect.setAttribute(name, value);
-    }
-    rect.setAttribute("class", `bar ${bar.level}`.trim());
+    const kind = `bar ${bar.level}`.trim();
+    const rect = svg("rect", { x: bar.hour * SLOT + 2, y: HEIGHT - height, width: SLOT - 4, height, class: kind });
     rect.dataset.hour = bar.hour;
     rect.dataset.serviceLevel = number(bar.serviceLevel, 1);
-    const title = document.createElementNS(SVG, "title");
-    title.textContent = `${hour(bar.hour)}: ${number(bar.serviceLevel, 1)} %`;
-    rect.append(title);
+    rect.append(svg("title", {}, `${hour(bar.hour)}: ${number(bar.serviceLevel, 1)} %`));
     chart.append(rect);
   }
   $("service-level-chart").replaceChildren(chart);
   $("service-level-chart").lang = getLanguage();
-}
-
-function text(x, y, content) {
-  const element = document.createElementNS(SVG, "text");
-  element.setAttribute("x", x);
-  element.setAttribute("y", y);
-  element.textContent = content;
-  return element;
 }
