@@ -30,7 +30,17 @@ _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 # Loading a partition replays its snapshots and the events after them: allow a long start before the
 # first readiness check counts against the pod (10 s x 60 = 10 minutes).
 STARTUP_PERIOD_SECONDS, STARTUP_FAILURES = 10, 60
-GATEWAY_PORT = PlatformSettings().gateway_port
+
+
+def default_port(field: str) -> int:
+    """A port as the settings define it: the manifests must not depend on the environment they are
+    generated in (a PORT variable set for a test run would change them)."""
+    port = PlatformSettings.model_fields[field].default
+    assert isinstance(port, int)
+    return port
+
+
+GATEWAY_PORT = default_port("gateway_port")
 # The routing worker has no port: its readiness is a file (services/routing/stream/ready_file.py).
 READY_FILE = "/tmp/ready"
 
@@ -70,7 +80,7 @@ def _probes(port_field: str | None, name: str) -> dict[str, Any]:
         ready: dict[str, Any] = {"httpGet": {"path": "/readyz", "port": "http"}}
         alive: dict[str, Any] | None = {"httpGet": {"path": "/healthz", "port": "http"}}
     elif port_field is not None:
-        ready = {"grpc": {"port": getattr(PlatformSettings(), port_field)}}
+        ready = {"grpc": {"port": default_port(port_field)}}
         alive = {"tcpSocket": {"port": "grpc"}}
     else:
         ready = {"exec": {"command": ["test", "-f", READY_FILE]}}
@@ -97,7 +107,7 @@ def _deployment(name: str, module: str, port_field: str | None) -> dict[str, Any
     if name == "gateway":
         ports = [{"name": "http", "containerPort": GATEWAY_PORT}]
     elif port_field is not None:
-        ports = [{"name": "grpc", "containerPort": getattr(PlatformSettings(), port_field)}]
+        ports = [{"name": "grpc", "containerPort": default_port(port_field)}]
     env = [{"name": "CC_INSTANCE_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
     if port_field is None and name != "gateway":
         env.append({"name": "ROUTING_STREAM_READY_FILE", "value": READY_FILE})

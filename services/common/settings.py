@@ -126,8 +126,12 @@ class PlatformSettings(BaseSettings):
     def address(self, port: int) -> str:
         return f"{self.grpc_host}:{port}"
 
+    @property
+    def listen_host(self) -> str:
+        return self.cc_listen_host or self.grpc_host
+
     def listen_address(self, port: int) -> str:
-        return f"{self.cc_listen_host or self.grpc_host}:{port}"
+        return f"{self.listen_host}:{port}"
 
     def service_address(self, service: str) -> str:
         """Where a service answers: `telephony`, `routing`, `ticketing`, `analytics` or `keys`."""

@@ -9,7 +9,7 @@ configure_logging("gateway")
 collect_young_garbage_less_often()
 uvicorn.run(
     create_app(settings),
-    host=settings.cc_listen_host or settings.grpc_host,
+    host=settings.listen_host,
     port=settings.gateway_port,
     log_level="warning",
     # Longer than the idle time of clients' connection pools (httpx 5 s, Go 90 s): a server that closes
