@@ -6,9 +6,9 @@ GEN := gen/python
 PROTOS := $(shell find proto -name '*.proto')
 STAMP := .local/stamps
 
-.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-idle bench-commands bench-routing bench-kafka-clients bench-journey bench-sink bench-board bench-staffing bench-strategies bench-console k8s-manifests image chaos clean
+.PHONY: setup proto up down demo test test-unit test-integration test-e2e lint bench bench-idle bench-commands bench-routing bench-kafka-clients bench-journey bench-sink bench-board bench-staffing bench-strategies bench-console k8s-manifests k8s-check image chaos clean
 
-setup: $(STAMP)/venv $(STAMP)/kafka $(GEN)/.stamp
+setup: $(STAMP)/venv $(STAMP)/kafka $(STAMP)/k8s-tools $(GEN)/.stamp
 
 $(STAMP)/venv: pyproject.toml
 	@mkdir -p $(STAMP)
@@ -22,6 +22,26 @@ $(STAMP)/venv: pyproject.toml
 $(STAMP)/kafka: deploy/local/pom.xml
 	@mkdir -p $(STAMP)
 	deploy/local/kafka.sh fetch
+	@touch $@
+
+# deploy/k8s's offline checks (services/common/k8s_check.py): kustomize from the Go module proxy, the
+# Strimzi operator's CRD schemas made by its own generator from its published API (deploy/k8s/schemas),
+# and checkov in a venv of its own (its pins would fight the platform's).
+KUSTOMIZE_VERSION := v5.7.1
+CHECKOV_VERSION := 3.3.30
+STRIMZI_CLASSES := kafka.Kafka nodepool.KafkaNodePool topic.KafkaTopic user.KafkaUser
+$(STAMP)/k8s-tools: deploy/k8s/schemas/pom.xml
+	@mkdir -p $(STAMP) .local/bin .local/k8s
+	GOBIN=$(CURDIR)/.local/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	rm -rf .local/k8s/strimzi-libs .local/k8s/crds
+	mvn -q -f deploy/k8s/schemas/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/.local/k8s/strimzi-libs
+	java -cp '.local/k8s/strimzi-libs/*' io.strimzi.crdgenerator.CrdGenerator --yaml \
+	  --api-versions v1beta2 --storage-version v1beta2 \
+	  $(foreach c,$(STRIMZI_CLASSES),io.strimzi.api.kafka.model.$(c)=.local/k8s/crds/$(lastword $(subst ., ,$(c))).yaml) \
+	  2> >(grep -v '^SLF4J' >&2)
+	test -x .local/checkov/bin/checkov || python3 -m venv .local/checkov
+	.local/checkov/bin/pip install -q --upgrade pip
+	.local/checkov/bin/pip install -q checkov==$(CHECKOV_VERSION)
 	@touch $@
 
 # The only producer of generated protobuf/gRPC code; never edit or copy its output.
@@ -65,6 +85,10 @@ bench-commands: setup
 # deploy/k8s's generated manifests: KafkaTopics from the topic catalogue, workloads from the platform's processes.
 k8s-manifests: setup
 	$(PY) -m services.common.k8s_manifests deploy/k8s
+
+# Every overlay rendered and checked against Kubernetes' and Strimzi's schemas, strictly (also in make test).
+k8s-check: setup
+	$(PY) -m services.common.k8s_check
 
 # One image for every service (Dockerfile). Built where a container engine answers; linted either way.
 IMAGE ?= cc-platform:dev

@@ -43,6 +43,10 @@ def default_port(field: str) -> int:
 GATEWAY_PORT = default_port("gateway_port")
 # The routing worker has no port: its readiness is a file (services/routing/stream/ready_file.py).
 READY_FILE = "/tmp/ready"
+HEARTBEAT_FILE = "/tmp/heartbeat"
+HEARTBEAT_FRESH = f"test $(( $(date +%s) - $(stat -c %Y {HEARTBEAT_FILE}) )) -lt 60"
+# Secrets arrive as files (PlatformSettings reads CC_SECRETS_DIR), never in the environment.
+SECRETS_DIR = "/run/secrets/cc"
 
 
 def resource_name(topic: str) -> str:
@@ -78,13 +82,14 @@ def _probes(port_field: str | None, name: str) -> dict[str, Any]:
     exists once its boards are rebuilt. Alive is only the process answering at all."""
     if name == "gateway":
         ready: dict[str, Any] = {"httpGet": {"path": "/readyz", "port": "http"}}
-        alive: dict[str, Any] | None = {"httpGet": {"path": "/healthz", "port": "http"}}
+        alive: dict[str, Any] = {"httpGet": {"path": "/healthz", "port": "http"}}
     elif port_field is not None:
         ready = {"grpc": {"port": default_port(port_field)}}
         alive = {"tcpSocket": {"port": "grpc"}}
     else:
         ready = {"exec": {"command": ["test", "-f", READY_FILE]}}
-        alive = None  # not ready during a rebalance is not dead: Kubernetes restarts it if it exits
+        # Not ready during a rebalance is not dead; a heartbeat a minute old is (a stuck event loop).
+        alive = {"exec": {"command": ["sh", "-c", HEARTBEAT_FRESH]}}
     probes = {
         "startupProbe": {
             **ready,
@@ -93,8 +98,7 @@ def _probes(port_field: str | None, name: str) -> dict[str, Any]:
         },
         "readinessProbe": {**ready, "periodSeconds": 5, "failureThreshold": 2},
     }
-    if alive is not None:
-        probes["livenessProbe"] = {**alive, "periodSeconds": 10, "failureThreshold": 6}
+    probes["livenessProbe"] = {**alive, "periodSeconds": 10, "failureThreshold": 6}
     return probes
 
 
@@ -111,22 +115,33 @@ def _deployment(name: str, module: str, port_field: str | None) -> dict[str, Any
     env = [{"name": "CC_INSTANCE_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
     if port_field is None and name != "gateway":
         env.append({"name": "ROUTING_STREAM_READY_FILE", "value": READY_FILE})
+        env.append({"name": "ROUTING_STREAM_HEARTBEAT_FILE", "value": HEARTBEAT_FILE})
+    env.append({"name": "CC_SECRETS_DIR", "value": SECRETS_DIR})
     container = {
         "name": name,
         "image": IMAGE,
+        # The overlays pin the image by digest in production; Always makes a node check it.
+        "imagePullPolicy": "Always",
         "args": [module],
         "ports": ports,
         "env": env,
-        "envFrom": [{"configMapRef": {"name": "cc-settings"}}, {"secretRef": {"name": "cc-secrets"}}],
+        "envFrom": [{"configMapRef": {"name": "cc-settings"}}],
         **_probes(port_field, name),
-        "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+        "resources": {
+            "requests": {"cpu": "250m", "memory": "512Mi"},
+            # Room for a replay after a restart (CPU-bound), without one pod taking a whole node.
+            "limits": {"cpu": "2", "memory": "1Gi"},
+        },
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
         },
         # The only writable place: Faust's working directory, and scratch space.
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True},
+        ],
     }
     return {
         "apiVersion": "apps/v1",
@@ -142,12 +157,18 @@ def _deployment(name: str, module: str, port_field: str | None) -> dict[str, Any
                         "runAsNonRoot": True,
                         "runAsUser": 10001,
                         "runAsGroup": 10001,
+                        "fsGroup": 10001,  # the secret files' group: readable by the process only
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
+                    # No process talks to the Kubernetes API: no token to steal.
+                    "automountServiceAccountToken": False,
                     # A stopping service finishes its batch and leaves its consumer groups first.
                     "terminationGracePeriodSeconds": 30,
                     "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+                        {"name": "secrets", "secret": {"secretName": "cc-secrets", "defaultMode": 0o440}},
+                    ],
                 },
             },
         },

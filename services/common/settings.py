@@ -1,10 +1,16 @@
 """Platform settings, read once from the environment (12-factor) by every composition root."""
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 from services.common.access import Credential, parse_api_keys
 
@@ -15,6 +21,23 @@ ENVELOPE_HEADROOM_BYTES = 64 * 1024
 
 class PlatformSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Secrets (API keys, Kafka passwords) may come as files, one per setting, in CC_SECRETS_DIR: on
+        Kubernetes a Secret mounted as a volume, never seen in the process's environment (which leaks
+        into crash reports and `/proc/<pid>/environ`). The environment still wins where both say."""
+        secrets_dir = os.environ.get("CC_SECRETS_DIR")
+        if not secrets_dir:
+            return init_settings, env_settings
+        return init_settings, env_settings, SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir)
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # Partitions of every commands/events topic; a topic pair must share it so a key lands on the same index.

@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 import yaml
 
-from services.common.k8s_manifests import PARTITIONS, kafka_topics, manifests, resource_name, workloads
+from services.common.k8s_manifests import (
+    HEARTBEAT_FRESH,
+    PARTITIONS,
+    SECRETS_DIR,
+    kafka_topics,
+    manifests,
+    resource_name,
+    workloads,
+)
 from services.common.settings import REPO_ROOT
 from services.common.topics import AGGREGATES, catalogue, dlq
 from services.platform import SERVICES
@@ -158,6 +166,12 @@ def test_every_process_runs_locked_down_with_probes_that_mean_ready() -> None:
         else:
             assert ready["exec"]["command"] == ["test", "-f", "/tmp/ready"]
             assert {"name": "ROUTING_STREAM_READY_FILE", "value": "/tmp/ready"} in container["env"]
+            assert container["livenessProbe"]["exec"]["command"] == ["sh", "-c", HEARTBEAT_FRESH]
+        # Secrets as files only: nothing of cc-secrets in the environment, the volume read-only.
+        assert container["envFrom"] == [{"configMapRef": {"name": "cc-settings"}}]
+        assert {"name": "CC_SECRETS_DIR", "value": SECRETS_DIR} in container["env"]
+        assert {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True} in container["volumeMounts"]
+        assert pod["automountServiceAccountToken"] is False
     kinds = {(r["kind"], r["metadata"]["name"]) for r in resources}
     for name, _, port_field in SERVICES:
         assert ("PodDisruptionBudget", name) in kinds and ("HorizontalPodAutoscaler", name) in kinds

@@ -33,7 +33,7 @@ from services.routing.stream.decisions import (
     expansion_event_id,
     expansion_record,
 )
-from services.routing.stream.ready_file import ReadyFile
+from services.routing.stream.ready_file import Heartbeat, ReadyFile
 from services.routing.stream.recovery_watch import RecoveryWatch, request_rejoin
 from services.routing.waiting import due_estimates, wait_estimated
 
@@ -45,10 +45,12 @@ OCCUPANCY_REFRESH_SECONDS = 1.0
 EXPAND_CHECK_SECONDS = 1.0
 ESTIMATE_CHECK_SECONDS = 1.0
 RECOVERY_CHECK_SECONDS = 2.0
+HEARTBEAT_SECONDS = 5.0  # the liveness probe allows a minute without one
 
 boards = OwnedBoards(settings.cc_partitions, DEFAULT_QUEUES)
 recovery_watch = RecoveryWatch(settings.routing_recovery_stall_seconds)
 ready_file = ReadyFile(settings.routing_stream_ready_file)
+heartbeat = Heartbeat(settings.routing_stream_heartbeat_file)
 # decision id -> when this worker last sent it again
 resent: dict[str, float] = {}
 # tenant -> when its queues' occupancies were computed, and them
@@ -148,6 +150,11 @@ async def save_and_send(
             decision.routed.agent_id,
             decision.routed.explanation,
         )
+
+
+@app.timer(HEARTBEAT_SECONDS)
+async def beat() -> None:
+    heartbeat.beat()
 
 
 @app.timer(settings.routing_metrics_interval_seconds)

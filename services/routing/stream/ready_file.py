@@ -1,6 +1,8 @@
-"""The routing worker's readiness as a file, for probes that cannot read its log (a Kubernetes exec
-probe): it exists while the boards are rebuilt for the worker's current assignment, and not while a
-rebalance is under way, when the worker routes nothing. Ready means able to route, not started."""
+"""The routing worker's readiness and liveness as files, for probes that cannot read its log (Kubernetes
+exec probes). The ready file exists while the boards are rebuilt for the worker's current assignment,
+and not while a rebalance is under way, when the worker routes nothing: ready means able to route, not
+started. The heartbeat file is touched on a timer whatever the assignment: not ready is not dead, but a
+heartbeat older than a minute means the event loop is stuck."""
 
 from pathlib import Path
 
@@ -16,3 +18,12 @@ class ReadyFile:
     def not_ready(self) -> None:
         if self._path is not None:
             self._path.unlink(missing_ok=True)
+
+
+class Heartbeat:
+    def __init__(self, path: str) -> None:
+        self._path = Path(path) if path else None
+
+    def beat(self) -> None:
+        if self._path is not None:
+            self._path.touch()

@@ -17,6 +17,9 @@ class RoutingStreamSettings(PlatformSettings):
     # A file that exists while the worker's boards are rebuilt for its current assignment (gone during a
     # rebalance): what a Kubernetes exec probe checks. Empty: none (locally, readiness is the log line).
     routing_stream_ready_file: str = ""
+    # A file touched every few seconds while the worker's event loop runs, ready or not: what a Kubernetes
+    # liveness probe checks (a loop that stops touching it is stuck). Empty: none.
+    routing_stream_heartbeat_file: str = ""
     # How often live queue metrics go out: RTM-1 asks for at least once a second.
     routing_metrics_interval_seconds: float = 1.0
     # A board table recovery that reads nothing for this long, with records still to read, is started

@@ -1,0 +1,103 @@
+"""deploy/k8s's overlays as a cluster would receive them: each renders with kustomize, every resource is
+valid against Kubernetes' or Strimzi's own schema (strictly: an unknown field fails), and checkov's
+Kubernetes policies find nothing but what deploy/k8s/checkov.yaml skips for a stated reason."""
+
+import copy
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.common.k8s_check import K8S, OVERLAYS, crd_validators, render, violations
+from services.common.settings import REPO_ROOT
+
+Rendered = tuple[str, list[dict[str, Any]]]
+CHECKOV = REPO_ROOT / ".local" / "checkov" / "bin" / "checkov"
+# Offline (no guideline download from the vendor), results only, as JSON.
+CHECKOV_OUTPUT = ("--skip-download", "--quiet", "--compact", "-o", "json")
+
+
+@pytest.fixture(scope="module")
+def crds() -> Any:
+    return crd_validators()
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def rendered(request: pytest.FixtureRequest) -> Rendered:
+    return request.param, render(request.param)
+
+
+def test_every_resource_of_every_overlay_is_valid(rendered: Rendered, crds: Any) -> None:
+    overlay, resources = rendered
+    kinds = {resource["kind"] for resource in resources}
+    # What the platform needs is there: the cluster and its topics and users, and every process.
+    assert {"Namespace", "Kafka", "KafkaNodePool", "KafkaTopic", "Deployment", "Service"} <= kinds
+    assert list(violations(resources, crds)) == [], overlay
+    namespaced = [resource for resource in resources if resource["kind"] != "Namespace"]
+    assert {resource["metadata"].get("namespace") for resource in namespaced} == {"cc"}
+
+
+def first(resources: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    return copy.deepcopy(next(resource for resource in resources if resource["kind"] == kind))
+
+
+def test_a_misspelt_or_mistyped_field_is_refused(rendered: Rendered, crds: Any) -> None:
+    _, resources = rendered
+    kafka = first(resources, "Kafka")
+    kafka["spec"]["kafka"]["listenrs"] = []
+    topic = first(resources, "KafkaTopic")
+    topic["spec"]["partitions"] = "12"
+    deployment = first(resources, "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolice"] = "Always"
+    service = first(resources, "Service")
+    service["spec"]["ports"][0]["port"] = "grpc"
+    unknown = {"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}}
+    found = list(violations([kafka, topic, deployment, service, unknown], crds))
+    assert len(found) == 5, found
+    assert "'listenrs' was unexpected" in found[0]
+    assert found[1].startswith("KafkaTopic/") and "spec/partitions" in found[1]
+    assert "'imagePullPolice' was unexpected" in found[2]
+    assert "spec/ports/0/port" in found[3]
+    assert "no schema" in found[4]
+
+
+def test_the_policy_check_finds_nothing(rendered: Rendered, tmp_path: Path) -> None:
+    overlay, resources = rendered
+    manifest = tmp_path / f"{overlay}.yaml"
+    manifest.write_text("---\n".join(json.dumps(resource) + "\n" for resource in resources))
+    result = run_checkov(manifest)
+    assert result["summary"]["resource_count"] >= len(resources)
+    failed = [f"{r['check_id']} {r['check_name']}: {r['resource']}" for r in failed_checks(result)]
+    assert failed == [], overlay
+
+
+def test_the_policy_check_can_fail(rendered: Rendered, tmp_path: Path) -> None:
+    """The same check on a deployment whose process may gain privileges and write its root filesystem."""
+    _, resources = rendered
+    deployment = first(resources, "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["securityContext"]["allowPrivilegeEscalation"] = True
+    container["securityContext"]["readOnlyRootFilesystem"] = False
+    manifest = tmp_path / "mutated.yaml"
+    manifest.write_text(json.dumps(deployment))
+    failed = {r["check_id"] for r in failed_checks(run_checkov(manifest))}
+    assert {"CKV_K8S_20", "CKV_K8S_22"} <= failed, failed
+
+
+def run_checkov(manifest: Path) -> dict[str, Any]:
+    finished = subprocess.run(
+        [str(CHECKOV), "--config-file", str(K8S / "checkov.yaml"), "-f", str(manifest), *CHECKOV_OUTPUT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode in (0, 1), finished.stderr[-2000:]  # 1: checks failed
+    result = json.loads(finished.stdout)
+    return result[0] if isinstance(result, list) else result
+
+
+def failed_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
+    failed: list[dict[str, Any]] = result["results"]["failed_checks"]
+    return failed
