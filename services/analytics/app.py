@@ -20,7 +20,7 @@ from services.common.settings import PlatformSettings, get_settings
 async def main(settings: PlatformSettings | None = None) -> None:
     settings = settings or get_settings()
     configure_logging("analytics")
-    store = AnalyticsStore(settings.clickhouse_dsn)
+    store = AnalyticsStore(settings.clickhouse_dsn, settings.clickhouse_cluster)
     schema_applied = asyncio.Event()
     async with runtime(settings, "analytics") as rt:
         sink = EventSink(store, rt.producer, settings.kafka_bootstrap_servers)

@@ -22,6 +22,8 @@ There is deliberately no ENGINE=Kafka table: the sink is a plain consumer group,
 ClickHouse server and on chDB alike (a Kafka engine table corrupts a chDB path).
 """
 
+import re
+
 DATABASE = "cc"
 EVENTS_TABLE = f"{DATABASE}.events"
 
@@ -196,3 +198,64 @@ JOURNEY_BACKFILL = f"INSERT INTO {JOURNEY_TABLE} ({JOURNEY_COLUMNS}) {_JOURNEY_S
 JOURNEY_BACKFILL_MARKER = f"{DATABASE}.journey_backfilled"
 JOURNEY_BACKFILLED = f"EXISTS TABLE {JOURNEY_BACKFILL_MARKER}"
 JOURNEY_BACKFILL_DONE = f"CREATE TABLE IF NOT EXISTS {JOURNEY_BACKFILL_MARKER} (done UInt8) ENGINE = TinyLog"
+
+# Where analytics runs on a ClickHouse cluster (CLICKHOUSE_CLUSTER names it, as the server's remote_servers
+# do; deploy/k8s's ClickHouseInstallation), every table above is two: `<name>_local`, a replicated table on
+# each shard (ReplicatedReplacingMergeTree, its replicas kept in step through ClickHouse Keeper), and
+# `<name>` itself, a Distributed table over them, which the sink inserts into and the queries read, so
+# nothing else changes. Rows go to a shard by their event id: the copies of an event that a replayed batch
+# inserts land on one shard, where ReplacingMergeTree and FINAL collapse them as on one server, so answers
+# stay exactly-once. The statements are the single server's, rewritten; one this does not know is refused,
+# so a migration added later cannot reach a cluster in its single-server form.
+SHARDING_KEY = "cityHash64(event_id)"
+_CREATE_TABLE = re.compile(r"^\s*CREATE TABLE IF NOT EXISTS (cc\.\w+) \((.*)\)\s*ENGINE = (\w+)(.*)$", re.S)
+_CREATE_VIEW = re.compile(r"^\s*CREATE MATERIALIZED VIEW IF NOT EXISTS (cc\.\w+) TO (cc\.\w+) AS(.*)$", re.S)
+_ALTER_TABLE = re.compile(r"^\s*ALTER TABLE (cc\.\w+) (.*)$", re.S)
+_SIMPLE = re.compile(r"^\s*(CREATE DATABASE IF NOT EXISTS \w+|DROP VIEW IF EXISTS cc\.\w+)\s*$")
+# The tables with a local and a distributed part: those that hold events.
+_SHARDED = (EVENTS_TABLE, JOURNEY_TABLE)
+
+
+def clustered(statements: tuple[str, ...], cluster: str) -> tuple[str, ...]:
+    """The statements for `cluster`; for none (one server, chDB), the statements as they are."""
+    if not cluster:
+        return statements
+    on = f"ON CLUSTER '{cluster}'"
+    out: list[str] = []
+    for statement in statements:
+        if simple := _SIMPLE.match(statement):
+            out.append(f"{simple.group(1)} {on}")
+        elif table := _CREATE_TABLE.match(statement):
+            name, columns, engine, rest = table.groups()
+            if name not in _SHARDED:
+                out.append(f"CREATE TABLE IF NOT EXISTS {name} {on} ({columns}) ENGINE = {engine}{rest}")
+                continue
+            local = f"{name}_local"
+            out.append(
+                f"CREATE TABLE IF NOT EXISTS {local} {on} ({columns}) ENGINE = Replicated{engine}{rest}"
+            )
+            database, table_name = local.split(".")
+            out.append(
+                f"CREATE TABLE IF NOT EXISTS {name} {on} AS {local} "
+                f"ENGINE = Distributed('{cluster}', {database}, {table_name}, {SHARDING_KEY})"
+            )
+        elif view := _CREATE_VIEW.match(statement):
+            name, target, select = view.groups()
+            source = f"FROM {EVENTS_TABLE}\n"
+            if target in _SHARDED and source in select:
+                # One shard's events feed that shard's journey: the copies of an event stay together.
+                target, select = f"{target}_local", select.replace(source, f"FROM {EVENTS_TABLE}_local\n")
+            out.append(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {name} {on} TO {target} AS{select}")
+        elif alter := _ALTER_TABLE.match(statement):
+            name, change = alter.groups()
+            if name not in _SHARDED:
+                out.append(f"ALTER TABLE {name} {on} {change}")
+                continue
+            out.append(f"ALTER TABLE {name}_local {on} {change}")
+            if "COLUMN" in change:  # the Distributed table shows the columns; indexes are the local table's
+                out.append(f"ALTER TABLE {name} {on} {change}")
+        elif statement.startswith(("INSERT INTO", "EXISTS TABLE")):
+            out.append(statement)  # through the Distributed tables, like the sink's inserts
+        else:
+            raise ValueError(f"no cluster form for: {statement.strip()[:80]}")
+    return tuple(out)

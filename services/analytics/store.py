@@ -93,8 +93,9 @@ class TicketStats:
 
 
 class AnalyticsStore:
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, cluster: str = "") -> None:
         self._dsn = dsn
+        self._cluster = cluster
         self._client: Client | None = None
         self._lock = threading.Lock()
         self._schema_file: Path | None = None  # the sink's insert schema, where chDB reads it
@@ -102,17 +103,18 @@ class AnalyticsStore:
     async def open(self) -> None:
         """Connect and apply the schema (idempotent), so the sink and the queries find cc.events."""
         self._client = await asyncio.to_thread(self._connect)
-        for statement in schema.MIGRATIONS:
-            await self._command(statement)
-        for statement in (*schema.JOURNEY_MIGRATIONS, *ingest.migrations()):
+        migrations = (*schema.MIGRATIONS, *schema.JOURNEY_MIGRATIONS, *ingest.migrations())
+        for statement in schema.clustered(migrations, self._cluster):
             await self._command(statement)
         if self._dsn.startswith(CHDB):
             chdb_path = Path(self._dsn.removeprefix(CHDB).split("?")[0])
             self._schema_file = await asyncio.to_thread(ingest.write_schema, chdb_path / "format_schemas")
         if not await self._run(lambda client: client.command(schema.JOURNEY_BACKFILLED)):
             # Again after a start that stopped half way: the copies it makes are collapsed like any other.
-            await self._command(schema.JOURNEY_BACKFILL)
-            await self._command(schema.JOURNEY_BACKFILL_DONE)
+            for statement in schema.clustered(
+                (schema.JOURNEY_BACKFILL, schema.JOURNEY_BACKFILL_DONE), self._cluster
+            ):
+                await self._command(statement)
         log.info("analytics store open on %s", self._dsn.split("@")[-1])
 
     def _connect(self) -> Client:
@@ -144,13 +146,22 @@ class AnalyticsStore:
         if not rows:
             return
         columns = EventRow._fields
-        await self._run(lambda client: client.insert(schema.EVENTS_TABLE, rows, column_names=columns))
+        settings = self._on_shards()
+        await self._run(
+            lambda client: client.insert(schema.EVENTS_TABLE, rows, column_names=columns, settings=settings)
+        )
+
+    def _on_shards(self) -> dict[str, str]:
+        """On a cluster, an insert is answered once its rows are on their shards, not queued on this
+        server for later: the sink commits its offsets on that answer, and a server lost with its queue
+        would lose them."""
+        return {"insert_distributed_sync": "1"} if self._cluster else {}
 
     async def insert_records(self, records: bytes) -> None:
         """One insert of records as `ingest.wrapped` made them: ClickHouse makes their rows."""
         if not records:
             return
-        settings = ingest.settings(self._schema_file)
+        settings = {**ingest.settings(self._schema_file), **self._on_shards()}
         await self._run(
             lambda client: client.raw_insert(
                 ingest.table(), insert_block=records, fmt="Protobuf", settings=settings

@@ -4,7 +4,11 @@
   own schemas, bundled in the `kubernetes-validate` package, strictly: a misspelt field is an error;
 - every Strimzi resource (Kafka, KafkaNodePool, KafkaTopic, KafkaUser) is valid against the operator's own
   CRD schema, made by `make setup` from Strimzi's published artifacts (deploy/k8s/schemas/pom.xml), also
-  strictly, as `kubectl apply --validate=strict` would refuse an unknown field.
+  strictly, as `kubectl apply --validate=strict` would refuse an unknown field;
+- the Altinity operator's ClickHouse resources are the exception, named in UNCHECKED: its CRDs are
+  published only on GitHub and in its container images, which this project's build cannot reach (no
+  registry serves them: the Go module proxy refuses github.com/altinity/clickhouse-operator), so they are
+  listed as not checked rather than passed.
 
     make k8s-check          checks every overlay and prints what it found
 
@@ -32,6 +36,10 @@ KUBERNETES_VERSION = "1.33.0"
 TOOLS = REPO_ROOT / ".local"
 KUSTOMIZE = Path(os.environ.get("KUSTOMIZE", TOOLS / "bin" / "kustomize"))
 CRDS = TOOLS / "k8s" / "crds"
+UNCHECKED = {
+    ("clickhouse.altinity.com/v1", "ClickHouseInstallation"),
+    ("clickhouse-keeper.altinity.com/v1", "ClickHouseKeeperInstallation"),
+}
 
 
 def render(overlay: str) -> list[dict[str, Any]]:
@@ -96,7 +104,10 @@ def violations(
     """What the API server would refuse, one line each; a kind with no schema at all is refused too,
     so that a resource cannot pass by being of a kind nobody checks."""
     for resource in resources:
-        crd = crds.get((resource.get("apiVersion", ""), resource.get("kind", "")))
+        kind = (resource.get("apiVersion", ""), resource.get("kind", ""))
+        if kind in UNCHECKED:
+            continue
+        crd = crds.get(kind)
         if crd is not None:
             for error in crd.iter_errors(resource):
                 where = "/".join(str(part) for part in error.absolute_path)
@@ -118,7 +129,8 @@ def main() -> int:
         resources = render(overlay)
         found = list(violations(resources, crds))
         failed = failed or bool(found)
-        print(f"{overlay}: {len(resources)} resources, {len(found)} violations")
+        unchecked = [name_of(r) for r in resources if (r["apiVersion"], r["kind"]) in UNCHECKED]
+        print(f"{overlay}: {len(resources)} resources, {len(found)} violations, not checked: {unchecked}")
         for line in found:
             print(f"  {line}")
     return 1 if failed else 0

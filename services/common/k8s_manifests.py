@@ -196,11 +196,6 @@ def _disruption_budget(name: str) -> dict[str, Any]:
     }
 
 
-# Processes that must stay single for now: analytics keeps its rows in its own chDB until the
-# ClickHouse cluster of the next step, so a second instance would hold half of the rows.
-SINGLE = {"analytics"}
-
-
 def _autoscaler(name: str) -> dict[str, Any]:
     """On CPU; no more instances than a keyed topic has partitions (one more would own nothing)."""
     return {
@@ -210,7 +205,7 @@ def _autoscaler(name: str) -> dict[str, Any]:
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "minReplicas": 1,
-            "maxReplicas": 1 if name in SINGLE else PARTITIONS,
+            "maxReplicas": PARTITIONS,
             "metrics": [
                 {
                     "type": "Resource",

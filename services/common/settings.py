@@ -49,6 +49,10 @@ class PlatformSettings(BaseSettings):
     # named users are issued over the API (/v1/api-keys) and kept hashed (services/common/keys.py).
     cc_api_keys: str = "dev-key-acme:acme,dev-key-globex:globex"
     clickhouse_dsn: str = f"chdb://{REPO_ROOT / '.local' / 'analytics'}"
+    # The ClickHouse cluster analytics' tables span (its name in the servers' remote_servers), with
+    # CLICKHOUSE_DSN=http://... naming one of its servers: replicated tables on each shard and a
+    # Distributed table over them (services/analytics/schema.py, `clustered`). Empty: one server, or chDB.
+    clickhouse_cluster: str = ""
     cc_instance_id: str = Field(default="", description="Unique per process; generated when empty.")
 
     telephony_port: int = 50051

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from services.common.k8s_check import K8S, OVERLAYS, crd_validators, render, violations
+from services.common.k8s_check import K8S, OVERLAYS, UNCHECKED, crd_validators, render, violations
 from services.common.settings import REPO_ROOT
 
 Rendered = tuple[str, list[dict[str, Any]]]
@@ -37,6 +37,59 @@ def test_every_resource_of_every_overlay_is_valid(rendered: Rendered, crds: Any)
     assert list(violations(resources, crds)) == [], overlay
     namespaced = [resource for resource in resources if resource["kind"] != "Namespace"]
     assert {resource["metadata"].get("namespace") for resource in namespaced} == {"cc"}
+
+
+def test_every_resource_is_checked_but_the_clickhouse_operator_s(rendered: Rendered) -> None:
+    _, resources = rendered
+    unchecked = {(r["apiVersion"], r["kind"]) for r in resources if (r["apiVersion"], r["kind"]) in UNCHECKED}
+    assert unchecked == UNCHECKED  # both are there, and nothing else escapes the schemas
+
+
+def of_kind(resources: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [resource for resource in resources if resource["kind"] == kind]
+
+
+def test_dev_runs_one_of_everything_and_prod_survives_a_zone() -> None:
+    for overlay, brokers, in_sync, at_least, shards in (("dev", 1, 1, 1, 1), ("prod", 3, 2, 2, 2)):
+        resources = render(overlay)
+        (pool,) = of_kind(resources, "KafkaNodePool")
+        (cluster,) = of_kind(resources, "Kafka")
+        topics = of_kind(resources, "KafkaTopic")
+        assert pool["spec"]["replicas"] == brokers
+        config = cluster["spec"]["kafka"]["config"]
+        assert config["transaction.state.log.replication.factor"] == brokers
+        assert config["min.insync.replicas"] == in_sync
+        assert config["auto.create.topics.enable"] is False
+        assert {t["spec"]["replicas"] for t in topics} == {brokers}
+        (settings,) = [r for r in of_kind(resources, "ConfigMap") if r["metadata"]["name"] == "cc-settings"]
+        assert settings["data"]["CC_REPLICATION_FACTOR"] == str(brokers)
+        assert settings["data"]["CLICKHOUSE_CLUSTER"] == "cc"
+        scalers = {r["metadata"]["name"]: r["spec"] for r in of_kind(resources, "HorizontalPodAutoscaler")}
+        for deployment in of_kind(resources, "Deployment"):
+            name = deployment["metadata"]["name"]
+            if name not in scalers:
+                continue  # not a process of the platform (the collector)
+            assert deployment["spec"]["replicas"] == scalers[name]["minReplicas"] == at_least, name
+            assert scalers[name]["minReplicas"] <= scalers[name]["maxReplicas"]
+        (clickhouse,) = of_kind(resources, "ClickHouseInstallation")
+        (layout,) = [
+            c["layout"] for c in clickhouse["spec"]["configuration"]["clusters"] if c["name"] == "cc"
+        ]
+        assert layout == {"shardsCount": shards, "replicasCount": at_least}
+        (keeper,) = of_kind(resources, "ClickHouseKeeperInstallation")
+        assert keeper["spec"]["configuration"]["clusters"][0]["layout"]["replicasCount"] == brokers
+        if overlay == "prod":
+            telephony = next(
+                d for d in of_kind(resources, "Deployment") if d["metadata"]["name"] == "telephony"
+            )
+            spread = telephony["spec"]["template"]["spec"]["topologySpreadConstraints"]
+            assert spread[0]["topologyKey"] == "topology.kubernetes.io/zone"
+            assert {t["spec"]["config"]["min.insync.replicas"] for t in topics} == {"2"}
+            affinity = pool["spec"]["template"]["pod"]["affinity"]["podAntiAffinity"]
+            (rule,) = affinity["requiredDuringSchedulingIgnoredDuringExecution"]
+            assert rule["topologyKey"] == "topology.kubernetes.io/zone"
+            (distribution,) = clickhouse["spec"]["templates"]["podTemplates"][0]["podDistribution"]
+            assert distribution == {"type": "ShardAntiAffinity", "topologyKey": "topology.kubernetes.io/zone"}
 
 
 def first(resources: list[dict[str, Any]], kind: str) -> dict[str, Any]:

@@ -1,8 +1,7 @@
 """deploy/k8s: the generated files are the generator's (a topic or a service added without `make
 k8s-manifests` fails here); every topic of the catalogue is a KafkaTopic; every process of the platform
 runs non-root on a read-only root filesystem with probes that mean able to do the job; only the gateway
-can be reached from outside; and the overlays' patches land on paths the base has, giving prod three
-replicas of everything and at least two in sync."""
+can be reached from outside. The overlays, rendered by kustomize: tests/integration/test_k8s_overlays.py."""
 
 from pathlib import Path
 from typing import Any
@@ -57,90 +56,6 @@ def test_a_topic_kubernetes_cannot_name_is_refused() -> None:
             resource_name(bad)
 
 
-def apply(patch: list[dict[str, Any]], resource: dict[str, Any]) -> None:
-    """A JSON patch's `add` and `replace` as kustomize applies them: `replace` needs the path to exist."""
-    for operation in patch:
-        *parents, last = [part.replace("~1", "/") for part in operation["path"].strip("/").split("/")]
-        target = resource
-        for part in parents:
-            target = target[part]  # KeyError: a path the base does not have
-        if operation["op"] == "replace" and last not in target:
-            raise KeyError(operation["path"])
-        target[last] = operation["value"]
-
-
-def selected(selector: str, labels: dict[str, str]) -> bool:
-    """A label selector of the overlays' forms: `key=value` or `key notin (a, b)`."""
-    if not selector:
-        return True
-    if " notin " in selector:
-        key, values = selector.split(" notin ")
-        return labels.get(key.strip()) not in {v.strip() for v in values.strip("() ").split(",")}
-    key, value = selector.split("=")
-    return labels.get(key.strip()) == value.strip()
-
-
-def built(overlay: str) -> list[dict[str, Any]]:
-    """The overlay's resources: the base's, with the overlay's patches applied to their targets."""
-    resources = [
-        resource
-        for path in (
-            "kafka/kafka.yaml",
-            "kafka/topics.yaml",
-            "platform/settings.yaml",
-            "platform/workloads.yaml",
-        )
-        for resource in documents(K8S / "base" / path)
-    ]
-    kustomization = documents(K8S / "overlays" / overlay / "kustomization.yaml")[0]
-    for entry in kustomization.get("patches", []):
-        target = entry["target"]
-        matched = [
-            r
-            for r in resources
-            if r["kind"] == target["kind"]
-            and target.get("name", r["metadata"]["name"]) == r["metadata"]["name"]
-            and selected(target.get("labelSelector", ""), r["metadata"].get("labels", {}))
-        ]
-        assert matched, f"a patch matches nothing: {target}"
-        for resource in matched:
-            apply(yaml.safe_load(entry["patch"]), resource)
-    return resources
-
-
-def test_dev_runs_one_broker_and_prod_three_with_two_in_sync() -> None:
-    for overlay, replicas, in_sync in (("dev", 1, 1), ("prod", 3, 2)):
-        resources = built(overlay)
-        (pool,) = [r for r in resources if r["kind"] == "KafkaNodePool"]
-        (cluster,) = [r for r in resources if r["kind"] == "Kafka"]
-        topics = [r for r in resources if r["kind"] == "KafkaTopic"]
-        assert pool["spec"]["replicas"] == replicas
-        config = cluster["spec"]["kafka"]["config"]
-        assert config["transaction.state.log.replication.factor"] == replicas
-        assert config["min.insync.replicas"] == in_sync
-        assert config["auto.create.topics.enable"] is False
-        assert {t["spec"]["replicas"] for t in topics} == {replicas}
-        (settings,) = [r for r in resources if r["kind"] == "ConfigMap"]
-        assert settings["data"]["CC_REPLICATION_FACTOR"] == str(replicas)
-        deployments = {r["metadata"]["name"]: r["spec"] for r in resources if r["kind"] == "Deployment"}
-        scalers = {
-            r["metadata"]["name"]: r["spec"] for r in resources if r["kind"] == "HorizontalPodAutoscaler"
-        }
-        at_least = 2 if overlay == "prod" else 1
-        for name, spec in deployments.items():
-            single = name == "analytics"
-            assert spec["replicas"] == (1 if single else at_least)
-            assert scalers[name]["minReplicas"] == (1 if single else at_least)
-            assert scalers[name]["minReplicas"] <= scalers[name]["maxReplicas"]
-        if overlay == "prod":
-            spread = deployments["telephony"]["template"]["spec"]["topologySpreadConstraints"]
-            assert spread[0]["topologyKey"] == "topology.kubernetes.io/zone"
-            assert {t["spec"]["config"]["min.insync.replicas"] for t in topics} == {"2"}
-            affinity = pool["spec"]["template"]["pod"]["affinity"]["podAntiAffinity"]
-            (rule,) = affinity["requiredDuringSchedulingIgnoredDuringExecution"]
-            assert rule["topologyKey"] == "topology.kubernetes.io/zone"
-
-
 def test_every_process_runs_locked_down_with_probes_that_mean_ready() -> None:
     resources = workloads()
     deployments = {r["metadata"]["name"]: r for r in resources if r["kind"] == "Deployment"}
@@ -178,7 +93,7 @@ def test_every_process_runs_locked_down_with_probes_that_mean_ready() -> None:
         assert (("Service", name) in kinds) == (port_field is not None or name == "gateway")
     scalers = {r["metadata"]["name"]: r["spec"] for r in resources if r["kind"] == "HorizontalPodAutoscaler"}
     assert scalers["telephony"]["maxReplicas"] == PARTITIONS
-    assert scalers["analytics"]["maxReplicas"] == 1  # its own chDB until the ClickHouse cluster
+    assert scalers["analytics"]["maxReplicas"] == PARTITIONS  # its rows are in the ClickHouse cluster
 
 
 def test_only_the_gateway_is_reached_from_outside_and_the_services_only_from_it() -> None:
