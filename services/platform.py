@@ -100,13 +100,24 @@ class Platform:
         process = subprocess.Popen(
             [sys.executable, "-m", module],
             cwd=REPO_ROOT,
-            env=self.env,
+            env={**self.env, **self.identity(name)},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         (self.pids / f"{name}.pid").write_text(str(process.pid))
         self.children[name] = process
+
+    def identity(self, name: str) -> dict[str, str]:
+        """Each process its own Kafka identity, as each has its KafkaUser on a cluster: with
+        CC_KAFKA_IDENTITIES naming a directory of <name>.crt and <name>.key, the process's pair."""
+        directory = self.env.get("CC_KAFKA_IDENTITIES")
+        if not directory:
+            return {}
+        return {
+            "KAFKA_SSL_CERT_FILE": str(Path(directory) / f"{name}.crt"),
+            "KAFKA_SSL_KEY_FILE": str(Path(directory) / f"{name}.key"),
+        }
 
     def _selected(self) -> list[tuple[str, str, str | None]]:
         return [service for service in SERVICES if service[0] in self.services]

@@ -14,6 +14,8 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from services.common import kafka
+from services.platform import SERVICES
+from tests.kafka_tls import make_identities
 
 KAFKA_SCRIPT = Path(__file__).resolve().parents[1] / "deploy" / "local" / "kafka.sh"
 # Kafka 4.0 (KRaft) for the container path.
@@ -88,14 +90,23 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     port = free_port_pair()
     data = tmp_path_factory.mktemp("kafka")
+    identities = make_identities(data / "tls", [name for name, _, _ in SERVICES])
+    tls_port = free_ports(1)[0]
     env = {
         **os.environ,
         "KAFKA_PORT": str(port),
         "KAFKA_DATA_DIR": str(data / "data"),
         "KAFKA_LOG": str(data / "kafka.log"),
+        "KAFKA_TLS_DIR": str(identities),
+        "KAFKA_TLS_PORT": str(tls_port),
+        "KAFKA_ACL_AUDIT": "1" if os.environ.get("CC_TEST_KAFKA_ACLS") == "audit" else "",
     }
     subprocess.run([str(KAFKA_SCRIPT), "start"], env=env, check=True, timeout=180)
     bootstrap = f"127.0.0.1:{port}"
+    # The platform's processes speak TLS, each with its own certificate, and the broker holds them to
+    # their ACLs (tests/e2e/platform.py); the tests' own clients stay on the plain listener.
+    os.environ["CC_TEST_KAFKA_TLS"] = f"127.0.0.1:{tls_port}"
+    os.environ["CC_TEST_KAFKA_IDENTITIES"] = str(identities)
     os.environ["KAFKA_BOOTSTRAP_SERVERS"] = (
         bootstrap  # every later fixture and child process uses this broker
     )
@@ -103,7 +114,8 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield bootstrap
     finally:
         subprocess.run([str(KAFKA_SCRIPT), "stop"], env=env, check=False, timeout=60)
-        os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+        for name in ("KAFKA_BOOTSTRAP_SERVERS", "CC_TEST_KAFKA_TLS", "CC_TEST_KAFKA_IDENTITIES"):
+            os.environ.pop(name, None)
 
 
 async def records_with_key(

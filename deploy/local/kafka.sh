@@ -8,6 +8,11 @@
 #   KAFKA_PORT (9092)  KAFKA_CONTROLLER_PORT (KAFKA_PORT+1)  KAFKA_HOME (.local/kafka)
 #   KAFKA_DATA_DIR ($KAFKA_HOME/data-$KAFKA_PORT)  KAFKA_LOG (.local/logs/kafka-$KAFKA_PORT.log)
 #   KAFKA_HEAP (1g)  KAFKA_JVM_OPTS (extra JVM flags, e.g. -XX:TieredStopAtLevel=4 or a JFR recording)
+#   KAFKA_TLS_DIR: also listen for TLS clients with certificates, as on a cluster (Strimzi's tls listener
+#     with tls authentication): KAFKA_TLS_PORT (KAFKA_PORT+2), the CA in $KAFKA_TLS_DIR/ca.crt, the
+#     broker's key and certificate in $KAFKA_TLS_DIR/broker.pem; ACLs are then enforced for everyone but
+#     the plain listener's (ANONYMOUS, the harness that creates topics and ACLs); KAFKA_ACL_AUDIT=1 allows
+#     what no ACL names and logs every decision instead (kafka.authorizer.logger), to learn what is used.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -34,14 +39,19 @@ fetch() {
 
 write_config() {
   mkdir -p "$data/log"
+  local listeners="PLAINTEXT://127.0.0.1:$port" protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  if [ -n "${KAFKA_TLS_DIR:-}" ]; then
+    listeners="$listeners,SSL://127.0.0.1:${KAFKA_TLS_PORT:-$((port + 2))}"
+    protocols="$protocols,SSL:SSL"
+  fi
   cat >"$config" <<CONF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$data/log
 # The platform creates every topic itself with explicit partition counts.
@@ -56,6 +66,18 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.retention.hours=-1
 CONF
+  if [ -n "${KAFKA_TLS_DIR:-}" ]; then
+    cat >>"$config" <<CONF
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_TLS_DIR/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_TLS_DIR/ca.crt
+ssl.client.auth=required
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS
+allow.everyone.if.no.acl.found=$([ "${KAFKA_ACL_AUDIT:-}" = 1 ] && echo true || echo false)
+CONF
+  fi
 }
 
 format() {
@@ -85,7 +107,7 @@ start() {
   nohup bash -c "exec java -Xms${KAFKA_HEAP:-1g} -Xmx${KAFKA_HEAP:-1g} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:TieredStopAtLevel=1 \
     ${KAFKA_JVM_OPTS:-} \
-    -Dlog4j2.configurationFile=$root/deploy/local/log4j2.properties \
+    -Dlog4j2.configurationFile=$root/deploy/local/log4j2.properties$([ "${KAFKA_ACL_AUDIT:-}" = 1 ] && echo ",$root/deploy/local/log4j2-audit.properties") \
     -cp '$home/libs/*' kafka.Kafka '$config'" >>"$log" 2>&1 &
   echo $! >"$pidfile"
   wait_ready

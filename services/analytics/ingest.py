@@ -123,13 +123,24 @@ _SMALL = [bytes((n,)) for n in range(0x80)]
 
 
 def wrapped(value: bytes, topic: str, partition: int, offset: int) -> bytes:
-    """One record, length-delimited, as the insert takes it. ValueError (or DecodeError) for a record
-    no row can be made of; the sink dead-letters it, as it did when it made rows itself."""
+    """One record, length-delimited, as the insert takes it (`wrap` of `readable`)."""
+    return wrap(readable(value), topic, partition, offset)
+
+
+def readable(value: bytes) -> event_pb2.Event:
+    """A record's event; ValueError (or DecodeError) for a record no row can be made of, which the sink
+    dead-letters, as it did when it made rows itself."""
     event = event_pb2.Event()
     event.ParseFromString(value)
     if not event.event_id or not event.tenant_id:
         raise ValueError("event without event_id or tenant_id")
     check_moment(event.occurred_at)
+    return event
+
+
+def wrap(event: event_pb2.Event, topic: str, partition: int, offset: int) -> bytes:
+    """A readable event, length-delimited, as the insert takes it; ValueError for a payload's moment no
+    column can hold."""
     # The event as parsed, not the bytes as they came: protobuf parsers accept encodings (a field twice, a
     # known field with another wire type, an int32 sent as 64 bits) that ClickHouse's reader refuses,
     # failing the whole insert, or reads otherwise. Written again, the bytes are plain, and mean what

@@ -8,6 +8,8 @@ the FINAL reads make the answers exactly-once anyway.
 A record that is not a readable event goes to `<topic>.dlq` and the sink goes on with the next one.
 A failed insert stops the sink (and with it the process) before the commit, so nothing is skipped: the
 restarted sink inserts the batch again.
+With tracing on, each event stored is a span of its call's trace (stored_spans); with metrics on, the
+sink measures its group's lag after a batch now and then (services/common/consumer_lag.py).
 """
 
 import asyncio
@@ -20,7 +22,9 @@ from aiokafka.errors import KafkaError
 
 from services.analytics import ingest
 from services.analytics.store import AnalyticsStore
+from services.analytics.stored_spans import StoredSpans
 from services.common import kafka
+from services.common.consumer_lag import MeasuredLag
 from services.common.topics import EVENT_TOPICS
 
 log = logging.getLogger(__name__)
@@ -59,11 +63,18 @@ class EventSink:
         self.caught_up = asyncio.Event()
         self.sunk = 0
         self.dead_lettered = 0
+        self._lag = MeasuredLag(group_id)
 
     async def run(self) -> None:
         """Sink for ever. A consumer that has stopped fetching while its partitions lag (seen once in
         five broker kills: after the broker came back, aiokafka's group consumer never fetched again)
         is replaced by a new one, which resumes from the group's last commit."""
+        try:
+            await self._sink_for_ever()
+        finally:
+            self._lag.close()
+
+    async def _sink_for_ever(self) -> None:
         ends: dict[TopicPartition, int] | None = None
         while True:
             consumer = kafka.group_consumer(
@@ -91,6 +102,9 @@ class EventSink:
                 await self._sink(records)
                 await self._commit(consumer, ends_of_batch)
                 progressed = loop.time()
+            # read_committed: a partition read to its end stands at its last stable offset
+            if self._lag.due():
+                await self._lag.measure(consumer.assignment(), consumer.last_stable_offset, consumer.position)
             if not self.caught_up.is_set() and await self._reached(consumer, ends):
                 log.info("analytics sink caught up: %d events stored", self.sunk)
                 self.caught_up.set()
@@ -140,15 +154,19 @@ class EventSink:
     async def _sink(self, records: list[ConsumerRecord]) -> None:
         """One insert of the batch's records, as ClickHouse takes them (see ingest)."""
         wrapped: list[bytes] = []
-        for record in records:
-            try:
-                wrapped.append(ingest.wrapped(record.value, record.topic, record.partition, record.offset))
-            except Exception as error:
-                # Not protobuf, no tenant, a timestamp no column or JSON can hold, or anything else that
-                # makes no row: park it with the reason, never loop on it.
-                await kafka.send_to_dlq(self._producer, record, f"{self._group_id}: {error!r}")
-                self.dead_lettered += 1
-        await self._store.insert_records(b"".join(wrapped))
+        with StoredSpans(self._group_id) as stored:
+            for record in records:
+                try:
+                    event = ingest.readable(record.value)
+                    wrapped.append(ingest.wrap(event, record.topic, record.partition, record.offset))
+                except Exception as error:
+                    # Not protobuf, no tenant, a timestamp no column or JSON can hold, or anything else that
+                    # makes no row: park it with the reason, never loop on it.
+                    await kafka.send_to_dlq(self._producer, record, f"{self._group_id}: {error!r}")
+                    self.dead_lettered += 1
+                    continue
+                stored.add(record, event)
+            await self._store.insert_records(b"".join(wrapped))
         self.sunk += len(wrapped)
 
     async def _commit(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:

@@ -13,6 +13,7 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from aiokafka.structs import RecordMetadata
 from cc.common.v1 import types_pb2
 from google.protobuf.message import DecodeError, Message
+from opentelemetry.context import Context
 
 from services.common import kafka, tail, telemetry
 from services.common.aggregate import AggregateCommand
@@ -112,20 +113,27 @@ class CommandBus:
         who: str,
         first: float = 0.5,
         cap: float = 10.0,
+        contexts: Sequence[Context | None] = (),
     ) -> list[MessageSizeTooLargeError | None]:
         """Post commands at once (one round trip for all, not one each) and return once the broker has
         every one: a command it refuses for now is posted again, one by one and in order, until written
         (retries from `first` up to `cap` seconds apart). Resends may land after later commands, so
         a call should hold at most one command per aggregate (see `policy.post_in_turns`). Answers, per
-        command, the MessageSizeTooLargeError no resend cures, else None."""
-        acks = [await self.enqueue(topics, command) for topics, command in commands]
+        command, the MessageSizeTooLargeError no resend cures, else None. A command given a trace
+        context (`contexts`, in the commands' order) carries it, rather than the current one."""
+        traced = contexts or [None] * len(commands)
+        acks = []
+        for (topics, command), context in zip(commands, traced, strict=True):
+            with telemetry.attached(context):
+                acks.append(await self.enqueue(topics, command))
         outcomes = await asyncio.gather(*acks, return_exceptions=True)
         too_large: list[MessageSizeTooLargeError | None] = []
-        for (topics, command), outcome in zip(commands, outcomes, strict=True):
+        for (topics, command), context, outcome in zip(commands, traced, outcomes, strict=True):
             if isinstance(outcome, BaseException) and not isinstance(outcome, MessageSizeTooLargeError):
                 log.warning("%s: a command was not written (%r); posting it again", who, outcome)
                 try:
-                    await kafka.until_done(partial(self.post, topics, command), who, first, cap)
+                    with telemetry.attached(context):
+                        await kafka.until_done(partial(self.post, topics, command), who, first, cap)
                 except MessageSizeTooLargeError as error:
                     outcome = error
             too_large.append(outcome if isinstance(outcome, MessageSizeTooLargeError) else None)

@@ -1,13 +1,15 @@
 """gRPC server bootstrap shared by every service: health (NOT_SERVING until the service has rebuilt its
 state), reflection (so grpcurl works), one interceptor that resolves the credential (tenant and role)
 from the API key, checks the request against its contract's limits and the role's permissions, and
-maps PlatformError to a status with details, and graceful shutdown on SIGTERM."""
+maps PlatformError to a status with details, and graceful shutdown on SIGTERM. With metrics exported,
+the interceptor counts and times every unary call per method (services/common/request_metrics.py)."""
 
 import asyncio
 import contextlib
 import contextvars
 import logging
 import signal
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -19,11 +21,12 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from opentelemetry import trace
 
-from services.common import telemetry
+from services.common import request_metrics, telemetry
 from services.common.access import Credential, authorize
 from services.common.envelope import new_id
 from services.common.errors import PlatformError, Unauthenticated, Unavailable
 from services.common.keys import KeyRing
+from services.common.request_metrics import RequestMetrics
 from services.common.runtime import arm_stop_deadline
 from services.common.validation import check_request
 
@@ -34,6 +37,18 @@ _credential: contextvars.ContextVar[Credential] = contextvars.ContextVar("creden
 _OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _tracer = telemetry.tracer(__name__)
 READINESS_POLL_SECONDS = 0.1
+# The statuses that count as the server's fault in the RPC error rate; the others are the caller's
+# (a bad request, a missing resource, an illegal transition, a version conflict).
+SERVER_FAULTS = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
 # Who a presented key belongs to, or None (services/common/keys.py: KeyRing.authenticate).
 Authenticate = Callable[[str], Credential | None]
 
@@ -69,11 +84,16 @@ def status_of(error: PlatformError) -> status_pb2.Status:
 class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
     """Resolves the tenant from the API key, refuses RPCs while the service is not ready, and maps a
     PlatformError to a status with details. The guarded handler of each method is built once, not per
-    call: the credential and the trace context are read from the call's own metadata."""
+    call: the credential and the trace context are read from the call's own metadata. Given `metrics`,
+    each unary call is counted and timed (a server-streaming one is a subscription: its duration says
+    nothing about the service)."""
 
-    def __init__(self, authenticate: Authenticate, ready: Callable[[], bool]) -> None:
+    def __init__(
+        self, authenticate: Authenticate, ready: Callable[[], bool], metrics: RequestMetrics | None = None
+    ) -> None:
         self._authenticate = authenticate
         self._ready = ready
+        self._metrics = metrics
         self._guarded: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
@@ -90,7 +110,7 @@ class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
             return handler
         if handler.unary_unary is not None:
             guarded = grpc.unary_unary_rpc_method_handler(
-                self._guard(method, handler.unary_unary),
+                self._measured(method, self._guard(method, handler.unary_unary)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -132,6 +152,35 @@ class TenantAndErrorsInterceptor(grpc.aio.ServerInterceptor):
                     await _abort(method, error, context)
 
         return guarded
+
+    def _measured(
+        self, method: str, handler: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+    ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+        """The handler itself without metrics; else the handler, each call counted and timed under its
+        method and status."""
+        red = self._metrics
+        if red is None:
+            return handler
+        service, _, name = method.lstrip("/").partition("/")
+        by_status: dict[grpc.StatusCode, dict[str, str | int]] = {}
+
+        async def measured(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            try:
+                return await handler(request, context)
+            finally:
+                status = context.code() or grpc.StatusCode.OK  # None: nothing set, the call succeeded
+                attributes = by_status.get(status)
+                if attributes is None:
+                    attributes = by_status[status] = {
+                        "rpc.system": "grpc",
+                        "rpc.service": service,
+                        "rpc.method": name,
+                        "rpc.grpc.status_code": status.value[0],
+                    }
+                red.record(attributes, time.perf_counter() - started, status in SERVER_FAULTS)
+
+        return measured
 
     def _guard_stream(
         self, method: str, inner: Callable[[Any, grpc.aio.ServicerContext], AsyncGenerator[Any, None]]
@@ -190,8 +239,9 @@ async def serve(
     def able() -> bool:
         return keys.ready() and ready()
 
+    metrics = request_metrics.exported("rpc", "rpc.server.call.duration")
     server = grpc.aio.server(
-        interceptors=[TenantAndErrorsInterceptor(keys.authenticate, able)],
+        interceptors=[TenantAndErrorsInterceptor(keys.authenticate, able, metrics)],
         options=[("grpc.max_receive_message_length", max_request_bytes)],
     )
     health_servicer = health.aio.HealthServicer()

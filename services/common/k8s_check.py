@@ -29,7 +29,7 @@ import yaml
 from services.common.settings import REPO_ROOT
 
 K8S = REPO_ROOT / "deploy" / "k8s"
-OVERLAYS = ("dev", "prod")
+OVERLAYS = ("dev", "prod", "two-sites")
 # The Kubernetes version the overlays are written for: the oldest the project supports (native gRPC
 # probes, matchLabelKeys in topology spread constraints).
 KUBERNETES_VERSION = "1.33.0"

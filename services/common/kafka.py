@@ -15,6 +15,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, MessageSizeTooLarg
 from aiokafka.producer import sender as aiokafka_sender
 from aiokafka.structs import OffsetAndMetadata
 
+from services.common import kafka_security
 from services.common.librdkafka_consumers import GroupMember
 from services.common.topics import dlq
 
@@ -110,6 +111,7 @@ def idempotent_producer(bootstrap_servers: str, linger_ms: int = 0) -> AIOKafkaP
     A linger trades latency for fewer, larger produce requests (see CC_PRODUCER_LINGER_MS)."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
+        **kafka_security.aiokafka(),
         enable_idempotence=True,
         acks="all",
         linger_ms=linger_ms,
@@ -122,6 +124,7 @@ def transactional_producer(bootstrap_servers: str, transactional_id: str) -> AIO
     the transactions of tests and benchmarks that play another writer (an aborted command, a zombie)."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
+        **kafka_security.aiokafka(),
         transactional_id=transactional_id,
         enable_idempotence=True,
         acks="all",
@@ -136,6 +139,7 @@ def reader(bootstrap_servers: str) -> AIOKafkaConsumer:
     """A consumer outside any group, for replaying or tailing topics by explicit assignment."""
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
+        **kafka_security.aiokafka(),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=IDLE_FETCH_WAIT_MS,
@@ -151,6 +155,7 @@ def group_consumer(bootstrap_servers: str, group_id: str, gather_ms: int | None 
     answering every record appended, so the member fetches once a round rather than once a record."""
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
+        **kafka_security.aiokafka(),
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -225,7 +230,7 @@ async def _committed_offsets(
 ) -> dict[str, dict[TopicPartition, OffsetAndMetadata]]:
     """The group's committed offsets, and the former groups' only when the group lacks one of `asking`
     (after its first start, a rebalance asks the broker once, not once per former group)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **kafka_security.aiokafka())
     try:
         await admin.start()
         stood = {group: await admin.list_consumer_group_offsets(group)}

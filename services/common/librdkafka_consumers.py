@@ -28,6 +28,9 @@ from aiokafka.errors import KafkaError
 from confluent_kafka import OFFSET_INVALID, TIMESTAMP_LOG_APPEND_TIME, Consumer, KafkaException, Message
 from confluent_kafka import TopicPartition as RdTopicPartition
 
+from services.common import kafka_security
+from services.common.consumer_lag import MeasuredLag
+
 log = logging.getLogger(__name__)
 # How long the broker holds a fetch that finds nothing. librdkafka's fetcher runs beside the reader, and
 # a record appended answers a waiting fetch at once, so this costs no record any delay: it is only how
@@ -68,6 +71,7 @@ class _Consumer:
                 "fetch.wait.max.ms": FETCH_WAIT_MS,
                 "queued.max.messages.kbytes": PREFETCH_KBYTES,
                 "logger": logging.getLogger("librdkafka"),  # not straight to stderr
+                **kafka_security.librdkafka(),
                 **settings,
             }
         )
@@ -199,7 +203,8 @@ class GroupMember(_Consumer):
     they ask of the consumer then (a commit, where a partition starts) cannot wait for the thread they
     hold: it is noted, and done by that thread when they return (the starts in the assignment itself).
     Pausing, resuming and moving a partition (`pause`, `resume`, `seek`) never wait either: the thread
-    does them, in order, before its next wait for records, or as the rebalance they are asked in ends."""
+    does them, in order, before its next wait for records, or as the rebalance they are asked in ends.
+    That thread measures the member's lag too, while metrics are exported (services.common.consumer_lag)."""
 
     def __init__(self, bootstrap_servers: str, group_id: str) -> None:
         super().__init__(
@@ -214,6 +219,7 @@ class GroupMember(_Consumer):
         self._topics: list[str] = []
         # What the consumer's thread does before its next wait: appended here, taken there.
         self._controls: deque[Callable[[Consumer], None]] = deque()
+        self._lag = MeasuredLag(group_id)
 
     async def subscribe(self, topics: Sequence[str], listener: RebalanceListener) -> None:
         """Join the group for these topics; `listener` hears of every rebalance."""
@@ -256,10 +262,29 @@ class GroupMember(_Consumer):
                 control(self._consumer)
             except KafkaException as error:  # a partition revoked since it was asked: nothing to do
                 log.warning("%s: a partition control failed: %r", self._group, error)
+        if self._lag.due():
+            try:
+                self._lag.update(self._ends_and_positions())
+            except KafkaException as error:  # measured again next time
+                log.debug("%s: lag not measured: %r", self._group, error)
+
+    def _ends_and_positions(self) -> list[tuple[str, int | None, int | None]]:
+        """(topic, end, position) of each partition held, from what the client knows: the high watermark
+        of the partition's last fetch (where a read_committed position stands when it has read all)."""
+        held = [RdTopicPartition(tp.topic, tp.partition) for tp in self._held]
+        found: list[tuple[str, int | None, int | None]] = []
+        for partition in self._consumer.position(held) if held else ():
+            marks = self._consumer.get_watermark_offsets(partition, cached=True)
+            found.append((partition.topic, marks[1] if marks else None, partition.offset))
+        return found
 
     def assignment(self) -> set[TopicPartition]:
         """The partitions this member holds (as of the latest rebalance)."""
         return set(self._held)
+
+    async def close(self) -> None:
+        self._lag.close()
+        await super().close()
 
     def start_at(self, starts: dict[TopicPartition, int]) -> None:
         """Within the listener's `on_partitions_assigned`: start these partitions at these offsets

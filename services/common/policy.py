@@ -16,7 +16,11 @@ reads those events again, harmlessly.
 A group starts where the groups it replaces stood: a partition it has never committed starts at the
 earliest offset any of its policies' former groups (named after the policies, or a name a policy's
 group once had) had committed, so that regrouping policies neither reacts again to a history the
-former outcome window no longer covers nor skips an event."""
+former outcome window no longer covers nor skips an event.
+
+With tracing on, each record's reactions are a span of the trace the record carries ("react to <event
+type>"), and the commands they send carry that span on, so the command's owner decides within the same
+trace (a call's ring after routing's decision, an agent's state after the call's answer)."""
 
 from __future__ import annotations
 
@@ -29,8 +33,9 @@ from typing import TypeVar
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import MessageSizeTooLargeError
 from cc.common.v1 import event_pb2
+from opentelemetry.context import Context
 
-from services.common import kafka
+from services.common import kafka, telemetry
 from services.common.aggregate import AggregateCommand
 from services.common.command_bus import CommandBus
 from services.common.librdkafka_consumers import GroupMember
@@ -44,6 +49,7 @@ T = TypeVar("T")
 # Waits between attempts while the broker refuses a write: short at first, never longer than the cap.
 RETRY_FIRST_SECONDS = 0.2
 RETRY_MAX_SECONDS = 5.0
+_tracer = telemetry.tracer(__name__)
 
 
 class Policy:
@@ -72,10 +78,13 @@ class Policy:
         """React alone, in a consumer group of its own."""
         await PolicyGroup(self.name, [self], self._producer, self._bootstrap).run()
 
-    async def commands_for(self, record: ConsumerRecord, event: event_pb2.Event) -> list[Post]:
-        """What this policy sends because of the event; a reaction that fails on it parks the record."""
+    async def commands_for(
+        self, record: ConsumerRecord, event: event_pb2.Event, context: Context | None = None
+    ) -> list[Post]:
+        """What this policy sends because of the event, in `context`'s trace; a reaction that fails on it
+        parks the record."""
         try:
-            return [Post(record, self, topics, command) for topics, command in self._react(event)]
+            return [Post(record, self, topics, command, context) for topics, command in self._react(event)]
         except Exception as error:  # a reaction that fails on it: park it, go on
             log.exception("%s: cannot react to %s", self.name, _where(record))
             await self.park(record, repr(error))
@@ -91,12 +100,13 @@ class Policy:
 
 @dataclass(frozen=True, slots=True)
 class Post:
-    """A command a policy sends because of a record."""
+    """A command a policy sends because of a record, in the trace of the record's reaction (None: none)."""
 
     record: ConsumerRecord
     policy: Policy
     topics: AggregateTopics
     command: AggregateCommand
+    context: Context | None = None
 
 
 class PolicyGroup:
@@ -148,11 +158,13 @@ class PolicyGroup:
             for policy in self._by_topic[record.topic]:
                 policy.dead_lettered += 1
             return []
-        return [
-            post
-            for policy in self._by_topic[record.topic]
-            for post in await policy.commands_for(record, event)
-        ]
+        with telemetry.consuming(_tracer, f"react to {event.event_type}", record, self.name):
+            context = telemetry.carried()
+            return [
+                post
+                for policy in self._by_topic[record.topic]
+                for post in await policy.commands_for(record, event, context)
+            ]
 
 
 async def post_in_turns(bus: CommandBus, posts: Sequence[Post]) -> None:
@@ -169,7 +181,10 @@ async def post_in_turns(bus: CommandBus, posts: Sequence[Post]) -> None:
     for turn in range(max((len(queue) for queue in queues), default=0)):
         together = [queue[turn] for queue in queues if turn < len(queue)]
         commands = [(post.topics, post.command) for post in together]
-        too_large = await bus.post_together(commands, "policies", RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS)
+        contexts = [post.context for post in together]
+        too_large = await bus.post_together(
+            commands, "policies", RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS, contexts
+        )
         for post, error in zip(together, too_large, strict=True):
             if error is not None:
                 await post.policy.too_large(post, error)

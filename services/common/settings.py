@@ -3,6 +3,7 @@
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import (
@@ -40,6 +41,12 @@ class PlatformSettings(BaseSettings):
         return init_settings, env_settings, SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir)
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # How the process speaks to Kafka: PLAINTEXT (the local broker), or SSL with a client certificate
+    # (a cluster: Strimzi's tls listener, the process's KafkaUser; services/common/kafka_security.py).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL"] = "PLAINTEXT"
+    kafka_ssl_ca_file: str = ""  # the cluster CA that signed the brokers' certificates
+    kafka_ssl_cert_file: str = ""  # this process's certificate (its KafkaUser's user.crt)...
+    kafka_ssl_key_file: str = ""  # ...and key (user.key), PEM
     # Partitions of every commands/events topic; a topic pair must share it so a key lands on the same index.
     cc_partitions: int = 6
     # Replication of the topics the platform creates: 1 for the local single broker, 3 on a real cluster.

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from services.common import kafka_security
 from services.common.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ async def ensure_topics(
 ) -> None:
     """Create every missing topic (the catalogue plus `extra`), existing ones left as they are, and return
     once the broker serves every one of them."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **kafka_security.aiokafka())
     await admin.start()
     try:
         existing = set(await admin.list_topics())

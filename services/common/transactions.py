@@ -32,6 +32,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from services.common import kafka_security
+
 log = logging.getLogger(__name__)
 # A call that waits on the broker (init, commit, abort) gives up after this long; the owner then loads
 # the partition afresh with a new writer, which settles the transaction either way.
@@ -81,6 +83,7 @@ class TransactionalWriter:
         self._producer = Producer(
             {
                 "bootstrap.servers": bootstrap_servers,
+                **kafka_security.librdkafka(),
                 "client.id": transactional_id,
                 "transactional.id": transactional_id,
                 "enable.idempotence": True,

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from services.common import telemetry
+from services.common import request_metrics, telemetry
 from services.common.keys import KeyRing
 from services.common.settings import PlatformSettings, get_settings
 from services.common.topics import ensure_topics
@@ -110,10 +110,19 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         description="Calls, agents, tickets, customer journeys and live queue metrics. "
         "Every request carries an `X-API-Key` that decides the tenant.",
         lifespan=lifespan,
+        # The request's span and metrics are TraceRequests': FastAPI's own telemetry would wrap it in a
+        # second server span, add spans of its own for every dependency and the serialization, and
+        # continue a trace any caller names, where the platform's traces start at its edge.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.cc_max_request_bytes)
-    app.add_middleware(TraceRequests, tracer=telemetry.tracer(__name__))
+    if telemetry.tracing() or telemetry.metering():  # else nothing to record: no middleware at all
+        app.add_middleware(
+            TraceRequests,
+            tracer=telemetry.tracer(__name__),
+            metrics=request_metrics.exported("http", "http.server.request.duration"),
+        )
 
     for router in (
         calls.router,

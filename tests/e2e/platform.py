@@ -1,5 +1,6 @@
 """Start the whole platform as real processes for a test session, on ports of its own."""
 
+import asyncio
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -7,8 +8,12 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.common.kafka_access import ACCESS
+from services.common.settings import PlatformSettings
+from services.common.topics import ensure_topics
 from services.platform import Platform
 from tests.conftest import free_port_pair, free_ports
+from tests.kafka_tls import grant
 
 API_KEYS = {
     "e2e-rest": "tenant-rest",
@@ -91,6 +96,7 @@ API_KEYS = {
     "e2e-console-floor": "tenant-console-floor",  # its own: the floor test counts its queue's waiting calls
     "e2e-console-floor-supervisor": "tenant-console-floor:supervisor",
     "e2e-console-floor-lee": "tenant-console-floor:agent:console-lee",
+    "e2e-traces": "tenant-traces",  # its own: its call's trace is the only one of the tenant
 }
 # The Twilio account of tenant-twilio (tests/e2e/test_twilio.py): webhooks are signed with its token.
 TWILIO_ACCOUNT_SID, TWILIO_TOKEN = "AC" + "e2e0" * 8, "e2e-twilio-token"
@@ -112,7 +118,7 @@ def _ports(avoid: frozenset[int] = frozenset()) -> dict[str, str]:
 
 
 @contextmanager
-def running_platform(bootstrap: str, state_dir: Path) -> Iterator[Platform]:
+def running_platform(bootstrap: str, state_dir: Path, **settings: str) -> Iterator[Platform]:
     ports = _ports()
     twilio_api = free_ports(1)[0]  # where the test stands in for Twilio's REST API
     env = {
@@ -128,7 +134,21 @@ def running_platform(bootstrap: str, state_dir: Path) -> Iterator[Platform]:
         "CC_PRESENCE_TIMEOUT_SECONDS": str(PRESENCE_TIMEOUT_SECONDS),
         "CC_WRAP_UP_SECONDS": "1",
         "CC_CALLBACK_RETRY_SECONDS": "2",
+        **settings,
     }
+    tls = os.environ.get("CC_TEST_KAFKA_TLS")
+    if tls:
+        # The session's broker: each process with its own certificate, held to the ACLs a cluster gives
+        # its KafkaUser; the topics made beforehand, as the topic operator makes them from the KafkaTopics.
+        identities = os.environ["CC_TEST_KAFKA_IDENTITIES"]
+        asyncio.run(ensure_topics(bootstrap, PlatformSettings().cc_partitions))
+        grant(bootstrap, ACCESS)
+        env |= {
+            "KAFKA_BOOTSTRAP_SERVERS": tls,
+            "KAFKA_SECURITY_PROTOCOL": "SSL",
+            "KAFKA_SSL_CA_FILE": f"{identities}/ca.crt",
+            "CC_KAFKA_IDENTITIES": identities,
+        }
     platform = Platform(env=env, state_dir=state_dir)
     try:
         platform.up(timeout=180)

@@ -107,14 +107,14 @@ async def test_a_retried_create_never_issues_a_second_key(admin: httpx.AsyncClie
 
 
 async def test_only_the_hash_of_a_key_is_written_and_a_new_key_ring_rebuilds_it(
-    platform: Platform, admin: httpx.AsyncClient
+    kafka_bootstrap: str, admin: httpx.AsyncClient
 ) -> None:
     issued = await issue(admin, user="auditor@keys.example", role="analyst")
     parts = split(issued["secret_key"])
     assert parts is not None
     secret = parts[1].encode()
 
-    consumer = kafka.reader(platform.settings.kafka_bootstrap_servers)
+    consumer = kafka.reader(kafka_bootstrap)
     await consumer.start()
     try:
         partitions = await kafka.partitions_of(consumer, [API_KEYS.commands, API_KEYS.events])
@@ -130,7 +130,7 @@ async def test_only_the_hash_of_a_key_is_written_and_a_new_key_ring_rebuilds_it(
     assert secret_sha256(parts[1]).encode() in written
     assert secret not in written
 
-    ring = KeyRing({}, platform.settings.kafka_bootstrap_servers)  # as a restarted service builds it
+    ring = KeyRing({}, kafka_bootstrap)  # as a restarted service builds it
     following = asyncio.create_task(ring.run())
     try:
         async with asyncio.timeout(30):

@@ -22,9 +22,9 @@ EXPECTED = {
 
 
 async def test_each_service_is_one_member_for_its_writers_and_one_for_its_policies(
-    platform: Platform,
+    platform: Platform, kafka_bootstrap: str
 ) -> None:
     await platform.wait_ready(timeout=90)
     # Groups of the tests beside the platform (their names start with "test") are not the platform's.
-    groups = await active_groups(platform.settings.kafka_bootstrap_servers)
+    groups = await active_groups(kafka_bootstrap)
     assert {name for name in groups if not name.startswith("test")} == EXPECTED

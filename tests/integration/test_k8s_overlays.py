@@ -92,6 +92,39 @@ def test_dev_runs_one_of_everything_and_prod_survives_a_zone() -> None:
             assert distribution == {"type": "ShardAntiAffinity", "topologyKey": "topology.kubernetes.io/zone"}
 
 
+def test_two_sites_lose_neither_an_acknowledged_event_nor_the_platform_with_a_site() -> None:
+    resources = render("two-sites")
+    pools = {pool["metadata"]["name"]: pool["spec"] for pool in of_kind(resources, "KafkaNodePool")}
+    assert pools["controllers"]["roles"] == ["controller"] and pools["controllers"]["replicas"] == 3
+    assert pools["dual-role"]["roles"] == ["broker"] and pools["dual-role"]["replicas"] == 4
+    for pool in pools.values():
+        spread = pool["template"]["pod"]["topologySpreadConstraints"][0]
+        assert (spread["topologyKey"], spread["whenUnsatisfiable"]) == (
+            "topology.kubernetes.io/region",
+            "DoNotSchedule",
+        )
+    (cluster,) = of_kind(resources, "Kafka")
+    assert cluster["spec"]["kafka"]["rack"] == {"topologyKey": "topology.kubernetes.io/region"}
+    # Four copies, two per site; two in sync to write: a site lost leaves two.
+    assert {
+        (t["spec"]["replicas"], t["spec"]["config"]["min.insync.replicas"])
+        for t in of_kind(resources, "KafkaTopic")
+    } == {(4, "2")}
+    config = cluster["spec"]["kafka"]["config"]
+    assert (config["transaction.state.log.replication.factor"], config["transaction.state.log.min.isr"]) == (
+        4,
+        2,
+    )
+    for deployment in of_kind(resources, "Deployment"):
+        keys = {c["topologyKey"] for c in deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]}
+        assert keys == {"topology.kubernetes.io/zone", "topology.kubernetes.io/region"}, deployment[
+            "metadata"
+        ]["name"]
+    (clickhouse,) = of_kind(resources, "ClickHouseInstallation")
+    (distribution,) = clickhouse["spec"]["templates"]["podTemplates"][0]["podDistribution"]
+    assert distribution == {"type": "ShardAntiAffinity", "topologyKey": "topology.kubernetes.io/region"}
+
+
 def first(resources: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return copy.deepcopy(next(resource for resource in resources if resource["kind"] == kind))
 

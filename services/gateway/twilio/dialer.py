@@ -27,7 +27,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from services.common import kafka
+from services.common import kafka, telemetry
 from services.common.grpc_server import API_KEY_HEADER
 from services.common.librdkafka_consumers import GroupMember
 from services.common.settings import PlatformSettings
@@ -38,6 +38,7 @@ from services.gateway.twilio.accounts import TwilioAccount, TwilioAccounts
 
 log = logging.getLogger(__name__)
 GROUP = "gateway-twilio-dialer"
+_tracer = telemetry.tracer(__name__)
 TWILIO_API = "https://api.twilio.com"
 # The reasons a call joins its queue again after an agent had it: its caller must wait again.
 QUEUED_AGAIN = frozenset({"ring-no-answer", "rejected", "transferred"})
@@ -214,14 +215,16 @@ class Dialer:
             move = move_for(event) if account else None
             if account is None or move is None:
                 return
-            async with self._in_flight, asyncio.timeout(UPDATE_SECONDS):
-                await self._tell(account, event, move)
+            # in the trace of the call's event: the carrier told of the ring, the end, the leg to place
+            with telemetry.consuming(_tracer, f"twilio {move.value}", record, GROUP):
+                async with self._in_flight, asyncio.timeout(UPDATE_SECONDS):
+                    await self._tell(account, event, move)
         except Exception as error:  # Twilio refused or is away, a service is, or the record is unreadable
             where = f"{record.topic}/{record.partition}/{record.offset}"
             log.warning("twilio dialer: %s not passed on (%r)", where, error)
 
     async def _tell(self, account: TwilioAccount, event: event_pb2.Event, move: Move) -> None:
-        metadata = ((API_KEY_HEADER, account.api_key),)
+        metadata = _metadata(account)
         version = event.aggregate_version
         found = telephony_pb2.GetCallRequest(call_id=event.aggregate_id, min_version=version)
         call = await self._services.telephony.GetCall(found, metadata=metadata)
@@ -258,7 +261,7 @@ class Dialer:
             "version": event.aggregate_version,
             "attempt": event.callback_dialing.attempt,  # 0 for an outbound call's one leg
         }
-        metadata = ((API_KEY_HEADER, account.api_key),)
+        metadata = _metadata(account)
         try:
             placed = await self._client(account).calls.create_async(
                 to=leg.to,
@@ -300,6 +303,11 @@ class Dialer:
             client = Client(account.account_sid, account.auth_token, http_client=self._http)
             self._clients[account.account_sid] = client
         return client
+
+
+def _metadata(account: TwilioAccount) -> tuple[tuple[str, str], ...]:
+    """The account's key, and the trace context: telephony's RPC span joins the call's trace."""
+    return ((API_KEY_HEADER, account.api_key), *telemetry.inject_metadata())
 
 
 def still_due(call: telephony_pb2.Call, move: Move, now: datetime) -> bool:

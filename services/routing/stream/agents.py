@@ -1,7 +1,7 @@
 """Faust agents and timers of the routing stream worker: re-key call and agent events by tenant, fold
 them into the tenant's board, send routing decisions (ContactRouted on routing.decisions.v1), publish
 live queue metrics and the waiting contacts' estimated waits, and send again the decisions that never
-rang."""
+rang. Each event's fold and each decision are spans of the call's trace (`tracing`)."""
 
 import logging
 import time
@@ -12,6 +12,8 @@ import faust
 from cc.common.v1 import event_pb2
 from google.protobuf.message import DecodeError
 
+from services.common import telemetry
+from services.common.consumer_lag import MeasuredLag
 from services.routing.agent_stats import queue_occupancies
 from services.routing.board import FORWARDED_PAYLOADS, Board, SourcePosition, apply
 from services.routing.matching import Decision, dispatch, expand_targets, unrung_decisions
@@ -35,6 +37,7 @@ from services.routing.stream.decisions import (
 )
 from services.routing.stream.ready_file import Heartbeat, ReadyFile
 from services.routing.stream.recovery_watch import RecoveryWatch, request_rejoin
+from services.routing.stream.tracing import deciding, routing
 from services.routing.waiting import due_estimates, wait_estimated
 
 log = logging.getLogger(__name__)
@@ -46,11 +49,14 @@ EXPAND_CHECK_SECONDS = 1.0
 ESTIMATE_CHECK_SECONDS = 1.0
 RECOVERY_CHECK_SECONDS = 2.0
 HEARTBEAT_SECONDS = 5.0  # the liveness probe allows a minute without one
+LAG_CHECK_SECONDS = 1.0  # how often it looks; it measures every consumer_lag.MEASURE_SECONDS
 
 boards = OwnedBoards(settings.cc_partitions, DEFAULT_QUEUES)
 recovery_watch = RecoveryWatch(settings.routing_recovery_stall_seconds)
 ready_file = ReadyFile(settings.routing_stream_ready_file)
 heartbeat = Heartbeat(settings.routing_stream_heartbeat_file)
+# The worker's consumer lag, measured while metrics are exported (services/common/consumer_lag.py).
+lag = MeasuredLag(settings.routing_stream_id)
 # decision id -> when this worker last sent it again
 resent: dict[str, float] = {}
 # tenant -> when its queues' occupancies were computed, and them
@@ -96,7 +102,7 @@ async def repartition(stream: faust.StreamT[bytes]) -> None:
             key=envelope.tenant_id.encode(),
             value=message.value,
             partition=board_partition(envelope.tenant_id, settings.cc_partitions),
-            headers=[(SOURCE_HEADER, source_header(source))],
+            headers=[(SOURCE_HEADER, source_header(source)), *telemetry.trace_headers(message.headers)],
         )
 
 
@@ -113,17 +119,18 @@ async def route(stream: faust.StreamT[bytes]) -> None:
         except (DecodeError, ValueError) as error:
             await dead_letter(message, error)
             continue
-        board = await boards.board(envelope.tenant_id)
-        try:
-            if not apply(board, envelope, source):
+        with routing(message, envelope, settings.routing_stream_id):
+            board = await boards.board(envelope.tenant_id)
+            try:
+                if not apply(board, envelope, source):
+                    continue
+                decisions = dispatch(board, time.time())
+            except Exception as error:  # a bug on this one event: park it, never stop routing the partition
+                log.exception("cannot route on %s %s", envelope.event_type, envelope.event_id)
+                boards.reload(envelope.tenant_id, topics.board_entries.items())
+                await dead_letter(message, error)
                 continue
-            decisions = dispatch(board, time.time())
-        except Exception as error:  # a bug on this one event: park it, never stop routing the partition
-            log.exception("cannot route on %s %s", envelope.event_type, envelope.event_id)
-            boards.reload(envelope.tenant_id, topics.board_entries.items())
-            await dead_letter(message, error)
-            continue
-        await save_and_send(board, decisions, envelope.event_id)
+            await save_and_send(board, decisions, envelope.event_id)
 
 
 async def save_and_send(
@@ -143,7 +150,8 @@ async def save_and_send(
         await topics.decisions.send(key=key, value=value)
     for decision in decisions:
         key, value = decision_record(board.tenant_id, decision, causation_id)
-        await topics.decisions.send(key=key, value=value)
+        with deciding(decision) as headers:
+            await topics.decisions.send(key=key, value=value, headers=headers)
         log.info(
             "routed %s to %s: %s",
             decision.contact.contact_id,
@@ -250,6 +258,16 @@ async def send_wait_estimates() -> None:
             sent[contact.contact_id] = now
             key, value = estimate_record(board.tenant_id, contact, wait_estimated(board, contact, now), now)
             await topics.decisions.send(key=key, value=value)
+
+
+@app.timer(LAG_CHECK_SECONDS)
+async def measure_lag() -> None:
+    """The consumer's lag on the topics it reads, for the lag gauge (only while metrics are exported);
+    not on the table's changelog, which the worker writes and reads only to recover."""
+    if recovered() and lag.due():
+        consumer, changelogs = app.consumer, app.tables.changelog_topics
+        assigned = [tp for tp in consumer.assignment() if tp.topic not in changelogs]
+        await lag.measure(assigned, consumer.highwater, consumer.position)
 
 
 @app.timer(RECOVERY_CHECK_SECONDS)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import faust
 
+from services.common import kafka_security
 from services.routing.stream.settings import RoutingStreamSettings, get_stream_settings
 from services.routing.stream.transport import RoutingTransport
 
@@ -19,10 +20,15 @@ def create_app(settings: RoutingStreamSettings) -> faust.App:
     data_dir = (
         settings.routing_stream_data_dir or Path(tempfile.gettempdir()) / f"{settings.routing_stream_id}-data"
     )
+    context = kafka_security.ssl_context()
     app = faust.App(
         settings.routing_stream_id,
         datadir=str(data_dir),
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        # TLS with the worker's own certificate on a cluster (services/common/kafka_security.py).
+        broker_credentials=faust.SSLCredentials(context)
+        if (context := kafka_security.ssl_context())
+        else None,
         store="memory://",
         topic_partitions=settings.cc_partitions,
         topic_replication_factor=settings.cc_replication_factor,
