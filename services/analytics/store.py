@@ -151,6 +151,13 @@ class AnalyticsStore:
             lambda client: client.insert(schema.EVENTS_TABLE, rows, column_names=columns, settings=settings)
         )
 
+    def _across_shards(self) -> dict[str, str]:
+        """On a cluster, an IN or a JOIN over a Distributed table inside a query of another (a contact's
+        journey, the tickets export, the statistics' joins) is computed once and sent to every shard
+        (GLOBAL): ClickHouse refuses it otherwise with two shards or more, and a ticket's events may sit
+        on shards other than its opening's, so a per-shard (local) answer would miss them."""
+        return {"distributed_product_mode": "global"} if self._cluster else {}
+
     def _on_shards(self) -> dict[str, str]:
         """On a cluster, an insert is answered once its rows are on their shards, not queued on this
         server for later: the sink commits its offsets on that answer, and a server lost with its queue
@@ -292,10 +299,9 @@ class AnalyticsStore:
         ]
 
     async def _query(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
+        settings = {**queries.QUERY_SETTINGS, **self._across_shards()}
         result = await self._run(
-            lambda client: client.query(
-                sql, parameters=parameters, settings=queries.QUERY_SETTINGS, column_formats=_BYTES
-            )
+            lambda client: client.query(sql, parameters=parameters, settings=settings, column_formats=_BYTES)
         )
         return result.result_rows
 

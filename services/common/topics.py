@@ -4,10 +4,12 @@ never auto-creates one. `python -m services.common.topics` creates them all."""
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from services.common import kafka_security
 from services.common.settings import get_settings
@@ -174,13 +176,31 @@ async def ensure_topics(
         ]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
-                await admin.create_topics(missing)
-            log.info("created topics: %s", ", ".join(t.name for t in missing))
+                response = await admin.create_topics(missing)
+                _log_outcomes(response.topic_errors)
         # Every wanted topic, not only those created here: one another process created a moment ago
         # may still have no leaders, and a consumer subscribing now would ignore it for minutes.
         await _until_served(admin, list(wanted))
     finally:
         await admin.close()
+
+
+def _log_outcomes(outcomes: Iterable[tuple[Any, ...]]) -> None:
+    """Say which topics this process created and which the broker refused, and why: on a cluster where
+    the topic operator makes them, a process has no right to (TOPIC_AUTHORIZATION_FAILED) and waits for
+    the operator below; a topic another process made first is no refusal."""
+    created, refused = [], []
+    for name, code, *message in outcomes:
+        if code == 0:
+            created.append(name)
+        elif code != TopicAlreadyExistsError.errno:
+            refused.append(
+                f"{name} ({for_code(code).__name__}{': ' + message[0] if message and message[0] else ''})"
+            )
+    if created:
+        log.info("created topics: %s", ", ".join(created))
+    if refused:
+        log.warning("the broker refused to create topics, waiting for them to appear: %s", ", ".join(refused))
 
 
 async def _until_served(admin: AIOKafkaAdminClient, names: list[str], timeout: float = 60.0) -> None:

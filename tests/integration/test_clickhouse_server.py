@@ -42,6 +42,10 @@ async def test_the_store_on_a_server_answers_exactly_once() -> None:
         try:
             await store.insert_events(rows)  # the second time: the batch a crash made the sink replay
             journey = await store.journey(tenant, customer, 100)
+            # A contact's journey reads the journey inside a query of it: GLOBAL on two shards or more.
+            owner = await store.contact_journey(tenant, "call-1", 100)
         finally:
             await store.close()
         assert [entry.event_id for entry in journey] == [event.event_id for event in events]
+        assert owner is not None and owner[0] == customer
+        assert [entry.event_id for entry in owner[1]] == [event.event_id for event in events]

@@ -78,6 +78,10 @@ def test_dev_runs_one_of_everything_and_prod_survives_a_zone() -> None:
         assert layout == {"shardsCount": shards, "replicasCount": at_least}
         (keeper,) = of_kind(resources, "ClickHouseKeeperInstallation")
         assert keeper["spec"]["configuration"]["clusters"][0]["layout"]["replicasCount"] == brokers
+        (zookeeper,) = clickhouse["spec"]["configuration"]["zookeeper"]["nodes"]
+        assert zookeeper == {"host": "keeper-cc", "port": 9181}  # the operator's Keeper client port
+        # Strimzi runs Cruise Control only with two brokers or more.
+        assert ("cruiseControl" in cluster["spec"]) == (brokers > 1)
         if overlay == "prod":
             telephony = next(
                 d for d in of_kind(resources, "Deployment") if d["metadata"]["name"] == "telephony"
@@ -123,6 +127,9 @@ def test_two_sites_lose_neither_an_acknowledged_event_nor_the_platform_with_a_si
     (clickhouse,) = of_kind(resources, "ClickHouseInstallation")
     (distribution,) = clickhouse["spec"]["templates"]["podTemplates"][0]["podDistribution"]
     assert distribution == {"type": "ShardAntiAffinity", "topologyKey": "topology.kubernetes.io/region"}
+    (keeper,) = of_kind(resources, "ClickHouseKeeperInstallation")
+    (spread,) = keeper["spec"]["templates"]["podTemplates"][0]["podDistribution"]
+    assert spread["topologyKey"] == "topology.kubernetes.io/region"  # Keeper's quorum survives a site
 
 
 def first(resources: list[dict[str, Any]], kind: str) -> dict[str, Any]:

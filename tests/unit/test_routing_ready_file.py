@@ -40,10 +40,24 @@ def alive(path: Path) -> bool:
 def test_the_liveness_probe_wants_a_heartbeat_younger_than_a_minute(tmp_path: Path) -> None:
     path = tmp_path / "heartbeat"
     assert not alive(path)  # never beaten
-    Heartbeat(str(path)).beat()
+    Heartbeat(str(path))
     assert alive(path)
     old = time.time() - 61
     os.utime(path, (old, old))
     assert not alive(path)  # a stuck event loop
     Heartbeat(str(path)).beat()
     assert alive(path)
+
+
+def test_a_new_process_is_not_ready_whatever_a_former_one_left_and_is_alive_from_its_start(
+    tmp_path: Path,
+) -> None:
+    ready, heartbeat = tmp_path / "ready", tmp_path / "heartbeat"
+    ready.touch()
+    heartbeat.touch()
+    old = time.time() - 600
+    os.utime(heartbeat, (old, old))
+    ReadyFile(str(ready))
+    Heartbeat(str(heartbeat))
+    assert not ready.exists()
+    assert alive(heartbeat)

@@ -10,6 +10,9 @@ from pathlib import Path
 class ReadyFile:
     def __init__(self, path: str) -> None:
         self._path = Path(path) if path else None  # empty: no file, nobody probes this way
+        # A file a former process left (Kubernetes keeps /tmp across a container's restarts) says nothing
+        # about this one, which is ready only once its own boards are rebuilt.
+        self.not_ready()
 
     def ready(self) -> None:
         if self._path is not None:
@@ -23,6 +26,9 @@ class ReadyFile:
 class Heartbeat:
     def __init__(self, path: str) -> None:
         self._path = Path(path) if path else None
+        # Alive from the start: the timer that beats runs only once the first recovery is done, and a
+        # former process's heartbeat, left in /tmp, would be old by then.
+        self.beat()
 
     def beat(self) -> None:
         if self._path is not None:
